@@ -1,0 +1,20 @@
+# The two commands that matter: `make run` and `make test` (see README.md).
+.PHONY: run test setup services stop lint bench
+
+run:        ## install what is missing, start PostgreSQL + Redis, migrate, seed, run web/worker/beat
+	@bin/dev run
+
+test:       ## same set-up on separate ports, then ruff, ruff format --check, mypy and pytest
+	@bin/dev test
+
+setup:      ## idempotent install only (Debian packages, .venv, front-end packages)
+	@bin/dev setup
+
+services:   ## start PostgreSQL + Redis in the background; use with: eval "$$(make -s services)"
+	@bin/dev services
+
+stop:       ## stop the servers started by this checkout
+	@bin/dev stop
+
+bench:      ## run the benchmarks (prints JSON); needs `eval "$$(make -s services)"` first
+	@for b in bench/*.py; do .venv/bin/python $$b; done

@@ -1,0 +1,1 @@
+"""MTTA / MTTR / counts by service, escalation policy and team."""

@@ -1,0 +1,1 @@
+"""Services, escalation policies, schedules, notification policies, engine and outbox."""

@@ -1,0 +1,1 @@
+"""Incident state machine, dedup, events, notes, log and archive."""

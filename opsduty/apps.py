@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class OpsdutyConfig(AppConfig):
+    name = "opsduty"
+    verbose_name = "OpsDuty core"

@@ -1,0 +1,28 @@
+"""The Celery app (`celery -A opsduty worker`); tasks live in each app's tasks.py."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
+
+app = Celery("opsduty")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Queues (STYLE.md): ingest, escalation, notify, default. Tasks name their queue.
+app.conf.task_routes = {
+    "signals.*": {"queue": "ingest"},
+    "processing.*": {"queue": "ingest"},
+    "escalations.*": {"queue": "escalation"},
+}
+
+app.conf.beat_schedule = {
+    "sessions-clear-expired": {
+        "task": "opsduty.tasks.sessions_clear_expired",
+        "schedule": crontab(minute=17, hour=3),
+    },
+}

@@ -1,0 +1,12 @@
+"""Template context shared by every page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+
+def organization(request: HttpRequest) -> dict[str, Any]:
+    """Expose the request's organization to templates (None when signed out)."""
+    return {"organization": getattr(request, "organization", None)}

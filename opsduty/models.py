@@ -1,0 +1,176 @@
+"""Tenancy core: organizations, users with roles, teams, and the scoping every tenant row uses."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, ClassVar, Self, TypeVar
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.crypto import salted_hmac
+
+_M = TypeVar("_M", bound=models.Model)
+
+DOMAIN_VALIDATOR = RegexValidator(
+    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
+    "Use lowercase letters, digits and hyphens (1-63 characters, no leading/trailing hyphen).",
+)
+
+
+class Organization(models.Model):
+    """The tenant: every other row belongs to exactly one organization."""
+
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=63, unique=True, validators=[DOMAIN_VALIDATOR])
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.domain})"
+
+
+class TenantQuerySet(models.QuerySet[_M]):
+    """The one scoping mechanism: every read of tenant rows starts with `for_org`."""
+
+    def for_org(self, organization: Organization) -> Self:
+        return self.filter(organization=organization)
+
+
+class TenantModel(models.Model):
+    """Abstract base for every tenant row: an `organization` and a scoped manager."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+
+    objects: ClassVar[Any] = models.Manager.from_queryset(TenantQuerySet)()
+
+    class Meta:
+        abstract = True
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    MEMBER = "member", "Member"
+    STAKEHOLDER = "stakeholder", "Stakeholder"
+
+
+class UserQuerySet(TenantQuerySet["User"]):
+    def active(self) -> Self:
+        return self.filter(is_active=True)
+
+
+class UserManager(BaseUserManager["User"]):
+    """Creates users inside an organization; emails are stored lower-cased."""
+
+    def get_queryset(self) -> UserQuerySet:
+        return UserQuerySet(self.model, using=self._db)
+
+    def for_org(self, organization: Organization) -> UserQuerySet:
+        return self.get_queryset().for_org(organization)
+
+    def create_user(
+        self, email: str, password: str | None = None, **extra: Any
+    ) -> User:
+        user = self.model(email=normalize_email(email), **extra)
+        user.set_password(password)
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.update(is_staff=True, is_superuser=True, role=Role.OWNER)
+        return self.create_user(email, password, **extra)
+
+
+def normalize_email(email: str) -> str:
+    """Emails compare case-insensitively; store them lower-cased and trimmed."""
+    return email.strip().lower()
+
+
+def _new_session_salt() -> str:
+    return secrets.token_hex(16)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person in exactly one organization; `email` is unique within it."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="users")
+    email = models.EmailField()
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    phone_number = models.CharField(
+        max_length=20,
+        blank=True,
+        validators=[RegexValidator(r"^\+[1-9][0-9]{6,14}$", "Use E.164 format, e.g. +15550100.")],
+    )
+    is_active = models.BooleanField(default=True)
+    # is_staff: platform operator with access to the Django admin (not a tenant role).
+    is_staff = models.BooleanField(default=False)
+    date_joined = models.DateTimeField(default=timezone.now)
+    # Part of the session hash: rotating it signs the user out of every session.
+    session_salt = models.CharField(max_length=32, default=_new_session_salt, editable=False)
+
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["organization"]
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "email"], name="user_email_per_org"),
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def get_full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip() or self.email
+
+    def get_short_name(self) -> str:
+        return self.first_name or self.email
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == Role.OWNER
+
+    @property
+    def is_stakeholder(self) -> bool:
+        return self.role == Role.STAKEHOLDER
+
+    def _get_session_auth_hash(self, secret: str | None = None) -> str:
+        # Django checks this hash on every request; mixing in session_salt lets us
+        # invalidate every session of the user ("sign out of all devices").
+        key_salt = "opsduty.models.User.session_auth_hash"
+        return salted_hmac(
+            key_salt, f"{self.password}:{self.session_salt}", secret=secret, algorithm="sha256"
+        ).hexdigest()
+
+
+class Team(TenantModel):
+    """A group of users that owns services, policies, schedules and heartbeats."""
+
+    name = models.CharField(max_length=100)
+    members = models.ManyToManyField(User, through="TeamMembership", related_name="teams")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="team_name_per_org")]
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TeamMembership(TenantModel):
+    """A user's membership of a team (both in the same organization)."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["team", "user"], name="team_member_once")]

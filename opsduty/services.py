@@ -1,0 +1,154 @@
+"""Writes of the tenancy core. Views, API, commands and tasks all change state through here."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from opsduty.models import Organization, Role, Team, TeamMembership, User, normalize_email
+
+
+@transaction.atomic
+def organization_create(*, name: str, domain: str) -> Organization:
+    """Create an organization; `domain` is what its users type at sign-in."""
+    organization = Organization(name=name.strip(), domain=domain.strip().lower())
+    organization.full_clean()
+    organization.save()
+    return organization
+
+
+@transaction.atomic
+def user_create(
+    *,
+    organization: Organization,
+    email: str,
+    password: str | None,
+    role: str = Role.MEMBER,
+    first_name: str = "",
+    last_name: str = "",
+    phone_number: str = "",
+) -> User:
+    """Create a user in `organization`; the password must pass Django's validators."""
+    user = User(
+        organization=organization,
+        email=normalize_email(email),
+        role=role,
+        first_name=first_name,
+        last_name=last_name,
+        phone_number=phone_number,
+    )
+    if password is not None:
+        validate_password(password, user)
+    user.set_password(password)
+    user.full_clean(exclude=["password"])
+    if User.objects.for_org(organization).filter(email=user.email).exists():
+        raise ValidationError({"email": "A user with this email already exists here."})
+    user.save()
+    return user
+
+
+@transaction.atomic
+def user_set_role(*, user: User, role: str, by: User) -> User:
+    """Change a user's role (owners only); at least one active owner always remains."""
+    if not by.is_owner or by.organization_id != user.organization_id:
+        raise PermissionDenied("Only owners can change roles.")
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}."})
+    # Lock the organization's owners so two concurrent demotions cannot both pass the check.
+    owners = list(
+        User.objects.for_org(user.organization)
+        .filter(role=Role.OWNER, is_active=True)
+        .select_for_update()
+        .values_list("id", flat=True)
+    )
+    if user.role == Role.OWNER and role != Role.OWNER and owners == [user.id]:
+        raise ValidationError("The organization must keep at least one owner.")
+    user.role = role
+    user.save(update_fields=["role"])
+    return user
+
+
+@transaction.atomic
+def user_update_profile(
+    *, user: User, first_name: str, last_name: str, phone_number: str
+) -> User:
+    """Update the user's own name and phone number."""
+    user.first_name = first_name.strip()
+    user.last_name = last_name.strip()
+    user.phone_number = phone_number.strip()
+    user.full_clean(exclude=["password"])
+    user.save(update_fields=["first_name", "last_name", "phone_number"])
+    return user
+
+
+@transaction.atomic
+def user_sign_out_everywhere(*, user: User) -> None:
+    """Invalidate every session of the user (the session hash includes `session_salt`)."""
+    user.session_salt = secrets.token_hex(16)
+    user.save(update_fields=["session_salt"])
+
+
+def can_manage_team(user: User, team: Team) -> bool:
+    """Owners manage every team; members manage the teams they belong to."""
+    if user.organization_id != team.organization_id:
+        return False
+    if user.is_owner:
+        return True
+    return user.role == Role.MEMBER and team.memberships.filter(user=user).exists()
+
+
+@transaction.atomic
+def team_create(*, organization: Organization, name: str, by: User) -> Team:
+    """Create a team (owners only)."""
+    if not by.is_owner or by.organization_id != organization.id:
+        raise PermissionDenied("Only owners can create teams.")
+    team = Team(organization=organization, name=name.strip())
+    team.full_clean()
+    team.save()
+    return team
+
+
+@transaction.atomic
+def team_delete(*, team: Team, by: User) -> None:
+    """Delete a team (owners only)."""
+    if not by.is_owner or by.organization_id != team.organization_id:
+        raise PermissionDenied("Only owners can delete teams.")
+    team.delete()
+
+
+@transaction.atomic
+def team_add_member(*, team: Team, user: User, by: User | None) -> TeamMembership:
+    """Add `user` to `team` (idempotent); `by=None` means the system (seed, provisioning)."""
+    if by is not None and not can_manage_team(by, team):
+        raise PermissionDenied("You cannot manage this team.")
+    if user.organization_id != team.organization_id:
+        raise ValidationError("The user belongs to another organization.")
+    membership, _ = TeamMembership.objects.get_or_create(
+        team=team, user=user, defaults={"organization_id": team.organization_id}
+    )
+    return membership
+
+
+@transaction.atomic
+def team_remove_member(*, team: Team, user: User, by: User) -> None:
+    """Remove `user` from `team`."""
+    if not can_manage_team(by, team):
+        raise PermissionDenied("You cannot manage this team.")
+    TeamMembership.objects.filter(team=team, user=user).delete()
+
+
+def sessions_clear_expired() -> int:
+    """Delete expired sessions and login-failure records older than the cool-off."""
+    from axes.models import AccessAttempt
+
+    expired, _ = Session.objects.filter(expire_date__lt=timezone.now()).delete()
+    cooloff: timedelta = settings.AXES_COOLOFF_TIME
+    AccessAttempt.objects.filter(attempt_time__lt=timezone.now() - cooloff).delete()
+    return expired

@@ -1,0 +1,259 @@
+"""Django settings, all read from environment variables (see docs/configuration.md)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from opsduty.env import env_bool, env_int, env_list, env_secret, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("OPSDUTY_DEBUG", False)
+
+SECRET_KEY = env_secret("OPSDUTY_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("OPSDUTY_SECRET_KEY (or OPSDUTY_SECRET_KEY_FILE) must be set")
+    SECRET_KEY = "insecure-development-key-only-used-with-OPSDUTY_DEBUG=1"  # noqa: S105
+
+ALLOWED_HOSTS = env_list("OPSDUTY_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env_list("OPSDUTY_CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "oauth2_provider",
+    "axes",
+    "django_htmx",
+    "opsduty",
+    "signals",
+    "processing",
+    "incidents",
+    "escalations",
+    "analytics",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "opsduty.middleware.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "opsduty.middleware.OrganizationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    # Axes must be last: it turns a lockout raised during authenticate() into a response.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "opsduty.urls"
+WSGI_APPLICATION = "opsduty.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "opsduty.context_processors.organization",
+            ],
+        },
+    },
+]
+
+# --- Data stores ---------------------------------------------------------------------------
+
+DATABASE_URL = env_str("DATABASE_URL", "postgres://opsduty@127.0.0.1:15432/opsduty")
+if not DATABASE_URL.startswith(("postgres://", "postgresql://")):
+    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://...)")
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("OPSDUTY_DB_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:16379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "opsduty",
+    }
+}
+
+# --- Accounts and sessions -----------------------------------------------------------------
+
+AUTH_USER_MODEL = "opsduty.User"
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "opsduty.auth.OrganizationEmailBackend",
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# Emails are unique per organization, not globally; our backend authenticates with the
+# organization domain as well, so Django's "USERNAME_FIELD should be unique" check does not apply.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+
+SESSION_COOKIE_AGE = env_int("OPSDUTY_SESSION_AGE_SECONDS", 14 * 24 * 3600)
+SECURE_COOKIES = env_bool("OPSDUTY_SECURE_COOKIES", not DEBUG)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_SSL_REDIRECT = env_bool("OPSDUTY_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("OPSDUTY_HSTS_SECONDS", 0)
+if env_bool("OPSDUTY_BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Login throttling (django-axes): lock a (domain+email, IP) pair after repeated failures.
+AXES_ENABLED = env_bool("OPSDUTY_LOGIN_THROTTLE", True)
+AXES_FAILURE_LIMIT = env_int("OPSDUTY_LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("OPSDUTY_LOGIN_COOLOFF_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "opsduty.auth.axes_username"
+AXES_LOCKOUT_CALLABLE = "opsduty.views.auth.login_locked_out"
+AXES_RESET_ON_SUCCESS = True
+AXES_VERBOSE = False
+
+# --- API -----------------------------------------------------------------------------------
+
+TWO_YEARS = 2 * 365 * 24 * 3600
+OAUTH2_PROVIDER: dict[str, Any] = {
+    "SCOPES": {"api": "Full API access", "api:v1": "REST API v1"},
+    "DEFAULT_SCOPES": ["api:v1"],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": TWO_YEARS,
+    "REFRESH_TOKEN_EXPIRE_SECONDS": TWO_YEARS,
+    "PKCE_REQUIRED": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],
+}
+
+REST_FRAMEWORK: dict[str, Any] = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["opsduty.api.auth.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["opsduty.api.auth.HasApiScope"],
+    "DEFAULT_PAGINATION_CLASS": "opsduty.api.pagination.RelayCursorPagination",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "opsduty.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["opsduty.api.auth.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": env_str("OPSDUTY_API_RATE", "1200/min")},
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS: dict[str, Any] = {
+    "TITLE": "OpsDuty API v1",
+    "DESCRIPTION": "Wire-compatible with the public OpsDuty REST API v1.",
+    "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Celery --------------------------------------------------------------------------------
+
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Redis redelivers unacknowledged tasks after this; keep it above the longest ETA we schedule
+# so a delayed task is not delivered twice (the sweepers cover anything the broker loses).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("OPSDUTY_VISIBILITY_TIMEOUT", 7200)}
+CELERY_TASK_ALWAYS_EAGER = env_bool("OPSDUTY_CELERY_EAGER", False)
+
+# --- Static files, email, i18n -------------------------------------------------------------
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+NODE_MODULES = BASE_DIR / "node_modules"
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
+    ("vendor/pico", NODE_MODULES / "@picocss" / "pico" / "css"),
+]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if env_bool("OPSDUTY_STATIC_MANIFEST", not DEBUG)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+EMAIL_BACKEND = env_str(
+    "OPSDUTY_EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("OPSDUTY_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("OPSDUTY_EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("OPSDUTY_EMAIL_USER")
+EMAIL_HOST_PASSWORD = env_secret("OPSDUTY_EMAIL_PASSWORD")
+EMAIL_USE_TLS = env_bool("OPSDUTY_EMAIL_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("OPSDUTY_EMAIL_FROM", "OpsDuty <opsduty@localhost>")
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Logging -------------------------------------------------------------------------------
+
+LOG_FORMAT = env_str("OPSDUTY_LOG_FORMAT", "console")
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "console": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
+    },
+    "root": {"handlers": ["stderr"], "level": env_str("OPSDUTY_LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "axes": {"level": "WARNING"},
+    },
+}
+if LOG_FORMAT not in LOGGING["formatters"]:
+    raise ImproperlyConfigured("OPSDUTY_LOG_FORMAT must be 'console' or 'json'")

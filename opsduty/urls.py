@@ -1,0 +1,26 @@
+"""Root URLconf: UI at /, API v1 at /api/v1/, OAuth2 at /oauth2/, health at /healthz."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from oauth2_provider import urls as oauth2_urls
+
+from opsduty import health
+
+# Only the protocol endpoints of django-oauth-toolkit: applications are managed on our own,
+# organization-scoped developer-settings page, not DOT's per-user management views.
+oauth2_patterns = [
+    p for p in oauth2_urls.base_urlpatterns if p.name in {"authorize", "token", "revoke-token", "introspect"}
+]
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("oauth2/", include((oauth2_patterns, "oauth2_provider"))),
+    path("api/v1/", include("opsduty.api.urls")),
+    path("", include("opsduty.urls_ui")),
+]
+
+handler404 = "opsduty.errors.page_not_found"
+handler500 = "opsduty.errors.server_error"

@@ -1,0 +1,1 @@
+"""Receive channels, conditions, routing rules, event orchestrations and the pipeline."""

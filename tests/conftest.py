@@ -1,0 +1,137 @@
+"""Shared fixtures: two organizations (A with an owner and a member, B with an outsider),
+API clients with real bearer tokens, a real Celery worker, and Playwright on Debian's Chromium.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from opsduty.models import Organization, Role, User
+from tests import factories
+
+# Playwright's sync API runs an event loop in the test thread; Django's ORM refuses to run
+# inside one unless told it is safe (it is: the loop never runs our code concurrently).
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from django.conf import settings
+
+    # Fast hashing in tests; the login tests exercise real password checks all the same.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Tests run without collectstatic; serve static files without the manifest.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> Iterator[None]:
+    """Throttle counters live in Redis; start every test from an empty cache."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture
+def org_a(db: None) -> Organization:
+    return factories.OrganizationFactory(domain="org-a", name="Org A")
+
+
+@pytest.fixture
+def org_b(db: None) -> Organization:
+    return factories.OrganizationFactory(domain="org-b", name="Org B")
+
+
+@pytest.fixture
+def owner(org_a: Organization) -> User:
+    """An owner of org A."""
+    return factories.UserFactory(organization=org_a, email="owner@a.example", role=Role.OWNER)
+
+
+@pytest.fixture
+def member(org_a: Organization) -> User:
+    """A member of org A."""
+    return factories.UserFactory(organization=org_a, email="member@a.example", role=Role.MEMBER)
+
+
+@pytest.fixture
+def outsider(org_b: Organization) -> User:
+    """An owner of org B, who must never see org A's objects (nor A see B's)."""
+    return factories.UserFactory(organization=org_b, email="outsider@b.example", role=Role.OWNER)
+
+
+@pytest.fixture
+def owner_client(owner: User) -> Client:
+    client = Client()
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def member_client(member: User) -> Client:
+    client = Client()
+    client.force_login(member)
+    return client
+
+
+def api_client_for(user: User, scope: str = "api:v1") -> Client:
+    """A Django test client that sends a real OAuth2 bearer token of `user`."""
+    token = factories.access_token_for(user, scope=scope)
+    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+@pytest.fixture
+def owner_api(owner: User) -> Client:
+    return api_client_for(owner)
+
+
+@pytest.fixture
+def outsider_api(outsider: User) -> Client:
+    return api_client_for(outsider)
+
+
+@pytest.fixture
+def celery_worker(transactional_db: None) -> Iterator[Any]:
+    """A real Celery worker (solo pool, in a thread) consuming every queue from the test Redis."""
+    from celery.contrib.testing.worker import start_worker
+
+    from opsduty.celery import app
+
+    app.conf.task_always_eager = False
+    app.control.purge()
+    with start_worker(
+        app,
+        pool="solo",
+        perform_ping_check=False,
+        queues=["ingest", "escalation", "notify", "default"],
+        shutdown_timeout=10.0,
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Drive Debian's Chromium: Playwright cannot download its own browser here."""
+    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS}

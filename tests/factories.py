@@ -1,0 +1,74 @@
+"""factory_boy factories for the tenancy core, plus helpers for API tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import factory
+from django.utils import timezone
+from oauth2_provider.models import AccessToken, Application
+from oauthlib.common import generate_token
+
+from opsduty.models import Organization, Role, Team, TeamMembership, User
+
+PASSWORD = "correct horse battery staple"
+
+
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+        django_get_or_create = ("domain",)
+
+    name = factory.Sequence(lambda n: f"Organization {n}")
+    domain = factory.Sequence(lambda n: f"org{n}")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    organization = factory.SubFactory(OrganizationFactory)
+    email = factory.Sequence(lambda n: f"user{n}@example.test")
+    first_name = factory.Faker("first_name")
+    last_name = factory.Faker("last_name")
+    role = Role.MEMBER
+
+    @factory.post_generation
+    def password(obj: User, create: bool, extracted: str | None, **kwargs: Any) -> None:  # noqa: N805
+        obj.set_password(extracted or PASSWORD)
+        if create:
+            obj.save(update_fields=["password"])
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Team {n}")
+
+
+def add_member(team: Team, user: User) -> TeamMembership:
+    return TeamMembership.objects.create(organization=team.organization, team=team, user=user)
+
+
+def access_token_for(user: User, scope: str = "api:v1", expires_in: timedelta | None = None) -> str:
+    """Issue a real OAuth2 access token for `user` and return the bearer string."""
+    application = Application.objects.create(
+        name=f"test app {user.pk}",
+        user=user,
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris="http://127.0.0.1/callback",
+    )
+    raw = generate_token()
+    AccessToken.objects.create(
+        user=user,
+        application=application,
+        token=raw,
+        scope=scope,
+        expires=timezone.now() + (expires_in if expires_in is not None else timedelta(days=1)),
+    )
+    return raw
