@@ -1,0 +1,70 @@
+"""`manage.py seed_demo`: build the demo organization of ../shared/DEMO.md, idempotently."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from opsduty import services
+from opsduty.models import Organization, Role, Team, User
+
+DEMO_DOMAIN = "demo"
+DEMO_PASSWORD = "opsduty-demo"  # noqa: S105 - published demo login, only in this seed
+
+DEMO_USERS = [
+    # email, role, first name, last name, phone (+1 555 01xx is reserved for fiction)
+    ("owner@demo.example", Role.OWNER, "Olivia", "Owner", "+15550100"),
+    ("alice@demo.example", Role.MEMBER, "Alice", "Andersen", "+15550101"),
+    ("bob@demo.example", Role.MEMBER, "Bob", "Berg", "+15550102"),
+    ("carol@demo.example", Role.STAKEHOLDER, "Carol", "Christensen", "+15550103"),
+]
+
+DEMO_TEAMS = {
+    "Platform": ["owner@demo.example", "alice@demo.example", "bob@demo.example"],
+    "Payments": ["alice@demo.example", "carol@demo.example"],
+}
+
+
+class Command(BaseCommand):
+    help = "Create (or bring up to date) the demo organization 'demo' and print its login."
+
+    @transaction.atomic
+    def handle(self, *args: Any, **options: Any) -> None:
+        organization = Organization.objects.filter(domain=DEMO_DOMAIN).first()
+        if organization is None:
+            organization = services.organization_create(name="Demo Inc.", domain=DEMO_DOMAIN)
+        users = {spec[0]: self._user(organization, *spec) for spec in DEMO_USERS}
+        for team_name, emails in DEMO_TEAMS.items():
+            team = Team.objects.for_org(organization).filter(name=team_name).first()
+            if team is None:
+                team = Team.objects.create(organization=organization, name=team_name)
+            for email in emails:
+                services.team_add_member(team=team, user=users[email], by=None)
+        self.stdout.write(
+            "Demo organization ready. Sign in with organization 'demo', "
+            f"email owner@demo.example (or alice@, bob@, carol@demo.example), "
+            f"password '{DEMO_PASSWORD}'."
+        )
+
+    def _user(
+        self, organization: Organization, email: str, role: str, first: str, last: str, phone: str
+    ) -> User:
+        user = User.objects.for_org(organization).filter(email=email).first()
+        if user is None:
+            return services.user_create(
+                organization=organization,
+                email=email,
+                password=DEMO_PASSWORD,
+                role=role,
+                first_name=first,
+                last_name=last,
+                phone_number=phone,
+            )
+        # Re-running repairs the demo (role, names, phone) without touching a changed password.
+        User.objects.filter(pk=user.pk).update(
+            role=role, first_name=first, last_name=last, phone_number=phone
+        )
+        user.refresh_from_db()
+        return user

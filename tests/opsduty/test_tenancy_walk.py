@@ -1,0 +1,124 @@
+"""Invariant 1 (tenancy): every URL pattern that takes an id answers 404 for another
+organization's id, for every method, and leaves the foreign object untouched.
+
+New URL kwargs must be registered in OBJECT_MAKERS, so a new endpoint cannot skip this test.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.db import models
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from oauth2_provider.models import Application
+
+from opsduty.models import Organization, Role, Team, User
+from tests import factories
+from tests.conftest import api_client_for
+
+# Operator or protocol surfaces that are not tenant pages.
+SKIPPED_PREFIXES = ("admin/", "oauth2/", "static/")
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _team(org: Organization, user: User) -> models.Model:
+    team = factories.TeamFactory(organization=org)
+    factories.add_member(team, user)
+    return team
+
+
+def _user(org: Organization, user: User) -> models.Model:
+    return factories.UserFactory(organization=org, role=Role.MEMBER)
+
+
+def _application(org: Organization, user: User) -> models.Model:
+    return Application.objects.create(
+        name="walk app",
+        user=user,
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        redirect_uris="https://example.test/cb",
+    )
+
+
+# kwarg name -> makes an object of the given organization (owned by / visible to `user`).
+OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
+    "team_id": _team,
+    "user_id": _user,
+    "application_id": _application,
+}
+
+
+@dataclass
+class Route:
+    route: str
+    kwargs: list[str]
+
+    def url(self, ids: dict[str, int]) -> str:
+        def replace(match: re.Match[str]) -> str:
+            return str(ids[match.group(2)])
+
+        return "/" + re.sub(r"<(?:(\w+):)?(\w+)>", replace, self.route)
+
+
+def _walk(patterns: list[URLPattern | URLResolver], prefix: str = "") -> Iterator[Route]:
+    for entry in patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            yield from _walk(entry.url_patterns, route)
+        else:
+            kwargs = re.findall(r"<(?:\w+:)?(\w+)>", route)
+            if kwargs and not route.startswith(SKIPPED_PREFIXES):
+                yield Route(route, kwargs)
+
+
+def id_routes() -> list[Route]:
+    return list(_walk(get_resolver().url_patterns))
+
+
+def test_every_id_kwarg_has_an_object_maker() -> None:
+    unknown = {k for r in id_routes() for k in r.kwargs} - set(OBJECT_MAKERS)
+    assert not unknown, f"register these URL kwargs in OBJECT_MAKERS: {sorted(unknown)}"
+
+
+def test_walk_finds_the_id_routes() -> None:
+    # Guards the walker itself: if it stopped finding routes, the test below would pass vacuously.
+    assert any(r.route.startswith("teams/") for r in id_routes())
+
+
+def _client(user: User) -> Client:
+    client = api_client_for(user)
+    client.force_login(user)
+    return client
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("route", id_routes(), ids=lambda r: r.route)
+def test_foreign_ids_answer_404(route: Route, owner: User, outsider: User) -> None:
+    foreign = {k: OBJECT_MAKERS[k](outsider.organization, outsider) for k in route.kwargs}
+    own = {k: OBJECT_MAKERS[k](owner.organization, owner) for k in route.kwargs}
+    client = _client(owner)
+
+    foreign_url = route.url({k: obj.pk for k, obj in foreign.items()})
+    statuses = {m: getattr(client, m)(foreign_url).status_code for m in METHODS}
+    assert set(statuses.values()) <= {404, 405}, f"{foreign_url}: {statuses}"
+    assert 404 in statuses.values(), f"{foreign_url}: {statuses}"
+    for obj in foreign.values():
+        assert type(obj)._default_manager.filter(pk=obj.pk).exists(), "foreign object was deleted"
+
+    # The same route with the caller's own ids must not 404, or this test proves nothing.
+    own_url = route.url({k: obj.pk for k, obj in own.items()})
+    own_statuses = {m: getattr(client, m)(own_url).status_code for m in ("get", "post")}
+    assert set(own_statuses.values()) != {404}, f"{own_url} answers 404 for own ids: {own_statuses}"
+
+
+@pytest.mark.django_db
+def test_scoped_refuses_a_missing_organization() -> None:
+    from opsduty.tenancy import scoped
+
+    with pytest.raises(TypeError):
+        scoped(Team, None)  # type: ignore[arg-type]
