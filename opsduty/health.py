@@ -17,7 +17,7 @@ def _check_postgres() -> bool:
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
-            return cursor.fetchone() == (1,)
+            return bool(cursor.fetchone() == (1,))
     except Exception:
         logger.exception("healthz: PostgreSQL check failed")
         return False

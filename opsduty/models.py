@@ -69,9 +69,7 @@ class UserManager(BaseUserManager["User"]):
     def for_org(self, organization: Organization) -> UserQuerySet:
         return self.get_queryset().for_org(organization)
 
-    def create_user(
-        self, email: str, password: str | None = None, **extra: Any
-    ) -> User:
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
         user = self.model(email=normalize_email(email), **extra)
         user.set_password(password)
         user.full_clean(exclude=["password"])
@@ -112,7 +110,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     # Part of the session hash: rotating it signs the user out of every session.
     session_salt = models.CharField(max_length=32, default=_new_session_salt, editable=False)
 
-    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]
+    objects: ClassVar[UserManager] = UserManager()
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -158,7 +156,9 @@ class Team(TenantModel):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="team_name_per_org")]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="team_name_per_org")
+        ]
         ordering = ["name", "id"]
 
     def __str__(self) -> str:
@@ -174,3 +174,6 @@ class TeamMembership(TenantModel):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["team", "user"], name="team_member_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.team_id}"

@@ -76,9 +76,7 @@ def user_set_role(*, user: User, role: str, by: User) -> User:
 
 
 @transaction.atomic
-def user_update_profile(
-    *, user: User, first_name: str, last_name: str, phone_number: str
-) -> User:
+def user_update_profile(*, user: User, first_name: str, last_name: str, phone_number: str) -> User:
     """Update the user's own name and phone number."""
     user.first_name = first_name.strip()
     user.last_name = last_name.strip()
@@ -152,3 +150,44 @@ def sessions_clear_expired() -> int:
     cooloff: timedelta = settings.AXES_COOLOFF_TIME
     AccessAttempt.objects.filter(attempt_time__lt=timezone.now() - cooloff).delete()
     return expired
+
+
+API_ACCESS_APPLICATION_NAME = "API tokens"
+API_TOKEN_SCOPES = ("api", "api:v1")
+
+
+@transaction.atomic
+def api_token_create(*, user: User, scope: str = "api:v1") -> str:
+    """Issue a long-lived API access token for `user` and return the raw bearer value.
+
+    The token hangs off the user's own confidential "API tokens" OAuth2 application
+    (created on first use) and lives OAUTH2_PROVIDER["ACCESS_TOKEN_EXPIRE_SECONDS"].
+    Only a checksum is needed to verify it later; show the returned value once.
+    """
+    from oauth2_provider.models import AccessToken, Application
+    from oauthlib.common import generate_token
+
+    if scope not in API_TOKEN_SCOPES:
+        raise ValidationError({"scope": f"Unknown scope {scope!r}: use 'api' or 'api:v1'."})
+    # Lock the user so two concurrent first calls do not create two applications.
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    applications = Application.objects.filter(user=user, name=API_ACCESS_APPLICATION_NAME)
+    application = applications.order_by("id").first()
+    if application is None:
+        application = Application.objects.create(
+            user=user,
+            name=API_ACCESS_APPLICATION_NAME,
+            client_type=Application.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+            redirect_uris="http://127.0.0.1/",
+        )
+    raw = generate_token()
+    lifetime = timedelta(seconds=settings.OAUTH2_PROVIDER["ACCESS_TOKEN_EXPIRE_SECONDS"])
+    AccessToken.objects.create(
+        user=user,
+        application=application,
+        token=raw,
+        scope=scope,
+        expires=timezone.now() + lifetime,
+    )
+    return str(raw)

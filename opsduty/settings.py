@@ -192,7 +192,9 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Redis redelivers unacknowledged tasks after this; keep it above the longest ETA we schedule
 # so a delayed task is not delivered twice (the sweepers cover anything the broker loses).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("OPSDUTY_VISIBILITY_TIMEOUT", 7200)}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("OPSDUTY_VISIBILITY_TIMEOUT", 7200)
+}
 CELERY_TASK_ALWAYS_EAGER = env_bool("OPSDUTY_CELERY_EAGER", False)
 
 # --- Static files, email, i18n -------------------------------------------------------------

@@ -11,7 +11,9 @@ from opsduty import health
 # Only the protocol endpoints of django-oauth-toolkit: applications are managed on our own,
 # organization-scoped developer-settings page, not DOT's per-user management views.
 oauth2_patterns = [
-    p for p in oauth2_urls.base_urlpatterns if p.name in {"authorize", "token", "revoke-token", "introspect"}
+    p
+    for p in oauth2_urls.base_urlpatterns
+    if p.name in {"authorize", "token", "revoke-token", "introspect"}
 ]
 
 urlpatterns = [

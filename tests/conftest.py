@@ -56,30 +56,30 @@ def _clear_cache() -> Iterator[None]:
 
 @pytest.fixture
 def org_a(db: None) -> Organization:
-    return factories.OrganizationFactory(domain="org-a", name="Org A")
+    return factories.make_organization(domain="org-a", name="Org A")
 
 
 @pytest.fixture
 def org_b(db: None) -> Organization:
-    return factories.OrganizationFactory(domain="org-b", name="Org B")
+    return factories.make_organization(domain="org-b", name="Org B")
 
 
 @pytest.fixture
 def owner(org_a: Organization) -> User:
     """An owner of org A."""
-    return factories.UserFactory(organization=org_a, email="owner@a.example", role=Role.OWNER)
+    return factories.make_user(organization=org_a, email="owner@a.example", role=Role.OWNER)
 
 
 @pytest.fixture
 def member(org_a: Organization) -> User:
     """A member of org A."""
-    return factories.UserFactory(organization=org_a, email="member@a.example", role=Role.MEMBER)
+    return factories.make_user(organization=org_a, email="member@a.example", role=Role.MEMBER)
 
 
 @pytest.fixture
 def outsider(org_b: Organization) -> User:
     """An owner of org B, who must never see org A's objects (nor A see B's)."""
-    return factories.UserFactory(organization=org_b, email="outsider@b.example", role=Role.OWNER)
+    return factories.make_user(organization=org_b, email="outsider@b.example", role=Role.OWNER)
 
 
 @pytest.fixture
@@ -134,4 +134,8 @@ def celery_worker(transactional_db: None) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     """Drive Debian's Chromium: Playwright cannot download its own browser here."""
-    return {**browser_type_launch_args, "executable_path": "/usr/bin/chromium", "args": CHROMIUM_ARGS}
+    return {
+        **browser_type_launch_args,
+        "executable_path": "/usr/bin/chromium",
+        "args": CHROMIUM_ARGS,
+    }

@@ -5,8 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import factory
 from django.utils import timezone
+from factory.declarations import Sequence, SubFactory
+from factory.django import DjangoModelFactory
+from factory.faker import Faker
+from factory.helpers import post_generation
 from oauth2_provider.models import AccessToken, Application
 from oauthlib.common import generate_token
 
@@ -15,39 +18,51 @@ from opsduty.models import Organization, Role, Team, TeamMembership, User
 PASSWORD = "correct horse battery staple"
 
 
-class OrganizationFactory(factory.django.DjangoModelFactory):
+class OrganizationFactory(DjangoModelFactory[Organization]):
     class Meta:
         model = Organization
         django_get_or_create = ("domain",)
 
-    name = factory.Sequence(lambda n: f"Organization {n}")
-    domain = factory.Sequence(lambda n: f"org{n}")
+    name = Sequence(lambda n: f"Organization {n}")
+    domain = Sequence(lambda n: f"org{n}")
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(DjangoModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True
 
-    organization = factory.SubFactory(OrganizationFactory)
-    email = factory.Sequence(lambda n: f"user{n}@example.test")
-    first_name = factory.Faker("first_name")
-    last_name = factory.Faker("last_name")
+    organization = SubFactory(OrganizationFactory)
+    email = Sequence(lambda n: f"user{n}@example.test")
+    first_name = Faker("first_name")
+    last_name = Faker("last_name")
     role = Role.MEMBER
 
-    @factory.post_generation
+    @post_generation  # type: ignore[untyped-decorator]
     def password(obj: User, create: bool, extracted: str | None, **kwargs: Any) -> None:  # noqa: N805
         obj.set_password(extracted or PASSWORD)
         if create:
             obj.save(update_fields=["password"])
 
 
-class TeamFactory(factory.django.DjangoModelFactory):
+class TeamFactory(DjangoModelFactory[Team]):
     class Meta:
         model = Team
 
-    organization = factory.SubFactory(OrganizationFactory)
-    name = factory.Sequence(lambda n: f"Team {n}")
+    organization = SubFactory(OrganizationFactory)
+    name = Sequence(lambda n: f"Team {n}")
+
+
+def make_organization(**kwargs: Any) -> Organization:
+    return OrganizationFactory.create(**kwargs)
+
+
+def make_user(**kwargs: Any) -> User:
+    return UserFactory.create(**kwargs)
+
+
+def make_team(**kwargs: Any) -> Team:
+    return TeamFactory.create(**kwargs)
 
 
 def add_member(team: Team, user: User) -> TeamMembership:
@@ -71,4 +86,4 @@ def access_token_for(user: User, scope: str = "api:v1", expires_in: timedelta | 
         scope=scope,
         expires=timezone.now() + (expires_in if expires_in is not None else timedelta(days=1)),
     )
-    return raw
+    return str(raw)

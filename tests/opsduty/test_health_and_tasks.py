@@ -50,9 +50,7 @@ def test_seed_demo_builds_the_demo_org_idempotently(capsys: pytest.CaptureFixtur
         "bob@demo.example": Role.MEMBER,
         "carol@demo.example": Role.STAKEHOLDER,
     }
-    teams = {
-        t.name: sorted(u.email for u in t.members.all()) for t in Team.objects.for_org(org)
-    }
+    teams = {t.name: sorted(u.email for u in t.members.all()) for t in Team.objects.for_org(org)}
     assert teams == {
         "Platform": ["alice@demo.example", "bob@demo.example", "owner@demo.example"],
         "Payments": ["alice@demo.example", "carol@demo.example"],

@@ -26,7 +26,9 @@ def test_organization_domain_is_unique_and_validated() -> None:
 def test_email_is_unique_per_organization_only(org_a: Organization, org_b: Organization) -> None:
     services.user_create(organization=org_a, email="Same@Example.test", password="x-Long-pass-123")
     with pytest.raises(ValidationError):
-        services.user_create(organization=org_a, email="same@example.test", password="x-Long-pass-123")
+        services.user_create(
+            organization=org_a, email="same@example.test", password="x-Long-pass-123"
+        )
     other = services.user_create(
         organization=org_b, email="same@example.test", password="x-Long-pass-123"
     )
@@ -66,7 +68,7 @@ def test_last_owner_cannot_be_demoted(owner: User) -> None:
 
 
 def test_an_owner_can_step_down_when_another_remains(owner: User, org_a: Organization) -> None:
-    second = factories.UserFactory(organization=org_a, role=Role.OWNER)
+    second = factories.make_user(organization=org_a, role=Role.OWNER)
     services.user_set_role(user=owner, role=Role.MEMBER, by=owner)
     owner.refresh_from_db()
     assert owner.role == Role.MEMBER
@@ -89,7 +91,7 @@ def test_team_management_permissions(owner: User, member: User, org_a: Organizat
 
 
 def test_stakeholders_do_not_manage_teams(owner: User, org_a: Organization) -> None:
-    stakeholder = factories.UserFactory(organization=org_a, role=Role.STAKEHOLDER)
+    stakeholder = factories.make_user(organization=org_a, role=Role.STAKEHOLDER)
     team = services.team_create(organization=org_a, name="Payments", by=owner)
     services.team_add_member(team=team, user=stakeholder, by=owner)
     assert not services.can_manage_team(stakeholder, team)

@@ -26,23 +26,24 @@ METHODS = ("get", "post", "put", "patch", "delete")
 
 
 def _team(org: Organization, user: User) -> models.Model:
-    team = factories.TeamFactory(organization=org)
+    team = factories.make_team(organization=org)
     factories.add_member(team, user)
     return team
 
 
 def _user(org: Organization, user: User) -> models.Model:
-    return factories.UserFactory(organization=org, role=Role.MEMBER)
+    return factories.make_user(organization=org, role=Role.MEMBER)
 
 
 def _application(org: Organization, user: User) -> models.Model:
-    return Application.objects.create(
+    application: models.Model = Application.objects.create(
         name="walk app",
         user=user,
         client_type=Application.CLIENT_CONFIDENTIAL,
         authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
         redirect_uris="https://example.test/cb",
     )
+    return application
 
 
 # kwarg name -> makes an object of the given organization (owned by / visible to `user`).

@@ -1,0 +1,128 @@
+"""Forms of the UI. They validate input; the services (opsduty/services.py) do the writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from oauth2_provider.models import Application
+
+from opsduty.models import Organization, Role, Team, User
+from opsduty.tenancy import scoped
+
+
+class LoginForm(forms.Form):
+    """Organization domain + email + password; `next` carries the page to return to."""
+
+    domain = forms.CharField(
+        label="Organization domain",
+        max_length=63,
+        help_text="The short name of your organization, e.g. acme.",
+        widget=forms.TextInput(
+            attrs={"autocomplete": "organization", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "username"}),
+    )
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    next = forms.CharField(required=False, widget=forms.HiddenInput)
+
+
+class ProfileForm(forms.Form):
+    first_name = forms.CharField(
+        label="First name",
+        max_length=150,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "given-name"}),
+    )
+    last_name = forms.CharField(
+        label="Last name",
+        max_length=150,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "family-name"}),
+    )
+    phone_number = forms.CharField(
+        label="Phone number",
+        max_length=20,
+        required=False,
+        help_text="International E.164 format: + then country code and number, e.g. +15550100.",
+        widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
+    )
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(label="Role", choices=Role.choices)
+
+
+class TeamCreateForm(forms.Form):
+    name = forms.CharField(label="Team name", max_length=100)
+
+    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+
+    def clean_name(self) -> str:
+        name: str = self.cleaned_data["name"].strip()
+        if scoped(Team, self.organization).filter(name=name).exists():
+            raise forms.ValidationError(f"A team named “{name}” already exists.")
+        return name
+
+
+class UserChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+    def label_from_instance(self, obj: Any) -> str:
+        name: str = obj.get_full_name()
+        return name if name == obj.email else f"{name} ({obj.email})"
+
+
+class TeamAddMemberForm(forms.Form):
+    """Choose one of the organization's active users who is not in the team yet."""
+
+    user = UserChoiceField(
+        label="Add a member",
+        queryset=User.objects.none(),
+        empty_label="Choose a person…",
+        error_messages={"invalid_choice": "Choose a person of this organization not in the team."},
+    )
+
+    def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["user"]
+        assert isinstance(field, UserChoiceField)
+        field.queryset = (
+            scoped(User, team.organization)
+            .filter(is_active=True)
+            .exclude(memberships__team=team)
+            .order_by("first_name", "last_name", "email")
+        )
+
+
+class ApplicationCreateForm(forms.Form):
+    name = forms.CharField(label="Name", max_length=255)
+    redirect_uris = forms.CharField(
+        label="Redirect URIs",
+        help_text="One per line. Exact match is required at authorization time.",
+        widget=forms.Textarea(attrs={"rows": 3, "spellcheck": "false"}),
+    )
+    client_type = forms.ChoiceField(
+        label="Client type",
+        choices=[
+            (Application.CLIENT_CONFIDENTIAL, "Confidential (a server that can keep a secret)"),
+            (Application.CLIENT_PUBLIC, "Public (a CLI, desktop or browser app; PKCE only)"),
+        ],
+        initial=Application.CLIENT_CONFIDENTIAL,
+        widget=forms.RadioSelect,
+    )
+
+    def clean_redirect_uris(self) -> str:
+        # DOT stores the list whitespace-separated; keep one URI per line for readability.
+        uris: list[str] = self.cleaned_data["redirect_uris"].split()
+        if not uris:
+            raise forms.ValidationError("Enter at least one redirect URI.")
+        return "\n".join(uris)
