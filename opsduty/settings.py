@@ -152,7 +152,9 @@ OAUTH2_PROVIDER: dict[str, Any] = {
     "SCOPES": {"api": "Full API access", "api:v1": "REST API v1"},
     "DEFAULT_SCOPES": ["api:v1"],
     "ACCESS_TOKEN_EXPIRE_SECONDS": TWO_YEARS,
-    "REFRESH_TOKEN_EXPIRE_SECONDS": TWO_YEARS,
+    # django-oauth-toolkit ends a refresh token this long after its access token expires
+    # (0 would mean "never"); 1 s makes it die with the access token: two years after issue.
+    "REFRESH_TOKEN_EXPIRE_SECONDS": 1,
     "PKCE_REQUIRED": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],
 }
@@ -179,6 +181,7 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_OAUTH2_CONFIG": {"usePkceWithAuthorizationCodeGrant": True},
 }
 
 # --- Celery --------------------------------------------------------------------------------
