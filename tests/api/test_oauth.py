@@ -12,7 +12,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import time_machine
-from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 from oauth2_provider.models import AccessToken, Application
