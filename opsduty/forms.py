@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.contrib.auth import forms as auth_forms
 from oauth2_provider.models import Application
 
 from opsduty.models import Organization, Role, Team, User
@@ -19,7 +20,12 @@ class LoginForm(forms.Form):
         max_length=63,
         help_text="The short name of your organization, e.g. acme.",
         widget=forms.TextInput(
-            attrs={"autocomplete": "organization", "autocapitalize": "none", "spellcheck": "false"}
+            attrs={
+                "autocomplete": "organization",
+                "autocapitalize": "none",
+                "spellcheck": "false",
+                "autofocus": True,
+            }
         ),
     )
     email = forms.EmailField(
@@ -55,6 +61,14 @@ class ProfileForm(forms.Form):
         help_text="International E.164 format: + then country code and number, e.g. +15550100.",
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
     )
+
+
+class PasswordChangeForm(auth_forms.PasswordChangeForm):
+    """Django's form (old password + validators), without grabbing focus on the profile page."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["old_password"].widget.attrs.pop("autofocus", None)
 
 
 class RoleForm(forms.Form):

@@ -1,3 +1,45 @@
-from django.urls import URLPattern
+"""The browser UI, included at the site root. Int kwargs are named `team_id`, `user_id`,
+`application_id` (the tenancy test substitutes another organization's ids by name)."""
 
-urlpatterns: list[URLPattern] = []
+from __future__ import annotations
+
+from django.urls import path
+
+from opsduty.views import auth, developer, members, profile, teams
+
+urlpatterns = [
+    path("", auth.home, name="home"),
+    path("login/", auth.login_view, name="login"),
+    path("logout/", auth.logout_view, name="logout"),
+    path("members/", members.member_list, name="members"),
+    path("members/<int:user_id>/role/", members.member_set_role, name="member_set_role"),
+    path("teams/", teams.team_list, name="teams"),
+    path("teams/create/", teams.team_create, name="team_create"),
+    path("teams/<int:team_id>/", teams.team_detail, name="team_detail"),
+    path("teams/<int:team_id>/members/add/", teams.team_add_member, name="team_add_member"),
+    path(
+        "teams/<int:team_id>/members/<int:user_id>/remove/",
+        teams.team_remove_member,
+        name="team_remove_member",
+    ),
+    path("teams/<int:team_id>/delete/", teams.team_delete, name="team_delete"),
+    path("profile/", profile.profile, name="profile"),
+    path("profile/details/", profile.profile_update, name="profile_update"),
+    path("profile/password/", profile.password_change, name="password_change"),
+    path(
+        "profile/sign-out-everywhere/",
+        profile.sign_out_everywhere,
+        name="sign_out_everywhere",
+    ),
+    path("settings/developer/", developer.developer_settings, name="developer_settings"),
+    path(
+        "settings/developer/applications/create/",
+        developer.application_create_view,
+        name="application_create",
+    ),
+    path(
+        "settings/developer/applications/<int:application_id>/delete/",
+        developer.application_delete_view,
+        name="application_delete",
+    ),
+]

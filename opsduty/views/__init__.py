@@ -1,0 +1,1 @@
+"""Server-rendered UI views (templates under templates/, htmx for partial updates)."""

@@ -1,0 +1,61 @@
+"""The organization's people: everyone sees the list, owners change roles."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from opsduty import selectors, services
+from opsduty.forms import RoleForm
+from opsduty.models import Role, User
+from opsduty.tenancy import get_for_org_or_404
+from opsduty.views.common import AuthedRequest, is_htmx, require_owner
+
+
+@require_GET
+@login_required
+def member_list(request: AuthedRequest) -> HttpResponse:
+    """Every user of the organization, oldest first, with role and teams."""
+    users = selectors.user_list(organization=request.organization).prefetch_related("teams")
+    return render(
+        request,
+        "opsduty/members.html",
+        {"users": users, "roles": Role.choices, "active": "members"},
+    )
+
+
+@require_POST
+@login_required
+def member_set_role(request: AuthedRequest, user_id: int) -> HttpResponse:
+    """Change one user's role (owners); htmx gets the updated row, others a redirect."""
+    target = get_for_org_or_404(User, request.organization, pk=user_id)
+    require_owner(request)
+    form = RoleForm(request.POST)
+    changed = False
+    if not form.is_valid():
+        messages.error(request, "Choose one of the roles owner, member or stakeholder.")
+    else:
+        try:
+            services.user_set_role(user=target, role=form.cleaned_data["role"], by=request.user)
+        except ValidationError as error:
+            target.refresh_from_db()
+            messages.error(request, " ".join(error.messages))
+        else:
+            changed = True
+            messages.success(
+                request, f"{target.get_full_name()} is now {target.get_role_display()}."
+            )
+    if not is_htmx(request):
+        return redirect("members")
+    if changed and target.pk == request.user.pk:
+        # Owners who demote themselves lose the controls on every row: reload the whole page.
+        response = HttpResponse(status=204)
+        response["HX-Refresh"] = "true"
+        return response
+    users = selectors.user_list(organization=request.organization).prefetch_related("teams")
+    context = {"u": users.get(pk=target.pk), "roles": Role.choices, "swap": True}
+    return render(request, "opsduty/_member_row.html", context)

@@ -1,0 +1,95 @@
+"""The signed-in user's own settings: name and phone, password, sessions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth import logout, update_session_auth_hash
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_POST
+
+from opsduty import services
+from opsduty.forms import PasswordChangeForm, ProfileForm
+from opsduty.models import User
+from opsduty.views.common import AuthedRequest, add_validation_error
+
+
+def _profile_form(user: User) -> ProfileForm:
+    return ProfileForm(
+        initial={
+            "first_name": user.first_name,
+            "last_name": user.last_name,
+            "phone_number": user.phone_number,
+        }
+    )
+
+
+def _page(
+    request: AuthedRequest,
+    *,
+    profile_form: ProfileForm | None = None,
+    password_form: PasswordChangeForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    context: dict[str, Any] = {
+        "profile_form": profile_form or _profile_form(request.user),
+        "password_form": password_form or PasswordChangeForm(user=request.user),
+        "active": "profile",
+    }
+    return render(request, "opsduty/profile.html", context, status=status)
+
+
+@require_GET
+@login_required
+def profile(request: AuthedRequest) -> HttpResponse:
+    """The profile page: personal details, password, sign out of all devices."""
+    return _page(request)
+
+
+@require_POST
+@login_required
+def profile_update(request: AuthedRequest) -> HttpResponseBase:
+    """Save first/last name and phone number (the model validates E.164)."""
+    form = ProfileForm(request.POST)
+    if form.is_valid():
+        # A fresh copy: a rejected edit must not leak into request.user (the page header).
+        user = User.objects.get(pk=request.user.pk)
+        try:
+            services.user_update_profile(user=user, **form.cleaned_data)
+        except ValidationError as error:
+            add_validation_error(form, error)
+        else:
+            messages.success(request, "Your profile has been saved.")
+            return redirect("profile")
+    return _page(request, profile_form=form)
+
+
+@sensitive_post_parameters("old_password", "new_password1", "new_password2")
+@require_POST
+@login_required
+def password_change(request: AuthedRequest) -> HttpResponseBase:
+    """Change the password; this session stays signed in, every other session is signed out."""
+    form = PasswordChangeForm(user=request.user, data=request.POST)
+    if not form.is_valid():
+        return _page(request, password_form=form)
+    user = form.save()
+    # The session hash mixes in the password: other sessions no longer match it; this one is
+    # re-hashed here so it stays valid.
+    update_session_auth_hash(request, user)
+    messages.success(request, "Your password has been changed. Other devices were signed out.")
+    return redirect("profile")
+
+
+@require_POST
+@login_required
+def sign_out_everywhere(request: AuthedRequest) -> HttpResponse:
+    """Invalidate every session of the user, this one included."""
+    services.user_sign_out_everywhere(user=request.user)
+    logout(request)
+    messages.success(request, "You have been signed out of all devices.")
+    return redirect("login")

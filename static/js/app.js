@@ -1,0 +1,48 @@
+// Shared behaviour for htmx-enhanced pages; every form also works without this file.
+(function () {
+  "use strict";
+
+  function showMessage(text) {
+    var box = document.getElementById("messages");
+    if (!box) return;
+    var p = document.createElement("p");
+    p.className = "message message-error";
+    p.textContent = text;
+    box.replaceChildren(p);
+  }
+
+  // htmx does not swap error responses: say what happened instead of doing nothing.
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr.status;
+    var text = status === 403
+      ? "You are not allowed to do that."
+      : status === 404
+        ? "That no longer exists. Reload the page."
+        : "That did not work (HTTP " + status + "). Reload the page and try again.";
+    showMessage(text);
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showMessage("Could not reach the server. Check your connection and try again.");
+  });
+
+  // Keyboard users keep their place. htmx itself re-focuses an element whose id is in the
+  // new content; when the focused element is gone (a removed row), focus the new content's
+  // [data-focus-after-swap] element, else its first control.
+  var pendingTargetId = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    pendingTargetId = target && target.contains(document.activeElement) ? target.id : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!pendingTargetId) return;
+    var active = document.activeElement;
+    if (active && active !== document.body) return;
+    var fresh = document.getElementById(pendingTargetId);
+    pendingTargetId = null;
+    if (!fresh) return;
+    var control =
+      fresh.querySelector("[data-focus-after-swap]") ||
+      fresh.querySelector("select, input:not([type=hidden]), button, a[href]");
+    if (control) control.focus();
+  });
+})();

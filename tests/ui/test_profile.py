@@ -1,0 +1,141 @@
+"""Profile: name and phone, password change, signing out of every device."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from opsduty.models import User
+from tests import factories
+from tests.ui.helpers import login_data, signed_in
+
+pytestmark = pytest.mark.django_db
+
+NEW_PASSWORD = "a much better passphrase 42"
+
+
+def _client_signed_in_as(user: User) -> Client:
+    """A client that signed in through the login form (a real, separate session)."""
+    client = Client()
+    response = client.post("/login/", login_data(user.organization.domain, user.email))
+    assert response.status_code == 302
+    return client
+
+
+def test_profile_page_shows_the_users_own_details(owner: User, outsider_client: Client) -> None:
+    response = outsider_client.get("/profile/")
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "outsider@b.example" in content
+    assert "owner@a.example" not in content
+    assert "Org B" in content
+
+
+def test_profile_edit_saves_names_and_phone(owner: User, owner_client: Client) -> None:
+    response = owner_client.post(
+        "/profile/details/",
+        {"first_name": " Ada ", "last_name": "Lovelace", "phone_number": "+4712345678"},
+    )
+    assert response.status_code == 302
+    owner.refresh_from_db()
+    assert (owner.first_name, owner.last_name, owner.phone_number) == (
+        "Ada",
+        "Lovelace",
+        "+4712345678",
+    )
+    assert "Your profile has been saved." in owner_client.get("/profile/").content.decode()
+
+
+@pytest.mark.parametrize("phone", ["12345678", "+0123456", "+47 123 45 678", "call me"])
+def test_invalid_phone_number_shows_error_and_saves_nothing(
+    owner: User, owner_client: Client, phone: str
+) -> None:
+    before = (owner.first_name, owner.phone_number)
+    response = owner_client.post(
+        "/profile/details/", {"first_name": "Changed", "last_name": "", "phone_number": phone}
+    )
+    assert response.status_code == 200
+    assert response.context["profile_form"].errors["phone_number"] == [
+        "Use E.164 format, e.g. +15550100."
+    ]
+    assert 'aria-invalid="true"' in response.content.decode()
+    owner.refresh_from_db()
+    assert (owner.first_name, owner.phone_number) == before
+    # The page header still shows the saved name, not the rejected edit.
+    assert response.context["user"].first_name == before[0]
+
+
+def test_password_change_keeps_this_session_and_signs_out_the_others(owner: User) -> None:
+    here = _client_signed_in_as(owner)
+    elsewhere = _client_signed_in_as(owner)
+    response = here.post(
+        "/profile/password/",
+        {
+            "old_password": factories.PASSWORD,
+            "new_password1": NEW_PASSWORD,
+            "new_password2": NEW_PASSWORD,
+        },
+    )
+    assert response.status_code == 302
+    assert signed_in(here)
+    assert not signed_in(elsewhere)
+    owner.refresh_from_db()
+    assert owner.check_password(NEW_PASSWORD)
+    assert (
+        Client().post("/login/", login_data("org-a", owner.email, NEW_PASSWORD)).status_code == 302
+    )
+
+
+@pytest.mark.parametrize("weak", ["12345678", "password", "short", "owner@a.example"])
+def test_weak_new_password_is_rejected_by_the_validators(
+    owner: User, owner_client: Client, weak: str
+) -> None:
+    response = owner_client.post(
+        "/profile/password/",
+        {"old_password": factories.PASSWORD, "new_password1": weak, "new_password2": weak},
+    )
+    assert response.status_code == 200
+    assert response.context["password_form"].errors["new_password2"]
+    owner.refresh_from_db()
+    assert owner.check_password(factories.PASSWORD)
+
+
+def test_wrong_old_password_is_rejected(owner: User, owner_client: Client) -> None:
+    response = owner_client.post(
+        "/profile/password/",
+        {"old_password": "not it", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    assert response.status_code == 200
+    assert response.context["password_form"].errors["old_password"]
+    owner.refresh_from_db()
+    assert owner.check_password(factories.PASSWORD)
+
+
+def test_sign_out_of_all_devices_ends_every_session(owner: User, member: User) -> None:
+    here = _client_signed_in_as(owner)
+    elsewhere = _client_signed_in_as(owner)
+    colleague = _client_signed_in_as(member)
+    response = here.post("/profile/sign-out-everywhere/")
+    assert response.status_code == 302
+    assert response["Location"] == "/login/"
+    assert "signed out of all devices" in here.get("/login/").content.decode()
+    assert not signed_in(here)
+    assert not signed_in(elsewhere)
+    assert signed_in(colleague)
+    # The password still works: only the sessions ended.
+    assert signed_in(_client_signed_in_as(owner))
+
+
+def test_sign_out_of_all_devices_needs_post(owner_client: Client) -> None:
+    assert owner_client.get("/profile/sign-out-everywhere/").status_code == 405
+    assert signed_in(owner_client)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/profile/", "/profile/details/", "/profile/password/", "/profile/sign-out-everywhere/"],
+)
+def test_profile_pages_need_sign_in(path: str) -> None:
+    response = Client().post(path) if path != "/profile/" else Client().get(path)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/?next=")
