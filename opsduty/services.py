@@ -11,6 +11,8 @@ from django.contrib.sessions.models import Session
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from oauth2_provider.generators import generate_client_secret
+from oauth2_provider.models import Application
 
 from opsduty.models import Organization, Role, Team, TeamMembership, User, normalize_email
 
@@ -191,3 +193,53 @@ def api_token_create(*, user: User, scope: str = "api:v1") -> str:
         expires=timezone.now() + lifetime,
     )
     return str(raw)
+
+
+@transaction.atomic
+def application_create(
+    *, by: User, name: str, redirect_uris: str, client_type: str
+) -> tuple[Application, str]:
+    """Register an authorization-code (PKCE) client; returns it with its raw secret.
+
+    DOT hashes `client_secret` on save, so the raw value exists only in this return value:
+    show it once and never store it.
+    """
+    if not by.is_owner:
+        raise PermissionDenied("Only owners can create OAuth2 applications.")
+    raw_secret: str = generate_client_secret()
+    application = Application(
+        user=by,
+        name=name.strip(),
+        redirect_uris=redirect_uris,
+        client_type=client_type,
+        authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
+        client_secret=raw_secret,
+        hash_client_secret=True,
+        skip_authorization=False,
+    )
+    application.full_clean()
+    application.save()
+    return application, raw_secret
+
+
+@transaction.atomic
+def application_delete(*, application: Application, by: User) -> None:
+    """Delete an application (owners of its organization); its tokens go with it."""
+    if not by.is_owner or application.user is None:
+        raise PermissionDenied("Only owners can delete OAuth2 applications.")
+    if application.user.organization_id != by.organization_id:
+        raise PermissionDenied("This application belongs to another organization.")
+    application.delete()
+
+
+@transaction.atomic
+def user_change_password(*, user: User, new_password: str) -> User:
+    """Set a new password (validated); every session but the caller's current one ends.
+
+    The session hash covers the password hash, so other sessions fail their next check; the
+    view keeps its own session with `update_session_auth_hash`.
+    """
+    validate_password(new_password, user)
+    user.set_password(new_password)
+    user.save(update_fields=["password"])
+    return user

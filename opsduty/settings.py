@@ -256,6 +256,8 @@ LOGGING: dict[str, Any] = {
     },
     "root": {"handlers": ["stderr"], "level": env_str("OPSDUTY_LOG_LEVEL", "INFO")},
     "loggers": {
+        # Replace Django's own DEBUG console handler so each record is written once.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO"},
         "axes": {"level": "WARNING"},
     },

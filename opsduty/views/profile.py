@@ -77,7 +77,9 @@ def password_change(request: AuthedRequest) -> HttpResponseBase:
     form = PasswordChangeForm(user=request.user, data=request.POST)
     if not form.is_valid():
         return _page(request, password_form=form)
-    user = form.save()
+    user = services.user_change_password(
+        user=request.user, new_password=form.cleaned_data["new_password1"]
+    )
     # The session hash mixes in the password: other sessions no longer match it; this one is
     # re-hashed here so it stays valid.
     update_session_auth_hash(request, user)
