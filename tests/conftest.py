@@ -83,17 +83,38 @@ def outsider(org_b: Organization) -> User:
 
 
 @pytest.fixture
-def owner_client(owner: User) -> Client:
+def stakeholder(org_a: Organization) -> User:
+    """A stakeholder of org A."""
+    return factories.make_user(
+        organization=org_a, email="stakeholder@a.example", role=Role.STAKEHOLDER
+    )
+
+
+def session_client_for(user: User) -> Client:
+    """A Django test client signed in as `user` (browser session)."""
     client = Client()
-    client.force_login(owner)
+    client.force_login(user)
     return client
 
 
 @pytest.fixture
+def owner_client(owner: User) -> Client:
+    return session_client_for(owner)
+
+
+@pytest.fixture
 def member_client(member: User) -> Client:
-    client = Client()
-    client.force_login(member)
-    return client
+    return session_client_for(member)
+
+
+@pytest.fixture
+def stakeholder_client(stakeholder: User) -> Client:
+    return session_client_for(stakeholder)
+
+
+@pytest.fixture
+def outsider_client(outsider: User) -> Client:
+    return session_client_for(outsider)
 
 
 def api_client_for(user: User, scope: str = "api:v1") -> Client:
