@@ -18,9 +18,11 @@ app.conf.task_routes = {
     "signals.*": {"queue": "ingest"},
     "processing.*": {"queue": "ingest"},
     "escalations.*": {"queue": "escalation"},
+    "incidents.*": {"queue": "escalation"},
 }
 
 app.conf.beat_schedule = {
+    "incidents-silence-sweep": {"task": "incidents.silence_sweep", "schedule": 5.0},
     "sessions-clear-expired": {
         "task": "opsduty.tasks.sessions_clear_expired",
         "schedule": crontab(minute=17, hour=3),

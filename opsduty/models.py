@@ -177,3 +177,28 @@ class TeamMembership(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.user_id} in {self.team_id}"
+
+
+class Label(TenantModel):
+    """A name + color carried by incidents, services and heartbeats.
+
+    `team` set: a team label, usable only on that team's resources; empty: an org label.
+    """
+
+    name = models.CharField(max_length=64)
+    color = models.CharField(
+        max_length=7,
+        default="#6b7280",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a hex color like #ff8800.")],
+    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="label_name_per_org")
+        ]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

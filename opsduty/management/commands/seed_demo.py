@@ -7,6 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from escalations import services as escalation_services
+from escalations.models import Service, ServiceType
 from opsduty import services
 from opsduty.models import Organization, Role, Team, User
 
@@ -26,6 +28,12 @@ DEMO_TEAMS = {
     "Payments": ["alice@demo.example", "carol@demo.example"],
 }
 
+DEMO_SERVICES = [
+    # name, owning team, type, fixed routing key (only the demo has guessable keys)
+    ("API", "Platform", ServiceType.TECHNICAL, "demo-api"),
+    ("Checkout", "Payments", ServiceType.BUSINESS, "demo-checkout"),
+]
+
 
 class Command(BaseCommand):
     help = "Create (or bring up to date) the demo organization 'demo' and print its login."
@@ -42,11 +50,22 @@ class Command(BaseCommand):
                 team = Team.objects.create(organization=organization, name=team_name)
             for email in emails:
                 services.team_add_member(team=team, user=users[email], by=None)
+        self._services(organization)
         self.stdout.write(
             "Demo organization ready. Sign in with organization 'demo', "
             f"email owner@demo.example (or alice@, bob@, carol@demo.example), "
             f"password '{DEMO_PASSWORD}'."
         )
+
+    def _services(self, organization: Organization) -> None:
+        for name, team_name, service_type, routing_key in DEMO_SERVICES:
+            existing = Service.objects.filter(routing_key=routing_key).first()
+            if existing is not None:
+                continue
+            team = Team.objects.for_org(organization).get(name=team_name)
+            escalation_services.service_create(
+                team=team, by=None, name=name, service_type=service_type, routing_key=routing_key
+            )
 
     def _user(
         self, organization: Organization, email: str, role: str, first: str, last: str, phone: str

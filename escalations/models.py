@@ -1,0 +1,54 @@
+"""Services: what incidents belong to, owned by a team, addressed by a routing key."""
+
+from __future__ import annotations
+
+import secrets
+
+from django.db import models
+from django.utils import timezone
+
+from opsduty.models import Team, TenantModel
+
+
+def new_routing_key() -> str:
+    """An unguessable routing key (192 bits)."""
+    return secrets.token_urlsafe(24)
+
+
+class ServiceType(models.TextChoices):
+    TECHNICAL = "technical", "Technical"
+    BUSINESS = "business", "Business"
+
+
+class MaintenanceMode(models.TextChoices):
+    DEBUG = "debug", "Debug (escalations paused)"
+    MAINTENANCE = "maintenance", "Maintenance (maintenance incident)"
+
+
+class Service(TenantModel):
+    """A technical component or business unit that incidents are raised on."""
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, max_length=2000)
+    service_type = models.CharField(
+        max_length=16, choices=ServiceType.choices, default=ServiceType.TECHNICAL
+    )
+    team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="services")
+    routing_key = models.CharField(max_length=64, unique=True, default=new_routing_key)
+    slack_channel = models.CharField(max_length=80, blank=True)
+    # Maintenance windows arrive with event processing; the API already reports them.
+    maintenance_mode = models.CharField(  # noqa: DJ001 - the API reports "no mode" as null
+        max_length=16, choices=MaintenanceMode.choices, null=True, blank=True
+    )
+    maintenance_window_start = models.DateTimeField(null=True, blank=True)
+    maintenance_window_end = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "name"], name="service_name_per_org")
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name

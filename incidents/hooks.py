@@ -1,0 +1,46 @@
+"""The one hook through which higher layers (the escalation engine) follow incidents.
+
+`incident_status_changed` is published inside the transaction that changed the status, so a
+subscriber's writes (an escalation run, outbox rows) commit or roll back with the change.
+Subscribers register once at app start-up (their AppConfig.ready), keep their work short,
+and must not call back into incident services.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from incidents.models import Incident
+    from opsduty.models import User
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    incident: Incident
+    old_status: str | None  # None: the incident was just created
+    new_status: str
+    actor: User | None  # None: the system
+
+
+Subscriber = Callable[[StatusChange], None]
+_subscribers: list[Subscriber] = []
+
+
+def subscribe(subscriber: Subscriber) -> None:
+    """Register `subscriber` (idempotent)."""
+    if subscriber not in _subscribers:
+        _subscribers.append(subscriber)
+
+
+def unsubscribe(subscriber: Subscriber) -> None:
+    if subscriber in _subscribers:
+        _subscribers.remove(subscriber)
+
+
+def publish(change: StatusChange) -> None:
+    """Call every subscriber, in registration order, inside the caller's transaction."""
+    for subscriber in list(_subscribers):
+        subscriber(change)

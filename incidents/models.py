@@ -1,0 +1,219 @@
+"""Incidents, the events that formed them, notes, the log, responders and references."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from escalations.models import Service
+from opsduty.models import Label, Organization, TenantModel
+
+NOTE_MAX_LENGTH = 10_000
+SUMMARY_MAX_LENGTH = 1024
+DEDUP_ID_MAX_LENGTH = 255
+
+
+class Status(models.TextChoices):
+    TRIGGERED = "triggered", "Triggered"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    SILENCED = "silenced", "Silenced"
+    RESOLVED = "resolved", "Resolved"
+
+
+OPEN_STATUSES = (Status.TRIGGERED, Status.ACKNOWLEDGED, Status.SILENCED)
+
+
+class Urgency(models.TextChoices):
+    HIGH = "high", "High"
+    LOW = "low", "Low"
+
+
+class IncidentCounter(models.Model):
+    """Per-organization incident numbers: one row per organization, bumped under a row lock."""
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.organization_id}: {self.last_number}"
+
+
+class Incident(TenantModel):
+    """An incident group: events with one dedup id on one service, and what responders did."""
+
+    number = models.PositiveIntegerField()
+    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="incidents")
+    summary = models.CharField(max_length=SUMMARY_MAX_LENGTH)
+    description = models.TextField(blank=True)
+    source_url = models.URLField(max_length=2000, blank=True)
+    urgency = models.CharField(max_length=8, choices=Urgency.choices, default=Urgency.HIGH)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.TRIGGERED)
+    dedup_id = models.CharField(max_length=DEDUP_ID_MAX_LENGTH)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+    labels = models.ManyToManyField(Label, blank=True, related_name="incidents")
+    created_at = models.DateTimeField(default=timezone.now)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    silenced_at = models.DateTimeField(null=True, blank=True)
+    # The silence's due time: a Celery ETA task and the sweeper end it (invariant 4).
+    silenced_until = models.DateTimeField(null=True, blank=True)
+    last_status_change_at = models.DateTimeField(default=timezone.now)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    # Bumped on every state change; guards compare-and-set transitions.
+    version = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "number"], name="incident_number_per_org"
+            ),
+            # Invariant 3: at most one open incident per (service, dedup id).
+            models.UniqueConstraint(
+                fields=["service", "dedup_id"],
+                condition=~Q(status="resolved"),
+                name="one_open_incident_per_dedup_id",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="incident_org_created"),
+            models.Index(
+                fields=["silenced_until"],
+                condition=Q(status="silenced"),
+                name="incident_silence_due",
+            ),
+        ]
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"#{self.number} {self.summary}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != Status.RESOLVED
+
+
+class IncidentEvent(TenantModel):
+    """One event (alert) that formed or joined an incident, with its raw payload."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="events")
+    summary = models.CharField(max_length=SUMMARY_MAX_LENGTH)
+    description = models.TextField(blank=True)
+    source_url = models.URLField(max_length=2000, blank=True)
+    dedup_id = models.CharField(max_length=DEDUP_ID_MAX_LENGTH)
+    acknowledge = models.BooleanField(default=False)
+    resolve = models.BooleanField(default=False)
+    payload = models.JSONField(default=dict, blank=True)
+    received_at = models.DateTimeField(default=timezone.now)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.summary
+
+
+class IncidentNote(TenantModel):
+    """A responder's note on the timeline."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    text = models.TextField(max_length=NOTE_MAX_LENGTH)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.text[:40]
+
+
+class LogAction(models.TextChoices):
+    CREATED = "created", "Created"
+    EVENT = "event", "Event appended"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    UNACKNOWLEDGED = "unacknowledged", "Unacknowledged"
+    SILENCED = "silenced", "Silenced"
+    UNSILENCED = "unsilenced", "Silence ended"
+    RESOLVED = "resolved", "Resolved"
+    REOPENED = "reopened", "Reopened"
+    ATTACHED = "attached", "Attached"
+    DETACHED = "detached", "Detached"
+    NOTE = "note", "Note added"
+    URGENCY = "urgency", "Urgency changed"
+    LABEL_ADDED = "label_added", "Label added"
+    LABEL_REMOVED = "label_removed", "Label removed"
+    ARCHIVED = "archived", "Archived"
+    SIGNAL_IGNORED = "signal_ignored", "Signal ignored"
+
+
+class IncidentLogEntry(TenantModel):
+    """One operation on an incident: who (a user, or the system when empty), when, what."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="log")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    action = models.CharField(max_length=24, choices=LogAction.choices)
+    message = models.TextField()
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ResponderStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    PENDING = "pending", "Pending"
+
+
+class IncidentResponder(TenantModel):
+    """A user involved in an incident: `pending` when paged, `active` once they responded."""
+
+    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="responders")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    status = models.CharField(max_length=8, choices=ResponderStatus.choices)
+    last_notified = models.DateTimeField(null=True, blank=True)
+    status_updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["incident", "user"], name="responder_once")]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} on {self.incident_id}"
+
+
+class ReferenceStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
+    STOPPED = "stopped", "Stopped"
+
+
+class IncidentReference(TenantModel):
+    """What a signal's sender gets back: pending until processed, then its incident."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    status = models.CharField(
+        max_length=16, choices=ReferenceStatus.choices, default=ReferenceStatus.PENDING
+    )
+    reason = models.TextField(blank=True)
+    incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return str(self.public_id)

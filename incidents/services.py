@@ -1,0 +1,597 @@
+"""Every change to an incident goes through here: ingest, transitions, notes, labels, archive.
+
+Each transition locks the incident row, checks the allowed source states, updates the
+status fields, bumps `version`, writes a log entry and publishes `hooks.StatusChange` in
+the same transaction. Callers (UI, API, Slack, phone, the pipeline, tasks) pass `by=None`
+for the system. A refused action raises Django's ValidationError (422 in the API, a
+message in the UI) and writes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from escalations.models import Service
+from incidents import hooks
+from incidents.models import (
+    DEDUP_ID_MAX_LENGTH,
+    NOTE_MAX_LENGTH,
+    SUMMARY_MAX_LENGTH,
+    Incident,
+    IncidentCounter,
+    IncidentEvent,
+    IncidentLogEntry,
+    IncidentNote,
+    IncidentReference,
+    IncidentResponder,
+    LogAction,
+    ReferenceStatus,
+    ResponderStatus,
+    Status,
+    Urgency,
+)
+from opsduty.models import Label, Organization, User
+
+MAX_SILENCE_MINUTES = 7 * 24 * 60
+
+_ALLOWED: dict[str, tuple[str, ...]] = {
+    # target status -> statuses it may be reached from
+    Status.ACKNOWLEDGED: (Status.TRIGGERED, Status.SILENCED),
+    Status.SILENCED: (Status.TRIGGERED, Status.ACKNOWLEDGED),
+    Status.RESOLVED: (Status.TRIGGERED, Status.ACKNOWLEDGED, Status.SILENCED),
+}
+
+
+@dataclass
+class EventData:
+    """A parsed event as the pipeline hands it over (receive channel output)."""
+
+    summary: str
+    dedup_id: str = ""
+    description: str = ""
+    source_url: str = ""
+    urgency: str = Urgency.HIGH
+    acknowledge: bool = False
+    resolve: bool = False
+    labels: list[str] = field(default_factory=list)
+    payload: dict[str, Any] = field(default_factory=dict)
+    received_at: datetime | None = None
+
+
+def _log(
+    incident: Incident, actor: User | None, action: str, message: str, **data: Any
+) -> IncidentLogEntry:
+    return IncidentLogEntry.objects.create(
+        organization_id=incident.organization_id,
+        incident=incident,
+        actor=actor,
+        action=action,
+        message=message,
+        data=data,
+    )
+
+
+def _who(actor: User | None) -> str:
+    return actor.get_full_name() if actor is not None else "OpsDuty"
+
+
+def _lock(incident: Incident) -> Incident:
+    """Re-read the incident under a row lock; the caller holds a transaction."""
+    return Incident.objects.select_for_update().get(pk=incident.pk)
+
+
+def _refuse(message: str) -> ValidationError:
+    return ValidationError(message, code="invalid_transition")
+
+
+def _set_status(incident: Incident, new_status: str, actor: User | None, action: str) -> None:
+    """Apply a checked status change to a locked incident, log it and publish the hook."""
+    now = timezone.now()
+    old_status = incident.status
+    incident.status = new_status
+    incident.last_status_change_at = now
+    incident.version = F("version") + 1
+    if new_status == Status.ACKNOWLEDGED:
+        incident.acknowledged_at = now
+    elif new_status == Status.RESOLVED:
+        incident.resolved_at = now
+    elif new_status == Status.SILENCED:
+        incident.silenced_at = now
+    if new_status != Status.SILENCED:
+        incident.silenced_until = None
+    if new_status == Status.TRIGGERED:
+        incident.acknowledged_at = None
+        incident.resolved_at = None
+        incident.silenced_at = None
+    incident.save()
+    incident.refresh_from_db(fields=["version"])
+    label = LogAction(action).label
+    _log(incident, actor, action, f"{label} by {_who(actor)}", old=old_status, new=new_status)
+    hooks.publish(hooks.StatusChange(incident, old_status, new_status, actor))
+    _cascade_to_children(incident, new_status, actor, action)
+
+
+def _cascade_to_children(
+    incident: Incident, new_status: str, actor: User | None, action: str
+) -> None:
+    """The parent keeps the state of the group: its open children follow it."""
+    children = (
+        Incident.objects.select_for_update().filter(parent=incident).exclude(status=new_status)
+    )
+    for child in children:
+        if child.status == Status.RESOLVED:
+            continue
+        if new_status == Status.SILENCED:
+            child.silenced_until = incident.silenced_until
+        _set_status(child, new_status, actor, action)
+
+
+def _require_not_attached(incident: Incident) -> None:
+    if incident.parent_id is not None:
+        raise _refuse(
+            f"Incident #{incident.number} is attached to another incident; "
+            "act on that incident or detach this one first."
+        )
+
+
+# --- responder actions ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def incident_acknowledge(*, incident: Incident, by: User | None) -> Incident:
+    """Someone is on it: stop escalation. Refused for resolved or attached incidents."""
+    incident = _lock(incident)
+    _require_not_attached(incident)
+    if incident.status == Status.ACKNOWLEDGED:
+        raise _refuse("The incident is already acknowledged.")
+    if incident.status not in _ALLOWED[Status.ACKNOWLEDGED]:
+        raise _refuse(f"Cannot acknowledge an incident that is {incident.status}.")
+    _set_status(incident, Status.ACKNOWLEDGED, by, LogAction.ACKNOWLEDGED)
+    if by is not None:
+        _responder_active(incident, by)
+    return incident
+
+
+@transaction.atomic
+def incident_unacknowledge(*, incident: Incident, by: User | None) -> Incident:
+    """Hand an acknowledged incident back: it is triggered and escalates again."""
+    incident = _lock(incident)
+    _require_not_attached(incident)
+    if incident.status != Status.ACKNOWLEDGED:
+        raise _refuse(
+            f"Only an acknowledged incident can be unacknowledged (it is {incident.status})."
+        )
+    _set_status(incident, Status.TRIGGERED, by, LogAction.UNACKNOWLEDGED)
+    return incident
+
+
+@transaction.atomic
+def incident_resolve(*, incident: Incident, by: User | None, note: str | None = None) -> Incident:
+    """Close the incident, optionally recording why as a note."""
+    incident = _lock(incident)
+    if incident.status == Status.RESOLVED:
+        raise _refuse("The incident is already resolved.")
+    if note:
+        _note_create(incident, by, note)
+    _set_status(incident, Status.RESOLVED, by, LogAction.RESOLVED)
+    return incident
+
+
+@transaction.atomic
+def incident_unresolve(*, incident: Incident, by: User | None) -> Incident:
+    """Re-open an incident resolved too early (triggered again)."""
+    incident = _lock(incident)
+    if incident.status != Status.RESOLVED:
+        raise _refuse(f"Only a resolved incident can be reopened (it is {incident.status}).")
+    clash = (
+        Incident.objects.filter(service_id=incident.service_id, dedup_id=incident.dedup_id)
+        .exclude(status=Status.RESOLVED)
+        .first()
+    )
+    if clash is not None:
+        raise _refuse(
+            f"Incident #{clash.number} is open with the same deduplication id; "
+            "reopen refused so events keep one home."
+        )
+    if incident.parent_id is not None and not Incident.objects.get(pk=incident.parent_id).is_open:
+        incident.parent = None  # its group is closed: come back on its own
+    _set_status(incident, Status.TRIGGERED, by, LogAction.REOPENED)
+    return incident
+
+
+@transaction.atomic
+def incident_silence(*, incident: Incident, by: User | None, minutes: int | None) -> Incident:
+    """Pause escalation for `minutes`; unless acknowledged or resolved by then, it re-triggers."""
+    if minutes is None or not isinstance(minutes, int) or isinstance(minutes, bool):
+        raise ValidationError({"minutes": "A silence needs a duration in whole minutes."})
+    if not 1 <= minutes <= MAX_SILENCE_MINUTES:
+        raise ValidationError({"minutes": f"Silence for 1 to {MAX_SILENCE_MINUTES} minutes."})
+    incident = _lock(incident)
+    _require_not_attached(incident)
+    if incident.status not in _ALLOWED[Status.SILENCED]:
+        raise _refuse(f"Cannot silence an incident that is {incident.status}.")
+    incident.silenced_until = timezone.now() + timedelta(minutes=minutes)
+    _set_status(incident, Status.SILENCED, by, LogAction.SILENCED)
+    _log(
+        incident,
+        by,
+        LogAction.SILENCED,
+        f"Silenced for {minutes} minutes, until {incident.silenced_until.isoformat()}",
+        minutes=minutes,
+    )
+    due = incident.silenced_until
+    transaction.on_commit(lambda: _schedule_silence_end(incident.pk, due))
+    return incident
+
+
+def _schedule_silence_end(incident_id: int, due: datetime) -> None:
+    from incidents.tasks import incident_silence_expire
+
+    incident_silence_expire.apply_async(args=(incident_id,), eta=due)
+
+
+@transaction.atomic
+def incident_silence_expire(*, incident_id: int, now: datetime | None = None) -> bool:
+    """End a due silence (system). Exactly once: only a still-silenced, due incident changes.
+
+    The ETA task and the sweeper may both call this; the row lock plus the state check make
+    the second call a no-op, as does a silence that was extended or ended in the meantime.
+    """
+    now = now or timezone.now()
+    incident = (
+        Incident.objects.select_for_update(skip_locked=True)
+        .filter(pk=incident_id, status=Status.SILENCED, silenced_until__lte=now)
+        .first()
+    )
+    if incident is None:
+        return False
+    _set_status(incident, Status.TRIGGERED, None, LogAction.UNSILENCED)
+    return True
+
+
+def incident_silences_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Ids of silenced incidents whose silence has ended (for the sweeper)."""
+    now = now or timezone.now()
+    return list(
+        Incident.objects.filter(status=Status.SILENCED, silenced_until__lte=now)
+        .order_by("silenced_until")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+@transaction.atomic
+def incident_attach(*, incident: Incident, parent: Incident, by: User | None) -> Incident:
+    """Attach an open incident to another open one; it then follows the parent's state."""
+    if incident.organization_id != parent.organization_id:
+        raise ValidationError({"parent": "Unknown incident."})
+    if incident.pk == parent.pk:
+        raise _refuse("An incident cannot be attached to itself.")
+    first, second = sorted([incident.pk, parent.pk])
+    locked = {i.pk: i for i in Incident.objects.select_for_update().filter(pk__in=[first, second])}
+    incident, parent = locked[incident.pk], locked[parent.pk]
+    if not incident.is_open or not parent.is_open:
+        raise _refuse("Only open incidents can be attached to open incidents.")
+    if parent.parent_id is not None:
+        raise _refuse(f"Incident #{parent.number} is itself attached; attach to its parent.")
+    if incident.parent_id is not None:
+        raise _refuse(f"Incident #{incident.number} is already attached; detach it first.")
+    if Incident.objects.filter(parent=incident).exists():
+        raise _refuse(f"Incident #{incident.number} has attached incidents of its own.")
+    incident.parent = parent
+    incident.save(update_fields=["parent"])
+    _log(
+        incident,
+        by,
+        LogAction.ATTACHED,
+        f"Attached to #{parent.number} by {_who(by)}",
+        parent=parent.pk,
+    )
+    _log(
+        parent,
+        by,
+        LogAction.ATTACHED,
+        f"#{incident.number} attached by {_who(by)}",
+        child=incident.pk,
+    )
+    if incident.status != parent.status:
+        if parent.status == Status.SILENCED:
+            incident.silenced_until = parent.silenced_until
+        _set_status(incident, parent.status, by, _ACTION_FOR_STATUS[parent.status])
+    return incident
+
+
+_ACTION_FOR_STATUS: dict[str, str] = {
+    Status.TRIGGERED: LogAction.UNACKNOWLEDGED,
+    Status.ACKNOWLEDGED: LogAction.ACKNOWLEDGED,
+    Status.SILENCED: LogAction.SILENCED,
+    Status.RESOLVED: LogAction.RESOLVED,
+}
+
+
+@transaction.atomic
+def incident_detach(*, incident: Incident, by: User | None) -> Incident:
+    """Detach from the parent; the incident keeps its current state and stands alone."""
+    incident = _lock(incident)
+    if incident.parent_id is None:
+        raise _refuse(f"Incident #{incident.number} is not attached.")
+    parent = Incident.objects.get(pk=incident.parent_id)
+    incident.parent = None
+    incident.save(update_fields=["parent"])
+    _log(incident, by, LogAction.DETACHED, f"Detached from #{parent.number} by {_who(by)}")
+    _log(parent, by, LogAction.DETACHED, f"#{incident.number} detached by {_who(by)}")
+    return incident
+
+
+def _note_create(incident: Incident, by: User | None, text: str) -> IncidentNote:
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError({"note": "A note cannot be empty."})
+    if len(text) > NOTE_MAX_LENGTH:
+        raise ValidationError({"note": f"A note can be at most {NOTE_MAX_LENGTH} characters."})
+    note = IncidentNote.objects.create(
+        organization_id=incident.organization_id, incident=incident, author=by, text=text
+    )
+    _log(incident, by, LogAction.NOTE, f"Note added by {_who(by)}", note=note.pk)
+    return note
+
+
+@transaction.atomic
+def incident_add_note(*, incident: Incident, by: User | None, text: str) -> IncidentNote:
+    """Record context on the timeline without changing the status."""
+    return _note_create(incident, by, text)
+
+
+@transaction.atomic
+def incident_set_urgency(*, incident: Incident, by: User | None, urgency: str) -> Incident:
+    """Change the urgency (high/low)."""
+    if urgency not in Urgency.values:
+        raise ValidationError({"urgency": "Urgency must be 'high' or 'low'."})
+    incident = _lock(incident)
+    if incident.urgency == urgency:
+        return incident
+    old = incident.urgency
+    incident.urgency = urgency
+    incident.save(update_fields=["urgency"])
+    _log(
+        incident,
+        by,
+        LogAction.URGENCY,
+        f"Urgency {old} → {urgency} by {_who(by)}",
+        old=old,
+        new=urgency,
+    )
+    return incident
+
+
+def _label_get_or_create(organization: Organization, name: str) -> Label:
+    name = name.strip()
+    if not name or len(name) > 64:
+        raise ValidationError({"label": "A label name has 1 to 64 characters."})
+    label, _ = Label.objects.get_or_create(organization=organization, name=name)
+    return label
+
+
+@transaction.atomic
+def incident_add_label(*, incident: Incident, by: User | None, name: str) -> Label:
+    """Put a label (an org label, created on first use) on the incident."""
+    label = _label_get_or_create(incident.organization, name)
+    if label.team_id is not None and label.team_id != incident.service.team_id:
+        raise ValidationError({"label": f"“{label.name}” is a label of another team."})
+    if not incident.labels.filter(pk=label.pk).exists():
+        incident.labels.add(label)
+        _log(incident, by, LogAction.LABEL_ADDED, f"Label “{label.name}” added by {_who(by)}")
+    return label
+
+
+@transaction.atomic
+def incident_remove_label(*, incident: Incident, by: User | None, name: str) -> None:
+    """Take a label off the incident (no-op when it does not carry it)."""
+    label = incident.labels.filter(name=name.strip()).first()
+    if label is not None:
+        incident.labels.remove(label)
+        _log(incident, by, LogAction.LABEL_REMOVED, f"Label “{label.name}” removed by {_who(by)}")
+
+
+def _responder_active(incident: Incident, user: User) -> None:
+    now = timezone.now()
+    IncidentResponder.objects.update_or_create(
+        incident=incident,
+        user=user,
+        defaults={
+            "organization_id": incident.organization_id,
+            "status": ResponderStatus.ACTIVE,
+            "status_updated_at": now,
+        },
+    )
+
+
+@dataclass
+class BulkResult:
+    changed: list[Incident]
+    refused: list[tuple[Incident, str]]
+
+
+@transaction.atomic
+def incidents_bulk(*, incidents: Iterable[Incident], by: User, action: str) -> BulkResult:
+    """Acknowledge or resolve many; incidents where the action is refused are reported."""
+    apply = {"acknowledge": incident_acknowledge, "resolve": incident_resolve}.get(action)
+    if apply is None:
+        raise ValidationError({"action": "Bulk action must be 'acknowledge' or 'resolve'."})
+    result = BulkResult([], [])
+    for incident in incidents:
+        try:
+            with transaction.atomic():
+                result.changed.append(apply(incident=incident, by=by))
+        except ValidationError as error:
+            result.refused.append((incident, " ".join(error.messages)))
+    return result
+
+
+@transaction.atomic
+def incidents_archive(*, organization: Organization, before: datetime, by: User) -> int:
+    """Hide incidents created before `before`; open ones are resolved by the system first."""
+    if not by.is_owner or by.organization_id != organization.pk:
+        from django.core.exceptions import PermissionDenied
+
+        raise PermissionDenied("Only owners can archive incidents.")
+    if before > timezone.now():
+        raise ValidationError({"before": "Choose a time in the past."})
+    targets = Incident.objects.for_org(organization).filter(created_at__lt=before, archived_at=None)
+    for incident in targets.exclude(status=Status.RESOLVED).select_for_update().order_by("id"):
+        _set_status(incident, Status.RESOLVED, None, LogAction.RESOLVED)
+        _log(incident, by, LogAction.ARCHIVED, f"Resolved by the archive requested by {_who(by)}")
+    return targets.update(archived_at=timezone.now())
+
+
+# --- ingest --------------------------------------------------------------------------------
+
+
+def _validate_event(event: EventData) -> None:
+    if event.urgency not in Urgency.values:
+        event.urgency = Urgency.HIGH
+    event.summary = (event.summary or "").strip()[:SUMMARY_MAX_LENGTH] or "(no summary)"
+    event.dedup_id = (event.dedup_id or "").strip()[:DEDUP_ID_MAX_LENGTH] or secrets.token_hex(16)
+
+
+def _next_number(organization_id: int) -> int:
+    """The organization's next incident number, in one statement (the row lock serializes)."""
+    table = IncidentCounter._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (organization_id, last_number) VALUES (%s, 1) "  # noqa: S608
+            f"ON CONFLICT (organization_id) DO UPDATE SET last_number = {table}.last_number + 1 "
+            "RETURNING last_number",
+            [organization_id],
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def _open_incident(service: Service, dedup_id: str) -> Incident | None:
+    return (
+        Incident.objects.select_for_update()
+        .filter(service=service, dedup_id=dedup_id)
+        .exclude(status=Status.RESOLVED)
+        .first()
+    )
+
+
+def _create_incident(service: Service, event: EventData) -> Incident:
+    incident = Incident(
+        organization_id=service.organization_id,
+        service=service,
+        number=_next_number(service.organization_id),
+        summary=event.summary,
+        description=event.description,
+        source_url=event.source_url,
+        urgency=event.urgency,
+        dedup_id=event.dedup_id,
+    )
+    incident.save()
+    return incident
+
+
+def _find_or_create(service: Service, event: EventData) -> tuple[Incident, bool]:
+    """The open incident for the dedup id, or a new one; race-free through the unique index.
+
+    Two transactions may both see no open incident; the partial unique index lets only one
+    insert win, the other rolls back its savepoint and appends to the winner's incident.
+    """
+    incident = _open_incident(service, event.dedup_id)
+    if incident is not None:
+        return incident, False
+    try:
+        with transaction.atomic():
+            return _create_incident(service, event), True
+    except IntegrityError:
+        incident = _open_incident(service, event.dedup_id)
+        if incident is None:  # the winner resolved it meanwhile: open a fresh one
+            with transaction.atomic():
+                return _create_incident(service, event), True
+        return incident, False
+
+
+@transaction.atomic
+def ingest_event(
+    *, service: Service, event: EventData, reference: IncidentReference | None = None
+) -> Incident:
+    """Append `event` to the open incident with its dedup id on `service`, or open one.
+
+    The event's acknowledge / resolve signals then act on the incident (as the system).
+    """
+    _validate_event(event)
+    incident, created = _find_or_create(service, event)
+    IncidentEvent.objects.create(
+        organization_id=service.organization_id,
+        incident=incident,
+        summary=event.summary,
+        description=event.description,
+        source_url=event.source_url,
+        dedup_id=event.dedup_id,
+        acknowledge=event.acknowledge,
+        resolve=event.resolve,
+        payload=event.payload,
+        received_at=event.received_at or timezone.now(),
+    )
+    if created:
+        _log(incident, None, LogAction.CREATED, f"Incident #{incident.number} created by an event")
+        for name in event.labels:
+            incident_add_label(incident=incident, by=None, name=name)
+        hooks.publish(hooks.StatusChange(incident, None, Status.TRIGGERED, None))
+    else:
+        _log(incident, None, LogAction.EVENT, "Event appended")
+    _apply_signals(incident, event)
+    if reference is not None:
+        IncidentReference.objects.filter(pk=reference.pk).update(
+            status=ReferenceStatus.COMPLETED, incident=incident, updated_at=timezone.now()
+        )
+    return incident
+
+
+def _apply_signals(incident: Incident, event: EventData) -> None:
+    if not (event.acknowledge or event.resolve):
+        return
+    if incident.parent_id is not None and not event.resolve:
+        _log(
+            incident,
+            None,
+            LogAction.SIGNAL_IGNORED,
+            "Acknowledge signal ignored: incident is attached",
+        )
+        return
+    if event.resolve and incident.status != Status.RESOLVED:
+        _set_status(incident, Status.RESOLVED, None, LogAction.RESOLVED)
+    elif event.acknowledge and incident.status in _ALLOWED[Status.ACKNOWLEDGED]:
+        _set_status(incident, Status.ACKNOWLEDGED, None, LogAction.ACKNOWLEDGED)
+
+
+@transaction.atomic
+def incident_trigger(
+    *, service: Service, by: User, summary: str, description: str = "", urgency: str = Urgency.HIGH
+) -> Incident:
+    """Open an incident by hand (UI "New incident"); it escalates like any other."""
+    if not (summary or "").strip():
+        raise ValidationError({"summary": "An incident needs a summary."})
+    if urgency not in Urgency.values:
+        raise ValidationError({"urgency": "Urgency must be 'high' or 'low'."})
+    incident = ingest_event(
+        service=service,
+        event=EventData(
+            summary=summary,
+            description=description,
+            urgency=urgency,
+            payload={"source": "manual", "user_id": by.pk},
+        ),
+    )
+    _log(incident, by, LogAction.CREATED, f"Triggered by hand by {_who(by)}")
+    return incident
