@@ -7,33 +7,78 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('opsduty', '0002_label'),
+        ("opsduty", "0002_label"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Service',
+            name="Service",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('description', models.TextField(blank=True, max_length=2000)),
-                ('service_type', models.CharField(choices=[('technical', 'Technical'), ('business', 'Business')], default='technical', max_length=16)),
-                ('routing_key', models.CharField(default=escalations.models.new_routing_key, max_length=64, unique=True)),
-                ('slack_channel', models.CharField(blank=True, max_length=80)),
-                ('maintenance_mode', models.CharField(blank=True, choices=[('debug', 'Debug (escalations paused)'), ('maintenance', 'Maintenance (maintenance incident)')], max_length=16, null=True)),
-                ('maintenance_window_start', models.DateTimeField(blank=True, null=True)),
-                ('maintenance_window_end', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='opsduty.organization')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='services', to='opsduty.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                ("description", models.TextField(blank=True, max_length=2000)),
+                (
+                    "service_type",
+                    models.CharField(
+                        choices=[("technical", "Technical"), ("business", "Business")],
+                        default="technical",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "routing_key",
+                    models.CharField(
+                        default=escalations.models.new_routing_key, max_length=64, unique=True
+                    ),
+                ),
+                ("slack_channel", models.CharField(blank=True, max_length=80)),
+                (
+                    "maintenance_mode",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("debug", "Debug (escalations paused)"),
+                            ("maintenance", "Maintenance (maintenance incident)"),
+                        ],
+                        max_length=16,
+                        null=True,
+                    ),
+                ),
+                ("maintenance_window_start", models.DateTimeField(blank=True, null=True)),
+                ("maintenance_window_end", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="opsduty.organization",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="services",
+                        to="opsduty.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'constraints': [models.UniqueConstraint(fields=('organization', 'name'), name='service_name_per_org')],
+                "ordering": ["id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("organization", "name"), name="service_name_per_org"
+                    )
+                ],
             },
         ),
     ]
