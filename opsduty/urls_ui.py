@@ -1,9 +1,10 @@
 """The browser UI, included at the site root. Int kwargs are named `team_id`, `user_id`,
-`application_id` (the tenancy test substitutes another organization's ids by name)."""
+`application_id`, `incident_id`, `service_id` (the tenancy test substitutes another
+organization's ids by name)."""
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from opsduty.views import auth, developer, members, profile, teams
 
@@ -42,4 +43,6 @@ urlpatterns = [
         developer.application_delete_view,
         name="application_delete",
     ),
+    path("", include("incidents.urls")),
+    path("", include("escalations.urls")),
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +14,10 @@ from factory.helpers import post_generation
 from oauth2_provider.models import AccessToken, Application
 from oauthlib.common import generate_token
 
+from escalations.models import Service
+from escalations.services import service_create
+from incidents.models import Incident, IncidentReference, IncidentResponder, ResponderStatus
+from incidents.services import EventData, ingest_event
 from opsduty.models import Organization, Role, Team, TeamMembership, User
 
 PASSWORD = "correct horse battery staple"
@@ -87,3 +92,50 @@ def access_token_for(user: User, scope: str = "api:v1", expires_in: timedelta | 
         expires=timezone.now() + (expires_in if expires_in is not None else timedelta(days=1)),
     )
     return str(raw)
+
+
+# --- services and incidents (through the services, as the app creates them) ----------------
+
+_service_numbers = itertools.count(1)
+
+
+def make_service(
+    *, team: Team | None = None, organization: Organization | None = None, **kwargs: Any
+) -> Service:
+    """A service created by `escalations.services.service_create` (a new team if none)."""
+    if team is None:
+        team = make_team(organization=organization or make_organization())
+    kwargs.setdefault("name", f"Service {next(_service_numbers)}")
+    return service_create(team=team, by=None, **kwargs)
+
+
+def make_incident(
+    *,
+    service: Service,
+    summary: str = "Disk full",
+    reference: IncidentReference | None = None,
+    **event: Any,
+) -> Incident:
+    """A new incident opened by `incidents.services.ingest_event` (a fresh dedup id)."""
+    event.setdefault("dedup_id", generate_token())
+    return ingest_event(
+        service=service, event=EventData(summary=summary, **event), reference=reference
+    )
+
+
+def make_reference(*, organization: Organization) -> IncidentReference:
+    """A pending incident reference, as the event receiver records it before processing."""
+    return IncidentReference.objects.create(organization=organization)
+
+
+def make_responder(
+    *, incident: Incident, user: User, status: str = ResponderStatus.PENDING
+) -> IncidentResponder:
+    """A responder row, as the escalation engine records a paged user."""
+    return IncidentResponder.objects.create(
+        organization_id=incident.organization_id,
+        incident=incident,
+        user=user,
+        status=status,
+        last_notified=timezone.now() if status == ResponderStatus.PENDING else None,
+    )

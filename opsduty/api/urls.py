@@ -13,6 +13,20 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from opsduty.api.incident_actions import (
+    IncidentAcknowledgeView,
+    IncidentNoteCreateView,
+    IncidentResolveView,
+    IncidentUnacknowledgeView,
+    IncidentUnresolveView,
+)
+from opsduty.api.incidents import (
+    IncidentDetailView,
+    IncidentListView,
+    IncidentReferenceDetailView,
+    IncidentResponderListView,
+)
+from opsduty.api.services import ServiceListView
 from opsduty.api.users import UserListView
 
 app_name = "api"
@@ -43,6 +57,45 @@ def not_found(request: HttpRequest) -> JsonResponse:
 
 urlpatterns: list[URLPattern] = [
     path("users/", UserListView.as_view(), name="users"),
+    path("services/", ServiceListView.as_view(), name="services"),
+    path("incidents/", IncidentListView.as_view(), name="incidents"),
+    # Literal before the integer id (spec §2.1 routing pitfalls).
+    path(
+        "incidents/incident-reference/<str:incident_reference_id>/",
+        IncidentReferenceDetailView.as_view(),
+        name="incident-reference",
+    ),
+    path("incidents/<int:incident_group_id>/", IncidentDetailView.as_view(), name="incident"),
+    path(
+        "incidents/<int:incident_group_id>/responders/",
+        IncidentResponderListView.as_view(),
+        name="incident-responders",
+    ),
+    path(
+        "incidents/<int:incident_group_id>/acknowledge/",
+        IncidentAcknowledgeView.as_view(),
+        name="incident-acknowledge",
+    ),
+    path(
+        "incidents/<int:incident_group_id>/unacknowledge/",
+        IncidentUnacknowledgeView.as_view(),
+        name="incident-unacknowledge",
+    ),
+    path(
+        "incidents/<int:incident_group_id>/resolve/",
+        IncidentResolveView.as_view(),
+        name="incident-resolve",
+    ),
+    path(
+        "incidents/<int:incident_group_id>/unresolve/",
+        IncidentUnresolveView.as_view(),
+        name="incident-unresolve",
+    ),
+    path(
+        "incidents/<int:incident_group_id>/notes/",
+        IncidentNoteCreateView.as_view(),
+        name="incident-notes",
+    ),
     path("openapi.json", OpenApiView.as_view(), name="openapi"),
     path("docs", SwaggerView.as_view(), name="docs"),
     re_path(r"^.*$", not_found),

@@ -89,5 +89,5 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def home(request: AuthedRequest) -> HttpResponse:
-    """The start page; for now the members list."""
-    return redirect("members")
+    """The start page: the incident list."""
+    return redirect("incident_list")

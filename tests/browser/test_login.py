@@ -50,7 +50,8 @@ def test_sign_in_shows_the_members_of_the_organization(
 ) -> None:
     factories.make_user(email="stranger@other.example")  # another organization
     _sign_in(page, live_server, "Olivia@Acme.example")
-    expect(page).to_have_url(f"{live_server.url}/members/")
+    expect(page).to_have_url(f"{live_server.url}/incidents/")
+    page.get_by_role("link", name="Members", exact=True).click()
     expect(page.get_by_role("heading", name="Members")).to_be_visible()
     expect(page.get_by_text("Acme Corp").first).to_be_visible()
     table = page.get_by_role("table")
@@ -100,6 +101,7 @@ def test_owner_changes_a_role_in_place_and_the_last_owner_error_shows(
     page: Page, live_server: LiveServer, olivia: User, bob: User
 ) -> None:
     _sign_in(page, live_server, "olivia@acme.example")
+    page.get_by_role("link", name="Members", exact=True).click()
     page.evaluate("window.__stillHere = true")
     page.get_by_label("Role of Bob Berg").select_option("stakeholder")
     page.get_by_role("button", name="Save role of Bob Berg").click()
@@ -121,7 +123,15 @@ def test_navigation_works_on_a_phone_sized_screen(
 ) -> None:
     page.set_viewport_size({"width": 375, "height": 740})
     _sign_in(page, live_server, "olivia@acme.example")
-    for name in ["Teams", "Profile", "Developer settings", "Members"]:
+    for name in [
+        "Services",
+        "Teams",
+        "Profile",
+        "Developer settings",
+        "Archive",
+        "Members",
+        "Incidents",
+    ]:
         page.get_by_role("link", name=name, exact=True).click()
         expect(page.get_by_role("link", name=name, exact=True)).to_have_attribute(
             "aria-current", "page"

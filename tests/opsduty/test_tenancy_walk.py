@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import cast
 
 import pytest
 from django.db import models
@@ -16,6 +17,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from oauth2_provider.models import Application
 
+from escalations.models import Service
+from incidents.models import IncidentReference
 from opsduty.models import Organization, Role, Team, User
 from tests import factories
 from tests.conftest import api_client_for
@@ -46,11 +49,44 @@ def _application(org: Organization, user: User) -> models.Model:
     return application
 
 
+def _service_of_team(org: Organization, user: User) -> Service:
+    team = factories.make_team(organization=org)
+    factories.add_member(team, user)
+    return factories.make_service(team=team)
+
+
+def _incident_on_service(org: Organization, user: User) -> models.Model:
+    return factories.make_incident(service=_service_of_team(org, user))
+
+
+class _ReferenceByPublicId:
+    """An IncidentReference as its URL addresses it: `pk` is the public id (a UUID string)."""
+
+    class _default_manager:  # noqa: N801 - stands in for Model._default_manager in the walk
+        @staticmethod
+        def filter(pk: str) -> models.QuerySet[IncidentReference]:
+            return IncidentReference.objects.filter(public_id=pk)
+
+    def __init__(self, reference: IncidentReference) -> None:
+        self.pk = str(reference.public_id)
+
+
+def _incident_reference(org: Organization, user: User) -> models.Model:
+    """A completed reference whose incident `user` can see, addressed by its public id."""
+    reference = factories.make_reference(organization=org)
+    factories.make_incident(service=_service_of_team(org, user), reference=reference)
+    return cast(models.Model, _ReferenceByPublicId(reference))
+
+
 # kwarg name -> makes an object of the given organization (owned by / visible to `user`).
 OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "team_id": _team,
     "user_id": _user,
     "application_id": _application,
+    "service_id": _service_of_team,
+    "incident_id": _incident_on_service,
+    "incident_group_id": _incident_on_service,
+    "incident_reference_id": _incident_reference,
 }
 
 

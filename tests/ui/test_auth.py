@@ -23,7 +23,7 @@ def test_login_with_domain_email_and_password_signs_in(owner: User) -> None:
     assert response.status_code == 302
     assert response["Location"] == "/"
     assert _session_user_id(client) == str(owner.pk)
-    assert client.get("/", follow=True).redirect_chain[-1][0] == "/members/"
+    assert client.get("/", follow=True).redirect_chain[-1][0] == "/incidents/"
 
 
 def test_login_page_renders_the_three_fields() -> None:
@@ -163,6 +163,6 @@ def test_login_requires_csrf_token(owner: User) -> None:
     assert _session_user_id(client) is None
 
 
-def test_home_redirects_to_members(owner_client: Client, outsider_client: Client) -> None:
-    assert owner_client.get("/")["Location"] == "/members/"
-    assert outsider_client.get("/")["Location"] == "/members/"
+def test_home_redirects_to_incidents(owner_client: Client, outsider_client: Client) -> None:
+    assert owner_client.get("/")["Location"] == "/incidents/"
+    assert outsider_client.get("/")["Location"] == "/incidents/"

@@ -1,0 +1,1 @@
+"""The incident pages: the list with bulk actions, one incident with its actions, the archive."""
