@@ -63,6 +63,10 @@ def main() -> None:
     team = Team.objects.create(organization=org, name="Bench")
     service = escalation_services.service_create(team=team, by=None, name="Bench")
 
+    from django.db import connections
+
+    # Forked producers must not share the parent's database socket.
+    connections.close_all()
     start_at = time.time() + 2.0  # let every process connect first
     processes = [
         multiprocessing.Process(target=produce, args=(service.pk, p, start_at))

@@ -548,8 +548,7 @@ def ingest_event(
         for name in event.labels:
             incident_add_label(incident=incident, by=None, name=name)
         hooks.publish(hooks.StatusChange(incident, None, Status.TRIGGERED, None))
-    else:
-        _log(incident, None, LogAction.EVENT, "Event appended")
+    # An appended event is its own timeline entry (IncidentEvent); it needs no log line.
     _apply_signals(incident, event)
     if reference is not None:
         IncidentReference.objects.filter(pk=reference.pk).update(

@@ -75,7 +75,7 @@ def test_list_shows_visible_incidents_newest_first(
     assert response.status_code == 200
     assert content.index("Newer problem") < content.index("Older problem")
     assert f"#{first.number}" in content and "Triggered" in content and "Low" in content
-    assert "database" in content and "API" in content and " ago" in content
+    assert "database" in content and "API" in content and "just now" in content
     assert "Bravo secret incident" not in content
 
 
@@ -252,6 +252,7 @@ def test_detail_shows_facts_and_timeline_with_raw_payload(
     assert content.index("Incident #") < content.index("Looking at it")  # oldest first
     assert f"/incidents/{incident.pk}/acknowledge/" in content
     assert f"/incidents/{incident.pk}/reopen/" not in content
+    assert "{#" not in content and "#}" not in content  # no template comment leaks
 
 
 def test_acknowledge_redirects_back_with_a_message(
