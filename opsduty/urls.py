@@ -21,6 +21,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("oauth2/", include((oauth2_patterns, "oauth2_provider"))),
     path("api/v1/", include("opsduty.api.urls")),
+    path("", include("signals.urls")),
     path("", include("opsduty.urls_ui")),
 ]
 

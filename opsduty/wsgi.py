@@ -1,8 +1,20 @@
-"""WSGI entry point (gunicorn opsduty.wsgi)."""
+"""WSGI entry point (gunicorn opsduty.wsgi).
+
+Webhook POSTs (the hottest path) go straight to `signals.ingest.wsgi_app`, skipping the
+Django middleware stack that serves the UI and the API; everything else goes to Django.
+"""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from signals import ingest  # noqa: E402 - needs the Django set-up above
+
+
+def application(environ, start_response):  # type: ignore[no-untyped-def]
+    if environ.get("PATH_INFO", "").startswith(ingest.PREFIX):
+        return ingest.wsgi_app(environ, start_response)
+    return django_application(environ, start_response)

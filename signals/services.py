@@ -1,0 +1,179 @@
+"""Processing of stored raw events: exactly once per event, failures kept and replayable.
+
+Raw events are processed by drain tasks rather than one Celery task each: queuing a task
+costs the receiver more than storing the event. After its commit the receiver sets a Redis
+flag with `SET NX` and queues `signals.raw_events_drain` only when the flag was absent; a
+drain clears the flag, then claims pending events in batches (`FOR UPDATE SKIP LOCKED`,
+`claimed_at`) and processes each in its own transaction. A full batch queues one more
+drain, so busy periods spread over every worker process. The sweeper queues a drain when an
+event has waited past `STALE_AFTER` (a lost task, a dead worker whose claim went stale).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+
+import redis
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from incidents.models import IncidentReference, ReferenceStatus
+from opsduty.models import User
+from signals.models import RawEvent, RawEventStatus
+
+logger = logging.getLogger(__name__)
+
+STALE_AFTER = timedelta(seconds=5)
+BATCH = 50
+DRAIN_SECONDS = 10.0
+DRAIN_FLAG = "opsduty:signals:drain-queued"
+DRAIN_FLAG_MS = 2000
+MAX_ERROR = 4000
+
+_redis: redis.Redis | None = None
+
+
+def _redis_client() -> redis.Redis:
+    global _redis  # noqa: PLW0603 - one client (and connection pool) per process
+    if _redis is None:
+        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1.0)
+    return _redis
+
+
+def drain_kick() -> bool:
+    """Queue a drain task unless one is already queued; True when one was queued."""
+    from signals.tasks import raw_events_drain
+
+    try:
+        if not _redis_client().set(DRAIN_FLAG, "1", nx=True, px=DRAIN_FLAG_MS):
+            return False
+        raw_events_drain.apply_async()
+    except Exception:  # noqa: BLE001 - the sweeper queues a drain for anything left waiting
+        logger.warning("drain not queued; the sweeper will pick the events up")
+        return False
+    return True
+
+
+def raw_event_process(*, raw_event_id: int) -> bool:
+    """Run the pipeline for a pending raw event; False when there was nothing to do.
+
+    The row lock (SKIP LOCKED) and the `pending` check make a duplicated task, or two drains
+    racing, a no-op; everything the pipeline writes commits together with the `processed`
+    mark, so a worker killed half-way leaves the event pending and the re-run starts clean.
+    Database errors propagate (the task retries, or the sweeper does); any other error marks
+    the event failed, with the error kept for a replay.
+    """
+    from processing.pipeline import pipeline_process
+
+    try:
+        with transaction.atomic():
+            raw = (
+                RawEvent.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("reference")
+                .filter(pk=raw_event_id, status=RawEventStatus.PENDING)
+                .first()
+            )
+            if raw is None:
+                return False
+            outcome = pipeline_process(raw)
+            RawEvent.objects.filter(pk=raw.pk).update(
+                status=RawEventStatus.PROCESSED,
+                attempts=raw.attempts + 1,
+                processed_at=timezone.now(),
+                incident=outcome.incident,
+                result=outcome.result,
+                error="",
+            )
+            return True
+    except DatabaseError:
+        raise
+    except Exception as error:  # noqa: BLE001 - kept on the event, replayable from the UI
+        logger.exception("raw event %s failed", raw_event_id)
+        _fail(raw_event_id, f"{type(error).__name__}: {error}")
+        return False
+
+
+@transaction.atomic
+def _fail(raw_event_id: int, message: str) -> None:
+    raw = RawEvent.objects.select_for_update().filter(pk=raw_event_id).first()
+    if raw is None or raw.status != RawEventStatus.PENDING:
+        return
+    now = timezone.now()
+    RawEvent.objects.filter(pk=raw.pk).update(
+        status=RawEventStatus.FAILED,
+        attempts=raw.attempts + 1,
+        processed_at=now,
+        error=message[:MAX_ERROR],
+    )
+    IncidentReference.objects.filter(pk=raw.reference_id).update(
+        status=ReferenceStatus.FAILED, reason=message[:MAX_ERROR], updated_at=now
+    )
+
+
+def raw_events_claim(*, now: datetime | None = None, limit: int = BATCH) -> list[int]:
+    """Claim up to `limit` pending events, oldest first, that nobody claimed recently."""
+    now = now or timezone.now()
+    table = RawEvent._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET claimed_at = %s WHERE id IN ("  # noqa: S608
+            f"  SELECT id FROM {table} WHERE status = %s"
+            "   AND (claimed_at IS NULL OR claimed_at < %s)"
+            "   ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
+            ") RETURNING id",
+            [now, RawEventStatus.PENDING, now - STALE_AFTER, limit],
+        )
+        return sorted(int(row[0]) for row in cursor.fetchall())
+
+
+def raw_events_drain(*, seconds: float = DRAIN_SECONDS) -> int:
+    """Process pending events batch by batch until none is left or `seconds` have passed."""
+    try:
+        _redis_client().delete(DRAIN_FLAG)
+    except redis.RedisError:
+        logger.warning("drain flag not cleared: Redis unavailable")
+    deadline = time.monotonic() + seconds
+    processed = 0
+    while time.monotonic() < deadline:
+        ids = raw_events_claim()
+        if not ids:
+            return processed
+        if len(ids) == BATCH:
+            drain_kick()  # more waiting: let another worker process help
+        processed += sum(raw_event_process(raw_event_id=raw_id) for raw_id in ids)
+    drain_kick()  # out of time with work left: continue in a fresh task
+    return processed
+
+
+def raw_events_stale(*, now: datetime | None = None) -> bool:
+    """True when a pending event has waited past STALE_AFTER without a live claim."""
+    now = now or timezone.now()
+    cutoff = now - STALE_AFTER
+    return (
+        RawEvent.objects.filter(status=RawEventStatus.PENDING, received_at__lt=cutoff)
+        .exclude(claimed_at__gte=cutoff)
+        .exists()
+    )
+
+
+@transaction.atomic
+def raw_event_replay(*, raw_event: RawEvent, by: User) -> RawEvent:
+    """Send a failed event through the pipeline again (its error is cleared)."""
+    raw = RawEvent.objects.select_for_update().get(pk=raw_event.pk)
+    if raw.status != RawEventStatus.FAILED:
+        raise ValidationError("Only a failed event can be replayed.")
+    now = timezone.now()
+    raw.status = RawEventStatus.PENDING
+    raw.error = ""
+    raw.claimed_at = None
+    raw.save(update_fields=["status", "error", "claimed_at"])
+    IncidentReference.objects.filter(pk=raw.reference_id).update(
+        status=ReferenceStatus.PENDING, reason="", updated_at=now
+    )
+    logger.info("raw event %s replayed by user %s", raw.pk, by.pk)
+    transaction.on_commit(drain_kick)
+    return raw

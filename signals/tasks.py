@@ -1,0 +1,34 @@
+"""Thin tasks: drain pending raw events; the sweeper for events whose drain was lost."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from signals import services
+
+
+@shared_task(name="signals.raw_events_drain", acks_late=True)
+def raw_events_drain() -> int:
+    """Process pending raw events in batches (see signals/services.py)."""
+    return services.raw_events_drain()
+
+
+@shared_task(
+    name="signals.raw_event_process",
+    acks_late=True,
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    max_retries=5,
+)
+def raw_event_process(raw_event_id: int) -> bool:
+    """Process one raw event (a no-op when it is not pending any more)."""
+    return services.raw_event_process(raw_event_id=raw_event_id)
+
+
+@shared_task(name="signals.raw_event_sweep")
+def raw_event_sweep() -> bool:
+    """Queue a drain when an event has waited too long (its task or worker was lost)."""
+    if services.raw_events_stale():
+        services.drain_kick()
+        return True
+    return False

@@ -1,0 +1,176 @@
+"""Durable, idempotent processing of raw events: drains, duplicates, failures, the sweeper."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+import redis
+import time_machine
+from django.conf import settings
+from django.test import Client
+from django.utils import timezone
+
+from escalations.models import Service
+from incidents.models import Incident, IncidentEvent, ReferenceStatus
+from opsduty.models import User
+from signals import services, tasks
+from signals.models import RawEvent, RawEventStatus, Webhook
+from tests.signals.conftest import url
+from tests.waiting import wait_until
+
+ALERT = {"title": "Disk full on db-1", "dedup_id": "disk-db-1"}
+
+
+def _send(client: Client, webhook: Webhook, service: Service, body: dict[str, str] = ALERT) -> str:
+    response = client.post(
+        url(webhook, service.routing_key), data=json.dumps(body), content_type="application/json"
+    )
+    assert response.status_code == 202
+    return str(response.json()["id"])
+
+
+@pytest.mark.django_db
+def test_drain_turns_pending_events_into_incidents(
+    client: Client, webhook: Webhook, service: Service, owner_api: Client
+) -> None:
+    reference_id = _send(client, webhook, service)
+    assert services.raw_events_drain() == 1
+    raw = RawEvent.objects.get()
+    assert raw.status == RawEventStatus.PROCESSED
+    assert raw.attempts == 1
+    incident = Incident.objects.get()
+    assert raw.incident_id == incident.pk
+    assert incident.summary == "Disk full on db-1"
+    answer = owner_api.get(f"/api/v1/incidents/incident-reference/{reference_id}/").json()
+    assert answer["status"] == "completed"
+    assert answer["incident_group"] == incident.pk
+
+
+@pytest.mark.django_db
+def test_processing_twice_creates_nothing_twice(
+    client: Client, webhook: Webhook, service: Service
+) -> None:
+    _send(client, webhook, service)
+    raw = RawEvent.objects.get()
+    assert services.raw_event_process(raw_event_id=raw.pk) is True
+    assert services.raw_event_process(raw_event_id=raw.pk) is False
+    assert services.raw_events_drain() == 0
+    assert Incident.objects.count() == 1
+    assert IncidentEvent.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_rejected_events_are_never_processed(
+    client: Client, webhook: Webhook, service: Service
+) -> None:
+    webhook.enabled = False
+    webhook.save()
+    _send(client, webhook, service)
+    assert services.raw_events_drain() == 0
+    assert RawEvent.objects.get().status == RawEventStatus.REJECTED
+    assert not Incident.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_failing_event_keeps_its_error_and_can_be_replayed(
+    client: Client, webhook: Webhook, service: Service, owner: User
+) -> None:
+    _send(client, webhook, service)
+    routing_key = service.routing_key
+    Service.objects.filter(pk=service.pk).update(routing_key="moved-away")
+    services.raw_events_drain()
+    raw = RawEvent.objects.get()
+    assert raw.status == RawEventStatus.FAILED
+    assert routing_key in raw.error
+    assert raw.reference.status == ReferenceStatus.FAILED
+    assert routing_key in raw.reference.reason
+    assert not Incident.objects.exists()
+
+    Service.objects.filter(pk=service.pk).update(routing_key=routing_key)
+    services.raw_event_replay(raw_event=raw, by=owner)
+    raw.refresh_from_db()
+    assert (raw.status, raw.error) == (RawEventStatus.PENDING, "")
+    services.raw_events_drain()
+    raw.refresh_from_db()
+    assert raw.status == RawEventStatus.PROCESSED
+    assert raw.attempts == 2
+    assert Incident.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_only_failed_events_can_be_replayed(
+    client: Client, webhook: Webhook, service: Service, owner: User
+) -> None:
+    from django.core.exceptions import ValidationError
+
+    _send(client, webhook, service)
+    with pytest.raises(ValidationError):
+        services.raw_event_replay(raw_event=RawEvent.objects.get(), by=owner)
+
+
+@pytest.mark.django_db
+def test_a_fresh_claim_is_respected_and_a_stale_one_is_taken_over(
+    client: Client, webhook: Webhook, service: Service
+) -> None:
+    _send(client, webhook, service)
+    now = timezone.now()
+    assert services.raw_events_claim(now=now) == [RawEvent.objects.get().pk]
+    # Another drain a moment later must not take the event a live worker holds...
+    assert services.raw_events_claim(now=now + timedelta(seconds=1)) == []
+    # ...but a claim older than STALE_AFTER belongs to a worker that died.
+    later = now + services.STALE_AFTER + timedelta(seconds=1)
+    assert services.raw_events_claim(now=later) == [RawEvent.objects.get().pk]
+
+
+@pytest.mark.django_db
+def test_sweeper_sees_events_left_waiting(
+    client: Client, webhook: Webhook, service: Service
+) -> None:
+    _send(client, webhook, service)
+    received = RawEvent.objects.get().received_at
+    assert services.raw_events_stale(now=received + timedelta(seconds=1)) is False
+    assert services.raw_events_stale(now=received + services.STALE_AFTER * 2) is True
+    services.raw_events_drain()
+    assert services.raw_events_stale(now=received + services.STALE_AFTER * 2) is False
+
+
+def _lose_every_queued_task() -> None:
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete("ingest", "default", services.DRAIN_FLAG)
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_lost_task_is_finished_by_the_sweeper(webhook: Webhook, service: Service) -> None:
+    """Invariant 2: the broker loses the drain task; the sweeper still gets the event done."""
+    client = Client()
+    _send(client, webhook, service)
+    _lose_every_queued_task()
+    raw = RawEvent.objects.get()
+    assert raw.status == RawEventStatus.PENDING
+    with time_machine.travel(raw.received_at + services.STALE_AFTER * 2, tick=False):
+        assert tasks.raw_event_sweep() is True
+    from celery.contrib.testing.worker import start_worker
+
+    from opsduty.celery import app
+
+    with start_worker(app, pool="solo", perform_ping_check=False, queues=["ingest"]):
+        assert wait_until(
+            lambda: RawEvent.objects.get(pk=raw.pk).status == RawEventStatus.PROCESSED
+        )
+    assert Incident.objects.count() == 1
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_events_reach_incidents_through_a_real_worker(
+    celery_worker: object, webhook: Webhook, service: Service
+) -> None:
+    client = Client()
+    for n in range(5):
+        _send(client, webhook, service, {"title": f"alert {n}", "dedup_id": f"k{n % 2}"})
+    assert wait_until(lambda: RawEvent.objects.filter(status=RawEventStatus.PROCESSED).count() == 5)
+    assert Incident.objects.count() == 2
+    assert IncidentEvent.objects.count() == 5
