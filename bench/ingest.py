@@ -1,0 +1,371 @@
+"""Webhook ingest benchmark: acceptance, end-to-end latency, processing rate, raw INSERT limit.
+
+Serves the product the way `make run` does (the `web:` and `worker:` lines of the Procfile,
+DEBUG off) on loopback and drives it with an asyncio HTTP/1.1 load generator (keep-alive
+where the server allows it). Prints one JSON document:
+
+- accepted events/s and p50/p99 latency of the 202 at 1, 8 and 32 concurrent clients
+  (the worker runs meanwhile, as it would in production);
+- end-to-end time from POST to the processed incident event at a fixed 100 events/s;
+- the sustained processing rate: a backlog drained by the Procfile's worker;
+- the raw rate of single-row durable INSERTs of the same body at the same client counts
+  against the same PostgreSQL, and our rate as a share of it.
+
+    eval "$(make -s services)"; .venv/bin/python manage.py migrate; .venv/bin/python bench/ingest.py
+
+Environment: BENCH_SECONDS (per phase, default 5), BENCH_PORT (default 8311),
+BENCH_BACKLOG (default 4000).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
+os.environ["OPSDUTY_DEBUG"] = "0"
+
+SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
+PORT = int(os.environ.get("BENCH_PORT", "8311"))
+BACKLOG = int(os.environ.get("BENCH_BACKLOG", "4000"))
+MAX_REQUESTS = 200_000  # bound per phase, whatever the speed
+CLIENTS = (1, 8, 32)
+
+
+def _body(n: int, dedup: str) -> bytes:
+    return json.dumps(
+        {
+            "receiver": "bench",
+            "status": "firing",
+            "title": f"High CPU on node-{n % 50}",
+            "dedup_id": dedup,
+            "labels": {"alertname": "HighCPU", "severity": "critical", "instance": f"node-{n}"},
+            "annotations": {"summary": "CPU above 90% for 5 minutes", "runbook": "https://x/y"},
+            "pad": "x" * 200,
+        }
+    ).encode()
+
+
+# --- the load generator ---------------------------------------------------------------------
+
+
+async def _client(
+    path: str,
+    bodies: list[bytes],
+    stop: float,
+    out: list[tuple[float, float, int]],
+    limit: list[int],
+    pace: float | None,
+) -> None:
+    reader: asyncio.StreamReader | None = None
+    writer: asyncio.StreamWriter | None = None
+    n = 0
+    next_at = time.perf_counter()
+    while time.perf_counter() < stop and limit[0] > 0:
+        limit[0] -= 1
+        if pace:
+            next_at += pace
+            delay = next_at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        if writer is None:
+            reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+        assert reader is not None
+        body = bodies[n % len(bodies)]
+        n += 1
+        request = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        started = time.perf_counter()
+        writer.write(request)
+        status_line = await reader.readline()
+        if not status_line:
+            writer.close()
+            writer = None
+            continue
+        length, close = 0, False
+        while True:
+            line = await reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "connection" and "close" in value.lower():
+                close = True
+        content = await reader.readexactly(length)
+        out.append((started, time.perf_counter() - started, int(status_line.split()[1])))
+        if close or status_line.startswith(b"HTTP/1.0"):
+            writer.close()
+            writer = None
+        if out[-1][2] == 202 and pace:
+            _REFERENCES.append((started, json.loads(content)["id"]))
+    if writer is not None:
+        writer.close()
+
+
+_REFERENCES: list[tuple[float, str]] = []
+
+
+def _load(
+    path: str,
+    clients: int,
+    seconds: float,
+    bodies: list[bytes],
+    rate: float | None = None,
+    count: int = MAX_REQUESTS,
+) -> list[tuple[float, float, int]]:
+    out: list[tuple[float, float, int]] = []
+    limit = [count]
+    pace = clients / rate if rate else None
+
+    async def run() -> None:
+        stop = time.perf_counter() + seconds
+        await asyncio.gather(
+            *(_client(path, bodies, stop, out, limit, pace) for _ in range(clients))
+        )
+
+    asyncio.run(run())
+    return out
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def _procfile_command(name: str) -> list[str]:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            command = line.split(":", 1)[1].strip()
+            command = command.replace("${OPSDUTY_WEB_PORT}", str(PORT))
+            command = command.replace("--access-logfile -", "")
+            command = command.replace("--loglevel info", "--loglevel warning")
+            return [
+                str(ROOT / ".venv" / "bin" / part) if i == 0 else part
+                for i, part in enumerate(shlex.split(command))
+            ]
+    raise SystemExit(f"no {name}: line in Procfile")
+
+
+def _start(name: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "OPSDUTY_DEBUG": "0", "OPSDUTY_WEB_PORT": str(PORT)}
+    return subprocess.Popen(
+        _procfile_command(name),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def _wait_for_web() -> None:
+    import socket
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", PORT), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("the web process did not start")
+
+
+# --- the physical limit ---------------------------------------------------------------------
+
+
+def _raw_inserts(clients: int, seconds: float, body: bytes) -> float:
+    import psycopg
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    conninfo = dict(
+        host=db["HOST"],
+        port=db["PORT"],
+        user=db["USER"],
+        password=db["PASSWORD"],
+        dbname=db["NAME"],
+    )
+    with psycopg.connect(**conninfo, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS bench_raw_insert (id bigserial PRIMARY KEY,"
+            " received_at timestamptz NOT NULL DEFAULT now(), body jsonb NOT NULL)"
+        )
+    counts = [0] * clients
+    stop = time.perf_counter() + seconds
+
+    def work(i: int) -> None:
+        with psycopg.connect(**conninfo, autocommit=True) as conn:
+            while time.perf_counter() < stop:
+                conn.execute(
+                    "INSERT INTO bench_raw_insert (body) VALUES (%s::jsonb)", [body.decode()]
+                )
+                counts[i] += 1
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with psycopg.connect(**conninfo, autocommit=True) as conn:
+        conn.execute("DROP TABLE bench_raw_insert")
+    return sum(counts) / seconds
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def _setup() -> tuple[str, Any]:
+    import django
+
+    django.setup()
+    from escalations import services as escalation_services
+    from opsduty import services
+    from opsduty.models import Team
+    from signals.models import Webhook
+
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    org = services.organization_create(name="Bench ingest", domain=f"bench-ingest-{stamp}")
+    team = Team.objects.create(organization=org, name="Bench")
+    service = escalation_services.service_create(team=team, by=None, name="Bench")
+    webhook = Webhook.objects.create(
+        organization=org, name="Bench", rate_limit_per_minute=1_000_000
+    )
+    return f"/integrations/webhooks/enque/event/{webhook.key}/{service.routing_key}", org
+
+
+def _pending(org: Any) -> int:
+    from signals.models import RawEvent, RawEventStatus
+
+    return RawEvent.objects.filter(organization=org, status=RawEventStatus.PENDING).count()
+
+
+def _accept_phase(path: str) -> dict[str, Any]:
+    bodies = [_body(n, f"accept-{n % 500}") for n in range(1000)]
+    results: dict[str, Any] = {}
+    for clients in CLIENTS:
+        out = _load(path, clients, SECONDS, bodies)
+        ok = [latency for _, latency, status in out if status == 202]
+        results[str(clients)] = {
+            "requests": len(out),
+            "accepted": len(ok),
+            "accepted_per_second": round(len(ok) / SECONDS, 1),
+            "p50_ms": round(_percentile(ok, 0.5) * 1000, 2),
+            "p99_ms": round(_percentile(ok, 0.99) * 1000, 2),
+            "other_statuses": sorted({status for _, _, status in out if status != 202}),
+        }
+    return results
+
+
+def _end_to_end_phase(path: str, org: Any) -> dict[str, Any]:
+    from incidents.models import IncidentReference
+
+    _REFERENCES.clear()
+    bodies = [_body(n, f"e2e-{n}") for n in range(int(100 * SECONDS) + 10)]
+    _load(path, 4, SECONDS, bodies, rate=100.0)
+    sent = dict((ref, started) for started, ref in _REFERENCES)
+    deadline = time.monotonic() + 60
+    while _pending(org) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    # Wall clock of the POST (perf_counter) mapped onto the database's timestamps.
+    offset = time.time() - time.perf_counter()
+    done = IncidentReference.objects.filter(public_id__in=list(sent), status="completed")
+    delays = [(ref.updated_at.timestamp() - (sent[str(ref.public_id)] + offset)) for ref in done]
+    return {
+        "events": len(sent),
+        "completed": len(delays),
+        "rate_per_second": 100,
+        "p50_ms": round(_percentile(delays, 0.5) * 1000, 1),
+        "p99_ms": round(_percentile(delays, 0.99) * 1000, 1),
+    }
+
+
+def _processing_phase(
+    path: str, org: Any, worker: subprocess.Popen[bytes]
+) -> tuple[dict[str, Any], subprocess.Popen[bytes]]:
+    _stop(worker)
+    bodies = [_body(n, f"backlog-{n % 1000}") for n in range(BACKLOG)]
+    _load(path, 8, 120, bodies, count=BACKLOG)
+    backlog = _pending(org)
+    worker = _start("worker")
+    started = time.perf_counter()
+    deadline = started + 300
+    while _pending(org) and time.perf_counter() < deadline:
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    left = _pending(org)
+    return {
+        "backlog": backlog,
+        "left": left,
+        "seconds": round(elapsed, 2),
+        "events_per_second": round((backlog - left) / elapsed, 1),
+        "note": "includes the worker's start-up",
+    }, worker
+
+
+def main() -> None:
+    path, org = _setup()
+    from django.db import connections
+
+    connections.close_all()
+    web = _start("web")
+    worker = _start("worker")
+    try:
+        _wait_for_web()
+        _load(path, 8, 1.0, [_body(0, "warm-up")])  # warm every web process
+        accept = _accept_phase(path)
+        # let the worker finish the acceptance backlog before measuring latency
+        deadline = time.monotonic() + 300
+        while _pending(org) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        end_to_end = _end_to_end_phase(path, org)
+        processing, worker = _processing_phase(path, org, worker)
+    finally:
+        _stop(web)
+        _stop(worker)
+    raw = {str(c): round(_raw_inserts(c, SECONDS, _body(0, "raw")), 1) for c in CLIENTS}
+    ratio = {c: round(accept[c]["accepted_per_second"] / raw[c], 3) for c in raw}
+    print(
+        json.dumps(
+            {
+                "benchmark": "ingest",
+                "seconds_per_phase": SECONDS,
+                "web": " ".join(_procfile_command("web")[1:]),
+                "worker": " ".join(_procfile_command("worker")[1:]),
+                "accepted": accept,
+                "end_to_end_at_100_per_second": end_to_end,
+                "sustained_processing": processing,
+                "raw_postgres_inserts_per_second": raw,
+                "accepted_share_of_raw_inserts": ratio,
+                "cpus": os.cpu_count(),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
