@@ -162,6 +162,7 @@ class LogAction(models.TextChoices):
     LABEL_REMOVED = "label_removed", "Label removed"
     ARCHIVED = "archived", "Archived"
     SIGNAL_IGNORED = "signal_ignored", "Signal ignored"
+    MAINTENANCE = "maintenance", "Maintenance"
 
 
 class IncidentLogEntry(TenantModel):

@@ -4,15 +4,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('escalations', '0001_initial'),
-        ('opsduty', '0002_label'),
+        ("escalations", "0001_initial"),
+        ("opsduty", "0002_label"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='service',
-            index=models.Index(condition=models.Q(('maintenance_mode__isnull', False)), fields=['maintenance_window_end'], name='service_maintenance_due'),
+            model_name="service",
+            index=models.Index(
+                condition=models.Q(("maintenance_mode__isnull", False)),
+                fields=["maintenance_window_end"],
+                name="service_maintenance_due",
+            ),
         ),
     ]

@@ -4,21 +4,26 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('escalations', '0002_service_maintenance_due'),
-        ('incidents', '0001_initial'),
-        ('opsduty', '0002_label'),
+        ("escalations", "0002_service_maintenance_due"),
+        ("incidents", "0001_initial"),
+        ("opsduty", "0002_label"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='incident',
-            name='is_maintenance',
+            model_name="incident",
+            name="is_maintenance",
             field=models.BooleanField(default=False),
         ),
         migrations.AddConstraint(
-            model_name='incident',
-            constraint=models.UniqueConstraint(condition=models.Q(('is_maintenance', True), models.Q(('status', 'resolved'), _negated=True)), fields=('service',), name='one_open_maintenance_incident'),
+            model_name="incident",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(
+                    ("is_maintenance", True), models.Q(("status", "resolved"), _negated=True)
+                ),
+                fields=("service",),
+                name="one_open_maintenance_incident",
+            ),
         ),
     ]
