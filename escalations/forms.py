@@ -7,7 +7,13 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
-from escalations.models import Service, ServiceType
+from escalations.models import MaintenanceMode, Service, ServiceType
+from escalations.services import (
+    DURATION_MESSAGE,
+    MAINTENANCE_DEFAULT_MINUTES,
+    MAINTENANCE_MAX_MINUTES,
+    MODE_MESSAGE,
+)
 from incidents.models import SUMMARY_MAX_LENGTH, Urgency
 from opsduty.models import Organization, Team
 from opsduty.tenancy import scoped
@@ -73,3 +79,27 @@ class TriggerForm(forms.Form):
         label="Description", required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
     urgency = forms.ChoiceField(label="Urgency", choices=Urgency.choices, initial=Urgency.HIGH)
+
+
+class MaintenanceForm(forms.Form):
+    """Start maintenance: a mode and how long it lasts before it ends by itself."""
+
+    mode = forms.ChoiceField(
+        label="Mode",
+        choices=MaintenanceMode.choices,
+        initial=MaintenanceMode.MAINTENANCE,
+        error_messages={"invalid_choice": MODE_MESSAGE, "required": MODE_MESSAGE},
+    )
+    duration_minutes = forms.IntegerField(
+        label="Duration (minutes)",
+        initial=MAINTENANCE_DEFAULT_MINUTES,
+        min_value=1,
+        max_value=MAINTENANCE_MAX_MINUTES,
+        help_text="1 to 1440 (24 hours); maintenance ends by itself after this.",
+        error_messages={
+            "invalid": DURATION_MESSAGE,
+            "required": DURATION_MESSAGE,
+            "min_value": DURATION_MESSAGE,
+            "max_value": DURATION_MESSAGE,
+        },
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from opsduty.models import Team, TenantModel
@@ -36,7 +37,8 @@ class Service(TenantModel):
     team = models.ForeignKey(Team, on_delete=models.PROTECT, related_name="services")
     routing_key = models.CharField(max_length=64, unique=True, default=new_routing_key)
     slack_channel = models.CharField(max_length=80, blank=True)
-    # Maintenance windows arrive with event processing; the API already reports them.
+    # Maintenance (escalations/maintenance.py): the mode and its window; the window's end is a
+    # due time (invariant 4) and a passed end reads as "not in maintenance".
     maintenance_mode = models.CharField(  # noqa: DJ001 - the API reports "no mode" as null
         max_length=16, choices=MaintenanceMode.choices, null=True, blank=True
     )
@@ -47,6 +49,14 @@ class Service(TenantModel):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["organization", "name"], name="service_name_per_org")
+        ]
+        indexes = [
+            # The maintenance sweeper's due rows (SELECT ... FOR UPDATE SKIP LOCKED).
+            models.Index(
+                fields=["maintenance_window_end"],
+                condition=Q(maintenance_mode__isnull=False),
+                name="service_maintenance_due",
+            ),
         ]
         ordering = ["id"]
 

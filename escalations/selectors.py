@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import Count, Q, QuerySet
 
 from escalations.models import Service
@@ -38,3 +40,18 @@ def service_get(*, user: User, service_id: int) -> Service:
     return get_for_org_or_404(
         service_visible_list(user=user).select_related("team"), user.organization, pk=service_id
     )
+
+
+def service_maintenance_active(service: Service, now: datetime) -> bool:
+    """In maintenance at `now`: a mode is set and its window has not ended (expiry on read)."""
+    end = service.maintenance_window_end
+    return bool(service.maintenance_mode) and end is not None and end > now
+
+
+def service_escalation_paused(service: Service, now: datetime) -> bool:
+    """Whether the escalation engine must page nobody for `service` at `now`.
+
+    True during either mode: `debug` pauses escalation outright, and under `maintenance` the
+    incidents are attached to the maintenance incident, which never escalates.
+    """
+    return service_maintenance_active(service, now)

@@ -18,6 +18,16 @@ urlpatterns = [
         name="service_regenerate_key",
     ),
     path(
+        "services/<int:service_id>/maintenance/",
+        views.service_maintenance_start,
+        name="service_maintenance_start",
+    ),
+    path(
+        "services/<int:service_id>/maintenance/stop/",
+        views.service_maintenance_stop,
+        name="service_maintenance_stop",
+    ),
+    path(
         "services/<int:service_id>/incidents/new/",
         views.service_trigger_incident,
         name="service_trigger_incident",

@@ -1,4 +1,5 @@
-"""Service pages: list, detail (routing key, open incidents, new incident), create, edit, delete.
+"""Service pages: list, detail (routing key, open incidents, new incident, maintenance), create,
+edit, delete.
 
 Everyone sees the services of their teams (owners: all); owners and members of the owning
 team manage them, others get the read-only page.
@@ -15,10 +16,11 @@ from django.db import IntegrityError
 from django.db.models import QuerySet
 from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from escalations import selectors, services
-from escalations.forms import RegenerateKeyForm, ServiceForm, TriggerForm
+from escalations.forms import MaintenanceForm, RegenerateKeyForm, ServiceForm, TriggerForm
 from escalations.models import Service
 from incidents import services as incident_services
 from incidents.models import OPEN_STATUSES
@@ -53,6 +55,7 @@ def service_list(request: AuthedRequest) -> HttpResponse:
     context = {
         "services": selectors.service_list(user=request.user),
         "can_create": _manageable_teams(request).exists(),
+        "now": timezone.now(),
         "active": "services",
     }
     return render(request, "escalations/service_list.html", context)
@@ -63,10 +66,17 @@ def _detail_context(
     service: Service,
     trigger_form: TriggerForm | None = None,
     key_form: RegenerateKeyForm | None = None,
+    maintenance_form: MaintenanceForm | None = None,
 ) -> dict[str, Any]:
     filters = IncidentFilters(status=list(OPEN_STATUSES), service_id=service.pk)
     open_incidents = incident_list(user=request.user, filters=filters)
+    in_maintenance = selectors.service_maintenance_active(service, timezone.now())
     return {
+        "in_maintenance": in_maintenance,
+        "maintenance_incident": open_incidents.filter(is_maintenance=True).first()
+        if in_maintenance
+        else None,
+        "maintenance_form": maintenance_form or MaintenanceForm(),
         "service": service,
         "can_manage": can_manage_team(request.user, service.team),
         "open_incidents": open_incidents[:OPEN_INCIDENTS_SHOWN],
@@ -213,3 +223,36 @@ def service_trigger_incident(request: AuthedRequest, service_id: int) -> HttpRes
             return redirect("incident_detail", incident_id=incident.pk)
     context = _detail_context(request, service, trigger_form=form)
     return render(request, "escalations/service_detail.html", context, status=422)
+
+
+@require_POST
+@login_required
+def service_maintenance_start(request: AuthedRequest, service_id: int) -> HttpResponseBase:
+    """Start maintenance (owners, members of its team); refused input answers 422."""
+    service = selectors.service_get(user=request.user, service_id=service_id)
+    _require_manage(request, service)
+    form = MaintenanceForm(request.POST)
+    if form.is_valid():
+        try:
+            services.service_maintenance_start(
+                service=service, by=request.user, **form.cleaned_data
+            )
+        except ValidationError as error:
+            add_validation_error(form, error)
+        else:
+            messages.success(request, "Maintenance started.")
+            return redirect("service_detail", service_id=service.pk)
+    service.refresh_from_db()
+    context = _detail_context(request, service, maintenance_form=form)
+    return render(request, "escalations/service_detail.html", context, status=422)
+
+
+@require_POST
+@login_required
+def service_maintenance_stop(request: AuthedRequest, service_id: int) -> HttpResponseBase:
+    """End maintenance now (owners, members of its team); a no-op outside maintenance."""
+    service = selectors.service_get(user=request.user, service_id=service_id)
+    _require_manage(request, service)
+    services.service_maintenance_stop(service=service, by=request.user)
+    messages.success(request, "Maintenance stopped.")
+    return redirect("service_detail", service_id=service.pk)

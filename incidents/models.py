@@ -65,6 +65,9 @@ class Incident(TenantModel):
     silenced_until = models.DateTimeField(null=True, blank=True)
     last_status_change_at = models.DateTimeField(default=timezone.now)
     archived_at = models.DateTimeField(null=True, blank=True)
+    # The incident that maintenance mode `maintenance` opens on its service (escalations/
+    # maintenance.py); the service's incidents are attached to it while maintenance lasts.
+    is_maintenance = models.BooleanField(default=False)
     # Bumped on every state change; guards compare-and-set transitions.
     version = models.PositiveIntegerField(default=0)
 
@@ -78,6 +81,12 @@ class Incident(TenantModel):
                 fields=["service", "dedup_id"],
                 condition=~Q(status="resolved"),
                 name="one_open_incident_per_dedup_id",
+            ),
+            # One open maintenance incident per service; ingest_event finds it through this.
+            models.UniqueConstraint(
+                fields=["service"],
+                condition=Q(is_maintenance=True) & ~Q(status="resolved"),
+                name="one_open_maintenance_incident",
             ),
         ]
         indexes = [
@@ -153,6 +162,7 @@ class LogAction(models.TextChoices):
     LABEL_REMOVED = "label_removed", "Label removed"
     ARCHIVED = "archived", "Archived"
     SIGNAL_IGNORED = "signal_ignored", "Signal ignored"
+    MAINTENANCE = "maintenance", "Maintenance"
 
 
 class IncidentLogEntry(TenantModel):

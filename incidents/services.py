@@ -20,7 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from escalations.models import Service
+from escalations.models import MaintenanceMode, Service
 from incidents import hooks
 from incidents.models import (
     DEDUP_ID_MAX_LENGTH,
@@ -135,6 +135,27 @@ def _cascade_to_children(
         _set_status(child, new_status, actor, action)
 
 
+def _require_not_maintenance(incident: Incident) -> None:
+    """Maintenance owns its incident: only starting and ending maintenance change it."""
+    if incident.is_maintenance:
+        raise _refuse(
+            f"Incident #{incident.number} is the maintenance incident of its service; "
+            "nobody is paged while maintenance lasts. Stop maintenance on the service to end it."
+        )
+
+
+def _require_not_under_maintenance(incident: Incident) -> None:
+    """Acknowledging an incident collected by a maintenance incident is refused (spec §B.5)."""
+    if incident.parent_id is None:
+        return
+    parent = Incident.objects.filter(pk=incident.parent_id, is_maintenance=True).first()
+    if parent is not None:
+        raise _refuse(
+            f"Incident #{incident.number} is attached to maintenance incident #{parent.number}: "
+            "its service is in maintenance and nobody is paged, so it cannot be acknowledged."
+        )
+
+
 def _require_not_attached(incident: Incident) -> None:
     if incident.parent_id is not None:
         raise _refuse(
@@ -150,6 +171,8 @@ def _require_not_attached(incident: Incident) -> None:
 def incident_acknowledge(*, incident: Incident, by: User | None) -> Incident:
     """Someone is on it: stop escalation. Refused for resolved or attached incidents."""
     incident = _lock(incident)
+    _require_not_maintenance(incident)
+    _require_not_under_maintenance(incident)
     _require_not_attached(incident)
     if incident.status == Status.ACKNOWLEDGED:
         raise _refuse("The incident is already acknowledged.")
@@ -180,6 +203,7 @@ def incident_resolve(*, incident: Incident, by: User | None, note: str | None = 
     incident = _lock(incident)
     if incident.status == Status.RESOLVED:
         raise _refuse("The incident is already resolved.")
+    _require_not_maintenance(incident)
     if note:
         _note_create(incident, by, note)
     _set_status(incident, Status.RESOLVED, by, LogAction.RESOLVED)
@@ -192,6 +216,7 @@ def incident_unresolve(*, incident: Incident, by: User | None) -> Incident:
     incident = _lock(incident)
     if incident.status != Status.RESOLVED:
         raise _refuse(f"Only a resolved incident can be reopened (it is {incident.status}).")
+    _require_not_maintenance(incident)
     clash = (
         Incident.objects.filter(service_id=incident.service_id, dedup_id=incident.dedup_id)
         .exclude(status=Status.RESOLVED)
@@ -216,6 +241,7 @@ def incident_silence(*, incident: Incident, by: User | None, minutes: int | None
     if not 1 <= minutes <= MAX_SILENCE_MINUTES:
         raise ValidationError({"minutes": f"Silence for 1 to {MAX_SILENCE_MINUTES} minutes."})
     incident = _lock(incident)
+    _require_not_maintenance(incident)
     _require_not_attached(incident)
     if incident.status not in _ALLOWED[Status.SILENCED]:
         raise _refuse(f"Cannot silence an incident that is {incident.status}.")
@@ -284,6 +310,7 @@ def incident_attach(*, incident: Incident, parent: Incident, by: User | None) ->
         raise _refuse(f"Incident #{parent.number} is itself attached; attach to its parent.")
     if incident.parent_id is not None:
         raise _refuse(f"Incident #{incident.number} is already attached; detach it first.")
+    _require_not_maintenance(incident)
     if Incident.objects.filter(parent=incident).exists():
         raise _refuse(f"Incident #{incident.number} has attached incidents of its own.")
     incident.parent = parent
@@ -545,6 +572,7 @@ def ingest_event(
     )
     if created:
         _log(incident, None, LogAction.CREATED, f"Incident #{incident.number} created by an event")
+        _join_service_maintenance(incident, service)
         for name in event.labels:
             incident_add_label(incident=incident, by=None, name=name)
         hooks.publish(hooks.StatusChange(incident, None, Status.TRIGGERED, None))
@@ -555,6 +583,66 @@ def ingest_event(
             status=ReferenceStatus.COMPLETED, incident=incident, updated_at=timezone.now()
         )
     return incident
+
+
+DEBUG_MAINTENANCE_MESSAGE = "Service in debug maintenance: escalation paused"
+
+
+def _join_service_maintenance(incident: Incident, service: Service) -> None:
+    """A new incident on a service in maintenance: attached (`maintenance`) or logged (`debug`).
+
+    Runs after the insert, whose `_next_number` holds the organization's counter row until
+    commit. `incident_maintenance_open` takes that lock too before it collects the open
+    incidents, so either it sees this incident or this read sees its committed maintenance.
+    Locking the maintenance incident makes ending maintenance wait for this attach (and
+    skips a maintenance incident resolved meanwhile). Outside maintenance: one pk lookup.
+    """
+    now = timezone.now()
+    mode, end = (
+        Service.objects.filter(pk=service.pk)
+        .values_list("maintenance_mode", "maintenance_window_end")
+        .get()
+    )
+    if not mode or end is None or end <= now:
+        return
+    if mode == MaintenanceMode.DEBUG:
+        _log(
+            incident, None, LogAction.MAINTENANCE, DEBUG_MAINTENANCE_MESSAGE, until=end.isoformat()
+        )
+        return
+    parent = (
+        Incident.objects.select_for_update()
+        .filter(service_id=service.pk, is_maintenance=True)
+        .exclude(status=Status.RESOLVED)
+        .first()
+    )
+    if parent is not None:
+        attach_to_maintenance(incident, parent)
+
+
+def attach_to_maintenance(incident: Incident, parent: Incident) -> None:
+    """Attach to the maintenance incident; both rows are locked by the caller.
+
+    Unlike `incident_attach`, the child keeps its own status: an acknowledged incident stays
+    acknowledged, so it does not page again when maintenance ends and it is detached.
+    """
+    incident.parent = parent
+    incident.save(update_fields=["parent"])
+    _log(
+        incident,
+        None,
+        LogAction.ATTACHED,
+        f"Attached to maintenance incident #{parent.number}: the service is in maintenance, "
+        "nobody is paged",
+        parent=parent.pk,
+    )
+    _log(
+        parent,
+        None,
+        LogAction.ATTACHED,
+        f"#{incident.number} attached (service in maintenance)",
+        child=incident.pk,
+    )
 
 
 def _apply_signals(incident: Incident, event: EventData) -> None:

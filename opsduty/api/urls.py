@@ -26,7 +26,7 @@ from opsduty.api.incidents import (
     IncidentReferenceDetailView,
     IncidentResponderListView,
 )
-from opsduty.api.services import ServiceListView
+from opsduty.api.services import ServiceListView, ServiceMaintenanceView
 from opsduty.api.users import UserListView
 
 app_name = "api"
@@ -58,6 +58,11 @@ def not_found(request: HttpRequest) -> JsonResponse:
 urlpatterns: list[URLPattern] = [
     path("users/", UserListView.as_view(), name="users"),
     path("services/", ServiceListView.as_view(), name="services"),
+    path(
+        "services/<int:service_id>/maintenance/",
+        ServiceMaintenanceView.as_view(),
+        name="service-maintenance",
+    ),
     path("incidents/", IncidentListView.as_view(), name="incidents"),
     # Literal before the integer id (spec §2.1 routing pitfalls).
     path(
