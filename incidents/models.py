@@ -118,6 +118,8 @@ class IncidentEvent(TenantModel):
     acknowledge = models.BooleanField(default=False)
     resolve = models.BooleanField(default=False)
     payload = models.JSONField(default=dict, blank=True)
+    # The pipeline's stages for this event: receive channel, routing, orchestration.
+    processing = models.JSONField(default=dict, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -65,6 +65,8 @@ class EventData:
     labels: list[str] = field(default_factory=list)
     payload: dict[str, Any] = field(default_factory=dict)
     received_at: datetime | None = None
+    # How the pipeline parsed, routed and transformed it (shown on the incident timeline).
+    processing: dict[str, Any] = field(default_factory=dict)
 
 
 def _log(
@@ -568,6 +570,7 @@ def ingest_event(
         acknowledge=event.acknowledge,
         resolve=event.resolve,
         payload=event.payload,
+        processing=event.processing,
         received_at=event.received_at or timezone.now(),
     )
     if created:

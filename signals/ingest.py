@@ -147,21 +147,55 @@ def _redis_client() -> redis.Redis:
     return _redis
 
 
+# Limits up to this many events a minute are counted in Redis on every request (exact);
+# higher ones, which only busy senders reach, are counted in batches: each process adds
+# its local count to Redis every SYNC_EVERY events or SYNC_SECONDS, and decides with the
+# last total it saw plus its own count since. A limit can then be overshot by at most
+# SYNC_EVERY events per web process.
+EXACT_UP_TO = 1200
+SYNC_EVERY = 20
+SYNC_SECONDS = 0.2
+
+
+@dataclass
+class _Window:
+    minute: int
+    total: int = 0  # the count in Redis when this process last synced
+    local: int = 0  # events this process accepted since
+    synced_at: float = 0.0
+
+
+_windows: dict[int, _Window] = {}
+
+
+def _redis_add(webhook_id: int, minute: int, amount: int) -> int:
+    key = f"opsduty:rl:webhook:{webhook_id}:{minute}"
+    pipe = _redis_client().pipeline(transaction=False)
+    pipe.incrby(key, amount)
+    pipe.expire(key, 61)
+    return int(pipe.execute()[0])
+
+
 def _rate_limited(webhook: WebhookInfo, now: float) -> int:
-    """Seconds to wait when this webhook is over its per-minute limit, else 0."""
-    window = int(now // 60)
-    key = f"opsduty:rl:webhook:{webhook.id}:{window}"
+    """Seconds to wait when this webhook is over its per-minute limit, else 0 (and counted)."""
+    minute = int(now // 60)
+    wait = max(1, 60 - int(now % 60))
+    limit = webhook.rate_limit_per_minute
     try:
-        pipe = _redis_client().pipeline(transaction=False)
-        pipe.incr(key)
-        pipe.expire(key, 61)
-        count = int(pipe.execute()[0])
+        if limit <= EXACT_UP_TO:
+            return wait if _redis_add(webhook.id, minute, 1) > limit else 0
+        window = _windows.get(webhook.id)
+        if window is None or window.minute != minute:
+            window = _windows[webhook.id] = _Window(minute)
+        if window.total + window.local >= limit:
+            return wait
+        window.local += 1
+        if window.local >= SYNC_EVERY or now - window.synced_at > SYNC_SECONDS:
+            window.total = _redis_add(webhook.id, minute, window.local)
+            window.local, window.synced_at = 0, now
     except redis.RedisError:
         logger.warning("rate limit skipped: Redis unavailable")
-        return 0  # accepting beats refusing: the event is still stored durably
-    if count > webhook.rate_limit_per_minute:
-        return max(1, 60 - int(now % 60))
-    return 0
+    return 0  # accepting beats refusing when Redis is down: the event is stored durably
 
 
 # --- the request ----------------------------------------------------------------------------

@@ -29,6 +29,6 @@ def raw_event_process(raw_event_id: int) -> bool:
 def raw_event_sweep() -> bool:
     """Queue a drain when an event has waited too long (its task or worker was lost)."""
     if services.raw_events_stale():
-        services.drain_kick()
+        services.drain_kick(force=True)
         return True
     return False

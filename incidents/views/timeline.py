@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from incidents.models import Incident, LogAction
 
@@ -23,6 +24,8 @@ class TimelineItem:
     who: str = ""
     payload: str = ""
     signals: str = ""
+    processing: str = ""
+    processing_summary: str = ""
 
     @property
     def sort_key(self) -> tuple[datetime, int, int]:
@@ -44,6 +47,26 @@ def _signals(acknowledge: bool, resolve: bool) -> str:
     return ", ".join(s for s, on in (("acknowledge", acknowledge), ("resolve", resolve)) if on)
 
 
+def processing_summary(processing: dict[str, Any]) -> str:
+    """One line on how the pipeline handled an event: channel errors, route, orchestrations."""
+    parts: list[str] = []
+    channel = processing.get("channel") or {}
+    if channel.get("template"):
+        parts.append(f"parsed by {channel['template']}")
+    if channel.get("errors"):
+        parts.append("template errors in " + ", ".join(sorted(channel["errors"])))
+    routing = processing.get("routing") or {}
+    if routing.get("rule"):
+        parts.append(f"routed by “{routing['rule']}”: {routing.get('matched', '')}")
+    names = [
+        str(o.get("name") or o.get("id"))
+        for o in (processing.get("orchestration") or {}).get("matched", [])
+    ]
+    if names:
+        parts.append("orchestrations: " + ", ".join(names))
+    return "; ".join(parts)
+
+
 def incident_timeline(incident: Incident) -> Timeline:
     """The incident's history; a note's own "note added" log line is left out (the note shows)."""
     events = list(incident.events.order_by("-id")[: TIMELINE_LIMIT + 1])
@@ -62,6 +85,12 @@ def incident_timeline(incident: Incident) -> Timeline:
             text=e.summary,
             payload=json.dumps(e.payload, indent=2, sort_keys=True, ensure_ascii=False),
             signals=_signals(e.acknowledge, e.resolve),
+            processing=(
+                json.dumps(e.processing, indent=2, sort_keys=True, ensure_ascii=False)
+                if e.processing
+                else ""
+            ),
+            processing_summary=processing_summary(e.processing),
         )
         for e in events[:TIMELINE_LIMIT]
     ]

@@ -36,7 +36,7 @@ def test_drain_turns_pending_events_into_incidents(
     client: Client, webhook: Webhook, service: Service, owner_api: Client
 ) -> None:
     reference_id = _send(client, webhook, service)
-    assert services.raw_events_drain() == 1
+    assert services.raw_events_drain(linger=0) == 1
     raw = RawEvent.objects.get()
     assert raw.status == RawEventStatus.PROCESSED
     assert raw.attempts == 1
@@ -56,7 +56,7 @@ def test_processing_twice_creates_nothing_twice(
     raw = RawEvent.objects.get()
     assert services.raw_event_process(raw_event_id=raw.pk) is True
     assert services.raw_event_process(raw_event_id=raw.pk) is False
-    assert services.raw_events_drain() == 0
+    assert services.raw_events_drain(linger=0) == 0
     assert Incident.objects.count() == 1
     assert IncidentEvent.objects.count() == 1
 
@@ -68,7 +68,7 @@ def test_rejected_events_are_never_processed(
     webhook.enabled = False
     webhook.save()
     _send(client, webhook, service)
-    assert services.raw_events_drain() == 0
+    assert services.raw_events_drain(linger=0) == 0
     assert RawEvent.objects.get().status == RawEventStatus.REJECTED
     assert not Incident.objects.exists()
 
@@ -80,7 +80,7 @@ def test_a_failing_event_keeps_its_error_and_can_be_replayed(
     _send(client, webhook, service)
     routing_key = service.routing_key
     Service.objects.filter(pk=service.pk).update(routing_key="moved-away")
-    services.raw_events_drain()
+    services.raw_events_drain(linger=0)
     raw = RawEvent.objects.get()
     assert raw.status == RawEventStatus.FAILED
     assert routing_key in raw.error
@@ -92,7 +92,7 @@ def test_a_failing_event_keeps_its_error_and_can_be_replayed(
     services.raw_event_replay(raw_event=raw, by=owner)
     raw.refresh_from_db()
     assert (raw.status, raw.error) == (RawEventStatus.PENDING, "")
-    services.raw_events_drain()
+    services.raw_events_drain(linger=0)
     raw.refresh_from_db()
     assert raw.status == RawEventStatus.PROCESSED
     assert raw.attempts == 2
@@ -132,7 +132,7 @@ def test_sweeper_sees_events_left_waiting(
     received = RawEvent.objects.get().received_at
     assert services.raw_events_stale(now=received + timedelta(seconds=1)) is False
     assert services.raw_events_stale(now=received + services.STALE_AFTER * 2) is True
-    services.raw_events_drain()
+    services.raw_events_drain(linger=0)
     assert services.raw_events_stale(now=received + services.STALE_AFTER * 2) is False
 
 

@@ -236,3 +236,16 @@ def test_reference_row_is_created_with_the_raw_event(
     _post(client, url(webhook, service.routing_key))
     assert IncidentReference.objects.count() == 1
     assert IncidentReference.objects.get().organization_id == webhook.organization_id
+
+
+def test_high_limits_are_counted_in_batches_without_overshooting_in_one_process(
+    webhook: Webhook,
+) -> None:
+    limit = ingest.EXACT_UP_TO + 100
+    info = ingest.WebhookInfo(webhook.pk, webhook.organization_id, True, limit)
+    now = 1_800_000_000.0  # the start of a minute window
+    decisions = [ingest._rate_limited(info, now + n * 0.001) for n in range(limit + 50)]
+    assert decisions[:limit] == [0] * limit
+    assert all(wait > 0 for wait in decisions[limit:])
+    # A new minute starts from zero again.
+    assert ingest._rate_limited(info, now + 60) == 0
