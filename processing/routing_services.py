@@ -212,7 +212,8 @@ def route_update(
         enabled,
     )
     _clean_route(route)
-    route.save()
+    # Never write `position` from a possibly stale object: moves own it.
+    route.save(update_fields=["service", "conditions", "name", "description", "enabled"])
     return route
 
 
@@ -286,6 +287,22 @@ def _notify_user_ids(organization_id: int, ids: Any) -> list[int]:
     return unique
 
 
+_ASSIGNED = (
+    "name",
+    "routing_rule",
+    "enabled",
+    "escalate",
+    "escalation_policy_override_id",
+    "silence_minutes",
+    "urgency",
+    "ack_timeout_minutes",
+    "note",
+    "acknowledge",
+    "resolve",
+    "auto_resolve",
+)
+
+
 def _assign(orchestration: EventOrchestration, fields: OrchestrationFields) -> None:
     rule = fields.routing_rule
     if rule is not None and rule.organization_id != orchestration.organization_id:
@@ -294,20 +311,7 @@ def _assign(orchestration: EventOrchestration, fields: OrchestrationFields) -> N
     orchestration.notify_user_ids = _notify_user_ids(
         orchestration.organization_id, fields.notify_user_ids
     )
-    for name in (
-        "name",
-        "routing_rule",
-        "enabled",
-        "escalate",
-        "escalation_policy_override_id",
-        "silence_minutes",
-        "urgency",
-        "ack_timeout_minutes",
-        "note",
-        "acknowledge",
-        "resolve",
-        "auto_resolve",
-    ):
+    for name in _ASSIGNED:
         setattr(orchestration, name, getattr(fields, name))
     orchestration.name = orchestration.name.strip()
     orchestration.full_clean(
@@ -343,7 +347,8 @@ def orchestration_update(
     """Replace an orchestration's settings (conditions and every transformation)."""
     _require_team(by, orchestration.service.team, "its event orchestrations")
     _assign(orchestration, fields)
-    orchestration.save()
+    # Never write `position` from a possibly stale object: moves own it.
+    orchestration.save(update_fields=[*_ASSIGNED, "conditions", "notify_user_ids"])
     return orchestration
 
 

@@ -10,85 +10,234 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('escalations', '0001_initial'),
-        ('opsduty', '0002_label'),
+        ("escalations", "0001_initial"),
+        ("opsduty", "0002_label"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RoutingRule',
+            name="RoutingRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200)),
-                ('routing_key', models.CharField(default=escalations.models.new_routing_key, max_length=64, unique=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('default_service', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='default_for_routing_rules', to='escalations.service')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='opsduty.organization')),
-                ('team', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='routing_rules', to='opsduty.team')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200)),
+                (
+                    "routing_key",
+                    models.CharField(
+                        default=escalations.models.new_routing_key, max_length=64, unique=True
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "default_service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="default_for_routing_rules",
+                        to="escalations.service",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="opsduty.organization",
+                    ),
+                ),
+                (
+                    "team",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="routing_rules",
+                        to="opsduty.team",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name', 'id'],
+                "ordering": ["name", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Route',
+            name="Route",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('enabled', models.BooleanField(default=True)),
-                ('name', models.CharField(blank=True, max_length=200)),
-                ('description', models.TextField(blank=True, max_length=2000)),
-                ('conditions', models.JSONField(default=processing.models.routing.match_all_spec)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='opsduty.organization')),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='routing_routes', to='escalations.service')),
-                ('routing_rule', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='routes', to='processing.routingrule')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                ("enabled", models.BooleanField(default=True)),
+                ("name", models.CharField(blank=True, max_length=200)),
+                ("description", models.TextField(blank=True, max_length=2000)),
+                ("conditions", models.JSONField(default=processing.models.routing.match_all_spec)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="opsduty.organization",
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="routing_routes",
+                        to="escalations.service",
+                    ),
+                ),
+                (
+                    "routing_rule",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="routes",
+                        to="processing.routingrule",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['routing_rule_id', 'position', 'id'],
+                "ordering": ["routing_rule_id", "position", "id"],
             },
         ),
         migrations.CreateModel(
-            name='EventOrchestration',
+            name="EventOrchestration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField()),
-                ('enabled', models.BooleanField(default=True)),
-                ('name', models.CharField(max_length=200)),
-                ('conditions', models.JSONField(default=processing.models.routing.match_all_spec)),
-                ('escalate', models.CharField(blank=True, choices=[('', 'Unchanged'), ('force', 'Force escalation'), ('bypass', 'Bypass escalation')], default='', max_length=8)),
-                ('escalation_policy_override_id', models.PositiveIntegerField(blank=True, null=True)),
-                ('notify_user_ids', models.JSONField(blank=True, default=list)),
-                ('silence_minutes', models.PositiveIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10080)])),
-                ('urgency', models.CharField(blank=True, choices=[('', 'Unchanged'), ('high', 'High'), ('low', 'Low')], default='', max_length=8)),
-                ('ack_timeout_minutes', models.PositiveIntegerField(blank=True, null=True, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(1440)])),
-                ('note', models.TextField(blank=True, max_length=5000)),
-                ('acknowledge', models.BooleanField(default=False)),
-                ('resolve', models.BooleanField(default=False)),
-                ('auto_resolve', models.CharField(blank=True, choices=[('', 'Unchanged'), ('allow', 'Allow (resolve signals resolve)'), ('deny', 'Deny (ignore resolve signals)')], default='', max_length=8)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='opsduty.organization')),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='orchestrations', to='escalations.service')),
-                ('routing_rule', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='orchestrations', to='processing.routingrule')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("position", models.PositiveIntegerField()),
+                ("enabled", models.BooleanField(default=True)),
+                ("name", models.CharField(max_length=200)),
+                ("conditions", models.JSONField(default=processing.models.routing.match_all_spec)),
+                (
+                    "escalate",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "Unchanged"),
+                            ("force", "Force escalation"),
+                            ("bypass", "Bypass escalation"),
+                        ],
+                        default="",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "escalation_policy_override_id",
+                    models.PositiveIntegerField(blank=True, null=True),
+                ),
+                ("notify_user_ids", models.JSONField(blank=True, default=list)),
+                (
+                    "silence_minutes",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(10080),
+                        ],
+                    ),
+                ),
+                (
+                    "urgency",
+                    models.CharField(
+                        blank=True,
+                        choices=[("", "Unchanged"), ("high", "High"), ("low", "Low")],
+                        default="",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "ack_timeout_minutes",
+                    models.PositiveIntegerField(
+                        blank=True,
+                        null=True,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(1440),
+                        ],
+                    ),
+                ),
+                ("note", models.TextField(blank=True, max_length=5000)),
+                ("acknowledge", models.BooleanField(default=False)),
+                ("resolve", models.BooleanField(default=False)),
+                (
+                    "auto_resolve",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("", "Unchanged"),
+                            ("allow", "Allow (resolve signals resolve)"),
+                            ("deny", "Deny (ignore resolve signals)"),
+                        ],
+                        default="",
+                        max_length=8,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="opsduty.organization",
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="orchestrations",
+                        to="escalations.service",
+                    ),
+                ),
+                (
+                    "routing_rule",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="orchestrations",
+                        to="processing.routingrule",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['service_id', 'position', 'id'],
+                "ordering": ["service_id", "position", "id"],
             },
         ),
         migrations.AddConstraint(
-            model_name='routingrule',
-            constraint=models.UniqueConstraint(fields=('organization', 'name'), name='routing_rule_name_per_org'),
+            model_name="routingrule",
+            constraint=models.UniqueConstraint(
+                fields=("organization", "name"), name="routing_rule_name_per_org"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='route',
-            constraint=models.UniqueConstraint(deferrable=django.db.models.constraints.Deferrable['DEFERRED'], fields=('routing_rule', 'position'), name='route_position_per_rule'),
+            model_name="route",
+            constraint=models.UniqueConstraint(
+                deferrable=django.db.models.constraints.Deferrable["DEFERRED"],
+                fields=("routing_rule", "position"),
+                name="route_position_per_rule",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='eventorchestration',
-            constraint=models.UniqueConstraint(deferrable=django.db.models.constraints.Deferrable['DEFERRED'], fields=('service', 'position'), name='orchestration_position_per_service'),
+            model_name="eventorchestration",
+            constraint=models.UniqueConstraint(
+                deferrable=django.db.models.constraints.Deferrable["DEFERRED"],
+                fields=("service", "position"),
+                name="orchestration_position_per_service",
+            ),
         ),
     ]
