@@ -287,7 +287,7 @@ def _notify_user_ids(organization_id: int, ids: Any) -> list[int]:
     return unique
 
 
-_ASSIGNED = (
+ORCHESTRATION_FIELDS = (
     "name",
     "routing_rule",
     "enabled",
@@ -311,7 +311,7 @@ def _assign(orchestration: EventOrchestration, fields: OrchestrationFields) -> N
     orchestration.notify_user_ids = _notify_user_ids(
         orchestration.organization_id, fields.notify_user_ids
     )
-    for name in _ASSIGNED:
+    for name in ORCHESTRATION_FIELDS:
         setattr(orchestration, name, getattr(fields, name))
     orchestration.name = orchestration.name.strip()
     orchestration.full_clean(
@@ -348,7 +348,7 @@ def orchestration_update(
     _require_team(by, orchestration.service.team, "its event orchestrations")
     _assign(orchestration, fields)
     # Never write `position` from a possibly stale object: moves own it.
-    orchestration.save(update_fields=[*_ASSIGNED, "conditions", "notify_user_ids"])
+    orchestration.save(update_fields=[*ORCHESTRATION_FIELDS, "conditions", "notify_user_ids"])
     return orchestration
 
 
