@@ -308,7 +308,7 @@ class ConditionEditor:
         rows = [_item_to_row(i) for i in initial.get("conditions", []) if isinstance(i, dict)]
         if data is not None and "add_condition" in data:
             data = data.copy()
-            key = f"{self.prefix}-TOTAL_FORMS"
+            key = f"{self.prefix}-row-TOTAL_FORMS"
             data[key] = str(int(data.get(key) or 0) + 1)
         self.operator = ConditionsOperatorForm(
             data, initial={"operator": initial.get("operator", "and")}, prefix=self.prefix
