@@ -101,10 +101,14 @@ def service_delete(*, service: Service, by: User) -> None:
     _require_team_access(by, service.team)
     try:
         service.delete()
-    except ProtectedError:
-        raise ValidationError(
-            "This service has incidents; it cannot be deleted while they exist."
-        ) from None
+    except ProtectedError as error:
+        kinds = {type(obj).__name__ for obj in error.protected_objects}
+        if kinds <= {"Incident"}:
+            message = "This service has incidents; it cannot be deleted while they exist."
+        else:
+            # Routing rules (default service) and their routes point at it.
+            message = "Routing rules send events to this service; change them first."
+        raise ValidationError(message) from None
 
 
 # --- maintenance ---------------------------------------------------------------------------

@@ -20,6 +20,13 @@ from oauth2_provider.models import Application
 from escalations.models import Service
 from incidents.models import IncidentReference
 from opsduty.models import Organization, Role, Team, User
+from processing.models import RoutingRule
+from processing.routing_services import (
+    OrchestrationFields,
+    orchestration_create,
+    route_create,
+    routing_rule_create,
+)
 from tests import factories
 from tests.conftest import api_client_for
 
@@ -78,6 +85,24 @@ def _incident_reference(org: Organization, user: User) -> models.Model:
     return cast(models.Model, _ReferenceByPublicId(reference))
 
 
+def _routing_rule(org: Organization, user: User) -> models.Model:
+    service = _service_of_team(org, user)
+    return routing_rule_create(
+        team=service.team, by=user, name=f"walk rule {service.pk}", default_service=service
+    )
+
+
+def _route(org: Organization, user: User) -> models.Model:
+    rule = _routing_rule(org, user)
+    assert isinstance(rule, RoutingRule)
+    return route_create(rule=rule, by=user, service=rule.default_service)
+
+
+def _orchestration(org: Organization, user: User) -> models.Model:
+    service = _service_of_team(org, user)
+    return orchestration_create(service=service, by=user, fields=OrchestrationFields(name="walk"))
+
+
 # kwarg name -> makes an object of the given organization (owned by / visible to `user`).
 OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "team_id": _team,
@@ -87,6 +112,9 @@ OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "incident_id": _incident_on_service,
     "incident_group_id": _incident_on_service,
     "incident_reference_id": _incident_reference,
+    "routing_rule_id": _routing_rule,
+    "route_id": _route,
+    "orchestration_id": _orchestration,
 }
 
 
