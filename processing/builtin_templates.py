@@ -122,7 +122,8 @@ CHECKLY: Final = {
     "urgency": _PAYLOAD
     + "{{ 'low' if p.alert_type in ('ALERT_DEGRADED', 'ALERT_SSL') else 'high' }}",
     "labels": _PAYLOAD
-    + "{%- if p.tags is defined and p.tags is sequence and p.tags is not string %}{{ p.tags | join('\n') }}\n"
+    + "{%- if p.tags is defined and p.tags is sequence and p.tags is not string %}"
+    + "{{ p.tags | join('\n') }}\n"
     + "{% elif p.tags %}{{ p.tags }}\n{% endif -%}"
     + "{%- if p.check_type %}check_type={{ p.check_type }}{% endif -%}",
 }
@@ -153,7 +154,8 @@ DEADMANSSNITCH: Final = {
     "resolve": _DMS + "{{ p.type == 'snitch.reporting' }}",
     "urgency": "high",
     "labels": _DMS
-    + "{%- if s.tags is defined and s.tags is sequence and s.tags is not string %}{{ s.tags | join('\n') }}"
+    + "{%- if s.tags is defined and s.tags is sequence and s.tags is not string %}"
+    + "{{ s.tags | join('\n') }}"
     + "{%- elif s.tags %}{{ s.tags }}{% endif -%}",
 }
 

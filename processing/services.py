@@ -51,7 +51,7 @@ def _clean_and_save(channel: ReceiveChannel, errors: dict[str, list[str]]) -> No
     if channel.name and clash.exclude(pk=channel.pk).exists():
         errors.setdefault("name", []).append(name_taken)
     if errors:
-        raise ValidationError(errors)  # type: ignore[arg-type]
+        raise ValidationError(errors)
     channel.updated_at = timezone.now()
     try:
         with transaction.atomic():
