@@ -59,6 +59,10 @@ def _incident_on_service(org: Organization, user: User) -> models.Model:
     return factories.make_incident(service=_service_of_team(org, user))
 
 
+def _receive_channel(org: Organization, user: User) -> models.Model:
+    return factories.make_receive_channel(organization=org)
+
+
 class _ReferenceByPublicId:
     """An IncidentReference as its URL addresses it: `pk` is the public id (a UUID string)."""
 
@@ -87,6 +91,7 @@ OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "incident_id": _incident_on_service,
     "incident_group_id": _incident_on_service,
     "incident_reference_id": _incident_reference,
+    "channel_id": _receive_channel,
 }
 
 
