@@ -186,6 +186,9 @@ def test_builtin_debugger(owner_client: Client) -> None:
         "/receive-channels/debug/?template=alertmanager", {"payload": payload}
     ).content.decode()
     assert "HighErrorRate: High 5xx rate on the checkout API" in page
-    assert "<dt>resolve</dt><dd><code>True</code></dd>" in page
+    assert (
+        '<th scope="row" data-label="Field">resolve</th><td data-label="Value"><code>True</code>'
+        in page
+    )
     assert owner_client.get("/receive-channels/debug/?template=nagios").status_code == 404
     assert "Generic JSON" in owner_client.get("/receive-channels/debug/").content.decode()
