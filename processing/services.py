@@ -22,9 +22,13 @@ def _require_manage(by: User, organization_id: int) -> None:
 def _set_overrides(
     channel: ReceiveChannel, overrides: Mapping[str, str | None], errors: dict[str, list[str]]
 ) -> None:
-    """Store the overrides (a blank one is NULL: the base template's value applies)."""
+    """Store the overrides (a blank one is NULL: the base template's value applies).
+
+    Errors are keyed by the model field (`summary_template`), since `description` is also
+    the channel's own description.
+    """
     for name in sorted(set(overrides) - set(OVERRIDE_FIELDS)):
-        errors.setdefault(name, []).append("Unknown template field.")
+        errors.setdefault(f"{name}_template", []).append("Unknown template field.")
     for name in OVERRIDE_FIELDS:
         source = overrides.get(name)
         source = source if source and source.strip() else None
@@ -32,7 +36,7 @@ def _set_overrides(
             try:
                 template_check(source)
             except SandboxError as error:
-                errors.setdefault(name, []).append(str(error))
+                errors.setdefault(f"{name}_template", []).append(str(error))
         setattr(channel, f"{name}_template", source)
 
 
@@ -70,7 +74,8 @@ def receive_channel_create(
     base_template: str = BaseTemplate.GENERIC,
     overrides: Mapping[str, str | None] | None = None,
 ) -> ReceiveChannel:
-    """Create a channel; every override must compile (ValidationError per field)."""
+    """Create a channel; every override must compile (ValidationError per model field,
+    e.g. `{"summary_template": ["Template syntax error: ..."]}`)."""
     if by is not None:
         _require_manage(by, organization.pk)
     channel = ReceiveChannel(

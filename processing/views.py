@@ -73,13 +73,6 @@ def _save(
             )
         return services.receive_channel_update(channel=channel, by=request.user, **fields)
     except ValidationError as error:
-        if hasattr(error, "error_dict"):
-            error = ValidationError(
-                {
-                    (f"{key}_template" if key in FIELD_LABELS else key): value
-                    for key, value in error.error_dict.items()
-                }
-            )
         add_validation_error(form, error)
     return None
 

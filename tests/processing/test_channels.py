@@ -199,6 +199,18 @@ def test_event_data_feeds_ingest_event(org_a: Any) -> None:
     assert incident.status == "resolved"
 
 
+@pytest.mark.django_db
+def test_rendering_touches_no_database(org_a: Any, django_assert_num_queries: Any) -> None:
+    channel = factories.make_receive_channel(
+        organization=org_a, base_template="sentry", overrides={"urgency": "low"}
+    )
+    templates = channel_templates(channel=channel, builtin=None)
+    with django_assert_num_queries(0):
+        for _ in range(3):
+            event = channel_render(templates=templates, payload={"data": {"issue": {"id": 1}}})
+    assert (event.dedup_id, event.urgency) == ("sentry-1", "low")
+
+
 def test_as_dict_is_json() -> None:
     event = render_with({"title": "t"}, urgency="nope")
     data = json.loads(json.dumps(event.as_dict()))

@@ -41,8 +41,8 @@ def test_every_broken_override_is_reported_on_its_field(org_a: Organization, own
             overrides={"summary": "{{ payload.a", "resolve": "{% if %}", "dedup_id": "{{ ok }}"},
         )
     errors = caught.value.message_dict
-    assert set(errors) == {"name", "summary", "resolve"}
-    assert errors["summary"][0].startswith("Template syntax error")
+    assert set(errors) == {"name", "summary_template", "resolve_template"}
+    assert errors["summary_template"][0].startswith("Template syntax error")
     assert not ReceiveChannel.objects.exists()
 
 
@@ -55,15 +55,20 @@ def test_unknown_fields_and_templates_are_refused(org_a: Organization, owner: Us
             base_template="nagios",
             overrides={"colour": "{{ 1 }}"},
         )
-    assert set(caught.value.message_dict) == {"colour", "base_template"}
+    assert set(caught.value.message_dict) == {"colour_template", "base_template"}
 
 
-def test_too_long_override_is_refused(org_a: Organization, owner: User) -> None:
+def test_too_long_override_is_refused_on_its_own_field(org_a: Organization, owner: User) -> None:
     with pytest.raises(ValidationError) as caught:
         receive_channel_create(
-            organization=org_a, by=owner, name="x", overrides={"description": "a" * 20_001}
+            organization=org_a,
+            by=owner,
+            name="x",
+            description="fine",
+            overrides={"description": "a" * 20_001},
         )
-    assert "at most 20000" in caught.value.message_dict["description"][0]
+    assert set(caught.value.message_dict) == {"description_template"}
+    assert "at most 20000" in caught.value.message_dict["description_template"][0]
 
 
 def test_names_are_unique_per_organization(

@@ -105,8 +105,9 @@ def test_create_with_a_broken_template_shows_the_error_on_its_field(
 ) -> None:
     response = owner_client.post("/receive-channels/new/", _form(resolve_template="{% if %}"))
     assert response.status_code == 422
-    page = response.content.decode()
-    assert "Template syntax error" in page
+    form = response.context["form"]
+    assert form.errors["resolve_template"][0].startswith("Template syntax error")
+    assert "Template syntax error" in response.content.decode()
     assert not ReceiveChannel.objects.exists()
 
 
