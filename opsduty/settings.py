@@ -182,6 +182,8 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_OAUTH2_CONFIG": {"usePkceWithAuthorizationCodeGrant": True},
+    # One name for a choice set used by several serializers.
+    "ENUM_NAME_OVERRIDES": {"BuiltinTemplateEnum": "processing.models.channels.BaseTemplate"},
 }
 
 # --- Celery --------------------------------------------------------------------------------

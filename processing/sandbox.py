@@ -230,11 +230,18 @@ def _bounded_format(value: Any, *args: Any, **kwargs: Any) -> str:
 
 
 def _bounded_width(filter_: Callable[..., Any]) -> Callable[..., Any]:
-    def bounded(value: Any, width: Any = 80, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(width, int) and width > MAX_OUTPUT:
-            raise SecurityError(f"A width over {MAX_OUTPUT} was refused.")
-        return _check_size(filter_(value, width, *args, **kwargs))
+    """Wrap a width-taking filter; keeps Jinja's pass-environment marker (truncate, wordwrap
+    take the environment first) and the filter's own defaults."""
+    skip = 2 if getattr(filter_, "jinja_pass_arg", None) is not None else 1
 
+    def bounded(*args: Any, **kwargs: Any) -> Any:
+        widths = [*args[skip : skip + 1], kwargs.get("width"), kwargs.get("length")]
+        if any(isinstance(w, int) and w > MAX_OUTPUT for w in widths):
+            raise SecurityError(f"A width over {MAX_OUTPUT} was refused.")
+        return _check_size(filter_(*args, **kwargs))
+
+    if skip == 2:
+        bounded.jinja_pass_arg = filter_.jinja_pass_arg  # type: ignore[attr-defined]
     return bounded
 
 

@@ -103,7 +103,7 @@ def _load_webhook(key: str) -> WebhookInfo | None:
 
 
 # Every table whose rows own a routing key that webhooks may address.
-ROUTING_KEY_TABLES = ("escalations_service",)
+ROUTING_KEY_TABLES = ("escalations_service", "processing_routingrule")
 
 
 def _load_routing_key(organization_id: int, routing_key: str) -> bool:

@@ -24,6 +24,14 @@ class Webhook(TenantModel):
     # A built-in receive-channel template (see processing.builtin_templates), used when no
     # organization channel is chosen.
     builtin_template = models.CharField(max_length=32, default="generic")
+    # An organization receive channel; when set it is used instead of `builtin_template`.
+    receive_channel = models.ForeignKey(
+        "processing.ReceiveChannel",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="webhooks",
+    )
     rate_limit_per_minute = models.PositiveIntegerField(default=DEFAULT_RATE_LIMIT_PER_MINUTE)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -19,6 +19,8 @@ from escalations.services import service_create
 from incidents.models import Incident, IncidentReference, IncidentResponder, ResponderStatus
 from incidents.services import EventData, ingest_event
 from opsduty.models import Organization, Role, Team, TeamMembership, User
+from processing.models import ReceiveChannel
+from processing.services import receive_channel_create
 
 PASSWORD = "correct horse battery staple"
 
@@ -138,4 +140,17 @@ def make_responder(
         user=user,
         status=status,
         last_notified=timezone.now() if status == ResponderStatus.PENDING else None,
+    )
+
+
+_channel_numbers = itertools.count(1)
+
+
+def make_receive_channel(
+    *, organization: Organization | None = None, **kwargs: Any
+) -> ReceiveChannel:
+    """A receive channel created by `processing.services.receive_channel_create`."""
+    kwargs.setdefault("name", f"Channel {next(_channel_numbers)}")
+    return receive_channel_create(
+        organization=organization or make_organization(), by=None, **kwargs
     )

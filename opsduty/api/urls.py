@@ -26,6 +26,7 @@ from opsduty.api.incidents import (
     IncidentReferenceDetailView,
     IncidentResponderListView,
 )
+from opsduty.api.receive_channels import ReceiveChannelDebugView, ReceiveChannelListView
 from opsduty.api.services import ServiceListView, ServiceMaintenanceView
 from opsduty.api.users import UserListView
 
@@ -100,6 +101,12 @@ urlpatterns: list[URLPattern] = [
         "incidents/<int:incident_group_id>/notes/",
         IncidentNoteCreateView.as_view(),
         name="incident-notes",
+    ),
+    path("receive-channels/", ReceiveChannelListView.as_view(), name="receive-channels"),
+    path(
+        "receive-channels/debug/",
+        ReceiveChannelDebugView.as_view(),
+        name="receive-channel-debug",
     ),
     path("openapi.json", OpenApiView.as_view(), name="openapi"),
     path("docs", SwaggerView.as_view(), name="docs"),

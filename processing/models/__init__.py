@@ -1,5 +1,6 @@
-"""Models of event processing (one module per area; each is imported here explicitly)."""
+"""Models of event processing, one module per subject; this package only re-exports them."""
 
+from processing.models.channels import OVERRIDE_FIELDS, BaseTemplate, ReceiveChannel
 from processing.models.routing import (
     AutoResolve,
     Escalate,
@@ -10,10 +11,13 @@ from processing.models.routing import (
 )
 
 __all__ = [
+    "OVERRIDE_FIELDS",
     "AutoResolve",
+    "BaseTemplate",
     "Escalate",
     "EventOrchestration",
     "OrchestrationUrgency",
+    "ReceiveChannel",
     "Route",
     "RoutingRule",
 ]

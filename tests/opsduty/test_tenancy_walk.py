@@ -66,6 +66,10 @@ def _incident_on_service(org: Organization, user: User) -> models.Model:
     return factories.make_incident(service=_service_of_team(org, user))
 
 
+def _receive_channel(org: Organization, user: User) -> models.Model:
+    return factories.make_receive_channel(organization=org)
+
+
 class _ReferenceByPublicId:
     """An IncidentReference as its URL addresses it: `pk` is the public id (a UUID string)."""
 
@@ -115,6 +119,7 @@ OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "routing_rule_id": _routing_rule,
     "route_id": _route,
     "orchestration_id": _orchestration,
+    "channel_id": _receive_channel,
 }
 
 

@@ -165,3 +165,15 @@ def test_truthy_strings(text: str, truthy: bool) -> None:
 def test_catastrophic_regex_in_a_template_is_an_error() -> None:
     with pytest.raises(SandboxError, match="took longer"):
         render("{{ payload | regex_search('^(a|a)*$') }}", {"payload": "a" * 40 + "b"})
+
+
+def test_width_filters_keep_their_environment_and_defaults() -> None:
+    # truncate and wordwrap take the environment first: the size guard must pass it on.
+    assert _render("{{ 'abcdefghij' | truncate(5, True, '', 0) }}") == "abcde"
+    assert _render("{{ ('a' * 300) | truncate }}") == "a" * 252 + "..."
+    assert _render("{{ 'aa bb' | wordwrap(2) }}") == "aa\nbb"
+    assert _render("{{ 'x' | center(5) }}") == "  x  "
+    with pytest.raises(SandboxError, match="width over"):
+        _render("{{ 'x' | truncate(length=10000000) }}")
+    with pytest.raises(SandboxError, match="width over"):
+        _render("{{ 'x' | center(10000000) }}")
