@@ -214,8 +214,8 @@ class DebugResult:
     def event(self) -> dict[str, Any]:
         """The final values handed to `ingest_event` (without the payload)."""
         data = asdict(self.rendered.event_data({}, None))
-        data.pop("payload")
-        data.pop("received_at")
+        for key in ("payload", "received_at", "processing"):
+            data.pop(key)
         return data
 
     def as_dict(self) -> dict[str, Any]:
