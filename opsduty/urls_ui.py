@@ -1,6 +1,6 @@
 """The browser UI, included at the site root. Int kwargs are named `team_id`, `user_id`,
-`application_id`, `incident_id`, `service_id` (the tenancy test substitutes another
-organization's ids by name)."""
+`application_id`, `incident_id`, `service_id`, `webhook_id`, `raw_event_id` (the tenancy
+test substitutes another organization's ids by name)."""
 
 from __future__ import annotations
 
@@ -45,4 +45,5 @@ urlpatterns = [
     ),
     path("", include("incidents.urls")),
     path("", include("escalations.urls")),
+    path("", include("signals.ui_urls")),
 ]
