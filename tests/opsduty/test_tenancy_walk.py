@@ -20,11 +20,15 @@ from oauth2_provider.models import Application
 from escalations.models import Service
 from incidents.models import IncidentReference
 from opsduty.models import Organization, Role, Team, User
+from signals.models import RawEventStatus
 from tests import factories
 from tests.conftest import api_client_for
 
-# Operator or protocol surfaces that are not tenant pages.
-SKIPPED_PREFIXES = ("admin/", "oauth2/", "static/")
+# Operator or protocol surfaces that are not tenant pages. The webhook receiver
+# (`integrations/`) authenticates by the unguessable key in its URL, not by a session: whoever
+# holds the key may post, so "another organization's id" does not apply; its own tenancy test
+# (another organization's routing key answers 404) is in tests/signals/test_receive.py.
+SKIPPED_PREFIXES = ("admin/", "oauth2/", "static/", "integrations/")
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -78,6 +82,18 @@ def _incident_reference(org: Organization, user: User) -> models.Model:
     return cast(models.Model, _ReferenceByPublicId(reference))
 
 
+def _webhook(org: Organization, user: User) -> models.Model:
+    return factories.make_webhook(organization=org)
+
+
+def _raw_event(org: Organization, user: User) -> models.Model:
+    """A failed raw event (the one state a replay accepts), of a webhook of `org`."""
+    webhook = factories.make_webhook(organization=org)
+    return factories.make_raw_event(
+        organization=org, webhook=webhook, status=RawEventStatus.FAILED, error="boom"
+    )
+
+
 # kwarg name -> makes an object of the given organization (owned by / visible to `user`).
 OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "team_id": _team,
@@ -87,6 +103,8 @@ OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "incident_id": _incident_on_service,
     "incident_group_id": _incident_on_service,
     "incident_reference_id": _incident_reference,
+    "webhook_id": _webhook,
+    "raw_event_id": _raw_event,
 }
 
 
