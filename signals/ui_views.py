@@ -17,6 +17,7 @@ from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from opsduty.tenancy import scoped
 from opsduty.views.common import AuthedRequest, add_validation_error, require_owner
 from signals import ingest, selectors, webhook_services
 from signals.forms import EnabledForm, RawEventFilterForm, WebhookForm
@@ -201,7 +202,7 @@ def _cursor(value: str | None) -> int | None:
 def raw_event_list(request: AuthedRequest) -> HttpResponse:
     """Raw events of the organization, newest first, filtered, 50 a page (owners)."""
     require_owner(request)
-    webhooks = selectors.webhook_list(organization=request.organization)
+    webhooks = scoped(Webhook, request.organization).order_by("name")
     form = RawEventFilterForm(request.GET or None, webhooks=webhooks)
     page = selectors.raw_event_list(
         user=request.user,

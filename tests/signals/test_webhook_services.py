@@ -171,7 +171,7 @@ def test_webhook_list_counts_events_of_the_last_24_hours(
         organization=org_a, webhook=webhook, received_at=timezone.now() - timedelta(hours=25)
     )
     listed = selectors.webhook_list(organization=org_a)
-    counts = dict(listed.values_list("name", "recent_events"))
+    counts = {w.name: w.recent_events for w in listed}  # type: ignore[attr-defined]
     assert counts == {webhook.name: 3, quiet.name: 0}
 
 
