@@ -13,6 +13,21 @@ from opsduty.models import TenantModel
 
 DEFAULT_RATE_LIMIT_PER_MINUTE = 600
 MAX_RATE_LIMIT_PER_MINUTE = 1_000_000
+MIN_RATE_LIMIT_PER_MINUTE = 1
+
+
+class BuiltinTemplate(models.TextChoices):
+    """The built-in receive-channel templates a webhook can use.
+
+    Kept off the model field's `choices` on purpose (no migration); signals/webhook_services.py
+    validates against it.
+    """
+
+    GENERIC = "generic", "Generic JSON"
+    ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
+    CHECKLY = "checkly", "Checkly"
+    DEADMANSSNITCH = "deadmanssnitch", "Dead Man's Snitch"
+    SENTRY = "sentry", "Sentry"
 
 
 class Webhook(TenantModel):
@@ -23,7 +38,7 @@ class Webhook(TenantModel):
     key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     # A built-in receive-channel template (see processing.builtin_templates), used when no
     # organization channel is chosen.
-    builtin_template = models.CharField(max_length=32, default="generic")
+    builtin_template = models.CharField(max_length=32, default=BuiltinTemplate.GENERIC)
     # An organization receive channel; when set it is used instead of `builtin_template`.
     receive_channel = models.ForeignKey(
         "processing.ReceiveChannel",
@@ -43,6 +58,13 @@ class Webhook(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_builtin_template_display(self) -> str:
+        """The template's human name (the field has no `choices`, see BuiltinTemplate)."""
+        try:
+            return str(BuiltinTemplate(self.builtin_template).label)
+        except ValueError:
+            return self.builtin_template
 
 
 class RawEventStatus(models.TextChoices):

@@ -21,6 +21,8 @@ from incidents.services import EventData, ingest_event
 from opsduty.models import Organization, Role, Team, TeamMembership, User
 from processing.models import ReceiveChannel
 from processing.services import receive_channel_create
+from signals.models import RawEvent, Webhook
+from signals.webhook_services import webhook_create
 
 PASSWORD = "correct horse battery staple"
 
@@ -153,4 +155,35 @@ def make_receive_channel(
     kwargs.setdefault("name", f"Channel {next(_channel_numbers)}")
     return receive_channel_create(
         organization=organization or make_organization(), by=None, **kwargs
+    )
+
+
+# --- webhooks and raw events ----------------------------------------------------------------
+
+_webhook_numbers = itertools.count(1)
+
+
+def make_webhook(*, organization: Organization, **kwargs: Any) -> Webhook:
+    """A webhook created by `signals.webhook_services.webhook_create`."""
+    kwargs.setdefault("name", f"Webhook {next(_webhook_numbers)}")
+    return webhook_create(organization=organization, by=None, **kwargs)
+
+
+def make_raw_event(
+    *,
+    organization: Organization,
+    webhook: Webhook | None = None,
+    routing_key: str = "no-such-key",
+    body: dict[str, Any] | None = None,
+    **fields: Any,
+) -> RawEvent:
+    """A raw event with its reference, as the receiver stores it (pending unless told)."""
+    return RawEvent.objects.create(
+        organization=organization,
+        webhook=webhook,
+        routing_key=routing_key,
+        reference=make_reference(organization=organization),
+        body=body if body is not None else {"title": "Test", "dedup_id": "test-1"},
+        headers=fields.pop("headers", {"content-type": "application/json"}),
+        **fields,
     )

@@ -27,11 +27,15 @@ from processing.routing_services import (
     route_create,
     routing_rule_create,
 )
+from signals.models import RawEventStatus
 from tests import factories
 from tests.conftest import api_client_for
 
-# Operator or protocol surfaces that are not tenant pages.
-SKIPPED_PREFIXES = ("admin/", "oauth2/", "static/")
+# Operator or protocol surfaces that are not tenant pages. The webhook receiver
+# (`integrations/`) authenticates by the unguessable key in its URL, not by a session: whoever
+# holds the key may post, so "another organization's id" does not apply; its own tenancy test
+# (another organization's routing key answers 404) is in tests/signals/test_receive.py.
+SKIPPED_PREFIXES = ("admin/", "oauth2/", "static/", "integrations/")
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -107,6 +111,18 @@ def _orchestration(org: Organization, user: User) -> models.Model:
     return orchestration_create(service=service, by=user, fields=OrchestrationFields(name="walk"))
 
 
+def _webhook(org: Organization, user: User) -> models.Model:
+    return factories.make_webhook(organization=org)
+
+
+def _raw_event(org: Organization, user: User) -> models.Model:
+    """A failed raw event (the one state a replay accepts), of a webhook of `org`."""
+    webhook = factories.make_webhook(organization=org)
+    return factories.make_raw_event(
+        organization=org, webhook=webhook, status=RawEventStatus.FAILED, error="boom"
+    )
+
+
 # kwarg name -> makes an object of the given organization (owned by / visible to `user`).
 OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "team_id": _team,
@@ -120,6 +136,8 @@ OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "route_id": _route,
     "orchestration_id": _orchestration,
     "channel_id": _receive_channel,
+    "webhook_id": _webhook,
+    "raw_event_id": _raw_event,
 }
 
 
