@@ -153,7 +153,6 @@ def _procfile_command(name: str) -> list[str]:
         if line.startswith(f"{name}:"):
             command = line.split(":", 1)[1].strip()
             command = command.replace("${OPSDUTY_WEB_PORT}", str(PORT))
-            command = command.replace("--access-logfile -", "")
             command = command.replace("--loglevel info", "--loglevel warning")
             return [
                 str(ROOT / ".venv" / "bin" / part) if i == 0 else part

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -506,13 +507,23 @@ def _next_number(organization_id: int) -> int:
     return int(row[0])
 
 
+_INCIDENT_COLUMNS = [field.attname for field in Incident._meta.concrete_fields]
+_OPEN_INCIDENT_SQL = (
+    f"SELECT {', '.join(_INCIDENT_COLUMNS)} FROM {Incident._meta.db_table}"  # noqa: S608
+    " WHERE service_id = %s AND dedup_id = %s AND status <> 'resolved' FOR UPDATE"
+)
+
+
 def _open_incident(service: Service, dedup_id: str) -> Incident | None:
-    return (
-        Incident.objects.select_for_update()
-        .filter(service=service, dedup_id=dedup_id)
-        .exclude(status=Status.RESOLVED)
-        .first()
-    )
+    """The open incident of this dedup id, locked (the partial unique index allows one).
+
+    Plain SQL: this runs for every event, and building the ORM query cost more than the
+    round trip.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_OPEN_INCIDENT_SQL, [service.pk, dedup_id])
+        row = cursor.fetchone()
+    return Incident.from_db("default", _INCIDENT_COLUMNS, row) if row else None
 
 
 def _create_incident(service: Service, event: EventData) -> Incident:
@@ -552,27 +563,20 @@ def _find_or_create(service: Service, event: EventData) -> tuple[Incident, bool]
 
 @transaction.atomic
 def ingest_event(
-    *, service: Service, event: EventData, reference: IncidentReference | None = None
+    *,
+    service: Service,
+    event: EventData,
+    reference: IncidentReference | None = None,
+    reference_id: int | None = None,
 ) -> Incident:
     """Append `event` to the open incident with its dedup id on `service`, or open one.
 
     The event's acknowledge / resolve signals then act on the incident (as the system).
+    The incident reference (`reference` or its id) is completed with the incident.
     """
     _validate_event(event)
     incident, created = _find_or_create(service, event)
-    IncidentEvent.objects.create(
-        organization_id=service.organization_id,
-        incident=incident,
-        summary=event.summary,
-        description=event.description,
-        source_url=event.source_url,
-        dedup_id=event.dedup_id,
-        acknowledge=event.acknowledge,
-        resolve=event.resolve,
-        payload=event.payload,
-        processing=event.processing,
-        received_at=event.received_at or timezone.now(),
-    )
+    _event_insert(incident, event)
     if created:
         _log(incident, None, LogAction.CREATED, f"Incident #{incident.number} created by an event")
         _join_service_maintenance(incident, service)
@@ -582,10 +586,46 @@ def ingest_event(
     # An appended event is its own timeline entry (IncidentEvent); it needs no log line.
     _apply_signals(incident, event)
     if reference is not None:
-        IncidentReference.objects.filter(pk=reference.pk).update(
-            status=ReferenceStatus.COMPLETED, incident=incident, updated_at=timezone.now()
-        )
+        reference_id = reference.pk
+    if reference_id is not None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {IncidentReference._meta.db_table} SET status = %s, incident_id = %s,"  # noqa: S608
+                " updated_at = %s WHERE id = %s",
+                [ReferenceStatus.COMPLETED, incident.pk, timezone.now(), reference_id],
+            )
     return incident
+
+
+_EVENT_INSERT_SQL = (
+    f"INSERT INTO {IncidentEvent._meta.db_table} (organization_id, incident_id, summary,"  # noqa: S608
+    " description, source_url, dedup_id, acknowledge, resolve, payload, processing,"
+    " received_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb,"
+    " %s, %s)"
+)
+
+
+def _event_insert(incident: Incident, event: EventData) -> None:
+    """Store the event on its incident (plain SQL: once per event, see `_open_incident`)."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _EVENT_INSERT_SQL,
+            [
+                incident.organization_id,
+                incident.pk,
+                event.summary,
+                event.description,
+                event.source_url,
+                event.dedup_id,
+                event.acknowledge,
+                event.resolve,
+                orjson.dumps(event.payload).decode(),
+                orjson.dumps(event.processing).decode(),
+                event.received_at or now,
+                now,
+            ],
+        )
 
 
 DEBUG_MAINTENANCE_MESSAGE = "Service in debug maintenance: escalation paused"

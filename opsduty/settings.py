@@ -90,6 +90,11 @@ DATABASES = {
         DATABASE_URL, conn_max_age=env_int("OPSDUTY_DB_CONN_MAX_AGE", 60), conn_health_checks=True
     )
 }
+# Server-side parameter binding: psycopg sends parameters apart from the query text instead
+# of quoting them into it in Python, which was a third of the CPU of a short query.
+DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env_bool(
+    "OPSDUTY_DB_SERVER_SIDE_BINDING", True
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:16379/0")

@@ -47,11 +47,15 @@ class PipelineCache:
     targets: dict[tuple[int, str], Service | RoutingRule | None] = field(default_factory=dict)
     orchestrations: dict[int, list[EventOrchestration]] = field(default_factory=dict)
 
-    def templates_for(self, webhook: Webhook | None) -> tuple[str, dict[str, str]]:
-        key = webhook.pk if webhook is not None else None
-        if key not in self.templates:
-            self.templates[key] = _templates(webhook)
-        return self.templates[key]
+    def templates_for(self, webhook_id: int | None) -> tuple[str, dict[str, str]]:
+        if webhook_id not in self.templates:
+            webhook = (
+                Webhook.objects.select_related("receive_channel").filter(pk=webhook_id).first()
+                if webhook_id is not None
+                else None
+            )
+            self.templates[webhook_id] = _templates(webhook)
+        return self.templates[webhook_id]
 
     def target_for(self, organization_id: int, routing_key: str) -> Service | RoutingRule | None:
         key = (organization_id, routing_key)
@@ -131,7 +135,7 @@ def pipeline_process(raw: RawEvent, cache: PipelineCache | None = None) -> Pipel
     """Turn a locked, pending raw event into an incident; the caller holds the transaction."""
     cache = cache or PipelineCache()
     payload = raw.body
-    label, templates = cache.templates_for(raw.webhook)
+    label, templates = cache.templates_for(raw.webhook_id)
     rendered = channel_render(templates=templates, payload=payload)
     event = _event_fields(rendered)
     target = cache.target_for(raw.organization_id, raw.routing_key)
@@ -155,7 +159,9 @@ def pipeline_process(raw: RawEvent, cache: PipelineCache | None = None) -> Pipel
         "orchestration": outcome.as_dict(),
     }
     data.processing = processing
-    incident = incident_services.ingest_event(service=service, event=data, reference=raw.reference)
+    incident = incident_services.ingest_event(
+        service=service, event=data, reference_id=raw.reference_id
+    )
     actions = _apply_actions(incident, outcome)
     return PipelineOutcome(incident, {**processing, "actions": actions})
 

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import IO, Any
 
 import orjson
+import psycopg
 import redis
 from django.conf import settings
 from django.db import connection
@@ -272,9 +273,14 @@ def _store(
     }
     for attempt in (1, 2):
         try:
-            with connection.cursor() as cursor:
-                cursor.execute(_INSERT, params)
-                row = cursor.fetchone()
+            with connection.wrap_database_errors:
+                connection.ensure_connection()
+                # Server-side binding and a prepared statement: no query text to build and
+                # no parsing or planning in PostgreSQL per event (Django's cursors bind
+                # client-side).
+                with psycopg.Cursor(connection.connection) as cursor:
+                    cursor.execute(_INSERT, params, prepare=True)
+                    row = cursor.fetchone()
             assert row is not None
             return int(row[0]), reference
         except (OperationalError, InterfaceError):

@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import orjson
 import redis
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -90,23 +91,11 @@ def raw_event_process(*, raw_event_id: int, cache: PipelineCache | None = None) 
     try:
         with transaction.atomic():
             _commit_without_waiting_for_disk()
-            raw = (
-                RawEvent.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("reference", "webhook", "webhook__receive_channel")
-                .filter(pk=raw_event_id, status=RawEventStatus.PENDING)
-                .first()
-            )
+            raw = _lock_pending(raw_event_id)
             if raw is None:
                 return False
             outcome = pipeline_process(raw, cache)
-            RawEvent.objects.filter(pk=raw.pk).update(
-                status=RawEventStatus.PROCESSED,
-                attempts=raw.attempts + 1,
-                processed_at=timezone.now(),
-                incident=outcome.incident,
-                result=outcome.result,
-                error="",
-            )
+            _mark_processed(raw, outcome.incident.pk, outcome.result)
             return True
     except DatabaseError:
         raise
@@ -114,6 +103,60 @@ def raw_event_process(*, raw_event_id: int, cache: PipelineCache | None = None) 
         logger.exception("raw event %s failed", raw_event_id)
         _fail(raw_event_id, f"{type(error).__name__}: {error}")
         return False
+
+
+# In model field order: Model.from_db() reads the values in that order.
+_RAW_COLUMNS = [
+    field.attname
+    for field in RawEvent._meta.concrete_fields
+    if field.attname
+    in {
+        "id",
+        "organization_id",
+        "webhook_id",
+        "routing_key",
+        "reference_id",
+        "received_at",
+        "body",
+        "attempts",
+        "status",
+    }
+]
+_LOCK_PENDING_SQL = (
+    f"SELECT {', '.join(_RAW_COLUMNS)} FROM {RawEvent._meta.db_table}"  # noqa: S608
+    " WHERE id = %s AND status = 'pending' FOR UPDATE SKIP LOCKED"
+)
+
+
+def _lock_pending(raw_event_id: int) -> RawEvent | None:
+    """The raw event if still pending and nobody else holds it (plain SQL, once per event)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_PENDING_SQL, [raw_event_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    # Model.from_db() skips the field converters: decode the JSON body ourselves.
+    values = list(row)
+    body = _RAW_COLUMNS.index("body")
+    if isinstance(values[body], str | bytes):
+        values[body] = orjson.loads(values[body])
+    return RawEvent.from_db("default", _RAW_COLUMNS, values)
+
+
+def _mark_processed(raw: RawEvent, incident_id: int, result: dict[str, Any]) -> None:
+    # Plain SQL: this runs once per event, and the ORM's update() costs more to build.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {RawEvent._meta.db_table} SET status = %s, attempts = attempts + 1,"  # noqa: S608
+            " processed_at = %s, incident_id = %s, result = %s::jsonb, error = '' WHERE id = %s",
+            [
+                RawEventStatus.PROCESSED,
+                timezone.now(),
+                incident_id,
+                orjson.dumps(result).decode(),
+                raw.pk,
+            ],
+        )
 
 
 def _commit_without_waiting_for_disk() -> None:
