@@ -128,7 +128,7 @@ def test_detail_offers_the_webhooks_own_channel_builtins_and_org_channels(
 ) -> None:
     page = owner_client.get(f"/raw-events/{raw.pk}/").content.decode()
     assert f'hx-post="/raw-events/{raw.pk}/try/"' in page
-    assert '<option value="" selected>The webhook\'s own: Channel: Mine</option>' in page
+    assert '<option value="" selected>The webhook&#x27;s own: Channel: Mine</option>' in page
     assert f'<option value="channel:{channel.pk}">Channel: Mine</option>' in page
     assert '<option value="builtin:sentry">Built-in: Sentry</option>' in page
     assert "Foreign channel" not in page
