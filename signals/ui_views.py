@@ -309,8 +309,8 @@ def raw_event_try_view(request: AuthedRequest, raw_event_id: int) -> HttpRespons
         rows = [(FIELD_LABELS[row.name], row) for row in result.rows]
         context.update(result=result, debug_rows=rows, debug_label=label)
     else:
-        messages_ = [str(message) for message in form.errors.get("source", [])]
-        context["payload_error"] = " ".join(messages_) or "Choose from the list."
+        reasons = [str(message) for message in form.errors.get("source", [])]
+        context["payload_error"] = " ".join(reasons) or "Choose from the list."
     if is_htmx(request):
         # A 422 would not be swapped by htmx: the fragment carries the error instead.
         return render(request, "processing/_debug_result.html", context)
