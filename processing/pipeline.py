@@ -20,7 +20,13 @@ from django.utils import timezone
 from escalations.models import Service
 from incidents import services as incident_services
 from incidents.models import Incident
-from processing.channels import RenderedEvent, channel_render, channel_templates
+from processing.channels import (
+    DebugResult,
+    RenderedEvent,
+    channel_debug_payload,
+    channel_render,
+    channel_templates,
+)
 from processing.models import EventOrchestration, ReceiveChannel, RoutingRule
 from processing.orchestrations import OrchestrationOutcome, orchestrations_apply
 from processing.routing import routing_rule_route
@@ -80,6 +86,25 @@ def _templates(webhook: Webhook | None) -> tuple[str, dict[str, str]]:
         return f"receive channel “{channel.name}”", channel_templates(channel=channel, builtin=None)
     builtin = webhook.builtin_template if webhook is not None else "generic"
     return f"built-in template “{builtin}”", channel_templates(channel=None, builtin=builtin)
+
+
+def pipeline_channel_try(
+    *, raw: RawEvent, channel: ReceiveChannel | None = None, builtin: str | None = None
+) -> tuple[str, DebugResult]:
+    """(label, result) of rendering a stored raw event through `channel`, else the built-in
+    `builtin`, else (neither) its webhook's own, as the pipeline would; writes nothing.
+
+    The caller checked that `channel` is of the raw event's organization and `builtin` known.
+    """
+    if channel is not None:
+        label = f"receive channel “{channel.name}”"
+        templates = channel_templates(channel=channel, builtin=None)
+    elif builtin is not None:
+        label = f"built-in template “{builtin}”"
+        templates = channel_templates(channel=None, builtin=builtin)
+    else:
+        label, templates = _templates(raw.webhook)
+    return label, channel_debug_payload(templates=templates, payload=raw.body)
 
 
 def _target(organization_id: int, routing_key: str) -> Service | RoutingRule | None:

@@ -111,6 +111,18 @@ def receive_channel_update(
 
 @transaction.atomic
 def receive_channel_delete(*, channel: ReceiveChannel, by: User) -> None:
-    """Delete a channel (owners only)."""
+    """Delete a channel (owners only); refused (ValidationError naming them) while webhooks
+    use it, since `Webhook.receive_channel` is PROTECT."""
     _require_manage(by, channel.organization_id)
+    # The row lock orders us with webhook writes, which lock the channel they choose.
+    list(ReceiveChannel.objects.select_for_update().filter(pk=channel.pk).values_list("pk"))
+    users = sorted(channel.webhooks.values_list("name", flat=True))
+    if users:
+        names = ", ".join(f"“{name}”" for name in users)
+        plural = len(users) > 1
+        raise ValidationError(
+            f"Receive channel “{channel.name}” is used by the webhook{'s' if plural else ''} "
+            f"{names}. Choose another channel or a built-in template for "
+            f"{'them' if plural else 'it'} first."
+        )
     channel.delete()

@@ -120,12 +120,16 @@ def channel_delete(request: AuthedRequest, channel_id: int) -> HttpResponseBase:
     """Confirm (GET) and delete (POST) a channel (owners)."""
     channel = selectors.receive_channel_get(user=request.user, channel_id=channel_id)
     _require_manage(request)
+    context: dict[str, Any] = {"channel": channel, "active": "receive_channels"}
     if request.method == "POST":
         name = channel.name
-        services.receive_channel_delete(channel=channel, by=request.user)
+        try:
+            services.receive_channel_delete(channel=channel, by=request.user)
+        except ValidationError as error:
+            context["refusal"] = " ".join(error.messages)
+            return render(request, "processing/channel_confirm_delete.html", context, status=422)
         messages.success(request, f"Receive channel “{name}” deleted.")
         return redirect("receive_channels")
-    context = {"channel": channel, "active": "receive_channels"}
     return render(request, "processing/channel_confirm_delete.html", context)
 
 

@@ -30,6 +30,7 @@ def webhook_list(*, organization: Organization) -> QuerySet[Webhook]:
     since = timezone.now() - RECENT
     return (
         scoped(Webhook, organization)
+        .select_related("receive_channel")
         .annotate(recent_events=Count("rawevent", filter=Q(rawevent__received_at__gte=since)))
         .order_by("name", "id")
     )

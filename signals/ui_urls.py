@@ -28,4 +28,9 @@ urlpatterns = [
         ui_views.raw_event_replay_view,
         name="raw_event_replay",
     ),
+    path(
+        "raw-events/<int:raw_event_id>/try/",
+        ui_views.raw_event_try_view,
+        name="raw_event_try",
+    ),
 ]

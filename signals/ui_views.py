@@ -13,15 +13,19 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from opsduty.tenancy import scoped
-from opsduty.views.common import AuthedRequest, add_validation_error, require_owner
+from opsduty.views.common import AuthedRequest, add_validation_error, is_htmx, require_owner
+from processing.forms import FIELD_LABELS
+from processing.models import ReceiveChannel
+from processing.pipeline import pipeline_channel_try
 from signals import ingest, selectors, webhook_services
-from signals.forms import EnabledForm, RawEventFilterForm, WebhookForm
-from signals.models import RawEvent, RawEventStatus, Webhook
+from signals.forms import EnabledForm, RawEventFilterForm, RawEventTryForm, WebhookForm
+from signals.models import BuiltinTemplate, RawEvent, RawEventStatus, Webhook
 from signals.services import raw_event_replay
 
 RECENT_EVENTS_SHOWN = 20
@@ -94,9 +98,23 @@ def webhook_detail(request: AuthedRequest, webhook_id: int) -> HttpResponse:
     return render(request, "signals/webhook_detail.html", _detail_context(request, webhook))
 
 
+def _channels(request: AuthedRequest) -> QuerySet[ReceiveChannel]:
+    return scoped(ReceiveChannel, request.organization).order_by("name", "id")
+
+
 def _save(request: AuthedRequest, form: WebhookForm, webhook: Webhook | None) -> Webhook | None:
     """Create or update through the service module; errors land on the form."""
-    fields = form.cleaned_data
+    data = form.cleaned_data
+    builtin, channel = form.chosen
+    if builtin is None:  # a channel: the built-in stays what it was, for when it is cleared
+        builtin = webhook.builtin_template if webhook else BuiltinTemplate.GENERIC
+    fields = {
+        "name": data["name"],
+        "enabled": data["enabled"],
+        "rate_limit_per_minute": data["rate_limit_per_minute"],
+        "builtin_template": builtin,
+        "receive_channel": channel,
+    }
     try:
         if webhook is None:
             return webhook_services.webhook_create(
@@ -119,7 +137,7 @@ def _form_page(request: AuthedRequest, form: WebhookForm, webhook: Webhook | Non
 def webhook_create(request: AuthedRequest) -> HttpResponseBase:
     """Create a webhook (owners)."""
     require_owner(request)
-    form = WebhookForm(request.POST or None)
+    form = WebhookForm(request.POST or None, channels=_channels(request))
     if request.method == "POST" and form.is_valid():
         webhook = _save(request, form, None)
         if webhook is not None:
@@ -134,13 +152,8 @@ def webhook_edit(request: AuthedRequest, webhook_id: int) -> HttpResponseBase:
     """Edit a webhook's settings (owners); the key and so the URLs stay."""
     webhook = selectors.webhook_get(user=request.user, webhook_id=webhook_id)
     require_owner(request)
-    initial = {
-        "name": webhook.name,
-        "enabled": webhook.enabled,
-        "builtin_template": webhook.builtin_template,
-        "rate_limit_per_minute": webhook.rate_limit_per_minute,
-    }
-    form = WebhookForm(request.POST or None, initial=initial)
+    initial = WebhookForm.initial_for(webhook)
+    form = WebhookForm(request.POST or None, initial=initial, channels=_channels(request))
     if request.method == "POST" and form.is_valid():
         saved = _save(request, form, webhook)
         if saved is not None:
@@ -223,13 +236,31 @@ def _pretty(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
-def _raw_event_page(request: AuthedRequest, raw: RawEvent, status: int = 200) -> HttpResponse:
+def _own_label(raw: RawEvent) -> str:
+    """What the pipeline reads this event with now (see processing/pipeline.py)."""
+    webhook = raw.webhook
+    if webhook is None:
+        return f"Built-in: {BuiltinTemplate.GENERIC.label} (the webhook was deleted)"
+    if webhook.receive_channel is not None:
+        return f"Channel: {webhook.receive_channel.name}"
+    return f"Built-in: {webhook.get_builtin_template_display()}"
+
+
+def _try_form(request: AuthedRequest, raw: RawEvent, bound: bool = False) -> RawEventTryForm:
+    data = request.POST if bound else None
+    return RawEventTryForm(data, channels=_channels(request), own_label=_own_label(raw))
+
+
+def _raw_event_page(
+    request: AuthedRequest, raw: RawEvent, status: int = 200, **extra: Any
+) -> HttpResponse:
     result = raw.result if isinstance(raw.result, dict) else {}
     known = {key for key, _ in PIPELINE_STAGES}
     stages = [
         (label, _pretty(result[key]) if key in result else None) for key, label in PIPELINE_STAGES
     ]
     stages += [(key, _pretty(value)) for key, value in result.items() if key not in known]
+    extra.setdefault("try_form", _try_form(request, raw))
     context = {
         "raw": raw,
         "headers": _pretty(raw.headers),
@@ -237,6 +268,7 @@ def _raw_event_page(request: AuthedRequest, raw: RawEvent, status: int = 200) ->
         "stages": stages if result else [],
         "can_replay": raw.status == RawEventStatus.FAILED,
         "active": "raw_events",
+        **extra,
     }
     return render(request, "signals/raw_event_detail.html", context, status=status)
 
@@ -261,3 +293,26 @@ def raw_event_replay_view(request: AuthedRequest, raw_event_id: int) -> HttpResp
         return _raw_event_page(request, raw, status=422)
     messages.success(request, f"Raw event {raw.pk} queued for processing again.")
     return redirect("raw_event_detail", raw_event_id=raw.pk)
+
+
+@require_POST
+@login_required
+def raw_event_try_view(request: AuthedRequest, raw_event_id: int) -> HttpResponse:
+    """Render the event with a chosen channel or template (the debugger's result); creates
+    nothing. htmx gets the result fragment, a plain POST the whole page (422 when refused)."""
+    raw = selectors.raw_event_get(user=request.user, raw_event_id=raw_event_id)
+    form = _try_form(request, raw, bound=True)
+    context: dict[str, Any] = {"result": None, "debug_rows": [], "debug_label": ""}
+    if form.is_valid():
+        builtin, channel = form.chosen
+        label, result = pipeline_channel_try(raw=raw, channel=channel, builtin=builtin)
+        rows = [(FIELD_LABELS[row.name], row) for row in result.rows]
+        context.update(result=result, debug_rows=rows, debug_label=label)
+    else:
+        reasons = [str(message) for message in form.errors.get("source", [])]
+        context["payload_error"] = " ".join(reasons) or "Choose from the list."
+    if is_htmx(request):
+        # A 422 would not be swapped by htmx: the fragment carries the error instead.
+        return render(request, "processing/_debug_result.html", context)
+    status = 200 if form.is_valid() else 422
+    return _raw_event_page(request, raw, status=status, try_form=form, **context)

@@ -4,8 +4,10 @@ The receiver caches webhook lookups per process (signals/ingest.py, `CACHE_SECON
 change made here (disabled, new rate limit, deleted) reaches every web process within 5 s;
 there is no cross-process invalidation to call.
 
-A later receive-channel FK (an organization channel instead of a built-in template) belongs
-next to `builtin_template` in these signatures; the template then applies when it is empty.
+A webhook reads its events through an organization receive channel when `receive_channel`
+is set, else through its built-in template (processing/pipeline.py `_templates`). The chosen
+channel is locked (`FOR UPDATE`) while the webhook is written, and `receive_channel_delete`
+locks it too, so a channel cannot be deleted between our check and our commit.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
 from opsduty.models import Organization, User
+from processing.models import ReceiveChannel
 from signals.models import (
     DEFAULT_RATE_LIMIT_PER_MINUTE,
     MAX_RATE_LIMIT_PER_MINUTE,
@@ -24,6 +27,7 @@ from signals.models import (
 
 NAME_MAX_LENGTH = 200
 DUPLICATE_NAME = "A webhook with this name already exists."
+UNKNOWN_CHANNEL = "Choose a receive channel of this organization."
 
 
 def _require_owner(by: User, organization_id: int) -> None:
@@ -48,6 +52,9 @@ def _clean(webhook: Webhook) -> None:
     if webhook.builtin_template not in BuiltinTemplate.values:
         choices = ", ".join(BuiltinTemplate.values)
         errors["builtin_template"] = f"Choose one of the built-in templates: {choices}."
+    channel = webhook.receive_channel
+    if channel is not None and channel.organization_id != webhook.organization_id:
+        errors["receive_channel"] = UNKNOWN_CHANNEL
     limit = webhook.rate_limit_per_minute
     if (
         not isinstance(limit, int)
@@ -60,6 +67,15 @@ def _clean(webhook: Webhook) -> None:
         )
     if errors:
         raise ValidationError(errors)
+
+
+def _lock_channel(webhook: Webhook) -> None:
+    """Lock the (checked) channel until commit; one deleted meanwhile is refused."""
+    channel_id = webhook.receive_channel_id
+    if channel_id is None:
+        return
+    if not list(ReceiveChannel.objects.select_for_update().filter(pk=channel_id).values_list("pk")):
+        raise ValidationError({"receive_channel": UNKNOWN_CHANNEL})
 
 
 def _save(webhook: Webhook, update_fields: list[str] | None = None) -> None:
@@ -79,9 +95,13 @@ def webhook_create(
     name: str,
     enabled: bool = True,
     builtin_template: str = BuiltinTemplate.GENERIC,
+    receive_channel: ReceiveChannel | None = None,
     rate_limit_per_minute: int = DEFAULT_RATE_LIMIT_PER_MINUTE,
 ) -> Webhook:
-    """Create a webhook with a fresh random key (`by=None` only for seeding and tests)."""
+    """Create a webhook with a fresh random key (`by=None` only for seeding and tests).
+
+    `receive_channel` (of the same organization) wins over `builtin_template` when set.
+    """
     if by is not None:
         _require_owner(by, organization.pk)
     webhook = Webhook(
@@ -89,9 +109,11 @@ def webhook_create(
         name=name,
         enabled=enabled,
         builtin_template=builtin_template,
+        receive_channel=receive_channel,
         rate_limit_per_minute=rate_limit_per_minute,
     )
     _clean(webhook)
+    _lock_channel(webhook)
     _save(webhook)
     return webhook
 
@@ -105,13 +127,19 @@ def webhook_update(
     enabled: bool,
     builtin_template: str,
     rate_limit_per_minute: int,
+    receive_channel: ReceiveChannel | None,
 ) -> Webhook:
-    """Change a webhook's settings; its key (and so every sender's URL) stays the same."""
+    """Change a webhook's settings; its key (and so every sender's URL) stays the same.
+
+    `receive_channel=None` means the built-in template applies (the channel is cleared).
+    """
     _require_owner(by, webhook.organization_id)
     locked = Webhook.objects.select_for_update().get(pk=webhook.pk)
     locked.name, locked.enabled = name, enabled
     locked.builtin_template, locked.rate_limit_per_minute = builtin_template, rate_limit_per_minute
+    locked.receive_channel = receive_channel
     _clean(locked)
+    _lock_channel(locked)
     _save(locked)
     return locked
 

@@ -26,6 +26,7 @@ from opsduty.api.incidents import (
     IncidentReferenceDetailView,
     IncidentResponderListView,
 )
+from opsduty.api.raw_events import RawEventDebugView
 from opsduty.api.receive_channels import ReceiveChannelDebugView, ReceiveChannelListView
 from opsduty.api.services import ServiceListView, ServiceMaintenanceView
 from opsduty.api.users import UserListView
@@ -107,6 +108,11 @@ urlpatterns: list[URLPattern] = [
         "receive-channels/debug/",
         ReceiveChannelDebugView.as_view(),
         name="receive-channel-debug",
+    ),
+    path(
+        "raw-events/<int:raw_event_id>/debug/",
+        RawEventDebugView.as_view(),
+        name="raw-event-debug",
     ),
     path("openapi.json", OpenApiView.as_view(), name="openapi"),
     path("docs", SwaggerView.as_view(), name="docs"),

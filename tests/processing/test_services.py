@@ -120,3 +120,16 @@ def test_update_replaces_overrides_and_delete_removes(org_a: Organization, owner
     assert channel.overrides() == {"urgency": "high"}  # summary missing: cleared
     receive_channel_delete(channel=channel, by=owner)
     assert not ReceiveChannel.objects.filter(pk=channel.pk).exists()
+
+
+def test_delete_is_refused_while_webhooks_use_the_channel(org_a: Organization, owner: User) -> None:
+    channel = factories.make_receive_channel(organization=org_a, name="Prometheus")
+    for name in ("Zeta", "Alpha"):
+        factories.make_webhook(organization=org_a, name=name, receive_channel=channel)
+    factories.make_webhook(organization=org_a, name="Builtin only")
+    with pytest.raises(ValidationError) as caught:
+        receive_channel_delete(channel=channel, by=owner)
+    message = " ".join(caught.value.messages)
+    assert "used by the webhooks “Alpha”, “Zeta”" in message
+    assert "Builtin only" not in message
+    assert ReceiveChannel.objects.filter(pk=channel.pk).exists()

@@ -10,6 +10,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from opsduty.models import Organization, User
+from processing.pipeline import pipeline_channel_try
 from signals import selectors
 from signals.models import RawEvent, RawEventStatus, Webhook
 from signals.webhook_services import (
@@ -59,6 +60,7 @@ def test_only_owners_manage_webhooks(
             enabled=True,
             builtin_template="generic",
             rate_limit_per_minute=10,
+            receive_channel=None,
         )
     with pytest.raises(PermissionDenied):
         webhook_set_enabled(webhook=webhook, by=user, enabled=False)
@@ -125,6 +127,7 @@ def test_update_keeps_the_key_and_refuses_a_taken_name(org_a: Organization, owne
         enabled=False,
         builtin_template="generic",
         rate_limit_per_minute=60,
+        receive_channel=None,
     )
     assert (updated.key, updated.name, updated.enabled) == (key, "Prometheus", False)
     with pytest.raises(ValidationError):
@@ -135,6 +138,7 @@ def test_update_keeps_the_key_and_refuses_a_taken_name(org_a: Organization, owne
             enabled=True,
             builtin_template="generic",
             rate_limit_per_minute=60,
+            receive_channel=None,
         )
     webhook.refresh_from_db()
     assert (webhook.name, webhook.enabled, webhook.rate_limit_per_minute) == (
@@ -246,3 +250,57 @@ def test_raw_event_pages_walk_both_ways(org_a: Organization, owner: User) -> Non
     assert [r.pk for r in back.events] == newest_first[:3]
     assert back.newer_after is None and back.older_before == newest_first[2]
     assert RawEvent.objects.count() == 7
+
+
+# --- receive channel ------------------------------------------------------------------------
+
+
+def test_a_channel_of_another_organization_is_refused(
+    org_a: Organization, org_b: Organization, owner: User
+) -> None:
+    foreign = factories.make_receive_channel(organization=org_b, name="Foreign")
+    with pytest.raises(ValidationError) as caught:
+        _create(org_a, owner, receive_channel=foreign)
+    assert "receive_channel" in caught.value.message_dict
+    assert not Webhook.objects.exists()
+    webhook = _create(org_a, owner)
+    with pytest.raises(ValidationError) as caught:
+        webhook_update(
+            webhook=webhook,
+            by=owner,
+            name="Alertmanager",
+            enabled=True,
+            builtin_template="alertmanager",
+            rate_limit_per_minute=120,
+            receive_channel=foreign,
+        )
+    assert "receive_channel" in caught.value.message_dict
+    webhook.refresh_from_db()
+    assert webhook.receive_channel_id is None
+
+
+def test_the_channel_wins_over_the_builtin_and_can_be_cleared(
+    org_a: Organization, owner: User
+) -> None:
+    channel = factories.make_receive_channel(
+        organization=org_a, name="Mine", overrides={"summary": "mine: {{ payload.title }}"}
+    )
+    webhook = _create(org_a, owner, builtin_template="sentry", receive_channel=channel)
+    webhook.refresh_from_db()
+    assert (webhook.receive_channel_id, webhook.builtin_template) == (channel.pk, "sentry")
+    raw = factories.make_raw_event(organization=org_a, webhook=webhook, body={"title": "Disk"})
+    label, result = pipeline_channel_try(raw=raw)
+    assert (label, result.rendered.summary) == ("receive channel “Mine”", "mine: Disk")
+
+    webhook_update(
+        webhook=webhook,
+        by=owner,
+        name="Alertmanager",
+        enabled=True,
+        builtin_template="generic",
+        rate_limit_per_minute=120,
+        receive_channel=None,
+    )
+    raw.refresh_from_db()
+    label, result = pipeline_channel_try(raw=raw)
+    assert (label, result.rendered.summary) == ("built-in template “generic”", "Disk")
