@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from escalations.models import Service
 from incidents.models import Incident
+from incidents.views.timeline import processing_summary
 from opsduty.models import Organization, Role, Team, User
 from opsduty.tasks import sessions_clear_expired
 from processing.models import RoutingRule
@@ -75,9 +76,8 @@ DEMO_WEBHOOKS = {
     "Checkly": ("00000000-0000-4000-8000-00000000c4e1", "checkly"),
     "Dead Man's Snitch": ("00000000-0000-4000-8000-00000000d005", "deadmanssnitch"),
 }
-AM_FIRING = (
-    Path(__file__).resolve().parent.parent / "fixtures/receive_channels/alertmanager/firing.json"
-)
+ROOT = Path(__file__).resolve().parent.parent.parent
+AM_FIRING = ROOT / "tests" / "fixtures" / "receive_channels" / "alertmanager" / "firing.json"
 
 
 @pytest.mark.django_db
@@ -113,8 +113,9 @@ def test_seed_demo_routes_an_alertmanager_alert_to_checkout(client: Client) -> N
     ingest.cache_clear()  # fixed keys: forget lookups cached by earlier tests
     payload = json.loads(AM_FIRING.read_text())
     payload["commonLabels"]["team"] = "payments"
+    path = "/integrations/webhooks/enque/event/00000000-0000-4000-8000-00000000a1e7/demo-router"
     response = client.post(
-        "/integrations/webhooks/enque/event/00000000-0000-4000-8000-00000000a1e7/demo-router",
+        path,
         data=json.dumps(payload),
         content_type="application/json",
     )
@@ -125,8 +126,17 @@ def test_seed_demo_routes_an_alertmanager_alert_to_checkout(client: Client) -> N
     incident = Incident.objects.get()
     assert incident.service == Service.objects.get(organization=org, name="Checkout")
     assert incident.summary == "HighErrorRate: High 5xx rate on the checkout API"
+    assert incident.urgency == "high"
     assert raw.result["routing"]["rule"] == "Demo router"
+    line = processing_summary(incident.events.get().processing)
+    assert "routed by “Demo router”: route 1" in line
     ingest.cache_clear()
+    # docs/webhooks.md "Try it" shows this very request.
+    docs = (ROOT / "docs" / "webhooks.md").read_text()
+    assert f"http://127.0.0.1:8000{path}" in docs
+    assert 'p["commonLabels"]["team"] = "payments"' in docs
+    assert str(AM_FIRING.relative_to(ROOT)) in docs
+    assert line in docs
 
 
 def _session(expire_in: timedelta) -> str:
