@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.sessions.backends.db import SessionStore
@@ -11,8 +13,15 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from escalations.models import Service
+from incidents.models import Incident
+from incidents.views.timeline import processing_summary
 from opsduty.models import Organization, Role, Team, User
 from opsduty.tasks import sessions_clear_expired
+from processing.models import RoutingRule
+from signals import ingest
+from signals import services as signal_services
+from signals.models import RawEvent, RawEventStatus, Webhook
 from tests.waiting import wait_until
 
 
@@ -58,6 +67,76 @@ def test_seed_demo_builds_the_demo_org_idempotently(capsys: pytest.CaptureFixtur
     owner = User.objects.get(organization=org, email="owner@demo.example")
     assert owner.check_password("opsduty-demo")
     assert all(u.phone_number.startswith("+1555") for u in User.objects.for_org(org))
+
+
+DEMO_WEBHOOKS = {
+    "Alertmanager": ("00000000-0000-4000-8000-00000000a1e7", "alertmanager"),
+    "Generic": ("00000000-0000-4000-8000-000000000e0e", "generic"),
+    "Sentry": ("00000000-0000-4000-8000-000000005e01", "sentry"),
+    "Checkly": ("00000000-0000-4000-8000-00000000c4e1", "checkly"),
+    "Dead Man's Snitch": ("00000000-0000-4000-8000-00000000d005", "deadmanssnitch"),
+}
+ROOT = Path(__file__).resolve().parent.parent.parent
+AM_FIRING = ROOT / "tests" / "fixtures" / "receive_channels" / "alertmanager" / "firing.json"
+
+
+@pytest.mark.django_db
+def test_seed_demo_routes_an_alertmanager_alert_to_checkout(client: Client) -> None:
+    """The DEMO.md webhooks and "Demo router" exist once; docs/webhooks.md's curl works."""
+    call_command("seed_demo")
+    call_command("seed_demo")
+    org = Organization.objects.get(domain="demo")
+    webhooks = {
+        w.name: (str(w.key), w.builtin_template, w.receive_channel_id)
+        for w in Webhook.objects.filter(organization=org)
+    }
+    assert webhooks == {name: (*spec, None) for name, spec in DEMO_WEBHOOKS.items()}
+    rule = RoutingRule.objects.get(organization=org)
+    assert (rule.name, rule.routing_key, rule.team.name) == (
+        "Demo router",
+        "demo-router",
+        "Platform",
+    )
+    assert rule.default_service.name == "API"
+    route = rule.routes.get()
+    assert (route.position, route.enabled, route.service.name) == (0, True, "Checkout")
+    assert route.conditions["conditions"] == [
+        {
+            "type": "filter",
+            "source": "payload",
+            "path": "commonLabels.team",
+            "operation": "matches",
+            "value": "payments",
+        }
+    ]
+
+    ingest.cache_clear()  # fixed keys: forget lookups cached by earlier tests
+    payload = json.loads(AM_FIRING.read_text())
+    payload["commonLabels"]["team"] = "payments"
+    path = "/integrations/webhooks/enque/event/00000000-0000-4000-8000-00000000a1e7/demo-router"
+    response = client.post(
+        path,
+        data=json.dumps(payload),
+        content_type="application/json",
+    )
+    assert response.status_code == 202, response.content
+    assert signal_services.raw_events_drain(linger=0) == 1
+    raw = RawEvent.objects.get()
+    assert raw.status == RawEventStatus.PROCESSED, raw.error
+    incident = Incident.objects.get()
+    assert incident.service == Service.objects.get(organization=org, name="Checkout")
+    assert incident.summary == "HighErrorRate: High 5xx rate on the checkout API"
+    assert incident.urgency == "high"
+    assert raw.result["routing"]["rule"] == "Demo router"
+    line = processing_summary(incident.events.get().processing)
+    assert "routed by “Demo router”: route 1" in line
+    ingest.cache_clear()
+    # docs/webhooks.md "Try it" shows this very request.
+    docs = (ROOT / "docs" / "webhooks.md").read_text()
+    assert f"http://127.0.0.1:8000{path}" in docs
+    assert 'p["commonLabels"]["team"] = "payments"' in docs
+    assert str(AM_FIRING.relative_to(ROOT)) in docs
+    assert line in docs
 
 
 def _session(expire_in: timedelta) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.core.management.base import BaseCommand
@@ -11,6 +12,10 @@ from escalations import services as escalation_services
 from escalations.models import Service, ServiceType
 from opsduty import services
 from opsduty.models import Organization, Role, Team, User
+from processing import routing_services
+from processing.models import RoutingRule
+from signals import webhook_services
+from signals.models import BuiltinTemplate, Webhook
 
 DEMO_DOMAIN = "demo"
 DEMO_PASSWORD = "opsduty-demo"  # noqa: S105 - published demo login, only in this seed
@@ -34,6 +39,38 @@ DEMO_SERVICES = [
     ("Checkout", "Payments", ServiceType.BUSINESS, "demo-checkout"),
 ]
 
+DEMO_WEBHOOKS = [
+    # name, built-in receive-channel template, fixed key (only the demo has guessable keys)
+    ("Alertmanager", BuiltinTemplate.ALERTMANAGER, "00000000-0000-4000-8000-00000000a1e7"),
+    ("Generic", BuiltinTemplate.GENERIC, "00000000-0000-4000-8000-000000000e0e"),
+    ("Sentry", BuiltinTemplate.SENTRY, "00000000-0000-4000-8000-000000005e01"),
+    ("Checkly", BuiltinTemplate.CHECKLY, "00000000-0000-4000-8000-00000000c4e1"),
+    ("Dead Man's Snitch", BuiltinTemplate.DEADMANSSNITCH, "00000000-0000-4000-8000-00000000d005"),
+]
+
+DEMO_ROUTER = "Demo router"
+DEMO_ROUTER_KEY = "demo-router"
+DEMO_ROUTER_TEAM = "Platform"
+DEMO_ROUTER_DEFAULT = "demo-api"
+# rule 1: payload.commonLabels.team matches "payments" -> Checkout
+DEMO_ROUTES = [
+    (
+        "demo-checkout",
+        {
+            "operator": "and",
+            "conditions": [
+                {
+                    "type": "filter",
+                    "source": "payload",
+                    "path": "commonLabels.team",
+                    "operation": "matches",
+                    "value": "payments",
+                }
+            ],
+        },
+    ),
+]
+
 
 class Command(BaseCommand):
     help = "Create (or bring up to date) the demo organization 'demo' and print its login."
@@ -51,6 +88,8 @@ class Command(BaseCommand):
             for email in emails:
                 services.team_add_member(team=team, user=users[email], by=None)
         self._services(organization)
+        self._webhooks(organization)
+        self._routing_rule(organization)
         self.stdout.write(
             "Demo organization ready. Sign in with organization 'demo', "
             f"email owner@demo.example (or alice@, bob@, carol@demo.example), "
@@ -65,6 +104,36 @@ class Command(BaseCommand):
             team = Team.objects.for_org(organization).get(name=team_name)
             escalation_services.service_create(
                 team=team, by=None, name=name, service_type=service_type, routing_key=routing_key
+            )
+
+    def _webhooks(self, organization: Organization) -> None:
+        for name, template, key in DEMO_WEBHOOKS:
+            if Webhook.objects.filter(key=uuid.UUID(key)).exists():
+                continue
+            webhook = webhook_services.webhook_create(
+                organization=organization, by=None, name=name, builtin_template=template
+            )
+            # The service gives every webhook a random key; the demo's are fixed (DEMO.md).
+            webhook.key = uuid.UUID(key)
+            webhook.save(update_fields=["key"])
+
+    def _routing_rule(self, organization: Organization) -> None:
+        if RoutingRule.objects.filter(routing_key=DEMO_ROUTER_KEY).exists():
+            return
+        team = Team.objects.for_org(organization).get(name=DEMO_ROUTER_TEAM)
+        default = Service.objects.get(organization=organization, routing_key=DEMO_ROUTER_DEFAULT)
+        rule = routing_services.routing_rule_create(
+            team=team, by=None, name=DEMO_ROUTER, default_service=default
+        )
+        # Like the webhook keys, the demo's routing key is fixed rather than random.
+        rule.routing_key = DEMO_ROUTER_KEY
+        rule.save(update_fields=["routing_key"])
+        for routing_key, conditions in DEMO_ROUTES:
+            routing_services.route_create(
+                rule=rule,
+                by=None,
+                service=Service.objects.get(organization=organization, routing_key=routing_key),
+                conditions=conditions,
             )
 
     def _user(
