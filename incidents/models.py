@@ -102,6 +102,9 @@ class Incident(TenantModel):
     def __str__(self) -> str:
         return f"#{self.number} {self.summary}"
 
+    # Set by `ingest_event` on the instance it returns: True when that event opened it.
+    opened_by_event: bool = False
+
     @property
     def is_open(self) -> bool:
         return self.status != Status.RESOLVED

@@ -576,6 +576,7 @@ def ingest_event(
     """
     _validate_event(event)
     incident, created = _find_or_create(service, event)
+    incident.opened_by_event = created
     _event_insert(incident, event)
     if created:
         _log(incident, None, LogAction.CREATED, f"Incident #{incident.number} created by an event")

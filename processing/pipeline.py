@@ -10,6 +10,7 @@ per drain through `PipelineCache`, so a batch of events costs no repeated lookup
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -194,13 +195,16 @@ def pipeline_process(raw: RawEvent, cache: PipelineCache | None = None) -> Pipel
 def _apply_actions(incident: Incident, outcome: OrchestrationOutcome) -> list[str]:
     """The incident-level transformations that take effect now, as the system.
 
-    Escalate, policy override, notify users and acknowledge timeout are stored in the
-    outcome for the escalation engine; they have no effect before it exists.
+    Note, silence and acknowledge act on the incident an event opens (repeats of the same
+    alert would otherwise add the note again and again); resolve acts on every event, like a
+    resolve signal. Escalate, policy override, notify users and acknowledge timeout are stored
+    in the outcome for the escalation engine; they have no effect before it exists.
     """
     done: list[str] = []
-    steps: list[tuple[str, Any]] = [
-        *((f"note: {note[:60]}", lambda n=note: _note(incident, n)) for note in outcome.notes),
-    ]
+    steps: list[tuple[str, Any]] = []
+    if not incident.opened_by_event:
+        outcome = dataclasses.replace(outcome, notes=[], silence_minutes=None, acknowledge=False)
+    steps += [(f"note: {note[:60]}", lambda n=note: _note(incident, n)) for note in outcome.notes]
     if outcome.silence_minutes:
         steps.append(
             (

@@ -380,14 +380,26 @@ def test_orchestration_resolves(client: Client, org_a: Organization, service: Se
 def test_orchestration_actions_that_no_longer_apply_are_skipped_not_failed(
     client: Client, org_a: Organization, service: Service
 ) -> None:
-    """The resolving payload resolves the incident; silencing it then is refused and said."""
+    """A resolving payload that opens an incident resolves it; silencing it is then refused."""
     webhook = hook(org_a, "alertmanager")
-    deliver(client, webhook, service.routing_key, alert())
     orchestrate(service, silence_minutes=10)
     raw = deliver(client, webhook, service.routing_key, alert(name="resolved"))
     assert incident_of(raw).status == Status.RESOLVED
     (action,) = raw.result["actions"]
     assert action.startswith("silenced for 10 min: skipped (")
+
+
+def test_note_silence_and_acknowledge_act_only_on_the_event_that_opens_the_incident(
+    client: Client, org_a: Organization, service: Service
+) -> None:
+    orchestrate(service, note="Runbook: https://runbooks.example/disk")
+    webhook = hook(org_a, "alertmanager")
+    first = deliver(client, webhook, service.routing_key, alert())
+    again = deliver(client, webhook, service.routing_key, alert())
+    assert again.incident_id == first.incident_id
+    assert first.result["actions"] == ["note: Runbook: https://runbooks.example/disk"]
+    assert again.result["actions"] == []
+    assert IncidentNote.objects.count() == 1
 
 
 def test_auto_resolve_deny_drops_the_resolve_signal(
@@ -413,8 +425,10 @@ def test_orchestration_limited_to_a_routing_rule(
     direct = deliver(client, webhook, service.routing_key, alert(team="platform"))
     assert direct.result["orchestration"]["matched"] == []
     assert not IncidentNote.objects.exists()
-    routed = deliver(client, webhook, rule.routing_key, alert(team="platform", name="resolved"))
-    assert routed.incident_id == direct.incident_id  # service A, same dedup id
+    deliver(client, webhook, service.routing_key, alert(team="platform", name="resolved"))
+    routed = deliver(client, webhook, rule.routing_key, alert(team="platform"))
+    assert routed.incident_id != direct.incident_id  # a new incident on service A
+    assert routed.incident.service_id == service.pk
     assert [m["name"] for m in routed.result["orchestration"]["matched"]] == ["Via the router"]
     assert IncidentNote.objects.get().text == "came through the rule"
 
