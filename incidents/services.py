@@ -574,6 +574,20 @@ def ingest_event(
     The event's acknowledge / resolve signals then act on the incident (as the system).
     The incident reference (`reference` or its id) is completed with the incident.
     """
+    return ingest_event_in_transaction(
+        service=service,
+        event=event,
+        reference_id=reference.pk if reference is not None else reference_id,
+    )
+
+
+def ingest_event_in_transaction(
+    *, service: Service, event: EventData, reference_id: int | None = None
+) -> Incident:
+    """`ingest_event` for a caller that holds the transaction (the pipeline): no savepoint.
+
+    Precondition: inside `transaction.atomic()`; an error must roll the caller back.
+    """
     _validate_event(event)
     incident, created = _find_or_create(service, event)
     incident.opened_by_event = created
@@ -586,8 +600,6 @@ def ingest_event(
         hooks.publish(hooks.StatusChange(incident, None, Status.TRIGGERED, None))
     # An appended event is its own timeline entry (IncidentEvent); it needs no log line.
     _apply_signals(incident, event)
-    if reference is not None:
-        reference_id = reference.pk
     if reference_id is not None:
         with connection.cursor() as cursor:
             cursor.execute(

@@ -185,9 +185,8 @@ def pipeline_process(raw: RawEvent, cache: PipelineCache | None = None) -> Pipel
         "orchestration": outcome.as_dict(),
     }
     data.processing = processing
-    incident = incident_services.ingest_event(
-        service=service, event=data, reference_id=raw.reference_id
-    )
+    # The caller's transaction covers this; the reference is completed with the raw event.
+    incident = incident_services.ingest_event_in_transaction(service=service, event=data)
     actions = _apply_actions(incident, outcome)
     return PipelineOutcome(incident, {**processing, "actions": actions})
 

@@ -428,7 +428,7 @@ def test_orchestration_limited_to_a_routing_rule(
     deliver(client, webhook, service.routing_key, alert(team="platform", name="resolved"))
     routed = deliver(client, webhook, rule.routing_key, alert(team="platform"))
     assert routed.incident_id != direct.incident_id  # a new incident on service A
-    assert routed.incident.service_id == service.pk
+    assert incident_of(routed).service_id == service.pk
     assert [m["name"] for m in routed.result["orchestration"]["matched"]] == ["Via the router"]
     assert IncidentNote.objects.get().text == "came through the rule"
 
