@@ -12,4 +12,4 @@ RUN OPSDUTY_SECRET_KEY=build python manage.py collectstatic --noinput -v0
 RUN useradd --system --uid 1000 opsduty
 USER opsduty
 EXPOSE 8000
-CMD ["gunicorn", "opsduty.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2", "--threads", "8"]
+CMD ["uvicorn", "opsduty.asgi:application", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", "--lifespan", "off"]

@@ -154,15 +154,19 @@ def _procfile_command(name: str) -> list[str]:
             command = line.split(":", 1)[1].strip()
             command = command.replace("${OPSDUTY_WEB_PORT}", str(PORT))
             command = command.replace("--loglevel info", "--loglevel warning")
-            return [
-                str(ROOT / ".venv" / "bin" / part) if i == 0 else part
-                for i, part in enumerate(shlex.split(command))
-            ]
+            parts = shlex.split(command)
+            local = ROOT / ".venv" / "bin" / parts[0]
+            return [str(local) if local.exists() else parts[0], *parts[1:]]
     raise SystemExit(f"no {name}: line in Procfile")
 
 
 def _start(name: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "OPSDUTY_DEBUG": "0", "OPSDUTY_WEB_PORT": str(PORT)}
+    env = {
+        **os.environ,
+        "OPSDUTY_DEBUG": "0",
+        "OPSDUTY_WEB_PORT": str(PORT),
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+    }
     return subprocess.Popen(
         _procfile_command(name),
         cwd=ROOT,

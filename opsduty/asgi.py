@@ -1,8 +1,24 @@
-"""ASGI entry point."""
+"""ASGI entry point (uvicorn opsduty.asgi:application), what `make run` serves.
+
+Webhook POSTs (the hottest path) go to `signals.ingest_async.app` on the event loop;
+everything else is Django as a WSGI application in a thread pool (a2wsgi), so views,
+middleware and database connections behave exactly as under a threaded WSGI server.
+"""
 
 import os
+from typing import Any
 
-from django.core.asgi import get_asgi_application
+from a2wsgi import WSGIMiddleware
+from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
-application = get_asgi_application()
+django_application = WSGIMiddleware(get_wsgi_application(), workers=8)  # type: ignore[arg-type]
+
+from signals import ingest, ingest_async  # noqa: E402 - needs the Django set-up above
+
+
+async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "http" and scope["path"].startswith(ingest.PREFIX):
+        await ingest_async.app(scope, receive, send)
+        return
+    await django_application(scope, receive, send)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
@@ -80,25 +80,35 @@ def cache_clear() -> None:
     _routing_keys.clear()
 
 
-def _cached(cache: dict[Any, tuple[float, Any]], key: Any, load: Callable[[], Any]) -> Any:
-    now = time.monotonic()
+_MISS: Any = object()
+
+
+def _cached_hit(cache: dict[Any, tuple[float, Any]], key: Any) -> Any:
+    """The cached value for `key`, or _MISS when absent or expired."""
     hit = cache.get(key)
-    if hit is not None and hit[0] > now:
+    if hit is not None and hit[0] > time.monotonic():
         return hit[1]
-    value = load()
+    return _MISS
+
+
+def remember(cache: dict[Any, tuple[float, Any]], key: Any, value: Any) -> Any:
+    """Cache `value` for CACHE_SECONDS and return it."""
     if len(cache) > 10_000:  # unknown keys from scanners must not grow the cache forever
         cache.clear()
-    cache[key] = (now + CACHE_SECONDS, value)
+    cache[key] = (time.monotonic() + CACHE_SECONDS, value)
     return value
+
+
+def _canonical(key: str) -> str | None:
+    try:
+        return str(uuid.UUID(key))
+    except ValueError:
+        return None
 
 
 def _load_webhook(key: str) -> WebhookInfo | None:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT id, organization_id, enabled, rate_limit_per_minute "
-            "FROM signals_webhook WHERE key = %s",
-            [key],
-        )
+        cursor.execute(WEBHOOK_SQL, [key])
         row = cursor.fetchone()
     return WebhookInfo(*row) if row else None
 
@@ -108,32 +118,42 @@ ROUTING_KEY_TABLES = ("escalations_service", "processing_routingrule")
 
 
 def _load_routing_key(organization_id: int, routing_key: str) -> bool:
-    union = " UNION ALL ".join(
-        f"SELECT 1 FROM {table} WHERE organization_id = %s AND routing_key = %s"  # noqa: S608
-        for table in ROUTING_KEY_TABLES
-    )
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT EXISTS ({union})", [organization_id, routing_key] * len(ROUTING_KEY_TABLES)
-        )
+        cursor.execute(ROUTING_KEY_SQL, routing_key_params(organization_id, routing_key))
         row = cursor.fetchone()
     return bool(row and row[0])
 
 
+WEBHOOK_SQL = (
+    "SELECT id, organization_id, enabled, rate_limit_per_minute FROM signals_webhook WHERE key = %s"
+)
+ROUTING_KEY_SQL = "SELECT EXISTS ({})".format(
+    " UNION ALL ".join(
+        f"SELECT 1 FROM {table} WHERE organization_id = %s AND routing_key = %s"  # noqa: S608
+        for table in ROUTING_KEY_TABLES
+    )
+)
+
+
+def routing_key_params(organization_id: int, routing_key: str) -> list[Any]:
+    return [organization_id, routing_key] * len(ROUTING_KEY_TABLES)
+
+
 def _webhook(key: str) -> WebhookInfo | None:
-    try:
-        canonical = str(uuid.UUID(key))
-    except ValueError:
-        return None
-    info: WebhookInfo | None = _cached(_webhooks, canonical, lambda: _load_webhook(canonical))
+    """The webhook of a canonical key, from the database (and then cached)."""
+    info: WebhookInfo | None = remember(_webhooks, key, _load_webhook(key))
     return info
 
 
-def _routing_key_known(organization_id: int, routing_key: str) -> bool:
+def _routing_key_cached(organization_id: int, routing_key: str) -> Any:
     if not routing_key or len(routing_key) > 64:
         return False
-    key = (organization_id, routing_key)
-    return bool(_cached(_routing_keys, key, lambda: _load_routing_key(*key)))
+    return _cached_hit(_routing_keys, (organization_id, routing_key))
+
+
+def _routing_key_known(organization_id: int, routing_key: str) -> bool:
+    known = bool(_load_routing_key(organization_id, routing_key))
+    return bool(remember(_routing_keys, (organization_id, routing_key), known))
 
 
 # --- rate limit -----------------------------------------------------------------------------
@@ -169,34 +189,64 @@ class _Window:
 _windows: dict[int, _Window] = {}
 
 
-def _redis_add(webhook_id: int, minute: int, amount: int) -> int:
-    key = f"opsduty:rl:webhook:{webhook_id}:{minute}"
-    pipe = _redis_client().pipeline(transaction=False)
-    pipe.incrby(key, amount)
-    pipe.expire(key, 61)
-    return int(pipe.execute()[0])
+def _rate_key(webhook_id: int, minute: int) -> str:
+    return f"opsduty:rl:webhook:{webhook_id}:{minute}"
+
+
+@dataclass(frozen=True)
+class RateStep:
+    """What the rate limit needs from Redis: add `amount` to the minute's counter (0: none)."""
+
+    key: str
+    amount: int
+    wait: int  # seconds to answer in Retry-After when refused
+    exact: bool  # decide with the counter Redis returns (limits up to EXACT_UP_TO)
+
+
+def rate_step(webhook: WebhookInfo, now: float) -> tuple[int, RateStep | None]:
+    """(seconds to wait, 0 = accepted; the Redis addition to make, if any)."""
+    minute = int(now // 60)
+    wait = max(1, 60 - int(now % 60))
+    limit = webhook.rate_limit_per_minute
+    if limit <= EXACT_UP_TO:
+        return 0, RateStep(_rate_key(webhook.id, minute), 1, wait, exact=True)
+    window = _windows.get(webhook.id)
+    if window is None or window.minute != minute:
+        window = _windows[webhook.id] = _Window(minute)
+    if window.total + window.local >= limit:
+        return wait, None
+    window.local += 1
+    if window.local >= SYNC_EVERY or now - window.synced_at > SYNC_SECONDS:
+        amount, window.local, window.synced_at = window.local, 0, now
+        return 0, RateStep(_rate_key(webhook.id, minute), amount, wait, exact=False)
+    return 0, None
+
+
+def rate_result(webhook: WebhookInfo, step: RateStep, total: int) -> int:
+    """Seconds to wait given the counter Redis returned for `step` (0 = accepted)."""
+    if step.exact:
+        return step.wait if total > webhook.rate_limit_per_minute else 0
+    window = _windows.get(webhook.id)
+    if window is not None:
+        window.total = total
+    return 0
 
 
 def _rate_limited(webhook: WebhookInfo, now: float) -> int:
     """Seconds to wait when this webhook is over its per-minute limit, else 0 (and counted)."""
-    minute = int(now // 60)
-    wait = max(1, 60 - int(now % 60))
-    limit = webhook.rate_limit_per_minute
+    wait, step = rate_step(webhook, now)
+    return wait if step is None else _rate_sync(webhook, step)
+
+
+def _rate_sync(webhook: WebhookInfo, step: RateStep) -> int:
     try:
-        if limit <= EXACT_UP_TO:
-            return wait if _redis_add(webhook.id, minute, 1) > limit else 0
-        window = _windows.get(webhook.id)
-        if window is None or window.minute != minute:
-            window = _windows[webhook.id] = _Window(minute)
-        if window.total + window.local >= limit:
-            return wait
-        window.local += 1
-        if window.local >= SYNC_EVERY or now - window.synced_at > SYNC_SECONDS:
-            window.total = _redis_add(webhook.id, minute, window.local)
-            window.local, window.synced_at = 0, now
+        pipe = _redis_client().pipeline(transaction=False)
+        pipe.incrby(step.key, step.amount)
+        pipe.expire(step.key, 61)
+        return rate_result(webhook, step, int(pipe.execute()[0]))
     except redis.RedisError:
         logger.warning("rate limit skipped: Redis unavailable")
-    return 0  # accepting beats refusing when Redis is down: the event is stored durably
+        return 0  # accepting beats refusing when Redis is down: the event is stored durably
 
 
 # --- the request ----------------------------------------------------------------------------
@@ -237,7 +287,7 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
-_INSERT = """
+INSERT_SQL = """
 WITH ref AS (
     INSERT INTO incidents_incidentreference
         (organization_id, public_id, status, reason, created_at, updated_at)
@@ -254,14 +304,13 @@ RETURNING id
 """
 
 
-def _store(
+def insert_params(
     webhook: WebhookInfo, routing_key: str, headers: dict[str, str], body: bytes, now: datetime
-) -> tuple[int, str]:
-    """INSERT the reference and the raw event in one statement (autocommit): durable on return."""
-    reference = str(uuid.uuid4())
-    params: dict[str, str | int | datetime] = {
+) -> dict[str, str | int | datetime]:
+    """The parameters of INSERT_SQL for one event (`ref` is the new reference id)."""
+    return {
         "org": webhook.organization_id,
-        "ref": reference,
+        "ref": str(uuid.uuid4()),
         "ref_status": ReferenceStatus.PENDING if webhook.enabled else ReferenceStatus.STOPPED,
         "reason": "" if webhook.enabled else "The webhook is disabled.",
         "now": now,
@@ -271,6 +320,10 @@ def _store(
         "body": body.decode(),
         "status": RawEventStatus.PENDING if webhook.enabled else RawEventStatus.REJECTED,
     }
+
+
+def _store(params: dict[str, str | int | datetime]) -> int:
+    """INSERT the reference and the raw event in one statement (autocommit): durable on return."""
     for attempt in (1, 2):
         try:
             with connection.wrap_database_errors:
@@ -279,10 +332,10 @@ def _store(
                 # no parsing or planning in PostgreSQL per event (Django's cursors bind
                 # client-side).
                 with psycopg.Cursor(connection.connection) as cursor:
-                    cursor.execute(_INSERT, params, prepare=True)
+                    cursor.execute(INSERT_SQL, params, prepare=True)
                     row = cursor.fetchone()
             assert row is not None
-            return int(row[0]), reference
+            return int(row[0])
         except (OperationalError, InterfaceError):
             # A persistent connection the server dropped: reconnect once, then give up.
             connection.close()
@@ -304,35 +357,61 @@ def _headers(environ_headers: Mapping[str, str]) -> dict[str, str]:
     return kept
 
 
-def receive(
-    *,
-    method: str,
-    webhook_key: str,
-    routing_key: str,
-    content_type: str,
-    content_length: int | None,
-    read: Callable[[int], bytes],
-    headers: Mapping[str, str],
-) -> Answer:
-    """Check, store durably, queue processing; the answer for the sender."""
-    if method != "POST":
+@dataclass(frozen=True)
+class Request:
+    """One receipt: what the HTTP layer hands over before the body is read."""
+
+    method: str
+    webhook_key: str
+    routing_key: str
+    content_type: str
+    content_length: int | None
+    headers: Mapping[str, str]
+
+
+# The I/O the steps ask their driver for, and what the driver sends back:
+#   ("webhook", key)                 -> WebhookInfo | None
+#   ("routing_key", org_id, key)     -> bool
+#   ("read", max_bytes)              -> bytes
+#   ("rate", webhook, RateStep)      -> int (seconds to wait, 0 = accepted)
+#   ("store", params)                -> int (raw event id) or DatabaseError raised
+#   ("kick",)                        -> None
+Step = tuple[Any, ...]
+
+
+def receive_steps(request: Request) -> Generator[Step, Any, Answer]:
+    """The receiver's logic without I/O: yields what it needs, returns the answer.
+
+    The WSGI/Django driver (`receive`) and the ASGI driver (`signals/ingest_async.py`)
+    run these same steps, so both answer alike.
+    """
+    if request.method != "POST":
         return _error(405, "Send events with POST.", ("Allow", "POST"))
-    webhook = _webhook(webhook_key)
+    key = _canonical(request.webhook_key)
+    webhook = None if key is None else _cached_hit(_webhooks, key)
+    if webhook is _MISS:
+        webhook = yield ("webhook", key)
     if webhook is None:
         return _error(404, "Unknown webhook: check the webhook key in the URL.")
-    if not _routing_key_known(webhook.organization_id, routing_key):
+    assert isinstance(webhook, WebhookInfo)
+    known = _routing_key_cached(webhook.organization_id, request.routing_key)
+    if known is _MISS:
+        known = yield ("routing_key", webhook.organization_id, request.routing_key)
+    if not known:
         return _error(404, "Unknown routing key: use a service's or a routing rule's key.")
-    if content_length is not None and content_length > MAX_BODY:
+    if request.content_length is not None and request.content_length > MAX_BODY:
         return _error(413, f"The body is over {MAX_BODY // 1024} KB.")
-    if not _json_type(content_type):
+    if not _json_type(request.content_type):
         return _error(415, "Send JSON with the header Content-Type: application/json.")
-    body = read(MAX_BODY + 1)
+    body = yield ("read", MAX_BODY + 1)
     if len(body) > MAX_BODY:
         return _error(413, f"The body is over {MAX_BODY // 1024} KB.")
     body, problem = _parse(body)
     if problem is not None:
         return problem
-    wait = _rate_limited(webhook, time.time())
+    wait, rate = rate_step(webhook, time.time())
+    if rate is not None:
+        wait = yield ("rate", webhook, rate)
     if wait:
         return _error(
             429,
@@ -340,8 +419,11 @@ def receive(
             f"retry in {wait} s.",
             ("Retry-After", str(wait)),
         )
+    params = insert_params(
+        webhook, request.routing_key, _headers(request.headers), body, timezone.now()
+    )
     try:
-        raw_id, reference = _store(webhook, routing_key, _headers(headers), body, timezone.now())
+        yield ("store", params)
     except DatabaseError:
         logger.exception("raw event not stored")
         return _error(503, "The event could not be stored; retry later.", ("Retry-After", "5"))
@@ -349,20 +431,51 @@ def receive(
         return Answer(
             202,
             {
-                "id": reference,
+                "id": params["ref"],
                 "status": "stopped",
                 "detail": "The webhook is disabled: the event is stored but will not be processed.",
             },
         )
-    _queue(raw_id)
-    return Answer(202, {"id": reference})
+    yield ("kick",)
+    return Answer(202, {"id": params["ref"]})
 
 
-def _queue(raw_id: int) -> None:
-    """Make sure a drain task will see the event (cheap when one is queued already)."""
+def receive(*, request: Request, read: Callable[[int], bytes]) -> Answer:
+    """Run the receiver's steps with blocking I/O (WSGI, the Django view)."""
     from signals.services import drain_kick
 
-    drain_kick()
+    steps = receive_steps(request)
+    reply: Any = None
+    while True:
+        try:
+            step = steps.send(reply)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        kind = step[0]
+        reply = None
+        if kind == "webhook":
+            reply = _webhook(step[1])
+        elif kind == "routing_key":
+            reply = _routing_key_known(step[1], step[2])
+        elif kind == "read":
+            reply = read(step[1])
+        elif kind == "rate":
+            reply = _rate_sync(step[1], step[2])
+        elif kind == "store":
+            try:
+                reply = _store(step[1])
+            except DatabaseError as error:
+                try:
+                    step = steps.throw(error)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+                raise AssertionError(f"unexpected step after a failed store: {step}") from None
+        elif kind == "kick":
+            drain_kick()
+
+
+def wrong_path() -> Answer:
+    return _error(404, "Use /integrations/webhooks/enque/event/<webhook-key>/<routing-key>.")
 
 
 # --- WSGI -----------------------------------------------------------------------------------
@@ -397,17 +510,17 @@ def wsgi_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Ite
     length_text = environ.get("CONTENT_LENGTH") or ""
     stream: IO[bytes] = environ["wsgi.input"]
     if len(parts) != 2:
-        answer = _error(404, "Use /integrations/webhooks/enque/event/<webhook-key>/<routing-key>.")
+        answer = wrong_path()
     else:
-        answer = receive(
+        request = Request(
             method=environ.get("REQUEST_METHOD", ""),
             webhook_key=parts[0],
             routing_key=parts[1],
             content_type=environ.get("CONTENT_TYPE", ""),
             content_length=int(length_text) if length_text.isdigit() else None,
-            read=stream.read,
             headers=_environ_headers(environ),
         )
+        answer = receive(request=request, read=stream.read)
     content = answer.content()
     start_response(
         _REASONS.get(answer.status, f"{answer.status} Error"),

@@ -58,19 +58,31 @@ def _redis_client() -> redis.Redis:
 _last_kick = 0.0
 
 
-def drain_kick(*, force: bool = False) -> bool:
-    """Queue a drain task unless one is already queued; True when one was queued."""
+def kick_due() -> bool:
+    """True (and remembered) when this process has not queued a drain for KICK_EVERY."""
     global _last_kick  # noqa: PLW0603 - per process, see KICK_EVERY
-    from signals.tasks import raw_events_drain
-
     now = time.monotonic()
-    if not force and now - _last_kick < KICK_EVERY:
+    if now - _last_kick < KICK_EVERY:
         return False
     _last_kick = now
+    return True
+
+
+def drain_queue() -> None:
+    """Queue a drain task (the caller checked the DRAIN_FLAG)."""
+    from signals.tasks import raw_events_drain
+
+    raw_events_drain.apply_async()
+
+
+def drain_kick(*, force: bool = False) -> bool:
+    """Queue a drain task unless one is already queued; True when one was queued."""
+    if not force and not kick_due():
+        return False
     try:
         if not _redis_client().set(DRAIN_FLAG, "1", nx=True, px=DRAIN_FLAG_MS):
             return False
-        raw_events_drain.apply_async()
+        drain_queue()
     except Exception:  # noqa: BLE001 - the sweeper queues a drain for anything left waiting
         logger.warning("drain not queued; the sweeper will pick the events up")
         return False

@@ -14,15 +14,15 @@ def webhook_receive(request: HttpRequest, webhook_key: str, routing_key: str) ->
     length = request.META.get("CONTENT_LENGTH") or ""
     headers = {name.lower(): value for name, value in request.headers.items()}
     headers["remote-addr"] = request.META.get("REMOTE_ADDR", "")
-    answer = ingest.receive(
+    request_ = ingest.Request(
         method=request.method or "",
         webhook_key=webhook_key,
         routing_key=routing_key,
         content_type=request.content_type or "",
         content_length=int(length) if length.isdigit() else None,
-        read=request.read,
         headers=headers,
     )
+    answer = ingest.receive(request=request_, read=request.read)
     response = HttpResponse(answer.content(), status=answer.status, content_type="application/json")
     for name, value in answer.headers:
         response[name] = value

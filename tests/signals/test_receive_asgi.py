@@ -1,0 +1,171 @@
+"""The receiver as `make run` serves it: ASGI (uvicorn), async I/O, the same answers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
+
+from escalations.models import Service
+from incidents.models import ReferenceStatus
+from opsduty.asgi import application
+from signals import ingest, ingest_async, services
+from signals.models import RawEvent, RawEventStatus, Webhook
+from tests.signals.conftest import url
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.anyio]
+
+ALERT = {"title": "Disk full on db-1", "dedup_id": "disk-db-1"}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def _async_clients() -> AsyncIterator[None]:
+    yield
+    await ingest_async.close()
+    # The thread behind sync_to_async holds Django connections of its own.
+    await sync_to_async(connections.close_all)()
+
+
+async def _call(
+    path: str, body: bytes = b"", method: str = "POST", content_type: str = "application/json"
+) -> tuple[int, dict[str, str], Any]:
+    headers = [(b"host", b"testserver"), (b"user-agent", b"Alertmanager/0.27")]
+    if content_type:
+        headers.append((b"content-type", content_type.encode()))
+    headers.append((b"content-length", str(len(body)).encode()))
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "query_string": b"",
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await application(scope, receive, send)
+    start, content = sent[0], sent[1]["body"]
+    response_headers = {k.decode(): v.decode() for k, v in start["headers"]}
+    return start["status"], response_headers, json.loads(content)
+
+
+def _raw_events() -> list[RawEvent]:
+    return list(RawEvent.objects.select_related("reference").order_by("id"))
+
+
+@pytest.mark.usefixtures("_async_clients")
+async def test_accepts_stores_and_kicks_a_drain(webhook: Webhook, service: Service) -> None:
+    status, headers, answer = await _call(
+        url(webhook, service.routing_key), json.dumps(ALERT).encode()
+    )
+    assert status == 202
+    assert headers["content-type"] == "application/json"
+    (raw,) = await sync_to_async(_raw_events)()
+    assert str(raw.reference.public_id) == answer["id"]
+    assert raw.body == ALERT
+    assert raw.status == RawEventStatus.PENDING
+    assert raw.headers["user-agent"] == "Alertmanager/0.27"
+    assert raw.headers["remote-addr"] == "127.0.0.1"
+    assert raw.reference.status == ReferenceStatus.PENDING
+    # The same drain as behind the WSGI receiver turns it into an incident.
+    assert await sync_to_async(services.raw_events_drain)(linger=0) == 1
+
+
+@pytest.mark.usefixtures("_async_clients")
+@pytest.mark.parametrize(
+    ("method", "path_key", "body", "content_type", "status"),
+    [
+        ("GET", "ok", b"", "", 405),
+        ("POST", "unknown-routing-key", b"{}", "application/json", 404),
+        ("POST", "ok", b"[1]", "application/json", 400),
+        ("POST", "ok", b"not json", "application/json", 400),
+        ("POST", "ok", b"{}", "text/plain", 415),
+        ("POST", "ok", b"{" + b" " * (512 * 1024) + b"}", "application/json", 413),
+    ],
+)
+async def test_refusals_match_the_wsgi_receiver(
+    webhook: Webhook,
+    service: Service,
+    method: str,
+    path_key: str,
+    body: bytes,
+    content_type: str,
+    status: int,
+) -> None:
+    key = service.routing_key if path_key == "ok" else path_key
+    answered, _, answer = await _call(url(webhook, key), body, method, content_type)
+    assert answered == status
+    assert answer["detail"]
+    assert await sync_to_async(_raw_events)() == []
+
+
+@pytest.mark.usefixtures("_async_clients")
+async def test_unknown_webhook_and_bad_paths_are_404(service: Service) -> None:
+    unknown = f"{ingest.PREFIX}0b7d3d3c-5b5c-4a3e-9a5a-8c2f4d1e0a11/{service.routing_key}"
+    assert (await _call(unknown, b"{}"))[0] == 404
+    assert (await _call(f"{ingest.PREFIX}not-a-uuid/x", b"{}"))[0] == 404
+    assert (await _call(f"{ingest.PREFIX}only-one-part", b"{}"))[0] == 404
+
+
+@pytest.mark.usefixtures("_async_clients")
+async def test_rate_limit_answers_429(webhook: Webhook, service: Service) -> None:
+    await sync_to_async(Webhook.objects.filter(pk=webhook.pk).update)(rate_limit_per_minute=2)
+    path = url(webhook, service.routing_key)
+    statuses = [(await _call(path, b"{}"))[0] for _ in range(3)]
+    assert statuses == [202, 202, 429]
+    status, headers, _ = await _call(path, b"{}")
+    assert status == 429
+    assert 1 <= int(headers["retry-after"]) <= 60
+
+
+@pytest.mark.usefixtures("_async_clients")
+async def test_disabled_webhook_stores_as_rejected(webhook: Webhook, service: Service) -> None:
+    await sync_to_async(Webhook.objects.filter(pk=webhook.pk).update)(enabled=False)
+    status, _, answer = await _call(url(webhook, service.routing_key), b"{}")
+    assert (status, answer["status"]) == (202, "stopped")
+    (raw,) = await sync_to_async(_raw_events)()
+    assert raw.status == RawEventStatus.REJECTED
+
+
+@pytest.mark.usefixtures("_async_clients")
+async def test_other_paths_reach_django(webhook: Webhook) -> None:
+    scope_path = "/login/"  # no database access: a2wsgi threads would keep connections
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": scope_path,
+        "raw_path": scope_path.encode(),
+        "root_path": "",
+        "scheme": "http",
+        "server": ("127.0.0.1", 8000),
+        "headers": [(b"host", b"127.0.0.1")],
+        "client": ("127.0.0.1", 50000),
+        "query_string": b"",
+        "http_version": "1.1",
+    }
+    await application(scope, receive, send)
+    assert sent[0]["status"] == 200
