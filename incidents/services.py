@@ -595,8 +595,7 @@ def ingest_event_in_transaction(
     if created:
         _log(incident, None, LogAction.CREATED, f"Incident #{incident.number} created by an event")
         _join_service_maintenance(incident, service)
-        for name in event.labels:
-            incident_add_label(incident=incident, by=None, name=name)
+        _labels_attach(incident, service, event.labels)
         hooks.publish(hooks.StatusChange(incident, None, Status.TRIGGERED, None))
     # An appended event is its own timeline entry (IncidentEvent); it needs no log line.
     _apply_signals(incident, event)
@@ -639,6 +638,36 @@ def _event_insert(incident: Incident, event: EventData) -> None:
                 now,
             ],
         )
+
+
+def _labels_attach(incident: Incident, service: Service, names: list[str]) -> None:
+    """Put an event's labels on the incident it opened, in a few statements.
+
+    Organization labels are created on first use; names of another team's labels and
+    invalid names (empty, over 64 characters) are skipped, as `incident_add_label` refuses.
+    """
+    wanted = list(dict.fromkeys(name.strip() for name in names if 0 < len(name.strip()) <= 64))
+    if not wanted:
+        return
+    Label.objects.bulk_create(
+        [Label(organization_id=incident.organization_id, name=name) for name in wanted],
+        ignore_conflicts=True,
+    )
+    labels = [
+        label
+        for label in Label.objects.filter(organization_id=incident.organization_id, name__in=wanted)
+        if label.team_id is None or label.team_id == service.team_id
+    ]
+    through = Incident.labels.through
+    through.objects.bulk_create(
+        [through(incident_id=incident.pk, label_id=label.pk) for label in labels],
+        ignore_conflicts=True,
+    )
+    if labels:
+        names_text = ", ".join(
+            f"“{label.name}”" for label in sorted(labels, key=lambda lb: lb.name)
+        )
+        _log(incident, None, LogAction.LABEL_ADDED, f"Labels {names_text} added by OpsDuty")
 
 
 DEBUG_MAINTENANCE_MESSAGE = "Service in debug maintenance: escalation paused"

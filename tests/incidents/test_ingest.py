@@ -118,3 +118,23 @@ def test_concurrent_events_with_one_dedup_id_make_one_incident(service: Service)
     incident = Incident.objects.get(service=service, dedup_id="same")
     assert IncidentEvent.objects.filter(incident=incident).count() == producers
     assert Incident.objects.get().number == 1
+
+
+@pytest.mark.django_db
+def test_event_labels_go_on_the_incident_it_opens(service: Service) -> None:
+    from opsduty.models import Label
+
+    other_team = factories.make_team(organization=service.organization, name="Other")
+    Label.objects.create(organization=service.organization, name="secret", team=other_team)
+    Label.objects.create(organization=service.organization, name="db")  # exists already
+    incident = services.ingest_event(
+        service=service,
+        event=EventData(
+            summary="a", dedup_id="k", labels=["db", "team=api", " db ", "", "x" * 65, "secret"]
+        ),
+    )
+    assert sorted(incident.labels.values_list("name", flat=True)) == ["db", "team=api"]
+    assert Label.objects.filter(organization=service.organization, name="team=api").exists()
+    # A later event's labels do not change the incident.
+    services.ingest_event(service=service, event=EventData(summary="b", dedup_id="k", labels=["z"]))
+    assert incident.labels.count() == 2
