@@ -5,9 +5,11 @@ DEBUG off) on loopback and drives it with an asyncio HTTP/1.1 load generator (ke
 where the server allows it). Prints one JSON document:
 
 - accepted events/s and p50/p99 latency of the 202 at 1, 8 and 32 concurrent clients
-  (the worker runs meanwhile, as it would in production);
+  while the worker processes them on the same two cores (as `make run` does), and again with
+  the worker stopped (what the web alone absorbs in a burst);
 - end-to-end time from POST to the processed incident event at a fixed 100 events/s;
-- the sustained processing rate: a backlog drained by the Procfile's worker;
+- the sustained processing rate: the backlog (the burst above plus BENCH_BACKLOG events over
+  1,000 dedup ids) drained by the Procfile's worker, first to last processed event;
 - the raw rate of single-row durable INSERTs of the same body at the same client counts
   against the same PostgreSQL, and our rate as a share of it.
 
@@ -310,6 +312,8 @@ def _processing_phase(
     path: str, org: Any, worker: subprocess.Popen[bytes]
 ) -> tuple[dict[str, Any], subprocess.Popen[bytes]]:
     _stop(worker)
+    # With the worker stopped: what the web alone accepts (a burst absorbed into the backlog).
+    accepted_alone = _accept_phase(path)
     bodies = [_body(n, f"backlog-{n % 1000}") for n in range(BACKLOG)]
     _load(path, 8, 120, bodies, count=BACKLOG)
     from django.db.models import Max, Min
@@ -332,6 +336,7 @@ def _processing_phase(
     count = done.count()
     steady = (span["last"] - span["first"]).total_seconds() if count > 1 else float("nan")
     return {
+        "accepted_with_the_worker_stopped": accepted_alone,
         "backlog": len(backlog_ids),
         "processed": count,
         "left": _pending(org),
