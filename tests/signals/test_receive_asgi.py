@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pytest
-from asgiref.sync import sync_to_async
-from django.db import connections
 
 from escalations.models import Service
 from incidents.models import ReferenceStatus
@@ -17,25 +17,34 @@ from signals import ingest, ingest_async, services
 from signals.models import RawEvent, RawEventStatus, Webhook
 from tests.signals.conftest import url
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.anyio]
+pytestmark = pytest.mark.django_db(transaction=True)
+
+_T = TypeVar("_T")
 
 ALERT = {"title": "Disk full on db-1", "dedup_id": "disk-db-1"}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+def _in_own_loop(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """Run on a fresh event loop in another thread (Playwright may own this thread's loop),
+    closing the receiver's pool and Redis client with it."""
+
+    async def run() -> _T:
+        try:
+            return await coroutine
+        finally:
+            await ingest_async.close()
+
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        return executor.submit(asyncio.run, run()).result()
 
 
-@pytest.fixture
-async def _async_clients() -> AsyncIterator[None]:
-    yield
-    await ingest_async.close()
-    # The thread behind sync_to_async holds Django connections of its own.
-    await sync_to_async(connections.close_all)()
+def _call(
+    path: str, body: bytes = b"", method: str = "POST", content_type: str = "application/json"
+) -> tuple[int, dict[str, str], Any]:
+    return _in_own_loop(_call_async(path, body, method, content_type))
 
 
-async def _call(
+async def _call_async(
     path: str, body: bytes = b"", method: str = "POST", content_type: str = "application/json"
 ) -> tuple[int, dict[str, str], Any]:
     headers = [(b"host", b"testserver"), (b"user-agent", b"Alertmanager/0.27")]
@@ -69,14 +78,11 @@ def _raw_events() -> list[RawEvent]:
     return list(RawEvent.objects.select_related("reference").order_by("id"))
 
 
-@pytest.mark.usefixtures("_async_clients")
-async def test_accepts_stores_and_kicks_a_drain(webhook: Webhook, service: Service) -> None:
-    status, headers, answer = await _call(
-        url(webhook, service.routing_key), json.dumps(ALERT).encode()
-    )
+def test_accepts_stores_and_kicks_a_drain(webhook: Webhook, service: Service) -> None:
+    status, headers, answer = _call(url(webhook, service.routing_key), json.dumps(ALERT).encode())
     assert status == 202
     assert headers["content-type"] == "application/json"
-    (raw,) = await sync_to_async(_raw_events)()
+    (raw,) = _raw_events()
     assert str(raw.reference.public_id) == answer["id"]
     assert raw.body == ALERT
     assert raw.status == RawEventStatus.PENDING
@@ -84,10 +90,9 @@ async def test_accepts_stores_and_kicks_a_drain(webhook: Webhook, service: Servi
     assert raw.headers["remote-addr"] == "127.0.0.1"
     assert raw.reference.status == ReferenceStatus.PENDING
     # The same drain as behind the WSGI receiver turns it into an incident.
-    assert await sync_to_async(services.raw_events_drain)(linger=0) == 1
+    assert services.raw_events_drain(linger=0) == 1
 
 
-@pytest.mark.usefixtures("_async_clients")
 @pytest.mark.parametrize(
     ("method", "path_key", "body", "content_type", "status"),
     [
@@ -99,7 +104,7 @@ async def test_accepts_stores_and_kicks_a_drain(webhook: Webhook, service: Servi
         ("POST", "ok", b"{" + b" " * (512 * 1024) + b"}", "application/json", 413),
     ],
 )
-async def test_refusals_match_the_wsgi_receiver(
+def test_refusals_match_the_wsgi_receiver(
     webhook: Webhook,
     service: Service,
     method: str,
@@ -109,42 +114,38 @@ async def test_refusals_match_the_wsgi_receiver(
     status: int,
 ) -> None:
     key = service.routing_key if path_key == "ok" else path_key
-    answered, _, answer = await _call(url(webhook, key), body, method, content_type)
+    answered, _, answer = _call(url(webhook, key), body, method, content_type)
     assert answered == status
     assert answer["detail"]
-    assert await sync_to_async(_raw_events)() == []
+    assert _raw_events() == []
 
 
-@pytest.mark.usefixtures("_async_clients")
-async def test_unknown_webhook_and_bad_paths_are_404(service: Service) -> None:
+def test_unknown_webhook_and_bad_paths_are_404(service: Service) -> None:
     unknown = f"{ingest.PREFIX}0b7d3d3c-5b5c-4a3e-9a5a-8c2f4d1e0a11/{service.routing_key}"
-    assert (await _call(unknown, b"{}"))[0] == 404
-    assert (await _call(f"{ingest.PREFIX}not-a-uuid/x", b"{}"))[0] == 404
-    assert (await _call(f"{ingest.PREFIX}only-one-part", b"{}"))[0] == 404
+    assert (_call(unknown, b"{}"))[0] == 404
+    assert (_call(f"{ingest.PREFIX}not-a-uuid/x", b"{}"))[0] == 404
+    assert (_call(f"{ingest.PREFIX}only-one-part", b"{}"))[0] == 404
 
 
-@pytest.mark.usefixtures("_async_clients")
-async def test_rate_limit_answers_429(webhook: Webhook, service: Service) -> None:
-    await sync_to_async(Webhook.objects.filter(pk=webhook.pk).update)(rate_limit_per_minute=2)
+def test_rate_limit_answers_429(webhook: Webhook, service: Service) -> None:
+    Webhook.objects.filter(pk=webhook.pk).update(rate_limit_per_minute=2)
     path = url(webhook, service.routing_key)
-    statuses = [(await _call(path, b"{}"))[0] for _ in range(3)]
+    statuses = [(_call(path, b"{}"))[0] for _ in range(3)]
     assert statuses == [202, 202, 429]
-    status, headers, _ = await _call(path, b"{}")
+    status, headers, _ = _call(path, b"{}")
     assert status == 429
     assert 1 <= int(headers["retry-after"]) <= 60
 
 
-@pytest.mark.usefixtures("_async_clients")
-async def test_disabled_webhook_stores_as_rejected(webhook: Webhook, service: Service) -> None:
-    await sync_to_async(Webhook.objects.filter(pk=webhook.pk).update)(enabled=False)
-    status, _, answer = await _call(url(webhook, service.routing_key), b"{}")
+def test_disabled_webhook_stores_as_rejected(webhook: Webhook, service: Service) -> None:
+    Webhook.objects.filter(pk=webhook.pk).update(enabled=False)
+    status, _, answer = _call(url(webhook, service.routing_key), b"{}")
     assert (status, answer["status"]) == (202, "stopped")
-    (raw,) = await sync_to_async(_raw_events)()
+    (raw,) = _raw_events()
     assert raw.status == RawEventStatus.REJECTED
 
 
-@pytest.mark.usefixtures("_async_clients")
-async def test_other_paths_reach_django(webhook: Webhook) -> None:
+def test_other_paths_reach_django(webhook: Webhook) -> None:
     scope_path = "/login/"  # no database access: a2wsgi threads would keep connections
     sent: list[dict[str, Any]] = []
 
@@ -167,5 +168,5 @@ async def test_other_paths_reach_django(webhook: Webhook) -> None:
         "query_string": b"",
         "http_version": "1.1",
     }
-    await application(scope, receive, send)
+    _in_own_loop(application(scope, receive, send))
     assert sent[0]["status"] == 200
