@@ -28,12 +28,12 @@ from typing import IO, Any
 import orjson
 import psycopg
 import redis
-from django.conf import settings
 from django.db import connection
 from django.db.utils import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
 from incidents.models import ReferenceStatus
+from signals import services
 from signals.models import RawEventStatus
 
 logger = logging.getLogger(__name__)
@@ -158,16 +158,6 @@ def _routing_key_known(organization_id: int, routing_key: str) -> bool:
 
 # --- rate limit -----------------------------------------------------------------------------
 
-_redis: redis.Redis | None = None
-
-
-def _redis_client() -> redis.Redis:
-    global _redis  # noqa: PLW0603 - one client (and connection pool) per process
-    if _redis is None:
-        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1.0)
-    return _redis
-
-
 # Limits up to this many events a minute are counted in Redis on every request (exact);
 # higher ones, which only busy senders reach, are counted in batches: each process adds
 # its local count to Redis every SYNC_EVERY events or SYNC_SECONDS, and decides with the
@@ -240,7 +230,7 @@ def _rate_limited(webhook: WebhookInfo, now: float) -> int:
 
 def _rate_sync(webhook: WebhookInfo, step: RateStep) -> int:
     try:
-        pipe = _redis_client().pipeline(transaction=False)
+        pipe = services.redis_client().pipeline(transaction=False)
         pipe.incrby(step.key, step.amount)
         pipe.expire(step.key, 61)
         return rate_result(webhook, step, int(pipe.execute()[0]))
@@ -442,8 +432,6 @@ def receive_steps(request: Request) -> Generator[Step, Any, Answer]:
 
 def receive(*, request: Request, read: Callable[[int], bytes]) -> Answer:
     """Run the receiver's steps with blocking I/O (WSGI, the Django view)."""
-    from signals.services import drain_kick
-
     steps = receive_steps(request)
     reply: Any = None
     while True:
@@ -471,7 +459,7 @@ def receive(*, request: Request, read: Callable[[int], bytes]) -> Answer:
                     return done.value  # type: ignore[no-any-return]
                 raise AssertionError(f"unexpected step after a failed store: {step}") from None
         elif kind == "kick":
-            drain_kick()
+            services.drain_kick()
 
 
 def wrong_path() -> Answer:

@@ -48,7 +48,8 @@ MAX_ERROR = 4000
 _redis: redis.Redis | None = None
 
 
-def _redis_client() -> redis.Redis:
+def redis_client() -> redis.Redis:
+    """This process's Redis client (rate limits, the drain flag)."""
     global _redis  # noqa: PLW0603 - one client (and connection pool) per process
     if _redis is None:
         _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1.0)
@@ -80,7 +81,7 @@ def drain_kick(*, force: bool = False) -> bool:
     if not force and not kick_due():
         return False
     try:
-        if not _redis_client().set(DRAIN_FLAG, "1", nx=True, px=DRAIN_FLAG_MS):
+        if not redis_client().set(DRAIN_FLAG, "1", nx=True, px=DRAIN_FLAG_MS):
             return False
         drain_queue()
     except Exception:  # noqa: BLE001 - the sweeper queues a drain for anything left waiting
@@ -235,7 +236,7 @@ def raw_events_drain(*, seconds: float = DRAIN_SECONDS, linger: float = LINGER_S
     from processing.pipeline import PipelineCache
 
     try:
-        _redis_client().delete(DRAIN_FLAG)
+        redis_client().delete(DRAIN_FLAG)
     except redis.RedisError:
         logger.warning("drain flag not cleared: Redis unavailable")
     global _async_commit_session  # noqa: PLW0603 - the drain's session setting, see below
