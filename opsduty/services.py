@@ -10,6 +10,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import Application
@@ -117,10 +118,18 @@ def team_create(*, organization: Organization, name: str, by: User) -> Team:
 
 @transaction.atomic
 def team_delete(*, team: Team, by: User) -> None:
-    """Delete a team (owners only)."""
+    """Delete a team (owners only); refused while it owns services or routing rules."""
     if not by.is_owner or by.organization_id != team.organization_id:
         raise PermissionDenied("Only owners can delete teams.")
-    team.delete()
+    try:
+        with transaction.atomic():
+            team.delete()
+    except ProtectedError as error:
+        kinds = sorted({str(obj._meta.verbose_name_plural) for obj in error.protected_objects})
+        raise ValidationError(
+            f"This team still owns {' and '.join(kinds)}; "
+            "move or delete them first."
+        ) from None
 
 
 @transaction.atomic

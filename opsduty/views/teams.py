@@ -132,7 +132,12 @@ def team_delete(request: AuthedRequest, team_id: int) -> HttpResponseBase:
     require_owner(request)
     if request.method == "POST":
         name = team.name
-        services.team_delete(team=team, by=request.user)
+        try:
+            services.team_delete(team=team, by=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+            context = {"team": team, "member_count": team.memberships.count(), "active": "teams"}
+            return render(request, "opsduty/team_confirm_delete.html", context, status=422)
         messages.success(request, f"Team “{name}” deleted.")
         return redirect("teams")
     context = {"team": team, "member_count": team.memberships.count(), "active": "teams"}

@@ -254,6 +254,14 @@ def test_owner_deletes_a_team_after_confirmation(
     assert User.objects.filter(pk=member.pk).exists()
 
 
+def test_a_team_that_owns_a_service_is_not_deleted(team_a: Team, owner_client: Client) -> None:
+    factories.make_service(team=team_a, name="API")
+    response = owner_client.post(f"/teams/{team_a.pk}/delete/")
+    assert response.status_code == 422
+    assert "This team still owns services" in response.content.decode()
+    assert Team.objects.filter(pk=team_a.pk).exists()
+
+
 def test_team_member_cannot_delete_the_team(
     member: User, team_a: Team, member_client: Client
 ) -> None:
