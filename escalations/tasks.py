@@ -20,3 +20,19 @@ def service_maintenance_sweep() -> int:
         services.service_maintenance_expire(service_id=service_id)
         for service_id in services.service_maintenances_due()
     )
+
+
+@shared_task(name="escalations.run_fire", acks_late=True)
+def escalation_run_fire(run_id: int, version: int | None = None) -> bool:
+    """Run an escalation run's due step (a no-op unless it is due at this version)."""
+    from escalations import engine
+
+    return engine.run_fire(run_id=run_id, version=version)
+
+
+@shared_task(name="escalations.run_sweep")
+def escalation_run_sweep() -> int:
+    """Fire every due run whose ETA task was lost (worker died, broker lost it)."""
+    from escalations import engine
+
+    return sum(engine.run_fire(run_id=run_id) for run_id in engine.runs_due())

@@ -25,6 +25,7 @@ app.conf.beat_schedule = {
     "incidents-silence-sweep": {"task": "incidents.silence_sweep", "schedule": 5.0},
     "signals-raw-event-sweep": {"task": "signals.raw_event_sweep", "schedule": 5.0},
     "escalations-maintenance-sweep": {"task": "escalations.maintenance_sweep", "schedule": 5.0},
+    "escalations-run-sweep": {"task": "escalations.run_sweep", "schedule": 2.0},
     "sessions-clear-expired": {
         "task": "opsduty.tasks.sessions_clear_expired",
         "schedule": crontab(minute=17, hour=3),

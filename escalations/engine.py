@@ -1,0 +1,273 @@
+"""The escalation engine: one `EscalationRun` per incident walks its service's policy.
+
+- Triggered (a new incident, unacknowledge, silence end, reopen) starts the run at step 1;
+  acknowledged, silenced and resolved stop it (`on_status_change`, subscribed to the
+  incidents hook in `EscalationsConfig.ready`).
+- A step runs at the run's `due_at`: a Celery ETA task carries the run's version, and the
+  beat sweeper (`runs_due`) fires any due run whose task was lost.
+- Exactly once: `run_fire` locks the run row (`FOR UPDATE SKIP LOCKED`), requires it to be
+  active and due (and, for an ETA task, at the version it was scheduled for), and commits
+  the step's effects (outbox rows, log lines) together with the advanced state and a new
+  version. A second delivery of the task, or the sweeper racing it, finds the row locked or
+  no longer due and does nothing.
+- Service maintenance (either mode) pauses a run until the window ends.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from escalations.models import Service
+from escalations.models_engine import EscalationRun, RunState
+from escalations.models_policies import EscalationPolicy, EscalationStep, StepKind
+from escalations.notifications import notify_user
+from escalations.policy_selectors import policy_steps
+from escalations.selectors import service_escalation_paused
+from incidents import hooks
+from incidents.models import Incident, IncidentEvent, IncidentLogEntry, LogAction, Status
+from opsduty.models import Role, TeamMembership, User
+
+logger = logging.getLogger(__name__)
+
+REPEAT_LIMIT = 5
+MAX_STEPS_PER_FIRE = 100  # a policy of only notify steps repeated 5 times stays far below
+
+
+def _log(incident: Incident, message: str) -> None:
+    IncidentLogEntry.objects.create(
+        organization_id=incident.organization_id,
+        incident=incident,
+        actor=None,
+        action=LogAction.ESCALATION,
+        message=message,
+    )
+
+
+def _schedule(run_id: int, version: int, due_at: datetime) -> None:
+    from escalations.tasks import escalation_run_fire
+
+    escalation_run_fire.apply_async(args=(run_id, version), eta=due_at)
+
+
+def _after_commit(run: EscalationRun) -> None:
+    if run.state == RunState.ACTIVE and run.due_at is not None:
+        run_id, version, due_at = run.pk, run.version, run.due_at
+        transaction.on_commit(lambda: _schedule(run_id, version, due_at))
+
+
+# --- start and stop ---------------------------------------------------------------------------
+
+
+def _escalates(incident: Incident) -> bool:
+    """Maintenance incidents and attached incidents never page anyone on their own."""
+    return not incident.is_maintenance and incident.parent_id is None
+
+
+def run_start(*, incident: Incident, now: datetime | None = None) -> EscalationRun | None:
+    """(Re)start the incident's escalation at step 1; the caller holds the transaction."""
+    now = now or timezone.now()
+    service = Service.objects.select_related("escalation_policy").get(pk=incident.service_id)
+    policy: EscalationPolicy | None = service.escalation_policy
+    if policy is None:
+        _log(incident, "No escalation policy on the service: nobody is paged.")
+        return None
+    if not _escalates(incident):
+        return None
+    run, _ = EscalationRun.objects.select_for_update().get_or_create(
+        incident=incident, defaults={"organization_id": incident.organization_id}
+    )
+    run.policy = policy
+    run.state = RunState.ACTIVE
+    run.step_index = 0
+    run.repeat_count = 0
+    run.due_at = now
+    run.version += 1
+    run.started_at = run.updated_at = now
+    run.save()
+    _log(incident, f"Escalation policy “{policy.name}” started.")
+    _after_commit(run)
+    return run
+
+
+def run_stop(*, incident: Incident, reason: str) -> bool:
+    """Stop the incident's running escalation (no-op when none runs)."""
+    stopped = EscalationRun.objects.filter(incident=incident, state=RunState.ACTIVE).update(
+        state=RunState.STOPPED, due_at=None, version=F("version") + 1, updated_at=timezone.now()
+    )
+    if stopped:
+        _log(incident, f"Escalation stopped: {reason}.")
+    return bool(stopped)
+
+
+def on_status_change(change: hooks.StatusChange) -> None:
+    """The incidents hook: triggered starts escalation, every other state stops it."""
+    if change.new_status == Status.TRIGGERED:
+        run_start(incident=change.incident)
+    else:
+        run_stop(incident=change.incident, reason=f"incident {change.new_status}")
+
+
+# --- firing -----------------------------------------------------------------------------------
+
+
+def runs_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Ids of active runs whose step is due (for the sweeper)."""
+    now = now or timezone.now()
+    return list(
+        EscalationRun.objects.filter(state=RunState.ACTIVE, due_at__lte=now)
+        .order_by("due_at")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+@transaction.atomic
+def run_fire(*, run_id: int, version: int | None = None, now: datetime | None = None) -> bool:
+    """Run the due step(s) of one run, exactly once; False when there was nothing to do."""
+    now = now or timezone.now()
+    runs = EscalationRun.objects.select_for_update(skip_locked=True).filter(
+        pk=run_id, state=RunState.ACTIVE, due_at__lte=now
+    )
+    if version is not None:
+        runs = runs.filter(version=version)
+    run = runs.first()
+    if run is None:
+        return False
+    incident = Incident.objects.select_related("service").get(pk=run.incident_id)
+    if incident.status != Status.TRIGGERED or not _escalates(incident) or run.policy_id is None:
+        run.state, run.due_at = RunState.STOPPED, None
+    elif service_escalation_paused(incident.service, now):
+        end = incident.service.maintenance_window_end or now
+        run.due_at = max(end, now + timedelta(seconds=30))
+        _log(incident, "Escalation paused: the service is in maintenance.")
+    else:
+        _walk(run, incident, now)
+    run.version += 1
+    run.updated_at = now
+    run.save()
+    _after_commit(run)
+    return True
+
+
+def _walk(run: EscalationRun, incident: Incident, now: datetime) -> None:
+    """Run steps from `run.step_index` until one sets a later due time or the policy ends."""
+    policy = EscalationPolicy.objects.get(pk=run.policy_id)
+    steps = policy_steps(policy)
+    for _ in range(MAX_STEPS_PER_FIRE):
+        if run.step_index >= len(steps):
+            run.state, run.due_at = RunState.FINISHED, None
+            _log(incident, f"Escalation policy “{policy.name}” finished.")
+            return
+        step = steps[run.step_index]
+        later = _step(step, run, incident, now)
+        if run.state != RunState.ACTIVE:
+            return
+        if later is not None:
+            run.due_at = later
+            return
+    run.due_at = now + timedelta(minutes=1)  # a runaway policy: come back later, never loop
+
+
+def _step(step: EscalationStep, run: EscalationRun, incident: Incident, now: datetime) -> datetime | None:
+    """Run one step and advance the run; the next due time, or None to go straight on."""
+    number = run.step_index + 1
+    if step.kind == StepKind.WAIT:
+        run.step_index += 1
+        return now + timedelta(minutes=step.wait_minutes or 0)
+    if step.kind == StepKind.NOTIFY:
+        _notify(step, run, incident, f"step {number}")
+    elif step.kind == StepKind.NOTIFY_IF_EVENTS:
+        _notify_if_events(step, run, incident, now, number)
+    elif step.kind == StepKind.NOTIFY_IF_TIME:
+        opens = _window_opens(step, now)
+        if opens is not None:
+            _log(incident, f"Step {number}: outside its time window; paused until {opens:%Y-%m-%d %H:%M} UTC.")
+            return opens
+        _notify(step, run, incident, f"step {number}")
+    elif step.kind == StepKind.REPEAT:
+        times = min(step.repeat_times or 1, REPEAT_LIMIT)
+        if run.repeat_count < times:
+            run.repeat_count += 1
+            run.step_index = 0
+            _log(incident, f"Step {number}: repeating from step 1 ({run.repeat_count} of {times}).")
+            return None
+        _log(incident, f"Step {number}: repeated {times} times already; going on.")
+    elif step.kind == StepKind.RESOLVE:
+        run.step_index += 1
+        run.state, run.due_at = RunState.FINISHED, None
+        _resolve(incident, number)
+        return None
+    run.step_index += 1
+    return None
+
+
+def _resolve(incident: Incident, number: int) -> None:
+    from incidents.services import incident_resolve
+
+    _log(incident, f"Step {number}: resolving the incident.")
+    incident_resolve(incident=incident, by=None)
+
+
+def _targets(step: EscalationStep) -> list[User]:
+    users = {user.pk: user for user in step.users.all()}
+    team_ids = [team.pk for team in step.teams.all()]
+    if team_ids:
+        for membership in TeamMembership.objects.filter(team_id__in=team_ids).select_related("user"):
+            users.setdefault(membership.user_id, membership.user)
+    return [
+        user
+        for user in sorted(users.values(), key=lambda u: u.pk)
+        if user.is_active and user.role != Role.STAKEHOLDER
+    ]
+
+
+def _notify(step: EscalationStep, run: EscalationRun, incident: Incident, label: str) -> None:
+    targets = _targets(step)
+    if step.schedule_id is not None:
+        _log(incident, f"{label.capitalize()}: schedules arrive with a later release; the schedule target notified nobody.")
+    if not targets:
+        _log(incident, f"{label.capitalize()}: nobody to notify.")
+        return
+    prefix = f"esc:{run.pk}:{run.version}:{run.step_index}:{run.repeat_count}"
+    for user in targets:
+        notify_user(incident=incident, user=user, reason=f"escalation {label}", key_prefix=f"{prefix}:{user.pk}")
+    names = ", ".join(user.get_full_name() or user.email for user in targets)
+    _log(incident, f"{label.capitalize()}: notifying {names}.")
+
+
+def _notify_if_events(
+    step: EscalationStep, run: EscalationRun, incident: Incident, now: datetime, number: int
+) -> None:
+    window = timedelta(minutes=step.window_minutes or 0)
+    count = IncidentEvent.objects.filter(incident=incident, received_at__gte=now - window).count()
+    if count >= (step.events_count or 1):
+        _notify(step, run, incident, f"step {number}")
+    else:
+        _log(
+            incident,
+            f"Step {number}: {count} event(s) in the last {step.window_minutes} minutes, "
+            f"fewer than {step.events_count}; nobody notified.",
+        )
+
+
+def _window_opens(step: EscalationStep, now: datetime) -> datetime | None:
+    """None when `now` is inside the step's daily window, else when the window next opens."""
+    if step.time_from is None or step.time_to is None:
+        return None
+    zone = ZoneInfo(step.timezone or "UTC")
+    local = now.astimezone(zone)
+    start, end, clock = step.time_from, step.time_to, local.time()
+    inside = start <= clock < end if start < end else (clock >= start or clock < end)
+    if inside:
+        return None
+    opening = local.replace(hour=start.hour, minute=start.minute, second=0, microsecond=0)
+    if opening <= local:
+        opening += timedelta(days=1)
+    # Rebuild in the zone so a DST change between now and the opening is respected.
+    opening = datetime.combine(opening.date(), start, tzinfo=zone)
+    return opening.astimezone(ZoneInfo("UTC"))

@@ -1,0 +1,254 @@
+"""The escalation engine with injected time: steps, stops, restarts, exactly once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import pytest
+import time_machine
+
+from escalations import engine
+from escalations.models import Service
+from escalations.models_engine import EscalationRun, RunState
+from escalations.models_notifications import Notification
+from escalations.models_policies import EscalationPolicy, StepKind
+from escalations.policy_services import policy_create, step_add
+from escalations.services import service_set_policy
+from incidents import services as incident_services
+from incidents.models import Incident, Status
+from opsduty.models import Organization, Role, Team, User
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
+
+
+@pytest.fixture
+def team(org_a: Organization, owner: User, member: User) -> Team:
+    team = factories.make_team(organization=org_a, name="Platform")
+    factories.add_member(team, owner)
+    factories.add_member(team, member)
+    return team
+
+
+@pytest.fixture
+def service(team: Team) -> Service:
+    return factories.make_service(team=team, name="API")
+
+
+@pytest.fixture
+def policy(team: Team, service: Service) -> EscalationPolicy:
+    policy = policy_create(team=team, by=None, name="Default")
+    service_set_policy(service=service, policy=policy, by=None)
+    return policy
+
+
+def _steps(policy: EscalationPolicy, *steps: tuple[str, dict[str, Any]]) -> None:
+    for kind, fields in steps:
+        step_add(policy=policy, by=None, kind=kind, **fields)
+
+
+def _open(service: Service, **event: Any) -> Incident:
+    with time_machine.travel(START, tick=False):
+        return factories.make_incident(service=service, **event)
+
+
+def _run(incident: Incident) -> EscalationRun:
+    return EscalationRun.objects.get(incident=incident)
+
+
+def _fire(incident: Incident, at: datetime) -> bool:
+    with time_machine.travel(at, tick=False):
+        return engine.run_fire(run_id=_run(incident).pk)
+
+
+def _notified(incident: Incident) -> list[str]:
+    return sorted(
+        {n.user.email for n in Notification.objects.filter(incident=incident).select_related("user")}
+    )
+
+
+def test_triggered_starts_and_notify_then_wait(
+    policy: EscalationPolicy, service: Service, member: User, owner: User
+) -> None:
+    _steps(
+        policy,
+        (StepKind.NOTIFY, {"users": [member]}),
+        (StepKind.WAIT, {"wait_minutes": 7}),
+        (StepKind.NOTIFY, {"users": [owner]}),
+    )
+    incident = _open(service)
+    run = _run(incident)
+    assert (run.state, run.step_index, run.due_at) == (RunState.ACTIVE, 0, START)
+    assert _fire(incident, START)
+    assert _notified(incident) == [member.email]
+    run = _run(incident)
+    assert run.step_index == 2
+    assert run.due_at == START + timedelta(minutes=7)
+    assert not _fire(incident, START + timedelta(minutes=6))  # not due yet
+    assert _fire(incident, START + timedelta(minutes=7))
+    assert _notified(incident) == sorted([member.email, owner.email])
+    assert _run(incident).state == RunState.FINISHED
+
+
+def test_a_step_runs_once_when_the_task_is_delivered_twice(
+    policy: EscalationPolicy, service: Service, member: User
+) -> None:
+    _steps(policy, (StepKind.NOTIFY, {"users": [member]}), (StepKind.WAIT, {"wait_minutes": 5}))
+    incident = _open(service)
+    version = _run(incident).version
+    with time_machine.travel(START, tick=False):
+        assert engine.run_fire(run_id=_run(incident).pk, version=version)
+        written = Notification.objects.filter(incident=incident).count()
+        assert not engine.run_fire(run_id=_run(incident).pk, version=version)  # redelivered
+        assert not engine.run_fire(run_id=_run(incident).pk)  # the sweeper: not due any more
+    assert written > 0
+    assert Notification.objects.filter(incident=incident).count() == written
+    assert _run(incident).step_index == 2
+
+
+def test_the_sweeper_fires_a_run_whose_task_was_lost(
+    policy: EscalationPolicy, service: Service, member: User
+) -> None:
+    _steps(policy, (StepKind.NOTIFY, {"users": [member]}))
+    incident = _open(service)
+    with time_machine.travel(START + timedelta(seconds=5), tick=False):
+        assert engine.runs_due() == [_run(incident).pk]
+        assert sum(engine.run_fire(run_id=run_id) for run_id in engine.runs_due()) == 1
+        assert engine.runs_due() == []
+    assert _notified(incident) == [member.email]
+
+
+@pytest.mark.parametrize("action", ["acknowledge", "resolve", "silence"])
+def test_acknowledge_resolve_and_silence_stop_the_run(
+    policy: EscalationPolicy, service: Service, member: User, action: str
+) -> None:
+    _steps(policy, (StepKind.WAIT, {"wait_minutes": 5}), (StepKind.NOTIFY, {"users": [member]}))
+    incident = _open(service)
+    assert _fire(incident, START)
+    with time_machine.travel(START + timedelta(minutes=1), tick=False):
+        if action == "silence":
+            incident_services.incident_silence(incident=incident, by=member, minutes=30)
+        else:
+            getattr(incident_services, f"incident_{action}")(incident=incident, by=member)
+    assert _run(incident).state == RunState.STOPPED
+    assert not _fire(incident, START + timedelta(minutes=5))
+    assert _notified(incident) == []
+
+
+def test_silence_expiry_restarts_from_step_one(
+    policy: EscalationPolicy, service: Service, member: User
+) -> None:
+    _steps(policy, (StepKind.NOTIFY, {"users": [member]}))
+    incident = _open(service)
+    assert _fire(incident, START)
+    with time_machine.travel(START + timedelta(minutes=1), tick=False):
+        incident_services.incident_silence(incident=incident, by=member, minutes=10)
+    later = START + timedelta(minutes=11)
+    with time_machine.travel(later, tick=False):
+        assert incident_services.incident_silence_expire(incident_id=incident.pk)
+    run = _run(incident)
+    assert (run.state, run.step_index, run.due_at) == (RunState.ACTIVE, 0, later)
+    assert _fire(incident, later)
+    assert Notification.objects.filter(incident=incident, user=member).count() >= 2
+
+
+def test_repeat_goes_back_at_most_the_configured_times(
+    policy: EscalationPolicy, service: Service, member: User
+) -> None:
+    _steps(
+        policy,
+        (StepKind.NOTIFY, {"users": [member]}),
+        (StepKind.WAIT, {"wait_minutes": 1}),
+        (StepKind.REPEAT, {"repeat_times": 2}),
+    )
+    incident = _open(service)
+    moment = START
+    fired = 0
+    while _run(incident).state == RunState.ACTIVE and fired < 20:
+        moment = max(moment, _run(incident).due_at or moment)
+        assert _fire(incident, moment)
+        fired += 1
+    prefixes = {n.idempotency_key.split(":")[4] for n in Notification.objects.filter(incident=incident)}
+    assert prefixes == {"0", "1", "2"}  # the first pass and two repeats
+    assert _run(incident).state == RunState.FINISHED
+
+
+def test_resolve_step_resolves_the_incident(policy: EscalationPolicy, service: Service) -> None:
+    _steps(policy, (StepKind.RESOLVE, {}))
+    incident = _open(service)
+    assert _fire(incident, START)
+    incident.refresh_from_db()
+    assert incident.status == Status.RESOLVED
+
+
+def test_notify_if_events_needs_enough_events(
+    policy: EscalationPolicy, service: Service, member: User
+) -> None:
+    _steps(
+        policy,
+        (StepKind.NOTIFY_IF_EVENTS, {"users": [member], "events_count": 3, "window_minutes": 10}),
+    )
+    incident = _open(service, dedup_id="same")
+    assert _fire(incident, START)
+    assert _notified(incident) == []
+    second = _open(service, dedup_id="other")
+    with time_machine.travel(START, tick=False):
+        for _ in range(2):
+            factories.make_incident(service=service, dedup_id="other")
+    assert _fire(second, START)
+    assert _notified(second) == [member.email]
+
+
+def test_notify_if_time_pauses_until_the_window_opens(
+    policy: EscalationPolicy, service: Service, member: User
+) -> None:
+    _steps(
+        policy,
+        (
+            StepKind.NOTIFY_IF_TIME,
+            {"users": [member], "time_from": time(12, 0), "time_to": time(18, 0), "timezone": "UTC"},
+        ),
+    )
+    incident = _open(service)
+    assert _fire(incident, START)  # 10:00: before the window
+    assert _notified(incident) == []
+    assert _run(incident).due_at == START.replace(hour=12)
+    assert _fire(incident, START.replace(hour=12))
+    assert _notified(incident) == [member.email]
+
+
+def test_stakeholders_are_never_notified(
+    policy: EscalationPolicy, service: Service, team: Team, org_a: Organization, member: User
+) -> None:
+    watcher = factories.make_user(organization=org_a, email="watcher@a.example", role=Role.STAKEHOLDER)
+    factories.add_member(team, watcher)
+    _steps(policy, (StepKind.NOTIFY, {"teams": [team]}))
+    incident = _open(service)
+    assert _fire(incident, START)
+    assert watcher.email not in _notified(incident)
+    assert member.email in _notified(incident)
+
+
+def test_maintenance_pauses_the_run(
+    policy: EscalationPolicy, service: Service, member: User, owner: User
+) -> None:
+    from escalations.services import service_maintenance_start
+
+    _steps(policy, (StepKind.NOTIFY, {"users": [member]}))
+    incident = _open(service)
+    with time_machine.travel(START, tick=False):
+        service_maintenance_start(service=service, by=owner, mode="debug", duration_minutes=30)
+        assert engine.run_fire(run_id=_run(incident).pk)
+    assert _notified(incident) == []
+    assert _run(incident).due_at == START + timedelta(minutes=30)
+    assert _fire(incident, START + timedelta(minutes=30))
+    assert _notified(incident) == [member.email]
+
+
+def test_no_policy_means_no_run(service: Service) -> None:
+    incident = _open(service)
+    assert not EscalationRun.objects.filter(incident=incident).exists()
+    assert incident.log.filter(message__startswith="No escalation policy").exists()
