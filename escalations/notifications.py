@@ -75,10 +75,12 @@ def _insert(incident: Incident, user: User, rule: NotificationRule, reason: str,
     """Insert one outbox row unless its key exists; the new id, or 0 on a duplicate."""
     now = timezone.now()
     due = now + timedelta(minutes=rule.delay_minutes)
-    params = (incident.organization_id, incident.pk, user.pk, rule.channel, rule.pk)
-    params += (reason, due, key, now)
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_SQL, params)
+        cursor.execute(
+            _INSERT_SQL,
+            (incident.organization_id, incident.pk, user.pk, rule.channel, rule.pk)
+            + (reason, due, key, now),
+        )
         row = cursor.fetchone()
     return int(row[0]) if row else 0
 
