@@ -62,3 +62,6 @@ class Service(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+from escalations.models_notifications import *  # noqa: E402, F403 - notifications

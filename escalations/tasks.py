@@ -20,3 +20,22 @@ def service_maintenance_sweep() -> int:
         services.service_maintenance_expire(service_id=service_id)
         for service_id in services.service_maintenances_due()
     )
+
+
+@shared_task(name="notifications.deliver", acks_late=True)
+def notification_deliver(notification_id: int) -> str | None:
+    """Send one due notification (a no-op when it is not pending, not due, or held)."""
+    from escalations.notifications import notification_deliver as deliver
+
+    return deliver(notification_id=notification_id)
+
+
+@shared_task(name="notifications.sweep")
+def notification_sweep() -> int:
+    """Queue delivery of due notifications whose task was lost; how many were queued."""
+    from escalations.notifications import notifications_due
+
+    due = notifications_due()
+    for notification_id in due:
+        notification_deliver.apply_async(args=(notification_id,))
+    return len(due)

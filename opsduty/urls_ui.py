@@ -46,6 +46,7 @@ urlpatterns = [
     ),
     path("", include("incidents.urls")),
     path("", include("escalations.urls")),
+    path("", include("escalations.urls_notifications")),
     path("", include("processing.urls_routing")),
     path("", include("processing.urls")),
     path("", include("signals.ui_urls")),
