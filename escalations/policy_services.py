@@ -171,7 +171,7 @@ def _apply(step: EscalationStep, values: dict[str, Any]) -> None:
 
 def _clean_policy(policy: EscalationPolicy) -> None:
     policy.name = policy.name.strip()
-    policy.full_clean(exclude=["team"])
+    policy.full_clean(exclude=["team"], validate_constraints=False)
     clash = EscalationPolicy.objects.for_org(policy.organization).filter(name=policy.name)
     if clash.exclude(pk=policy.pk).exists():
         raise ValidationError({"name": "An escalation policy with this name already exists."})
