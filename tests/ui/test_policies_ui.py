@@ -228,3 +228,10 @@ def test_outsider_gets_404(policy: EscalationPolicy, outsider_client: Client) ->
     assert outsider_client.get(url(policy)).status_code == 404
     assert outsider_client.post(url(policy, "delete/")).status_code == 404
     assert "Platform default" not in outsider_client.get("/escalation-policies/").content.decode()
+
+
+def test_sortablejs_is_served_from_node_modules() -> None:
+    from django.contrib.staticfiles import finders
+
+    found = finders.find("vendor/sortablejs/Sortable.min.js")
+    assert isinstance(found, str) and "node_modules" in found
