@@ -39,6 +39,8 @@
     window.Sortable.create(list, {
       handle: ".drag-handle",
       animation: 150,
+      // Pointer events instead of native HTML5 drag and drop: same behaviour on touch screens.
+      forceFallback: true,
       onEnd: function (event) {
         if (event.oldIndex !== event.newIndex) saveOrder(list);
       },
