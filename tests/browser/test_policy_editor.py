@@ -47,9 +47,10 @@ def test_dragging_a_step_saves_the_new_order(page: Page, live_server: LiveServer
     # SortableJS needs real pointer moves across the rows, not a jump.
     page.mouse.move(box["x"] + 20, box["y"] + box["height"] / 2, steps=20)
     page.mouse.move(box["x"] + 20, box["y"] + 4, steps=10)
-    page.mouse.up()
-
-    expect(page.locator("#policy-steps > li").nth(0)).to_contain_text("Resolve the incident")
+    with page.expect_response(lambda r: "/steps/reorder/" in r.url) as saved:
+        page.mouse.up()
+    assert saved.value.status == 200
+    # The page reloads with the saved order.
     page.wait_for_load_state("load")
     expect(page.locator("#policy-steps > li").nth(0)).to_contain_text("Resolve the incident")
     kinds = list(
