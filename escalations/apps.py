@@ -5,8 +5,12 @@ class EscalationsConfig(AppConfig):
     name = "escalations"
 
     def ready(self) -> None:
-        # The engine follows incidents through their one hook (DESIGN.md: no import cycle).
         from escalations import engine
+        from escalations.notifications import on_incident_status_changed
         from incidents import hooks
 
+        # Through the incidents hook (DESIGN.md: no import cycle), in the same transaction:
+        # triggered starts escalation, any other state stops it; acknowledged / resolved
+        # cancels pending notifications.
         hooks.subscribe(engine.on_status_change)
+        hooks.subscribe(on_incident_status_changed)

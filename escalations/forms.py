@@ -8,6 +8,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from escalations.models import MaintenanceMode, Service, ServiceType
+from escalations.policy_forms import policy_field
 from escalations.services import (
     DURATION_MESSAGE,
     MAINTENANCE_DEFAULT_MINUTES,
@@ -55,6 +56,8 @@ class ServiceForm(forms.Form):
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = teams
         self.organization, self.service = organization, service
+        if service is not None:
+            self.fields["escalation_policy"] = policy_field(service.team)
 
     def clean_name(self) -> str:
         name: str = self.cleaned_data["name"].strip()

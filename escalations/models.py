@@ -44,6 +44,14 @@ class Service(TenantModel):
     )
     maintenance_window_start = models.DateTimeField(null=True, blank=True)
     maintenance_window_end = models.DateTimeField(null=True, blank=True)
+    # Who gets paged: a policy of the service's own team (escalations.services checks).
+    escalation_policy = models.ForeignKey(
+        "escalations.EscalationPolicy",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="services",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -62,3 +70,33 @@ class Service(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+# Imported last: these models live in their own modules but belong to this app.
+from escalations.models_notifications import (  # noqa: E402
+    Notification,
+    NotificationRule,
+    NotificationStatus,
+    RuleUrgency,
+)
+from escalations.models_policies import (  # noqa: E402
+    Channel,
+    EscalationPolicy,
+    EscalationStep,
+    StepKind,
+)
+
+__all__ = [
+    "Channel",
+    "EscalationPolicy",
+    "EscalationStep",
+    "MaintenanceMode",
+    "Notification",
+    "NotificationRule",
+    "NotificationStatus",
+    "RuleUrgency",
+    "Service",
+    "ServiceType",
+    "StepKind",
+    "new_routing_key",
+]

@@ -38,7 +38,9 @@ def service_list(*, user: User) -> QuerySet[Service]:
 def service_get(*, user: User, service_id: int) -> Service:
     """One service the user may see, or 404 (also for other organizations' ids)."""
     return get_for_org_or_404(
-        service_visible_list(user=user).select_related("team"), user.organization, pk=service_id
+        service_visible_list(user=user).select_related("team", "escalation_policy"),
+        user.organization,
+        pk=service_id,
     )
 
 

@@ -9,7 +9,13 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from escalations.models import MaintenanceMode, Service, ServiceType, new_routing_key
+from escalations.models import (
+    EscalationPolicy,
+    MaintenanceMode,
+    Service,
+    ServiceType,
+    new_routing_key,
+)
 from escalations.selectors import service_maintenance_active
 from opsduty.models import Team, User
 from opsduty.services import can_manage_team
@@ -63,6 +69,28 @@ def service_create(
     return service
 
 
+class _Keep:
+    """Marker: leave the service's escalation policy as it is."""
+
+
+KEEP = _Keep()
+
+
+def _check_policy(service: Service, policy: EscalationPolicy | None) -> None:
+    """A service may only use an escalation policy of its own team."""
+    if policy is None:
+        return
+    if policy.organization_id != service.organization_id:
+        raise ValidationError({"escalation_policy": "Unknown escalation policy."})
+    if policy.team_id != service.team_id:
+        raise ValidationError(
+            {
+                "escalation_policy": f"“{policy.name}” belongs to team {policy.team.name}; "
+                f"a service of {service.team.name} may only use that team's policies."
+            }
+        )
+
+
 @transaction.atomic
 def service_update(
     *,
@@ -73,16 +101,36 @@ def service_update(
     description: str,
     slack_channel: str,
     team: Team,
+    escalation_policy: EscalationPolicy | None | _Keep = KEEP,
 ) -> Service:
-    """Edit a service; moving it to another team needs access to both teams."""
+    """Edit a service; moving it to another team needs access to both teams.
+
+    The escalation policy (unchanged unless given) must belong to the service's team.
+    """
     _require_team_access(by, service.team)
     if team.organization_id != service.organization_id:
         raise ValidationError({"team": "Unknown team."})
     _require_team_access(by, team)
     service.name, service.service_type, service.team = name, service_type, team
     service.description, service.slack_channel = description, slack_channel.strip()
+    if not isinstance(escalation_policy, _Keep):
+        service.escalation_policy = escalation_policy
+    _check_policy(service, service.escalation_policy)
     _clean(service)
     service.save()
+    return service
+
+
+@transaction.atomic
+def service_set_policy(
+    *, service: Service, policy: EscalationPolicy | None, by: User | None
+) -> Service:
+    """Choose the service's escalation policy (None: nobody is paged); its own team's only."""
+    if by is not None:
+        _require_team_access(by, service.team)
+    _check_policy(service, policy)
+    service.escalation_policy = policy
+    service.save(update_fields=["escalation_policy"])
     return service
 
 

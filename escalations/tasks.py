@@ -22,6 +22,25 @@ def service_maintenance_sweep() -> int:
     )
 
 
+@shared_task(name="notifications.deliver", acks_late=True)
+def notification_deliver(notification_id: int) -> str | None:
+    """Send one due notification (a no-op when it is not pending, not due, or held)."""
+    from escalations.notifications import notification_deliver as deliver
+
+    return deliver(notification_id=notification_id)
+
+
+@shared_task(name="notifications.sweep")
+def notification_sweep() -> int:
+    """Queue delivery of due notifications whose task was lost; how many were queued."""
+    from escalations.notifications import notifications_due
+
+    due = notifications_due()
+    for notification_id in due:
+        notification_deliver.apply_async(args=(notification_id,))
+    return len(due)
+
+
 @shared_task(name="escalations.run_fire", acks_late=True)
 def escalation_run_fire(run_id: int, version: int | None = None) -> bool:
     """Run an escalation run's due step (a no-op unless it is due at this version)."""

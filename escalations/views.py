@@ -108,7 +108,10 @@ def _save(request: AuthedRequest, form: ServiceForm, service: Service | None) ->
     try:
         if service is None:
             return services.service_create(by=request.user, **fields)
-        return services.service_update(service=service, by=request.user, **fields)
+        policy = data.get("escalation_policy")
+        return services.service_update(
+            service=service, by=request.user, escalation_policy=policy, **fields
+        )
     except ValidationError as error:
         add_validation_error(form, error)
     except IntegrityError:
@@ -147,6 +150,7 @@ def service_edit(request: AuthedRequest, service_id: int) -> HttpResponseBase:
         "team": service.team,
         "slack_channel": service.slack_channel,
         "description": service.description,
+        "escalation_policy": service.escalation_policy,
     }
     form = ServiceForm(
         request.POST or None,

@@ -168,6 +168,7 @@ class LogAction(models.TextChoices):
     ARCHIVED = "archived", "Archived"
     SIGNAL_IGNORED = "signal_ignored", "Signal ignored"
     MAINTENANCE = "maintenance", "Maintenance"
+    NOTIFICATION = "notification", "Notification"
     ESCALATION = "escalation", "Escalation"
 
 

@@ -19,12 +19,14 @@ app.conf.task_routes = {
     "processing.*": {"queue": "ingest"},
     "escalations.*": {"queue": "escalation"},
     "incidents.*": {"queue": "escalation"},
+    "notifications.*": {"queue": "notify"},
 }
 
 app.conf.beat_schedule = {
     "incidents-silence-sweep": {"task": "incidents.silence_sweep", "schedule": 5.0},
     "signals-raw-event-sweep": {"task": "signals.raw_event_sweep", "schedule": 5.0},
     "escalations-maintenance-sweep": {"task": "escalations.maintenance_sweep", "schedule": 5.0},
+    "notifications-sweep": {"task": "notifications.sweep", "schedule": 5.0},
     "escalations-run-sweep": {"task": "escalations.run_sweep", "schedule": 2.0},
     "sessions-clear-expired": {
         "task": "opsduty.tasks.sessions_clear_expired",

@@ -127,8 +127,7 @@ def team_delete(*, team: Team, by: User) -> None:
     except ProtectedError as error:
         kinds = sorted({str(obj._meta.verbose_name_plural) for obj in error.protected_objects})
         raise ValidationError(
-            f"This team still owns {' and '.join(kinds)}; "
-            "move or delete them first."
+            f"This team still owns {' and '.join(kinds)}; move or delete them first."
         ) from None
 
 

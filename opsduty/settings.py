@@ -216,6 +216,7 @@ STATICFILES_DIRS = [
     BASE_DIR / "static",
     ("vendor/htmx", NODE_MODULES / "htmx.org" / "dist"),
     ("vendor/pico", NODE_MODULES / "@picocss" / "pico" / "css"),
+    ("vendor/sortablejs", NODE_MODULES / "sortablejs"),
 ]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -233,10 +234,14 @@ EMAIL_BACKEND = env_str(
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_HOST = env_str("OPSDUTY_EMAIL_HOST", "localhost")
+# A notification email is sent while its outbox row is locked: bound the wait for SMTP.
+EMAIL_TIMEOUT = env_int("OPSDUTY_EMAIL_TIMEOUT", 10)
 EMAIL_PORT = env_int("OPSDUTY_EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("OPSDUTY_EMAIL_USER")
 EMAIL_HOST_PASSWORD = env_secret("OPSDUTY_EMAIL_PASSWORD")
 EMAIL_USE_TLS = env_bool("OPSDUTY_EMAIL_TLS", False)
+# Links in notifications (emails) point here.
+OPSDUTY_BASE_URL = env_str("OPSDUTY_BASE_URL", "http://localhost:8000")
 DEFAULT_FROM_EMAIL = env_str("OPSDUTY_EMAIL_FROM", "OpsDuty <opsduty@localhost>")
 
 LANGUAGE_CODE = "en-us"

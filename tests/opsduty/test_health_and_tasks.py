@@ -66,6 +66,7 @@ def test_seed_demo_builds_the_demo_org_idempotently(capsys: pytest.CaptureFixtur
     }
     owner = User.objects.get(organization=org, email="owner@demo.example")
     assert owner.check_password("opsduty-demo")
+    _assert_demo_policies(org)
     assert all(u.phone_number.startswith("+1555") for u in User.objects.for_org(org))
 
 
@@ -158,3 +159,29 @@ def test_worker_clears_expired_sessions(celery_worker) -> None:
     # The worker runs in another thread with its own DB connection; wait for it to finish.
     assert wait_until(lambda: not Session.objects.filter(session_key=expired).exists())
     assert Session.objects.filter(session_key=alive).exists()
+
+
+def _assert_demo_policies(org: Organization) -> None:
+    """DEMO.md's two policies, once each, used by their team's service."""
+    from escalations.models import EscalationPolicy, Service
+    from escalations.policy_selectors import policy_steps
+    from escalations.policy_text import step_describe
+
+    policies = {
+        p.name: (p.team.name, [step_describe(s) for s in policy_steps(p)])
+        for p in EscalationPolicy.objects.for_org(org)
+    }
+    assert policies == {
+        "Platform default": (
+            "Platform",
+            [
+                "Notify team Platform",
+                "Wait 5 minutes",
+                "Notify team Platform",
+                "Repeat from step 1 (once)",
+            ],
+        ),
+        "Payments default": ("Payments", ["Notify Alice", "Wait 10 minutes", "Notify Olivia"]),
+    }
+    used = dict(Service.objects.for_org(org).values_list("name", "escalation_policy__name"))
+    assert used == {"API": "Platform default", "Checkout": "Payments default"}

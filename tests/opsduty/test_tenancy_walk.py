@@ -17,7 +17,9 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 from oauth2_provider.models import Application
 
-from escalations.models import Service
+from escalations.models import EscalationPolicy as EscalationPolicyModel
+from escalations.models import Service, StepKind
+from escalations.policy_services import policy_create, step_add
 from incidents.models import IncidentReference
 from opsduty.models import Organization, Role, Team, User
 from processing.models import RoutingRule
@@ -111,6 +113,17 @@ def _orchestration(org: Organization, user: User) -> models.Model:
     return orchestration_create(service=service, by=user, fields=OrchestrationFields(name="walk"))
 
 
+def _policy(org: Organization, user: User) -> models.Model:
+    service = _service_of_team(org, user)
+    return policy_create(team=service.team, by=user, name=f"walk policy {service.pk}")
+
+
+def _step(org: Organization, user: User) -> models.Model:
+    policy = _policy(org, user)
+    assert isinstance(policy, EscalationPolicyModel)
+    return step_add(policy=policy, by=user, kind=StepKind.WAIT, wait_minutes=5)
+
+
 def _webhook(org: Organization, user: User) -> models.Model:
     return factories.make_webhook(organization=org)
 
@@ -135,6 +148,8 @@ OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "routing_rule_id": _routing_rule,
     "route_id": _route,
     "orchestration_id": _orchestration,
+    "policy_id": _policy,
+    "step_id": _step,
     "channel_id": _receive_channel,
     "webhook_id": _webhook,
     "raw_event_id": _raw_event,

@@ -8,8 +8,9 @@ from typing import Any
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from escalations import policy_services
 from escalations import services as escalation_services
-from escalations.models import Service, ServiceType
+from escalations.models import EscalationPolicy, Service, ServiceType, StepKind
 from opsduty import services
 from opsduty.models import Organization, Role, Team, User
 from processing import routing_services
@@ -72,6 +73,34 @@ DEMO_ROUTES = [
 ]
 
 
+# name, team, steps (kind, settings with user emails / team names), services using it
+DEMO_POLICIES: list[tuple[str, str, list[tuple[str, dict[str, Any]]], list[str]]] = [
+    (
+        "Platform default",
+        "Platform",
+        [
+            # DEMO.md: the active shift of schedule "Platform primary". Schedules do not exist
+            # yet, so step 1 notifies team Platform until they land.
+            (StepKind.NOTIFY, {"teams": ["Platform"]}),
+            (StepKind.WAIT, {"wait_minutes": 5}),
+            (StepKind.NOTIFY, {"teams": ["Platform"]}),
+            (StepKind.REPEAT, {"repeat_times": 1}),
+        ],
+        ["demo-api"],
+    ),
+    (
+        "Payments default",
+        "Payments",
+        [
+            (StepKind.NOTIFY, {"users": ["alice@demo.example"]}),
+            (StepKind.WAIT, {"wait_minutes": 10}),
+            (StepKind.NOTIFY, {"users": ["owner@demo.example"]}),
+        ],
+        ["demo-checkout"],
+    ),
+]
+
+
 class Command(BaseCommand):
     help = "Create (or bring up to date) the demo organization 'demo' and print its login."
 
@@ -90,6 +119,7 @@ class Command(BaseCommand):
         self._services(organization)
         self._webhooks(organization)
         self._routing_rule(organization)
+        self._policies(organization)
         self.stdout.write(
             "Demo organization ready. Sign in with organization 'demo', "
             f"email owner@demo.example (or alice@, bob@, carol@demo.example), "
@@ -135,6 +165,29 @@ class Command(BaseCommand):
                 service=Service.objects.get(organization=organization, routing_key=routing_key),
                 conditions=conditions,
             )
+
+    def _policies(self, organization: Organization) -> None:
+        for name, team_name, steps, routing_keys in DEMO_POLICIES:
+            policy = EscalationPolicy.objects.for_org(organization).filter(name=name).first()
+            if policy is None:
+                team = Team.objects.for_org(organization).get(name=team_name)
+                policy = policy_services.policy_create(team=team, by=None, name=name)
+                for kind, settings in steps:
+                    fields = dict(settings)
+                    if "users" in fields:
+                        fields["users"] = [
+                            User.objects.get(organization=organization, email=email)
+                            for email in fields["users"]
+                        ]
+                    if "teams" in fields:
+                        fields["teams"] = list(
+                            Team.objects.for_org(organization).filter(name__in=fields["teams"])
+                        )
+                    policy_services.step_add(policy=policy, by=None, kind=kind, **fields)
+            for routing_key in routing_keys:
+                service = Service.objects.get(organization=organization, routing_key=routing_key)
+                if service.escalation_policy_id is None:
+                    escalation_services.service_set_policy(service=service, policy=policy, by=None)
 
     def _user(
         self, organization: Organization, email: str, role: str, first: str, last: str, phone: str

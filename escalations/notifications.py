@@ -1,0 +1,262 @@
+"""The notification outbox (DESIGN.md invariant 5): rows written with the decision to notify,
+delivered by a retried task, every attempt logged on the incident.
+
+Delivery is exactly once per row under duplicated tasks: the task claims the row with
+`SELECT ... FOR UPDATE SKIP LOCKED` where it is pending and due, sends while holding the lock
+and sets the outcome in the same transaction, so a second task finds it locked or no longer
+pending. If the process dies between the provider's send and the commit, the row stays
+pending and is sent again (by a redelivered task or the sweeper): we choose at-least-once
+there, because a duplicate page is better than a missed one.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from escalations.models_notifications import (
+    Channel,
+    Notification,
+    NotificationRule,
+    NotificationStatus,
+)
+from escalations.notification_rules import notification_rule_list
+from escalations.providers import ChannelNotConfigured, DeliveryError, Receipt, provider_for
+from incidents.models import (
+    Incident,
+    IncidentLogEntry,
+    IncidentResponder,
+    LogAction,
+    ResponderStatus,
+    Status,
+)
+from opsduty.models import User
+
+if TYPE_CHECKING:
+    from incidents.hooks import StatusChange
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+BACKOFF_BASE = timedelta(seconds=30)
+# The sweeper leaves rows alone for this long past due: their ETA task is about to run.
+SWEEP_GRACE = timedelta(seconds=10)
+MAX_ERROR = 2000
+# Acknowledged or resolved: somebody is on it or it is over, stop paging.
+_CANCEL_ON = (Status.ACKNOWLEDGED, Status.RESOLVED)
+
+
+def _log(incident: Incident, message: str, **data: Any) -> None:
+    IncidentLogEntry.objects.create(
+        organization_id=incident.organization_id,
+        incident=incident,
+        actor=None,
+        action=LogAction.NOTIFICATION,
+        message=message,
+        data=data,
+    )
+
+
+_INSERT_SQL = (
+    f"INSERT INTO {Notification._meta.db_table}"  # noqa: S608 - our table name, values bound
+    " (organization_id, incident_id, user_id, channel, rule_id, reason, due_at,"
+    " idempotency_key, status, attempts, last_error, created_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, '', %s)"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+)
+
+
+def _insert(incident: Incident, user: User, rule: NotificationRule, reason: str, key: str) -> int:
+    """Insert one outbox row unless its key exists; the new id, or 0 on a duplicate."""
+    now = timezone.now()
+    due = now + timedelta(minutes=rule.delay_minutes)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_SQL,
+            (incident.organization_id, incident.pk, user.pk, rule.channel, rule.pk)
+            + (reason, due, key, now),
+        )
+        row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _responder_pending(incident: Incident, user: User, now: datetime) -> None:
+    """Mark the user paged; an active responder stays active (only `last_notified` moves)."""
+    responder, created = IncidentResponder.objects.get_or_create(
+        incident=incident,
+        user=user,
+        defaults={
+            "organization_id": incident.organization_id,
+            "status": ResponderStatus.PENDING,
+            "last_notified": now,
+            "status_updated_at": now,
+        },
+    )
+    if not created:
+        IncidentResponder.objects.filter(pk=responder.pk).update(last_notified=now)
+
+
+@transaction.atomic
+def notify_user(
+    *, incident: Incident, user: User, reason: str, key_prefix: str
+) -> list[Notification]:
+    """Write one outbox row per rule of the user's policy for the incident's urgency.
+
+    Runs in the caller's transaction; idempotent per `key_prefix` (a second call with the same
+    prefix writes nothing and returns []). Stakeholders and inactive users are skipped.
+    Delivery is scheduled after commit, at each row's due time.
+    """
+    if user.organization_id != incident.organization_id:
+        raise ValueError("the user and the incident belong to different organizations")
+    if user.is_stakeholder or not user.is_active:
+        who = "Stakeholders are" if user.is_stakeholder else "Deactivated users are"
+        _log(incident, f"{user.get_full_name()} not notified: {who} not notified", user=user.pk)
+        return []
+    rules = notification_rule_list(user=user, urgency=incident.urgency)
+    inserted = [_insert(incident, user, rule, reason, f"{key_prefix}:{rule.pk}") for rule in rules]
+    ids = [pk for pk in inserted if pk]
+    if not rules:
+        _log(incident, f"{user.get_full_name()} has no {incident.urgency} urgency rules")
+    if not ids:
+        return []
+    _responder_pending(incident, user, timezone.now())
+    created = list(Notification.objects.filter(pk__in=ids).order_by("due_at", "id"))
+    for notification in created:
+        transaction.on_commit(partial(_schedule, notification.pk, notification.due_at))
+    return created
+
+
+def _schedule(notification_id: int, due: datetime) -> None:
+    """Queue the delivery task at `due`; if the broker is down, the sweeper sends it."""
+    from escalations.tasks import notification_deliver
+
+    try:
+        notification_deliver.apply_async(args=(notification_id,), eta=due)
+    except Exception:  # noqa: BLE001 - the row is committed; the sweeper picks it up
+        logger.warning("notification %s not queued; the sweeper will send it", notification_id)
+
+
+@transaction.atomic
+def notifications_cancel_for(incident: Incident) -> int:
+    """Cancel the incident's pending notifications; logs and returns how many."""
+    count = Notification.objects.filter(
+        incident=incident, status=NotificationStatus.PENDING
+    ).update(status=NotificationStatus.CANCELLED)
+    if count:
+        plural = "notification" if count == 1 else "notifications"
+        _log(incident, f"{count} pending {plural} cancelled (incident {incident.status})")
+    return count
+
+
+def on_incident_status_changed(change: StatusChange) -> None:
+    """The incidents hook: acknowledged or resolved stops pending notifications."""
+    if change.new_status in _CANCEL_ON:
+        notifications_cancel_for(change.incident)
+
+
+# --- delivery -----------------------------------------------------------------------------
+
+
+def _label(notification: Notification) -> str:
+    return f"{Channel(notification.channel).label} to {notification.user.get_full_name()}"
+
+
+def _claim(notification_id: int, now: datetime) -> Notification | None:
+    """The row if pending, due and not held by another worker (the caller holds a transaction)."""
+    return (
+        Notification.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("incident", "incident__service", "user")
+        .filter(pk=notification_id, status=NotificationStatus.PENDING, due_at__lte=now)
+        .first()
+    )
+
+
+def _backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, 4 min after attempts 1..4."""
+    return BACKOFF_BASE * (1 << (attempts - 1))
+
+
+def _sent(notification: Notification, receipt: Receipt, now: datetime) -> None:
+    notification.status = NotificationStatus.SENT
+    notification.sent_at = now
+    notification.last_error = ""
+    IncidentResponder.objects.filter(
+        incident_id=notification.incident_id, user_id=notification.user_id
+    ).update(last_notified=now)
+    _log(
+        notification.incident,
+        f"{_label(notification)}: {receipt.answer}",
+        notification=notification.pk,
+        attempt=notification.attempts,
+        provider_id=receipt.provider_id,
+    )
+
+
+def _failed(notification: Notification, error: DeliveryError, now: datetime) -> None:
+    notification.last_error = error.message[:MAX_ERROR]
+    data: dict[str, Any] = {"notification": notification.pk, "attempt": notification.attempts}
+    if isinstance(error, ChannelNotConfigured):
+        notification.status = NotificationStatus.NOT_CONFIGURED
+        channel = Channel(notification.channel).label
+        name = notification.user.get_full_name()
+        message = f"{channel} not sent: {error.message} (to {name})"
+    elif error.permanent or notification.attempts >= MAX_ATTEMPTS:
+        notification.status = NotificationStatus.FAILED
+        message = f"{_label(notification)}: failed ({error.message})"
+        if not error.permanent:
+            message += f", gave up after {notification.attempts} attempts"
+    else:
+        notification.due_at = now + _backoff(notification.attempts)
+        message = (
+            f"{_label(notification)}: failed ({error.message}), "
+            f"retry {notification.attempts + 1} of {MAX_ATTEMPTS} at "
+            f"{notification.due_at:%H:%M:%S} UTC"
+        )
+        data["retry_at"] = notification.due_at.isoformat()
+        transaction.on_commit(partial(_schedule, notification.pk, notification.due_at))
+    _log(notification.incident, message[:MAX_ERROR], **data)
+
+
+def notification_deliver(*, notification_id: int) -> str | None:
+    """Send one due, pending notification once; its new status, or None when nothing to do.
+
+    A duplicated task, the ETA task racing the sweeper, or an early redelivery is a no-op
+    (row lock + pending/due check). A non-permanent provider error schedules a retry with
+    exponential backoff; after MAX_ATTEMPTS, or on a permanent error, the row is failed.
+    """
+    with transaction.atomic():
+        now = timezone.now()
+        notification = _claim(notification_id, now)
+        if notification is None:
+            return None
+        if notification.incident.status in _CANCEL_ON:
+            # Defensive: the hook cancels these, but a row written afterwards must not page.
+            notification.status = NotificationStatus.CANCELLED
+            notification.save(update_fields=["status"])
+            return notification.status
+        notification.attempts += 1
+        try:
+            receipt = provider_for(notification.channel).send(notification)
+        except DeliveryError as error:
+            _failed(notification, error, now)
+        else:
+            _sent(notification, receipt, now)
+        notification.save(update_fields=["status", "attempts", "due_at", "last_error", "sent_at"])
+        return notification.status
+
+
+def notifications_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Ids of pending notifications due for longer than SWEEP_GRACE (for the sweeper)."""
+    now = now or timezone.now()
+    return list(
+        Notification.objects.filter(
+            status=NotificationStatus.PENDING, due_at__lte=now - SWEEP_GRACE
+        )
+        .order_by("due_at")
+        .values_list("id", flat=True)[:limit]
+    )
