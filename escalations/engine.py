@@ -69,13 +69,19 @@ def _escalates(incident: Incident) -> bool:
     return not incident.is_maintenance and incident.parent_id is None
 
 
-def run_start(*, incident: Incident, now: datetime | None = None) -> EscalationRun | None:
-    """(Re)start the incident's escalation at step 1; the caller holds the transaction."""
+def run_start(
+    *, incident: Incident, now: datetime | None = None, new: bool = False
+) -> EscalationRun | None:
+    """(Re)start the incident's escalation at step 1; the caller holds the transaction.
+
+    A service without a policy pages nobody; a new incident's log says so once.
+    """
     now = now or timezone.now()
     service = Service.objects.select_related("escalation_policy").get(pk=incident.service_id)
     policy: EscalationPolicy | None = service.escalation_policy
     if policy is None:
-        _log(incident, "No escalation policy on the service: nobody is paged.")
+        if new:
+            _log(incident, "No escalation policy on the service: nobody is paged.")
         return None
     if not _escalates(incident):
         return None
@@ -108,7 +114,7 @@ def run_stop(*, incident: Incident, reason: str) -> bool:
 def on_status_change(change: hooks.StatusChange) -> None:
     """The incidents hook: triggered starts escalation, every other state stops it."""
     if change.new_status == Status.TRIGGERED:
-        run_start(incident=change.incident)
+        run_start(incident=change.incident, new=change.old_status is None)
     else:
         run_stop(incident=change.incident, reason=f"incident {change.new_status}")
 
@@ -156,6 +162,7 @@ def run_fire(*, run_id: int, version: int | None = None, now: datetime | None = 
 
 def _walk(run: EscalationRun, incident: Incident, now: datetime) -> None:
     """Run steps from `run.step_index` until one sets a later due time or the policy ends."""
+    assert run.policy_id is not None  # run_fire stops runs without a policy
     policy = EscalationPolicy.objects.get(pk=run.policy_id)
     steps = policy_steps(policy)
     for _ in range(MAX_STEPS_PER_FIRE):
@@ -173,7 +180,9 @@ def _walk(run: EscalationRun, incident: Incident, now: datetime) -> None:
     run.due_at = now + timedelta(minutes=1)  # a runaway policy: come back later, never loop
 
 
-def _step(step: EscalationStep, run: EscalationRun, incident: Incident, now: datetime) -> datetime | None:
+def _step(
+    step: EscalationStep, run: EscalationRun, incident: Incident, now: datetime
+) -> datetime | None:
     """Run one step and advance the run; the next due time, or None to go straight on."""
     number = run.step_index + 1
     if step.kind == StepKind.WAIT:
@@ -186,7 +195,10 @@ def _step(step: EscalationStep, run: EscalationRun, incident: Incident, now: dat
     elif step.kind == StepKind.NOTIFY_IF_TIME:
         opens = _window_opens(step, now)
         if opens is not None:
-            _log(incident, f"Step {number}: outside its time window; paused until {opens:%Y-%m-%d %H:%M} UTC.")
+            _log(
+                incident,
+                f"Step {number}: outside its time window; paused until {opens:%Y-%m-%d %H:%M} UTC.",
+            )
             return opens
         _notify(step, run, incident, f"step {number}")
     elif step.kind == StepKind.REPEAT:
@@ -217,7 +229,9 @@ def _targets(step: EscalationStep) -> list[User]:
     users = {user.pk: user for user in step.users.all()}
     team_ids = [team.pk for team in step.teams.all()]
     if team_ids:
-        for membership in TeamMembership.objects.filter(team_id__in=team_ids).select_related("user"):
+        for membership in TeamMembership.objects.filter(team_id__in=team_ids).select_related(
+            "user"
+        ):
             users.setdefault(membership.user_id, membership.user)
     return [
         user
@@ -229,13 +243,22 @@ def _targets(step: EscalationStep) -> list[User]:
 def _notify(step: EscalationStep, run: EscalationRun, incident: Incident, label: str) -> None:
     targets = _targets(step)
     if step.schedule_id is not None:
-        _log(incident, f"{label.capitalize()}: schedules arrive with a later release; the schedule target notified nobody.")
+        _log(
+            incident,
+            f"{label.capitalize()}: schedules arrive with a later release; "
+            "the schedule target notified nobody.",
+        )
     if not targets:
         _log(incident, f"{label.capitalize()}: nobody to notify.")
         return
     prefix = f"esc:{run.pk}:{run.version}:{run.step_index}:{run.repeat_count}"
     for user in targets:
-        notify_user(incident=incident, user=user, reason=f"escalation {label}", key_prefix=f"{prefix}:{user.pk}")
+        notify_user(
+            incident=incident,
+            user=user,
+            reason=f"escalation {label}",
+            key_prefix=f"{prefix}:{user.pk}",
+        )
     names = ", ".join(user.get_full_name() or user.email for user in targets)
     _log(incident, f"{label.capitalize()}: notifying {names}.")
 

@@ -73,6 +73,7 @@ class Service(TenantModel):
 
 
 # Imported last: these models live in their own modules but belong to this app.
+from escalations.models_engine import EscalationRun, RunState  # noqa: E402
 from escalations.models_notifications import (  # noqa: E402
     Notification,
     NotificationRule,
@@ -89,12 +90,14 @@ from escalations.models_policies import (  # noqa: E402
 __all__ = [
     "Channel",
     "EscalationPolicy",
+    "EscalationRun",
     "EscalationStep",
     "MaintenanceMode",
     "Notification",
     "NotificationRule",
     "NotificationStatus",
     "RuleUrgency",
+    "RunState",
     "Service",
     "ServiceType",
     "StepKind",

@@ -66,7 +66,10 @@ def _fire(incident: Incident, at: datetime) -> bool:
 
 def _notified(incident: Incident) -> list[str]:
     return sorted(
-        {n.user.email for n in Notification.objects.filter(incident=incident).select_related("user")}
+        {
+            n.user.email
+            for n in Notification.objects.filter(incident=incident).select_related("user")
+        }
     )
 
 
@@ -171,7 +174,9 @@ def test_repeat_goes_back_at_most_the_configured_times(
         moment = max(moment, _run(incident).due_at or moment)
         assert _fire(incident, moment)
         fired += 1
-    prefixes = {n.idempotency_key.split(":")[4] for n in Notification.objects.filter(incident=incident)}
+    prefixes = {
+        n.idempotency_key.split(":")[4] for n in Notification.objects.filter(incident=incident)
+    }
     assert prefixes == {"0", "1", "2"}  # the first pass and two repeats
     assert _run(incident).state == RunState.FINISHED
 
@@ -209,7 +214,12 @@ def test_notify_if_time_pauses_until_the_window_opens(
         policy,
         (
             StepKind.NOTIFY_IF_TIME,
-            {"users": [member], "time_from": time(12, 0), "time_to": time(18, 0), "timezone": "UTC"},
+            {
+                "users": [member],
+                "time_from": time(12, 0),
+                "time_to": time(18, 0),
+                "timezone": "UTC",
+            },
         ),
     )
     incident = _open(service)
@@ -223,7 +233,9 @@ def test_notify_if_time_pauses_until_the_window_opens(
 def test_stakeholders_are_never_notified(
     policy: EscalationPolicy, service: Service, team: Team, org_a: Organization, member: User
 ) -> None:
-    watcher = factories.make_user(organization=org_a, email="watcher@a.example", role=Role.STAKEHOLDER)
+    watcher = factories.make_user(
+        organization=org_a, email="watcher@a.example", role=Role.STAKEHOLDER
+    )
     factories.add_member(team, watcher)
     _steps(policy, (StepKind.NOTIFY, {"teams": [team]}))
     incident = _open(service)
@@ -252,3 +264,17 @@ def test_no_policy_means_no_run(service: Service) -> None:
     incident = _open(service)
     assert not EscalationRun.objects.filter(incident=incident).exists()
     assert incident.log.filter(message__startswith="No escalation policy").exists()
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_fires_the_first_step_from_the_eta_task(
+    celery_worker: object, policy: EscalationPolicy, service: Service, member: User
+) -> None:
+    from tests.waiting import wait_until
+
+    _steps(policy, (StepKind.NOTIFY, {"users": [member]}), (StepKind.WAIT, {"wait_minutes": 30}))
+    incident = factories.make_incident(service=service)
+    assert wait_until(lambda: _run(incident).step_index == 2)
+    assert Notification.objects.filter(incident=incident, user=member).exists()
+    assert _run(incident).state == RunState.ACTIVE
