@@ -26,7 +26,12 @@ from escalations.policy_forms import PolicyForm, StepForm, step_initial
 from escalations.policy_text import step_describe
 from opsduty.models import Team
 from opsduty.services import can_manage_team
-from opsduty.views.common import AuthedRequest, add_validation_error
+from opsduty.views.common import (
+    AuthedRequest,
+    Deletion,
+    add_validation_error,
+    delete_with_confirmation,
+)
 
 ACTIVE = "policies"
 
@@ -128,22 +133,17 @@ def policy_delete(request: AuthedRequest, policy_id: int) -> HttpResponseBase:
     """Confirm (GET) and delete (POST); refused while a service uses the policy."""
     policy = selectors.policy_get(user=request.user, policy_id=policy_id)
     _require_manage(request, policy.team)
-    if request.method == "POST":
-        try:
-            services.policy_delete(policy=policy, by=request.user)
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-            return redirect("policy_detail", policy_id=policy.pk)
-        messages.success(request, f"Escalation policy “{policy.name}” deleted.")
-        return redirect("policies")
-    context = {
-        "object_name": policy.name,
-        "what": "escalation policy",
-        "consequence": "Its steps are deleted too.",
-        "cancel_url": reverse("policy_detail", kwargs={"policy_id": policy.pk}),
-        "active": ACTIVE,
-    }
-    return render(request, "processing/confirm_delete.html", context)
+    deletion = Deletion(
+        object_name=policy.name,
+        what="escalation policy",
+        consequence="Its steps are deleted too.",
+        cancel_url=reverse("policy_detail", kwargs={"policy_id": policy.pk}),
+        done_url=reverse("policies"),
+        active=ACTIVE,
+    )
+    return delete_with_confirmation(
+        request, deletion, lambda: services.policy_delete(policy=policy, by=request.user)
+    )
 
 
 # --- steps ----------------------------------------------------------------------------------

@@ -17,12 +17,18 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
 from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from escalations.selectors import service_get
 from opsduty.models import Team
 from opsduty.services import can_manage_team
-from opsduty.views.common import AuthedRequest, add_validation_error
+from opsduty.views.common import (
+    AuthedRequest,
+    Deletion,
+    add_validation_error,
+    delete_with_confirmation,
+)
 from processing import routing_selectors as selectors
 from processing import routing_services as services
 from processing.models import EventOrchestration, Route, RoutingRule
@@ -157,22 +163,17 @@ def routing_rule_delete(request: AuthedRequest, routing_rule_id: int) -> HttpRes
     """Confirm (GET) and delete (POST) a rule with its routes."""
     rule = selectors.routing_rule_get(user=request.user, routing_rule_id=routing_rule_id)
     _require_manage(request, rule.team)
-    if request.method == "POST":
-        try:
-            services.routing_rule_delete(rule=rule, by=request.user)
-        except ValidationError as error:
-            messages.error(request, " ".join(error.messages))
-            return redirect("routing_rule_detail", routing_rule_id=rule.pk)
-        messages.success(request, f"Routing rule “{rule.name}” deleted.")
-        return redirect("routing_rules")
-    context = {
-        "object_name": rule.name,
-        "what": "routing rule",
-        "consequence": "Its routes are deleted too; senders using its routing key are refused.",
-        "cancel_url": rule_url(rule),
-        "active": "routing",
-    }
-    return render(request, "processing/confirm_delete.html", context)
+    deletion = Deletion(
+        object_name=rule.name,
+        what="routing rule",
+        consequence="Its routes are deleted too; senders using its routing key are refused.",
+        cancel_url=rule_url(rule),
+        done_url=reverse("routing_rules"),
+        active="routing",
+    )
+    return delete_with_confirmation(
+        request, deletion, lambda: services.routing_rule_delete(rule=rule, by=request.user)
+    )
 
 
 def rule_url(rule: RoutingRule) -> str:
