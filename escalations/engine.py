@@ -19,6 +19,7 @@ import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -37,6 +38,11 @@ logger = logging.getLogger(__name__)
 
 REPEAT_LIMIT = 5
 MAX_STEPS_PER_FIRE = 100  # a policy of only notify steps repeated 5 times stays far below
+
+
+def _minutes(count: int) -> timedelta:
+    """A policy's minutes; `OPSDUTY_ESCALATION_MINUTE_SECONDS` shortens them for benchmarks."""
+    return timedelta(seconds=count * settings.ESCALATION_MINUTE_SECONDS)
 
 
 def _log(incident: Incident, message: str) -> None:
@@ -187,7 +193,7 @@ def _step(
     number = run.step_index + 1
     if step.kind == StepKind.WAIT:
         run.step_index += 1
-        return now + timedelta(minutes=step.wait_minutes or 0)
+        return now + _minutes(step.wait_minutes or 0)
     if step.kind == StepKind.NOTIFY:
         _notify(step, run, incident, f"step {number}")
     elif step.kind == StepKind.NOTIFY_IF_EVENTS:
@@ -266,7 +272,7 @@ def _notify(step: EscalationStep, run: EscalationRun, incident: Incident, label:
 def _notify_if_events(
     step: EscalationStep, run: EscalationRun, incident: Incident, now: datetime, number: int
 ) -> None:
-    window = timedelta(minutes=step.window_minutes or 0)
+    window = _minutes(step.window_minutes or 0)
     count = IncidentEvent.objects.filter(incident=incident, received_at__gte=now - window).count()
     if count >= (step.events_count or 1):
         _notify(step, run, incident, f"step {number}")

@@ -207,6 +207,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("OPSDUTY_CELERY_EAGER", False)
 
+# The length of an escalation policy's minute (wait steps, event windows). Only benchmarks
+# shorten it; production keeps 60.
+ESCALATION_MINUTE_SECONDS = env_int("OPSDUTY_ESCALATION_MINUTE_SECONDS", 60)
+
 # --- Static files, email, i18n -------------------------------------------------------------
 
 STATIC_URL = "/static/"
