@@ -48,6 +48,7 @@ urlpatterns = [
     path("", include("escalations.urls")),
     path("", include("escalations.urls_notifications")),
     path("", include("escalations.urls_policies")),
+    path("", include("escalations.urls_diagnostics")),
     path("", include("processing.urls_routing")),
     path("", include("processing.urls")),
     path("", include("signals.ui_urls")),

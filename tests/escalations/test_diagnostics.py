@@ -1,0 +1,176 @@
+"""The diagnostics selector: each finding appears when it should and goes when fixed, the
+queries stay bounded as the organization grows, and another organization is never read."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from escalations import policy_services as ps
+from escalations.diagnostics import diagnostics_for
+from escalations.models import EscalationPolicy, EscalationStep, StepKind
+from escalations.services import service_set_policy
+from opsduty.models import Organization, Role, Team, User
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+PHONE = "+15550100"
+
+
+@pytest.fixture
+def team(org_a: Organization, member: User) -> Team:
+    team = factories.make_team(organization=org_a, name="Platform")
+    factories.add_member(team, member)
+    return team
+
+
+@pytest.fixture
+def team_b(org_b: Organization) -> Team:
+    return factories.make_team(organization=org_b, name="Bravo")
+
+
+@pytest.fixture
+def policy(team: Team, member: User) -> EscalationPolicy:
+    policy = ps.policy_create(team=team, by=None, name="Platform default")
+    ps.step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[member])
+    return policy
+
+
+def _notify_step(policy: EscalationPolicy, **targets: object) -> EscalationStep:
+    return ps.step_add(policy=policy, by=None, kind=StepKind.NOTIFY, **targets)
+
+
+def test_service_without_policy_is_listed_until_it_gets_one(
+    org_a: Organization, team: Team, policy: EscalationPolicy
+) -> None:
+    service = factories.make_service(team=team, name="API")
+    assert diagnostics_for(organization=org_a).services_without_policy == [service]
+    service_set_policy(service=service, policy=policy, by=None)
+    assert diagnostics_for(organization=org_a).services_without_policy == []
+
+
+def test_policy_used_by_no_service_is_informational(
+    org_a: Organization, team: Team, policy: EscalationPolicy
+) -> None:
+    found = diagnostics_for(organization=org_a)
+    assert found.unused_policies == [policy]
+    assert found.problem_count == len(found.users_without_contact)  # not counted as a problem
+    service_set_policy(service=factories.make_service(team=team), policy=policy, by=None)
+    assert diagnostics_for(organization=org_a).unused_policies == []
+
+
+def test_step_whose_only_user_becomes_a_stakeholder_pages_nobody(
+    org_a: Organization, policy: EscalationPolicy, member: User
+) -> None:
+    assert diagnostics_for(organization=org_a).unreachable_steps == []
+    member.role = Role.STAKEHOLDER
+    member.save(update_fields=["role"])
+    [finding] = diagnostics_for(organization=org_a).unreachable_steps
+    assert finding.policy == policy and "stakeholders or deactivated" in finding.reason
+    member.role = Role.MEMBER
+    member.save(update_fields=["role"])
+    assert diagnostics_for(organization=org_a).unreachable_steps == []
+
+
+def test_step_whose_only_user_is_deactivated_pages_nobody(
+    org_a: Organization, policy: EscalationPolicy, member: User
+) -> None:
+    member.is_active = False
+    member.save(update_fields=["is_active"])
+    assert len(diagnostics_for(organization=org_a).unreachable_steps) == 1
+
+
+def test_team_target_needs_a_pageable_member(
+    org_a: Organization, team: Team, policy: EscalationPolicy, stakeholder: User
+) -> None:
+    empty = factories.make_team(organization=org_a, name="Night crew")
+    factories.add_member(empty, stakeholder)
+    step = _notify_step(policy, teams=[empty])
+    [finding] = diagnostics_for(organization=org_a).unreachable_steps
+    assert finding.step == step and "no pageable members in Night crew" in finding.reason
+    factories.add_member(empty, factories.make_user(organization=org_a))
+    assert diagnostics_for(organization=org_a).unreachable_steps == []
+
+
+def test_team_with_one_pageable_member_is_enough(
+    org_a: Organization, team: Team, member: User, stakeholder: User
+) -> None:
+    factories.add_member(team, stakeholder)
+    policy = ps.policy_create(team=team, by=None, name="Team page")
+    _notify_step(policy, teams=[team])
+    assert diagnostics_for(organization=org_a).unreachable_steps == []
+
+
+def test_step_without_targets_or_with_only_a_schedule_pages_nobody(
+    org_a: Organization, policy: EscalationPolicy, member: User
+) -> None:
+    # Neither can be saved through the services today; older or imported rows can hold them.
+    bare = EscalationStep.objects.create(
+        organization=org_a, policy=policy, position=5, kind=StepKind.NOTIFY_IF_EVENTS
+    )
+    scheduled = EscalationStep.objects.create(
+        organization=org_a, policy=policy, position=6, kind=StepKind.NOTIFY_IF_TIME, schedule_id=7
+    )
+    reasons = {f.step: f.reason for f in diagnostics_for(organization=org_a).unreachable_steps}
+    assert reasons == {
+        bare: "it targets nobody",
+        scheduled: "its schedule pages nobody yet (schedules arrive later)",
+    }
+    scheduled.users.add(member)
+    assert [f.step for f in diagnostics_for(organization=org_a).unreachable_steps] == [bare]
+
+
+def test_wait_and_repeat_steps_are_never_flagged(org_a: Organization, team: Team) -> None:
+    policy = ps.policy_create(team=team, by=None, name="Only waits")
+    ps.step_add(policy=policy, by=None, kind=StepKind.WAIT, wait_minutes=5)
+    ps.step_add(policy=policy, by=None, kind=StepKind.REPEAT, repeat_times=1)
+    assert diagnostics_for(organization=org_a).unreachable_steps == []
+
+
+def test_user_without_phone_for_default_sms_rules_until_they_add_one(
+    org_a: Organization, owner: User, member: User, stakeholder: User
+) -> None:
+    owner.phone_number = PHONE
+    owner.save(update_fields=["phone_number"])
+    found = diagnostics_for(organization=org_a).users_without_contact
+    assert [p.user for p in found] == [member]  # stakeholders are never paged
+    assert found[0].problems == ["SMS and Voice call rules but no phone number"]
+    member.phone_number = PHONE
+    member.save(update_fields=["phone_number"])
+    assert diagnostics_for(organization=org_a).users_without_contact == []
+
+
+def test_queries_stay_bounded_as_the_organization_grows(
+    org_a: Organization, team: Team, policy: EscalationPolicy
+) -> None:
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            diagnostics_for(organization=org_a)
+        return len(queries)
+
+    _notify_step(policy, teams=[team])  # every prefetch has rows to load from the start
+    before = count()
+    for number in range(5):
+        crew = factories.make_team(organization=org_a, name=f"Crew {number}")
+        factories.add_member(crew, factories.make_user(organization=org_a))
+        extra = ps.policy_create(team=crew, by=None, name=f"Extra {number}")
+        _notify_step(extra, teams=[crew], users=[factories.make_user(organization=org_a)])
+        factories.make_service(team=crew)
+    assert count() == before
+
+
+def test_another_organizations_objects_are_never_listed(
+    org_a: Organization, org_b: Organization, outsider: User, team_b: Team
+) -> None:
+    factories.make_service(team=team_b, name="Bravo service")
+    theirs = ps.policy_create(team=team_b, by=None, name="Bravo policy")
+    factories.add_member(team_b, outsider)
+    step = _notify_step(theirs, users=[outsider])
+    outsider.role = Role.STAKEHOLDER
+    outsider.save(update_fields=["role"])
+    found = diagnostics_for(organization=org_a)
+    assert found.services_without_policy == [] and found.unused_policies == []
+    assert found.unreachable_steps == [] and found.users_without_contact == []
+    assert [f.step for f in diagnostics_for(organization=org_b).unreachable_steps] == [step]
