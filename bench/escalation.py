@@ -1,0 +1,392 @@
+"""Escalation benchmark: step lateness, missed and duplicated steps, event to first page.
+
+Serves the product the way `make run` does (the `web:`, `worker:` and `beat:` lines of the
+Procfile, DEBUG off) with a policy minute shortened by `OPSDUTY_ESCALATION_MINUTE_SECONDS`
+(time is shortened by the setting, never faked). A bench organization gets one member, one
+service and the policy "notify the member; wait 1 minute; notify the member". BENCH_INCIDENTS
+Alertmanager-like events with unique dedup ids are POSTed to a webhook on loopback (each
+POST's send time recorded), then the bench waits until every run has finished (or
+BENCH_TIMEOUT) and measures from the database:
+
+- lateness of each step that fired: the first Notification row of the step (created_at)
+  minus its due time. Step 1 is due at the incident's creation; step 3 (after the wait) at
+  step 1's first row plus the policy minute (an upper bound of the engine's due time, which
+  is taken a few ms before that row is written: lateness is under-, never over-stated);
+- missed: incidents not notified at both notify steps;
+- duplicated: notify steps written more than once (more rows than the member's rules, or
+  rows from more than one run version for the same step);
+- POST send time to the incident's first Notification row.
+
+    eval "$(make -s services)"; .venv/bin/python manage.py migrate
+    BENCH_INCIDENTS=1000 .venv/bin/python bench/escalation.py
+
+Environment: BENCH_INCIDENTS (default 1000), BENCH_MINUTE_SECONDS (default 5),
+BENCH_CLIENTS (default 8), BENCH_TIMEOUT (seconds to wait for the runs, default 300),
+BENCH_PORT (default 8312).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
+os.environ["OPSDUTY_DEBUG"] = "0"
+
+INCIDENTS = min(int(os.environ.get("BENCH_INCIDENTS", "1000")), 20_000)
+MINUTE_SECONDS = int(os.environ.get("BENCH_MINUTE_SECONDS", "5"))
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
+TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "300"))
+PORT = int(os.environ.get("BENCH_PORT", "8312"))
+RUN_DIR = tempfile.mkdtemp(prefix="opsduty-bench-escalation-")
+# Delivery is part of the load (same worker) but must not wait on an SMTP server.
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# os.environ is read by the processes the bench starts (settings read it at import).
+os.environ["OPSDUTY_ESCALATION_MINUTE_SECONDS"] = str(MINUTE_SECONDS)
+
+
+def _body(n: int, dedup: str) -> bytes:
+    return json.dumps(
+        {
+            "receiver": "bench",
+            "status": "firing",
+            "title": f"Disk full on node-{n}",
+            "dedup_id": dedup,
+            "labels": {"alertname": "DiskFull", "severity": "critical", "instance": f"node-{n}"},
+            "annotations": {"summary": "Disk above 95%", "runbook": "https://x/y"},
+        }
+    ).encode()
+
+
+# --- the load generator ---------------------------------------------------------------------
+
+
+async def _client(
+    path: str, queue: list[tuple[str, bytes]], sent: dict[str, float], statuses: dict[int, int]
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+    while queue:
+        dedup, body = queue.pop()
+        request = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        sent[dedup] = time.time()  # wall clock: compared with the database's timestamps
+        writer.write(request)
+        status_line = await reader.readline()
+        length, close = 0, False
+        while True:
+            line = await reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "connection" and "close" in value.lower():
+                close = True
+        await reader.readexactly(length)
+        status = int(status_line.split()[1]) if status_line else 0
+        statuses[status] = statuses.get(status, 0) + 1
+        if close or not status_line or status_line.startswith(b"HTTP/1.0"):
+            writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+    writer.close()
+
+
+def _send_all(path: str, prefix: str) -> tuple[dict[str, float], dict[int, int], float]:
+    queue = [(f"{prefix}-{n}", _body(n, f"{prefix}-{n}")) for n in range(INCIDENTS)][::-1]
+    sent: dict[str, float] = {}
+    statuses: dict[int, int] = {}
+
+    async def run() -> None:
+        await asyncio.gather(*(_client(path, queue, sent, statuses) for _ in range(CLIENTS)))
+
+    started = time.perf_counter()
+    asyncio.run(asyncio.wait_for(run(), timeout=120))
+    return sent, statuses, time.perf_counter() - started
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else None
+
+
+def _ms(values: list[float]) -> dict[str, Any]:
+    def r(v: float | None) -> float | None:
+        return None if v is None else round(v * 1000, 1)
+
+    return {
+        "count": len(values),
+        "p50_ms": r(_percentile(values, 0.5)),
+        "p99_ms": r(_percentile(values, 0.99)),
+        "max_ms": r(max(values) if values else None),
+    }
+
+
+# --- processes ------------------------------------------------------------------------------
+
+
+def _procfile_command(name: str) -> list[str]:
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            command = line.split(":", 1)[1].strip()
+            command = command.replace("${OPSDUTY_WEB_PORT}", str(PORT))
+            command = command.replace("${OPSDUTY_RUN_DIR}", RUN_DIR)
+            command = command.replace("--loglevel info", "--loglevel warning")
+            parts = shlex.split(command)
+            local = ROOT / ".venv" / "bin" / parts[0]
+            return [str(local) if local.exists() else parts[0], *parts[1:]]
+    raise SystemExit(f"no {name}: line in Procfile")
+
+
+def _start(name: str) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "OPSDUTY_DEBUG": "0",
+        "OPSDUTY_WEB_PORT": str(PORT),
+        "OPSDUTY_RUN_DIR": RUN_DIR,
+        "OPSDUTY_ESCALATION_MINUTE_SECONDS": str(MINUTE_SECONDS),
+        "OPSDUTY_EMAIL_BACKEND": EMAIL_BACKEND,
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+    }
+    return subprocess.Popen(
+        _procfile_command(name),
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+def _wait_for_web() -> None:
+    import socket
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", PORT), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("the web process did not start")
+
+
+def _wait_for_worker() -> None:
+    from opsduty.celery import app
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if app.control.ping(timeout=1.0):
+            return
+    raise SystemExit("the worker did not start")
+
+
+# --- the run --------------------------------------------------------------------------------
+
+
+def _setup() -> tuple[str, Any, Any]:
+    import django
+
+    django.setup()
+    from escalations import policy_services
+    from escalations import services as escalation_services
+    from escalations.models_notifications import Channel
+    from escalations.models_policies import StepKind
+    from escalations.notification_rules import RuleInput, notification_rules_replace
+    from incidents.models import Urgency
+    from opsduty import services
+    from opsduty.models import Team
+    from signals.models import Webhook
+
+    stamp = time.strftime("%Y%m%d%H%M%S")
+    org = services.organization_create(name="Bench escalation", domain=f"bench-esc-{stamp}")
+    team = Team.objects.create(organization=org, name="Bench")
+    member = services.user_create(
+        organization=org, email=f"oncall@bench-esc-{stamp}.test", password=None, first_name="On"
+    )
+    services.team_add_member(team=team, user=member, by=None)
+    # One row per notify step: no 5-minute voice rows left pending after the bench.
+    notification_rules_replace(
+        user=member, urgency=Urgency.HIGH, rules=[RuleInput(0, Channel.EMAIL)]
+    )
+    policy = policy_services.policy_create(team=team, by=None, name="Bench")
+    policy_services.step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[member])
+    policy_services.step_add(policy=policy, by=None, kind=StepKind.WAIT, wait_minutes=1)
+    policy_services.step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[member])
+    service = escalation_services.service_create(team=team, by=None, name="Bench")
+    escalation_services.service_set_policy(service=service, policy=policy, by=None)
+    webhook = Webhook.objects.create(
+        organization=org, name="Bench", rate_limit_per_minute=1_000_000
+    )
+    path = f"/integrations/webhooks/enque/event/{webhook.key}/{service.routing_key}"
+    return path, service, stamp
+
+
+def _runs_finished(service: Any) -> tuple[int, int]:
+    from escalations.models_engine import EscalationRun, RunState
+
+    runs = EscalationRun.objects.filter(incident__service=service)
+    return runs.filter(state=RunState.FINISHED).count(), runs.count()
+
+
+def _measure(service: Any, sent: dict[str, float]) -> dict[str, Any]:
+    from escalations.models_engine import EscalationRun
+    from escalations.models_notifications import Notification, NotificationRule
+    from incidents.models import Incident
+
+    incidents = {
+        pk: (dedup, created.timestamp())
+        for pk, dedup, created in Incident.objects.filter(service=service).values_list(
+            "pk", "dedup_id", "created_at"
+        )
+    }
+    member_rules = NotificationRule.objects.filter(
+        user__in=service.team.memberships.values("user"), urgency="high"
+    ).count()
+    # step index -> incident -> [(created_at, version)], from the key
+    # esc:{run}:{version}:{step_index}:{repeat_count}:{user}:{rule}
+    fired: dict[int, dict[int, list[tuple[float, int]]]] = {}
+    reasons: set[str] = set()
+    for incident_id, key, reason, created in Notification.objects.filter(
+        incident__service=service
+    ).values_list("incident_id", "idempotency_key", "reason", "created_at"):
+        parts = key.split(":")
+        step, version = int(parts[3]), int(parts[2])
+        fired.setdefault(step, {}).setdefault(incident_id, []).append(
+            (created.timestamp(), version)
+        )
+        reasons.add(reason)
+    first_step = fired.get(0, {})
+    second_step = fired.get(2, {})
+    minute = float(MINUTE_SECONDS)
+    lateness_1, lateness_3, to_first = [], [], []
+    for pk, (dedup, created) in incidents.items():
+        if pk in first_step:
+            step1 = min(at for at, _ in first_step[pk])
+            lateness_1.append(step1 - created)
+            if pk in second_step:
+                lateness_3.append(min(at for at, _ in second_step[pk]) - (step1 + minute))
+            if dedup in sent:
+                to_first.append(step1 - sent[dedup])
+    missed = sum(1 for pk in incidents if not (pk in first_step and pk in second_step))
+    duplicated = sum(
+        1
+        for rows_by_incident in fired.values()
+        for rows in rows_by_incident.values()
+        if len(rows) > member_rules or len({version for _, version in rows}) > 1
+    )
+    states: dict[str, int] = {}
+    for state in EscalationRun.objects.filter(incident__service=service).values_list(
+        "state", flat=True
+    ):
+        states[state] = states.get(state, 0) + 1
+    delivery: dict[str, int] = {}
+    for status in Notification.objects.filter(incident__service=service).values_list(
+        "status", flat=True
+    ):
+        delivery[status] = delivery.get(status, 0) + 1
+    return {
+        "incidents_created": len(incidents),
+        "runs_by_state": states,
+        "notification_rows": sum(len(r) for s in fired.values() for r in s.values()),
+        "notification_rows_by_status": delivery,
+        "notification_reasons": sorted(reasons),
+        "rules_per_member": member_rules,
+        "lateness": {
+            "all_steps": _ms(lateness_1 + lateness_3),
+            "step_1_due_at_incident_creation": _ms(lateness_1),
+            "step_3_due_at_step_1_plus_minute": _ms(lateness_3),
+        },
+        "missed_incidents_fewer_than_2_steps": missed + max(0, len(sent) - len(incidents)),
+        "duplicated_steps": duplicated,
+        "event_post_to_first_notification": _ms(to_first),
+    }
+
+
+def main() -> None:
+    path, service, stamp = _setup()
+    from django.db import connections
+
+    connections.close_all()
+    processes = {name: _start(name) for name in ("web", "worker", "beat")}
+    try:
+        _wait_for_web()
+        _wait_for_worker()
+        time.sleep(1.0)  # let beat start its schedule
+        sent, statuses, send_seconds = _send_all(path, f"esc-{stamp}")
+        started = time.monotonic()
+        deadline = started + TIMEOUT
+        finished, runs = _runs_finished(service)
+        while finished < INCIDENTS and time.monotonic() < deadline:
+            time.sleep(0.5)
+            finished, runs = _runs_finished(service)
+        waited = time.monotonic() - started
+        time.sleep(1.0)  # the last steps' deliveries (not measured, reported by status)
+        results = _measure(service, sent)
+    finally:
+        for process in processes.values():
+            _stop(process)
+    print(
+        json.dumps(
+            {
+                "benchmark": "escalation",
+                "incidents": INCIDENTS,
+                "start_path": "webhook POST (web: + worker: from the Procfile)",
+                "policy": "notify member; wait 1 minute; notify member",
+                "escalation_minute_seconds": MINUTE_SECONDS,
+                "clients": CLIENTS,
+                "post_seconds": round(send_seconds, 2),
+                "post_statuses": {str(k): v for k, v in sorted(statuses.items())},
+                "seconds_waited_after_posts": round(waited, 1),
+                "runs_finished": finished,
+                "runs": runs,
+                "timed_out": finished < INCIDENTS,
+                **results,
+                "targets": {
+                    "p99_lateness_ms_below": 2000,
+                    "missed": 0,
+                    "duplicated": 0,
+                    "event_to_first_notification_p99_ms_below": 1000,
+                },
+                "commands": {
+                    name: shlex.join(
+                        [
+                            Path(part).name if i == 0 else part
+                            for i, part in enumerate(_procfile_command(name))
+                        ]
+                    )
+                    for name in ("web", "worker", "beat")
+                },
+                "env": {
+                    "OPSDUTY_ESCALATION_MINUTE_SECONDS": str(MINUTE_SECONDS),
+                    "OPSDUTY_EMAIL_BACKEND": EMAIL_BACKEND,
+                    "OPSDUTY_DEBUG": "0",
+                },
+                "cpus": os.cpu_count(),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
