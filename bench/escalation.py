@@ -136,6 +136,14 @@ def _ms(values: list[float]) -> dict[str, Any]:
 # --- processes ------------------------------------------------------------------------------
 
 
+# Every process of the Procfile, as `make run` starts them.
+PROCESSES = [
+    line.split(":", 1)[0]
+    for line in (ROOT / "Procfile").read_text().splitlines()
+    if line.strip() and not line.startswith("#")
+]
+
+
 def _procfile_command(name: str) -> list[str]:
     for line in (ROOT / "Procfile").read_text().splitlines():
         if line.startswith(f"{name}:"):
@@ -327,7 +335,7 @@ def main() -> None:
     from django.db import connections
 
     connections.close_all()
-    processes = {name: _start(name) for name in ("web", "worker", "beat")}
+    processes = {name: _start(name) for name in PROCESSES}
     try:
         _wait_for_web()
         _wait_for_worker()
@@ -374,7 +382,7 @@ def main() -> None:
                             for i, part in enumerate(_procfile_command(name))
                         ]
                     )
-                    for name in ("web", "worker", "beat")
+                    for name in PROCESSES
                 },
                 "env": {
                     "OPSDUTY_ESCALATION_MINUTE_SECONDS": str(MINUTE_SECONDS),
