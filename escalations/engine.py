@@ -11,6 +11,8 @@
   version. A second delivery of the task, or the sweeper racing it, finds the row locked or
   no longer due and does nothing.
 - Service maintenance (either mode) pauses a run until the window ends.
+- A reassigned incident (`escalations.paging.incident_reassign`) keeps its chosen policy on
+  the run (`policy_overridden`): every restart walks it instead of the service's policy.
 """
 
 from __future__ import annotations
