@@ -11,6 +11,8 @@
   version. A second delivery of the task, or the sweeper racing it, finds the row locked or
   no longer due and does nothing.
 - Service maintenance (either mode) pauses a run until the window ends.
+- A reassigned incident (`escalations.paging.incident_reassign`) keeps its chosen policy on
+  the run (`policy_overridden`): every restart walks it instead of the service's policy.
 """
 
 from __future__ import annotations
@@ -75,16 +77,29 @@ def _escalates(incident: Incident) -> bool:
     return not incident.is_maintenance and incident.parent_id is None
 
 
+def _policy_for(incident: Incident) -> EscalationPolicy | None:
+    """The policy the incident was reassigned to, else its service's current policy."""
+    overridden = (
+        EscalationRun.objects.filter(incident=incident, policy_overridden=True)
+        .select_related("policy")
+        .first()
+    )
+    if overridden is not None and overridden.policy is not None:
+        return overridden.policy
+    service = Service.objects.select_related("escalation_policy").get(pk=incident.service_id)
+    return service.escalation_policy
+
+
 def run_start(
     *, incident: Incident, now: datetime | None = None, new: bool = False
 ) -> EscalationRun | None:
     """(Re)start the incident's escalation at step 1; the caller holds the transaction.
 
-    A service without a policy pages nobody; a new incident's log says so once.
+    The policy is the reassigned one if someone chose it (`incident_reassign`), else the
+    service's. A service without a policy pages nobody; a new incident's log says so once.
     """
     now = now or timezone.now()
-    service = Service.objects.select_related("escalation_policy").get(pk=incident.service_id)
-    policy: EscalationPolicy | None = service.escalation_policy
+    policy = _policy_for(incident)
     if policy is None:
         if new:
             _log(incident, "No escalation policy on the service: nobody is paged.")

@@ -19,7 +19,8 @@ class EscalationRun(TenantModel):
     """Where an incident is in its escalation policy (invariant 4: time is data).
 
     `due_at` is when `step_index` runs; `version` changes with every transition, so a task
-    scheduled for an older state finds nothing to do.
+    scheduled for an older state finds nothing to do. `policy_overridden`: someone reassigned
+    the incident, so every restart walks `policy` instead of the service's current policy.
     """
 
     incident = models.OneToOneField(
@@ -28,6 +29,7 @@ class EscalationRun(TenantModel):
     policy = models.ForeignKey(
         "escalations.EscalationPolicy", null=True, blank=True, on_delete=models.SET_NULL
     )
+    policy_overridden = models.BooleanField(default=False)
     state = models.CharField(max_length=16, choices=RunState.choices, default=RunState.ACTIVE)
     step_index = models.PositiveIntegerField(default=0)
     repeat_count = models.PositiveIntegerField(default=0)

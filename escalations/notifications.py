@@ -222,6 +222,21 @@ def _failed(notification: Notification, error: DeliveryError, now: datetime) -> 
     _log(notification.incident, message[:MAX_ERROR], **data)
 
 
+# Direct pages (`escalations.paging`) are a person's deliberate choice: one made on an
+# acknowledged incident ("get the database team in too") is delivered.
+DIRECT_PAGE_KEY_PREFIX = "page:"
+
+
+def _stale(notification: Notification) -> bool:
+    """The incident no longer wants this notification (resolved; acknowledged unless paged)."""
+    status = notification.incident.status
+    if status == Status.ACKNOWLEDGED and notification.idempotency_key.startswith(
+        DIRECT_PAGE_KEY_PREFIX
+    ):
+        return False
+    return status in _CANCEL_ON
+
+
 def notification_deliver(*, notification_id: int) -> str | None:
     """Send one due, pending notification once; its new status, or None when nothing to do.
 
@@ -234,7 +249,7 @@ def notification_deliver(*, notification_id: int) -> str | None:
         notification = _claim(notification_id, now)
         if notification is None:
             return None
-        if notification.incident.status in _CANCEL_ON:
+        if _stale(notification):
             # Defensive: the hook cancels these, but a row written afterwards must not page.
             notification.status = NotificationStatus.CANCELLED
             notification.save(update_fields=["status"])

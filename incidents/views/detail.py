@@ -18,12 +18,25 @@ from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from escalations import paging
+from escalations.policy_selectors import policy_choices_for_team
 from incidents import services
-from incidents.forms import AttachForm, LabelForm, NoteForm, ResolveForm, SilenceForm, UrgencyForm
+from incidents.forms import (
+    AttachForm,
+    LabelForm,
+    NoteForm,
+    PageForm,
+    ReassignForm,
+    ResolveForm,
+    SilenceForm,
+    UrgencyForm,
+)
 from incidents.models import OPEN_STATUSES, Incident, Status
 from incidents.selectors import IncidentFilters, incident_get, incident_list
 from incidents.views.timeline import incident_timeline
+from opsduty.models import Role, Team, User
 from opsduty.services import can_manage_team
+from opsduty.tenancy import scoped
 from opsduty.views.common import AuthedRequest, is_htmx
 
 ATTACH_CANDIDATES = 100
@@ -61,14 +74,17 @@ def _context(
         "note_form": NoteForm(),
         "urgency_form": UrgencyForm(initial={"urgency": incident.urgency}),
         "label_form": LabelForm(),
+        "page_form": PageForm(),
+        "reassign_form": ReassignForm(),
         **(bound or {}),
     }
     can_attach = is_open and not attached and not children
+    can_act = _can_act(request, incident)
     return {
         "incident": incident,
         "labels": list(incident.labels.all()),
         "children": children,
-        "can_act": _can_act(request, incident),
+        "can_act": can_act,
         "can_acknowledge": incident.status in (Status.TRIGGERED, Status.SILENCED) and not attached,
         "can_unacknowledge": incident.status == Status.ACKNOWLEDGED and not attached,
         "can_silence": incident.status in (Status.TRIGGERED, Status.ACKNOWLEDGED) and not attached,
@@ -77,7 +93,23 @@ def _context(
         "can_attach": can_attach,
         "attach_candidates": _attach_candidates(request, incident) if can_attach else [],
         "timeline": incident_timeline(incident),
+        **(_paging_choices(request, incident) if can_act and is_open else {}),
         **forms_,
+    }
+
+
+def _paging_choices(request: AuthedRequest, incident: Incident) -> dict[str, Any]:
+    """Whom to page (the organization's users and teams) and the team's policies."""
+    organization = request.user.organization
+    return {
+        "page_users": list(
+            scoped(User, organization)
+            .filter(is_active=True)
+            .exclude(role=Role.STAKEHOLDER)
+            .order_by("first_name", "email")
+        ),
+        "page_teams": list(scoped(Team, organization).order_by("name")),
+        "reassign_policies": list(policy_choices_for_team(team=incident.service.team)),
     }
 
 
@@ -196,6 +228,23 @@ def _remove_label(request: AuthedRequest, incident: Incident, data: dict[str, An
     return f"Label “{data['name'].strip()}” removed."
 
 
+def _page(request: AuthedRequest, incident: Incident, data: dict[str, Any]) -> str:
+    users, teams = paging.paging_targets_get(
+        organization=request.user.organization, user_ids=data["users"], team_ids=data["teams"]
+    )
+    paged = paging.incident_page(incident=incident, by=request.user, users=users, teams=teams)
+    names = ", ".join(user.get_full_name() or user.email for user in paged)
+    return f"Paged {names}."
+
+
+def _reassign(request: AuthedRequest, incident: Incident, data: dict[str, Any]) -> str:
+    policy = paging.reassign_policy_get(
+        organization=request.user.organization, policy_id=data["escalation_policy"]
+    )
+    paging.incident_reassign(incident=incident, by=request.user, policy=policy)
+    return f"Incident #{incident.number} reassigned to “{policy.name}”."
+
+
 def _action(apply: Apply, form_class: type[forms.Form] | None = None, form_key: str = "") -> Any:
     @require_POST
     @login_required
@@ -218,3 +267,5 @@ incident_add_note = _action(_note, NoteForm, "note_form")
 incident_set_urgency = _action(_urgency, UrgencyForm, "urgency_form")
 incident_add_label = _action(_add_label, LabelForm, "label_form")
 incident_remove_label = _action(_remove_label, LabelForm)
+incident_page = _action(_page, PageForm, "page_form")
+incident_reassign = _action(_reassign, ReassignForm, "reassign_form")

@@ -1,5 +1,6 @@
 """Incident actions of API v1, client 0.1.0 (spec §B): #22 acknowledge, #23 unacknowledge,
-#24 resolve, #25 unresolve (re-open) and #26 add a note, under /api/v1/incidents/{id}/.
+#24 resolve, #25 unresolve (re-open) and #26 add a note, under /api/v1/incidents/{id}/; and
+OpsDuty's own `page` and `reassign` (not in the public spec, same conventions and answers).
 
 Every action calls the one service the UI calls too, as the token's user; like the UI, only
 owners and members of the service's team may act (stakeholders get 403). A refused
@@ -19,6 +20,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from escalations import paging
 from incidents.models import NOTE_MAX_LENGTH, Incident, Status
 from incidents.services import (
     incident_acknowledge,
@@ -51,6 +53,24 @@ class AddIncidentNoteInputSchema(serializers.Serializer[Any]):
     """`AddIncidentNoteInputSchema`: the note text, required and not blank."""
 
     note = serializers.CharField(max_length=NOTE_MAX_LENGTH)
+
+
+class PageIncidentInputSchema(serializers.Serializer[Any]):
+    """Whom to page: user ids and team ids of the organization (at least one in all)."""
+
+    users = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    teams = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("users") and not attrs.get("teams"):
+            raise serializers.ValidationError("Give at least one user or team id to page.")
+        return attrs
+
+
+class ReassignIncidentInputSchema(serializers.Serializer[Any]):
+    """The id of an escalation policy of the service's team."""
+
+    escalation_policy = serializers.IntegerField()
 
 
 def _validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
@@ -211,3 +231,47 @@ class IncidentNoteCreateView(OrgScopedAPIView):
         text = _validated(AddIncidentNoteInputSchema, request.data)["note"]
         note = incident_add_note(incident=incident, by=user, text=text)
         return Response(IncidentGroupDetailNoteSchema(note).data, status=200)
+
+
+class IncidentPageView(IncidentActionView):
+    """Page users and teams directly; the escalation policy is unchanged."""
+
+    def act(self, incident: Incident, user: User, request: Request) -> None:
+        data = _validated(PageIncidentInputSchema, request.data)
+        users, teams = paging.paging_targets_get(
+            organization=user.organization, user_ids=data["users"], team_ids=data["teams"]
+        )
+        paging.incident_page(incident=incident, by=user, users=users, teams=teams)
+
+    @_action_schema(
+        "page_incident_endpoint",
+        "Page people on an incident",
+        "Notify the given users and the members of the given teams now (stakeholders and "
+        "deactivated users are skipped; a person paged twice within a minute is paged once). "
+        "Rejected (422) for a resolved incident, unknown ids, or nobody pageable.",
+        request=PageIncidentInputSchema,
+    )
+    def post(self, request: Request, incident_group_id: int) -> Response:
+        return super().post(request, incident_group_id)
+
+
+class IncidentReassignView(IncidentActionView):
+    """Replace the incident's escalation policy; a triggered incident restarts at step 1."""
+
+    def act(self, incident: Incident, user: User, request: Request) -> None:
+        data = _validated(ReassignIncidentInputSchema, request.data)
+        policy = paging.reassign_policy_get(
+            organization=user.organization, policy_id=data["escalation_policy"]
+        )
+        paging.incident_reassign(incident=incident, by=user, policy=policy)
+
+    @_action_schema(
+        "reassign_incident_endpoint",
+        "Reassign an incident to another escalation policy",
+        "Use another escalation policy of the service's team for this incident from now on; "
+        "a triggered incident restarts escalation at step 1. Rejected (422) for a resolved "
+        "incident or a policy that is unknown or of another team.",
+        request=ReassignIncidentInputSchema,
+    )
+    def post(self, request: Request, incident_group_id: int) -> Response:
+        return super().post(request, incident_group_id)

@@ -16,6 +16,8 @@ from rest_framework.permissions import AllowAny
 from opsduty.api.incident_actions import (
     IncidentAcknowledgeView,
     IncidentNoteCreateView,
+    IncidentPageView,
+    IncidentReassignView,
     IncidentResolveView,
     IncidentUnacknowledgeView,
     IncidentUnresolveView,
@@ -102,6 +104,16 @@ urlpatterns: list[URLPattern] = [
         "incidents/<int:incident_group_id>/notes/",
         IncidentNoteCreateView.as_view(),
         name="incident-notes",
+    ),
+    path(
+        "incidents/<int:incident_group_id>/page/",
+        IncidentPageView.as_view(),
+        name="incident-page",
+    ),
+    path(
+        "incidents/<int:incident_group_id>/reassign/",
+        IncidentReassignView.as_view(),
+        name="incident-reassign",
     ),
     path("receive-channels/", ReceiveChannelListView.as_view(), name="receive-channels"),
     path(

@@ -1,0 +1,120 @@
+"""OpsDuty's own incident actions of API v1: page and reassign (200 with the incident,
+422 for bad input or a refused action, 404 for another organization's incident)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from escalations.models import EscalationPolicy, Service
+from escalations.models_engine import EscalationRun
+from escalations.models_notifications import Notification
+from escalations.policy_services import policy_create
+from incidents import services as incident_services
+from incidents.models import Incident
+from opsduty.models import Organization, Team, User
+from tests import factories
+from tests.api.test_incidents_api import action_url, assert_422, post_json
+from tests.conftest import api_client_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def team(org_a: Organization, member: User) -> Team:
+    team = factories.make_team(organization=org_a, name="Platform")
+    factories.add_member(team, member)
+    return team
+
+
+@pytest.fixture
+def api_service(team: Team) -> Service:
+    return factories.make_service(team=team, name="API")
+
+
+@pytest.fixture
+def incident(api_service: Service) -> Incident:
+    return factories.make_incident(service=api_service, summary="Disk full")
+
+
+@pytest.fixture
+def night(team: Team) -> EscalationPolicy:
+    return policy_create(team=team, by=None, name="Night")
+
+
+@pytest.fixture
+def member_api(member: User) -> Client:
+    return api_client_for(member)
+
+
+def test_page_answers_the_incident(member_api, incident, owner, team, member):
+    status, body = post_json(member_api, action_url(incident, "page"), {"users": [owner.pk]})
+    assert status == 200
+    assert body["id"] == incident.pk and body["status"] == "triggered" and "notes" in body
+    assert Notification.objects.filter(incident=incident, user=owner).exists()
+    status, _ = post_json(member_api, action_url(incident, "page"), {"teams": [team.pk]})
+    assert status == 200
+    assert Notification.objects.filter(incident=incident, user=member).exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [None, {}, {"users": []}, {"users": "1"}, {"users": ["x"]}, {"teams": [999999]}],
+)
+def test_page_bad_input_is_422(member_api, incident, body):
+    status, response = post_json(member_api, action_url(incident, "page"), body)
+    assert status == 422
+    assert_422(response)
+
+
+def test_page_refusals_are_422(member_api, incident, stakeholder, outsider, owner):
+    status, body = post_json(member_api, action_url(incident, "page"), {"users": [stakeholder.pk]})
+    assert status == 422 and "Nobody to page" in body["detail"][0]["msg"]
+    status, body = post_json(member_api, action_url(incident, "page"), {"users": [outsider.pk]})
+    assert status == 422 and body["detail"][0]["loc"] == ["body", "users"]
+    incident_services.incident_resolve(incident=incident, by=owner)
+    status, body = post_json(member_api, action_url(incident, "page"), {"users": [owner.pk]})
+    assert status == 422
+    assert_422(body)
+
+
+def test_reassign_answers_the_incident(member_api, incident, night):
+    url = action_url(incident, "reassign")
+    status, body = post_json(member_api, url, {"escalation_policy": night.pk})
+    assert status == 200 and body["id"] == incident.pk
+    run = EscalationRun.objects.get(incident=incident)
+    assert (run.policy_id, run.policy_overridden) == (night.pk, True)
+
+
+def test_reassign_refusals_are_422(member_api, incident, org_a, outsider, owner, night):
+    url = action_url(incident, "reassign")
+    other = policy_create(team=factories.make_team(organization=org_a), by=None, name="Other")
+    foreign = policy_create(
+        team=factories.make_team(organization=outsider.organization), by=None, name="B"
+    )
+    for body in (None, {}, {"escalation_policy": "x"}, {"escalation_policy": other.pk}):
+        status, answer = post_json(member_api, url, body)
+        assert status == 422, body
+        assert_422(answer)
+    status, answer = post_json(member_api, url, {"escalation_policy": foreign.pk})
+    assert status == 422 and answer["detail"][0]["loc"] == ["body", "escalation_policy"]
+    incident_services.incident_resolve(incident=incident, by=owner)
+    status, _ = post_json(member_api, url, {"escalation_policy": night.pk})
+    assert status == 422
+
+
+@pytest.mark.parametrize("action", ["page", "reassign"])
+def test_foreign_and_unknown_incidents_are_404(outsider_api, incident, owner, night, action):
+    body = {"users": [owner.pk], "escalation_policy": night.pk}
+    status, _ = post_json(outsider_api, action_url(incident, action), body)
+    assert status == 404
+    status, _ = post_json(outsider_api, f"/api/v1/incidents/999999/{action}/", body)
+    assert status == 404
+    assert not Notification.objects.filter(incident=incident).exists()
+
+
+def test_stakeholder_token_is_403(incident, team, stakeholder, owner):
+    factories.add_member(team, stakeholder)
+    client = api_client_for(stakeholder)
+    status, _ = post_json(client, action_url(incident, "page"), {"users": [owner.pk]})
+    assert status == 403
