@@ -114,11 +114,11 @@ def run_start(
     run.step_index = 0
     run.repeat_count = 0
     run.due_at = now
-    run.version += 1
-    run.started_at = run.updated_at = now
-    run.save()
+    run.started_at = now
     _log(incident, f"Escalation policy “{policy.name}” started.")
-    _after_commit(run)
+    # Step 1 runs right here, in the transaction that triggered the incident: the first
+    # notification is written with the incident, not after a trip through the task queue.
+    _advance(run, now)
     return run
 
 
@@ -165,6 +165,12 @@ def run_fire(*, run_id: int, version: int | None = None, now: datetime | None = 
     run = runs.first()
     if run is None:
         return False
+    _advance(run, now)
+    return True
+
+
+def _advance(run: EscalationRun, now: datetime) -> None:
+    """Run what is due of a locked run, then save it with a new version and schedule it."""
     incident = Incident.objects.select_related("service").get(pk=run.incident_id)
     if incident.status != Status.TRIGGERED or not _escalates(incident) or run.policy_id is None:
         run.state, run.due_at = RunState.STOPPED, None
@@ -178,7 +184,6 @@ def run_fire(*, run_id: int, version: int | None = None, now: datetime | None = 
     run.updated_at = now
     run.save()
     _after_commit(run)
-    return True
 
 
 def _walk(run: EscalationRun, incident: Incident, now: datetime) -> None:

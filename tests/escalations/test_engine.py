@@ -83,12 +83,10 @@ def test_triggered_starts_and_notify_then_wait(
         (StepKind.NOTIFY, {"users": [owner]}),
     )
     incident = _open(service)
-    run = _run(incident)
-    assert (run.state, run.step_index, run.due_at) == (RunState.ACTIVE, 0, START)
-    assert _fire(incident, START)
+    # Step 1 ran in the transaction that opened the incident; the wait is scheduled.
     assert _notified(incident) == [member.email]
     run = _run(incident)
-    assert run.step_index == 2
+    assert (run.state, run.step_index) == (RunState.ACTIVE, 2)
     assert run.due_at == START + timedelta(minutes=7)
     assert not _fire(incident, START + timedelta(minutes=6))  # not due yet
     assert _fire(incident, START + timedelta(minutes=7))
@@ -99,25 +97,26 @@ def test_triggered_starts_and_notify_then_wait(
 def test_a_step_runs_once_when_the_task_is_delivered_twice(
     policy: EscalationPolicy, service: Service, member: User
 ) -> None:
-    _steps(policy, (StepKind.NOTIFY, {"users": [member]}), (StepKind.WAIT, {"wait_minutes": 5}))
+    _steps(policy, (StepKind.WAIT, {"wait_minutes": 5}), (StepKind.NOTIFY, {"users": [member]}))
     incident = _open(service)
     version = _run(incident).version
-    with time_machine.travel(START, tick=False):
+    with time_machine.travel(START + timedelta(minutes=5), tick=False):
         assert engine.run_fire(run_id=_run(incident).pk, version=version)
         written = Notification.objects.filter(incident=incident).count()
         assert not engine.run_fire(run_id=_run(incident).pk, version=version)  # redelivered
         assert not engine.run_fire(run_id=_run(incident).pk)  # the sweeper: not due any more
     assert written > 0
     assert Notification.objects.filter(incident=incident).count() == written
-    assert _run(incident).step_index == 2
+    assert _run(incident).state == RunState.FINISHED
 
 
 def test_the_sweeper_fires_a_run_whose_task_was_lost(
     policy: EscalationPolicy, service: Service, member: User
 ) -> None:
-    _steps(policy, (StepKind.NOTIFY, {"users": [member]}))
+    _steps(policy, (StepKind.WAIT, {"wait_minutes": 1}), (StepKind.NOTIFY, {"users": [member]}))
     incident = _open(service)
-    with time_machine.travel(START + timedelta(seconds=5), tick=False):
+    assert engine.runs_due(now=START) == []
+    with time_machine.travel(START + timedelta(minutes=1, seconds=5), tick=False):
         assert engine.runs_due() == [_run(incident).pk]
         assert sum(engine.run_fire(run_id=run_id) for run_id in engine.runs_due()) == 1
         assert engine.runs_due() == []
@@ -130,7 +129,6 @@ def test_acknowledge_resolve_and_silence_stop_the_run(
 ) -> None:
     _steps(policy, (StepKind.WAIT, {"wait_minutes": 5}), (StepKind.NOTIFY, {"users": [member]}))
     incident = _open(service)
-    assert _fire(incident, START)
     with time_machine.travel(START + timedelta(minutes=1), tick=False):
         if action == "silence":
             incident_services.incident_silence(incident=incident, by=member, minutes=30)
@@ -144,18 +142,19 @@ def test_acknowledge_resolve_and_silence_stop_the_run(
 def test_silence_expiry_restarts_from_step_one(
     policy: EscalationPolicy, service: Service, member: User
 ) -> None:
-    _steps(policy, (StepKind.NOTIFY, {"users": [member]}))
+    _steps(policy, (StepKind.NOTIFY, {"users": [member]}), (StepKind.WAIT, {"wait_minutes": 60}))
     incident = _open(service)
-    assert _fire(incident, START)
+    first = Notification.objects.filter(incident=incident, user=member).count()
     with time_machine.travel(START + timedelta(minutes=1), tick=False):
         incident_services.incident_silence(incident=incident, by=member, minutes=10)
     later = START + timedelta(minutes=11)
     with time_machine.travel(later, tick=False):
         assert incident_services.incident_silence_expire(incident_id=incident.pk)
     run = _run(incident)
-    assert (run.state, run.step_index, run.due_at) == (RunState.ACTIVE, 0, later)
-    assert _fire(incident, later)
-    assert Notification.objects.filter(incident=incident, user=member).count() >= 2
+    # Restarted at step 1, which notified again; now waiting from the restart.
+    assert (run.state, run.step_index) == (RunState.ACTIVE, 2)
+    assert run.due_at == later + timedelta(minutes=60)
+    assert Notification.objects.filter(incident=incident, user=member).count() == 2 * first
 
 
 def test_repeat_goes_back_at_most_the_configured_times(
@@ -184,7 +183,6 @@ def test_repeat_goes_back_at_most_the_configured_times(
 def test_resolve_step_resolves_the_incident(policy: EscalationPolicy, service: Service) -> None:
     _steps(policy, (StepKind.RESOLVE, {}))
     incident = _open(service)
-    assert _fire(incident, START)
     incident.refresh_from_db()
     assert incident.status == Status.RESOLVED
 
@@ -194,16 +192,17 @@ def test_notify_if_events_needs_enough_events(
 ) -> None:
     _steps(
         policy,
+        (StepKind.WAIT, {"wait_minutes": 1}),
         (StepKind.NOTIFY_IF_EVENTS, {"users": [member], "events_count": 3, "window_minutes": 10}),
     )
     incident = _open(service, dedup_id="same")
-    assert _fire(incident, START)
-    assert _notified(incident) == []
     second = _open(service, dedup_id="other")
     with time_machine.travel(START, tick=False):
         for _ in range(2):
             factories.make_incident(service=service, dedup_id="other")
-    assert _fire(second, START)
+    assert _fire(incident, START + timedelta(minutes=1))
+    assert _notified(incident) == []  # one event only
+    assert _fire(second, START + timedelta(minutes=1))
     assert _notified(second) == [member.email]
 
 
@@ -222,8 +221,7 @@ def test_notify_if_time_pauses_until_the_window_opens(
             },
         ),
     )
-    incident = _open(service)
-    assert _fire(incident, START)  # 10:00: before the window
+    incident = _open(service)  # 10:00: before the window
     assert _notified(incident) == []
     assert _run(incident).due_at == START.replace(hour=12)
     assert _fire(incident, START.replace(hour=12))
@@ -239,7 +237,6 @@ def test_stakeholders_are_never_notified(
     factories.add_member(team, watcher)
     _steps(policy, (StepKind.NOTIFY, {"teams": [team]}))
     incident = _open(service)
-    assert _fire(incident, START)
     assert watcher.email not in _notified(incident)
     assert member.email in _notified(incident)
 
@@ -250,10 +247,9 @@ def test_maintenance_pauses_the_run(
     from escalations.services import service_maintenance_start
 
     _steps(policy, (StepKind.NOTIFY, {"users": [member]}))
-    incident = _open(service)
     with time_machine.travel(START, tick=False):
         service_maintenance_start(service=service, by=owner, mode="debug", duration_minutes=30)
-        assert engine.run_fire(run_id=_run(incident).pk)
+    incident = _open(service)
     assert _notified(incident) == []
     assert _run(incident).due_at == START + timedelta(minutes=30)
     assert _fire(incident, START + timedelta(minutes=30))
@@ -268,13 +264,24 @@ def test_no_policy_means_no_run(service: Service) -> None:
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_a_real_worker_fires_the_first_step_from_the_eta_task(
-    celery_worker: object, policy: EscalationPolicy, service: Service, member: User
+def test_a_real_worker_fires_the_step_after_a_wait_from_the_eta_task(
+    celery_worker: object,
+    policy: EscalationPolicy,
+    service: Service,
+    member: User,
+    settings: Any,
 ) -> None:
     from tests.waiting import wait_until
 
-    _steps(policy, (StepKind.NOTIFY, {"users": [member]}), (StepKind.WAIT, {"wait_minutes": 30}))
+    settings.ESCALATION_MINUTE_SECONDS = 1  # the wait below lasts one real second
+    _steps(
+        policy,
+        (StepKind.NOTIFY, {"users": [member]}),
+        (StepKind.WAIT, {"wait_minutes": 1}),
+        (StepKind.NOTIFY, {"users": [member]}),
+    )
     incident = factories.make_incident(service=service)
-    assert wait_until(lambda: _run(incident).step_index == 2)
-    assert Notification.objects.filter(incident=incident, user=member).exists()
-    assert _run(incident).state == RunState.ACTIVE
+    assert _run(incident).step_index == 2  # step 1 ran with the incident
+    assert wait_until(lambda: _run(incident).state == RunState.FINISHED)  # the ETA task
+    keys = Notification.objects.filter(incident=incident).values_list("idempotency_key", flat=True)
+    assert {key.split(":")[3] for key in keys} == {"0", "2"}

@@ -101,16 +101,15 @@ def test_reassign_restarts_at_step_one_with_the_new_policy(
     policy: EscalationPolicy, night: EscalationPolicy, service: Service, owner: User, member: User
 ) -> None:
     incident = _open(service)
-    assert _fire(incident, START)
-    assert _notified(incident) == [member.email]
+    assert _notified(incident) == [member.email]  # step 1 ran with the incident
     later = START + timedelta(minutes=3)
     _at(later, incident_reassign, incident=incident, by=member, policy=night)
     run = _run(incident)
     assert (run.policy_id, run.policy_overridden) == (night.pk, True)
-    assert (run.state, run.step_index, run.due_at) == (RunState.ACTIVE, 0, later)
-    assert _fire(incident, later)
+    # Restarted at step 1 of "Night" at once: the owner is notified, then the wait.
+    assert (run.state, run.step_index) == (RunState.ACTIVE, 2)
     assert _notified(incident) == sorted([member.email, owner.email])
-    assert _run(incident).due_at == later + timedelta(minutes=10)
+    assert run.due_at == later + timedelta(minutes=10)
     assert IncidentLogEntry.objects.filter(
         incident=incident,
         actor=member,
@@ -131,8 +130,8 @@ def test_reassigned_policy_survives_silence_expiry(
     assert (run.policy_id, run.state, run.step_index, run.due_at) == (
         night.pk,
         RunState.ACTIVE,
-        0,
-        later,
+        2,
+        later + timedelta(minutes=10),
     )
 
 
@@ -142,11 +141,15 @@ def test_reassign_while_acknowledged_takes_effect_when_triggered_again(
     incident = _open(service)
     _at(START, incident_services.incident_acknowledge, incident=incident, by=member)
     _at(START, incident_reassign, incident=incident, by=member, policy=night)
-    assert _run(incident).state == RunState.STOPPED
+    assert _run(incident).state != RunState.ACTIVE  # nothing runs while acknowledged
     later = START + timedelta(minutes=2)
     _at(later, incident_services.incident_unacknowledge, incident=incident, by=member)
     run = _run(incident)
-    assert (run.policy_id, run.state, run.due_at) == (night.pk, RunState.ACTIVE, later)
+    assert (run.policy_id, run.state, run.due_at) == (
+        night.pk,
+        RunState.ACTIVE,
+        later + timedelta(minutes=10),
+    )
 
 
 def test_reassign_refuses_another_teams_policy(
