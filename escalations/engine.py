@@ -30,7 +30,7 @@ from escalations.models import Service
 from escalations.models_engine import EscalationRun, RunState
 from escalations.models_policies import EscalationPolicy, EscalationStep, StepKind
 from escalations.notifications import notify_user
-from escalations.policy_selectors import policy_steps
+from escalations.policy_selectors import policy_steps_cached
 from escalations.selectors import service_escalation_paused
 from incidents import hooks
 from incidents.models import Incident, IncidentEvent, IncidentLogEntry, LogAction, Status
@@ -189,12 +189,12 @@ def _advance(run: EscalationRun, now: datetime) -> None:
 def _walk(run: EscalationRun, incident: Incident, now: datetime) -> None:
     """Run steps from `run.step_index` until one sets a later due time or the policy ends."""
     assert run.policy_id is not None  # run_fire stops runs without a policy
-    policy = EscalationPolicy.objects.get(pk=run.policy_id)
-    steps = policy_steps(policy)
+    steps = policy_steps_cached(run.policy_id) or []
     for _ in range(MAX_STEPS_PER_FIRE):
         if run.step_index >= len(steps):
             run.state, run.due_at = RunState.FINISHED, None
-            _log(incident, f"Escalation policy “{policy.name}” finished.")
+            name = run.policy.name if run.policy is not None else "?"
+            _log(incident, f"Escalation policy “{name}” finished.")
             return
         step = steps[run.step_index]
         later = _step(step, run, incident, now)

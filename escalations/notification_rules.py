@@ -63,11 +63,18 @@ def notification_rules_ensure_defaults(*, user: User) -> None:
 
 def notification_rule_list(*, user: User, urgency: str) -> list[NotificationRule]:
     """The user's rules for one urgency, in order; defaults are created on first read."""
+    rules = list(
+        NotificationRule.objects.filter(
+            organization_id=user.organization_id, user=user, urgency=urgency
+        ).order_by("position")
+    )
+    if rules:
+        return rules
     notification_rules_ensure_defaults(user=user)
     return list(
-        NotificationRule.objects.for_org(user.organization)
-        .filter(user=user, urgency=urgency)
-        .order_by("position")
+        NotificationRule.objects.filter(
+            organization_id=user.organization_id, user=user, urgency=urgency
+        ).order_by("position")
     )
 
 

@@ -71,9 +71,10 @@ _INSERT_SQL = (
 )
 
 
-def _insert(incident: Incident, user: User, rule: NotificationRule, reason: str, key: str) -> int:
+def _insert(
+    incident: Incident, user: User, rule: NotificationRule, reason: str, key: str, now: datetime
+) -> int:
     """Insert one outbox row unless its key exists; the new id, or 0 on a duplicate."""
-    now = timezone.now()
     due = now + timedelta(minutes=rule.delay_minutes)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -118,7 +119,10 @@ def notify_user(
         _log(incident, f"{user.get_full_name()} not notified: {who} not notified", user=user.pk)
         return []
     rules = notification_rule_list(user=user, urgency=incident.urgency)
-    inserted = [_insert(incident, user, rule, reason, f"{key_prefix}:{rule.pk}") for rule in rules]
+    now = timezone.now()  # one "now": rules with the same delay share a due time (one task)
+    inserted = [
+        _insert(incident, user, rule, reason, f"{key_prefix}:{rule.pk}", now) for rule in rules
+    ]
     ids = [pk for pk in inserted if pk]
     if not rules:
         _log(incident, f"{user.get_full_name()} has no {incident.urgency} urgency rules")
@@ -126,19 +130,26 @@ def notify_user(
         return []
     _responder_pending(incident, user, timezone.now())
     created = list(Notification.objects.filter(pk__in=ids).order_by("due_at", "id"))
+    # One task per due time (email and SMS "immediately" share one), not one per row.
+    by_due: dict[datetime, list[int]] = {}
     for notification in created:
-        transaction.on_commit(partial(_schedule, notification.pk, notification.due_at))
+        by_due.setdefault(notification.due_at, []).append(notification.pk)
+    for due, due_ids in by_due.items():
+        transaction.on_commit(partial(_schedule, due_ids, due))
     return created
 
 
-def _schedule(notification_id: int, due: datetime) -> None:
-    """Queue the delivery task at `due`; if the broker is down, the sweeper sends it."""
-    from escalations.tasks import notification_deliver
+def _schedule(notification_ids: list[int], due: datetime) -> None:
+    """Queue delivery at `due`; if the broker is down, the sweeper sends them."""
+    from escalations.tasks import notification_deliver, notifications_deliver
 
     try:
-        notification_deliver.apply_async(args=(notification_id,), eta=due)
-    except Exception:  # noqa: BLE001 - the row is committed; the sweeper picks it up
-        logger.warning("notification %s not queued; the sweeper will send it", notification_id)
+        if len(notification_ids) == 1:
+            notification_deliver.apply_async(args=(notification_ids[0],), eta=due)
+        else:
+            notifications_deliver.apply_async(args=(notification_ids,), eta=due)
+    except Exception:  # noqa: BLE001 - the rows are committed; the sweeper picks them up
+        logger.warning("notifications %s not queued; the sweeper will send them", notification_ids)
 
 
 @transaction.atomic
@@ -218,7 +229,7 @@ def _failed(notification: Notification, error: DeliveryError, now: datetime) -> 
             f"{notification.due_at:%H:%M:%S} UTC"
         )
         data["retry_at"] = notification.due_at.isoformat()
-        transaction.on_commit(partial(_schedule, notification.pk, notification.due_at))
+        transaction.on_commit(partial(_schedule, [notification.pk], notification.due_at))
     _log(notification.incident, message[:MAX_ERROR], **data)
 
 

@@ -6,6 +6,8 @@ policies of their teams; another organization's (or an invisible team's) id answ
 
 from __future__ import annotations
 
+import time
+
 from django.db.models import Count, Prefetch, QuerySet
 
 from escalations.models import EscalationPolicy, EscalationStep
@@ -51,6 +53,34 @@ def policy_get(*, user: User, policy_id: int) -> EscalationPolicy:
 def policy_steps(policy: EscalationPolicy) -> list[EscalationStep]:
     """The policy's steps in order, users and teams prefetched (what the engine walks)."""
     return list(_steps_queryset().filter(organization_id=policy.organization_id, policy=policy))
+
+
+# The engine reads a policy's steps for every incident it opens; they change rarely. Writes
+# in `policy_services` forget the policy on commit; other processes see a change within
+# STEPS_CACHE_SECONDS.
+STEPS_CACHE_SECONDS = 5.0
+_steps_cache: dict[int, tuple[float, list[EscalationStep]]] = {}
+
+
+def policy_steps_cached(policy_id: int) -> list[EscalationStep] | None:
+    """`policy_steps` of a policy by id, cached briefly per process (None: no such policy)."""
+    hit = _steps_cache.get(policy_id)
+    if hit is not None and hit[0] > time.monotonic():
+        return hit[1]
+    policy = EscalationPolicy.objects.filter(pk=policy_id).first()
+    if policy is None:
+        return None
+    steps = policy_steps(policy)
+    _steps_cache[policy_id] = (time.monotonic() + STEPS_CACHE_SECONDS, steps)
+    return steps
+
+
+def policy_steps_forget(policy_id: int | None = None) -> None:
+    """Drop cached steps (of one policy, or all)."""
+    if policy_id is None:
+        _steps_cache.clear()
+    else:
+        _steps_cache.pop(policy_id, None)
 
 
 def step_get(*, user: User, step_id: int) -> EscalationStep:

@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from escalations.models import Channel, EscalationPolicy, EscalationStep, StepKind
+from escalations.policy_selectors import policy_steps_forget
 from opsduty.models import Team, User
 from opsduty.services import can_manage_team
 
@@ -236,8 +237,13 @@ def policy_delete(*, policy: EscalationPolicy, by: User | None) -> None:
 # --- steps ----------------------------------------------------------------------------------
 
 
+def _forget_on_commit(policy_id: int) -> None:
+    transaction.on_commit(lambda: policy_steps_forget(policy_id))
+
+
 def _locked_steps(policy: EscalationPolicy) -> list[EscalationStep]:
     EscalationPolicy.objects.select_for_update().filter(pk=policy.pk).first()
+    _forget_on_commit(policy.pk)
     return list(EscalationStep.objects.filter(policy=policy).order_by("position", "id"))
 
 
@@ -253,6 +259,7 @@ def _renumber(steps: list[EscalationStep]) -> None:
 
 
 def _set_targets(step: EscalationStep, values: dict[str, Any]) -> None:
+    _forget_on_commit(step.policy_id)
     step.users.set(values["users"])
     step.teams.set(values["teams"])
 

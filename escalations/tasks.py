@@ -30,6 +30,14 @@ def notification_deliver(notification_id: int) -> str | None:
     return deliver(notification_id=notification_id)
 
 
+@shared_task(name="notifications.deliver_many", acks_late=True)
+def notifications_deliver(notification_ids: list[int]) -> list[str | None]:
+    """Send several notifications due at the same time (each exactly as `deliver` would)."""
+    from escalations.notifications import notification_deliver as deliver
+
+    return [deliver(notification_id=notification_id) for notification_id in notification_ids]
+
+
 @shared_task(name="notifications.sweep")
 def notification_sweep() -> int:
     """Queue delivery of due notifications whose task was lost; how many were queued."""

@@ -120,6 +120,16 @@ def test_email_is_sent_once_even_when_the_task_is_duplicated(
 
 
 @pytest.mark.django_db
+def test_rows_due_together_are_delivered_by_one_task(incident: Incident, member: User) -> None:
+    email, sms, voice = _notify(incident, member)
+    with time_machine.travel(START, tick=False):
+        results = tasks.notifications_deliver([email.pk, sms.pk, voice.pk])
+    # Email sent, SMS not configured yet, voice not due: each row as `deliver` alone decides.
+    assert results == [NotificationStatus.SENT, NotificationStatus.NOT_CONFIGURED, None]
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db
 def test_nothing_is_sent_before_its_due_time(incident: Incident, member: User) -> None:
     voice = _notify(incident, member)[2]
     assert _deliver(voice, START + timedelta(minutes=4)) is None
@@ -226,12 +236,23 @@ def test_delivery_is_queued_after_commit_at_the_due_time(incident: Incident, mem
         rows = notify_user(incident=incident, user=member, reason="r", key_prefix="k")
         assert client.llen("notify") == 0  # nothing before the commit
     messages = [json.loads(raw)["headers"] for raw in client.lrange("notify", 0, -1)]
+    # One task per due time: rows due together (email and SMS now) share one.
     queued = sorted(
-        (m["argsrepr"], datetime.fromisoformat(m["eta"]))
+        (m["task"], m["argsrepr"], datetime.fromisoformat(m["eta"]))
         for m in messages
-        if m["task"] == "notifications.deliver"
+        if m["task"].startswith("notifications.deliver")
     )
-    assert queued == sorted((f"({n.pk},)", n.due_at) for n in rows)
+    by_due: dict[datetime, list[int]] = {}
+    for row in rows:
+        by_due.setdefault(row.due_at, []).append(row.pk)
+    expected = sorted(
+        ("notifications.deliver", f"({ids[0]},)", due)
+        if len(ids) == 1
+        else ("notifications.deliver_many", f"({ids!r},)", due)
+        for due, ids in by_due.items()
+    )
+    assert queued == expected
+    assert len(queued) < len(rows)  # the default rules: email + SMS now, voice later
     app.control.purge()
 
 
