@@ -35,7 +35,7 @@ from opsduty.tenancy import scoped
 NOT_ALLOWED = "Only owners and members of the service's team can do this."
 
 
-def _log(incident: Incident, by: User, action: str, message: str, **data: object) -> None:
+def _log(incident: Incident, by: User | None, action: str, message: str, **data: object) -> None:
     IncidentLogEntry.objects.create(
         organization_id=incident.organization_id,
         incident=incident,
@@ -171,6 +171,14 @@ def incident_reassign(*, incident: Incident, by: User, policy: EscalationPolicy)
     trigger. Refused for resolved incidents and for another team's policy.
     """
     incident = _checked(incident, by, "reassigned")
+    return reassign(incident=incident, policy=policy, by=by)
+
+
+def reassign(*, incident: Incident, policy: EscalationPolicy, by: User | None) -> Incident:
+    """Reassign without the caller checks (`by=None`: the system, e.g. an orchestration).
+
+    Precondition: the caller holds a transaction and the incident is not resolved.
+    """
     _check_team(incident, policy)
     run, created = EscalationRun.objects.select_for_update().get_or_create(
         incident=incident,
@@ -183,13 +191,30 @@ def incident_reassign(*, incident: Incident, by: User, policy: EscalationPolicy)
     run.policy = policy
     run.policy_overridden = True
     run.save(update_fields=["policy", "policy_overridden"])
+    who = _name(by) if by is not None else "an event orchestration"
     _log(
         incident,
         by,
         LogAction.ESCALATION,
-        f"Reassigned to policy “{policy.name}” by {_name(by)}",
+        f"Reassigned to policy “{policy.name}” by {who}",
         policy=policy.pk,
     )
     if incident.status == Status.TRIGGERED:
         run_start(incident=incident)
     return incident
+
+
+def page_system(*, incident: Incident, users: Sequence[User], reason: str) -> list[User]:
+    """Notify users as the system (an event orchestration), once per incident and person."""
+    targets = _pageable(users, [])
+    for user in targets:
+        notify_user(
+            incident=incident,
+            user=user,
+            reason=reason,
+            key_prefix=f"orchestration:{incident.pk}:{user.pk}",
+        )
+    if targets:
+        names = ", ".join(_name(user) for user in targets)
+        _log(incident, None, LogAction.NOTIFICATION, f"Notified {names} ({reason})")
+    return targets

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from escalations.models import Service
 from incidents import services as incident_services
-from incidents.models import Incident
+from incidents.models import Incident, Status
 from processing.channels import (
     DebugResult,
     RenderedEvent,
@@ -231,7 +231,26 @@ def _apply_actions(incident: Incident, outcome: OrchestrationOutcome) -> list[st
         except ValidationError as error:
             # e.g. silencing an incident that the event itself resolved: skip, say why.
             done.append(f"{name}: skipped ({' '.join(error.messages)})")
+    if incident.opened_by_event and incident.status != Status.RESOLVED:
+        done += _escalation_actions(incident, outcome)
     return done
+
+
+def _escalation_actions(incident: Incident, outcome: OrchestrationOutcome) -> list[str]:
+    """Escalate force/bypass, policy override and notify users, for the incident it opened."""
+    from escalations.orchestration import orchestration_escalation_apply
+
+    if not (outcome.escalate or outcome.escalation_policy_id or outcome.notify_user_ids):
+        return []
+    try:
+        return orchestration_escalation_apply(
+            incident=Incident.objects.select_related("service").get(pk=incident.pk),
+            escalate=outcome.escalate,
+            escalation_policy_id=outcome.escalation_policy_id,
+            notify_user_ids=outcome.notify_user_ids,
+        )
+    except ValidationError as error:
+        return [f"escalation: skipped ({' '.join(error.messages)})"]
 
 
 def _note(incident: Incident, text: str) -> None:

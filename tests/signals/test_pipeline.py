@@ -443,27 +443,63 @@ def test_orchestration_conditions_select_events(
     assert incident_of(raw).status == Status.TRIGGERED
 
 
-def test_escalation_settings_are_stored_for_later(
+def test_orchestration_escalation_transformations_take_effect(
     client: Client, org_a: Organization, service: Service, owner: User, member: User
 ) -> None:
+    from escalations.models import Notification
+
     orchestrate(
         service,
         name="Page harder",
         escalate=Escalate.FORCE,
-        escalation_policy_override_id=42,
+        escalation_policy_override_id=42,  # not a policy of the team: skipped, said so
         notify_user_ids=[owner.pk, member.pk],
         ack_timeout_minutes=30,
     )
     raw = deliver(client, hook(org_a, "alertmanager"), service.routing_key, alert())
     stored = raw.result["orchestration"]
     assert stored["escalate"] == "force"
-    assert stored["escalation_policy_id"] == 42
     assert stored["notify_user_ids"] == [owner.pk, member.pk]
-    assert stored["ack_timeout_minutes"] == 30
-    assert raw.result["actions"] == []  # nothing takes effect before the escalation engine
-    assert incident_of(raw).status == Status.TRIGGERED
+    assert stored["ack_timeout_minutes"] == 30  # stored; the acknowledge timeout comes later
+    assert raw.result["actions"] == [
+        "policy 42: skipped (not a policy of the team)",
+        "escalation forced",
+        "notified 2 user(s) directly",
+    ]
+    notified = set(
+        Notification.objects.filter(incident=incident_of(raw)).values_list("user_id", flat=True)
+    )
+    assert notified == {owner.pk, member.pk}
     event = IncidentEvent.objects.get()
     assert event.processing["orchestration"] == stored
+
+
+def test_orchestration_policy_override_and_bypass(
+    client: Client, org_a: Organization, service: Service, member: User
+) -> None:
+    from escalations.models import EscalationRun, Notification, RunState
+    from escalations.policy_services import policy_create, step_add
+    from escalations.services import service_set_policy
+
+    default = policy_create(team=service.team, by=None, name="Default")
+    step_add(policy=default, by=None, kind="notify", users=[member])
+    service_set_policy(service=service, policy=default, by=None)
+    quiet = policy_create(team=service.team, by=None, name="Quiet")
+    step_add(policy=quiet, by=None, kind="wait", wait_minutes=30)
+    orchestrate(service, name="Quiet for payments", escalation_policy_override_id=quiet.pk)
+    raw = deliver(client, hook(org_a, "alertmanager"), service.routing_key, alert())
+    run = EscalationRun.objects.get(incident=incident_of(raw))
+    assert (run.policy_id, run.policy_overridden, run.state) == (quiet.pk, True, RunState.ACTIVE)
+    assert raw.result["actions"] == ["escalation policy “Quiet”"]
+
+    orchestrate(service, name="Bypass", escalate=Escalate.BYPASS)
+    second = deliver(
+        client, hook(org_a, "generic"), service.routing_key, {"title": "b", "dedup_id": "b"}
+    )
+    assert EscalationRun.objects.get(incident=incident_of(second)).state == RunState.STOPPED
+    assert "escalation bypassed" in second.result["actions"]
+    pending = Notification.objects.filter(incident=incident_of(second), status="pending")
+    assert not pending.exists()  # what step 1 queued with the incident was taken back
 
 
 # --- the incident page ----------------------------------------------------------------------
