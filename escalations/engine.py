@@ -39,6 +39,7 @@ from opsduty.models import Role, TeamMembership, User
 logger = logging.getLogger(__name__)
 
 REPEAT_LIMIT = 5
+_PENDING = (RunState.ACTIVE, RunState.ACK_WAIT)  # states with a due time
 MAX_STEPS_PER_FIRE = 100  # a policy of only notify steps repeated 5 times stays far below
 
 
@@ -124,7 +125,7 @@ def run_start(
 
 def run_stop(*, incident: Incident, reason: str) -> bool:
     """Stop the incident's running escalation (no-op when none runs)."""
-    stopped = EscalationRun.objects.filter(incident=incident, state=RunState.ACTIVE).update(
+    stopped = EscalationRun.objects.filter(incident=incident, state__in=_PENDING).update(
         state=RunState.STOPPED, due_at=None, version=F("version") + 1, updated_at=timezone.now()
     )
     if stopped:
@@ -133,11 +134,39 @@ def run_stop(*, incident: Incident, reason: str) -> bool:
 
 
 def on_status_change(change: hooks.StatusChange) -> None:
-    """The incidents hook: triggered starts escalation, every other state stops it."""
+    """The incidents hook: triggered starts escalation, every other state stops it.
+
+    Acknowledged with an acknowledge timeout (from an event orchestration) waits instead:
+    when the timeout passes and the incident is still acknowledged, it is triggered again.
+    """
     if change.new_status == Status.TRIGGERED:
         run_start(incident=change.incident, new=change.old_status is None)
+    elif change.new_status == Status.ACKNOWLEDGED and _ack_wait(change.incident):
+        return
     else:
         run_stop(incident=change.incident, reason=f"incident {change.new_status}")
+
+
+def _ack_wait(incident: Incident) -> bool:
+    run = (
+        EscalationRun.objects.select_for_update()
+        .filter(incident=incident, ack_timeout_minutes__isnull=False)
+        .first()
+    )
+    if run is None or not run.ack_timeout_minutes:
+        return False
+    now = timezone.now()
+    run.state = RunState.ACK_WAIT
+    run.due_at = now + _minutes(run.ack_timeout_minutes)
+    run.version += 1
+    run.updated_at = now
+    run.save()
+    _log(
+        incident,
+        f"Escalation paused: back to triggered if still acknowledged at {run.due_at:%H:%M} UTC.",
+    )
+    _after_commit(run)
+    return True
 
 
 # --- firing -----------------------------------------------------------------------------------
@@ -147,7 +176,7 @@ def runs_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
     """Ids of active runs whose step is due (for the sweeper)."""
     now = now or timezone.now()
     return list(
-        EscalationRun.objects.filter(state=RunState.ACTIVE, due_at__lte=now)
+        EscalationRun.objects.filter(state__in=_PENDING, due_at__lte=now)
         .order_by("due_at")
         .values_list("id", flat=True)[:limit]
     )
@@ -158,15 +187,32 @@ def run_fire(*, run_id: int, version: int | None = None, now: datetime | None = 
     """Run the due step(s) of one run, exactly once; False when there was nothing to do."""
     now = now or timezone.now()
     runs = EscalationRun.objects.select_for_update(skip_locked=True).filter(
-        pk=run_id, state=RunState.ACTIVE, due_at__lte=now
+        pk=run_id, state__in=_PENDING, due_at__lte=now
     )
     if version is not None:
         runs = runs.filter(version=version)
     run = runs.first()
     if run is None:
         return False
-    _advance(run, now)
+    if run.state == RunState.ACK_WAIT:
+        _ack_timeout(run, now)
+    else:
+        _advance(run, now)
     return True
+
+
+def _ack_timeout(run: EscalationRun, now: datetime) -> None:
+    """Acknowledged too long: trigger the incident again (which restarts escalation)."""
+    from incidents.services import incident_unacknowledge
+
+    incident = Incident.objects.get(pk=run.incident_id)
+    run.state, run.due_at = RunState.STOPPED, None
+    run.version += 1
+    run.updated_at = now
+    run.save()
+    if incident.status == Status.ACKNOWLEDGED and incident.parent_id is None:
+        _log(incident, f"Acknowledged for {run.ack_timeout_minutes} minutes: triggered again.")
+        incident_unacknowledge(incident=incident, by=None)  # the hook restarts escalation
 
 
 def _advance(run: EscalationRun, now: datetime) -> None:

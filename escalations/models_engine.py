@@ -11,6 +11,8 @@ from opsduty.models import TenantModel
 
 class RunState(models.TextChoices):
     ACTIVE = "active", "Active"
+    # Acknowledged with an acknowledge timeout: due_at is when it goes back to triggered.
+    ACK_WAIT = "ack_wait", "Acknowledged, waiting for the acknowledge timeout"
     STOPPED = "stopped", "Stopped"
     FINISHED = "finished", "Finished"
 
@@ -35,12 +37,18 @@ class EscalationRun(TenantModel):
     repeat_count = models.PositiveIntegerField(default=0)
     due_at = models.DateTimeField(null=True, blank=True)
     version = models.PositiveIntegerField(default=0)
+    # Set by an event orchestration: acknowledged longer than this goes back to triggered.
+    ack_timeout_minutes = models.PositiveIntegerField(null=True, blank=True)
     started_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         indexes = [
-            models.Index(fields=["due_at"], condition=Q(state="active"), name="escalation_run_due")
+            models.Index(
+                fields=["due_at"],
+                condition=Q(state__in=["active", "ack_wait"]),
+                name="escalation_run_due",
+            )
         ]
 
     def __str__(self) -> str:

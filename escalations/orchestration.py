@@ -20,6 +20,7 @@ def orchestration_escalation_apply(
     escalate: str | None,
     escalation_policy_id: int | None,
     notify_user_ids: list[int],
+    ack_timeout_minutes: int | None = None,
 ) -> list[str]:
     """Apply the escalation transformations; a line per effect (or why it was skipped)."""
     done: list[str] = []
@@ -42,6 +43,14 @@ def orchestration_escalation_apply(
         if not running:
             engine.run_start(incident=incident)
         done.append("escalation forced")
+    if ack_timeout_minutes:
+        run, _ = EscalationRun.objects.select_for_update().get_or_create(
+            incident=incident,
+            defaults={"organization_id": incident.organization_id, "state": RunState.STOPPED},
+        )
+        run.ack_timeout_minutes = ack_timeout_minutes
+        run.save(update_fields=["ack_timeout_minutes"])
+        done.append(f"acknowledge timeout {ack_timeout_minutes} min")
     if notify_user_ids:
         users = list(
             User.objects.filter(organization_id=incident.organization_id, pk__in=notify_user_ids)

@@ -240,7 +240,8 @@ def _escalation_actions(incident: Incident, outcome: OrchestrationOutcome) -> li
     """Escalate force/bypass, policy override and notify users, for the incident it opened."""
     from escalations.orchestration import orchestration_escalation_apply
 
-    if not (outcome.escalate or outcome.escalation_policy_id or outcome.notify_user_ids):
+    wanted = (outcome.escalate, outcome.escalation_policy_id, outcome.notify_user_ids)
+    if not (any(wanted) or outcome.ack_timeout_minutes):
         return []
     try:
         return orchestration_escalation_apply(
@@ -248,6 +249,7 @@ def _escalation_actions(incident: Incident, outcome: OrchestrationOutcome) -> li
             escalate=outcome.escalate,
             escalation_policy_id=outcome.escalation_policy_id,
             notify_user_ids=outcome.notify_user_ids,
+            ack_timeout_minutes=outcome.ack_timeout_minutes,
         )
     except ValidationError as error:
         return [f"escalation: skipped ({' '.join(error.messages)})"]

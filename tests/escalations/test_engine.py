@@ -285,3 +285,38 @@ def test_a_real_worker_fires_the_step_after_a_wait_from_the_eta_task(
     assert wait_until(lambda: _run(incident).state == RunState.FINISHED)  # the ETA task
     keys = Notification.objects.filter(incident=incident).values_list("idempotency_key", flat=True)
     assert {key.split(":")[3] for key in keys} == {"0", "2"}
+
+
+def test_acknowledge_timeout_triggers_the_incident_again(
+    policy: EscalationPolicy, service: Service, member: User
+) -> None:
+    _steps(policy, (StepKind.NOTIFY, {"users": [member]}), (StepKind.WAIT, {"wait_minutes": 60}))
+    incident = _open(service)
+    EscalationRun.objects.filter(incident=incident).update(ack_timeout_minutes=10)
+    first = Notification.objects.filter(incident=incident).count()
+    with time_machine.travel(START + timedelta(minutes=1), tick=False):
+        incident_services.incident_acknowledge(incident=incident, by=member)
+    run = _run(incident)
+    assert (run.state, run.due_at) == (RunState.ACK_WAIT, START + timedelta(minutes=11))
+    assert not _fire(incident, START + timedelta(minutes=10))  # not yet
+    assert _fire(incident, START + timedelta(minutes=11))
+    incident.refresh_from_db()
+    assert incident.status == Status.TRIGGERED
+    run = _run(incident)
+    assert (run.state, run.step_index) == (RunState.ACTIVE, 2)  # restarted: step 1 again
+    assert Notification.objects.filter(incident=incident).count() == 2 * first
+
+
+def test_resolving_during_the_acknowledge_timeout_ends_it(
+    policy: EscalationPolicy, service: Service, member: User
+) -> None:
+    _steps(policy, (StepKind.NOTIFY, {"users": [member]}))
+    incident = _open(service)
+    EscalationRun.objects.filter(incident=incident).update(ack_timeout_minutes=10)
+    with time_machine.travel(START + timedelta(minutes=1), tick=False):
+        incident_services.incident_acknowledge(incident=incident, by=member)
+        incident_services.incident_resolve(incident=incident, by=member)
+    assert _run(incident).state == RunState.STOPPED
+    assert not _fire(incident, START + timedelta(minutes=11))
+    incident.refresh_from_db()
+    assert incident.status == Status.RESOLVED

@@ -460,12 +460,16 @@ def test_orchestration_escalation_transformations_take_effect(
     stored = raw.result["orchestration"]
     assert stored["escalate"] == "force"
     assert stored["notify_user_ids"] == [owner.pk, member.pk]
-    assert stored["ack_timeout_minutes"] == 30  # stored; the acknowledge timeout comes later
+    assert stored["ack_timeout_minutes"] == 30
     assert raw.result["actions"] == [
         "policy 42: skipped (not a policy of the team)",
         "escalation forced",
+        "acknowledge timeout 30 min",
         "notified 2 user(s) directly",
     ]
+    from escalations.models import EscalationRun
+
+    assert EscalationRun.objects.get(incident=incident_of(raw)).ack_timeout_minutes == 30
     notified = set(
         Notification.objects.filter(incident=incident_of(raw)).values_list("user_id", flat=True)
     )
