@@ -330,6 +330,7 @@ def _notify(step: EscalationStep, run: EscalationRun, incident: Incident, label:
             user=user,
             reason=f"escalation {label}",
             key_prefix=f"{prefix}:{user.pk}",
+            channel=step.channel,
         )
     names = ", ".join(user.get_full_name() or user.email for user in targets)
     _log(incident, f"{label.capitalize()}: notifying {names}.")

@@ -72,14 +72,29 @@ _INSERT_SQL = (
 
 
 def _insert(
-    incident: Incident, user: User, rule: NotificationRule, reason: str, key: str, now: datetime
+    incident: Incident,
+    user: User,
+    rule: NotificationRule | None,
+    reason: str,
+    key: str,
+    now: datetime,
+    channel: str = "",
 ) -> int:
-    """Insert one outbox row unless its key exists; the new id, or 0 on a duplicate."""
-    due = now + timedelta(minutes=rule.delay_minutes)
+    """Insert one outbox row unless its key exists; the new id, or 0 on a duplicate.
+
+    Without a rule (a step's channel override) the row goes out at once on `channel`.
+    """
+    due = now + timedelta(minutes=rule.delay_minutes if rule is not None else 0)
     with connection.cursor() as cursor:
         cursor.execute(
             _INSERT_SQL,
-            (incident.organization_id, incident.pk, user.pk, rule.channel, rule.pk)
+            (
+                incident.organization_id,
+                incident.pk,
+                user.pk,
+                rule.channel if rule is not None else channel,
+                rule.pk if rule is not None else None,
+            )
             + (reason, due, key, now),
         )
         row = cursor.fetchone()
@@ -104,9 +119,11 @@ def _responder_pending(incident: Incident, user: User, now: datetime) -> None:
 
 @transaction.atomic
 def notify_user(
-    *, incident: Incident, user: User, reason: str, key_prefix: str
+    *, incident: Incident, user: User, reason: str, key_prefix: str, channel: str = ""
 ) -> list[Notification]:
     """Write one outbox row per rule of the user's policy for the incident's urgency.
+
+    With `channel` (an escalation step's override) one row on that channel, at once, instead.
 
     Runs in the caller's transaction; idempotent per `key_prefix` (a second call with the same
     prefix writes nothing and returns []). Stakeholders and inactive users are skipped.
@@ -118,13 +135,17 @@ def notify_user(
         who = "Stakeholders are" if user.is_stakeholder else "Deactivated users are"
         _log(incident, f"{user.get_full_name()} not notified: {who} not notified", user=user.pk)
         return []
-    rules = notification_rule_list(user=user, urgency=incident.urgency)
     now = timezone.now()  # one "now": rules with the same delay share a due time (one task)
-    inserted = [
-        _insert(incident, user, rule, reason, f"{key_prefix}:{rule.pk}", now) for rule in rules
-    ]
+    if channel:
+        rules = []
+        inserted = [_insert(incident, user, None, reason, f"{key_prefix}:{channel}", now, channel)]
+    else:
+        rules = notification_rule_list(user=user, urgency=incident.urgency)
+        inserted = [
+            _insert(incident, user, rule, reason, f"{key_prefix}:{rule.pk}", now) for rule in rules
+        ]
     ids = [pk for pk in inserted if pk]
-    if not rules:
+    if not rules and not channel:
         _log(incident, f"{user.get_full_name()} has no {incident.urgency} urgency rules")
     if not ids:
         return []

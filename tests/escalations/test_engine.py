@@ -320,3 +320,13 @@ def test_resolving_during_the_acknowledge_timeout_ends_it(
     assert not _fire(incident, START + timedelta(minutes=11))
     incident.refresh_from_db()
     assert incident.status == Status.RESOLVED
+
+
+def test_a_step_channel_override_sends_one_notification_on_that_channel(
+    policy: EscalationPolicy, service: Service, member: User
+) -> None:
+    _steps(policy, (StepKind.NOTIFY, {"users": [member], "channel": "sms"}))
+    incident = _open(service)
+    rows = list(Notification.objects.filter(incident=incident))
+    assert [(row.user_id, row.channel, row.rule_id) for row in rows] == [(member.pk, "sms", None)]
+    assert rows[0].due_at == START  # at once, whatever the person's rules say
