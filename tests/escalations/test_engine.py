@@ -330,3 +330,42 @@ def test_a_step_channel_override_sends_one_notification_on_that_channel(
     rows = list(Notification.objects.filter(incident=incident))
     assert [(row.user_id, row.channel, row.rule_id) for row in rows] == [(member.pk, "sms", None)]
     assert rows[0].due_at == START  # at once, whatever the person's rules say
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_dying_mid_step_leaves_the_step_to_run_once_later(
+    policy: EscalationPolicy, service: Service, member: User
+) -> None:
+    """A worker that dies holds the run's row lock in an uncommitted transaction; the
+    sweeper skips the locked run, and once the dead connection's transaction is gone the
+    step runs exactly once."""
+    import psycopg
+    from django.db import connection
+
+    _steps(policy, (StepKind.WAIT, {"wait_minutes": 1}), (StepKind.NOTIFY, {"users": [member]}))
+    incident = _open(service)
+    run_id = _run(incident).pk
+    params = connection.get_connection_params()
+    dying = psycopg.connect(
+        host=params["host"],
+        port=params["port"],
+        user=params["user"],
+        password=params["password"],
+        dbname=params["dbname"],
+    )
+    # The "worker": it has locked the due run and started the step, then dies.
+    dying.execute("SELECT id FROM escalations_escalationrun WHERE id = %s FOR UPDATE", [run_id])
+    due = START + timedelta(minutes=1)
+    with time_machine.travel(due, tick=False):
+        assert engine.run_fire(run_id=run_id) is False  # the sweeper skips the locked row
+    dying.close()  # the process is gone: PostgreSQL rolls its transaction back
+    with time_machine.travel(due + timedelta(seconds=2), tick=False):
+        assert engine.runs_due() == [run_id]
+        assert engine.run_fire(run_id=run_id) is True
+        assert engine.run_fire(run_id=run_id) is False
+    assert _notified(incident) == [member.email]
+    keys = set(
+        Notification.objects.filter(incident=incident).values_list("idempotency_key", flat=True)
+    )
+    assert len(keys) == Notification.objects.filter(incident=incident).count()
+    assert _run(incident).state == RunState.FINISHED
