@@ -31,7 +31,6 @@ import asyncio
 import json
 import os
 import shlex
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +39,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.support import procfile  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 os.environ["OPSDUTY_DEBUG"] = "0"
 
@@ -136,66 +138,16 @@ def _ms(values: list[float]) -> dict[str, Any]:
 # --- processes ------------------------------------------------------------------------------
 
 
-# Every process of the Procfile, as `make run` starts them.
-PROCESSES = [
-    line.split(":", 1)[0]
-    for line in (ROOT / "Procfile").read_text().splitlines()
-    if line.strip() and not line.startswith("#")
-]
+PROCESSES = procfile.names()
 
 
-def _procfile_command(name: str) -> list[str]:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            command = line.split(":", 1)[1].strip()
-            command = command.replace("${OPSDUTY_WEB_PORT}", str(PORT))
-            command = command.replace("${OPSDUTY_RUN_DIR}", RUN_DIR)
-            command = command.replace("--loglevel info", "--loglevel warning")
-            parts = shlex.split(command)
-            local = ROOT / ".venv" / "bin" / parts[0]
-            return [str(local) if local.exists() else parts[0], *parts[1:]]
-    raise SystemExit(f"no {name}: line in Procfile")
-
-
-def _start(name: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "OPSDUTY_DEBUG": "0",
+def _env() -> dict[str, str]:
+    return {
         "OPSDUTY_WEB_PORT": str(PORT),
         "OPSDUTY_RUN_DIR": RUN_DIR,
         "OPSDUTY_ESCALATION_MINUTE_SECONDS": str(MINUTE_SECONDS),
         "OPSDUTY_EMAIL_BACKEND": EMAIL_BACKEND,
-        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
     }
-    return subprocess.Popen(
-        _procfile_command(name),
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
-def _wait_for_web() -> None:
-    import socket
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", PORT), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("the web process did not start")
 
 
 def _wait_for_worker() -> None:
@@ -335,9 +287,9 @@ def main() -> None:
     from django.db import connections
 
     connections.close_all()
-    processes = {name: _start(name) for name in PROCESSES}
+    processes = {name: procfile.start(name, _env()) for name in PROCESSES}
     try:
-        _wait_for_web()
+        procfile.wait_for_port(PORT)
         _wait_for_worker()
         time.sleep(1.0)  # let beat start its schedule
         sent, statuses, send_seconds = _send_all(path, f"esc-{stamp}")
@@ -352,7 +304,7 @@ def main() -> None:
         results = _measure(service, sent)
     finally:
         for process in processes.values():
-            _stop(process)
+            procfile.stop(process)
     print(
         json.dumps(
             {
@@ -379,7 +331,7 @@ def main() -> None:
                     name: shlex.join(
                         [
                             Path(part).name if i == 0 else part
-                            for i, part in enumerate(_procfile_command(name))
+                            for i, part in enumerate(procfile.command(name, _env()))
                         ]
                     )
                     for name in PROCESSES

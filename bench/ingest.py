@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shlex
 import subprocess
 import sys
 import threading
@@ -34,6 +33,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.support import procfile  # noqa: E402
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 os.environ["OPSDUTY_DEBUG"] = "0"
 
@@ -150,53 +152,12 @@ def _percentile(values: list[float], q: float) -> float:
 # --- processes ------------------------------------------------------------------------------
 
 
-def _procfile_command(name: str) -> list[str]:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        if line.startswith(f"{name}:"):
-            command = line.split(":", 1)[1].strip()
-            command = command.replace("${OPSDUTY_WEB_PORT}", str(PORT))
-            command = command.replace("--loglevel info", "--loglevel warning")
-            parts = shlex.split(command)
-            local = ROOT / ".venv" / "bin" / parts[0]
-            return [str(local) if local.exists() else parts[0], *parts[1:]]
-    raise SystemExit(f"no {name}: line in Procfile")
+def _env() -> dict[str, str]:
+    return {"OPSDUTY_WEB_PORT": str(PORT)}
 
 
 def _start(name: str) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "OPSDUTY_DEBUG": "0",
-        "OPSDUTY_WEB_PORT": str(PORT),
-        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
-    }
-    return subprocess.Popen(
-        _procfile_command(name),
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-
-
-def _wait_for_web() -> None:
-    import socket
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", PORT), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit("the web process did not start")
+    return procfile.start(name, _env())
 
 
 # --- the physical limit ---------------------------------------------------------------------
@@ -311,7 +272,7 @@ def _end_to_end_phase(path: str, org: Any) -> dict[str, Any]:
 def _processing_phase(
     path: str, org: Any, worker: subprocess.Popen[bytes]
 ) -> tuple[dict[str, Any], subprocess.Popen[bytes]]:
-    _stop(worker)
+    procfile.stop(worker)
     # With the worker stopped: what the web alone accepts (a burst absorbed into the backlog).
     accepted_alone = _accept_phase(path)
     bodies = [_body(n, f"backlog-{n % 1000}") for n in range(BACKLOG)]
@@ -355,7 +316,7 @@ def main() -> None:
     web = _start("web")
     worker = _start("worker")
     try:
-        _wait_for_web()
+        procfile.wait_for_port(PORT)
         _load(path, 8, 1.0, [_body(0, "warm-up")])  # warm every web process
         accept = _accept_phase(path)
         # let the worker finish the acceptance backlog before measuring latency
@@ -365,8 +326,8 @@ def main() -> None:
         end_to_end = _end_to_end_phase(path, org)
         processing, worker = _processing_phase(path, org, worker)
     finally:
-        _stop(web)
-        _stop(worker)
+        procfile.stop(web)
+        procfile.stop(worker)
     raw = {str(c): round(_raw_inserts(c, SECONDS, _body(0, "raw")), 1) for c in CLIENTS}
     ratio = {c: round(accept[c]["accepted_per_second"] / raw[c], 3) for c in raw}
     print(
@@ -374,8 +335,8 @@ def main() -> None:
             {
                 "benchmark": "ingest",
                 "seconds_per_phase": SECONDS,
-                "web": " ".join(_procfile_command("web")[1:]),
-                "worker": " ".join(_procfile_command("worker")[1:]),
+                "web": " ".join(procfile.command("web", _env())[1:]),
+                "worker": " ".join(procfile.command("worker", _env())[1:]),
                 "accepted": accept,
                 "end_to_end_at_100_per_second": end_to_end,
                 "sustained_processing": processing,

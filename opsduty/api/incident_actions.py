@@ -98,6 +98,7 @@ class IncidentActionView(OrgScopedAPIView):
     already_done: str | None = None
 
     def act(self, incident: Incident, user: User, request: Request) -> None:
+        """The action itself; every route's subclass defines it (this base is never routed)."""
         raise NotImplementedError
 
     def post(self, request: Request, incident_group_id: int) -> Response:

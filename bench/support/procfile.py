@@ -1,0 +1,72 @@
+"""Start the Procfile's processes the way `make run` does, for the benchmarks in bench/."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def names() -> list[str]:
+    """Every process of the Procfile, in order."""
+    return [
+        line.split(":", 1)[0]
+        for line in (ROOT / "Procfile").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+
+def command(name: str, env: dict[str, str]) -> list[str]:
+    """The Procfile line of `name` with ${VAR}s from `env`, quieter logs, the venv's tools."""
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.startswith(f"{name}:"):
+            text = line.split(":", 1)[1].strip()
+            for key, value in env.items():
+                text = text.replace("${" + key + "}", value)
+            text = text.replace("--loglevel info", "--loglevel warning")
+            parts = shlex.split(text)
+            local = ROOT / ".venv" / "bin" / parts[0]
+            return [str(local) if local.exists() else parts[0], *parts[1:]]
+    raise SystemExit(f"no {name}: line in Procfile")
+
+
+def start(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start one Procfile process with DEBUG off and `env` added, its output discarded."""
+    full = {
+        **os.environ,
+        "OPSDUTY_DEBUG": "0",
+        **env,
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+    }
+    return subprocess.Popen(
+        command(name, env),
+        cwd=ROOT,
+        env=full,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("the web process did not start")
