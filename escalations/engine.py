@@ -32,9 +32,9 @@ from escalations.models_policies import EscalationPolicy, EscalationStep, StepKi
 from escalations.notifications import notify_user
 from escalations.policy_selectors import policy_steps_cached
 from escalations.selectors import service_escalation_paused
+from escalations.targets import step_targets
 from incidents import hooks
 from incidents.models import Incident, IncidentEvent, IncidentLogEntry, LogAction, Status
-from opsduty.models import Role, TeamMembership, User
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def _step(
         run.step_index += 1
         return now + _minutes(step.wait_minutes or 0)
     if step.kind == StepKind.NOTIFY:
-        _notify(step, run, incident, f"step {number}")
+        _notify(step, run, incident, f"step {number}", now)
     elif step.kind == StepKind.NOTIFY_IF_EVENTS:
         _notify_if_events(step, run, incident, now, number)
     elif step.kind == StepKind.NOTIFY_IF_TIME:
@@ -272,7 +272,7 @@ def _step(
                 f"Step {number}: outside its time window; paused until {opens:%Y-%m-%d %H:%M} UTC.",
             )
             return opens
-        _notify(step, run, incident, f"step {number}")
+        _notify(step, run, incident, f"step {number}", now)
     elif step.kind == StepKind.REPEAT:
         times = min(step.repeat_times or 1, REPEAT_LIMIT)
         if run.repeat_count < times:
@@ -297,29 +297,19 @@ def _resolve(incident: Incident, number: int) -> None:
     incident_resolve(incident=incident, by=None)
 
 
-def _targets(step: EscalationStep) -> list[User]:
-    users = {user.pk: user for user in step.users.all()}
-    team_ids = [team.pk for team in step.teams.all()]
-    if team_ids:
-        for membership in TeamMembership.objects.filter(team_id__in=team_ids).select_related(
-            "user"
-        ):
-            users.setdefault(membership.user_id, membership.user)
-    return [
-        user
-        for user in sorted(users.values(), key=lambda u: u.pk)
-        if user.is_active and user.role != Role.STAKEHOLDER
-    ]
-
-
-def _notify(step: EscalationStep, run: EscalationRun, incident: Incident, label: str) -> None:
-    targets = _targets(step)
+def _notify(
+    step: EscalationStep, run: EscalationRun, incident: Incident, label: str, now: datetime
+) -> None:
+    found = step_targets(step, now)
+    targets = found.users
     if step.schedule_id is not None:
-        _log(
-            incident,
-            f"{label.capitalize()}: schedules arrive with a later release; "
-            "the schedule target notified nobody.",
-        )
+        if found.schedule is None:
+            _log(incident, f"{label.capitalize()}: its schedule no longer exists.")
+        elif not found.schedule_user_ids:
+            _log(
+                incident,
+                f"{label.capitalize()}: nobody is on call in schedule “{found.schedule.name}”.",
+            )
     if not targets:
         _log(incident, f"{label.capitalize()}: nobody to notify.")
         return
@@ -342,7 +332,7 @@ def _notify_if_events(
     window = _minutes(step.window_minutes or 0)
     count = IncidentEvent.objects.filter(incident=incident, received_at__gte=now - window).count()
     if count >= (step.events_count or 1):
-        _notify(step, run, incident, f"step {number}")
+        _notify(step, run, incident, f"step {number}", now)
     else:
         _log(
             incident,

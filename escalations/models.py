@@ -86,18 +86,32 @@ from escalations.models_policies import (  # noqa: E402
     EscalationStep,
     StepKind,
 )
+from escalations.models_schedules import (  # noqa: E402
+    CalendarFeed,
+    Frequency,
+    Rotation,
+    Schedule,
+    ScheduleLayer,
+    ScheduleOverride,
+)
 
 __all__ = [
+    "CalendarFeed",
     "Channel",
     "EscalationPolicy",
     "EscalationRun",
     "EscalationStep",
+    "Frequency",
     "MaintenanceMode",
     "Notification",
     "NotificationRule",
     "NotificationStatus",
     "RuleUrgency",
+    "Rotation",
     "RunState",
+    "Schedule",
+    "ScheduleLayer",
+    "ScheduleOverride",
     "Service",
     "ServiceType",
     "StepKind",

@@ -62,8 +62,10 @@ class EscalationStep(TenantModel):
     # notify, notify_if_events, notify_if_time: the targets and an optional channel override
     users = models.ManyToManyField(User, blank=True, related_name="+")
     teams = models.ManyToManyField(Team, blank=True, related_name="+")
-    # The active shift of a schedule; a plain id until schedules exist (no FK to point at yet).
-    schedule_id = models.PositiveIntegerField(null=True, blank=True)
+    # Whoever is on call in the schedule when the step fires.
+    schedule = models.ForeignKey(
+        "escalations.Schedule", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     channel = models.CharField(max_length=16, choices=Channel.choices, blank=True, default="")
     # notify_if_events
     events_count = models.PositiveIntegerField(null=True, blank=True)

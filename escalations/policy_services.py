@@ -17,7 +17,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from escalations.models import Channel, EscalationPolicy, EscalationStep, StepKind
+from escalations.models import Channel, EscalationPolicy, EscalationStep, Schedule, StepKind
 from escalations.policy_selectors import policy_steps_forget
 from opsduty.models import Team, User
 from opsduty.services import can_manage_team
@@ -58,8 +58,8 @@ RANGE_MESSAGES = {
 }
 KIND_MESSAGE = "Step type must be one of: " + ", ".join(StepKind.values) + "."
 CHANNEL_MESSAGE = "Channel must be empty (each person's own policy), email, sms, voice or slack."
-SCHEDULE_MESSAGE = "Schedules are not available yet; notify users or teams instead."
-TARGET_MESSAGE = "Choose at least one user or team to notify."
+SCHEDULE_MESSAGE = "Unknown schedule."
+TARGET_MESSAGE = "Choose at least one user, team or schedule to notify."
 
 
 def _require_team(by: User | None, team: Team) -> None:
@@ -115,13 +115,18 @@ def _check_teams(organization_id: int, teams: Any, errors: dict[str, str]) -> li
 def _check_targets(organization_id: int, values: dict[str, Any], errors: dict[str, str]) -> None:
     values["users"] = _check_users(organization_id, values.get("users") or [], errors)
     values["teams"] = _check_teams(organization_id, values.get("teams") or [], errors)
-    if values.get("schedule_id") is not None:
+    schedule_id = values.get("schedule_id")
+    if schedule_id is not None and (
+        type(schedule_id) is not int
+        or not Schedule.objects.filter(organization_id=organization_id, pk=schedule_id).exists()
+    ):
         errors["schedule_id"] = SCHEDULE_MESSAGE
     if values.get("channel") is None:
         values["channel"] = ""
     if values["channel"] not in Channel.values:
         errors["channel"] = CHANNEL_MESSAGE
-    if not values["users"] and not values["teams"] and not {"users", "teams"} & set(errors):
+    targets = values["users"] or values["teams"] or schedule_id is not None
+    if not targets and not {"users", "teams", "schedule_id"} & set(errors):
         errors["users"] = TARGET_MESSAGE
 
 

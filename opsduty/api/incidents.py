@@ -125,7 +125,7 @@ class IncidentReferenceSchema(serializers.ModelSerializer[IncidentReference]):
 # --- query parameters ----------------------------------------------------------------------
 
 
-def _query_datetime(request: Request, name: str) -> datetime | None:
+def query_datetime(request: Request, name: str) -> datetime | None:
     """An ISO 8601 query value; naive means UTC (spec §2.1). Bad values are a 422."""
     raw = request.query_params.get(name, "").strip()
     if not raw:
@@ -182,8 +182,8 @@ class IncidentListView(OrgScopedListAPIView[Incident]):
 
     def get_base_queryset(self) -> models.QuerySet[Incident]:
         filters = IncidentFilters(
-            since=_query_datetime(self.request, "since"),
-            until=_query_datetime(self.request, "until"),
+            since=query_datetime(self.request, "since"),
+            until=query_datetime(self.request, "until"),
             service_id=_query_int(self.request, "service"),
         )
         return incident_list(user=current_user(self.request), filters=filters)

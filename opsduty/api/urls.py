@@ -30,6 +30,13 @@ from opsduty.api.incidents import (
 )
 from opsduty.api.raw_events import RawEventDebugView
 from opsduty.api.receive_channels import ReceiveChannelDebugView, ReceiveChannelListView
+from opsduty.api.schedules import (
+    ScheduleListView,
+    ScheduleOverrideDetailView,
+    ScheduleOverrideListView,
+    ScheduleShiftListView,
+    ServiceOncallView,
+)
 from opsduty.api.services import ServiceListView, ServiceMaintenanceView
 from opsduty.api.users import UserListView
 
@@ -66,6 +73,23 @@ urlpatterns: list[URLPattern] = [
         "services/<int:service_id>/maintenance/",
         ServiceMaintenanceView.as_view(),
         name="service-maintenance",
+    ),
+    path("services/<int:service_id>/oncall/", ServiceOncallView.as_view(), name="service-oncall"),
+    path("schedules/", ScheduleListView.as_view(), name="schedules"),
+    path(
+        "schedules/<int:schedule_id>/shifts/",
+        ScheduleShiftListView.as_view(),
+        name="schedule-shifts",
+    ),
+    path(
+        "schedules/<int:schedule_id>/overrides/",
+        ScheduleOverrideListView.as_view(),
+        name="schedule-overrides",
+    ),
+    path(
+        "schedules/<int:schedule_id>/overrides/<int:override_id>/",
+        ScheduleOverrideDetailView.as_view(),
+        name="schedule-override",
     ),
     path("incidents/", IncidentListView.as_view(), name="incidents"),
     # Literal before the integer id (spec §2.1 routing pitfalls).
