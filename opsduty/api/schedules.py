@@ -87,7 +87,8 @@ class ScheduleListView(OrgScopedListAPIView[Schedule]):
         return schedule_visible_list(user=current_user(self.request))
 
     @extend_schema(
-        operation_id="opsduty_api_v1_schedules_list_schedules",
+        # sic: the public client's name for this operation (spec §2 table, #14).
+        operation_id="opsduty_api_v1_schedules_list_services",
         summary="List schedules",
         description="List the on-call schedules you can see, oldest first.",
         tags=["schedules"],
