@@ -75,6 +75,13 @@ def _setup(organization: Organization, owner: User) -> tuple[Schedule, list[User
 
 
 @pytest.fixture
+def owner_api(owner: User) -> Client:
+    """The owner's token, valid into 2027 (the tests travel there)."""
+    token = factories.access_token_for(owner, expires_in=timedelta(days=3650))
+    return Client(HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+@pytest.fixture
 def schedule_setup(owner: User, org_a: Organization) -> tuple[Schedule, list[User], Team]:
     return _setup(org_a, owner)
 
