@@ -50,7 +50,6 @@ urlpatterns = [
     path("", include("escalations.urls_notifications")),
     path("", include("escalations.urls_policies")),
     path("", include("escalations.urls_schedules")),
-    path("", include("escalations.urls_feeds")),
     path("", include("escalations.urls_diagnostics")),
     path("", include("processing.urls_routing")),
     path("", include("processing.urls")),
