@@ -11,7 +11,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
-from escalations.models import Channel, EscalationPolicy, StepKind
+from escalations.models import Channel, EscalationPolicy, Schedule, StepKind
 from escalations.policy_services import KIND_FIELDS, timezone_names
 from opsduty.models import Organization, Role, Team, User
 from opsduty.tenancy import scoped
@@ -67,6 +67,14 @@ class StepForm(forms.Form):
         help_text="Every member of the team who is not a stakeholder is notified.",
         error_messages={"invalid_choice": "Unknown team.", "invalid_pk_value": "Unknown team."},
     )
+    schedule_id = forms.ModelChoiceField(
+        label="Schedule",
+        queryset=Schedule.objects.none(),
+        required=False,
+        empty_label="No schedule",
+        help_text="Also notify whoever is on call in this schedule when the step runs.",
+        error_messages={"invalid_choice": "Unknown schedule."},
+    )
     channel = forms.ChoiceField(
         label="Channel",
         choices=Channel.choices,
@@ -117,6 +125,9 @@ class StepForm(forms.Form):
             teams = self.fields["teams"]
             assert isinstance(teams, forms.ModelMultipleChoiceField)
             teams.queryset = scoped(Team, organization).order_by("name")
+            schedule = self.fields["schedule_id"]
+            assert isinstance(schedule, forms.ModelChoiceField)
+            schedule.queryset = scoped(Schedule, organization).order_by("name")
         if "timezone" in self.fields:
             zone = self.fields["timezone"]
             assert isinstance(zone, forms.ChoiceField)
@@ -130,6 +141,9 @@ class StepForm(forms.Form):
         for name in ("users", "teams"):
             if name in values:
                 values[name] = list(values[name])
+        if "schedule_id" in values:
+            schedule = values["schedule_id"]
+            values["schedule_id"] = schedule.pk if schedule is not None else None
         return values
 
 

@@ -37,7 +37,11 @@ def policy_list(*, user: User) -> QuerySet[EscalationPolicy]:
 
 
 def _steps_queryset() -> QuerySet[EscalationStep]:
-    return EscalationStep.objects.order_by("position", "id").prefetch_related("users", "teams")
+    return (
+        EscalationStep.objects.order_by("position", "id")
+        .select_related("schedule")
+        .prefetch_related("users", "teams")
+    )
 
 
 def policy_get(*, user: User, policy_id: int) -> EscalationPolicy:
@@ -87,7 +91,9 @@ def step_get(*, user: User, step_id: int) -> EscalationStep:
     """One step of a visible policy, or 404."""
     steps = EscalationStep.objects.filter(policy__in=policy_visible_list(user=user))
     return get_for_org_or_404(
-        steps.select_related("policy", "policy__team").prefetch_related("users", "teams"),
+        steps.select_related("policy", "policy__team", "schedule").prefetch_related(
+            "users", "teams"
+        ),
         user.organization,
         pk=step_id,
     )

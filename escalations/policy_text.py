@@ -26,6 +26,8 @@ def step_targets(step: EscalationStep) -> str:
     """Who a notify step pages, e.g. "Alice and team Platform" (users, teams prefetched)."""
     names = [user.get_short_name() for user in step.users.all()]
     names += [f"team {team.name}" for team in step.teams.all()]
+    if step.schedule is not None:
+        names.append(f"whoever is on call in schedule “{step.schedule.name}”")
     return _join(names) or "nobody"
 
 

@@ -302,6 +302,35 @@ def layer_validate(
     return values
 
 
+PREVIEW_SHIFTS = 14
+PREVIEW_HORIZON = timedelta(days=3 * 366)
+
+
+def layer_preview(
+    *,
+    schedule: Schedule,
+    data: LayerInput,
+    now: datetime,
+    start_must_be_future: bool,
+    count: int = PREVIEW_SHIFTS,
+) -> list[shifts.Shift]:
+    """The next `count` shifts (running at `now` or later) the layer would have, unsaved.
+
+    Validated exactly as `layer_create` / `layer_update` would (ValidationError per field),
+    and built into the same LayerSpec, so the preview is what saving would give.
+    """
+    values = layer_validate(
+        schedule=schedule, data=data, start_must_be_future=start_must_be_future, now=now
+    )
+    spec = _spec(0, 0, schedule.timezone, values)
+    span = timedelta(days=31)
+    while True:  # widen the window until it holds enough shifts (monthly layers, intervals)
+        rows = shifts.layer_shifts(spec, now, now + span)
+        if len(rows) >= count or span >= PREVIEW_HORIZON:
+            return rows[:count]
+        span = min(span * 4, PREVIEW_HORIZON)
+
+
 def _current_layers(schedule: Schedule) -> list[ScheduleLayer]:
     return list(
         ScheduleLayer.objects.filter(schedule=schedule, effective_until__isnull=True).order_by(

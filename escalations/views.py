@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from escalations import selectors, services
 from escalations.forms import MaintenanceForm, RegenerateKeyForm, ServiceForm, TriggerForm
 from escalations.models import Service
+from escalations.targets import service_oncall
 from incidents import services as incident_services
 from incidents.models import OPEN_STATUSES
 from incidents.selectors import IncidentFilters, incident_list
@@ -78,6 +79,7 @@ def _detail_context(
         else None,
         "maintenance_form": maintenance_form or MaintenanceForm(),
         "service": service,
+        "oncall_now": service_oncall(service, timezone.now()),
         "can_manage": can_manage_team(request.user, service.team),
         "open_incidents": open_incidents[:OPEN_INCIDENTS_SHOWN],
         "open_count": open_incidents.count(),

@@ -1,7 +1,8 @@
 """The browser UI, included at the site root. Int kwargs are named `team_id`, `user_id`,
 `application_id`, `incident_id`, `service_id`, `routing_rule_id`, `route_id`,
-`orchestration_id`, `policy_id`, `step_id`, `channel_id`, `webhook_id`, `raw_event_id` (the
-tenancy test substitutes another organization's ids by name)."""
+`orchestration_id`, `policy_id`, `step_id`, `schedule_id`, `layer_id`, `override_id`,
+`channel_id`, `webhook_id`, `raw_event_id` (the tenancy test substitutes another
+organization's ids by name)."""
 
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ urlpatterns = [
     path("", include("escalations.urls")),
     path("", include("escalations.urls_notifications")),
     path("", include("escalations.urls_policies")),
+    path("", include("escalations.urls_schedules")),
     path("", include("escalations.urls_diagnostics")),
     path("", include("processing.urls_routing")),
     path("", include("processing.urls")),

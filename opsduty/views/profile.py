@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
+from escalations.schedule_display import my_shifts_context
 from escalations.views_notifications import notification_rules_context
 from opsduty import services
 from opsduty.forms import PasswordChangeForm, ProfileForm
@@ -42,6 +43,7 @@ def _page(
         "password_form": password_form or PasswordChangeForm(user=request.user),
         "active": "profile",
         **notification_rules_context(request.user),
+        **my_shifts_context(request.user),
     }
     return render(request, "opsduty/profile.html", context, status=status)
 

@@ -9,16 +9,19 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import time, timedelta
 from typing import cast
 
 import pytest
 from django.db import models
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 from oauth2_provider.models import Application
 
+from escalations import schedule_services
 from escalations.models import EscalationPolicy as EscalationPolicyModel
-from escalations.models import Service, StepKind
+from escalations.models import Schedule, Service, StepKind
 from escalations.policy_services import policy_create, step_add
 from incidents.models import IncidentReference
 from opsduty.models import Organization, Role, Team, User
@@ -37,7 +40,10 @@ from tests.conftest import api_client_for
 # (`integrations/`) authenticates by the unguessable key in its URL, not by a session: whoever
 # holds the key may post, so "another organization's id" does not apply; its own tenancy test
 # (another organization's routing key answers 404) is in tests/signals/test_receive.py.
-SKIPPED_PREFIXES = ("admin/", "oauth2/", "static/", "integrations/")
+# Calendar feeds (`calendar/<token>.ics`) likewise take no session: the token is the
+# credential; tests/escalations/test_feeds.py checks that a token shows only its own
+# organization's (and its own user's) shifts.
+SKIPPED_PREFIXES = ("admin/", "oauth2/", "static/", "integrations/", "calendar/")
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -124,6 +130,35 @@ def _step(org: Organization, user: User) -> models.Model:
     return step_add(policy=policy, by=user, kind=StepKind.WAIT, wait_minutes=5)
 
 
+def _schedule(org: Organization, user: User) -> Schedule:
+    team = factories.make_team(organization=org)
+    factories.add_member(team, user)
+    return schedule_services.schedule_create(team=team, by=user, name=f"walk schedule {team.pk}")
+
+
+def _layer(org: Organization, user: User) -> models.Model:
+    schedule = _schedule(org, user)
+    start = (timezone.now() + timedelta(days=7)).date()
+    data = schedule_services.LayerInput(
+        name="walk layer",
+        rotation="rolling",
+        groups=[[user]],
+        frequency="daily",
+        start_date=start,
+        handoff_time=time(9, 0),
+        shift_minutes=60,
+    )
+    return schedule_services.layer_create(schedule=schedule, by=user, data=data)
+
+
+def _override(org: Organization, user: User) -> models.Model:
+    schedule = _schedule(org, user)
+    start = timezone.now() + timedelta(days=1)
+    return schedule_services.override_create(
+        schedule=schedule, by=user, user=user, start=start, end=start + timedelta(hours=1)
+    )
+
+
 def _webhook(org: Organization, user: User) -> models.Model:
     return factories.make_webhook(organization=org)
 
@@ -151,6 +186,9 @@ OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "policy_id": _policy,
     "step_id": _step,
     "channel_id": _receive_channel,
+    "schedule_id": _schedule,
+    "layer_id": _layer,
+    "override_id": _override,
     "webhook_id": _webhook,
     "raw_event_id": _raw_event,
 }

@@ -103,7 +103,7 @@ def test_step_form_shows_only_the_fields_of_its_kind(
         ("wait", {"wait_minutes": "0"}, "from 1 to 1440"),
         ("wait", {"wait_minutes": "1441"}, "from 1 to 1440"),
         ("wait", {"wait_minutes": "soon"}, "Enter a whole number of minutes."),
-        ("notify", {"channel": "email"}, "Choose at least one user or team to notify."),
+        ("notify", {"channel": "email"}, "Choose at least one user, team or schedule to notify."),
         ("notify_if_events", {"events_count": "0", "window_minutes": "5"}, "from 1 to 1000"),
         ("repeat", {"repeat_times": "6"}, "from 1 to 5"),
     ],
