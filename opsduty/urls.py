@@ -1,4 +1,5 @@
-"""Root URLconf: UI at /, API v1 at /api/v1/, OAuth2 at /oauth2/, health at /healthz."""
+"""Root URLconf: UI at /, API v1 at /api/v1/, OAuth2 at /oauth2/, health at /healthz,
+webcal feeds at /calendar/<token>.ics."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ urlpatterns = [
     path("oauth2/", include((oauth2_patterns, "oauth2_provider"))),
     path("api/v1/", include("opsduty.api.urls")),
     path("", include("signals.urls")),
+    path("", include("escalations.urls_feeds")),
     path("", include("opsduty.urls_ui")),
 ]
 

@@ -37,7 +37,10 @@ from tests.conftest import api_client_for
 # (`integrations/`) authenticates by the unguessable key in its URL, not by a session: whoever
 # holds the key may post, so "another organization's id" does not apply; its own tenancy test
 # (another organization's routing key answers 404) is in tests/signals/test_receive.py.
-SKIPPED_PREFIXES = ("admin/", "oauth2/", "static/", "integrations/")
+# Calendar feeds (`calendar/<token>.ics`) likewise take no session: the token is the
+# credential; tests/escalations/test_feeds.py checks that a token shows only its own
+# organization's (and its own user's) shifts.
+SKIPPED_PREFIXES = ("admin/", "oauth2/", "static/", "integrations/", "calendar/")
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
