@@ -151,7 +151,8 @@ def schedule_gap_list(*, organization: Organization, now: datetime) -> list[Sche
     )
     used: dict[int, tuple[Schedule, dict[int, EscalationPolicy]]] = {}
     for step in steps:
-        assert step.schedule is not None  # filtered above
+        if step.schedule is None:  # filtered out by the query; narrows the type
+            continue
         _, policies = used.setdefault(step.schedule.pk, (step.schedule, {}))
         policies.setdefault(step.policy_id, step.policy)
     end = now + GAP_HORIZON
