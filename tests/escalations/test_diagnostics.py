@@ -3,13 +3,27 @@ queries stay bounded as the organization grows, and another organization is neve
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from escalations import policy_services as ps
+from escalations import schedule_services as ss
 from escalations.diagnostics import diagnostics_for
-from escalations.models import EscalationPolicy, EscalationStep, StepKind
+from escalations.models import (
+    EscalationPolicy,
+    EscalationStep,
+    Frequency,
+    Rotation,
+    Schedule,
+    ScheduleLayer,
+    StepKind,
+)
+from escalations.schedule_selectors import oncall_forget
 from escalations.services import service_set_policy
 from opsduty.models import Organization, Role, Team, User
 from tests import factories
@@ -17,6 +31,16 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 PHONE = "+15550100"
+# Schedules are built at CREATED (layers start in the future) and diagnosed at NOW:
+# Tuesday 2027-01-05 13:00 in Oslo; the first shifts are on Wednesday 2027-01-06.
+CREATED = datetime(2027, 1, 1, 12, 0, tzinfo=UTC)
+NOW = datetime(2027, 1, 5, 12, 0, tzinfo=UTC)
+OSLO = ZoneInfo("Europe/Oslo")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_oncall_cache() -> None:
+    oncall_forget()
 
 
 @pytest.fixture
@@ -40,6 +64,31 @@ def policy(team: Team, member: User) -> EscalationPolicy:
 
 def _notify_step(policy: EscalationPolicy, **targets: object) -> EscalationStep:
     return ps.step_add(policy=policy, by=None, kind=StepKind.NOTIFY, **targets)
+
+
+def _schedule(team: Team, name: str, zone: str) -> Schedule:
+    with time_machine.travel(CREATED, tick=False):
+        return ss.schedule_create(team=team, by=None, name=name, timezone_name=zone)
+
+
+def _daily_layer(
+    schedule: Schedule, groups: list[list[User]], *, shift_minutes: int
+) -> ScheduleLayer:
+    """Daily shifts from Wednesday 2027-01-06 09:00 (schedule's zone) of `shift_minutes`."""
+    with time_machine.travel(CREATED, tick=False):
+        return ss.layer_create(
+            schedule=schedule,
+            by=None,
+            data=ss.LayerInput(
+                name="Days",
+                rotation=Rotation.PLAIN,
+                groups=groups,
+                frequency=Frequency.DAILY,
+                start_date=date(2027, 1, 6),
+                handoff_time=time(9, 0),
+                shift_minutes=shift_minutes,
+            ),
+        )
 
 
 def test_service_without_policy_is_listed_until_it_gets_one(
@@ -103,23 +152,105 @@ def test_team_with_one_pageable_member_is_enough(
     assert diagnostics_for(organization=org_a).unreachable_steps == []
 
 
-def test_step_without_targets_or_with_only_a_schedule_pages_nobody(
+def test_step_without_targets_pages_nobody(
     org_a: Organization, policy: EscalationPolicy, member: User
 ) -> None:
-    # Neither can be saved through the services today; older or imported rows can hold them.
+    # Cannot be saved through the services today; older or imported rows can hold it.
     bare = EscalationStep.objects.create(
         organization=org_a, policy=policy, position=5, kind=StepKind.NOTIFY_IF_EVENTS
     )
-    scheduled = EscalationStep.objects.create(
-        organization=org_a, policy=policy, position=6, kind=StepKind.NOTIFY_IF_TIME, schedule_id=7
-    )
     reasons = {f.step: f.reason for f in diagnostics_for(organization=org_a).unreachable_steps}
-    assert reasons == {
-        bare: "it targets nobody",
-        scheduled: "its schedule pages nobody yet (schedules arrive later)",
-    }
-    scheduled.users.add(member)
-    assert [f.step for f in diagnostics_for(organization=org_a).unreachable_steps] == [bare]
+    assert reasons == {bare: "it targets nobody"}
+    bare.users.add(member)
+    assert diagnostics_for(organization=org_a).unreachable_steps == []
+
+
+def test_step_with_only_a_schedule_pages_nobody_until_the_schedule_has_a_layer(
+    org_a: Organization, team: Team, policy: EscalationPolicy, member: User
+) -> None:
+    with time_machine.travel(CREATED, tick=False):
+        schedule = ss.schedule_create(team=team, by=None, name="Primary", timezone_name="UTC")
+    step = _notify_step(policy, schedule_id=schedule.pk)
+    [finding] = diagnostics_for(organization=org_a, now=NOW).unreachable_steps
+    assert finding.step == step and finding.reason == "its schedule “Primary” has no layers"
+    _daily_layer(schedule, [[member]], shift_minutes=24 * 60)
+    assert diagnostics_for(organization=org_a, now=NOW).unreachable_steps == []
+
+
+def test_a_deleted_layer_leaves_the_schedule_without_layers(
+    org_a: Organization, team: Team, policy: EscalationPolicy, member: User
+) -> None:
+    schedule = _schedule(team, "Primary", "UTC")
+    layer = _daily_layer(schedule, [[member]], shift_minutes=24 * 60)
+    step = _notify_step(policy, schedule_id=schedule.pk)
+    assert diagnostics_for(organization=org_a, now=NOW).unreachable_steps == []
+    with time_machine.travel(NOW, tick=False):
+        ss.layer_delete(layer=layer, by=None)  # started: ends now, its history stays
+    [finding] = diagnostics_for(organization=org_a, now=NOW).unreachable_steps
+    assert finding.step == step and "has no layers" in finding.reason
+
+
+def test_schedule_gaps_of_the_next_14_days_are_listed_in_the_schedules_zone(
+    org_a: Organization, team: Team, policy: EscalationPolicy, member: User
+) -> None:
+    schedule = _schedule(team, "Office hours", "Europe/Oslo")
+    _daily_layer(schedule, [[member]], shift_minutes=8 * 60)  # 09:00-17:00 every day
+    _notify_step(policy, schedule_id=schedule.pk)
+    found = diagnostics_for(organization=org_a, now=NOW)
+    [finding] = found.schedule_gaps
+    assert finding.schedule == schedule and finding.policies == [policy]
+    assert found.unreachable_steps == []  # a schedule with a layer is a target
+    gaps = [(f"{start:%m-%d %H:%M}", f"{end:%m-%d %H:%M}") for start, end in finding.gaps]
+    # From now until the first shift, then every night until 14 days from now (Oslo time).
+    assert gaps[0] == ("01-05 13:00", "01-06 09:00")
+    assert gaps[1] == ("01-06 17:00", "01-07 09:00")
+    assert gaps[-1] == ("01-18 17:00", "01-19 09:00")
+    assert len(gaps) == 14
+    assert all(start.utcoffset() == timedelta(hours=1) for start, _ in finding.gaps)
+    assert all(str(start.tzinfo) == "Europe/Oslo" for start, _ in finding.gaps)
+    assert found.problem_count == 1 + len(found.users_without_contact)
+
+
+def test_schedule_gap_ends_where_an_override_covers_it(
+    org_a: Organization, team: Team, policy: EscalationPolicy, member: User
+) -> None:
+    schedule = _schedule(team, "Primary", "UTC")
+    _daily_layer(schedule, [[member]], shift_minutes=24 * 60)
+    _notify_step(policy, schedule_id=schedule.pk)
+    [finding] = diagnostics_for(organization=org_a, now=NOW).schedule_gaps
+    assert finding.gaps == [(NOW, datetime(2027, 1, 6, 9, tzinfo=UTC))]
+    with time_machine.travel(NOW, tick=False):
+        ss.override_create(
+            schedule=schedule, by=None, user=member, start=NOW, end=finding.gaps[0][1]
+        )
+    assert diagnostics_for(organization=org_a, now=NOW).schedule_gaps == []
+
+
+def test_schedules_no_policy_notifies_are_not_checked_for_gaps(
+    org_a: Organization, team: Team, member: User
+) -> None:
+    schedule = _schedule(team, "Spare", "UTC")
+    _daily_layer(schedule, [[member]], shift_minutes=60)
+    assert diagnostics_for(organization=org_a, now=NOW).schedule_gaps == []
+
+
+def test_a_schedule_without_layers_is_one_14_day_gap(
+    org_a: Organization, team: Team, policy: EscalationPolicy
+) -> None:
+    schedule = _schedule(team, "Empty", "Europe/Oslo")
+    _notify_step(policy, schedule_id=schedule.pk)
+    [finding] = diagnostics_for(organization=org_a, now=NOW).schedule_gaps
+    assert finding.gaps == [(NOW.astimezone(OSLO), (NOW + timedelta(days=14)).astimezone(OSLO))]
+
+
+def test_another_organizations_schedule_gaps_are_never_listed(
+    org_a: Organization, team_b: Team, outsider: User
+) -> None:
+    factories.add_member(team_b, outsider)
+    theirs = ps.policy_create(team=team_b, by=None, name="Bravo policy")
+    _notify_step(theirs, schedule_id=_schedule(team_b, "Bravo", "UTC").pk)
+    assert diagnostics_for(organization=org_a, now=NOW).schedule_gaps == []
+    assert len(diagnostics_for(organization=team_b.organization, now=NOW).schedule_gaps) == 1
 
 
 def test_wait_and_repeat_steps_are_never_flagged(org_a: Organization, team: Team) -> None:

@@ -167,15 +167,24 @@ def _assert_demo_policies(org: Organization) -> None:
     from escalations.policy_selectors import policy_steps
     from escalations.policy_text import step_describe
 
+    platform = EscalationPolicy.objects.for_org(org).get(name="Platform default")
+    first = policy_steps(platform)[0]
+    # Step 1 notifies only the schedule (tests/escalations/test_seed_schedule.py has more).
+    assert (first.kind, first.schedule.name if first.schedule else None) == (
+        "notify",
+        "Platform primary",
+    )
+    assert (list(first.users.all()), list(first.teams.all())) == ([], [])
     policies = {
         p.name: (p.team.name, [step_describe(s) for s in policy_steps(p)])
         for p in EscalationPolicy.objects.for_org(org)
     }
+    policies["Platform default"][1][0] = "(step 1: the schedule, above)"
     assert policies == {
         "Platform default": (
             "Platform",
             [
-                "Notify team Platform",
+                "(step 1: the schedule, above)",
                 "Wait 5 minutes",
                 "Notify team Platform",
                 "Repeat from step 1 (once)",

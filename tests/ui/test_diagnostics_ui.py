@@ -3,11 +3,16 @@ finding shown with its fix link and gone once fixed, and never another organizat
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
+
 import pytest
+import time_machine
 from django.test import Client
 
 from escalations import policy_services as ps
-from escalations.models import EscalationPolicy, StepKind
+from escalations import schedule_services as ss
+from escalations.models import EscalationPolicy, Frequency, Rotation, StepKind
+from escalations.schedule_selectors import oncall_forget
 from escalations.services import service_set_policy
 from opsduty.models import Role, Team, User
 from tests import factories
@@ -43,7 +48,7 @@ def test_owner_sees_the_page_and_the_nav_link(owner_client: Client, team: Team) 
     content = page(owner_client)
     assert 'aria-current="page">Diagnostics' in content
     assert "No problems found" in content
-    assert "Schedule gaps: available when schedules land" in content
+    assert "Schedule gaps in the next 14 days <small>(0)</small>" in content
 
 
 def test_members_and_stakeholders_get_403_and_no_link(
@@ -115,3 +120,36 @@ def test_other_organizations_objects_are_never_listed(
     assert "Bravo hidden" not in mine and "outsider@b.example" not in mine
     theirs_page = page(outsider_client)
     assert "Bravo hidden service" in theirs_page and "Platform" not in theirs_page
+
+
+def test_schedule_gaps_show_local_times_and_link_the_policy(
+    owner_client: Client, team: Team, policy: EscalationPolicy, member: User, owner: User
+) -> None:
+    oncall_forget()
+    with time_machine.travel(datetime(2027, 1, 1, 12, tzinfo=UTC), tick=False):
+        schedule = ss.schedule_create(
+            team=team, by=None, name="Office hours", timezone_name="Europe/Oslo"
+        )
+        ss.layer_create(
+            schedule=schedule,
+            by=None,
+            data=ss.LayerInput(
+                name="Days",
+                rotation=Rotation.PLAIN,
+                groups=[[member]],
+                frequency=Frequency.DAILY,
+                start_date=date(2027, 1, 6),
+                handoff_time=time(9, 0),
+                shift_minutes=8 * 60,
+            ),
+        )
+    ps.step_add(policy=policy, by=None, kind=StepKind.NOTIFY, schedule_id=schedule.pk)
+    with time_machine.travel(datetime(2027, 1, 5, 12, tzinfo=UTC), tick=False):
+        owner_client.force_login(owner)  # a session from today would have expired by then
+        content = page(owner_client)
+    assert "Schedule gaps in the next 14 days <small>(1)</small>" in content
+    assert "Office hours" in content and f"/escalation-policies/{policy.pk}/" in content
+    # Wednesday 17:00 to Thursday 09:00 in Oslo (16:00 to 08:00 UTC).
+    assert "Wed 6 Jan 17:00</time> to" in content and "Thu 7 Jan 09:00 CET</time>" in content
+    assert 'datetime="2027-01-06T16:00:00+00:00"' in content
+    assert "and 4 more" in content  # 14 gaps, the first 10 shown

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import uuid
+import zoneinfo
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
-from escalations import policy_services
+from escalations import policy_services, schedule_services
 from escalations import services as escalation_services
-from escalations.models import EscalationPolicy, Service, ServiceType, StepKind
+from escalations.models import (
+    EscalationPolicy,
+    EscalationStep,
+    Frequency,
+    Rotation,
+    Schedule,
+    Service,
+    ServiceType,
+    StepKind,
+)
 from opsduty import services
 from opsduty.models import Organization, Role, Team, User
 from processing import routing_services
@@ -73,15 +85,24 @@ DEMO_ROUTES = [
 ]
 
 
-# name, team, steps (kind, settings with user emails / team names), services using it
+# Schedule "Platform primary": one weekly rolling layer alice -> bob, handoff Monday 09:00
+# Europe/Oslo, starting at the next Monday handoff.
+DEMO_SCHEDULE = "Platform primary"
+DEMO_SCHEDULE_TEAM = "Platform"
+DEMO_SCHEDULE_ZONE = "Europe/Oslo"
+DEMO_ROTATION = ["alice@demo.example", "bob@demo.example"]
+DEMO_HANDOFF_WEEKDAY, DEMO_HANDOFF_TIME = 0, time(9, 0)  # Monday 09:00
+# Until the rotation starts, an override puts the person before the first one (bob) on call,
+# so that "Platform default" pages someone from the moment the demo is seeded.
+DEMO_BRIDGE = "bob@demo.example"
+
+# name, team, steps (kind, settings with user emails / team / schedule names), services using it
 DEMO_POLICIES: list[tuple[str, str, list[tuple[str, dict[str, Any]]], list[str]]] = [
     (
         "Platform default",
         "Platform",
         [
-            # DEMO.md: the active shift of schedule "Platform primary". Schedules do not exist
-            # yet, so step 1 notifies team Platform until they land.
-            (StepKind.NOTIFY, {"teams": ["Platform"]}),
+            (StepKind.NOTIFY, {"schedule": DEMO_SCHEDULE}),
             (StepKind.WAIT, {"wait_minutes": 5}),
             (StepKind.NOTIFY, {"teams": ["Platform"]}),
             (StepKind.REPEAT, {"repeat_times": 1}),
@@ -119,6 +140,7 @@ class Command(BaseCommand):
         self._services(organization)
         self._webhooks(organization)
         self._routing_rule(organization)
+        self._schedule(organization)
         self._policies(organization)
         self.stdout.write(
             "Demo organization ready. Sign in with organization 'demo', "
@@ -183,11 +205,86 @@ class Command(BaseCommand):
                         fields["teams"] = list(
                             Team.objects.for_org(organization).filter(name__in=fields["teams"])
                         )
+                    if "schedule" in fields:
+                        fields["schedule_id"] = (
+                            Schedule.objects.for_org(organization)
+                            .get(name=fields.pop("schedule"))
+                            .pk
+                        )
                     policy_services.step_add(policy=policy, by=None, kind=kind, **fields)
+            elif name == "Platform default":
+                self._platform_step_to_schedule(organization, policy)
             for routing_key in routing_keys:
                 service = Service.objects.get(organization=organization, routing_key=routing_key)
                 if service.escalation_policy_id is None:
                     escalation_services.service_set_policy(service=service, policy=policy, by=None)
+
+    @staticmethod
+    def _next_handoff(now: datetime) -> datetime:
+        """The first Monday 09:00 in Oslo after `now` (a layer must start in the future)."""
+        local = now.astimezone(zoneinfo.ZoneInfo(DEMO_SCHEDULE_ZONE))
+        day = local.date() + timedelta(days=(DEMO_HANDOFF_WEEKDAY - local.weekday()) % 7)
+        first = schedule_services.localize(
+            datetime.combine(day, DEMO_HANDOFF_TIME), DEMO_SCHEDULE_ZONE
+        )
+        if first <= now:
+            first = schedule_services.localize(
+                datetime.combine(day + timedelta(days=7), DEMO_HANDOFF_TIME), DEMO_SCHEDULE_ZONE
+            )
+        return first
+
+    def _schedule(self, organization: Organization) -> None:
+        """DEMO.md's schedule, created once; a re-run leaves it (and its history) alone."""
+        if Schedule.objects.for_org(organization).filter(name=DEMO_SCHEDULE).exists():
+            return
+        team = Team.objects.for_org(organization).get(name=DEMO_SCHEDULE_TEAM)
+        schedule = schedule_services.schedule_create(
+            team=team, by=None, name=DEMO_SCHEDULE, timezone_name=DEMO_SCHEDULE_ZONE
+        )
+        users = {u.email: u for u in User.objects.for_org(organization)}
+        now = timezone.now()
+        first = self._next_handoff(now)
+        local_first = first.astimezone(zoneinfo.ZoneInfo(DEMO_SCHEDULE_ZONE))
+        schedule_services.layer_create(
+            schedule=schedule,
+            by=None,
+            data=schedule_services.LayerInput(
+                name="Weekly",
+                rotation=Rotation.ROLLING,
+                groups=[[users[email]] for email in DEMO_ROTATION],
+                frequency=Frequency.WEEKLY,
+                start_date=local_first.date(),
+                handoff_time=DEMO_HANDOFF_TIME,
+                shift_minutes=7 * 24 * 60,
+            ),
+        )
+        schedule_services.override_create(
+            schedule=schedule, by=None, user=users[DEMO_BRIDGE], start=now, end=first
+        )
+
+    def _platform_step_to_schedule(
+        self, organization: Organization, policy: EscalationPolicy
+    ) -> None:
+        """Bring a demo seeded before schedules existed up to date: its step 1 notified team
+        Platform; DEMO.md's notifies the schedule. Any other step 1 (edited by hand) stays."""
+        step = (
+            EscalationStep.objects.filter(policy=policy)
+            .prefetch_related("users", "teams")
+            .order_by("position", "id")
+            .first()
+        )
+        if (
+            step is None
+            or step.kind != StepKind.NOTIFY
+            or step.schedule_id is not None
+            or list(step.users.all())
+            or [team.name for team in step.teams.all()] != [DEMO_SCHEDULE_TEAM]
+        ):
+            return
+        schedule = Schedule.objects.for_org(organization).get(name=DEMO_SCHEDULE)
+        policy_services.step_update(
+            step=step, by=None, kind=StepKind.NOTIFY, schedule_id=schedule.pk, channel=step.channel
+        )
 
     def _user(
         self, organization: Organization, email: str, role: str, first: str, last: str, phone: str
