@@ -161,7 +161,10 @@ def schedule_timeline(schedule: Schedule, start: datetime, end: datetime) -> Tim
             if o.end > start and o.start < end
         ],
         final=shifts.final_shifts(layers, overrides, start, end),
-        gaps=shifts.gaps(layers, overrides, start, end),
+        # Nobody was on call before the schedule existed: that is not a gap worth showing.
+        gaps=shifts.gaps(layers, overrides, max(start, schedule.created_at), end)
+        if end > schedule.created_at
+        else [],
     )
 
 

@@ -32,7 +32,10 @@ from opsduty_client.api.schedules import opsduty_api_v1_schedules_list_services 
 from opsduty_client.api.services import (
     opsduty_api_v1_services_list_service_oncall as list_oncall,
 )
+from opsduty_client.models.paged_schedule_override_schema import PagedScheduleOverrideSchema
+from opsduty_client.models.paged_schedule_schema import PagedScheduleSchema
 from opsduty_client.models.schedule_override_input_schema import ScheduleOverrideInputSchema
+from opsduty_client.models.schedule_override_schema import ScheduleOverrideSchema
 
 from escalations.models import Schedule, ScheduleOverride, Service, StepKind
 from escalations.policy_services import policy_create, step_add
@@ -301,6 +304,7 @@ def test_the_public_client_lists_shifts_and_manages_overrides(live_server: Any) 
         base_url=live_server.url, token=token, raise_on_unexpected_status=True
     ) as client:
         listed = list_schedules.sync(client=client)
+        assert isinstance(listed, PagedScheduleSchema)
         assert [item.name for item in listed.items] == ["Primary"]
         shifts = list_shifts.sync(
             schedule.pk,
@@ -308,6 +312,7 @@ def test_the_public_client_lists_shifts_and_manages_overrides(live_server: Any) 
             datetime_start=dt.datetime(2027, 1, 4, 12, tzinfo=UTC),
             datetime_end=dt.datetime(2027, 1, 5, 12, tzinfo=UTC),
         )
+        assert isinstance(shifts, list)
         assert [[u.email for u in s.users] for s in shifts] == [[alice.email], [bob.email]]
         assert shifts[0].start == dt.datetime(2027, 1, 4, 8, tzinfo=UTC)
         start = timezone.now() + timedelta(days=1)
@@ -318,13 +323,16 @@ def test_the_public_client_lists_shifts_and_manages_overrides(live_server: Any) 
                 user_id=bob.pk, start=start, end=start + timedelta(hours=2)
             ),
         )
+        assert isinstance(created, ScheduleOverrideSchema)
         assert created.user.id == bob.pk and created.end - created.start == timedelta(hours=2)
         overrides = list_overrides.sync(schedule.pk, client=client)
+        assert isinstance(overrides, PagedScheduleOverrideSchema)
         assert [o.id for o in overrides.items] == [created.id]
-        assert (
-            delete_override.sync_detailed(schedule.pk, created.id, client=client).status_code == 204
-        )
-        assert list_overrides.sync(schedule.pk, client=client).items == []
+        assert isinstance(created.id, int)
+        deleted = delete_override.sync_detailed(schedule.pk, created.id, client=client)
+        assert deleted.status_code == 204
+        after = list_overrides.sync(schedule.pk, client=client)
+        assert isinstance(after, PagedScheduleOverrideSchema) and after.items == []
         assert isinstance(list_oncall.sync(service.pk, client=client), list)
 
 
