@@ -110,3 +110,23 @@ class RawEvent(TenantModel):
 
     def __str__(self) -> str:
         return f"raw event {self.pk}"
+
+
+# Imported last: these models live in their own module but belong to this app.
+from signals.models_heartbeats import (  # noqa: E402
+    Heartbeat,
+    HeartbeatCheckIn,
+    HeartbeatState,
+    HeartbeatType,
+)
+
+__all__ = [
+    "BuiltinTemplate",
+    "Heartbeat",
+    "HeartbeatCheckIn",
+    "HeartbeatState",
+    "HeartbeatType",
+    "RawEvent",
+    "RawEventStatus",
+    "Webhook",
+]
