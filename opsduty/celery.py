@@ -20,6 +20,8 @@ app.conf.task_routes = {
     "escalations.*": {"queue": "escalation"},
     "incidents.*": {"queue": "escalation"},
     "notifications.*": {"queue": "notify"},
+    "heartbeats.misses_detect": {"queue": "escalation"},
+    "heartbeats.checkins_prune": {"queue": "default"},
 }
 
 app.conf.beat_schedule = {
@@ -28,6 +30,9 @@ app.conf.beat_schedule = {
     "escalations-maintenance-sweep": {"task": "escalations.maintenance_sweep", "schedule": 5.0},
     "notifications-sweep": {"task": "notifications.sweep", "schedule": 5.0},
     "escalations-run-sweep": {"task": "escalations.run_sweep", "schedule": 2.0},
+    # A miss is reported within about a second of its deadline (docs/heartbeats.md).
+    "heartbeats-misses-detect": {"task": "heartbeats.misses_detect", "schedule": 1.0},
+    "heartbeats-checkins-prune": {"task": "heartbeats.checkins_prune", "schedule": 300.0},
     "sessions-clear-expired": {
         "task": "opsduty.tasks.sessions_clear_expired",
         "schedule": crontab(minute=17, hour=3),

@@ -17,6 +17,7 @@ Permission for writes: owners and members of the service's team; `by=None` is th
 
 from __future__ import annotations
 
+import contextlib
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -420,14 +421,13 @@ def _resolve(incident_id: int, state: HeartbeatState) -> None:
     incident = Incident.objects.filter(pk=incident_id).first()
     if incident is None or incident.status == Status.RESOLVED or incident.is_maintenance:
         return
-    try:
+    # Refused, e.g., for an incident attached to a maintenance incident (it ends with that).
+    with contextlib.suppress(ValidationError):
         incident_resolve(
             incident=incident,
             by=None,
             note=f"Heartbeat “{state.heartbeat.name}” ({state.environment}) checked in again.",
         )
-    except ValidationError:
-        pass  # e.g. attached to a maintenance incident: it ends with the maintenance
 
 
 def checkins_prune() -> int:

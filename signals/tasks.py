@@ -32,3 +32,26 @@ def raw_event_sweep() -> bool:
         services.drain_kick(force=True)
         return True
     return False
+
+
+@shared_task(name="heartbeats.misses_detect", expires=5)
+def heartbeat_misses_detect() -> int:
+    """Report every environment past its deadline (beat, every second; see signals.heartbeats).
+
+    On the escalation queue, so a backlog of incoming events never delays a miss; `expires`
+    drops runs that queued up while the worker was down (the next one covers them).
+    """
+    from signals.heartbeats import MISS_BATCH, misses_detect
+
+    total = 0
+    while (found := misses_detect()) == MISS_BATCH:
+        total += found
+    return total + found
+
+
+@shared_task(name="heartbeats.checkins_prune")
+def heartbeat_checkins_prune() -> int:
+    """Keep the last CHECKINS_KEPT check-ins of each environment."""
+    from signals.heartbeats import checkins_prune
+
+    return checkins_prune()

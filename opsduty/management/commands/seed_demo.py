@@ -27,8 +27,8 @@ from opsduty import services
 from opsduty.models import Organization, Role, Team, User
 from processing import routing_services
 from processing.models import RoutingRule
-from signals import webhook_services
-from signals.models import BuiltinTemplate, Webhook
+from signals import heartbeats, webhook_services
+from signals.models import BuiltinTemplate, Heartbeat, Webhook
 
 DEMO_DOMAIN = "demo"
 DEMO_PASSWORD = "opsduty-demo"  # noqa: S105 - published demo login, only in this seed
@@ -88,6 +88,13 @@ DEMO_ROUTES = [
 # Schedule "Platform primary": one weekly rolling layer alice -> bob, handoff Monday 09:00
 # Europe/Oslo, starting at the next Monday handoff.
 DEMO_SCHEDULE = "Platform primary"
+DEMO_HEARTBEAT, DEMO_HEARTBEAT_SERVICE = "nightly-backup", "demo-api"
+DEMO_HEARTBEAT_ENVIRONMENTS = {
+    "prod": heartbeats.StateInput(
+        type="cron", cron_expression="0 2 * * *", cron_timezone="Europe/Oslo", timeout_seconds=1800
+    ),
+    "staging": heartbeats.StateInput(type="interval", interval_seconds=3600, timeout_seconds=300),
+}
 DEMO_SCHEDULE_TEAM = "Platform"
 DEMO_SCHEDULE_ZONE = "Europe/Oslo"
 DEMO_ROTATION = ["alice@demo.example", "bob@demo.example"]
@@ -142,6 +149,7 @@ class Command(BaseCommand):
         self._routing_rule(organization)
         self._schedule(organization)
         self._policies(organization)
+        self._heartbeat(organization)
         self.stdout.write(
             "Demo organization ready. Sign in with organization 'demo', "
             f"email owner@demo.example (or alice@, bob@, carol@demo.example), "
@@ -261,6 +269,24 @@ class Command(BaseCommand):
         schedule_services.override_create(
             schedule=schedule, by=None, user=users[DEMO_BRIDGE], start=now, end=first
         )
+
+    def _heartbeat(self, organization: Organization) -> None:
+        """DEMO.md's heartbeat on API; missing environments are added, existing ones kept."""
+        service = Service.objects.for_org(organization).get(routing_key=DEMO_HEARTBEAT_SERVICE)
+        heartbeat = Heartbeat.objects.filter(service=service, name=DEMO_HEARTBEAT).first()
+        if heartbeat is None:
+            heartbeat = heartbeats.heartbeat_create(
+                service=service,
+                by=None,
+                name=DEMO_HEARTBEAT,
+                description="The nightly database backup checks in when it has finished.",
+            )
+        existing = set(heartbeat.states.values_list("environment", flat=True))
+        for environment, data in DEMO_HEARTBEAT_ENVIRONMENTS.items():
+            if environment not in existing:
+                heartbeats.state_create(
+                    heartbeat=heartbeat, by=None, environment=environment, data=data
+                )
 
     def _platform_step_to_schedule(
         self, organization: Organization, policy: EscalationPolicy
