@@ -234,7 +234,9 @@ def _clean_environment(heartbeat: Heartbeat, environment: Any, exclude: int | No
     if len(name) > 200:
         raise ValidationError({"environment": "The environment may be at most 200 characters."})
     clash = HeartbeatState.objects.filter(heartbeat=heartbeat, environment=name)
-    if clash.exclude(pk=exclude).exists():
+    if exclude is not None:
+        clash = clash.exclude(pk=exclude)
+    if clash.exists():
         raise ValidationError(
             {"environment": f"Heartbeat “{heartbeat.name}” already has environment “{name}”."}
         )
@@ -446,7 +448,8 @@ def checkins_prune() -> int:
             """,
             [CHECKINS_KEPT],
         )
-        return cursor.rowcount
+        deleted: int = cursor.rowcount
+        return deleted
 
 
 # --- misses ---------------------------------------------------------------------------------
@@ -470,7 +473,7 @@ def misses_detect(*, now: datetime | None = None, limit: int = MISS_BATCH) -> in
         )
         for state in due:
             heartbeat = state.heartbeat
-            expected = state.next_expected_at or state.next_deadline
+            expected = state.next_expected_at or state.next_deadline or now
             event = EventData(
                 summary=f"Heartbeat “{heartbeat.name}” ({state.environment}) missed its check-in",
                 dedup_id=f"heartbeat:{state.pk}",
