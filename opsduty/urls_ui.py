@@ -1,8 +1,8 @@
 """The browser UI, included at the site root. Int kwargs are named `team_id`, `user_id`,
 `application_id`, `incident_id`, `service_id`, `routing_rule_id`, `route_id`,
 `orchestration_id`, `policy_id`, `step_id`, `schedule_id`, `layer_id`, `override_id`,
-`channel_id`, `webhook_id`, `raw_event_id` (the tenancy test substitutes another
-organization's ids by name)."""
+`channel_id`, `webhook_id`, `raw_event_id`, `heartbeat_id`, `heartbeat_state_id` (the tenancy
+test substitutes another organization's ids by name)."""
 
 from __future__ import annotations
 
@@ -54,4 +54,5 @@ urlpatterns = [
     path("", include("processing.urls_routing")),
     path("", include("processing.urls")),
     path("", include("signals.ui_urls")),
+    path("", include("signals.urls_heartbeats")),
 ]

@@ -32,7 +32,9 @@ from processing.routing_services import (
     route_create,
     routing_rule_create,
 )
+from signals import heartbeats
 from signals.models import RawEventStatus
+from signals.models_heartbeats import Heartbeat
 from tests import factories
 from tests.conftest import api_client_for
 
@@ -171,6 +173,21 @@ def _raw_event(org: Organization, user: User) -> models.Model:
     )
 
 
+def _heartbeat(org: Organization, user: User) -> Heartbeat:
+    service = _service_of_team(org, user)
+    return heartbeats.heartbeat_create(
+        service=service, by=user, name=f"walk heartbeat {service.pk}"
+    )
+
+
+def _heartbeat_state(org: Organization, user: User) -> models.Model:
+    heartbeat = _heartbeat(org, user)
+    data = heartbeats.StateInput(type="interval", interval_seconds=60)
+    heartbeats.state_create(heartbeat=heartbeat, by=user, environment="prod", data=data)
+    # A second environment, so "copy settings" and "delete" have something to act on.
+    return heartbeats.state_create(heartbeat=heartbeat, by=user, environment="dev", data=data)
+
+
 # kwarg name -> makes an object of the given organization (owned by / visible to `user`).
 OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "team_id": _team,
@@ -191,6 +208,8 @@ OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "override_id": _override,
     "webhook_id": _webhook,
     "raw_event_id": _raw_event,
+    "heartbeat_id": _heartbeat,
+    "heartbeat_state_id": _heartbeat_state,
 }
 
 
