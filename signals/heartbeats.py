@@ -17,6 +17,7 @@ Permission for writes: owners and members of the service's team; `by=None` is th
 
 from __future__ import annotations
 
+import contextlib
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -233,7 +234,7 @@ def _clean_environment(heartbeat: Heartbeat, environment: Any, exclude: int | No
     if len(name) > 200:
         raise ValidationError({"environment": "The environment may be at most 200 characters."})
     clash = HeartbeatState.objects.filter(heartbeat=heartbeat, environment=name)
-    if clash.exclude(pk=exclude).exists():
+    if (clash if exclude is None else clash.exclude(pk=exclude)).exists():
         raise ValidationError(
             {"environment": f"Heartbeat “{heartbeat.name}” already has environment “{name}”."}
         )
@@ -420,14 +421,13 @@ def _resolve(incident_id: int, state: HeartbeatState) -> None:
     incident = Incident.objects.filter(pk=incident_id).first()
     if incident is None or incident.status == Status.RESOLVED or incident.is_maintenance:
         return
-    try:
+    # e.g. attached to a maintenance incident: it ends with the maintenance
+    with contextlib.suppress(ValidationError):
         incident_resolve(
             incident=incident,
             by=None,
             note=f"Heartbeat “{state.heartbeat.name}” ({state.environment}) checked in again.",
         )
-    except ValidationError:
-        pass  # e.g. attached to a maintenance incident: it ends with the maintenance
 
 
 def checkins_prune() -> int:
@@ -446,7 +446,7 @@ def checkins_prune() -> int:
             """,
             [CHECKINS_KEPT],
         )
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 # --- misses ---------------------------------------------------------------------------------
@@ -471,6 +471,7 @@ def misses_detect(*, now: datetime | None = None, limit: int = MISS_BATCH) -> in
         for state in due:
             heartbeat = state.heartbeat
             expected = state.next_expected_at or state.next_deadline
+            assert expected is not None  # the query only claims rows with a deadline
             event = EventData(
                 summary=f"Heartbeat “{heartbeat.name}” ({state.environment}) missed its check-in",
                 dedup_id=f"heartbeat:{state.pk}",
