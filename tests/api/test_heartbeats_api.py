@@ -681,7 +681,8 @@ def test_checkin_by_name_uses_the_raw_path_for_an_environment_with_a_slash(
     raw = f"/api/v1/heartbeats/checkin/{service.pk}/job/eu%2Fwest"
     # What gunicorn (RAW_URI) or uWSGI (REQUEST_URI) tell Django next to the decoded path.
     for meta in ("RAW_URI", "REQUEST_URI"):
-        assert owner_api.get(raw, **{meta: raw + "?x=1"}).status_code == 200
+        extra: dict[str, Any] = {meta: raw + "?x=1"}
+        assert owner_api.get(raw, **extra).status_code == 200
     # Without the raw path, the decoded path splits on its last `/`: name "job/eu", env "west".
     status, body = call(owner_api, "get", raw)
     assert status == 404

@@ -56,6 +56,7 @@ from opsduty_client.models.interval_heartbeat_state_schema import IntervalHeartb
 from opsduty_client.models.paged_heartbeat_schema import PagedHeartbeatSchema
 from opsduty_client.models.update_heartbeat_input import UpdateHeartbeatInput
 from opsduty_client.models.update_heartbeat_state_input import UpdateHeartbeatStateInput
+from opsduty_client.types import UNSET, Unset
 
 from escalations.models import Service
 from opsduty import services
@@ -184,11 +185,9 @@ def test_the_public_client_manages_heartbeats_and_states(live_server: Any) -> No
         )
         assert isinstance(other, HeartbeatSchema) and isinstance(other.id, int)
         seen: list[HeartbeatSchema] = []
-        after: str | None = None
+        after: str | Unset = UNSET
         while True:
-            page = list_heartbeats.sync(
-                client=client, service=service.pk, first=1, **({"after": after} if after else {})
-            )
+            page = list_heartbeats.sync(client=client, service=service.pk, first=1, after=after)
             assert isinstance(page, PagedHeartbeatSchema)
             seen += page.items
             if not page.page_info.has_next_page:
