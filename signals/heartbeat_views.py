@@ -24,6 +24,10 @@ logger = logging.getLogger(__name__)
 METHODS = ("GET", "HEAD", "POST")
 
 
+def _answer(body: dict[str, str], status: int = 200) -> JsonResponse:
+    return JsonResponse(body, status=status, json_dumps_params={"ensure_ascii": False})
+
+
 def client_ip(request: HttpRequest) -> str | None:
     """The peer address, if it is an IP (a unix socket peer is not).
 
@@ -44,9 +48,8 @@ def heartbeat_checkin(
 ) -> JsonResponse:
     """Record a check-in of heartbeat `key` (its only environment, or `environment`)."""
     if request.method not in METHODS:
-        response = JsonResponse(
-            {"detail": f"Method “{request.method}” not allowed: use GET, HEAD or POST."},
-            status=405,
+        response = _answer(
+            {"detail": f"Method “{request.method}” not allowed: use GET, HEAD or POST."}, 405
         )
         response["Allow"] = ", ".join(METHODS)
         return response
@@ -58,8 +61,8 @@ def heartbeat_checkin(
             user_agent=request.META.get("HTTP_USER_AGENT", ""),
         )
     except CheckinNotFound as exc:
-        return JsonResponse({"detail": str(exc)}, status=404)
+        return _answer({"detail": str(exc)}, 404)
     except DatabaseError:
         logger.exception("heartbeat check-in failed: database unavailable")
-        return JsonResponse({"detail": "Temporarily unavailable, try again."}, status=503)
-    return JsonResponse({"detail": "Check-in received.", "environment": state.environment})
+        return _answer({"detail": "Temporarily unavailable, try again."}, 503)
+    return _answer({"detail": "Check-in received.", "environment": state.environment})
