@@ -44,6 +44,13 @@ from signals.models_heartbeats import (
 INTERVAL_MAX = 366 * 24 * 3600
 TIMEOUT_MAX = 7 * 24 * 3600
 MISS_BATCH = 500
+TIMING_FIELDS = (
+    "type",
+    "cron_expression",
+    "cron_timezone",
+    "interval_seconds",
+    "timeout_seconds",
+)
 
 
 def _require(by: User | None, service: Service) -> None:
@@ -261,17 +268,25 @@ def state_create(
 
 @transaction.atomic
 def state_update(*, state: HeartbeatState, by: User | None, data: StateInput) -> HeartbeatState:
-    """Replace an environment's settings; the deadline is recomputed from its last check-in
-    (or from now, before the first one)."""
+    """Replace an environment's settings.
+
+    The deadline only moves when the timing changes (type, cron, zone, interval, timeout):
+    then it is recomputed from the last check-in (before the first one, from when the
+    environment was created), and from now if that would already be past. Re-sending the
+    same settings (a CLI import does on every run) never postpones a deadline, so a job that
+    never checks in is still reported.
+    """
     _require(by, state.heartbeat.service)
     values = state_values(data)
     state = HeartbeatState.objects.select_for_update().get(pk=state.pk)
+    timing = [getattr(state, name) for name in TIMING_FIELDS]
     for name, value in values.items():
         setattr(state, name, value)
-    now = timezone.now()
-    _schedule(state, state.last_checkin_at or now)
-    if state.next_deadline is not None and state.next_deadline <= now and state.missed_at is None:
-        _schedule(state, now)  # a new setting never turns the past into an instant miss
+    if timing != [getattr(state, name) for name in TIMING_FIELDS]:
+        now = timezone.now()
+        _schedule(state, state.last_checkin_at or state.created_at)
+        if state.next_deadline is not None and state.next_deadline <= now:
+            _schedule(state, now)  # a new setting never turns the past into an instant miss
     state.save()
     return state
 

@@ -1,10 +1,11 @@
-"""Signal endpoints at the site root (the same paths opsduty/wsgi.py routes to WSGI directly)."""
+"""Signal endpoints at the site root: the webhook receiver (the same paths opsduty/wsgi.py
+routes to WSGI directly) and the public heartbeat check-in."""
 
 from __future__ import annotations
 
 from django.urls import path
 
-from signals import views
+from signals import heartbeat_checkin, views
 
 urlpatterns = [
     path(
@@ -16,4 +17,18 @@ urlpatterns = [
         views.webhook_receive,
         name="webhook_receive",
     ),
+    # The library sends the forms with the trailing slash; the others are served as well
+    # (never redirected). An environment may contain `/` (sent as %2F or raw).
+    path(
+        "heartbeats/checkin/<str:key>/",
+        heartbeat_checkin.heartbeat_checkin,
+        name="heartbeat_checkin",
+    ),
+    path("heartbeats/checkin/<str:key>", heartbeat_checkin.heartbeat_checkin),
+    path(
+        "heartbeats/checkin/<str:key>/<path:environment>/",
+        heartbeat_checkin.heartbeat_checkin,
+        name="heartbeat_checkin_environment",
+    ),
+    path("heartbeats/checkin/<str:key>/<path:environment>", heartbeat_checkin.heartbeat_checkin),
 ]

@@ -13,6 +13,13 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from opsduty.api.heartbeats import (
+    HeartbeatCheckinView,
+    HeartbeatDetailView,
+    HeartbeatListView,
+    HeartbeatStateDetailView,
+    HeartbeatStateListView,
+)
 from opsduty.api.incident_actions import (
     IncidentAcknowledgeView,
     IncidentNoteCreateView,
@@ -68,6 +75,23 @@ def not_found(request: HttpRequest) -> JsonResponse:
 
 urlpatterns: list[URLPattern] = [
     path("users/", UserListView.as_view(), name="users"),
+    path("heartbeats/", HeartbeatListView.as_view(), name="heartbeats"),
+    # Literals before the integer id (spec §2.1 routing pitfalls).
+    path("heartbeats/states/", HeartbeatStateListView.as_view(), name="heartbeat-states"),
+    path(
+        "heartbeats/states/<int:heartbeat_state_id>/",
+        HeartbeatStateDetailView.as_view(),
+        name="heartbeat-state",
+    ),
+    # #9, the one route without a trailing slash. `<path:name>` takes everything up to the
+    # last `/`, so a name whose `/` arrived as %2F (decoded before routing) still matches;
+    # the view re-splits on the raw path when the server provides it.
+    path(
+        "heartbeats/checkin/<int:service_id>/<path:name>/<str:environment>",
+        HeartbeatCheckinView.as_view(),
+        name="heartbeat-checkin",
+    ),
+    path("heartbeats/<int:heartbeat_id>/", HeartbeatDetailView.as_view(), name="heartbeat"),
     path("services/", ServiceListView.as_view(), name="services"),
     path(
         "services/<int:service_id>/maintenance/",

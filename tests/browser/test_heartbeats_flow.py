@@ -5,32 +5,21 @@ heartbeat page and the list); then a bad row in the editor is refused on its row
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit
-
 import pytest
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from opsduty.models import Role
-from signals import heartbeats
 from signals.models_heartbeats import HeartbeatCheckIn, HeartbeatState
 from tests import factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def _check_in(url: str) -> None:
-    """Check in at a public check-in URL.
-
-    TODO(lead): the public check-in view is not on this branch yet; once it is merged, replace
-    the body with a real GET to the live server, e.g.
-    `assert urllib.request.urlopen(url, timeout=10).status == 200` (and drop the parsing).
-    """
-    parts = unquote(urlsplit(url).path).strip("/").split("/")
-    assert parts[:2] == ["heartbeats", "checkin"], url
-    key, environment = parts[2], (parts[3] if len(parts) > 3 else None)
-    state = heartbeats.checkin_state_public(key, environment)
-    heartbeats.checkin(state=state, source_ip="127.0.0.1", user_agent="playwright-test")
+def _check_in(page: Page, url: str) -> None:
+    """Check in at the copied public URL over real HTTP (Playwright's request client)."""
+    response = page.request.get(url, headers={"User-Agent": "playwright-test"})
+    assert response.status == 200, response.text()
 
 
 def test_create_heartbeat_add_environment_copy_url_and_check_in(
@@ -86,7 +75,7 @@ def test_create_heartbeat_add_environment_copy_url_and_check_in(
     copied = page.evaluate("navigator.clipboard.readText()")
     assert copied == url
 
-    _check_in(copied)
+    _check_in(page, copied)
 
     page.reload()
     row = page.locator('#environment-table tr[data-environment="prod"]')

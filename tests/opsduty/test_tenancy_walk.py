@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import time, timedelta
-from typing import cast
+from typing import Any, cast
 
 import pytest
 from django.db import models
@@ -37,6 +37,7 @@ from signals.models import RawEventStatus
 from signals.models_heartbeats import Heartbeat
 from tests import factories
 from tests.conftest import api_client_for
+from tests.heartbeat_factories import make_heartbeat, make_state
 
 # Operator or protocol surfaces that are not tenant pages. The webhook receiver
 # (`integrations/`) authenticates by the unguessable key in its URL, not by a session: whoever
@@ -44,8 +45,17 @@ from tests.conftest import api_client_for
 # (another organization's routing key answers 404) is in tests/signals/test_receive.py.
 # Calendar feeds (`calendar/<token>.ics`) likewise take no session: the token is the
 # credential; tests/escalations/test_feeds.py checks that a token shows only its own
-# organization's (and its own user's) shifts.
-SKIPPED_PREFIXES = ("admin/", "oauth2/", "static/", "integrations/", "calendar/")
+# organization's (and its own user's) shifts. The public heartbeat check-in
+# (`heartbeats/checkin/<key>/`) is the same kind of surface: its key only reaches its own
+# heartbeat (tests/signals/test_heartbeat_checkin_urls.py).
+SKIPPED_PREFIXES = (
+    "admin/",
+    "oauth2/",
+    "static/",
+    "integrations/",
+    "calendar/",
+    "heartbeats/checkin/",
+)
 METHODS = ("get", "post", "put", "patch", "delete")
 
 
@@ -188,6 +198,14 @@ def _heartbeat_state(org: Organization, user: User) -> models.Model:
     return heartbeats.state_create(heartbeat=heartbeat, by=user, environment="dev", data=data)
 
 
+def _checkin_by_name(org: Organization, user: User) -> tuple[dict[str, object], list[models.Model]]:
+    """#9: the service id, heartbeat name and environment of one state, which only make
+    sense together."""
+    service = _service_of_team(org, user)
+    state = make_state(heartbeat=make_heartbeat(service=service, name="walk-job"))
+    return {"service_id": service.pk, "name": "walk-job", "environment": "prod"}, [state]
+
+
 # kwarg name -> makes an object of the given organization (owned by / visible to `user`).
 OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "team_id": _team,
@@ -212,13 +230,20 @@ OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "heartbeat_state_id": _heartbeat_state,
 }
 
+# Routes whose URL values only make sense together: route -> (URL values, objects made).
+ROUTE_MAKERS: dict[
+    str, Callable[[Organization, User], tuple[dict[str, object], list[models.Model]]]
+] = {
+    "api/v1/heartbeats/checkin/<int:service_id>/<path:name>/<str:environment>": _checkin_by_name,
+}
+
 
 @dataclass
 class Route:
     route: str
     kwargs: list[str]
 
-    def url(self, ids: dict[str, int]) -> str:
+    def url(self, ids: dict[str, object]) -> str:
         def replace(match: re.Match[str]) -> str:
             return str(ids[match.group(2)])
 
@@ -241,8 +266,19 @@ def id_routes() -> list[Route]:
 
 
 def test_every_id_kwarg_has_an_object_maker() -> None:
-    unknown = {k for r in id_routes() for k in r.kwargs} - set(OBJECT_MAKERS)
+    kwargs = {k for r in id_routes() if r.route not in ROUTE_MAKERS for k in r.kwargs}
+    unknown = kwargs - set(OBJECT_MAKERS)
     assert not unknown, f"register these URL kwargs in OBJECT_MAKERS: {sorted(unknown)}"
+    stale = set(ROUTE_MAKERS) - {r.route for r in id_routes()}
+    assert not stale, f"ROUTE_MAKERS names routes that no longer exist: {sorted(stale)}"
+
+
+def _make(route: Route, org: Organization, user: User) -> tuple[dict[str, object], list[Any]]:
+    """The URL values of `route` for objects of `org` visible to `user`, and those objects."""
+    if route.route in ROUTE_MAKERS:
+        return ROUTE_MAKERS[route.route](org, user)
+    objects = {k: OBJECT_MAKERS[k](org, user) for k in route.kwargs}
+    return {k: obj.pk for k, obj in objects.items()}, list(objects.values())
 
 
 def test_walk_finds_the_id_routes() -> None:
@@ -259,19 +295,19 @@ def _client(user: User) -> Client:
 @pytest.mark.django_db
 @pytest.mark.parametrize("route", id_routes(), ids=lambda r: r.route)
 def test_foreign_ids_answer_404(route: Route, owner: User, outsider: User) -> None:
-    foreign = {k: OBJECT_MAKERS[k](outsider.organization, outsider) for k in route.kwargs}
-    own = {k: OBJECT_MAKERS[k](owner.organization, owner) for k in route.kwargs}
+    foreign_ids, foreign = _make(route, outsider.organization, outsider)
+    own_ids, _ = _make(route, owner.organization, owner)
     client = _client(owner)
 
-    foreign_url = route.url({k: obj.pk for k, obj in foreign.items()})
+    foreign_url = route.url(foreign_ids)
     statuses = {m: getattr(client, m)(foreign_url).status_code for m in METHODS}
     assert set(statuses.values()) <= {404, 405}, f"{foreign_url}: {statuses}"
     assert 404 in statuses.values(), f"{foreign_url}: {statuses}"
-    for obj in foreign.values():
+    for obj in foreign:
         assert type(obj)._default_manager.filter(pk=obj.pk).exists(), "foreign object was deleted"
 
     # The same route with the caller's own ids must not 404, or this test proves nothing.
-    own_url = route.url({k: obj.pk for k, obj in own.items()})
+    own_url = route.url(own_ids)
     own_statuses = {m: getattr(client, m)(own_url).status_code for m in ("get", "post")}
     assert set(own_statuses.values()) != {404}, f"{own_url} answers 404 for own ids: {own_statuses}"
 

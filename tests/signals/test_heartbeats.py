@@ -367,3 +367,17 @@ def test_the_beat_task_reports_a_miss_through_a_real_worker(
     heartbeat_misses_detect.delay()
     assert wait_until(lambda: Incident.objects.filter(service=service).exists())
     assert Incident.objects.get(service=service).dedup_id == f"heartbeat:{state.pk}"
+
+
+def test_resending_the_same_settings_never_postpones_a_deadline(heartbeat: Heartbeat) -> None:
+    state = _state(heartbeat, "prod", _interval(60, 0))
+    deadline = state.next_deadline
+    for minute in (1, 2):  # e.g. a CLI import every minute, of an unchanged file
+        with time_machine.travel(START + timedelta(seconds=30 * minute), tick=False):
+            state = heartbeats.state_update(state=state, by=None, data=_interval(60, 0))
+        assert state.next_deadline == deadline
+    assert _detect(START + timedelta(seconds=60)) == 1
+    # Muting is not timing: the deadline stays too.
+    with time_machine.travel(START + timedelta(seconds=70), tick=False):
+        state = heartbeats.state_update(state=state, by=None, data=_interval(60, 0, muted=True))
+    assert state.muted and state.next_deadline == START + timedelta(seconds=120)
