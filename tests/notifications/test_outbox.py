@@ -27,6 +27,7 @@ from incidents.models import Incident, IncidentResponder, LogAction
 from incidents.views.timeline import incident_timeline
 from opsduty.celery import app
 from opsduty.models import User
+from tests import factories
 from tests.notifications.conftest import ScriptedProvider
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -281,3 +282,14 @@ def test_responders_api_lists_pending_then_active(
     body = owner_api.get(url).json()
     [row] = [r for r in body["items"] if r["user"]["id"] == member.pk]
     assert row["status"] == "active"
+
+
+@pytest.mark.django_db
+def test_paging_an_active_responder_again_keeps_them_active(
+    incident: Incident, member: User
+) -> None:
+    factories.make_responder(incident=incident, user=member, status="active")
+    _notify(incident, member, prefix="page:1")
+    _notify(incident, member, prefix="page:2")
+    responder = IncidentResponder.objects.get(incident=incident, user=member)
+    assert (responder.status, responder.last_notified) == ("active", START)
