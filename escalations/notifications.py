@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -46,6 +47,10 @@ MAX_ATTEMPTS = 5
 BACKOFF_BASE = timedelta(seconds=30)
 # The sweeper leaves rows alone for this long past due: their ETA task is about to run.
 SWEEP_GRACE = timedelta(seconds=10)
+# ...and queues a row again only this long after it last queued it. Behind a backlog a row's
+# own task is merely waiting; queuing every such row every 5 s flooded the `notify` queue
+# with duplicates (no-ops, but each costs a task) and slowed the backlog down further.
+SWEEP_REQUEUE_SECONDS = 60
 MAX_ERROR = 2000
 # Acknowledged or resolved: somebody is on it or it is over, stop paging.
 _CANCEL_ON = (Status.ACKNOWLEDGED, Status.RESOLVED)
@@ -307,3 +312,21 @@ def notifications_due(*, now: datetime | None = None, limit: int = 500) -> list[
         .order_by("due_at")
         .values_list("id", flat=True)[:limit]
     )
+
+
+def notifications_to_sweep(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """`notifications_due` minus rows the sweeper queued in the last SWEEP_REQUEUE_SECONDS.
+
+    The marker is a cache key per row (`add` is atomic); without Redis every due row is
+    queued, as before (a duplicated task is a no-op).
+    """
+    due = notifications_due(now=now, limit=limit)
+    try:
+        return [
+            pk
+            for pk in due
+            if cache.add(f"notifications:swept:{pk}", 1, timeout=SWEEP_REQUEUE_SECONDS)
+        ]
+    except Exception:  # noqa: BLE001 - the cache is an optimisation, never a reason to skip
+        logger.warning("sweep markers unavailable; queuing every due notification")
+        return due
