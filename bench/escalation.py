@@ -22,7 +22,9 @@ BENCH_TIMEOUT) and measures from the database:
 
 Environment: BENCH_INCIDENTS (default 1000), BENCH_MINUTE_SECONDS (default 5),
 BENCH_CLIENTS (default 8), BENCH_TIMEOUT (seconds to wait for the runs, default 300),
-BENCH_PORT (default 8312).
+BENCH_PORT (default 8312), BENCH_RATE (events per second, paced evenly over the clients;
+default 0: an unpaced burst, as fast as the clients get answers). A burst measures how fast
+a backlog of new incidents drains; a paced run measures latency at a sustained rate.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ MINUTE_SECONDS = int(os.environ.get("BENCH_MINUTE_SECONDS", "5"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "300"))
 PORT = int(os.environ.get("BENCH_PORT", "8312"))
+RATE = float(os.environ.get("BENCH_RATE", "0"))  # events/s; 0: unpaced burst
 RUN_DIR = tempfile.mkdtemp(prefix="opsduty-bench-escalation-")
 # Delivery is part of the load (same worker) but must not wait on an SMTP server.
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -74,11 +77,17 @@ def _body(n: int, dedup: str) -> bytes:
 
 
 async def _client(
-    path: str, queue: list[tuple[str, bytes]], sent: dict[str, float], statuses: dict[int, int]
+    path: str,
+    queue: list[tuple[int, str, bytes]],
+    sent: dict[str, float],
+    statuses: dict[int, int],
+    started: float,
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
     while queue:
-        dedup, body = queue.pop()
+        n, dedup, body = queue.pop()
+        if RATE > 0:  # event n goes out n / RATE seconds after the start, not earlier
+            await asyncio.sleep(max(0.0, started + n / RATE - time.perf_counter()))
         request = (
             f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -106,15 +115,18 @@ async def _client(
 
 
 def _send_all(path: str, prefix: str) -> tuple[dict[str, float], dict[int, int], float]:
-    queue = [(f"{prefix}-{n}", _body(n, f"{prefix}-{n}")) for n in range(INCIDENTS)][::-1]
+    queue = [(n, f"{prefix}-{n}", _body(n, f"{prefix}-{n}")) for n in range(INCIDENTS)][::-1]
     sent: dict[str, float] = {}
     statuses: dict[int, int] = {}
+    started = time.perf_counter()
 
     async def run() -> None:
-        await asyncio.gather(*(_client(path, queue, sent, statuses) for _ in range(CLIENTS)))
+        await asyncio.gather(
+            *(_client(path, queue, sent, statuses, started) for _ in range(CLIENTS))
+        )
 
-    started = time.perf_counter()
-    asyncio.run(asyncio.wait_for(run(), timeout=120))
+    timeout = 120 + (INCIDENTS / RATE if RATE > 0 else 0)
+    asyncio.run(asyncio.wait_for(run(), timeout=timeout))
     return sent, statuses, time.perf_counter() - started
 
 
@@ -314,7 +326,9 @@ def main() -> None:
                 "policy": "notify member; wait 1 minute; notify member",
                 "escalation_minute_seconds": MINUTE_SECONDS,
                 "clients": CLIENTS,
+                "rate_per_second": RATE or "unpaced burst",
                 "post_seconds": round(send_seconds, 2),
+                "posts_per_second": round(INCIDENTS / send_seconds, 1),
                 "post_statuses": {str(k): v for k, v in sorted(statuses.items())},
                 "seconds_waited_after_posts": round(waited, 1),
                 "runs_finished": finished,

@@ -34,7 +34,8 @@ from escalations.policy_selectors import policy_steps_cached
 from escalations.selectors import service_escalation_paused
 from escalations.targets import step_targets
 from incidents import hooks
-from incidents.models import Incident, IncidentEvent, IncidentLogEntry, LogAction, Status
+from incidents.log import incident_log_write
+from incidents.models import Incident, IncidentEvent, LogAction, Status
 
 logger = logging.getLogger(__name__)
 
@@ -49,13 +50,7 @@ def _minutes(count: int) -> timedelta:
 
 
 def _log(incident: Incident, message: str) -> None:
-    IncidentLogEntry.objects.create(
-        organization_id=incident.organization_id,
-        incident=incident,
-        actor=None,
-        action=LogAction.ESCALATION,
-        message=message,
-    )
+    incident_log_write(incident=incident, action=LogAction.ESCALATION, message=message)
 
 
 def _schedule(run_id: int, version: int, due_at: datetime) -> None:
@@ -98,28 +93,48 @@ def run_start(
 
     The policy is the reassigned one if someone chose it (`incident_reassign`), else the
     service's. A service without a policy pages nobody; a new incident's log says so once.
+    `new`: the incident was created in the caller's transaction (by the caller, so nobody
+    else can have changed it or given it a run): its service and policy are read once and
+    the run is inserted, not looked up.
     """
     now = now or timezone.now()
-    policy = _policy_for(incident)
+    if new:
+        # Fresh from the database (the caller's Service may be a cached copy): the policy,
+        # and the maintenance window that `_advance` checks.
+        service = Service.objects.select_related("escalation_policy").get(pk=incident.service_id)
+        incident.service = service
+        policy = service.escalation_policy
+    else:
+        policy = _policy_for(incident)
     if policy is None:
         if new:
             _log(incident, "No escalation policy on the service: nobody is paged.")
         return None
     if not _escalates(incident):
         return None
-    run, _ = EscalationRun.objects.select_for_update().get_or_create(
-        incident=incident, defaults={"organization_id": incident.organization_id}
-    )
-    run.policy = policy
-    run.state = RunState.ACTIVE
-    run.step_index = 0
-    run.repeat_count = 0
-    run.due_at = now
-    run.started_at = now
+    fields = {
+        "policy": policy,
+        "state": RunState.ACTIVE,
+        "step_index": 0,
+        "repeat_count": 0,
+        "due_at": now,
+        "started_at": now,
+    }
+    if new:
+        # Inserted before the step runs: the outbox keys carry the run's id.
+        run = EscalationRun.objects.create(
+            organization_id=incident.organization_id, incident=incident, **fields
+        )
+    else:
+        run, _ = EscalationRun.objects.select_for_update().get_or_create(
+            incident=incident, defaults={"organization_id": incident.organization_id}
+        )
+        for name, value in fields.items():
+            setattr(run, name, value)
     _log(incident, f"Escalation policy “{policy.name}” started.")
     # Step 1 runs right here, in the transaction that triggered the incident: the first
     # notification is written with the incident, not after a trip through the task queue.
-    _advance(run, now)
+    _advance(run, now, incident if new else None)
     return run
 
 
@@ -215,9 +230,13 @@ def _ack_timeout(run: EscalationRun, now: datetime) -> None:
         incident_unacknowledge(incident=incident, by=None)  # the hook restarts escalation
 
 
-def _advance(run: EscalationRun, now: datetime) -> None:
-    """Run what is due of a locked run, then save it with a new version and schedule it."""
-    incident = Incident.objects.select_related("service").get(pk=run.incident_id)
+def _advance(run: EscalationRun, now: datetime, incident: Incident | None = None) -> None:
+    """Run what is due of a locked run, then save it with a new version and schedule it.
+
+    `incident`: the run's incident with a fresh service, when the caller has it; else read.
+    """
+    if incident is None:
+        incident = Incident.objects.select_related("service").get(pk=run.incident_id)
     if incident.status != Status.TRIGGERED or not _escalates(incident) or run.policy_id is None:
         run.state, run.due_at = RunState.STOPPED, None
     elif service_escalation_paused(incident.service, now):

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -27,9 +28,9 @@ from escalations.models_notifications import (
 )
 from escalations.notification_rules import notification_rule_list
 from escalations.providers import ChannelNotConfigured, DeliveryError, Receipt, provider_for
+from incidents.log import incident_log_write
 from incidents.models import (
     Incident,
-    IncidentLogEntry,
     IncidentResponder,
     LogAction,
     ResponderStatus,
@@ -46,28 +47,27 @@ MAX_ATTEMPTS = 5
 BACKOFF_BASE = timedelta(seconds=30)
 # The sweeper leaves rows alone for this long past due: their ETA task is about to run.
 SWEEP_GRACE = timedelta(seconds=10)
+# ...and queues a row again only this long after it last queued it. Behind a backlog a row's
+# own task is merely waiting; queuing every such row every 5 s flooded the `notify` queue
+# with duplicates (no-ops, but each costs a task) and slowed the backlog down further.
+SWEEP_REQUEUE_SECONDS = 60
 MAX_ERROR = 2000
 # Acknowledged or resolved: somebody is on it or it is over, stop paging.
 _CANCEL_ON = (Status.ACKNOWLEDGED, Status.RESOLVED)
 
 
 def _log(incident: Incident, message: str, **data: Any) -> None:
-    IncidentLogEntry.objects.create(
-        organization_id=incident.organization_id,
-        incident=incident,
-        actor=None,
-        action=LogAction.NOTIFICATION,
-        message=message,
-        data=data,
-    )
+    incident_log_write(incident=incident, action=LogAction.NOTIFICATION, message=message, data=data)
 
 
+# In model field order: Model.from_db() reads the values in that order.
+_NOTIFICATION_COLUMNS = [field.attname for field in Notification._meta.concrete_fields]
 _INSERT_SQL = (
     f"INSERT INTO {Notification._meta.db_table}"  # noqa: S608 - our table name, values bound
     " (organization_id, incident_id, user_id, channel, rule_id, reason, due_at,"
     " idempotency_key, status, attempts, last_error, created_at)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, '', %s)"
-    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+    f" ON CONFLICT (idempotency_key) DO NOTHING RETURNING {', '.join(_NOTIFICATION_COLUMNS)}"
 )
 
 
@@ -79,8 +79,8 @@ def _insert(
     key: str,
     now: datetime,
     channel: str = "",
-) -> int:
-    """Insert one outbox row unless its key exists; the new id, or 0 on a duplicate.
+) -> Notification | None:
+    """Insert one outbox row unless its key exists; the new row, or None on a duplicate.
 
     Without a rule (a step's channel override) the row goes out at once on `channel`.
     """
@@ -98,23 +98,27 @@ def _insert(
             + (reason, due, key, now),
         )
         row = cursor.fetchone()
-    return int(row[0]) if row else 0
+    return Notification.from_db("default", _NOTIFICATION_COLUMNS, row) if row else None
+
+
+_RESPONDER_SQL = (
+    f"INSERT INTO {IncidentResponder._meta.db_table}"  # noqa: S608 - our table name
+    " (organization_id, incident_id, user_id, status, last_notified, status_updated_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s)"
+    " ON CONFLICT (incident_id, user_id) DO UPDATE SET last_notified = EXCLUDED.last_notified"
+)
 
 
 def _responder_pending(incident: Incident, user: User, now: datetime) -> None:
-    """Mark the user paged; an active responder stays active (only `last_notified` moves)."""
-    responder, created = IncidentResponder.objects.get_or_create(
-        incident=incident,
-        user=user,
-        defaults={
-            "organization_id": incident.organization_id,
-            "status": ResponderStatus.PENDING,
-            "last_notified": now,
-            "status_updated_at": now,
-        },
-    )
-    if not created:
-        IncidentResponder.objects.filter(pk=responder.pk).update(last_notified=now)
+    """Mark the user paged; an active responder stays active (only `last_notified` moves).
+
+    One upsert on the `responder_once` constraint (no read, no savepoint).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RESPONDER_SQL,
+            [incident.organization_id, incident.pk, user.pk, ResponderStatus.PENDING, now, now],
+        )
 
 
 @transaction.atomic
@@ -144,13 +148,14 @@ def notify_user(
         inserted = [
             _insert(incident, user, rule, reason, f"{key_prefix}:{rule.pk}", now) for rule in rules
         ]
-    ids = [pk for pk in inserted if pk]
+    created = sorted(
+        (row for row in inserted if row is not None), key=lambda row: (row.due_at, row.pk)
+    )
     if not rules and not channel:
         _log(incident, f"{user.get_full_name()} has no {incident.urgency} urgency rules")
-    if not ids:
+    if not created:
         return []
     _responder_pending(incident, user, timezone.now())
-    created = list(Notification.objects.filter(pk__in=ids).order_by("due_at", "id"))
     # One task per due time (email and SMS "immediately" share one), not one per row.
     by_due: dict[datetime, list[int]] = {}
     for notification in created:
@@ -307,3 +312,21 @@ def notifications_due(*, now: datetime | None = None, limit: int = 500) -> list[
         .order_by("due_at")
         .values_list("id", flat=True)[:limit]
     )
+
+
+def notifications_to_sweep(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """`notifications_due` minus rows the sweeper queued in the last SWEEP_REQUEUE_SECONDS.
+
+    The marker is a cache key per row (`add` is atomic); without Redis every due row is
+    queued, as before (a duplicated task is a no-op).
+    """
+    due = notifications_due(now=now, limit=limit)
+    try:
+        return [
+            pk
+            for pk in due
+            if cache.add(f"notifications:swept:{pk}", 1, timeout=SWEEP_REQUEUE_SECONDS)
+        ]
+    except Exception:  # noqa: BLE001 - the cache is an optimisation, never a reason to skip
+        logger.warning("sweep markers unavailable; queuing every due notification")
+        return due

@@ -40,10 +40,13 @@ def notifications_deliver(notification_ids: list[int]) -> list[str | None]:
 
 @shared_task(name="notifications.sweep")
 def notification_sweep() -> int:
-    """Queue delivery of due notifications whose task was lost; how many were queued."""
-    from escalations.notifications import notifications_due
+    """Queue delivery of due notifications whose task was lost; how many were queued.
 
-    due = notifications_due()
+    A row it queued already is queued again only after SWEEP_REQUEUE_SECONDS.
+    """
+    from escalations.notifications import notifications_to_sweep
+
+    due = notifications_to_sweep()
     for notification_id in due:
         notification_deliver.apply_async(args=(notification_id,))
     return len(due)

@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from escalations.models import MaintenanceMode, Service
 from incidents import hooks
+from incidents.log import incident_log_write
 from incidents.models import (
     DEDUP_ID_MAX_LENGTH,
     NOTE_MAX_LENGTH,
@@ -30,7 +31,6 @@ from incidents.models import (
     Incident,
     IncidentCounter,
     IncidentEvent,
-    IncidentLogEntry,
     IncidentNote,
     IncidentReference,
     IncidentResponder,
@@ -70,17 +70,8 @@ class EventData:
     processing: dict[str, Any] = field(default_factory=dict)
 
 
-def _log(
-    incident: Incident, actor: User | None, action: str, message: str, **data: Any
-) -> IncidentLogEntry:
-    return IncidentLogEntry.objects.create(
-        organization_id=incident.organization_id,
-        incident=incident,
-        actor=actor,
-        action=action,
-        message=message,
-        data=data,
-    )
+def _log(incident: Incident, actor: User | None, action: str, message: str, **data: Any) -> None:
+    incident_log_write(incident=incident, actor=actor, action=action, message=message, data=data)
 
 
 def _who(actor: User | None) -> str:
@@ -640,33 +631,52 @@ def _event_insert(incident: Incident, event: EventData) -> None:
         )
 
 
+_LABELS_CREATE_SQL = (
+    f"INSERT INTO {Label._meta.db_table} (organization_id, name, color, team_id, created_at)"  # noqa: S608
+    " SELECT %s, name, %s, NULL, %s FROM unnest(%s::text[]) AS name"
+    " ON CONFLICT (organization_id, name) DO NOTHING"
+)
+_LABELS_LINK_SQL = f"""
+WITH labels AS (
+    SELECT id, name FROM {Label._meta.db_table}
+    WHERE organization_id = %(org)s AND name = ANY(%(names)s::text[])
+        AND (team_id IS NULL OR team_id = %(team)s)
+), linked AS (
+    INSERT INTO {Incident.labels.through._meta.db_table} (incident_id, label_id)
+    SELECT %(incident)s, id FROM labels ON CONFLICT DO NOTHING
+)
+SELECT name FROM labels ORDER BY name
+"""  # noqa: S608
+
+
 def _labels_attach(incident: Incident, service: Service, names: list[str]) -> None:
-    """Put an event's labels on the incident it opened, in a few statements.
+    """Put an event's labels on the incident it opened, in two statements.
 
     Organization labels are created on first use; names of another team's labels and
     invalid names (empty, over 64 characters) are skipped, as `incident_add_label` refuses.
+    Two statements, not one: the second must see labels that a concurrent transaction
+    committed while the first waited on their names.
     """
     wanted = list(dict.fromkeys(name.strip() for name in names if 0 < len(name.strip()) <= 64))
     if not wanted:
         return
-    Label.objects.bulk_create(
-        [Label(organization_id=incident.organization_id, name=name) for name in wanted],
-        ignore_conflicts=True,
-    )
-    labels = [
-        label
-        for label in Label.objects.filter(organization_id=incident.organization_id, name__in=wanted)
-        if label.team_id is None or label.team_id == service.team_id
-    ]
-    through = Incident.labels.through
-    through.objects.bulk_create(
-        [through(incident_id=incident.pk, label_id=label.pk) for label in labels],
-        ignore_conflicts=True,
-    )
-    if labels:
-        names_text = ", ".join(
-            f"“{label.name}”" for label in sorted(labels, key=lambda lb: lb.name)
+    color = Label._meta.get_field("color").get_default()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LABELS_CREATE_SQL, [incident.organization_id, color, timezone.now(), wanted]
         )
+        cursor.execute(
+            _LABELS_LINK_SQL,
+            {
+                "org": incident.organization_id,
+                "names": wanted,
+                "team": service.team_id,
+                "incident": incident.pk,
+            },
+        )
+        attached = [str(row[0]) for row in cursor.fetchall()]
+    if attached:
+        names_text = ", ".join(f"“{name}”" for name in attached)
         _log(incident, None, LogAction.LABEL_ADDED, f"Labels {names_text} added by OpsDuty")
 
 

@@ -62,7 +62,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 def wait_for_port(port: int) -> None:
-    deadline = time.monotonic() + 30
+    # Generous: four processes importing Django at once on a busy 2-core box took over 30 s.
+    deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()

@@ -369,3 +369,36 @@ def test_a_worker_dying_mid_step_leaves_the_step_to_run_once_later(
     )
     assert len(keys) == Notification.objects.filter(incident=incident).count()
     assert _run(incident).state == RunState.FINISHED
+
+
+def test_every_new_incident_under_one_policy_pages_through_its_own_run(
+    policy: EscalationPolicy, service: Service, member: User
+) -> None:
+    _steps(policy, (StepKind.NOTIFY, {"users": [member]}))
+    incidents = [_open(service) for _ in range(3)]
+    for incident in incidents:
+        assert _notified(incident) == [member.email]
+        run = _run(incident)
+        keys = Notification.objects.filter(incident=incident).values_list(
+            "idempotency_key", flat=True
+        )
+        assert {key.split(":")[1] for key in keys} == {str(run.pk)}
+        assert (run.state, run.version) == (RunState.FINISHED, 1)
+
+
+def test_a_new_incident_escalates_by_the_services_stored_policy_and_maintenance(
+    team: Team, service: Service, member: User, owner: User
+) -> None:
+    from escalations.services import service_maintenance_start
+
+    stale = Service.objects.get(pk=service.pk)  # a cached copy: no policy, no maintenance
+    policy = policy_create(team=team, by=None, name="Later")
+    _steps(policy, (StepKind.NOTIFY, {"users": [member]}))
+    service_set_policy(service=service, policy=policy, by=None)
+    first = _open(stale)
+    assert _notified(first) == [member.email]
+    with time_machine.travel(START, tick=False):
+        service_maintenance_start(service=service, by=owner, mode="debug", duration_minutes=30)
+    second = _open(stale)
+    assert _notified(second) == []
+    assert _run(second).due_at == START + timedelta(minutes=30)

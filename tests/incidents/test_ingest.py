@@ -134,7 +134,11 @@ def test_event_labels_go_on_the_incident_it_opens(service: Service) -> None:
         ),
     )
     assert sorted(incident.labels.values_list("name", flat=True)) == ["db", "team=api"]
-    assert Label.objects.filter(organization=service.organization, name="team=api").exists()
+    created = Label.objects.get(organization=service.organization, name="team=api")
+    assert (created.color, created.team_id) == ("#6b7280", None)
+    assert incident.log.filter(
+        message="Labels “db”, “team=api” added by OpsDuty", action="label_added"
+    ).exists()
     # A later event's labels do not change the incident.
     services.ingest_event(service=service, event=EventData(summary="b", dedup_id="k", labels=["z"]))
     assert incident.labels.count() == 2

@@ -27,6 +27,7 @@ from incidents.models import Incident, IncidentResponder, LogAction
 from incidents.views.timeline import incident_timeline
 from opsduty.celery import app
 from opsduty.models import User
+from tests import factories
 from tests.notifications.conftest import ScriptedProvider
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -228,6 +229,24 @@ def test_sweeper_finds_due_rows_past_the_grace(incident: Incident, member: User)
     assert len(notifications_due(now=START + timedelta(minutes=6))) == 3
 
 
+@pytest.mark.django_db
+def test_sweeper_queues_a_waiting_row_once_per_requeue_period(
+    incident: Incident, member: User
+) -> None:
+    from django.core.cache import cache
+
+    from escalations.notifications import notifications_to_sweep
+
+    rows = _notify(incident, member)
+    later = START + timedelta(seconds=10)
+    assert notifications_to_sweep(now=later) == [rows[0].pk, rows[1].pk]
+    # The next sweeps (every 5 s) leave them to the tasks already queued...
+    assert notifications_to_sweep(now=later + timedelta(seconds=5)) == []
+    # ...until the period has passed (its markers expired): queued once more.
+    cache.delete_many([f"notifications:swept:{row.pk}" for row in rows])
+    assert notifications_to_sweep(now=later + timedelta(seconds=60)) == [rows[0].pk, rows[1].pk]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_delivery_is_queued_after_commit_at_the_due_time(incident: Incident, member: User) -> None:
     app.control.purge()
@@ -281,3 +300,14 @@ def test_responders_api_lists_pending_then_active(
     body = owner_api.get(url).json()
     [row] = [r for r in body["items"] if r["user"]["id"] == member.pk]
     assert row["status"] == "active"
+
+
+@pytest.mark.django_db
+def test_paging_an_active_responder_again_keeps_them_active(
+    incident: Incident, member: User
+) -> None:
+    factories.make_responder(incident=incident, user=member, status="active")
+    _notify(incident, member, prefix="page:1")
+    _notify(incident, member, prefix="page:2")
+    responder = IncidentResponder.objects.get(incident=incident, user=member)
+    assert (responder.status, responder.last_notified) == ("active", START)

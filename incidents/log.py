@@ -1,0 +1,49 @@
+"""The one writer of incident log lines (`IncidentLogEntry`), for every app.
+
+Plain SQL: opening an incident writes several lines in the transaction that opens it, and
+building the ORM insert cost more than its round trip (as for the pipeline's queries).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from django.db import connection
+from django.utils import timezone
+
+from incidents.models import IncidentLogEntry
+
+if TYPE_CHECKING:
+    from incidents.models import Incident
+    from opsduty.models import User
+
+_INSERT_SQL = (
+    f"INSERT INTO {IncidentLogEntry._meta.db_table}"  # noqa: S608 - our table name, values bound
+    " (organization_id, incident_id, actor_id, action, message, data, created_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s)"
+)
+
+
+def incident_log_write(
+    *,
+    incident: Incident,
+    action: str,
+    message: str,
+    actor: User | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """Append one line to the incident's log, in the caller's transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_SQL,
+            [
+                incident.organization_id,
+                incident.pk,
+                actor.pk if actor is not None else None,
+                action,
+                message,
+                orjson.dumps(data or {}).decode(),
+                timezone.now(),
+            ],
+        )
