@@ -1,6 +1,7 @@
 """ASGI entry point (uvicorn opsduty.asgi:application), what `make run` serves.
 
-Webhook POSTs (the hottest path) go to `signals.ingest_async.app` on the event loop;
+Webhook POSTs (the hottest path) go to `signals.ingest_async.app` on the event loop, and so
+do heartbeat check-ins (`signals.heartbeat_checkin_async`, which hands the rare cases on);
 everything else is Django as a WSGI application in a thread pool (a2wsgi), so views,
 middleware and database connections behave exactly as under a threaded WSGI server.
 """
@@ -14,11 +15,22 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 django_application = WSGIMiddleware(get_wsgi_application(), workers=8)  # type: ignore[arg-type]
 
-from signals import ingest, ingest_async  # noqa: E402 - needs the Django set-up above
+from signals import (  # noqa: E402 - needs the Django set-up above
+    heartbeat_checkin_async,
+    ingest,
+    ingest_async,
+)
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "http" and scope["path"].startswith(ingest.PREFIX):
-        await ingest_async.app(scope, receive, send)
-        return
+    if scope["type"] == "http":
+        path = scope["path"]
+        if path.startswith(ingest.PREFIX):
+            await ingest_async.app(scope, receive, send)
+            return
+        # Heartbeat check-ins: the common case on the event loop, the rest through Django.
+        if path.startswith(heartbeat_checkin_async.PREFIX) and await heartbeat_checkin_async.handle(
+            scope, receive, send
+        ):
+            return
     await django_application(scope, receive, send)  # type: ignore[arg-type]
