@@ -264,8 +264,22 @@ def _lateness(service: Any, missing_ids: set[int]) -> tuple[list[float], int, in
     return lateness, len(expected - set(reported)), incidents
 
 
+def _background() -> dict[str, int]:
+    """Work other than heartbeats that the escalator would do during the run (should be 0:
+    the detector's CPU share is only meaningful on an otherwise idle database)."""
+    from escalations.models import EscalationRun, Notification
+
+    return {
+        "pending_notifications": Notification.objects.filter(status="pending").count(),
+        "active_escalation_runs": EscalationRun.objects.filter(
+            state__in=("active", "ack_wait")
+        ).count(),
+    }
+
+
 def main() -> None:
     service, paths = _setup()
+    background = _background()
     from django.db import connections
 
     from signals.models import HeartbeatState
@@ -321,6 +335,7 @@ def main() -> None:
                 "clients": CLIENTS,
                 "checkins_served": throughput,
                 "detector_cpu": {
+                    "background_work_at_start": background,
                     "window_seconds": round(wall, 1),
                     "steady_checkins": {str(k): v for k, v in sorted(steady_statuses.items())},
                     "incidents_opened_while_all_on_time": incidents_while_steady,
