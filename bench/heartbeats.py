@@ -267,9 +267,14 @@ def _lateness(service: Any, missing_ids: set[int]) -> tuple[list[float], int, in
 def _background() -> dict[str, int]:
     """Work other than heartbeats that the escalator would do during the run (should be 0:
     the detector's CPU share is only meaningful on an otherwise idle database)."""
+    import redis
+    from django.conf import settings
+
     from escalations.models import EscalationRun, Notification
 
+    client = redis.Redis.from_url(settings.REDIS_URL)
     return {
+        "queued_tasks": sum(int(client.llen(q)) for q in ("ingest", "escalation", "notify")),
         "pending_notifications": Notification.objects.filter(status="pending").count(),
         "active_escalation_runs": EscalationRun.objects.filter(
             state__in=("active", "ack_wait")
