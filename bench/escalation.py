@@ -42,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import procfile  # noqa: E402
+from bench.support import procfile, stats  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 os.environ["OPSDUTY_DEBUG"] = "0"
@@ -130,21 +130,8 @@ def _send_all(path: str, prefix: str) -> tuple[dict[str, float], dict[int, int],
     return sent, statuses, time.perf_counter() - started
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else None
-
-
 def _ms(values: list[float]) -> dict[str, Any]:
-    def r(v: float | None) -> float | None:
-        return None if v is None else round(v * 1000, 1)
-
-    return {
-        "count": len(values),
-        "p50_ms": r(_percentile(values, 0.5)),
-        "p99_ms": r(_percentile(values, 0.99)),
-        "max_ms": r(max(values) if values else None),
-    }
+    return stats.ms(values, digits=1)
 
 
 # --- processes ------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import procfile  # noqa: E402
+from bench.support import procfile, stats  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 os.environ["OPSDUTY_DEBUG"] = "0"
@@ -59,21 +59,8 @@ RUN_DIR = tempfile.mkdtemp(prefix="opsduty-bench-heartbeats-")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _percentile(values: list[float], q: float) -> float | None:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else None
-
-
 def _ms(values: list[float]) -> dict[str, Any]:
-    def r(v: float | None) -> float | None:
-        return None if v is None else round(v * 1000, 2)
-
-    return {
-        "count": len(values),
-        "p50_ms": r(_percentile(values, 0.5)),
-        "p99_ms": r(_percentile(values, 0.99)),
-        "max_ms": r(max(values) if values else None),
-    }
+    return stats.ms(values, digits=2)
 
 
 # --- setup ----------------------------------------------------------------------------------
