@@ -281,8 +281,19 @@ def _measure(service: Any, sent: dict[str, float]) -> dict[str, Any]:
     }
 
 
+def _queued_tasks() -> int:
+    """Celery tasks already queued when the run starts: leftovers of earlier runs (e.g. a
+    notify backlog) are work the escalator does during this run and skew every figure."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    return sum(int(client.llen(q)) for q in ("ingest", "escalation", "notify", "default"))
+
+
 def main() -> None:
     path, service, stamp = _setup()
+    queued_at_start = _queued_tasks()
     from django.db import connections
 
     connections.close_all()
@@ -313,6 +324,7 @@ def main() -> None:
                 "policy": "notify member; wait 1 minute; notify member",
                 "escalation_minute_seconds": MINUTE_SECONDS,
                 "clients": CLIENTS,
+                "queued_tasks_at_start": queued_at_start,
                 "rate_per_second": RATE or "unpaced burst",
                 "post_seconds": round(send_seconds, 2),
                 "posts_per_second": round(INCIDENTS / send_seconds, 1),

@@ -30,7 +30,9 @@ Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 _pool: AsyncConnectionPool | None = None
+_pool_loop: asyncio.AbstractEventLoop | None = None
 _redis: redis.asyncio.Redis | None = None
+_redis_loop: asyncio.AbstractEventLoop | None = None
 
 
 def _conninfo() -> str:
@@ -45,8 +47,14 @@ def _conninfo() -> str:
 
 
 async def _db() -> AsyncConnectionPool:
-    global _pool  # noqa: PLW0603 - one pool per process (per event loop)
+    global _pool, _pool_loop  # noqa: PLW0603 - one pool per process (per event loop)
+    loop = asyncio.get_running_loop()
+    if _pool is not None and _pool_loop is not loop:
+        # A pool belongs to the loop that opened it (one per process under uvicorn; tests
+        # and embedded servers may run several loops in turn): never reuse another loop's.
+        _pool = None
     if _pool is None:
+        _pool_loop = loop
         _pool = AsyncConnectionPool(
             _conninfo(), min_size=1, max_size=8, kwargs={"autocommit": True}, open=False
         )
@@ -57,16 +65,18 @@ async def _db() -> AsyncConnectionPool:
 async def close() -> None:
     """Close the pool and the Redis client (tests run each case on a new event loop)."""
     global _pool, _redis  # noqa: PLW0603
-    if _pool is not None:
+    if _pool is not None and _pool_loop is asyncio.get_running_loop():
         await _pool.close()
-    if _redis is not None:
+    if _redis is not None and _redis_loop is asyncio.get_running_loop():
         await _redis.aclose()
     _pool, _redis = None, None
 
 
 def _redis_client() -> redis.asyncio.Redis:
-    global _redis  # noqa: PLW0603 - one client per process
-    if _redis is None:
+    global _redis, _redis_loop  # noqa: PLW0603 - one client per process (per event loop)
+    loop = asyncio.get_running_loop()
+    if _redis is None or _redis_loop is not loop:
+        _redis_loop = loop
         _redis = redis.asyncio.Redis.from_url(settings.REDIS_URL, socket_timeout=1.0)
     return _redis
 
