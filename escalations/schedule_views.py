@@ -78,10 +78,16 @@ def _override(request: AuthedRequest, override_id: int) -> ScheduleOverride:
 def schedule_list(request: AuthedRequest) -> HttpResponse:
     """Visible schedules with their team, zone and who is on call right now."""
     now = timezone.now()
-    schedules = selectors.schedule_visible_list(user=request.user).select_related("team")
+    schedules = list(
+        selectors.schedule_visible_list(user=request.user)
+        .select_related("team")
+        .order_by("name", "id")
+    )
+    # One user query for the whole page, not one per schedule.
+    ids = {schedule.pk: selectors.oncall_user_ids(schedule, now) for schedule in schedules}
+    users = {user.pk: user for user in selectors.responders(pk for v in ids.values() for pk in v)}
     rows = [
-        (schedule, selectors.oncall_users(schedule, now))
-        for schedule in schedules.order_by("name", "id")
+        (schedule, [users[pk] for pk in ids[schedule.pk] if pk in users]) for schedule in schedules
     ]
     context = {
         "rows": rows,

@@ -11,6 +11,7 @@ resolving a resolved one answer 200 with the unchanged incident.
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -91,15 +92,15 @@ def require_can_act(user: User, incident: Incident) -> None:
         raise PermissionDenied("Only owners and members of the service's team can do this.")
 
 
-class IncidentActionView(OrgScopedAPIView):
+class IncidentActionView(OrgScopedAPIView, metaclass=ABCMeta):
     """POST: change one visible incident through a service; 200 with the incident after it."""
 
     # The status this action leads to, when repeating it is a 200 no-op (spec §B.5).
     already_done: str | None = None
 
+    @abstractmethod
     def act(self, incident: Incident, user: User, request: Request) -> None:
         """The action itself; every route's subclass defines it (this base is never routed)."""
-        raise NotImplementedError
 
     def post(self, request: Request, incident_group_id: int) -> Response:
         user = current_user(request)

@@ -35,7 +35,7 @@ from escalations.schedule_services import (
 from escalations.services import service_set_policy
 from escalations.targets import service_oncall
 from incidents.models import IncidentLogEntry
-from opsduty.models import Organization, Role, Team, User
+from opsduty.models import Organization, Team, User
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -344,9 +344,21 @@ def test_a_schedule_step_with_nobody_on_call_says_so(service: Service, schedule:
 
 
 def test_service_oncall_follows_the_first_notify_step(
-    service: Service, schedule: Schedule, alice: User, stakeholder: User
+    service: Service, schedule: Schedule, alice: User
 ) -> None:
     assert service_oncall(service, FIRST_HANDOFF) == []
     _layer(schedule, _daily([alice]))
     assert [u.email for u in service_oncall(service, FIRST_HANDOFF)] == [alice.email]
-    assert stakeholder.role == Role.STAKEHOLDER
+
+
+def test_service_oncall_never_lists_stakeholders(
+    team: Team, owner: User, alice: User, bob: User, stakeholder: User
+) -> None:
+    service = factories.make_service(team=team, name="Checkout")
+    policy = policy_create(team=team, by=None, name="Team first")
+    step_add(policy=policy, by=None, kind=StepKind.NOTIFY, teams=[team])
+    service_set_policy(service=service, policy=policy, by=None)
+    service = Service.objects.get(pk=service.pk)
+    # The team has the owner, alice, bob and a stakeholder; the stakeholder is never paged.
+    emails = {u.email for u in service_oncall(service, FIRST_HANDOFF)}
+    assert emails == {owner.email, alice.email, bob.email}

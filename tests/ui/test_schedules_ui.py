@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from escalations import policy_services as ps
 from escalations import schedule_services as ss
@@ -131,6 +133,27 @@ def test_list_shows_team_zone_and_who_is_on_call_now(
     # 28 Dec Alice, 4 Jan 09:00 Oslo (= NOW) Bob.
     row = listing.split("Primary", 1)[1].split("</tr>", 1)[0]
     assert "Bob" in row and "Alice" not in row
+
+
+def test_list_reads_the_people_on_call_in_one_query(
+    team: Team, alice: User, bob: User, member_client: Client
+) -> None:
+    def queries() -> int:
+        oncall_forget()  # every schedule computed afresh, as after an edit
+        with CaptureQueriesContext(connection) as captured:
+            assert member_client.get("/schedules/").status_code == 200
+        return len([q for q in captured.captured_queries if '"opsduty_user"' in q["sql"]])
+
+    def add(name: str) -> None:
+        schedule = ss.schedule_create(team=team, by=None, name=name, timezone_name=OSLO)
+        with time_machine.travel(NOW - timedelta(days=10), tick=False):
+            ss.layer_create(schedule=schedule, by=None, data=weekly(alice, bob, date(2026, 12, 28)))
+
+    add("One")
+    one = queries()
+    for n in range(4):
+        add(f"More {n}")
+    assert queries() == one  # not one more user query per schedule
 
 
 def test_member_creates_a_schedule(team: Team, member_client: Client) -> None:
