@@ -207,6 +207,14 @@ def _runs_finished(service: Any) -> tuple[int, int]:
     return runs.filter(state=RunState.FINISHED).count(), runs.count()
 
 
+def _pending_deliveries(service: Any) -> int:
+    from escalations.models_notifications import Notification, NotificationStatus
+
+    return Notification.objects.filter(
+        incident__service=service, status=NotificationStatus.PENDING
+    ).count()
+
+
 def _measure(service: Any, sent: dict[str, float]) -> dict[str, Any]:
     from escalations.models_engine import EscalationRun
     from escalations.models_notifications import Notification, NotificationRule
@@ -238,6 +246,7 @@ def _measure(service: Any, sent: dict[str, float]) -> dict[str, Any]:
     second_step = fired.get(2, {})
     minute = float(MINUTE_SECONDS)
     lateness_1, lateness_3, to_first = [], [], []
+    by_index: list[tuple[int, float]] = []
     for pk, (dedup, created) in incidents.items():
         if pk in first_step:
             step1 = min(at for at, _ in first_step[pk])
@@ -246,6 +255,7 @@ def _measure(service: Any, sent: dict[str, float]) -> dict[str, Any]:
                 lateness_3.append(min(at for at, _ in second_step[pk]) - (step1 + minute))
             if dedup in sent:
                 to_first.append(step1 - sent[dedup])
+                by_index.append((int(dedup.rsplit("-", 1)[1]), step1 - sent[dedup]))
     missed = sum(1 for pk in incidents if not (pk in first_step and pk in second_step))
     duplicated = sum(
         1
@@ -259,10 +269,21 @@ def _measure(service: Any, sent: dict[str, float]) -> dict[str, Any]:
     ):
         states[state] = states.get(state, 0) + 1
     delivery: dict[str, int] = {}
-    for status in Notification.objects.filter(incident__service=service).values_list(
-        "status", flat=True
-    ):
+    delivery_lateness: list[float] = []
+    first_sent: dict[int, float] = {}
+    for incident_id, status, due, sent_at in Notification.objects.filter(
+        incident__service=service
+    ).values_list("incident_id", "status", "due_at", "sent_at"):
         delivery[status] = delivery.get(status, 0) + 1
+        if sent_at is not None:
+            delivery_lateness.append((sent_at - due).total_seconds())
+            at = sent_at.timestamp()
+            first_sent[incident_id] = min(first_sent.get(incident_id, at), at)
+    to_first_sent = [
+        first_sent[pk] - sent[dedup]
+        for pk, (dedup, _) in incidents.items()
+        if pk in first_sent and dedup in sent
+    ]
     return {
         "incidents_created": len(incidents),
         "runs_by_state": states,
@@ -278,6 +299,11 @@ def _measure(service: Any, sent: dict[str, float]) -> dict[str, Any]:
         "missed_incidents_fewer_than_2_steps": missed + max(0, len(sent) - len(incidents)),
         "duplicated_steps": duplicated,
         "event_post_to_first_notification": _ms(to_first),
+        "delivery_sent_at_minus_due_at": _ms(delivery_lateness),
+        "event_post_to_first_notification_sent": _ms(to_first_sent),
+        "slowest_events_by_send_order": [
+            [n, round(seconds * 1000, 1)] for n, seconds in sorted(by_index, key=lambda x: -x[1])[:10]
+        ],
     }
 
 
@@ -310,7 +336,9 @@ def main() -> None:
             time.sleep(0.5)
             finished, runs = _runs_finished(service)
         waited = time.monotonic() - started
-        time.sleep(1.0)  # the last steps' deliveries (not measured, reported by status)
+        while _pending_deliveries(service) and time.monotonic() < deadline:
+            time.sleep(0.5)  # the last steps' deliveries
+        delivered_after = time.monotonic() - started
         results = _measure(service, sent)
     finally:
         for process in processes.values():
@@ -330,6 +358,7 @@ def main() -> None:
                 "posts_per_second": round(INCIDENTS / send_seconds, 1),
                 "post_statuses": {str(k): v for k, v in sorted(statuses.items())},
                 "seconds_waited_after_posts": round(waited, 1),
+                "seconds_until_delivered_after_posts": round(delivered_after, 1),
                 "runs_finished": finished,
                 "runs": runs,
                 "timed_out": finished < INCIDENTS,

@@ -206,6 +206,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("OPSDUTY_VISIBILITY_TIMEOUT", 7200)
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("OPSDUTY_CELERY_EAGER", False)
+# Celery's Django fixup closes every database connection around every task unless this is
+# set (then only every 2 x this many tasks); opsduty/celery.py applies CONN_MAX_AGE and the
+# health checks around each task instead, as Django does around each request.
+CELERY_DB_REUSE_MAX = env_int("OPSDUTY_CELERY_DB_REUSE_MAX", 5000)
 
 # The length of an escalation policy's minute (wait steps, event windows). Only benchmarks
 # shorten it; production keeps 60.
