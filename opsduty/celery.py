@@ -8,13 +8,27 @@ from typing import Any
 
 from celery import Celery, Task
 from celery.schedules import crontab
-from celery.signals import task_postrun, task_prerun
+from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 
 app = Celery("opsduty")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@worker_init.connect
+def _worker_warm_up(**_: Any) -> None:
+    from opsduty.warmup import worker_main_warm_up
+
+    worker_main_warm_up()
+
+
+@worker_process_init.connect
+def _worker_process_warm_up(**_: Any) -> None:
+    from opsduty.warmup import worker_child_warm_up
+
+    worker_child_warm_up()
 
 
 @task_prerun.connect

@@ -18,6 +18,8 @@ from tests import factories
 # inside one unless told it is safe (it is: the loop never runs our code concurrently).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
+pytest_plugins = ["tests.celery_workers"]  # the `start_worker` fixture
+
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

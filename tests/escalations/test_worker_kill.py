@@ -54,109 +54,19 @@ from escalations.services import service_set_policy
 from incidents.models import IncidentLogEntry, IncidentResponder, LogAction
 from opsduty.models import User
 from tests import factories
+from tests.celery_workers import (
+    VISIBILITY_TIMEOUT,
+    WORKER_DEADLINE,
+    StartWorker,
+    WorkerProcess,
+)
 from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-VISIBILITY_TIMEOUT = 1  # seconds; the test's worker processes only
-# Waits that include a worker process starting: generous, so that a box busy with other work
-# fails nothing; the deadline only stops a broken test from hanging.
-WORKER_DEADLINE = 120.0
-# The worker process imports Django and the tasks, then waits for a line on stdin before it
-# runs Celery's own command line (`celery -A opsduty worker ...`). Both workers do their slow
-# imports at once when the test starts; "restarting" the worker then takes about a second even
-# on a busy 2-core box. Nothing connects to Redis or PostgreSQL before the line arrives.
-_WARM_START = (
-    "import sys, django; from opsduty.celery import app; django.setup(); "
-    "app.loader.import_default_modules(); from celery.bin.celery import main; "
-    "sys.stdin.readline(); sys.argv[0] = 'celery'; main()"
-)
-_WORKER_ARGS = [
-    *("-A", "opsduty", "worker", "-Q", "escalation", "--pool", "solo", "--loglevel", "INFO"),
-    *("--without-gossip", "--without-mingle", "--without-heartbeat"),
-]
-
-
-@dataclass
-class WorkerProcess:
-    """One `celery worker` OS process, started by `go()`, and the file its output goes to."""
-
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def go(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(b"go\n")
-        self.process.stdin.flush()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL: no warm shutdown, no chance to ack, requeue or roll back anything."""
-        self.process.send_signal(signal.SIGKILL)
-        assert self.process.wait(timeout=10) == -signal.SIGKILL
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        if self.process.stdin is not None:
-            self.process.stdin.close()
-
-
-def _worker_env() -> dict[str, str]:
-    """This process's environment, pointed at pytest-django's test database."""
-    db = connection.settings_dict
-    url = (
-        f"postgres://{quote(db['USER'], safe='')}:{quote(db['PASSWORD'], safe='')}"
-        f"@{db['HOST']}:{db['PORT']}/{db['NAME']}"
-    )
-    return {
-        **os.environ,
-        "DATABASE_URL": url,
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-        "OPSDUTY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT),
-        "PYTHONUNBUFFERED": "1",
-    }
-
-
-@pytest.fixture
-def start_worker(
-    transactional_db: None, tmp_path: Path
-) -> Iterator[Callable[[str], WorkerProcess]]:
-    """Start `celery -A opsduty worker -Q escalation --pool solo` processes; stop them all after.
-
-    Only the escalation queue: delivery tasks for step 1 would take the same responder lock
-    and block the solo worker on something other than the step under test. (The autouse
-    cache fixture flushes the test Redis, queues included, before every test.)
-    """
-    started: list[WorkerProcess] = []
-
-    def start(name: str) -> WorkerProcess:
-        log_path = tmp_path / f"{name}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-                [sys.executable, "-c", _WARM_START, *_WORKER_ARGS, "-n", f"{name}@%h"],
-                cwd=settings.BASE_DIR,
-                env=_worker_env(),
-                stdin=subprocess.PIPE,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        worker = WorkerProcess(process=process, log_path=log_path)
-        started.append(worker)
-        return worker
-
-    try:
-        yield start
-    finally:
-        for worker in started:
-            worker.stop()
+# Only the escalation queue: delivery tasks for step 1 would take the same responder lock and
+# block the solo worker on something other than the step under test.
+_WORKER_ARGS = ("-Q", "escalation", "--pool", "solo", "--loglevel", "INFO")
 
 
 @pytest.fixture
@@ -237,7 +147,7 @@ def _unacked_delivered_before(broker: redis.Redis, moment: float) -> bool:
 @pytest.mark.parametrize("finisher", ["redelivery", "sweeper"])
 def test_a_worker_killed_mid_step_fires_the_step_exactly_once(
     finisher: str,
-    start_worker: Callable[[str], WorkerProcess],
+    start_worker: StartWorker,
     policy: EscalationPolicy,
     service: Service,
     member: User,
@@ -253,7 +163,8 @@ def test_a_worker_killed_mid_step_fires_the_step_exactly_once(
     assert step_one > 0
     responder = IncidentResponder.objects.get(incident=incident, user=member)
 
-    first, second = start_worker("first"), start_worker("second")  # importing, not consuming
+    first = start_worker("first", *_WORKER_ARGS)
+    second = start_worker("second", *_WORKER_ARGS)  # importing, not consuming
     locker = _locker()
     try:
         locker.execute(
