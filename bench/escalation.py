@@ -247,10 +247,10 @@ def _measure(service: Any, sent: dict[str, float]) -> dict[str, Any]:
     minute = float(MINUTE_SECONDS)
     lateness_1, lateness_3, to_first = [], [], []
     by_index: list[tuple[int, float]] = []
-    for pk, (dedup, created) in incidents.items():
+    for pk, (dedup, opened) in incidents.items():
         if pk in first_step:
             step1 = min(at for at, _ in first_step[pk])
-            lateness_1.append(step1 - created)
+            lateness_1.append(step1 - opened)
             if pk in second_step:
                 lateness_3.append(min(at for at, _ in second_step[pk]) - (step1 + minute))
             if dedup in sent:
@@ -302,7 +302,8 @@ def _measure(service: Any, sent: dict[str, float]) -> dict[str, Any]:
         "delivery_sent_at_minus_due_at": _ms(delivery_lateness),
         "event_post_to_first_notification_sent": _ms(to_first_sent),
         "slowest_events_by_send_order": [
-            [n, round(seconds * 1000, 1)] for n, seconds in sorted(by_index, key=lambda x: -x[1])[:10]
+            [n, round(seconds * 1000, 1)]
+            for n, seconds in sorted(by_index, key=lambda item: -item[1])[:10]
         ],
     }
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-
 from typing import Any
 
 from celery import Celery, Task
@@ -33,7 +32,7 @@ def _worker_process_warm_up(**_: Any) -> None:
 
 @task_prerun.connect
 @task_postrun.connect
-def _database_connections_tidy(sender: Task | None = None, **_: Any) -> None:
+def _database_connections_tidy(sender: Task[Any, Any] | None = None, **_: Any) -> None:
     """Around each task, what Django does around each request: close a connection that is
     broken or older than CONN_MAX_AGE (settings.DATABASES), keep the others.
 
@@ -47,6 +46,7 @@ def _database_connections_tidy(sender: Task | None = None, **_: Any) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
 
 # Queues (STYLE.md): ingest, escalation, notify, default. Tasks name their queue.
 app.conf.task_routes = {

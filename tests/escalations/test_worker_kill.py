@@ -26,22 +26,13 @@ step on time; redelivery is the backstop.
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
-from urllib.parse import quote
 
 import psycopg
 import pytest
 import redis
-from django.conf import settings
 from django.db import connection
 
 from escalations import engine, tasks
