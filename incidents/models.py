@@ -42,10 +42,15 @@ class IncidentCounter(models.Model):
         return f"{self.organization_id}: {self.last_number}"
 
 
+# The number of an incident between its insert and `incident_number_assign`, in the
+# transaction that opens it; never committed.
+UNNUMBERED = 0
+
+
 class Incident(TenantModel):
     """An incident group: events with one dedup id on one service, and what responders did."""
 
-    number = models.PositiveIntegerField()
+    number = models.PositiveIntegerField()  # UNNUMBERED only inside the opening transaction
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="incidents")
     summary = models.CharField(max_length=SUMMARY_MAX_LENGTH)
     description = models.TextField(blank=True)
@@ -73,8 +78,12 @@ class Incident(TenantModel):
 
     class Meta:
         constraints = [
+            # Checked at commit: an incident is inserted UNNUMBERED and numbered at the end of
+            # the transaction that opens it (incidents.services.incident_number_assign).
             models.UniqueConstraint(
-                fields=["organization", "number"], name="incident_number_per_org"
+                fields=["organization", "number"],
+                name="incident_number_per_org",
+                deferrable=models.Deferrable.DEFERRED,
             ),
             # Invariant 3: at most one open incident per (service, dedup id).
             models.UniqueConstraint(

@@ -28,6 +28,7 @@ from incidents.models import (
     DEDUP_ID_MAX_LENGTH,
     NOTE_MAX_LENGTH,
     SUMMARY_MAX_LENGTH,
+    UNNUMBERED,
     Incident,
     IncidentCounter,
     IncidentEvent,
@@ -517,11 +518,30 @@ def _open_incident(service: Service, dedup_id: str) -> Incident | None:
     return Incident.from_db("default", _INCIDENT_COLUMNS, row) if row else None
 
 
+def incident_number_assign(incident: Incident) -> None:
+    """Give an incident opened with `UNNUMBERED` its organization's next number (idempotent).
+
+    Called as late as possible in the transaction that opened it: the counter row stays
+    locked until commit, and every other transaction opening an incident in the organization
+    waits for that lock. The unique (organization, number) constraint is checked at commit
+    (deferred), so unnumbered incidents of concurrent transactions never wait on each other.
+    """
+    if incident.number != UNNUMBERED:
+        return
+    incident.number = _next_number(incident.organization_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Incident._meta.db_table} SET number = %s WHERE id = %s",  # noqa: S608
+            [incident.number, incident.pk],
+        )
+
+
 def _create_incident(service: Service, event: EventData) -> Incident:
+    """Insert the incident, unnumbered: `ingest_event_in_transaction` numbers it at its end."""
     incident = Incident(
         organization_id=service.organization_id,
         service=service,
-        number=_next_number(service.organization_id),
+        number=UNNUMBERED,
         summary=event.summary,
         description=event.description,
         source_url=event.source_url,
@@ -584,10 +604,12 @@ def ingest_event_in_transaction(
     incident.opened_by_event = created
     _event_insert(incident, event)
     if created:
-        _log(incident, None, LogAction.CREATED, f"Incident #{incident.number} created by an event")
+        _log(incident, None, LogAction.CREATED, "Incident created by an event")
         _join_service_maintenance(incident, service)
         _labels_attach(incident, service, event.labels)
         hooks.publish(hooks.StatusChange(incident, None, Status.TRIGGERED, None))
+        # Last: from here to commit the organization's counter row is locked (a few ms).
+        incident_number_assign(incident)
     # An appended event is its own timeline entry (IncidentEvent); it needs no log line.
     _apply_signals(incident, event)
     if reference_id is not None:
@@ -681,23 +703,29 @@ def _labels_attach(incident: Incident, service: Service, names: list[str]) -> No
 
 
 DEBUG_MAINTENANCE_MESSAGE = "Service in debug maintenance: escalation paused"
+_SERVICE_MAINTENANCE_SQL = (
+    f"SELECT maintenance_mode, maintenance_window_end FROM {Service._meta.db_table}"  # noqa: S608
+    " WHERE id = %s FOR KEY SHARE"
+)
 
 
 def _join_service_maintenance(incident: Incident, service: Service) -> None:
     """A new incident on a service in maintenance: attached (`maintenance`) or logged (`debug`).
 
-    Runs after the insert, whose `_next_number` holds the organization's counter row until
-    commit. `incident_maintenance_open` takes that lock too before it collects the open
-    incidents, so either it sees this incident or this read sees its committed maintenance.
-    Locking the maintenance incident makes ending maintenance wait for this attach (and
-    skips a maintenance incident resolved meanwhile). Outside maintenance: one pk lookup.
+    Runs after the insert, and reads the service row `FOR KEY SHARE` (held until commit).
+    `incident_maintenance_open` runs under the service's row lock (`FOR UPDATE`, which
+    conflicts), so either this read waits for the committed maintenance and sees it, or the
+    opener waits for this transaction and then collects this incident. Incidents opening
+    together share the lock and never wait for each other. Locking the maintenance incident
+    makes ending maintenance wait for this attach (and skips a maintenance incident resolved
+    meanwhile). Outside maintenance: one pk lookup.
     """
     now = timezone.now()
-    mode, end = (
-        Service.objects.filter(pk=service.pk)
-        .values_list("maintenance_mode", "maintenance_window_end")
-        .get()
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(_SERVICE_MAINTENANCE_SQL, [service.pk])
+        row = cursor.fetchone()
+    assert row is not None  # the incident's service: the caller's insert references it
+    mode, end = row
     if not mode or end is None or end <= now:
         return
     if mode == MaintenanceMode.DEBUG:
@@ -712,6 +740,7 @@ def _join_service_maintenance(incident: Incident, service: Service) -> None:
         .first()
     )
     if parent is not None:
+        incident_number_assign(incident)  # the maintenance incident's log names it
         attach_to_maintenance(incident, parent)
 
 
