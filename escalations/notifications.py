@@ -10,10 +10,8 @@ there, because a duplicate page is better than a missed one.
 
 Rows due at once (most of them: "immediately" rules, step channel overrides) are sent by a
 delivery drain, not one Celery task each: after the commit a Redis flag (`SET NX`) queues
-`notifications.drain` unless a drain is queued or running, and the drain claims and sends
-due rows one by one, each in its own transaction. It holds the flag while it runs and
-lingers for LINGER_SECONDS when it runs dry, so under load one drain sends everything and
-the escalator's other process stays free for escalation steps. Rows due later keep a
+`notifications.drain` unless one is queued already, and the drain claims and sends due rows
+one by one, each in its own transaction, for up to DRAIN_SECONDS. Rows due later keep a
 Celery ETA task for their due time. A task per row cost more in Celery's own bookkeeping
 than the delivery itself, and capped the escalator at a few dozen deliveries a second.
 """
@@ -58,16 +56,11 @@ BACKOFF_BASE = timedelta(seconds=30)
 # The sweeper leaves rows alone for this long past due: their drain or ETA task is about to
 # run. Past it, it queues a drain (one task, however many rows are waiting).
 SWEEP_GRACE = timedelta(seconds=10)
-# A drain sends for at most this long, then hands over to a fresh task (Celery's own
-# housekeeping, and any ETA task waiting for a process, get their turn).
-DRAIN_SECONDS = 2.0
-# Having run dry, it keeps looking this long (every POLL_SECONDS) before it ends: under a
-# steady load the next row comes in meanwhile, and one task serves many rows.
-LINGER_SECONDS = 0.25
-POLL_SECONDS = 0.02
-# Set while a drain is queued or running; it expires if the process running it dies.
-DRAIN_FLAG = "opsduty:notifications:drain"
-DRAIN_FLAG_MS = 5000
+# A drain sends for at most this long, then queues the next one: the escalator's processes
+# also run escalation steps, which must not wait behind a long backlog of deliveries.
+DRAIN_SECONDS = 1.0
+DRAIN_FLAG = "opsduty:notifications:drain-queued"
+DRAIN_FLAG_MS = 2000
 MAX_ERROR = 2000
 # Acknowledged or resolved: somebody is on it or it is over, stop paging.
 _CANCEL_ON = (Status.ACKNOWLEDGED, Status.RESOLVED)
@@ -199,18 +192,17 @@ def _schedule(notification_ids: list[int], due: datetime) -> None:
         logger.warning("notifications %s not queued; the sweeper will send them", notification_ids)
 
 
-def drain_kick(*, force: bool = False) -> bool:
-    """Queue a delivery drain unless one is queued or running (`force`: queue it anyway, and
-    hold the flag for it); True when one was queued.
+def drain_kick() -> bool:
+    """Queue a delivery drain unless one is queued already; True when one was queued.
 
-    A running drain clears the flag only once it has stopped looking for rows, and then
-    looks once more: a row committed meanwhile is either seen or queues the next drain.
+    The drain clears the flag before it looks for rows, so a row committed after that
+    look always finds the flag clear and queues the next drain.
     """
     from escalations.tasks import notifications_drain
     from signals.services import redis_client
 
     try:
-        if not redis_client().set(DRAIN_FLAG, "1", nx=not force, px=DRAIN_FLAG_MS):
+        if not redis_client().set(DRAIN_FLAG, "1", nx=True, px=DRAIN_FLAG_MS):
             return False
         notifications_drain.apply_async()
     except Exception:  # noqa: BLE001 - the rows are committed; the sweeper sends them
@@ -352,10 +344,9 @@ def _send_claimed(notification: Notification, now: datetime) -> str:
     return notification.status
 
 
-def notifications_drain(*, seconds: float = DRAIN_SECONDS, linger: float = LINGER_SECONDS) -> int:
-    """Send due rows one by one, each exactly as `notification_deliver` would, until none has
-    come for `linger` seconds or `seconds` have passed (then a fresh drain takes over); how
-    many rows were handled.
+def notifications_drain(*, seconds: float = DRAIN_SECONDS) -> int:
+    """Send due rows one by one, each exactly as `notification_deliver` would, until none is
+    left or `seconds` have passed (then the next drain is queued); how many were handled.
 
     Two drains share the work (`SKIP LOCKED`). A row whose send raises something other than
     a provider's `DeliveryError` (a bug) is rolled back, logged and left for the sweeper, so
@@ -363,64 +354,33 @@ def notifications_drain(*, seconds: float = DRAIN_SECONDS, linger: float = LINGE
     """
     from signals.services import redis_client
 
-    client = redis_client()
-    deadline = time.monotonic() + seconds
-    broken: set[int] = set()
-    handled = 0
-    idle_since: float | None = None
-    while time.monotonic() < deadline:
-        if _send_next(broken):
-            handled, idle_since = handled + 1, None
-            _flag_hold(client)
-            continue
-        idle_since = idle_since or time.monotonic()
-        if time.monotonic() - idle_since < linger:
-            time.sleep(POLL_SECONDS)
-            continue
-        _flag_clear(client)
-        if not _send_next(broken):  # committed after the last look, before the clear
-            return handled - len(broken)
-        handled, idle_since = handled + 1, None
-    drain_kick(force=True)  # out of time, rows maybe left: a fresh task continues
-    return handled - len(broken)
-
-
-def _send_next(broken: set[int]) -> bool:
-    """Claim and send the next due row in its own transaction; False when none is due.
-
-    A row whose send crashed goes into `broken` (and counts as progress: the drain goes on).
-    """
-    claimed = None
     try:
-        with transaction.atomic():
-            now = timezone.now()
-            notification = _claimable(now).exclude(pk__in=broken).order_by("due_at").first()
-            if notification is None:
-                return False
-            claimed = notification.pk
-            _send_claimed(notification, now)
-    except DatabaseError:
-        raise
-    except Exception:  # noqa: BLE001 - see notifications_drain
-        if claimed is None:
-            raise
-        logger.exception("notification %s not delivered", claimed)
-        broken.add(claimed)
-    return True
-
-
-def _flag_hold(client: Any) -> None:
-    try:
-        client.set(DRAIN_FLAG, "1", px=DRAIN_FLAG_MS)
-    except Exception:  # noqa: BLE001 - without it other drains may run too: still correct
-        logger.warning("delivery drain flag not set: Redis unavailable")
-
-
-def _flag_clear(client: Any) -> None:
-    try:
-        client.delete(DRAIN_FLAG)
+        redis_client().delete(DRAIN_FLAG)
     except Exception:  # noqa: BLE001 - it expires by itself (DRAIN_FLAG_MS)
         logger.warning("delivery drain flag not cleared: Redis unavailable")
+    deadline = time.monotonic() + seconds
+    handled, broken = 0, set[int]()
+    while time.monotonic() < deadline:
+        claimed = None
+        try:
+            with transaction.atomic():
+                now = timezone.now()
+                notification = _claimable(now).exclude(pk__in=broken).order_by("due_at").first()
+                if notification is None:
+                    return handled
+                claimed = notification.pk
+                _send_claimed(notification, now)
+        except DatabaseError:
+            raise
+        except Exception:  # noqa: BLE001 - see the docstring
+            logger.exception("notification %s not delivered", claimed)
+            if claimed is None:
+                raise
+            broken.add(claimed)
+            continue
+        handled += 1
+    drain_kick()  # out of time with rows maybe left: continue in a fresh task
+    return handled
 
 
 def notifications_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:

@@ -399,23 +399,3 @@ def test_two_drains_racing_send_each_row_once(incident: Incident, member: User) 
         provider_register("email", previous)
     assert sorted(sent) == sorted(row.pk for row in rows)  # every row, none twice
     assert sum(handled) == 20 + 20  # and the 20 SMS rows (not configured), once each
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_running_drain_takes_new_rows_and_clears_its_flag_when_done(
-    incident: Incident, member: User
-) -> None:
-    from escalations.notifications import DRAIN_FLAG
-
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.flushdb()
-    client.set(DRAIN_FLAG, "1")  # a drain is running
-    with transaction.atomic():
-        notify_user(incident=incident, user=member, reason="r", key_prefix="k")
-    assert "notifications.drain" not in [task for task, _ in _queued_tasks(client)]
-    assert notifications_drain(linger=0) == 2  # the running drain sends them (email, SMS)
-    assert client.get(DRAIN_FLAG) is None  # done: the next commit queues a drain again
-    with transaction.atomic():
-        notify_user(incident=incident, user=member, reason="r", key_prefix="k2")
-    assert [task for task, _ in _queued_tasks(client)].count("notifications.drain") == 1
-    client.flushdb()
