@@ -7,25 +7,17 @@ and sets the outcome in the same transaction, so a second task finds it locked o
 pending. If the process dies between the provider's send and the commit, the row stays
 pending and is sent again (by a redelivered task or the sweeper): we choose at-least-once
 there, because a duplicate page is better than a missed one.
-
-Rows due at once (most of them: "immediately" rules, step channel overrides) are sent by a
-delivery drain, not one Celery task each: after the commit a Redis flag (`SET NX`) queues
-`notifications.drain` unless one is queued already, and the drain claims and sends due rows
-one by one, each in its own transaction, for up to DRAIN_SECONDS. Rows due later keep a
-Celery ETA task for their due time. A task per row cost more in Celery's own bookkeeping
-than the delivery itself, and capped the escalator at a few dozen deliveries a second.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from django.db import DatabaseError, connection, transaction
-from django.db.models import QuerySet
+from django.core.cache import cache
+from django.db import connection, transaction
 from django.utils import timezone
 
 from escalations.models_notifications import (
@@ -53,14 +45,12 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 BACKOFF_BASE = timedelta(seconds=30)
-# The sweeper leaves rows alone for this long past due: their drain or ETA task is about to
-# run. Past it, it queues a drain (one task, however many rows are waiting).
+# The sweeper leaves rows alone for this long past due: their ETA task is about to run.
 SWEEP_GRACE = timedelta(seconds=10)
-# A drain sends for at most this long, then queues the next one: the escalator's processes
-# also run escalation steps, which must not wait behind a long backlog of deliveries.
-DRAIN_SECONDS = 1.0
-DRAIN_FLAG = "opsduty:notifications:drain-queued"
-DRAIN_FLAG_MS = 2000
+# ...and queues a row again only this long after it last queued it. Behind a backlog a row's
+# own task is merely waiting; queuing every such row every 5 s flooded the `notify` queue
+# with duplicates (no-ops, but each costs a task) and slowed the backlog down further.
+SWEEP_REQUEUE_SECONDS = 60
 MAX_ERROR = 2000
 # Acknowledged or resolved: somebody is on it or it is over, stop paging.
 _CANCEL_ON = (Status.ACKNOWLEDGED, Status.RESOLVED)
@@ -176,13 +166,9 @@ def notify_user(
 
 
 def _schedule(notification_ids: list[int], due: datetime) -> None:
-    """Deliver now (a drain) or at `due` (an ETA task); if the broker is down, the sweeper
-    sends them."""
+    """Queue delivery at `due`; if the broker is down, the sweeper sends them."""
     from escalations.tasks import notification_deliver, notifications_deliver
 
-    if due <= timezone.now():
-        drain_kick()
-        return
     try:
         if len(notification_ids) == 1:
             notification_deliver.apply_async(args=(notification_ids[0],), eta=due)
@@ -190,25 +176,6 @@ def _schedule(notification_ids: list[int], due: datetime) -> None:
             notifications_deliver.apply_async(args=(notification_ids,), eta=due)
     except Exception:  # noqa: BLE001 - the rows are committed; the sweeper picks them up
         logger.warning("notifications %s not queued; the sweeper will send them", notification_ids)
-
-
-def drain_kick() -> bool:
-    """Queue a delivery drain unless one is queued already; True when one was queued.
-
-    The drain clears the flag before it looks for rows, so a row committed after that
-    look always finds the flag clear and queues the next drain.
-    """
-    from escalations.tasks import notifications_drain
-    from signals.services import redis_client
-
-    try:
-        if not redis_client().set(DRAIN_FLAG, "1", nx=True, px=DRAIN_FLAG_MS):
-            return False
-        notifications_drain.apply_async()
-    except Exception:  # noqa: BLE001 - the rows are committed; the sweeper sends them
-        logger.warning("delivery drain not queued; the sweeper will send the notifications")
-        return False
-    return True
 
 
 @transaction.atomic
@@ -236,18 +203,14 @@ def _label(notification: Notification) -> str:
     return f"{Channel(notification.channel).label} to {notification.user.get_full_name()}"
 
 
-def _claimable(now: datetime) -> QuerySet[Notification]:
-    """Pending, due rows that no other worker holds, locked by the caller's transaction."""
+def _claim(notification_id: int, now: datetime) -> Notification | None:
+    """The row if pending, due and not held by another worker (the caller holds a transaction)."""
     return (
         Notification.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("incident", "incident__service", "user")
-        .filter(status=NotificationStatus.PENDING, due_at__lte=now)
+        .filter(pk=notification_id, status=NotificationStatus.PENDING, due_at__lte=now)
+        .first()
     )
-
-
-def _claim(notification_id: int, now: datetime) -> Notification | None:
-    """The row if pending, due and not held by another worker (the caller holds a transaction)."""
-    return _claimable(now).filter(pk=notification_id).first()
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -323,64 +286,20 @@ def notification_deliver(*, notification_id: int) -> str | None:
         notification = _claim(notification_id, now)
         if notification is None:
             return None
-        return _send_claimed(notification, now)
-
-
-def _send_claimed(notification: Notification, now: datetime) -> str:
-    """Send a claimed row and record the outcome (the caller's transaction holds its lock)."""
-    if _stale(notification):
-        # Defensive: the hook cancels these, but a row written afterwards must not page.
-        notification.status = NotificationStatus.CANCELLED
-        notification.save(update_fields=["status"])
-        return notification.status
-    notification.attempts += 1
-    try:
-        receipt = provider_for(notification.channel).send(notification)
-    except DeliveryError as error:
-        _failed(notification, error, now)
-    else:
-        _sent(notification, receipt, now)
-    notification.save(update_fields=["status", "attempts", "due_at", "last_error", "sent_at"])
-    return notification.status
-
-
-def notifications_drain(*, seconds: float = DRAIN_SECONDS) -> int:
-    """Send due rows one by one, each exactly as `notification_deliver` would, until none is
-    left or `seconds` have passed (then the next drain is queued); how many were handled.
-
-    Two drains share the work (`SKIP LOCKED`). A row whose send raises something other than
-    a provider's `DeliveryError` (a bug) is rolled back, logged and left for the sweeper, so
-    it cannot hold up the rows behind it.
-    """
-    from signals.services import redis_client
-
-    try:
-        redis_client().delete(DRAIN_FLAG)
-    except Exception:  # noqa: BLE001 - it expires by itself (DRAIN_FLAG_MS)
-        logger.warning("delivery drain flag not cleared: Redis unavailable")
-    deadline = time.monotonic() + seconds
-    handled, broken = 0, set[int]()
-    while time.monotonic() < deadline:
-        claimed = None
+        if _stale(notification):
+            # Defensive: the hook cancels these, but a row written afterwards must not page.
+            notification.status = NotificationStatus.CANCELLED
+            notification.save(update_fields=["status"])
+            return notification.status
+        notification.attempts += 1
         try:
-            with transaction.atomic():
-                now = timezone.now()
-                notification = _claimable(now).exclude(pk__in=broken).order_by("due_at").first()
-                if notification is None:
-                    return handled
-                claimed = notification.pk
-                _send_claimed(notification, now)
-        except DatabaseError:
-            raise
-        except Exception:  # noqa: BLE001 - see the docstring
-            logger.exception("notification %s not delivered", claimed)
-            if claimed is None:
-                raise
-            broken.add(claimed)
-            continue
-        handled += 1
-    drain_kick()  # out of time with rows maybe left: continue in a fresh task
-    return handled
+            receipt = provider_for(notification.channel).send(notification)
+        except DeliveryError as error:
+            _failed(notification, error, now)
+        else:
+            _sent(notification, receipt, now)
+        notification.save(update_fields=["status", "attempts", "due_at", "last_error", "sent_at"])
+        return notification.status
 
 
 def notifications_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
@@ -393,3 +312,21 @@ def notifications_due(*, now: datetime | None = None, limit: int = 500) -> list[
         .order_by("due_at")
         .values_list("id", flat=True)[:limit]
     )
+
+
+def notifications_to_sweep(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """`notifications_due` minus rows the sweeper queued in the last SWEEP_REQUEUE_SECONDS.
+
+    The marker is a cache key per row (`add` is atomic); without Redis every due row is
+    queued, as before (a duplicated task is a no-op).
+    """
+    due = notifications_due(now=now, limit=limit)
+    try:
+        return [
+            pk
+            for pk in due
+            if cache.add(f"notifications:swept:{pk}", 1, timeout=SWEEP_REQUEUE_SECONDS)
+        ]
+    except Exception:  # noqa: BLE001 - the cache is an optimisation, never a reason to skip
+        logger.warning("sweep markers unavailable; queuing every due notification")
+        return due

@@ -38,24 +38,17 @@ def notifications_deliver(notification_ids: list[int]) -> list[str | None]:
     return [deliver(notification_id=notification_id) for notification_id in notification_ids]
 
 
-@shared_task(name="notifications.drain", acks_late=True)
-def notifications_drain() -> int:
-    """Send every due notification (see escalations/notifications.py); how many were handled."""
-    from escalations.notifications import notifications_drain as drain
-
-    return drain()
-
-
 @shared_task(name="notifications.sweep")
 def notification_sweep() -> int:
-    """Queue a drain when a notification has waited past its grace (its task was lost, or
-    Redis was down when it was written); how many are waiting.
-    """
-    from escalations.notifications import drain_kick, notifications_due
+    """Queue delivery of due notifications whose task was lost; how many were queued.
 
-    due = notifications_due()
-    if due:
-        drain_kick()
+    A row it queued already is queued again only after SWEEP_REQUEUE_SECONDS.
+    """
+    from escalations.notifications import notifications_to_sweep
+
+    due = notifications_to_sweep()
+    for notification_id in due:
+        notification_deliver.apply_async(args=(notification_id,))
     return len(due)
 
 

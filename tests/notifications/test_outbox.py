@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 import redis
@@ -19,11 +18,10 @@ from escalations.models import Notification, NotificationStatus
 from escalations.notifications import (
     notification_deliver,
     notifications_cancel_for,
-    notifications_drain,
     notifications_due,
     notify_user,
 )
-from escalations.providers import DeliveryError, Receipt, provider_register
+from escalations.providers import DeliveryError
 from incidents import services
 from incidents.models import Incident, IncidentResponder, LogAction
 from incidents.views.timeline import incident_timeline
@@ -231,98 +229,50 @@ def test_sweeper_finds_due_rows_past_the_grace(incident: Incident, member: User)
     assert len(notifications_due(now=START + timedelta(minutes=6))) == 3
 
 
-@pytest.mark.django_db(transaction=True)
-def test_sweeper_queues_one_drain_for_rows_past_the_grace(incident: Incident, member: User) -> None:
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    _notify(incident, member)
-    client.flushdb()  # the drain queued on commit was lost (say Redis restarted)
-    with time_machine.travel(START + timedelta(seconds=5), tick=False):
-        assert tasks.notification_sweep() == 0  # within the grace: its drain is on its way
-    assert _queued_tasks(client) == []
-    with time_machine.travel(START + timedelta(seconds=10), tick=False):
-        assert tasks.notification_sweep() == 2  # email and SMS waiting
-        assert tasks.notification_sweep() == 2  # the next sweep: the drain is still queued
-    assert _queued_tasks(client) == [("notifications.drain", None)]
+@pytest.mark.django_db
+def test_sweeper_queues_a_waiting_row_once_per_requeue_period(
+    incident: Incident, member: User
+) -> None:
+    from django.core.cache import cache
 
+    from escalations.notifications import notifications_to_sweep
 
-def _queued_tasks(client: redis.Redis) -> list[tuple[str, datetime | None]]:
-    """(task, eta) of every message on the notify queue."""
-    headers = [json.loads(raw)["headers"] for raw in client.lrange("notify", 0, -1)]
-    return sorted(
-        (h["task"], datetime.fromisoformat(h["eta"]) if h["eta"] else None) for h in headers
-    )
+    rows = _notify(incident, member)
+    later = START + timedelta(seconds=10)
+    assert notifications_to_sweep(now=later) == [rows[0].pk, rows[1].pk]
+    # The next sweeps (every 5 s) leave them to the tasks already queued...
+    assert notifications_to_sweep(now=later + timedelta(seconds=5)) == []
+    # ...until the period has passed (its markers expired): queued once more.
+    cache.delete_many([f"notifications:swept:{row.pk}" for row in rows])
+    assert notifications_to_sweep(now=later + timedelta(seconds=60)) == [rows[0].pk, rows[1].pk]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_delivery_is_queued_after_commit(incident: Incident, member: User) -> None:
+def test_delivery_is_queued_after_commit_at_the_due_time(incident: Incident, member: User) -> None:
+    app.control.purge()
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.flushdb()
     with transaction.atomic():
-        email, sms, voice = notify_user(incident=incident, user=member, reason="r", key_prefix="k")
+        rows = notify_user(incident=incident, user=member, reason="r", key_prefix="k")
         assert client.llen("notify") == 0  # nothing before the commit
-    # Rows due now (email, SMS): one drain. The voice row, 5 minutes on: its own ETA task.
-    assert _queued_tasks(client) == [
-        ("notifications.deliver", voice.due_at),
-        ("notifications.drain", None),
-    ]
-    with transaction.atomic():
-        notify_user(incident=incident, user=member, reason="r", key_prefix="k2")
-    # The drain queued for the first rows has not started: it will send these too.
-    assert [task for task, _ in _queued_tasks(client)].count("notifications.drain") == 1
-    client.flushdb()
-
-
-@pytest.mark.django_db
-def test_a_drain_sends_every_due_row_once_and_leaves_later_ones(
-    incident: Incident, member: User
-) -> None:
-    email, sms, voice = _notify(incident, member)
-    other = factories.make_incident(service=incident.service, summary="Other")
-    other_email = _notify(other, member, prefix="page:2")[0]
-    with time_machine.travel(START + timedelta(seconds=1), tick=False):
-        assert notifications_drain() == 4  # two emails, two SMS (not configured)
-        assert notifications_drain() == 0  # a second drain (or a duplicated one) finds none
-    statuses = dict(Notification.objects.values_list("pk", "status"))
-    assert statuses[email.pk] == statuses[other_email.pk] == NotificationStatus.SENT
-    assert statuses[sms.pk] == NotificationStatus.NOT_CONFIGURED
-    assert statuses[voice.pk] == NotificationStatus.PENDING  # due in 5 minutes
-    assert sorted(m.subject for m in mail.outbox) == sorted(
-        [f"[OpsDuty] #{incident.number} Disk full", f"[OpsDuty] #{other.number} Other"]
+    messages = [json.loads(raw)["headers"] for raw in client.lrange("notify", 0, -1)]
+    # One task per due time: rows due together (email and SMS now) share one.
+    queued = sorted(
+        (m["task"], m["argsrepr"], datetime.fromisoformat(m["eta"]))
+        for m in messages
+        if m["task"].startswith("notifications.deliver")
     )
-
-
-class _Exploding:
-    def send(self, notification: Notification) -> Any:
-        raise RuntimeError("provider bug")
-
-
-@pytest.mark.django_db
-def test_a_row_whose_send_crashes_does_not_hold_up_the_others(
-    incident: Incident, member: User
-) -> None:
-    email, sms, _voice = _notify(incident, member)
-    previous = provider_register("sms", _Exploding())
-    try:
-        with time_machine.travel(START, tick=False):
-            assert notifications_drain() == 1  # the email; the SMS row rolled back, left
-    finally:
-        provider_register("sms", previous)
-    sms.refresh_from_db()
-    assert (sms.status, sms.attempts) == (NotificationStatus.PENDING, 0)  # for the sweeper
-    email.refresh_from_db()
-    assert email.status == NotificationStatus.SENT
-    assert len(mail.outbox) == 1
-
-
-@pytest.mark.django_db
-def test_an_out_of_time_drain_queues_the_next(incident: Incident, member: User) -> None:
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.flushdb()
-    _notify(incident, member)
-    with time_machine.travel(START, tick=False):
-        assert notifications_drain(seconds=0) == 0
-    assert _queued_tasks(client) == [("notifications.drain", None)]
-    client.flushdb()
+    by_due: dict[datetime, list[int]] = {}
+    for row in rows:
+        by_due.setdefault(row.due_at, []).append(row.pk)
+    expected = sorted(
+        ("notifications.deliver", f"({ids[0]},)", due)
+        if len(ids) == 1
+        else ("notifications.deliver_many", f"({ids!r},)", due)
+        for due, ids in by_due.items()
+    )
+    assert queued == expected
+    assert len(queued) < len(rows)  # the default rules: email + SMS now, voice later
+    app.control.purge()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -361,41 +311,3 @@ def test_paging_an_active_responder_again_keeps_them_active(
     _notify(incident, member, prefix="page:2")
     responder = IncidentResponder.objects.get(incident=incident, user=member)
     assert (responder.status, responder.last_notified) == ("active", START)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_two_drains_racing_send_each_row_once(incident: Incident, member: User) -> None:
-    import threading
-
-    from django.db import connection
-
-    sent: list[int] = []
-    both_started = threading.Barrier(2)
-
-    class Recording:
-        def send(self, notification: Notification) -> Any:
-            sent.append(notification.pk)  # list.append is atomic under the GIL
-            return Receipt(answer="sent")
-
-    rows = [_notify(incident, member, prefix=f"page:{n}")[0] for n in range(20)]  # 20 emails
-    previous = provider_register("email", Recording())
-    handled: list[int] = []
-
-    def drain() -> None:
-        try:
-            both_started.wait(timeout=30)
-            with time_machine.travel(START, tick=False):
-                handled.append(notifications_drain(seconds=60))
-        finally:
-            connection.close()
-
-    try:
-        threads = [threading.Thread(target=drain) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-    finally:
-        provider_register("email", previous)
-    assert sorted(sent) == sorted(row.pk for row in rows)  # every row, none twice
-    assert sum(handled) == 20 + 20  # and the 20 SMS rows (not configured), once each
