@@ -36,19 +36,22 @@ def command(name: str, env: dict[str, str]) -> list[str]:
 
 
 def start(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start one Procfile process with DEBUG off and `env` added, its output discarded."""
+    """Start one Procfile process with DEBUG off and `env` added; its output is discarded, or
+    appended to `<name>.log` in BENCH_LOG_DIR when that is set."""
     full = {
         **os.environ,
         "OPSDUTY_DEBUG": "0",
         **env,
         "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
     }
+    log_dir = os.environ.get("BENCH_LOG_DIR")  # keep each process's output there
+    output = open(Path(log_dir) / f"{name}.log", "ab") if log_dir else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
         command(name, env),
         cwd=ROOT,
         env=full,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT if log_dir else subprocess.DEVNULL,
     )
 
 
