@@ -93,8 +93,8 @@ def drain_kick(*, force: bool = False) -> bool:
 def raw_event_process(*, raw_event_id: int, cache: PipelineCache | None = None) -> bool:
     """Run the pipeline for a pending raw event; False when there was nothing to do.
 
-    The row lock (SKIP LOCKED) and the `pending` check make a duplicated task, or two drains
-    racing, a no-op; everything the pipeline writes commits together with the `processed`
+    The row lock and the `pending` check make a duplicated task, or two drains racing, a
+    no-op; everything the pipeline writes commits together with the `processed`
     mark, so a worker killed half-way leaves the event pending and the re-run starts clean.
     Database errors propagate (the task retries, or the sweeper does); any other error marks
     the event failed, with the error kept for a replay.
@@ -136,14 +136,20 @@ _RAW_COLUMNS = [
         "status",
     }
 ]
+# Waits for a lock rather than skipping the row: another drain's claim statement locks rows
+# it then finds already claimed (FOR UPDATE re-checks the WHERE after locking) until it
+# commits, a few milliseconds. Skipping left such an event claimed but unprocessed until
+# the claim went stale and the sweeper took it, 5 s late (about 1 event in 1,000 at 20/s).
+# A drain or task processing the same event holds it for one pipeline transaction; the
+# waiter then finds it processed.
 _LOCK_PENDING_SQL = (
     f"SELECT {', '.join(_RAW_COLUMNS)} FROM {RawEvent._meta.db_table}"  # noqa: S608
-    " WHERE id = %s AND status = 'pending' FOR UPDATE SKIP LOCKED"
+    " WHERE id = %s AND status = 'pending' FOR UPDATE"
 )
 
 
 def _lock_pending(raw_event_id: int) -> RawEvent | None:
-    """The raw event if still pending and nobody else holds it (plain SQL, once per event)."""
+    """The raw event if still pending, locked (plain SQL, once per event)."""
     with connection.cursor() as cursor:
         cursor.execute(_LOCK_PENDING_SQL, [raw_event_id])
         row = cursor.fetchone()

@@ -174,3 +174,53 @@ def test_events_reach_incidents_through_a_real_worker(
     assert wait_until(lambda: RawEvent.objects.filter(status=RawEventStatus.PROCESSED).count() == 5)
     assert Incident.objects.count() == 2
     assert IncidentEvent.objects.count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_locked_for_a_moment_is_processed_not_skipped(
+    client: Client, webhook: Webhook, service: Service
+) -> None:
+    """Another drain's claim statement can hold a row lock on an event this drain claimed;
+    the drain waits for it instead of leaving the event to the sweeper 5 s later."""
+    import threading
+
+    import psycopg
+    from django.db import connection
+
+    _send(client, webhook, service)
+    raw = RawEvent.objects.get()
+    assert services.raw_events_claim() == [raw.pk]  # this drain's claim
+    params = connection.get_connection_params()
+    other = psycopg.connect(
+        **{key: params[key] for key in ("host", "port", "user", "password", "dbname")}
+    )
+    other.execute("SELECT id FROM signals_rawevent WHERE id = %s FOR UPDATE", [raw.pk])
+    results: list[bool] = []
+
+    def process() -> None:
+        try:
+            results.append(services.raw_event_process(raw_event_id=raw.pk))
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=process)
+    worker.start()
+    try:
+
+        def waiting() -> bool:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                    [other.info.backend_pid],
+                )
+                row = cursor.fetchone()
+            return row is not None and row[0] > 0
+
+        assert wait_until(waiting)  # blocked on the lock, not given up
+    finally:
+        other.rollback()  # the other transaction ends without touching the event
+        other.close()
+        worker.join(30)
+    assert results == [True]
+    raw.refresh_from_db()
+    assert raw.status == RawEventStatus.PROCESSED
