@@ -15,7 +15,9 @@ BENCH_TIMEOUT) and measures from the database:
 - missed: incidents not notified at both notify steps;
 - duplicated: notify steps written more than once (more rows than the member's rules, or
   rows from more than one run version for the same step);
-- POST send time to the incident's first Notification row.
+- POST send time to the incident's first Notification row;
+- delivery: each sent row's `sent_at` minus its `due_at`, and POST to the first row sent (the
+  bench waits for the deliveries too, up to BENCH_TIMEOUT).
 
     eval "$(make -s services)"; .venv/bin/python manage.py migrate
     BENCH_INCIDENTS=1000 .venv/bin/python bench/escalation.py
@@ -23,8 +25,10 @@ BENCH_TIMEOUT) and measures from the database:
 Environment: BENCH_INCIDENTS (default 1000), BENCH_MINUTE_SECONDS (default 5),
 BENCH_CLIENTS (default 8), BENCH_TIMEOUT (seconds to wait for the runs, default 300),
 BENCH_PORT (default 8312), BENCH_RATE (events per second, paced evenly over the clients;
-default 0: an unpaced burst, as fast as the clients get answers). A burst measures how fast
-a backlog of new incidents drains; a paced run measures latency at a sustained rate.
+default 20; 0: an unpaced burst, as fast as the clients get answers), BENCH_LOG_DIR (keep
+each process's output there). A paced run measures latency at a sustained rate, which is
+what the targets are about; a burst measures how fast a backlog of new incidents drains
+(its latency is the backlog's length over that rate).
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ MINUTE_SECONDS = int(os.environ.get("BENCH_MINUTE_SECONDS", "5"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "8"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "300"))
 PORT = int(os.environ.get("BENCH_PORT", "8312"))
-RATE = float(os.environ.get("BENCH_RATE", "0"))  # events/s; 0: unpaced burst
+RATE = float(os.environ.get("BENCH_RATE", "20"))  # events/s; 0: unpaced burst
 RUN_DIR = tempfile.mkdtemp(prefix="opsduty-bench-escalation-")
 # Delivery is part of the load (same worker) but must not wait on an SMTP server.
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

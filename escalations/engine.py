@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -197,16 +197,38 @@ def runs_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
     )
 
 
+_RUN_COLUMNS = [field.attname for field in EscalationRun._meta.concrete_fields]
+# The exactly-once guard, as plain SQL (it runs for every step; building the ORM query cost
+# more than its round trip): the run locked if nobody holds it, still pending, due and, for
+# an ETA task, at the version the task was scheduled for.
+_RUN_DUE_SQL = (
+    f"SELECT {', '.join(_RUN_COLUMNS)} FROM {EscalationRun._meta.db_table}"  # noqa: S608
+    " WHERE id = %(id)s AND state = ANY(%(states)s) AND due_at <= %(now)s"
+    " AND (%(version)s::integer IS NULL OR version = %(version)s::integer)"
+    " FOR UPDATE SKIP LOCKED"
+)
+
+
+def _run_due_locked(run_id: int, version: int | None, now: datetime) -> EscalationRun | None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RUN_DUE_SQL,
+            {
+                "id": run_id,
+                "states": [state.value for state in _PENDING],
+                "now": now,
+                "version": version,
+            },
+        )
+        row = cursor.fetchone()
+    return EscalationRun.from_db("default", _RUN_COLUMNS, row) if row else None
+
+
 @transaction.atomic
 def run_fire(*, run_id: int, version: int | None = None, now: datetime | None = None) -> bool:
     """Run the due step(s) of one run, exactly once; False when there was nothing to do."""
     now = now or timezone.now()
-    runs = EscalationRun.objects.select_for_update(skip_locked=True).filter(
-        pk=run_id, state__in=_PENDING, due_at__lte=now
-    )
-    if version is not None:
-        runs = runs.filter(version=version)
-    run = runs.first()
+    run = _run_due_locked(run_id, version, now)
     if run is None:
         return False
     if run.state == RunState.ACK_WAIT:

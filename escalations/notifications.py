@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
 from django.db import connection, transaction
+from django.db.models import Model
 from django.utils import timezone
 
+from escalations.models import Service
 from escalations.models_notifications import (
     Channel,
     Notification,
@@ -203,14 +205,53 @@ def _label(notification: Notification) -> str:
     return f"{Channel(notification.channel).label} to {notification.user.get_full_name()}"
 
 
+def _columns(model: type[Model], alias: str) -> tuple[list[str], str]:
+    """(attribute names in field order, the SELECT list for them under `alias`)."""
+    names = [field.attname for field in model._meta.concrete_fields]
+    return names, ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
+
+
+_CLAIM_MODELS: list[tuple[type[Model], str]] = [
+    (Notification, "n"),
+    (Incident, "i"),
+    (Service, "s"),
+    (User, "u"),
+]
+_CLAIM_COLUMNS = [_columns(model, alias) for model, alias in _CLAIM_MODELS]
+# What `select_related("incident", "incident__service", "user")` would read, as plain SQL:
+# building that ORM query cost about a third of a delivery's CPU. None of these models has
+# a field that needs a converter from the database (no JSON), so Model.from_db takes the
+# values as they come.
+_CLAIM_SQL = (
+    f"SELECT {', '.join(select for _, select in _CLAIM_COLUMNS)}"  # noqa: S608 - our tables
+    f" FROM {Notification._meta.db_table} n"
+    f" JOIN {Incident._meta.db_table} i ON i.id = n.incident_id"
+    f" JOIN {Service._meta.db_table} s ON s.id = i.service_id"
+    f" JOIN {User._meta.db_table} u ON u.id = n.user_id"
+    " WHERE n.id = %s AND n.status = 'pending' AND n.due_at <= %s"
+    " FOR UPDATE OF n SKIP LOCKED"
+)
+
+
 def _claim(notification_id: int, now: datetime) -> Notification | None:
-    """The row if pending, due and not held by another worker (the caller holds a transaction)."""
-    return (
-        Notification.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("incident", "incident__service", "user")
-        .filter(pk=notification_id, status=NotificationStatus.PENDING, due_at__lte=now)
-        .first()
-    )
+    """The row if pending, due and not held by another worker (the caller holds a transaction),
+    with its incident, the incident's service and its user."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, [notification_id, now])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    parts: list[tuple[list[str], list[Any]]] = []
+    start = 0
+    for columns, _ in _CLAIM_COLUMNS:
+        parts.append((columns, list(row[start : start + len(columns)])))
+        start += len(columns)
+    notification = Notification.from_db("default", *parts[0])
+    incident = Incident.from_db("default", *parts[1])
+    incident.service = Service.from_db("default", *parts[2])
+    notification.incident = incident
+    notification.user = User.from_db("default", *parts[3])
+    return notification
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -218,13 +259,39 @@ def _backoff(attempts: int) -> timedelta:
     return BACKOFF_BASE * (1 << (attempts - 1))
 
 
+_RESPONDER_NOTIFIED_SQL = (
+    f"UPDATE {IncidentResponder._meta.db_table} SET last_notified = %s"  # noqa: S608
+    " WHERE incident_id = %s AND user_id = %s"
+)
+_OUTCOME_SQL = (
+    f"UPDATE {Notification._meta.db_table} SET status = %s, attempts = %s, due_at = %s,"  # noqa: S608
+    " last_error = %s, sent_at = %s WHERE id = %s"
+)
+
+
+def _outcome_save(notification: Notification) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _OUTCOME_SQL,
+            [
+                notification.status,
+                notification.attempts,
+                notification.due_at,
+                notification.last_error,
+                notification.sent_at,
+                notification.pk,
+            ],
+        )
+
+
 def _sent(notification: Notification, receipt: Receipt, now: datetime) -> None:
     notification.status = NotificationStatus.SENT
     notification.sent_at = now
     notification.last_error = ""
-    IncidentResponder.objects.filter(
-        incident_id=notification.incident_id, user_id=notification.user_id
-    ).update(last_notified=now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RESPONDER_NOTIFIED_SQL, [now, notification.incident_id, notification.user_id]
+        )
     _log(
         notification.incident,
         f"{_label(notification)}: {receipt.answer}",
@@ -298,7 +365,7 @@ def notification_deliver(*, notification_id: int) -> str | None:
             _failed(notification, error, now)
         else:
             _sent(notification, receipt, now)
-        notification.save(update_fields=["status", "attempts", "due_at", "last_error", "sent_at"])
+        _outcome_save(notification)
         return notification.status
 
 

@@ -249,7 +249,7 @@ def test_detail_shows_facts_and_timeline_with_raw_payload(
     assert "Looking at it" in content and "Raw payload" in content
     pretty = json.dumps({"disk": 97, "host": "db-1"}, indent=2).replace('"', "&quot;")
     assert pretty in content
-    assert content.index("Incident #") < content.index("Looking at it")  # oldest first
+    assert content.index("Incident created by an event") < content.index("Looking at it")  # oldest
     assert f"/incidents/{incident.pk}/acknowledge/" in content
     assert f"/incidents/{incident.pk}/reopen/" not in content
     assert "{#" not in content and "#}" not in content  # no template comment leaks
