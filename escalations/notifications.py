@@ -12,6 +12,9 @@ there, because a duplicate page is better than a missed one.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -167,10 +170,36 @@ def notify_user(
     return created
 
 
+# Set while a task of the escalator (the process that delivers) runs: rows it writes that
+# are due at once are delivered right after its commit, in the same process, instead of
+# through another task (a Celery task costs the escalator about 3.5 ms of CPU besides its
+# work; a delivery about 2 ms). Everywhere else (event processing, web requests) delivery
+# is queued: a slow SMTP server must never hold up events or pages.
+_deliver_inline: ContextVar[bool] = ContextVar("deliver_inline", default=False)
+
+
+@contextmanager
+def delivering_inline() -> Iterator[None]:
+    """Deliver the rows due now that are written inside this block after their commit."""
+    token = _deliver_inline.set(True)
+    try:
+        yield
+    finally:
+        _deliver_inline.reset(token)
+
+
 def _schedule(notification_ids: list[int], due: datetime) -> None:
-    """Queue delivery at `due`; if the broker is down, the sweeper sends them."""
+    """Queue delivery at `due` (or deliver now, see `delivering_inline`); if the broker is
+    down, or the process dies first, the sweeper sends them."""
     from escalations.tasks import notification_deliver, notifications_deliver
 
+    if _deliver_inline.get() and due <= timezone.now():
+        for notification_id in notification_ids:
+            try:
+                notification_deliver(notification_id=notification_id)
+            except Exception:  # noqa: BLE001 - still pending: the sweeper sends it
+                logger.exception("notification %s not delivered; the sweeper will", notification_id)
+        return
     try:
         if len(notification_ids) == 1:
             notification_deliver.apply_async(args=(notification_ids[0],), eta=due)

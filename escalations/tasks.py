@@ -54,15 +54,20 @@ def notification_sweep() -> int:
 
 @shared_task(name="escalations.run_fire", acks_late=True)
 def escalation_run_fire(run_id: int, version: int | None = None) -> bool:
-    """Run an escalation run's due step (a no-op unless it is due at this version)."""
+    """Run an escalation run's due step (a no-op unless it is due at this version); its
+    notifications due now are delivered right after, by this task."""
     from escalations import engine
+    from escalations.notifications import delivering_inline
 
-    return engine.run_fire(run_id=run_id, version=version)
+    with delivering_inline():
+        return engine.run_fire(run_id=run_id, version=version)
 
 
 @shared_task(name="escalations.run_sweep")
 def escalation_run_sweep() -> int:
     """Fire every due run whose ETA task was lost (worker died, broker lost it)."""
     from escalations import engine
+    from escalations.notifications import delivering_inline
 
-    return sum(engine.run_fire(run_id=run_id) for run_id in engine.runs_due())
+    with delivering_inline():
+        return sum(engine.run_fire(run_id=run_id) for run_id in engine.runs_due())

@@ -402,3 +402,46 @@ def test_a_new_incident_escalates_by_the_services_stored_policy_and_maintenance(
     second = _open(stale)
     assert _notified(second) == []
     assert _run(second).due_at == START + timedelta(minutes=30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_escalator_delivers_a_steps_rows_due_now_itself(
+    service: Service, policy: EscalationPolicy, member: User, settings: Any
+) -> None:
+    """A step fired by the escalator's task sends its due-now rows right after its commit (no
+    delivery task); rows due later still get their ETA task; event processing queues."""
+    import json
+
+    import redis
+    from django.core import mail
+
+    from escalations import tasks
+
+    _steps(
+        policy,
+        (StepKind.NOTIFY, {"users": [member]}),
+        (StepKind.WAIT, {"wait_minutes": 1}),
+        (StepKind.NOTIFY, {"users": [member]}),
+    )
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.flushdb()
+    incident = _open(service)  # step 1, written while processing an event: queued
+    queued = [json.loads(raw)["headers"]["task"] for raw in broker.lrange("notify", 0, -1)]
+    assert queued.count("notifications.deliver_many") == 1  # email and SMS now
+    assert mail.outbox == []
+    broker.flushdb()
+    run = _run(incident)
+    with time_machine.travel(START + timedelta(minutes=1, seconds=1), tick=False):
+        assert tasks.escalation_run_fire(run.pk, run.version) is True
+    step_three = Notification.objects.filter(incident=incident, reason="escalation step 3")
+    assert sorted(step_three.values_list("channel", "status")) == [
+        ("email", "sent"),  # delivered by the task that fired the step
+        ("sms", "not_configured"),
+        ("voice", "pending"),  # due in 5 minutes
+    ]
+    assert [m.to for m in mail.outbox] == [[member.email]]
+    queued = [json.loads(raw)["headers"] for raw in broker.lrange("notify", 0, -1)]
+    assert [(h["task"], h["eta"] is not None) for h in queued] == [
+        ("notifications.deliver", True)  # only the voice row, at its due time
+    ]
+    broker.flushdb()
