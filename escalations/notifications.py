@@ -126,7 +126,7 @@ def _responder_pending(incident: Incident, user: User, now: datetime) -> None:
         )
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # no error is caught inside: no savepoint needed
 def notify_user(
     *, incident: Incident, user: User, reason: str, key_prefix: str, channel: str = ""
 ) -> list[Notification]:
