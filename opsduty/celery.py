@@ -7,7 +7,13 @@ from typing import Any
 
 from celery import Celery, Task
 from celery.schedules import crontab
-from celery.signals import task_postrun, task_prerun, worker_init, worker_process_init
+from celery.signals import (
+    after_setup_logger,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_init,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 
@@ -73,3 +79,11 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=17, hour=3),
     },
 }
+
+
+@after_setup_logger.connect
+def _housekeeping_quiet(**_: Any) -> None:
+    """Beat's periodic tasks log only runs that did something (opsduty/celery_logging.py)."""
+    from opsduty.celery_logging import housekeeping_quiet
+
+    housekeeping_quiet(entry["task"] for entry in app.conf.beat_schedule.values())
