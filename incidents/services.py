@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from escalations.models import MaintenanceMode, Service
@@ -460,14 +460,23 @@ def incidents_bulk(*, incidents: Iterable[Incident], by: User, action: str) -> B
 
 @transaction.atomic
 def incidents_archive(*, organization: Organization, before: datetime, by: User) -> int:
-    """Hide incidents created before `before`; open ones are resolved by the system first."""
+    """Hide incidents created before `before`; open ones are resolved by the system first.
+
+    An open maintenance incident is left alone (neither resolved nor hidden): its service is
+    in maintenance, and resolving it would let the service's new incidents stand alone (and
+    resolve its children with it). It is resolved when maintenance ends.
+    """
     if not by.is_owner or by.organization_id != organization.pk:
         from django.core.exceptions import PermissionDenied
 
         raise PermissionDenied("Only owners can archive incidents.")
     if before > timezone.now():
         raise ValidationError({"before": "Choose a time in the past."})
-    targets = Incident.objects.for_org(organization).filter(created_at__lt=before, archived_at=None)
+    targets = (
+        Incident.objects.for_org(organization)
+        .filter(created_at__lt=before, archived_at=None)
+        .exclude(Q(is_maintenance=True) & ~Q(status=Status.RESOLVED))
+    )
     for incident in targets.exclude(status=Status.RESOLVED).select_for_update().order_by("id"):
         _set_status(incident, Status.RESOLVED, None, LogAction.RESOLVED)
         _log(incident, by, LogAction.ARCHIVED, f"Resolved by the archive requested by {_who(by)}")

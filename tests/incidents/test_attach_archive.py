@@ -103,3 +103,27 @@ def test_only_owners_archive(service: Service, member: User) -> None:
         services.incidents_archive(
             organization=service.organization, before=timezone.now() - timedelta(days=1), by=member
         )
+
+
+@pytest.mark.django_db
+def test_archive_leaves_an_ongoing_maintenance_incident_open(service: Service, owner: User) -> None:
+    from escalations.services import service_maintenance_start
+
+    with time_machine.travel(timezone.now() - timedelta(hours=2), tick=False):
+        child = _new(service, "before maintenance")
+        service_maintenance_start(
+            service=service, by=owner, mode="maintenance", duration_minutes=240
+        )
+    maintenance = Incident.objects.get(service=service, is_maintenance=True)
+    child.refresh_from_db()
+    assert child.parent_id == maintenance.pk
+    archived = services.incidents_archive(
+        organization=service.organization, before=timezone.now(), by=owner
+    )
+    assert archived == 1  # the child; maintenance is still on
+    maintenance.refresh_from_db()
+    assert (maintenance.status, maintenance.archived_at) == (Status.TRIGGERED, None)
+    child.refresh_from_db()
+    assert child.status == Status.RESOLVED and child.archived_at is not None
+    later = _new(service, "during maintenance")  # still collected by the maintenance incident
+    assert later.parent_id == maintenance.pk
