@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 
 from escalations.models_notifications import (
     MAX_DELAY_MINUTES,
@@ -61,21 +61,29 @@ def notification_rules_ensure_defaults(*, user: User) -> None:
         _create(user, urgency, rules)
 
 
+_RULE_COLUMNS = [field.attname for field in NotificationRule._meta.concrete_fields]
+# Plain SQL: every notify step reads it, and building the ORM query cost more than its
+# round trip (no field of the model needs a converter from the database).
+_RULES_SQL = (
+    f"SELECT {', '.join(_RULE_COLUMNS)} FROM {NotificationRule._meta.db_table}"  # noqa: S608
+    " WHERE organization_id = %s AND user_id = %s AND urgency = %s ORDER BY position"
+)
+
+
+def _rules(user: User, urgency: str) -> list[NotificationRule]:
+    with connection.cursor() as cursor:
+        cursor.execute(_RULES_SQL, [user.organization_id, user.pk, urgency])
+        rows = cursor.fetchall()
+    return [NotificationRule.from_db("default", _RULE_COLUMNS, row) for row in rows]
+
+
 def notification_rule_list(*, user: User, urgency: str) -> list[NotificationRule]:
     """The user's rules for one urgency, in order; defaults are created on first read."""
-    rules = list(
-        NotificationRule.objects.filter(
-            organization_id=user.organization_id, user=user, urgency=urgency
-        ).order_by("position")
-    )
+    rules = _rules(user, urgency)
     if rules:
         return rules
     notification_rules_ensure_defaults(user=user)
-    return list(
-        NotificationRule.objects.filter(
-            organization_id=user.organization_id, user=user, urgency=urgency
-        ).order_by("position")
-    )
+    return _rules(user, urgency)
 
 
 def _validate(urgency: str, rules: Sequence[RuleInput]) -> None:

@@ -200,11 +200,14 @@ def _schedule(notification_ids: list[int], due: datetime) -> None:
             except Exception:  # noqa: BLE001 - still pending: the sweeper sends it
                 logger.exception("notification %s not delivered; the sweeper will", notification_id)
         return
+    # No ETA for rows already due: a worker holds an ETA task in its timer first, which costs
+    # it more than running a plain task.
+    options: dict[str, Any] = {"eta": due} if due > timezone.now() else {}
     try:
         if len(notification_ids) == 1:
-            notification_deliver.apply_async(args=(notification_ids[0],), eta=due)
+            notification_deliver.apply_async(args=(notification_ids[0],), **options)
         else:
-            notifications_deliver.apply_async(args=(notification_ids,), eta=due)
+            notifications_deliver.apply_async(args=(notification_ids,), **options)
     except Exception:  # noqa: BLE001 - the rows are committed; the sweeper picks them up
         logger.warning("notifications %s not queued; the sweeper will send them", notification_ids)
 

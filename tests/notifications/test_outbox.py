@@ -255,22 +255,27 @@ def test_delivery_is_queued_after_commit_at_the_due_time(incident: Incident, mem
         rows = notify_user(incident=incident, user=member, reason="r", key_prefix="k")
         assert client.llen("notify") == 0  # nothing before the commit
     messages = [json.loads(raw)["headers"] for raw in client.lrange("notify", 0, -1)]
-    # One task per due time: rows due together (email and SMS now) share one.
+    # One task per due time: rows due together (email and SMS now) share one. Rows already
+    # due go out as plain tasks; later ones carry their due time as the ETA.
     queued = sorted(
-        (m["task"], m["argsrepr"], datetime.fromisoformat(m["eta"]))
+        (m["task"], m["argsrepr"], m["eta"] and datetime.fromisoformat(m["eta"]))
         for m in messages
         if m["task"].startswith("notifications.deliver")
     )
     by_due: dict[datetime, list[int]] = {}
     for row in rows:
         by_due.setdefault(row.due_at, []).append(row.pk)
+    now = max(row.created_at for row in rows)
     expected = sorted(
-        ("notifications.deliver", f"({ids[0]},)", due)
-        if len(ids) == 1
-        else ("notifications.deliver_many", f"({ids!r},)", due)
+        (
+            "notifications.deliver" if len(ids) == 1 else "notifications.deliver_many",
+            f"({ids[0]},)" if len(ids) == 1 else f"({ids!r},)",
+            due if due > now else None,
+        )
         for due, ids in by_due.items()
     )
     assert queued == expected
+    assert [eta is None for _, _, eta in queued].count(True) == 1  # email and SMS, now
     assert len(queued) < len(rows)  # the default rules: email + SMS now, voice later
     app.control.purge()
 
