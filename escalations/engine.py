@@ -36,6 +36,7 @@ from escalations.targets import step_targets
 from incidents import hooks
 from incidents.log import incident_log_write
 from incidents.models import Incident, IncidentEvent, LogAction, Status
+from opsduty import rawsql
 
 logger = logging.getLogger(__name__)
 
@@ -197,12 +198,12 @@ def runs_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
     )
 
 
-_RUN_COLUMNS = [field.attname for field in EscalationRun._meta.concrete_fields]
 # The exactly-once guard, as plain SQL (it runs for every step; building the ORM query cost
 # more than its round trip): the run locked if nobody holds it, still pending, due and, for
 # an ETA task, at the version the task was scheduled for.
 _RUN_DUE_SQL = (
-    f"SELECT {', '.join(_RUN_COLUMNS)} FROM {EscalationRun._meta.db_table}"  # noqa: S608
+    f"SELECT {', '.join(rawsql.columns(EscalationRun))}"  # noqa: S608 - our table
+    f" FROM {EscalationRun._meta.db_table}"
     " WHERE id = %(id)s AND state = ANY(%(states)s) AND due_at <= %(now)s"
     " AND (%(version)s::integer IS NULL OR version = %(version)s::integer)"
     " FOR UPDATE SKIP LOCKED"
@@ -236,18 +237,8 @@ def _run_save(run: EscalationRun) -> None:
 
 
 def _run_due_locked(run_id: int, version: int | None, now: datetime) -> EscalationRun | None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _RUN_DUE_SQL,
-            {
-                "id": run_id,
-                "states": [state.value for state in _PENDING],
-                "now": now,
-                "version": version,
-            },
-        )
-        row = cursor.fetchone()
-    return EscalationRun.from_db("default", _RUN_COLUMNS, row) if row else None
+    params = {"id": run_id, "states": list(_PENDING), "now": now, "version": version}
+    return rawsql.fetch_one(EscalationRun, _RUN_DUE_SQL, params)
 
 
 @transaction.atomic

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 
 from escalations.models_notifications import (
     MAX_DELAY_MINUTES,
@@ -15,6 +15,7 @@ from escalations.models_notifications import (
     NotificationRule,
     RuleUrgency,
 )
+from opsduty import rawsql
 from opsduty.models import Organization, User
 
 # Sensible defaults (product spec §5.4): high urgency wakes you up, low urgency emails.
@@ -61,20 +62,16 @@ def notification_rules_ensure_defaults(*, user: User) -> None:
         _create(user, urgency, rules)
 
 
-_RULE_COLUMNS = [field.attname for field in NotificationRule._meta.concrete_fields]
-# Plain SQL: every notify step reads it, and building the ORM query cost more than its
-# round trip (no field of the model needs a converter from the database).
+# Plain SQL (opsduty.rawsql): every notify step reads it.
 _RULES_SQL = (
-    f"SELECT {', '.join(_RULE_COLUMNS)} FROM {NotificationRule._meta.db_table}"  # noqa: S608
+    f"SELECT {', '.join(rawsql.columns(NotificationRule))}"  # noqa: S608 - our table
+    f" FROM {NotificationRule._meta.db_table}"
     " WHERE organization_id = %s AND user_id = %s AND urgency = %s ORDER BY position"
 )
 
 
 def _rules(user: User, urgency: str) -> list[NotificationRule]:
-    with connection.cursor() as cursor:
-        cursor.execute(_RULES_SQL, [user.organization_id, user.pk, urgency])
-        rows = cursor.fetchall()
-    return [NotificationRule.from_db("default", _RULE_COLUMNS, row) for row in rows]
+    return rawsql.fetch_all(NotificationRule, _RULES_SQL, [user.organization_id, user.pk, urgency])
 
 
 def notification_rule_list(*, user: User, urgency: str) -> list[NotificationRule]:

@@ -12,7 +12,7 @@ there, because a duplicate page is better than a missed one.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
@@ -41,6 +41,7 @@ from incidents.models import (
     ResponderStatus,
     Status,
 )
+from opsduty import rawsql
 from opsduty.models import User
 
 if TYPE_CHECKING:
@@ -65,14 +66,13 @@ def _log(incident: Incident, message: str, **data: Any) -> None:
     incident_log_write(incident=incident, action=LogAction.NOTIFICATION, message=message, data=data)
 
 
-# In model field order: Model.from_db() reads the values in that order.
-_NOTIFICATION_COLUMNS = [field.attname for field in Notification._meta.concrete_fields]
 _INSERT_SQL = (
     f"INSERT INTO {Notification._meta.db_table}"  # noqa: S608 - our table name, values bound
     " (organization_id, incident_id, user_id, channel, rule_id, reason, due_at,"
     " idempotency_key, status, attempts, last_error, created_at)"
     " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, '', %s)"
-    f" ON CONFLICT (idempotency_key) DO NOTHING RETURNING {', '.join(_NOTIFICATION_COLUMNS)}"
+    " ON CONFLICT (idempotency_key) DO NOTHING"
+    f" RETURNING {', '.join(rawsql.columns(Notification))}"
 )
 
 
@@ -90,20 +90,14 @@ def _insert(
     Without a rule (a step's channel override) the row goes out at once on `channel`.
     """
     due = now + timedelta(minutes=rule.delay_minutes if rule is not None else 0)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT_SQL,
-            (
-                incident.organization_id,
-                incident.pk,
-                user.pk,
-                rule.channel if rule is not None else channel,
-                rule.pk if rule is not None else None,
-            )
-            + (reason, due, key, now),
-        )
-        row = cursor.fetchone()
-    return Notification.from_db("default", _NOTIFICATION_COLUMNS, row) if row else None
+    params = (
+        incident.organization_id,
+        incident.pk,
+        user.pk,
+        rule.channel if rule is not None else channel,
+        rule.pk if rule is not None else None,
+    ) + (reason, due, key, now)
+    return rawsql.fetch_one(Notification, _INSERT_SQL, params)
 
 
 _RESPONDER_SQL = (
@@ -237,26 +231,19 @@ def _label(notification: Notification) -> str:
     return f"{Channel(notification.channel).label} to {notification.user.get_full_name()}"
 
 
-def _columns(model: type[Model], alias: str) -> tuple[list[str], str]:
-    """(attribute names in field order, the SELECT list for them under `alias`)."""
-    names = [field.attname for field in model._meta.concrete_fields]
-    return names, ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
-
-
 _CLAIM_MODELS: list[tuple[type[Model], str]] = [
     (Notification, "n"),
     (Incident, "i"),
     (Service, "s"),
     (User, "u"),
 ]
-_CLAIM_COLUMNS = [_columns(model, alias) for model, alias in _CLAIM_MODELS]
-# What `select_related("incident", "incident__service", "user")` would read, as plain SQL:
-# building that ORM query cost about a third of a delivery's CPU. None of these models has
-# a field that needs a converter from the database (no JSON), so Model.from_db takes the
-# values as they come.
+# What `select_related("incident", "incident__service", "user")` would read, as plain SQL
+# (opsduty.rawsql): building that ORM query cost about a third of a delivery's CPU. None of
+# these models has a field that needs a converter from the database (no JSON).
 _CLAIM_SQL = (
-    f"SELECT {', '.join(select for _, select in _CLAIM_COLUMNS)}"  # noqa: S608 - our tables
-    f" FROM {Notification._meta.db_table} n"
+    "SELECT "  # noqa: S608 - our tables
+    + ", ".join(rawsql.select_list(model, alias) for model, alias in _CLAIM_MODELS)
+    + f" FROM {Notification._meta.db_table} n"
     f" JOIN {Incident._meta.db_table} i ON i.id = n.incident_id"
     f" JOIN {Service._meta.db_table} s ON s.id = i.service_id"
     f" JOIN {User._meta.db_table} u ON u.id = n.user_id"
@@ -273,16 +260,17 @@ def _claim(notification_id: int, now: datetime) -> Notification | None:
         row = cursor.fetchone()
     if row is None:
         return None
-    parts: list[tuple[list[str], list[Any]]] = []
+    values: list[Sequence[Any]] = []
     start = 0
-    for columns, _ in _CLAIM_COLUMNS:
-        parts.append((columns, list(row[start : start + len(columns)])))
-        start += len(columns)
-    notification = Notification.from_db("default", *parts[0])
-    incident = Incident.from_db("default", *parts[1])
-    incident.service = Service.from_db("default", *parts[2])
+    for model, _ in _CLAIM_MODELS:
+        end = start + len(model._meta.concrete_fields)
+        values.append(row[start:end])
+        start = end
+    notification = rawsql.instance(Notification, values[0])
+    incident = rawsql.instance(Incident, values[1])
+    incident.service = rawsql.instance(Service, values[2])
     notification.incident = incident
-    notification.user = User.from_db("default", *parts[3])
+    notification.user = rawsql.instance(User, values[3])
     return notification
 
 

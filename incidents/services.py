@@ -41,6 +41,7 @@ from incidents.models import (
     Status,
     Urgency,
 )
+from opsduty import rawsql
 from opsduty.models import Label, Organization, User
 
 MAX_SILENCE_MINUTES = 7 * 24 * 60
@@ -508,9 +509,8 @@ def _next_number(organization_id: int) -> int:
     return int(row[0])
 
 
-_INCIDENT_COLUMNS = [field.attname for field in Incident._meta.concrete_fields]
 _OPEN_INCIDENT_SQL = (
-    f"SELECT {', '.join(_INCIDENT_COLUMNS)} FROM {Incident._meta.db_table}"  # noqa: S608
+    f"SELECT {', '.join(rawsql.columns(Incident))} FROM {Incident._meta.db_table}"  # noqa: S608
     " WHERE service_id = %s AND dedup_id = %s AND status <> 'resolved' FOR UPDATE"
 )
 
@@ -521,10 +521,7 @@ def _open_incident(service: Service, dedup_id: str) -> Incident | None:
     Plain SQL: this runs for every event, and building the ORM query cost more than the
     round trip.
     """
-    with connection.cursor() as cursor:
-        cursor.execute(_OPEN_INCIDENT_SQL, [service.pk, dedup_id])
-        row = cursor.fetchone()
-    return Incident.from_db("default", _INCIDENT_COLUMNS, row) if row else None
+    return rawsql.fetch_one(Incident, _OPEN_INCIDENT_SQL, [service.pk, dedup_id])
 
 
 def incident_number_assign(incident: Incident) -> None:

@@ -1,0 +1,48 @@
+"""Plain SQL that returns model instances, for hot paths (event processing, escalation
+steps, delivery) where building the ORM query cost more than its round trip.
+
+`Model.from_db()` takes the values as PostgreSQL returns them and skips the fields'
+converters, so a model with a field that needs one (JSON) must decode it itself (see
+`signals.services._lock_pending`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+from django.db import connection
+from django.db.models import Model
+
+M = TypeVar("M", bound=Model)
+
+
+def columns(model: type[Model]) -> list[str]:
+    """The model's concrete fields' attribute names, in the order `from_db()` reads them."""
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+def select_list(model: type[Model], alias: str) -> str:
+    """`alias.column, ...` for every concrete field, in `columns()` order."""
+    return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
+
+
+def instance(model: type[M], values: Sequence[Any]) -> M:
+    """A model instance from a row of its `columns()`."""
+    return model.from_db("default", columns(model), list(values))
+
+
+def fetch_one(model: type[M], sql: str, params: Any) -> M | None:
+    """Run `sql` (which returns the model's `columns()`); the first row as an instance."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return instance(model, row) if row else None
+
+
+def fetch_all(model: type[M], sql: str, params: Any) -> list[M]:
+    """Run `sql` (which returns the model's `columns()`); every row as an instance."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    return [instance(model, row) for row in rows]
