@@ -73,3 +73,26 @@ def test_other_tasks_warnings_and_errors_are_always_logged(quiet: HousekeepingQu
         _celery_record("celery.app.trace", "Task %(name)s failed", failed, logging.ERROR)
     )
     assert logging.getLogger("celery.beat").filter(_beat_record("other", "escalations.run_fire"))
+
+
+def test_the_worker_and_beat_attach_the_filter_when_their_logging_is_set_up() -> None:
+    from celery.signals import after_setup_logger
+
+    def attached() -> list[logging.Filter]:
+        return [
+            f for f in logging.getLogger("celery.beat").filters if isinstance(f, HousekeepingQuiet)
+        ]
+
+    before = attached()
+    after_setup_logger.send(
+        sender=None, logger=logging.getLogger(), loglevel=logging.INFO, logfile=None,
+        format="", colorize=False,
+    )  # fmt: skip
+    added = [f for f in attached() if f not in before]
+    try:
+        assert len(added) == 1
+        assert "heartbeats.misses_detect" in added[0].tasks  # type: ignore[attr-defined]
+    finally:
+        for name in LOGGERS:
+            for quiet in added:
+                logging.getLogger(name).removeFilter(quiet)

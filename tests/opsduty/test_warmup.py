@@ -1,0 +1,24 @@
+"""Worker warm-up does the first task's one-off work up front (opsduty/warmup.py)."""
+
+from __future__ import annotations
+
+import sys
+
+from processing import sandbox
+from processing.builtin_templates import BUILTIN_TEMPLATES
+
+
+def test_main_process_warm_up_imports_the_hot_path_and_compiles_builtin_templates() -> None:
+    from opsduty.warmup import HOT_MODULES, worker_main_warm_up
+
+    sandbox._compile.cache_clear()
+    worker_main_warm_up()
+    assert all(name in sys.modules for name in HOT_MODULES)
+    sources = {
+        source for fields in BUILTIN_TEMPLATES.values() for source in fields.values() if source
+    }
+    assert sandbox._compile.cache_info().currsize == len(sources)
+    misses = sandbox._compile.cache_info().misses
+    for source in sources:  # what the first event renders is compiled already
+        sandbox.template_check(source)
+    assert sandbox._compile.cache_info().misses == misses
