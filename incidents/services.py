@@ -494,16 +494,18 @@ def _validate_event(event: EventData) -> None:
     event.dedup_id = (event.dedup_id or "").strip()[:DEDUP_ID_MAX_LENGTH] or secrets.token_hex(16)
 
 
+_COUNTER = IncidentCounter._meta.db_table
+_NEXT_NUMBER_SQL = (
+    f"INSERT INTO {_COUNTER} (organization_id, last_number) VALUES (%s, 1) "  # noqa: S608
+    f"ON CONFLICT (organization_id) DO UPDATE SET last_number = {_COUNTER}.last_number + 1 "
+    "RETURNING last_number"
+)
+
+
 def _next_number(organization_id: int) -> int:
     """The organization's next incident number, in one statement (the row lock serializes)."""
-    table = IncidentCounter._meta.db_table
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} (organization_id, last_number) VALUES (%s, 1) "  # noqa: S608
-            f"ON CONFLICT (organization_id) DO UPDATE SET last_number = {table}.last_number + 1 "
-            "RETURNING last_number",
-            [organization_id],
-        )
+        cursor.execute(_NEXT_NUMBER_SQL, [organization_id])
         row = cursor.fetchone()
     assert row is not None
     return int(row[0])
@@ -534,12 +536,20 @@ def incident_number_assign(incident: Incident) -> None:
     """
     if incident.number != UNNUMBERED:
         return
-    incident.number = _next_number(incident.organization_id)
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Incident._meta.db_table} SET number = %s WHERE id = %s",  # noqa: S608
-            [incident.number, incident.pk],
-        )
+        cursor.execute(_NUMBER_ASSIGN_SQL, [incident.organization_id, incident.pk])
+        row = cursor.fetchone()
+    assert row is not None
+    incident.number = int(row[0])
+
+
+# `_next_number` and the incident's UPDATE in one statement (one round trip in the window
+# where the counter row is locked).
+_NUMBER_ASSIGN_SQL = (
+    f"WITH counter AS ({_NEXT_NUMBER_SQL})"  # noqa: S608 - our tables, values bound
+    f" UPDATE {Incident._meta.db_table} SET number = (SELECT last_number FROM counter)"
+    " WHERE id = %s RETURNING number"
+)
 
 
 def _create_incident(service: Service, event: EventData) -> Incident:
