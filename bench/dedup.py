@@ -53,7 +53,7 @@ def produce(service_id: int, producer: int, start_at: float) -> None:
 
 def main() -> None:
     _setup()
-    from escalations import services as escalation_services
+    from escalations.catalog import services as escalation_services
     from incidents.models import Incident, IncidentEvent
     from opsduty import services
     from opsduty.models import Team

@@ -170,11 +170,11 @@ def _setup() -> tuple[str, Any, Any]:
     import django
 
     django.setup()
-    from escalations import policy_services
-    from escalations import services as escalation_services
-    from escalations.models_notifications import Channel
-    from escalations.models_policies import StepKind
-    from escalations.notification_rules import RuleInput, notification_rules_replace
+    from escalations.catalog import services as escalation_services
+    from escalations.notifications.models import Channel
+    from escalations.notifications.rules import RuleInput, notification_rules_replace
+    from escalations.policies import services as policy_services
+    from escalations.policies.models import StepKind
     from incidents.models import Urgency
     from opsduty import services
     from opsduty.models import Team
@@ -205,14 +205,14 @@ def _setup() -> tuple[str, Any, Any]:
 
 
 def _runs_finished(service: Any) -> tuple[int, int]:
-    from escalations.models_engine import EscalationRun, RunState
+    from escalations.engine.models import EscalationRun, RunState
 
     runs = EscalationRun.objects.filter(incident__service=service)
     return runs.filter(state=RunState.FINISHED).count(), runs.count()
 
 
 def _pending_deliveries(service: Any) -> int:
-    from escalations.models_notifications import Notification, NotificationStatus
+    from escalations.notifications.models import Notification, NotificationStatus
 
     return Notification.objects.filter(
         incident__service=service, status=NotificationStatus.PENDING
@@ -220,8 +220,8 @@ def _pending_deliveries(service: Any) -> int:
 
 
 def _measure(service: Any, sent: dict[str, float]) -> dict[str, Any]:
-    from escalations.models_engine import EscalationRun
-    from escalations.models_notifications import Notification, NotificationRule
+    from escalations.engine.models import EscalationRun
+    from escalations.notifications.models import Notification, NotificationRule
     from incidents.models import Incident
 
     incidents = {

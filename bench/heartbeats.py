@@ -73,7 +73,7 @@ def _setup() -> tuple[Any, list[str]]:
     django.setup()
     from django.utils import timezone
 
-    from escalations import services as escalation_services
+    from escalations.catalog import services as escalation_services
     from opsduty import services
     from opsduty.models import Team
     from signals.models import Heartbeat, HeartbeatState

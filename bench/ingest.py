@@ -208,7 +208,7 @@ def _setup() -> tuple[str, Any]:
     import django
 
     django.setup()
-    from escalations import services as escalation_services
+    from escalations.catalog import services as escalation_services
     from opsduty import services
     from opsduty.models import Team
     from signals.models import Webhook

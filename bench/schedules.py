@@ -45,10 +45,10 @@ django.setup()
 
 from django.utils import timezone  # noqa: E402
 
-from escalations import schedule_services as ss  # noqa: E402
-from escalations import shifts  # noqa: E402
 from escalations.models import Frequency, Rotation, Schedule  # noqa: E402
-from escalations.schedule_selectors import (  # noqa: E402
+from escalations.schedules import services as ss  # noqa: E402
+from escalations.schedules import shifts  # noqa: E402
+from escalations.schedules.selectors import (  # noqa: E402
     CACHE_AHEAD,
     oncall_forget,
     oncall_user_ids,

@@ -5,8 +5,8 @@ class EscalationsConfig(AppConfig):
     name = "escalations"
 
     def ready(self) -> None:
-        from escalations import engine
-        from escalations.notifications import on_incident_status_changed
+        from escalations.engine import services as engine
+        from escalations.notifications.services import on_incident_status_changed
         from incidents import hooks
 
         # Through the incidents hook (DESIGN.md: no import cycle), in the same transaction:

@@ -44,7 +44,7 @@ class Service(TenantModel):
     )
     maintenance_window_start = models.DateTimeField(null=True, blank=True)
     maintenance_window_end = models.DateTimeField(null=True, blank=True)
-    # Who gets paged: a policy of the service's own team (escalations.services checks).
+    # Who gets paged: a policy of the service's own team (escalations.catalog.services checks).
     escalation_policy = models.ForeignKey(
         "escalations.EscalationPolicy",
         on_delete=models.PROTECT,
@@ -73,20 +73,20 @@ class Service(TenantModel):
 
 
 # Imported last: these models live in their own modules but belong to this app.
-from escalations.models_engine import EscalationRun, RunState  # noqa: E402
-from escalations.models_notifications import (  # noqa: E402
+from escalations.engine.models import EscalationRun, RunState  # noqa: E402
+from escalations.notifications.models import (  # noqa: E402
     Notification,
     NotificationRule,
     NotificationStatus,
     RuleUrgency,
 )
-from escalations.models_policies import (  # noqa: E402
+from escalations.policies.models import (  # noqa: E402
     Channel,
     EscalationPolicy,
     EscalationStep,
     StepKind,
 )
-from escalations.models_schedules import (  # noqa: E402
+from escalations.schedules.models import (  # noqa: E402
     CalendarFeed,
     Frequency,
     Rotation,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from escalations import services
+from escalations.catalog import services
 
 
 @shared_task(name="escalations.maintenance_expire", acks_late=True)
@@ -25,7 +25,7 @@ def service_maintenance_sweep() -> int:
 @shared_task(name="notifications.deliver", acks_late=True)
 def notification_deliver(notification_id: int) -> str | None:
     """Send one due notification (a no-op when it is not pending, not due, or held)."""
-    from escalations.notifications import notification_deliver as deliver
+    from escalations.notifications.services import notification_deliver as deliver
 
     return deliver(notification_id=notification_id)
 
@@ -33,7 +33,7 @@ def notification_deliver(notification_id: int) -> str | None:
 @shared_task(name="notifications.deliver_many", acks_late=True)
 def notifications_deliver(notification_ids: list[int]) -> list[str | None]:
     """Send several notifications due at the same time (each exactly as `deliver` would)."""
-    from escalations.notifications import notification_deliver as deliver
+    from escalations.notifications.services import notification_deliver as deliver
 
     return [deliver(notification_id=notification_id) for notification_id in notification_ids]
 
@@ -44,7 +44,7 @@ def notification_sweep() -> int:
 
     A row it queued already is queued again only after SWEEP_REQUEUE_SECONDS.
     """
-    from escalations.notifications import notifications_to_sweep
+    from escalations.notifications.services import notifications_to_sweep
 
     due = notifications_to_sweep()
     for notification_id in due:
@@ -56,8 +56,8 @@ def notification_sweep() -> int:
 def escalation_run_fire(run_id: int, version: int | None = None) -> bool:
     """Run an escalation run's due step (a no-op unless it is due at this version); its
     notifications due now are delivered right after, by this task."""
-    from escalations import engine
-    from escalations.notifications import delivering_inline
+    from escalations.engine import services as engine
+    from escalations.notifications.services import delivering_inline
 
     with delivering_inline():
         return engine.run_fire(run_id=run_id, version=version)
@@ -66,8 +66,8 @@ def escalation_run_fire(run_id: int, version: int | None = None) -> bool:
 @shared_task(name="escalations.run_sweep")
 def escalation_run_sweep() -> int:
     """Fire every due run whose ETA task was lost (worker died, broker lost it)."""
-    from escalations import engine
-    from escalations.notifications import delivering_inline
+    from escalations.engine import services as engine
+    from escalations.notifications.services import delivering_inline
 
     with delivering_inline():
         return sum(engine.run_fire(run_id=run_id) for run_id in engine.runs_due())

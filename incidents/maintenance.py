@@ -1,5 +1,5 @@
 """The maintenance incident: opened when a service enters maintenance mode `maintenance`,
-resolved when it ends. `escalations.services` calls these under the service's row lock.
+resolved when it ends. `escalations.catalog.services` calls these under the service's row lock.
 
 While maintenance lasts the service's open incidents, and those `ingest_event` opens, are
 attached to it (they keep their own status; acknowledging them is refused). When it ends,

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from escalations.selectors import service_visible_list
+from escalations.catalog.selectors import service_visible_list
 from incidents.models import Incident
 from opsduty.models import User
 from opsduty.tenancy import get_for_org_or_404, scoped

@@ -1,7 +1,7 @@
 """ASGI entry point (uvicorn opsduty.asgi:application), what `make run` serves.
 
-Webhook POSTs (the hottest path) go to `signals.ingest_async.app` on the event loop, and so
-do heartbeat check-ins (`signals.heartbeat_checkin_async`, which hands the rare cases on);
+Webhook POSTs (the hottest path) go to `signals.receiver.ingest_async.app` on the event loop, and so
+do heartbeat check-ins (`signals.heartbeats.checkin_async`, which hands the rare cases on);
 everything else is Django as a WSGI application in a thread pool (a2wsgi), so views,
 middleware and database connections behave exactly as under a threaded WSGI server.
 """
@@ -15,10 +15,10 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 django_application = WSGIMiddleware(get_wsgi_application(), workers=8)  # type: ignore[arg-type]
 
-from signals import (  # noqa: E402 - needs the Django set-up above
-    heartbeat_checkin_async,
-    ingest,
-    ingest_async,
+from signals.heartbeats import checkin_async as heartbeat_checkin_async  # noqa: E402 - needs the Django set-up above
+from signals.receiver import (
+    ingest,  # noqa: E402 - needs the Django set-up above
+    ingest_async,  # noqa: E402 - needs the Django set-up above
 )
 
 

@@ -3,7 +3,7 @@ steps, delivery) where building the ORM query cost more than its round trip.
 
 `Model.from_db()` takes the values as PostgreSQL returns them and skips the fields'
 converters, so a model with a field that needs one (JSON) must decode it itself (see
-`signals.services._lock_pending`).
+`incidents.ingest.drain._lock_pending`).
 """
 
 from __future__ import annotations

@@ -188,7 +188,7 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_OAUTH2_CONFIG": {"usePkceWithAuthorizationCodeGrant": True},
     # One name for a choice set used by several serializers.
-    "ENUM_NAME_OVERRIDES": {"BuiltinTemplateEnum": "processing.models.channels.BaseTemplate"},
+    "ENUM_NAME_OVERRIDES": {"BuiltinTemplateEnum": "processing.channels.models.BaseTemplate"},
 }
 
 # --- Celery --------------------------------------------------------------------------------

@@ -22,8 +22,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("oauth2/", include((oauth2_patterns, "oauth2_provider"))),
     path("api/v1/", include("opsduty.api.urls")),
-    path("", include("signals.urls")),
-    path("", include("escalations.urls_feeds")),
+    path("", include("signals.receiver.urls")),
+    path("", include("escalations.schedules.urls_feeds")),
     path("", include("opsduty.urls_ui")),
 ]
 

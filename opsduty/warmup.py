@@ -15,15 +15,15 @@ logger = logging.getLogger(__name__)
 
 # Imported inside functions on the hot path (to keep module import graphs acyclic).
 HOT_MODULES = (
-    "escalations.engine",
-    "escalations.notifications",
-    "escalations.orchestration",
-    "escalations.providers.email",
-    "escalations.providers.not_configured",
+    "escalations.engine.services",
+    "escalations.notifications.services",
+    "escalations.engine.orchestration",
+    "escalations.notifications.providers.email",
+    "escalations.notifications.providers.not_configured",
     "escalations.tasks",
     "incidents.services",
-    "processing.pipeline",
-    "signals.heartbeats",
+    "processing.pipeline.steps",
+    "signals.heartbeats.services",
     "signals.tasks",
 )
 
@@ -33,8 +33,8 @@ def worker_main_warm_up() -> None:
 
     Imports and compiled templates are plain memory, inherited by the forked children.
     """
-    from processing.builtin_templates import BUILTIN_TEMPLATES
-    from processing.sandbox import SandboxError, template_check
+    from processing.channels.builtin_templates import BUILTIN_TEMPLATES
+    from processing.sandbox.environment import SandboxError, template_check
 
     for name in HOT_MODULES:
         importlib.import_module(name)
@@ -42,7 +42,9 @@ def worker_main_warm_up() -> None:
         for source in templates.values():
             if source:
                 try:
-                    template_check(source)  # compiles and caches it (processing.sandbox)
+                    template_check(
+                        source
+                    )  # compiles and caches it (processing.sandbox.environment)
                 except SandboxError:  # the template tests catch these; never stop a worker
                     logger.exception("built-in template does not compile")
 

@@ -1,6 +1,6 @@
 """WSGI entry point (gunicorn opsduty.wsgi).
 
-Webhook POSTs (the hottest path) go straight to `signals.ingest.wsgi_app`, skipping the
+Webhook POSTs (the hottest path) go straight to `signals.receiver.ingest.wsgi_app`, skipping the
 Django middleware stack that serves the UI and the API; everything else goes to Django.
 """
 
@@ -11,7 +11,7 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 django_application = get_wsgi_application()
 
-from signals import ingest  # noqa: E402 - needs the Django set-up above
+from signals.receiver import ingest  # noqa: E402 - needs the Django set-up above
 
 
 def application(environ, start_response):  # type: ignore[no-untyped-def]

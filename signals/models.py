@@ -19,7 +19,7 @@ MIN_RATE_LIMIT_PER_MINUTE = 1
 class BuiltinTemplate(models.TextChoices):
     """The built-in receive-channel templates a webhook can use.
 
-    Kept off the model field's `choices` on purpose (no migration); signals/webhook_services.py
+    Kept off the model field's `choices` on purpose (no migration); signals/webhooks/services.py
     validates against it.
     """
 
@@ -36,7 +36,7 @@ class Webhook(TenantModel):
     name = models.CharField(max_length=200)
     enabled = models.BooleanField(default=True)
     key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    # A built-in receive-channel template (see processing.builtin_templates), used when no
+    # A built-in receive-channel template (see processing.channels.builtin_templates), used when no
     # organization channel is chosen.
     builtin_template = models.CharField(max_length=32, default=BuiltinTemplate.GENERIC)
     # An organization receive channel; when set it is used instead of `builtin_template`.
@@ -78,7 +78,7 @@ class RawEvent(TenantModel):
     """A webhook POST exactly as accepted: stored before the 202, processed afterwards.
 
     The ingest path writes it (and its IncidentReference) with one raw SQL statement, see
-    signals/ingest.py; keep the columns there in step with this model.
+    signals/receiver/ingest.py; keep the columns there in step with this model.
     """
 
     id = models.BigAutoField(primary_key=True)
@@ -113,7 +113,7 @@ class RawEvent(TenantModel):
 
 
 # Imported last: these models live in their own module but belong to this app.
-from signals.models_heartbeats import (  # noqa: E402
+from signals.heartbeats.models import (  # noqa: E402
     Heartbeat,
     HeartbeatCheckIn,
     HeartbeatState,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from signals import services
+from incidents.ingest import drain as services
 
 
 @shared_task(name="signals.raw_events_drain", acks_late=True)
 def raw_events_drain() -> int:
-    """Process pending raw events in batches (see signals/services.py)."""
+    """Process pending raw events in batches (see incidents/ingest/drain.py)."""
     return services.raw_events_drain()
 
 
@@ -36,12 +36,12 @@ def raw_event_sweep() -> bool:
 
 @shared_task(name="heartbeats.misses_detect", expires=5)
 def heartbeat_misses_detect() -> int:
-    """Report every environment past its deadline (beat, every second; see signals.heartbeats).
+    """Report every environment past its deadline (beat, every second; see signals.heartbeats.services).
 
     On the escalation queue, so a backlog of incoming events never delays a miss; `expires`
     drops runs that queued up while the worker was down (the next one covers them).
     """
-    from signals.heartbeats import MISS_BATCH, misses_detect
+    from signals.heartbeats.services import MISS_BATCH, misses_detect
 
     total = 0
     while (found := misses_detect()) == MISS_BATCH:
@@ -52,6 +52,6 @@ def heartbeat_misses_detect() -> int:
 @shared_task(name="heartbeats.checkins_prune")
 def heartbeat_checkins_prune() -> int:
     """Keep the last CHECKINS_KEPT check-ins of each environment."""
-    from signals.heartbeats import checkins_prune
+    from signals.heartbeats.services import checkins_prune
 
     return checkins_prune()

@@ -14,15 +14,15 @@ from factory.helpers import post_generation
 from oauth2_provider.models import AccessToken, Application
 from oauthlib.common import generate_token
 
+from escalations.catalog.services import service_create
 from escalations.models import Service
-from escalations.services import service_create
 from incidents.models import Incident, IncidentReference, IncidentResponder, ResponderStatus
 from incidents.services import EventData, ingest_event
 from opsduty.models import Organization, Role, Team, TeamMembership, User
+from processing.channels.services import receive_channel_create
 from processing.models import ReceiveChannel
-from processing.services import receive_channel_create
 from signals.models import RawEvent, Webhook
-from signals.webhook_services import webhook_create
+from signals.webhooks.services import webhook_create
 
 PASSWORD = "correct horse battery staple"
 
@@ -106,7 +106,7 @@ _service_numbers = itertools.count(1)
 def make_service(
     *, team: Team | None = None, organization: Organization | None = None, **kwargs: Any
 ) -> Service:
-    """A service created by `escalations.services.service_create` (a new team if none)."""
+    """A service created by `escalations.catalog.services.service_create` (a new team if none)."""
     if team is None:
         team = make_team(organization=organization or make_organization())
     kwargs.setdefault("name", f"Service {next(_service_numbers)}")
@@ -151,7 +151,7 @@ _channel_numbers = itertools.count(1)
 def make_receive_channel(
     *, organization: Organization | None = None, **kwargs: Any
 ) -> ReceiveChannel:
-    """A receive channel created by `processing.services.receive_channel_create`."""
+    """A receive channel created by `processing.channels.services.receive_channel_create`."""
     kwargs.setdefault("name", f"Channel {next(_channel_numbers)}")
     return receive_channel_create(
         organization=organization or make_organization(), by=None, **kwargs
@@ -164,7 +164,7 @@ _webhook_numbers = itertools.count(1)
 
 
 def make_webhook(*, organization: Organization, **kwargs: Any) -> Webhook:
-    """A webhook created by `signals.webhook_services.webhook_create`."""
+    """A webhook created by `signals.webhooks.services.webhook_create`."""
     kwargs.setdefault("name", f"Webhook {next(_webhook_numbers)}")
     return webhook_create(organization=organization, by=None, **kwargs)
 

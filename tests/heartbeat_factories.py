@@ -1,4 +1,4 @@
-"""Heartbeats and their environments for tests, made through `signals.heartbeats`.
+"""Heartbeats and their environments for tests, made through `signals.heartbeats.services`.
 
 (Apart from tests/factories.py so that the heartbeat branches do not all edit one file.)
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from escalations.models import Service
-from signals import heartbeats
+from signals.heartbeats import services as heartbeats
 from signals.models import Heartbeat, HeartbeatState
 
 

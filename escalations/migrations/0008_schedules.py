@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import escalations.models_schedules
+import escalations.schedules.models
 from django.conf import settings
 from django.db import migrations, models
 
@@ -66,7 +66,7 @@ class Migration(migrations.Migration):
                 (
                     "token",
                     models.CharField(
-                        default=escalations.models_schedules.new_feed_token,
+                        default=escalations.schedules.models.new_feed_token,
                         max_length=64,
                         unique=True,
                     ),

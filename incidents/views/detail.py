@@ -18,8 +18,8 @@ from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from escalations import paging
-from escalations.policy_selectors import policy_choices_for_team
+from escalations.engine import paging
+from escalations.policies.selectors import policy_choices_for_team
 from incidents import services
 from incidents.forms import (
     AttachForm,

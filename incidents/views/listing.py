@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from escalations.selectors import service_visible_list
+from escalations.catalog.selectors import service_visible_list
 from incidents import services
 from incidents.forms import BulkForm, IncidentFilterForm
 from incidents.models import Incident

@@ -13,14 +13,15 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
-from opsduty.api.heartbeats import (
-    HeartbeatCheckinView,
-    HeartbeatDetailView,
-    HeartbeatListView,
-    HeartbeatStateDetailView,
-    HeartbeatStateListView,
+from escalations.catalog.api import ServiceListView, ServiceMaintenanceView
+from escalations.schedules.api import (
+    ScheduleListView,
+    ScheduleOverrideDetailView,
+    ScheduleOverrideListView,
+    ScheduleShiftListView,
+    ServiceOncallView,
 )
-from opsduty.api.incident_actions import (
+from incidents.api.actions import (
     IncidentAcknowledgeView,
     IncidentNoteCreateView,
     IncidentPageView,
@@ -29,23 +30,22 @@ from opsduty.api.incident_actions import (
     IncidentUnacknowledgeView,
     IncidentUnresolveView,
 )
-from opsduty.api.incidents import (
+from incidents.api.reads import (
     IncidentDetailView,
     IncidentListView,
     IncidentReferenceDetailView,
     IncidentResponderListView,
 )
-from opsduty.api.raw_events import RawEventDebugView
-from opsduty.api.receive_channels import ReceiveChannelDebugView, ReceiveChannelListView
-from opsduty.api.schedules import (
-    ScheduleListView,
-    ScheduleOverrideDetailView,
-    ScheduleOverrideListView,
-    ScheduleShiftListView,
-    ServiceOncallView,
-)
-from opsduty.api.services import ServiceListView, ServiceMaintenanceView
 from opsduty.api.users import UserListView
+from processing.channels.api import ReceiveChannelDebugView, ReceiveChannelListView
+from processing.pipeline.api import RawEventDebugView
+from signals.heartbeats.api import (
+    HeartbeatCheckinView,
+    HeartbeatDetailView,
+    HeartbeatListView,
+    HeartbeatStateDetailView,
+    HeartbeatStateListView,
+)
 
 app_name = "api"
 

@@ -13,8 +13,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
-from escalations.schedule_display import my_shifts_context
-from escalations.views_notifications import notification_rules_context
+from escalations.notifications.views import notification_rules_context
+from escalations.schedules.display import my_shifts_context
 from opsduty import services
 from opsduty.forms import PasswordChangeForm, ProfileForm
 from opsduty.models import User

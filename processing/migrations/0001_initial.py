@@ -5,7 +5,7 @@ import django.db.models.constraints
 import django.db.models.deletion
 import django.utils.timezone
 import escalations.models
-import processing.models.routing
+import processing.routing.models
 from django.db import migrations, models
 
 
@@ -77,7 +77,7 @@ class Migration(migrations.Migration):
                 ("enabled", models.BooleanField(default=True)),
                 ("name", models.CharField(blank=True, max_length=200)),
                 ("description", models.TextField(blank=True, max_length=2000)),
-                ("conditions", models.JSONField(default=processing.models.routing.match_all_spec)),
+                ("conditions", models.JSONField(default=processing.routing.models.match_all_spec)),
                 ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
                 (
                     "organization",
@@ -120,7 +120,7 @@ class Migration(migrations.Migration):
                 ("position", models.PositiveIntegerField()),
                 ("enabled", models.BooleanField(default=True)),
                 ("name", models.CharField(max_length=200)),
-                ("conditions", models.JSONField(default=processing.models.routing.match_all_spec)),
+                ("conditions", models.JSONField(default=processing.routing.models.match_all_spec)),
                 (
                     "escalate",
                     models.CharField(

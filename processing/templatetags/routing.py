@@ -7,10 +7,10 @@ from typing import Any
 from django import template
 
 from escalations.models import Service
-from processing.conditions import WITHOUT_VALUE
 from processing.models import EventOrchestration
-from processing.routing_forms import OPERATION_LABELS
-from processing.routing_selectors import orchestration_list
+from processing.routing.conditions import WITHOUT_VALUE
+from processing.routing.forms import OPERATION_LABELS
+from processing.routing.selectors import orchestration_list
 
 register = template.Library()
 

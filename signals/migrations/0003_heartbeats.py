@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import signals.models_heartbeats
+import signals.heartbeats.models
 from django.db import migrations, models
 
 
@@ -37,7 +37,7 @@ class Migration(migrations.Migration):
                 (
                     "public_primary_key",
                     models.CharField(
-                        default=signals.models_heartbeats.new_public_key, max_length=40, unique=True
+                        default=signals.heartbeats.models.new_public_key, max_length=40, unique=True
                     ),
                 ),
                 ("created_at", models.DateTimeField(default=django.utils.timezone.now)),

@@ -10,8 +10,8 @@ import pytest
 import time_machine
 from django.test import Client
 
+from escalations.catalog.services import DURATION_MESSAGE, MODE_MESSAGE
 from escalations.models import Service
-from escalations.services import DURATION_MESSAGE, MODE_MESSAGE
 from incidents.models import Incident, Status
 from opsduty.models import Organization, User
 from tests import factories

@@ -37,10 +37,10 @@ from opsduty_client.models.paged_schedule_schema import PagedScheduleSchema
 from opsduty_client.models.schedule_override_input_schema import ScheduleOverrideInputSchema
 from opsduty_client.models.schedule_override_schema import ScheduleOverrideSchema
 
+from escalations.catalog.services import service_set_policy
 from escalations.models import Schedule, ScheduleOverride, Service, StepKind
-from escalations.policy_services import policy_create, step_add
-from escalations.schedule_services import LayerInput, layer_create, schedule_create
-from escalations.services import service_set_policy
+from escalations.policies.services import policy_create, step_add
+from escalations.schedules.services import LayerInput, layer_create, schedule_create
 from opsduty import services
 from opsduty.models import Organization, Role, Team, User
 from tests import factories

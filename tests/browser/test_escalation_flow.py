@@ -10,10 +10,10 @@ import pytest
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
+from escalations.catalog.services import service_set_policy
 from escalations.models import EscalationPolicy, Notification
-from escalations.services import service_set_policy
+from incidents.ingest import drain as signal_services
 from opsduty.models import Role
-from signals import services as signal_services
 from signals.models import Webhook
 from tests import factories
 

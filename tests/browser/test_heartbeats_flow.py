@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from opsduty.models import Role
-from signals.models_heartbeats import HeartbeatCheckIn, HeartbeatState
+from signals.heartbeats.models import HeartbeatCheckIn, HeartbeatState
 from tests import factories
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -7,8 +7,8 @@ import pytest
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
-from escalations import policy_services as ps
 from escalations.models import EscalationStep
+from escalations.policies import services as ps
 from opsduty.models import Role
 from tests import factories
 

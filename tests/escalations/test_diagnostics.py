@@ -11,9 +11,8 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from escalations import policy_services as ps
-from escalations import schedule_services as ss
-from escalations.diagnostics import diagnostics_for
+from escalations.catalog.services import service_set_policy
+from escalations.diagnostics.selectors import diagnostics_for
 from escalations.models import (
     EscalationPolicy,
     EscalationStep,
@@ -23,8 +22,9 @@ from escalations.models import (
     ScheduleLayer,
     StepKind,
 )
-from escalations.schedule_selectors import oncall_forget
-from escalations.services import service_set_policy
+from escalations.policies import services as ps
+from escalations.schedules import services as ss
+from escalations.schedules.selectors import oncall_forget
 from opsduty.models import Organization, Role, Team, User
 from tests import factories
 

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 import time_machine
 
-from escalations import engine
+from escalations.catalog.services import service_set_policy
+from escalations.engine.models import EscalationRun, RunState
+from escalations.engine import services as engine
 from escalations.models import Service
-from escalations.models_engine import EscalationRun, RunState
-from escalations.models_notifications import Notification
-from escalations.models_policies import EscalationPolicy, StepKind
-from escalations.policy_services import policy_create, step_add
-from escalations.services import service_set_policy
+from escalations.notifications.models import Notification
+from escalations.policies.models import EscalationPolicy, StepKind
+from escalations.policies.services import policy_create, step_add
 from incidents import services as incident_services
 from incidents.models import Incident, Status
 from opsduty.models import Organization, Role, Team, User
@@ -244,7 +244,7 @@ def test_stakeholders_are_never_notified(
 def test_maintenance_pauses_the_run(
     policy: EscalationPolicy, service: Service, member: User, owner: User
 ) -> None:
-    from escalations.services import service_maintenance_start
+    from escalations.catalog.services import service_maintenance_start
 
     _steps(policy, (StepKind.NOTIFY, {"users": [member]}))
     with time_machine.travel(START, tick=False):
@@ -389,7 +389,7 @@ def test_every_new_incident_under_one_policy_pages_through_its_own_run(
 def test_a_new_incident_escalates_by_the_services_stored_policy_and_maintenance(
     team: Team, service: Service, member: User, owner: User
 ) -> None:
-    from escalations.services import service_maintenance_start
+    from escalations.catalog.services import service_maintenance_start
 
     stale = Service.objects.get(pk=service.pk)  # a cached copy: no policy, no maintenance
     policy = policy_create(team=team, by=None, name="Later")

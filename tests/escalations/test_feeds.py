@@ -12,9 +12,9 @@ from django.test import Client
 from django.urls import reverse
 from icalendar import Calendar
 
-from escalations import schedule_services as ss
 from escalations.models import CalendarFeed, Frequency, Rotation, Schedule
-from escalations.schedule_selectors import oncall_forget
+from escalations.schedules import services as ss
+from escalations.schedules.selectors import oncall_forget
 from opsduty.models import Organization, Team, TeamMembership, User
 from tests import factories
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from django.db import connection
 
+from escalations.catalog.services import service_maintenance_start
 from escalations.models import Service
-from escalations.services import service_maintenance_start
 from incidents import hooks
 from incidents.models import Incident
 from opsduty.models import User

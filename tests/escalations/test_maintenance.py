@@ -1,4 +1,4 @@
-"""Service maintenance (escalations.services): start, stop, validation, expiry on read, the
+"""Service maintenance (escalations.catalog.services): start, stop, validation, expiry on read, the
 maintenance incident and its children, debug mode, and the end as a due time (invariant 4).
 """
 
@@ -14,13 +14,14 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from escalations import selectors, tasks
-from escalations.models import MaintenanceMode, Service
-from escalations.services import (
+from escalations import tasks
+from escalations.catalog import selectors
+from escalations.catalog.services import (
     service_maintenance_expire,
     service_maintenance_start,
     service_maintenance_stop,
 )
+from escalations.models import MaintenanceMode, Service
 from incidents import services as incident_services
 from incidents.models import Incident, LogAction, Status
 from incidents.services import DEBUG_MAINTENANCE_MESSAGE

@@ -10,15 +10,15 @@ import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from escalations import engine
+from escalations.catalog.services import service_set_policy
+from escalations.engine.models import EscalationRun, RunState
+from escalations.engine.paging import incident_page, incident_reassign, paging_targets_get
+from escalations.engine import services as engine
 from escalations.models import Service
-from escalations.models_engine import EscalationRun, RunState
-from escalations.models_notifications import Notification, NotificationStatus
-from escalations.models_policies import EscalationPolicy, StepKind
-from escalations.notifications import notification_deliver
-from escalations.paging import incident_page, incident_reassign, paging_targets_get
-from escalations.policy_services import policy_create, step_add
-from escalations.services import service_set_policy
+from escalations.notifications.models import Notification, NotificationStatus
+from escalations.notifications.services import notification_deliver
+from escalations.policies.models import EscalationPolicy, StepKind
+from escalations.policies.services import policy_create, step_add
 from incidents import services as incident_services
 from incidents.models import Incident, IncidentLogEntry
 from opsduty.models import Organization, Role, Team, User

@@ -11,11 +11,11 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 
-from escalations import policy_selectors as selectors
-from escalations import policy_services as ps
+from escalations.catalog.services import service_set_policy, service_update
 from escalations.models import EscalationPolicy, EscalationStep, Service, StepKind
-from escalations.policy_text import step_describe
-from escalations.services import service_set_policy, service_update
+from escalations.policies import selectors
+from escalations.policies import services as ps
+from escalations.policies.text import step_describe
 from opsduty.models import Organization, Role, Team, User
 from tests import factories
 

@@ -9,7 +9,8 @@ import pytest
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 
-from escalations import schedule_selectors as selectors
+from escalations.catalog.services import service_set_policy
+from escalations.engine.targets import service_oncall
 from escalations.models import (
     EscalationRun,
     Notification,
@@ -19,8 +20,9 @@ from escalations.models import (
     Service,
     StepKind,
 )
-from escalations.policy_services import policy_create, step_add
-from escalations.schedule_services import (
+from escalations.policies.services import policy_create, step_add
+from escalations.schedules import selectors
+from escalations.schedules.services import (
     LayerInput,
     layer_create,
     layer_delete,
@@ -32,8 +34,6 @@ from escalations.schedule_services import (
     schedule_delete,
     schedule_update,
 )
-from escalations.services import service_set_policy
-from escalations.targets import service_oncall
 from incidents.models import IncidentLogEntry
 from opsduty.models import Organization, Team, User
 from tests import factories

@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.core.management import call_command
 
+from escalations.engine.targets import service_oncall
 from escalations.models import (
     EscalationPolicy,
     EscalationStep,
@@ -19,9 +20,8 @@ from escalations.models import (
     ScheduleOverride,
     Service,
 )
-from escalations.policy_services import policy_create, step_add
-from escalations.schedule_selectors import oncall_forget, oncall_user_ids
-from escalations.targets import service_oncall
+from escalations.policies.services import policy_create, step_add
+from escalations.schedules.selectors import oncall_forget, oncall_user_ids
 from opsduty import services
 from opsduty.models import Organization, Team, User
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from escalations.shifts import (
+from escalations.schedules.shifts import (
     Frequency,
     LayerSpec,
     OverrideSpec,

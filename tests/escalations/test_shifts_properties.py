@@ -18,7 +18,7 @@ from dateutil.rrule import DAILY, MONTHLY, WEEKLY, rrule
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from escalations.shifts import (
+from escalations.schedules.shifts import (
     Frequency,
     LayerSpec,
     OverrideSpec,

@@ -35,13 +35,14 @@ import pytest
 import redis
 from django.db import connection
 
-from escalations import engine, tasks
+from escalations import tasks
+from escalations.catalog.services import service_set_policy
+from escalations.engine.models import EscalationRun, RunState
+from escalations.engine import services as engine
 from escalations.models import Service
-from escalations.models_engine import EscalationRun, RunState
-from escalations.models_notifications import Notification
-from escalations.models_policies import EscalationPolicy, StepKind
-from escalations.policy_services import policy_create, step_add
-from escalations.services import service_set_policy
+from escalations.notifications.models import Notification
+from escalations.policies.models import EscalationPolicy, StepKind
+from escalations.policies.services import policy_create, step_add
 from incidents.models import IncidentLogEntry, IncidentResponder, LogAction
 from opsduty.models import User
 from tests import factories

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from escalations import services as escalation_services
+from escalations.catalog import services as escalation_services
 from escalations.models import Service
 from incidents import services
 from incidents.models import Incident

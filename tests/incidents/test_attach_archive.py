@@ -68,7 +68,7 @@ def test_invalid_attachments_are_refused(service: Service, member: User, case: s
 
 
 def test_cannot_attach_across_organizations(service: Service, member: User, outsider: User) -> None:
-    from escalations import services as escalation_services
+    from escalations.catalog import services as escalation_services
     from tests import factories
 
     team_b = factories.make_team(organization=outsider.organization)
@@ -107,7 +107,7 @@ def test_only_owners_archive(service: Service, member: User) -> None:
 
 @pytest.mark.django_db
 def test_archive_leaves_an_ongoing_maintenance_incident_open(service: Service, owner: User) -> None:
-    from escalations.services import service_maintenance_start
+    from escalations.catalog.services import service_maintenance_start
 
     with time_machine.travel(timezone.now() - timedelta(hours=2), tick=False):
         child = _new(service, "before maintenance")

@@ -7,7 +7,7 @@ import threading
 import pytest
 from django.db import connection, connections
 
-from escalations import services as escalation_services
+from escalations.catalog import services as escalation_services
 from escalations.models import Service
 from incidents import services
 from incidents.models import Incident, IncidentEvent, Status

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from escalations import services as escalation_services
+from escalations.catalog import services as escalation_services
 from escalations.models import Notification, Service
-from escalations.providers import DeliveryError, Receipt, provider_register
+from escalations.notifications.providers import DeliveryError, Receipt, provider_register
 from incidents import services
 from incidents.models import Incident
 from opsduty.models import Organization, User

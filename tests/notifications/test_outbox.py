@@ -15,13 +15,13 @@ from django.test import Client
 
 from escalations import tasks
 from escalations.models import Notification, NotificationStatus
-from escalations.notifications import (
+from escalations.notifications.providers import DeliveryError
+from escalations.notifications.services import (
     notification_deliver,
     notifications_cancel_for,
     notifications_due,
     notify_user,
 )
-from escalations.providers import DeliveryError
 from incidents import services
 from incidents.models import Incident, IncidentResponder, LogAction
 from incidents.views.timeline import incident_timeline
@@ -235,7 +235,7 @@ def test_sweeper_queues_a_waiting_row_once_per_requeue_period(
 ) -> None:
     from django.core.cache import cache
 
-    from escalations.notifications import notifications_to_sweep
+    from escalations.notifications.services import notifications_to_sweep
 
     rows = _notify(incident, member)
     later = START + timedelta(seconds=10)

@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from escalations.models import NotificationRule
-from escalations.notification_rules import (
+from escalations.notifications.rules import (
     RuleInput,
     notification_rule_list,
     notification_rules_replace,

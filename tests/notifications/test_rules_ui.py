@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from escalations.notification_rules import notification_rule_list
+from escalations.notifications.rules import notification_rule_list
 from opsduty.models import User
 
 URL = "/profile/notification-rules/"

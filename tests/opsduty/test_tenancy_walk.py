@@ -19,22 +19,22 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from oauth2_provider.models import Application
 
-from escalations import schedule_services
 from escalations.models import EscalationPolicy as EscalationPolicyModel
 from escalations.models import Schedule, Service, StepKind
-from escalations.policy_services import policy_create, step_add
+from escalations.policies.services import policy_create, step_add
+from escalations.schedules import services as schedule_services
 from incidents.models import IncidentReference
 from opsduty.models import Organization, Role, Team, User
 from processing.models import RoutingRule
-from processing.routing_services import (
+from processing.routing.services import (
     OrchestrationFields,
     orchestration_create,
     route_create,
     routing_rule_create,
 )
-from signals import heartbeats
+from signals.heartbeats.models import Heartbeat
+from signals.heartbeats import services as heartbeats
 from signals.models import RawEventStatus
-from signals.models_heartbeats import Heartbeat
 from tests import factories
 from tests.conftest import api_client_for
 from tests.heartbeat_factories import make_heartbeat, make_state

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from processing import sandbox
-from processing.builtin_templates import BUILTIN_TEMPLATES
+from processing.channels.builtin_templates import BUILTIN_TEMPLATES
+from processing.sandbox import environment as sandbox
 
 
 def test_main_process_warm_up_imports_the_hot_path_and_compiles_builtin_templates() -> None:

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from processing.builtin_templates import BUILTIN_TEMPLATES
-from processing.channels import FIELDS, RenderedEvent, channel_render, channel_templates
+from processing.channels.builtin_templates import BUILTIN_TEMPLATES
+from processing.channels.rendering import FIELDS, RenderedEvent, channel_render, channel_templates
 from processing.models import BaseTemplate
-from processing.sandbox import template_check
+from processing.sandbox.environment import template_check
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "receive_channels"
 

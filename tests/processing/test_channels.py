@@ -11,8 +11,8 @@ import pytest
 
 from incidents.models import Incident
 from incidents.services import ingest_event
-from processing.builtin_templates import ALERTMANAGER, GENERIC
-from processing.channels import (
+from processing.channels.builtin_templates import ALERTMANAGER, GENERIC
+from processing.channels.rendering import (
     FIELDS,
     MAX_LABELS,
     PayloadError,
@@ -60,7 +60,7 @@ def test_channel_overrides_replace_only_their_fields() -> None:
 
 @pytest.mark.django_db
 def test_clearing_an_override_reverts_to_the_builtin(org_a: Any, owner: Any) -> None:
-    from processing.services import receive_channel_update
+    from processing.channels.services import receive_channel_update
 
     channel = factories.make_receive_channel(
         organization=org_a, base_template="generic", overrides={"summary": "Fixed {{ 1 + 1 }}"}

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 
-from processing.conditions import conditions_evaluate, conditions_match, conditions_validate
+from processing.routing.conditions import conditions_evaluate, conditions_match, conditions_validate
 
 NOW = datetime(2024, 5, 15, 12, 0, tzinfo=UTC)  # a Wednesday
 

@@ -13,10 +13,10 @@ from escalations.models import Service
 from incidents.services import EventData
 from opsduty.models import Team, User
 from processing.models import EventOrchestration, RoutingRule
-from processing.orchestrations import OrchestrationOutcome, orchestrations_apply
-from processing.routing import routing_rule_route
-from processing.routing_selectors import orchestration_list_for_service, routing_rule_for_key
-from processing.routing_services import (
+from processing.routing.orchestrations import OrchestrationOutcome, orchestrations_apply
+from processing.routing.routes import routing_rule_route
+from processing.routing.selectors import orchestration_list_for_service, routing_rule_for_key
+from processing.routing.services import (
     OrchestrationFields,
     orchestration_create,
     route_create,

@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
+from escalations.catalog.services import service_delete
 from escalations.models import Service
-from escalations.services import service_delete
 from opsduty.models import Organization, Role, Team, User
 from processing.models import EventOrchestration, Route, RoutingRule
-from processing.routing_services import (
+from processing.routing.services import (
     OrchestrationFields,
     orchestration_create,
     orchestration_delete,
@@ -62,7 +62,7 @@ def test_new_key_never_equals_a_service_key(
     team: Team, api: Service, member: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     keys = iter([api.routing_key, "fresh-key-" + "x" * 30])
-    monkeypatch.setattr("processing.routing_services.new_routing_key", lambda: next(keys))
+    monkeypatch.setattr("processing.routing.services.new_routing_key", lambda: next(keys))
     rule = routing_rule_create(team=team, by=member, name="R", default_service=api)
     assert rule.routing_key.startswith("fresh-key-")
 

@@ -6,12 +6,12 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from opsduty.models import Organization, User
-from processing.models import ReceiveChannel
-from processing.services import (
+from processing.channels.services import (
     receive_channel_create,
     receive_channel_delete,
     receive_channel_update,
 )
+from processing.models import ReceiveChannel
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -8,8 +8,8 @@ import pytest
 
 from escalations.models import Service
 from opsduty.models import Organization, Team
-from signals import ingest
 from signals.models import Webhook
+from signals.receiver import ingest
 from tests import factories
 
 

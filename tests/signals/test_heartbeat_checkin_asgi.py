@@ -17,8 +17,10 @@ from escalations.models import Service
 from incidents.models import Incident, Status
 from opsduty.asgi import application
 from opsduty.models import Organization, User
-from signals import heartbeat_checkin_async, heartbeats, ingest_async
+from signals.heartbeats import checkin_async as heartbeat_checkin_async
+from signals.heartbeats import services as heartbeats
 from signals.models import Heartbeat, HeartbeatCheckIn, HeartbeatState
+from signals.receiver import ingest_async
 from tests import factories
 from tests.heartbeat_factories import make_heartbeat, make_state
 

@@ -10,12 +10,12 @@ import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from escalations import services as escalation_services
+from escalations.catalog import services as escalation_services
 from escalations.models import Service
 from incidents.models import Incident, IncidentEvent, Status, Urgency
 from opsduty.models import Organization, User
-from signals import heartbeats
-from signals.heartbeats import CheckinNotFound, StateInput
+from signals.heartbeats.services import CheckinNotFound, StateInput
+from signals.heartbeats import services as heartbeats
 from signals.models import Heartbeat, HeartbeatCheckIn, HeartbeatState
 from tests import factories
 

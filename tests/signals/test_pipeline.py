@@ -15,17 +15,17 @@ import pytest
 from django.test import Client
 
 from escalations.models import Service
+from incidents.ingest import drain as services
 from incidents.models import Incident, IncidentEvent, IncidentNote, ReferenceStatus, Status
 from opsduty.models import Organization, Team, User
-from processing.channels import FALLBACK_SUMMARY
+from processing.channels.rendering import FALLBACK_SUMMARY
 from processing.models import AutoResolve, Escalate, OrchestrationUrgency, RoutingRule
-from processing.routing_services import (
+from processing.routing.services import (
     OrchestrationFields,
     orchestration_create,
     route_create,
     routing_rule_create,
 )
-from signals import services
 from signals.models import RawEvent, RawEventStatus, Webhook
 from tests import factories
 from tests.signals.conftest import url
@@ -481,9 +481,9 @@ def test_orchestration_escalation_transformations_take_effect(
 def test_orchestration_policy_override_and_bypass(
     client: Client, org_a: Organization, service: Service, member: User
 ) -> None:
+    from escalations.catalog.services import service_set_policy
     from escalations.models import EscalationRun, Notification, RunState
-    from escalations.policy_services import policy_create, step_add
-    from escalations.services import service_set_policy
+    from escalations.policies.services import policy_create, step_add
 
     default = policy_create(team=service.team, by=None, name="Default")
     step_add(policy=default, by=None, kind="notify", users=[member])

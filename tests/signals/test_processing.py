@@ -13,9 +13,10 @@ from django.test import Client
 from django.utils import timezone
 
 from escalations.models import Service
+from incidents.ingest import drain as services
 from incidents.models import Incident, IncidentEvent, ReferenceStatus
 from opsduty.models import User
-from signals import services, tasks
+from signals import tasks
 from signals.models import RawEvent, RawEventStatus, Webhook
 from tests.signals.conftest import url
 from tests.waiting import wait_until

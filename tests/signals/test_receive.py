@@ -12,8 +12,8 @@ from django.test import Client
 from escalations.models import Service
 from incidents.models import IncidentReference, ReferenceStatus
 from opsduty.models import Organization
-from signals import ingest
 from signals.models import RawEvent, RawEventStatus, Webhook
+from signals.receiver import ingest
 from tests import factories
 from tests.signals.conftest import url
 

@@ -11,10 +11,11 @@ from typing import Any, TypeVar
 import pytest
 
 from escalations.models import Service
+from incidents.ingest import drain as services
 from incidents.models import ReferenceStatus
 from opsduty.asgi import application
-from signals import ingest, ingest_async, services
 from signals.models import RawEvent, RawEventStatus, Webhook
+from signals.receiver import ingest, ingest_async
 from tests.signals.conftest import url
 
 pytestmark = pytest.mark.django_db(transaction=True)

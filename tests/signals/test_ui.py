@@ -15,9 +15,9 @@ from django.test import Client
 from django.utils import timezone
 
 from escalations.models import Service
+from incidents.ingest import drain as services
 from incidents.models import Incident
 from opsduty.models import Organization, Role, Team, User
-from signals import services
 from signals.models import RawEvent, RawEventStatus, Webhook
 from tests import factories
 from tests.conftest import session_client_for

@@ -10,10 +10,10 @@ from django.http import Http404
 from django.utils import timezone
 
 from opsduty.models import Organization, User
-from processing.pipeline import pipeline_channel_try
-from signals import selectors
+from processing.pipeline.steps import pipeline_channel_try
 from signals.models import RawEvent, RawEventStatus, Webhook
-from signals.webhook_services import (
+from signals.webhooks import selectors
+from signals.webhooks.services import (
     webhook_create,
     webhook_delete,
     webhook_set_enabled,

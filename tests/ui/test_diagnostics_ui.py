@@ -9,11 +9,11 @@ import pytest
 import time_machine
 from django.test import Client
 
-from escalations import policy_services as ps
-from escalations import schedule_services as ss
+from escalations.catalog.services import service_set_policy
 from escalations.models import EscalationPolicy, Frequency, Rotation, StepKind
-from escalations.schedule_selectors import oncall_forget
-from escalations.services import service_set_policy
+from escalations.policies import services as ps
+from escalations.schedules import services as ss
+from escalations.schedules.selectors import oncall_forget
 from opsduty.models import Role, Team, User
 from tests import factories
 

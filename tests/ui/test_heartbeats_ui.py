@@ -21,9 +21,9 @@ from django.test import Client
 from escalations.models import Service
 from incidents.models import Status
 from opsduty.models import Organization, Role, Team, User
-from signals import heartbeats as hb
-from signals.heartbeat_views import checkin_url
-from signals.models_heartbeats import Heartbeat, HeartbeatCheckIn, HeartbeatState
+from signals.heartbeats.models import Heartbeat, HeartbeatCheckIn, HeartbeatState
+from signals.heartbeats import services as hb
+from signals.heartbeats.views import checkin_url
 from tests import factories
 from tests.conftest import session_client_for
 from tests.ui.helpers import HTMX

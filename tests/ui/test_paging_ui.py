@@ -8,10 +8,10 @@ import html
 import pytest
 from django.test import Client
 
+from escalations.engine.models import EscalationRun
 from escalations.models import EscalationPolicy
-from escalations.models_engine import EscalationRun
-from escalations.models_notifications import Notification
-from escalations.policy_services import policy_create
+from escalations.notifications.models import Notification
+from escalations.policies.services import policy_create
 from incidents import services
 from incidents.models import Incident, IncidentLogEntry
 from opsduty.models import Organization, Team, User

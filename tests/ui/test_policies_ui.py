@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from escalations import policy_services as ps
+from escalations.catalog.services import service_set_policy
 from escalations.models import EscalationPolicy, EscalationStep, Service
-from escalations.services import service_set_policy
+from escalations.policies import services as ps
 from opsduty.models import Organization, Role, Team, User
 from tests import factories
 from tests.conftest import session_client_for

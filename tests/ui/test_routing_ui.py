@@ -12,7 +12,7 @@ from django.test import Client
 from escalations.models import Service
 from opsduty.models import Team, User
 from processing.models import EventOrchestration, Route, RoutingRule
-from processing.routing_services import route_create, routing_rule_create
+from processing.routing.services import route_create, routing_rule_create
 from tests import factories
 
 pytestmark = pytest.mark.django_db

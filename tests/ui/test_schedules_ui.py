@@ -19,8 +19,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from escalations import policy_services as ps
-from escalations import schedule_services as ss
+from escalations.catalog.services import service_set_policy
 from escalations.models import (
     CalendarFeed,
     EscalationStep,
@@ -28,8 +27,9 @@ from escalations.models import (
     ScheduleLayer,
     ScheduleOverride,
 )
-from escalations.schedule_selectors import oncall_forget
-from escalations.services import service_set_policy
+from escalations.policies import services as ps
+from escalations.schedules import services as ss
+from escalations.schedules.selectors import oncall_forget
 from opsduty.models import Organization, Role, Team, User
 from tests import factories
 from tests.conftest import session_client_for

@@ -11,8 +11,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from escalations import policy_services, schedule_services
-from escalations import services as escalation_services
+from escalations.catalog import services as escalation_services
 from escalations.models import (
     EscalationPolicy,
     EscalationStep,
@@ -23,12 +22,15 @@ from escalations.models import (
     ServiceType,
     StepKind,
 )
+from escalations.policies import services as policy_services
+from escalations.schedules import services as schedule_services
 from opsduty import services
 from opsduty.models import Organization, Role, Team, User
-from processing import routing_services
 from processing.models import RoutingRule
-from signals import heartbeats, webhook_services
+from processing.routing import services as routing_services
+from signals.heartbeats import services as heartbeats
 from signals.models import BuiltinTemplate, Heartbeat, Webhook
+from signals.webhooks import services as webhook_services
 
 DEMO_DOMAIN = "demo"
 DEMO_PASSWORD = "opsduty-demo"  # noqa: S105 - published demo login, only in this seed

@@ -1,0 +1,196 @@
+"""Reads for the owners' Diagnostics page: configurations that would miss notifications.
+
+Every list but the schedule gaps is read in a fixed number of queries (targets prefetched),
+whatever the size of the organization; the gaps cost two queries per schedule that a policy
+notifies (its layer versions and overrides, through `schedule_selectors.schedule_gaps`).
+"Pageable" is what the engine pages (`escalations.engine.targets.step_targets`): an active user who
+is not a stakeholder, named on the step, a member of a team on it, or on call in its schedule.
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import Exists, OuterRef, Prefetch
+from django.utils import timezone
+
+from escalations.models import (
+    EscalationPolicy,
+    EscalationStep,
+    Schedule,
+    ScheduleLayer,
+    Service,
+    StepKind,
+)
+from escalations.notifications.rules import ContactProblem, users_without_contact
+from escalations.schedules.selectors import schedule_gaps
+from opsduty.models import Organization, Role, Team, User
+
+NOTIFY_KINDS = (StepKind.NOTIFY, StepKind.NOTIFY_IF_EVENTS, StepKind.NOTIFY_IF_TIME)
+# How far ahead the gaps of schedules that policies notify are looked for.
+GAP_HORIZON = timedelta(days=14)
+
+
+@dataclass(frozen=True)
+class UnreachableStep:
+    """A notify step that pages nobody, and why."""
+
+    step: EscalationStep
+    reason: str
+
+    @property
+    def policy(self) -> EscalationPolicy:
+        return self.step.policy
+
+
+@dataclass(frozen=True)
+class ScheduleGaps:
+    """A schedule that policies notify, with the periods ahead when nobody is on call.
+
+    `gaps` are (start, end) in the schedule's own zone, as its team reads them.
+    """
+
+    schedule: Schedule
+    policies: list[EscalationPolicy]
+    gaps: list[tuple[datetime, datetime]]
+
+
+@dataclass(frozen=True)
+class Diagnostics:
+    """What the Diagnostics page lists; `unused_policies` is informational."""
+
+    services_without_policy: list[Service]
+    unreachable_steps: list[UnreachableStep]
+    unused_policies: list[EscalationPolicy]
+    users_without_contact: list[ContactProblem]
+    schedule_gaps: list[ScheduleGaps]
+
+    @property
+    def problem_count(self) -> int:
+        """Findings that would miss a notification (not the informational ones)."""
+        return (
+            len(self.services_without_policy)
+            + len(self.unreachable_steps)
+            + len(self.users_without_contact)
+            + len(self.schedule_gaps)
+        )
+
+
+def _pageable(user: User) -> bool:
+    return user.is_active and user.role != Role.STAKEHOLDER
+
+
+def _unreachable_reason(step: EscalationStep, layered: set[int]) -> str | None:
+    """Why the step pages nobody, or None when someone would be paged.
+
+    A schedule with at least one current layer counts as a target: when it has nobody on
+    call is a question of time, answered by the schedule gaps list. `layered` holds the ids
+    of the schedules with current layers.
+    """
+    users = list(step.users.all())
+    teams = list(step.teams.all())
+    if any(_pageable(u) for u in users) or any(
+        _pageable(u) for team in teams for u in team.members.all()
+    ):
+        return None
+    if step.schedule_id is not None and step.schedule_id in layered:
+        return None
+    reasons = []
+    if users:
+        reasons.append("its users are stakeholders or deactivated")
+    if teams:
+        names = ", ".join(team.name for team in teams)
+        reasons.append(f"no pageable members in {names}")
+    if step.schedule is not None:
+        reasons.append(f"its schedule “{step.schedule.name}” has no layers")
+    if not reasons:
+        return "it targets nobody"
+    return "; ".join(reasons)
+
+
+def unreachable_step_list(*, organization: Organization) -> list[UnreachableStep]:
+    """Notify steps of the organization's policies that would page nobody, by policy."""
+    members = User.objects.filter(is_active=True).only("id", "role", "is_active")
+    layered = set(
+        ScheduleLayer.objects.for_org(organization)
+        .filter(effective_until__isnull=True)
+        .values_list("schedule_id", flat=True)
+        .distinct()
+    )
+    steps = (
+        EscalationStep.objects.for_org(organization)
+        .filter(kind__in=NOTIFY_KINDS)
+        .select_related("policy", "policy__team", "schedule")
+        .prefetch_related(
+            Prefetch("users", queryset=User.objects.only("id", "role", "is_active")),
+            Prefetch(
+                "teams",
+                queryset=Team.objects.prefetch_related(Prefetch("members", queryset=members)),
+            ),
+        )
+        .order_by("policy__name", "policy_id", "position")
+    )
+    found = []
+    for step in steps:
+        reason = _unreachable_reason(step, layered)
+        if reason is not None:
+            found.append(UnreachableStep(step=step, reason=reason))
+    return found
+
+
+def schedule_gap_list(*, organization: Organization, now: datetime) -> list[ScheduleGaps]:
+    """Schedules notified by a policy step that have nobody on call at some time in the next
+    14 days, by schedule name, with those periods in the schedule's zone."""
+    steps = (
+        EscalationStep.objects.for_org(organization)
+        .filter(kind__in=NOTIFY_KINDS, schedule__isnull=False)
+        .select_related("schedule", "policy")
+        .order_by("schedule__name", "schedule_id", "policy__name", "policy_id")
+    )
+    used: dict[int, tuple[Schedule, dict[int, EscalationPolicy]]] = {}
+    for step in steps:
+        if step.schedule is None:  # filtered out by the query; narrows the type
+            continue
+        _, policies = used.setdefault(step.schedule.pk, (step.schedule, {}))
+        policies.setdefault(step.policy_id, step.policy)
+    end = now + GAP_HORIZON
+    found = []
+    for schedule, policies in used.values():
+        zone = zoneinfo.ZoneInfo(schedule.timezone)
+        gaps = [
+            (max(start, now).astimezone(zone), min(stop, end).astimezone(zone))
+            for start, stop in schedule_gaps(schedule, now, end)
+            if stop > now and start < end
+        ]
+        if gaps:
+            found.append(
+                ScheduleGaps(schedule=schedule, policies=list(policies.values()), gaps=gaps)
+            )
+    return found
+
+
+def diagnostics_for(*, organization: Organization, now: datetime | None = None) -> Diagnostics:
+    """Every diagnostics finding of one organization (about ten queries, plus two per
+    schedule that a policy notifies)."""
+    services = (
+        Service.objects.for_org(organization)
+        .filter(escalation_policy__isnull=True)
+        .select_related("team")
+        .order_by("name")
+    )
+    used = Service.objects.filter(escalation_policy=OuterRef("pk"))
+    unused = (
+        EscalationPolicy.objects.for_org(organization)
+        .filter(~Exists(used))
+        .select_related("team")
+        .order_by("name", "id")
+    )
+    return Diagnostics(
+        services_without_policy=list(services),
+        unreachable_steps=unreachable_step_list(organization=organization),
+        unused_policies=list(unused),
+        users_without_contact=users_without_contact(organization),
+        schedule_gaps=schedule_gap_list(organization=organization, now=now or timezone.now()),
+    )

@@ -1,0 +1,417 @@
+"""The escalation engine: one `EscalationRun` per incident walks its service's policy.
+
+- Triggered (a new incident, unacknowledge, silence end, reopen) starts the run at step 1;
+  acknowledged, silenced and resolved stop it (`on_status_change`, subscribed to the
+  incidents hook in `EscalationsConfig.ready`).
+- A step runs at the run's `due_at`: a Celery ETA task carries the run's version, and the
+  beat sweeper (`runs_due`) fires any due run whose task was lost.
+- Exactly once: `run_fire` locks the run row (`FOR UPDATE SKIP LOCKED`), requires it to be
+  active and due (and, for an ETA task, at the version it was scheduled for), and commits
+  the step's effects (outbox rows, log lines) together with the advanced state and a new
+  version. A second delivery of the task, or the sweeper racing it, finds the row locked or
+  no longer due and does nothing.
+- Service maintenance (either mode) pauses a run until the window ends.
+- A reassigned incident (`escalations.engine.paging.incident_reassign`) keeps its chosen policy on
+  the run (`policy_overridden`): every restart walks it instead of the service's policy.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from escalations.catalog.selectors import service_escalation_paused
+from escalations.engine.models import EscalationRun, RunState
+from escalations.engine.targets import step_targets
+from escalations.models import Service
+from escalations.notifications.services import notify_user
+from escalations.policies.models import EscalationPolicy, EscalationStep, StepKind
+from escalations.policies.selectors import policy_steps_cached
+from incidents import hooks
+from incidents.log import incident_log_write
+from incidents.models import Incident, IncidentEvent, LogAction, Status
+from opsduty import rawsql
+
+logger = logging.getLogger(__name__)
+
+REPEAT_LIMIT = 5
+_PENDING = (RunState.ACTIVE, RunState.ACK_WAIT)  # states with a due time
+MAX_STEPS_PER_FIRE = 100  # a policy of only notify steps repeated 5 times stays far below
+
+
+def _minutes(count: int) -> timedelta:
+    """A policy's minutes; `OPSDUTY_ESCALATION_MINUTE_SECONDS` shortens them for benchmarks."""
+    return timedelta(seconds=count * settings.ESCALATION_MINUTE_SECONDS)
+
+
+def _log(incident: Incident, message: str) -> None:
+    incident_log_write(incident=incident, action=LogAction.ESCALATION, message=message)
+
+
+def _schedule(run_id: int, version: int, due_at: datetime) -> None:
+    from escalations.tasks import escalation_run_fire
+
+    escalation_run_fire.apply_async(args=(run_id, version), eta=due_at)
+
+
+def _after_commit(run: EscalationRun) -> None:
+    if run.state == RunState.ACTIVE and run.due_at is not None:
+        run_id, version, due_at = run.pk, run.version, run.due_at
+        transaction.on_commit(lambda: _schedule(run_id, version, due_at))
+
+
+# --- start and stop ---------------------------------------------------------------------------
+
+
+def _escalates(incident: Incident) -> bool:
+    """Maintenance incidents and attached incidents never page anyone on their own."""
+    return not incident.is_maintenance and incident.parent_id is None
+
+
+def _policy_for(incident: Incident) -> EscalationPolicy | None:
+    """The policy the incident was reassigned to, else its service's current policy."""
+    overridden = (
+        EscalationRun.objects.filter(incident=incident, policy_overridden=True)
+        .select_related("policy")
+        .first()
+    )
+    if overridden is not None and overridden.policy is not None:
+        return overridden.policy
+    service = Service.objects.select_related("escalation_policy").get(pk=incident.service_id)
+    return service.escalation_policy
+
+
+def run_start(
+    *, incident: Incident, now: datetime | None = None, new: bool = False
+) -> EscalationRun | None:
+    """(Re)start the incident's escalation at step 1; the caller holds the transaction.
+
+    The policy is the reassigned one if someone chose it (`incident_reassign`), else the
+    service's. A service without a policy pages nobody; a new incident's log says so once.
+    `new`: the incident was created in the caller's transaction (by the caller, so nobody
+    else can have changed it or given it a run): its service and policy are read once and
+    the run is inserted, not looked up.
+    """
+    now = now or timezone.now()
+    if new:
+        # Fresh from the database (the caller's Service may be a cached copy): the policy,
+        # and the maintenance window that `_advance` checks.
+        service = Service.objects.select_related("escalation_policy").get(pk=incident.service_id)
+        incident.service = service
+        policy = service.escalation_policy
+    else:
+        policy = _policy_for(incident)
+    if policy is None:
+        if new:
+            _log(incident, "No escalation policy on the service: nobody is paged.")
+        return None
+    if not _escalates(incident):
+        return None
+    fields = {
+        "policy": policy,
+        "state": RunState.ACTIVE,
+        "step_index": 0,
+        "repeat_count": 0,
+        "due_at": now,
+        "started_at": now,
+    }
+    if new:
+        # Inserted before the step runs: the outbox keys carry the run's id.
+        run = EscalationRun.objects.create(
+            organization_id=incident.organization_id, incident=incident, **fields
+        )
+    else:
+        run, _ = EscalationRun.objects.select_for_update().get_or_create(
+            incident=incident, defaults={"organization_id": incident.organization_id}
+        )
+        for name, value in fields.items():
+            setattr(run, name, value)
+    _log(incident, f"Escalation policy “{policy.name}” started.")
+    # Step 1 runs right here, in the transaction that triggered the incident: the first
+    # notification is written with the incident, not after a trip through the task queue.
+    _advance(run, now, incident if new else None)
+    return run
+
+
+def run_stop(*, incident: Incident, reason: str) -> bool:
+    """Stop the incident's running escalation (no-op when none runs)."""
+    stopped = EscalationRun.objects.filter(incident=incident, state__in=_PENDING).update(
+        state=RunState.STOPPED, due_at=None, version=F("version") + 1, updated_at=timezone.now()
+    )
+    if stopped:
+        _log(incident, f"Escalation stopped: {reason}.")
+    return bool(stopped)
+
+
+def on_status_change(change: hooks.StatusChange) -> None:
+    """The incidents hook: triggered starts escalation, every other state stops it.
+
+    Acknowledged with an acknowledge timeout (from an event orchestration) waits instead:
+    when the timeout passes and the incident is still acknowledged, it is triggered again.
+    """
+    if change.new_status == Status.TRIGGERED:
+        run_start(incident=change.incident, new=change.old_status is None)
+    elif change.new_status == Status.ACKNOWLEDGED and _ack_wait(change.incident):
+        return
+    else:
+        run_stop(incident=change.incident, reason=f"incident {change.new_status}")
+
+
+def _ack_wait(incident: Incident) -> bool:
+    run = (
+        EscalationRun.objects.select_for_update()
+        .filter(incident=incident, ack_timeout_minutes__isnull=False)
+        .first()
+    )
+    if run is None or not run.ack_timeout_minutes:
+        return False
+    now = timezone.now()
+    run.state = RunState.ACK_WAIT
+    run.due_at = now + _minutes(run.ack_timeout_minutes)
+    run.version += 1
+    run.updated_at = now
+    run.save()
+    _log(
+        incident,
+        f"Escalation paused: back to triggered if still acknowledged at {run.due_at:%H:%M} UTC.",
+    )
+    _after_commit(run)
+    return True
+
+
+# --- firing -----------------------------------------------------------------------------------
+
+
+def runs_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
+    """Ids of active runs whose step is due (for the sweeper)."""
+    now = now or timezone.now()
+    return list(
+        EscalationRun.objects.filter(state__in=_PENDING, due_at__lte=now)
+        .order_by("due_at")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+# The exactly-once guard, as plain SQL (it runs for every step; building the ORM query cost
+# more than its round trip): the run locked if nobody holds it, still pending, due and, for
+# an ETA task, at the version the task was scheduled for.
+_RUN_DUE_SQL = (
+    f"SELECT {', '.join(rawsql.columns(EscalationRun))}"  # noqa: S608 - our table
+    f" FROM {EscalationRun._meta.db_table}"
+    " WHERE id = %(id)s AND state = ANY(%(states)s) AND due_at <= %(now)s"
+    " AND (%(version)s::integer IS NULL OR version = %(version)s::integer)"
+    " FOR UPDATE SKIP LOCKED"
+)
+
+
+# Every field a step, a restart or a pause may change (all but the keys): `_advance` writes
+# them with plain SQL once per step, where the ORM's save cost more than the round trip.
+_RUN_MUTABLE = [
+    field
+    for field in EscalationRun._meta.concrete_fields
+    if field.attname not in ("id", "organization_id", "incident_id")
+]
+_RUN_SAVE_SQL = (
+    f"UPDATE {EscalationRun._meta.db_table} SET "  # noqa: S608 - our table and columns
+    + ", ".join(f"{field.column} = %s" for field in _RUN_MUTABLE)
+    + " WHERE id = %s"
+)
+
+
+def _run_save(run: EscalationRun) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RUN_SAVE_SQL,
+            [
+                field.get_db_prep_save(getattr(run, field.attname), connection)
+                for field in _RUN_MUTABLE
+            ]
+            + [run.pk],
+        )
+
+
+def _run_due_locked(run_id: int, version: int | None, now: datetime) -> EscalationRun | None:
+    params = {"id": run_id, "states": list(_PENDING), "now": now, "version": version}
+    return rawsql.fetch_one(EscalationRun, _RUN_DUE_SQL, params)
+
+
+@transaction.atomic
+def run_fire(*, run_id: int, version: int | None = None, now: datetime | None = None) -> bool:
+    """Run the due step(s) of one run, exactly once; False when there was nothing to do."""
+    now = now or timezone.now()
+    run = _run_due_locked(run_id, version, now)
+    if run is None:
+        return False
+    if run.state == RunState.ACK_WAIT:
+        _ack_timeout(run, now)
+    else:
+        _advance(run, now)
+    return True
+
+
+def _ack_timeout(run: EscalationRun, now: datetime) -> None:
+    """Acknowledged too long: trigger the incident again (which restarts escalation)."""
+    from incidents.services import incident_unacknowledge
+
+    incident = Incident.objects.get(pk=run.incident_id)
+    run.state, run.due_at = RunState.STOPPED, None
+    run.version += 1
+    run.updated_at = now
+    run.save()
+    if incident.status == Status.ACKNOWLEDGED and incident.parent_id is None:
+        _log(incident, f"Acknowledged for {run.ack_timeout_minutes} minutes: triggered again.")
+        incident_unacknowledge(incident=incident, by=None)  # the hook restarts escalation
+
+
+def _advance(run: EscalationRun, now: datetime, incident: Incident | None = None) -> None:
+    """Run what is due of a locked run, then save it with a new version and schedule it.
+
+    `incident`: the run's incident with a fresh service, when the caller has it; else read.
+    """
+    if incident is None:
+        incident = Incident.objects.select_related("service").get(pk=run.incident_id)
+    if incident.status != Status.TRIGGERED or not _escalates(incident) or run.policy_id is None:
+        run.state, run.due_at = RunState.STOPPED, None
+    elif service_escalation_paused(incident.service, now):
+        end = incident.service.maintenance_window_end or now
+        run.due_at = max(end, now + timedelta(seconds=30))
+        _log(incident, "Escalation paused: the service is in maintenance.")
+    else:
+        _walk(run, incident, now)
+    run.version += 1
+    run.updated_at = now
+    _run_save(run)
+    _after_commit(run)
+
+
+def _walk(run: EscalationRun, incident: Incident, now: datetime) -> None:
+    """Run steps from `run.step_index` until one sets a later due time or the policy ends."""
+    assert run.policy_id is not None  # run_fire stops runs without a policy
+    steps = policy_steps_cached(run.policy_id) or []
+    for _ in range(MAX_STEPS_PER_FIRE):
+        if run.step_index >= len(steps):
+            run.state, run.due_at = RunState.FINISHED, None
+            name = run.policy.name if run.policy is not None else "?"
+            _log(incident, f"Escalation policy “{name}” finished.")
+            return
+        step = steps[run.step_index]
+        later = _step(step, run, incident, now)
+        if run.state != RunState.ACTIVE:
+            return
+        if later is not None:
+            run.due_at = later
+            return
+    run.due_at = now + timedelta(minutes=1)  # a runaway policy: come back later, never loop
+
+
+def _step(
+    step: EscalationStep, run: EscalationRun, incident: Incident, now: datetime
+) -> datetime | None:
+    """Run one step and advance the run; the next due time, or None to go straight on."""
+    number = run.step_index + 1
+    if step.kind == StepKind.WAIT:
+        run.step_index += 1
+        return now + _minutes(step.wait_minutes or 0)
+    if step.kind == StepKind.NOTIFY:
+        _notify(step, run, incident, f"step {number}", now)
+    elif step.kind == StepKind.NOTIFY_IF_EVENTS:
+        _notify_if_events(step, run, incident, now, number)
+    elif step.kind == StepKind.NOTIFY_IF_TIME:
+        opens = _window_opens(step, now)
+        if opens is not None:
+            _log(
+                incident,
+                f"Step {number}: outside its time window; paused until {opens:%Y-%m-%d %H:%M} UTC.",
+            )
+            return opens
+        _notify(step, run, incident, f"step {number}", now)
+    elif step.kind == StepKind.REPEAT:
+        times = min(step.repeat_times or 1, REPEAT_LIMIT)
+        if run.repeat_count < times:
+            run.repeat_count += 1
+            run.step_index = 0
+            _log(incident, f"Step {number}: repeating from step 1 ({run.repeat_count} of {times}).")
+            return None
+        _log(incident, f"Step {number}: repeated {times} times already; going on.")
+    elif step.kind == StepKind.RESOLVE:
+        run.step_index += 1
+        run.state, run.due_at = RunState.FINISHED, None
+        _resolve(incident, number)
+        return None
+    run.step_index += 1
+    return None
+
+
+def _resolve(incident: Incident, number: int) -> None:
+    from incidents.services import incident_resolve
+
+    _log(incident, f"Step {number}: resolving the incident.")
+    incident_resolve(incident=incident, by=None)
+
+
+def _notify(
+    step: EscalationStep, run: EscalationRun, incident: Incident, label: str, now: datetime
+) -> None:
+    found = step_targets(step, now)
+    targets = found.users
+    if step.schedule_id is not None:
+        if found.schedule is None:
+            _log(incident, f"{label.capitalize()}: its schedule no longer exists.")
+        elif not found.schedule_user_ids:
+            _log(
+                incident,
+                f"{label.capitalize()}: nobody is on call in schedule “{found.schedule.name}”.",
+            )
+    if not targets:
+        _log(incident, f"{label.capitalize()}: nobody to notify.")
+        return
+    prefix = f"esc:{run.pk}:{run.version}:{run.step_index}:{run.repeat_count}"
+    for user in targets:
+        notify_user(
+            incident=incident,
+            user=user,
+            reason=f"escalation {label}",
+            key_prefix=f"{prefix}:{user.pk}",
+            channel=step.channel,
+        )
+    names = ", ".join(user.get_full_name() or user.email for user in targets)
+    _log(incident, f"{label.capitalize()}: notifying {names}.")
+
+
+def _notify_if_events(
+    step: EscalationStep, run: EscalationRun, incident: Incident, now: datetime, number: int
+) -> None:
+    window = _minutes(step.window_minutes or 0)
+    count = IncidentEvent.objects.filter(incident=incident, received_at__gte=now - window).count()
+    if count >= (step.events_count or 1):
+        _notify(step, run, incident, f"step {number}", now)
+    else:
+        _log(
+            incident,
+            f"Step {number}: {count} event(s) in the last {step.window_minutes} minutes, "
+            f"fewer than {step.events_count}; nobody notified.",
+        )
+
+
+def _window_opens(step: EscalationStep, now: datetime) -> datetime | None:
+    """None when `now` is inside the step's daily window, else when the window next opens."""
+    if step.time_from is None or step.time_to is None:
+        return None
+    zone = ZoneInfo(step.timezone or "UTC")
+    local = now.astimezone(zone)
+    start, end, clock = step.time_from, step.time_to, local.time()
+    inside = start <= clock < end if start < end else (clock >= start or clock < end)
+    if inside:
+        return None
+    opening = local.replace(hour=start.hour, minute=start.minute, second=0, microsecond=0)
+    if opening <= local:
+        opening += timedelta(days=1)
+    # Rebuild in the zone so a DST change between now and the opening is respected.
+    opening = datetime.combine(opening.date(), start, tzinfo=zone)
+    return opening.astimezone(ZoneInfo("UTC"))

@@ -1,0 +1,310 @@
+"""Processing of stored raw events: exactly once per event, failures kept and replayable.
+
+Raw events are processed by drain tasks rather than one Celery task each: queuing a task
+costs the receiver more than storing the event. After its commit the receiver sets a Redis
+flag with `SET NX` and queues `signals.raw_events_drain` only when the flag was absent; a
+drain clears the flag, then claims pending events in batches (`FOR UPDATE SKIP LOCKED`,
+`claimed_at`) and processes each in its own transaction. A full batch queues one more
+drain, so busy periods spread over every worker process. The sweeper queues a drain when an
+event has waited past `STALE_AFTER` (a lost task, a dead worker whose claim went stale).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import redis
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from incidents.models import IncidentReference, ReferenceStatus
+from opsduty.models import User
+from signals.models import RawEvent, RawEventStatus
+
+if TYPE_CHECKING:
+    from processing.pipeline.steps import PipelineCache
+
+logger = logging.getLogger(__name__)
+
+STALE_AFTER = timedelta(seconds=5)
+BATCH = 50
+DRAIN_SECONDS = 10.0
+# A web process queues at most one drain per KICK_EVERY seconds; a drain that runs dry
+# keeps polling for LINGER_SECONDS (longer), so an event stored after a skipped kick is
+# still picked up by the drain that the last kick started.
+KICK_EVERY = 0.05
+LINGER_SECONDS = 0.3
+POLL_SECONDS = 0.02
+DRAIN_FLAG = "opsduty:signals:drain-queued"
+DRAIN_FLAG_MS = 2000
+MAX_ERROR = 4000
+
+_redis: redis.Redis | None = None
+
+
+def redis_client() -> redis.Redis:
+    """This process's Redis client (rate limits, the drain flag)."""
+    global _redis  # noqa: PLW0603 - one client (and connection pool) per process
+    if _redis is None:
+        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1.0)
+    return _redis
+
+
+_last_kick = 0.0
+
+
+def kick_due() -> bool:
+    """True (and remembered) when this process has not queued a drain for KICK_EVERY."""
+    global _last_kick  # noqa: PLW0603 - per process, see KICK_EVERY
+    now = time.monotonic()
+    if now - _last_kick < KICK_EVERY:
+        return False
+    _last_kick = now
+    return True
+
+
+def drain_queue() -> None:
+    """Queue a drain task (the caller checked the DRAIN_FLAG)."""
+    from signals.tasks import raw_events_drain
+
+    raw_events_drain.apply_async()
+
+
+def drain_kick(*, force: bool = False) -> bool:
+    """Queue a drain task unless one is already queued; True when one was queued."""
+    if not force and not kick_due():
+        return False
+    try:
+        if not redis_client().set(DRAIN_FLAG, "1", nx=True, px=DRAIN_FLAG_MS):
+            return False
+        drain_queue()
+    except Exception:  # noqa: BLE001 - the sweeper queues a drain for anything left waiting
+        logger.warning("drain not queued; the sweeper will pick the events up")
+        return False
+    return True
+
+
+def raw_event_process(*, raw_event_id: int, cache: PipelineCache | None = None) -> bool:
+    """Run the pipeline for a pending raw event; False when there was nothing to do.
+
+    The row lock and the `pending` check make a duplicated task, or two drains racing, a
+    no-op; everything the pipeline writes commits together with the `processed`
+    mark, so a worker killed half-way leaves the event pending and the re-run starts clean.
+    Database errors propagate (the task retries, or the sweeper does); any other error marks
+    the event failed, with the error kept for a replay.
+    """
+    from processing.pipeline.steps import pipeline_process
+
+    try:
+        with transaction.atomic():
+            if not _async_commit_session:
+                _commit_without_waiting_for_disk()
+            raw = _lock_pending(raw_event_id)
+            if raw is None:
+                return False
+            outcome = pipeline_process(raw, cache)
+            _mark_processed(raw, outcome.incident.pk, outcome.result)
+            return True
+    except DatabaseError:
+        raise
+    except Exception as error:  # noqa: BLE001 - kept on the event, replayable from the UI
+        logger.exception("raw event %s failed", raw_event_id)
+        _fail(raw_event_id, f"{type(error).__name__}: {error}")
+        return False
+
+
+# In model field order: Model.from_db() reads the values in that order.
+_RAW_COLUMNS = [
+    field.attname
+    for field in RawEvent._meta.concrete_fields
+    if field.attname
+    in {
+        "id",
+        "organization_id",
+        "webhook_id",
+        "routing_key",
+        "reference_id",
+        "received_at",
+        "body",
+        "attempts",
+        "status",
+    }
+]
+# Waits for a lock rather than skipping the row: another drain's claim statement locks rows
+# it then finds already claimed (FOR UPDATE re-checks the WHERE after locking) until it
+# commits, a few milliseconds. Skipping left such an event claimed but unprocessed until
+# the claim went stale and the sweeper took it, 5 s late (about 1 event in 1,000 at 20/s).
+# A drain or task processing the same event holds it for one pipeline transaction; the
+# waiter then finds it processed.
+_LOCK_PENDING_SQL = (
+    f"SELECT {', '.join(_RAW_COLUMNS)} FROM {RawEvent._meta.db_table}"  # noqa: S608
+    " WHERE id = %s AND status = 'pending' FOR UPDATE"
+)
+
+
+def _lock_pending(raw_event_id: int) -> RawEvent | None:
+    """The raw event if still pending, locked (plain SQL, once per event)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_PENDING_SQL, [raw_event_id])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    # Model.from_db() skips the field converters: decode the JSON body ourselves.
+    values = list(row)
+    body = _RAW_COLUMNS.index("body")
+    if isinstance(values[body], str | bytes):
+        values[body] = orjson.loads(values[body])
+    return RawEvent.from_db("default", _RAW_COLUMNS, values)
+
+
+_MARK_PROCESSED_SQL = f"""
+WITH reference AS (
+    UPDATE {IncidentReference._meta.db_table} SET status = %(completed)s,
+        incident_id = %(incident)s, updated_at = %(now)s
+    WHERE id = %(reference)s
+)
+UPDATE {RawEvent._meta.db_table} SET status = %(processed)s, attempts = attempts + 1,
+    processed_at = %(now)s, incident_id = %(incident)s, result = %(result)s::jsonb, error = ''
+WHERE id = %(raw)s
+"""  # noqa: S608
+
+
+def _mark_processed(raw: RawEvent, incident_id: int, result: dict[str, Any]) -> None:
+    """Mark the raw event processed and complete its reference, in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _MARK_PROCESSED_SQL,
+            {
+                "completed": ReferenceStatus.COMPLETED,
+                "processed": RawEventStatus.PROCESSED,
+                "incident": incident_id,
+                "now": timezone.now(),
+                "reference": raw.reference_id,
+                "result": orjson.dumps(result).decode(),
+                "raw": raw.pk,
+            },
+        )
+
+
+_async_commit_session = False
+
+
+def _commit_without_waiting_for_disk() -> None:
+    """Processing results need not survive a database crash: the raw event does (it was
+    committed synchronously before the 202), and a crash that loses this commit leaves it
+    pending, so it is processed again. Not waiting for the WAL flush saves a disk round trip
+    per event."""
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+@transaction.atomic
+def _fail(raw_event_id: int, message: str) -> None:
+    raw = RawEvent.objects.select_for_update().filter(pk=raw_event_id).first()
+    if raw is None or raw.status != RawEventStatus.PENDING:
+        return
+    now = timezone.now()
+    RawEvent.objects.filter(pk=raw.pk).update(
+        status=RawEventStatus.FAILED,
+        attempts=raw.attempts + 1,
+        processed_at=now,
+        error=message[:MAX_ERROR],
+    )
+    IncidentReference.objects.filter(pk=raw.reference_id).update(
+        status=ReferenceStatus.FAILED, reason=message[:MAX_ERROR], updated_at=now
+    )
+
+
+def raw_events_claim(*, now: datetime | None = None, limit: int = BATCH) -> list[int]:
+    """Claim up to `limit` pending events, oldest first, that nobody claimed recently."""
+    now = now or timezone.now()
+    table = RawEvent._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET claimed_at = %s WHERE id IN ("  # noqa: S608
+            f"  SELECT id FROM {table} WHERE status = %s"
+            "   AND (claimed_at IS NULL OR claimed_at < %s)"
+            "   ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
+            ") RETURNING id",
+            [now, RawEventStatus.PENDING, now - STALE_AFTER, limit],
+        )
+        return sorted(int(row[0]) for row in cursor.fetchall())
+
+
+def raw_events_drain(*, seconds: float = DRAIN_SECONDS, linger: float = LINGER_SECONDS) -> int:
+    """Process pending events batch by batch until none is left or `seconds` have passed."""
+    from processing.pipeline.steps import PipelineCache
+
+    try:
+        redis_client().delete(DRAIN_FLAG)
+    except redis.RedisError:
+        logger.warning("drain flag not cleared: Redis unavailable")
+    global _async_commit_session  # noqa: PLW0603 - the drain's session setting, see below
+    cache = PipelineCache()  # configuration read once per drain
+    # For the whole drain rather than per event (one round trip less per event); reset
+    # before the connection serves other tasks.
+    with connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO OFF")
+    _async_commit_session = True
+    try:
+        return _drain(cache, seconds, linger)
+    finally:
+        _async_commit_session = False
+        with connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+
+def _drain(cache: PipelineCache, seconds: float, linger: float) -> int:
+    deadline = time.monotonic() + seconds
+    processed = 0
+    idle_since: float | None = None
+    while time.monotonic() < deadline:
+        ids = raw_events_claim()
+        if not ids:
+            idle_since = idle_since or time.monotonic()
+            if time.monotonic() - idle_since >= linger:
+                return processed
+            time.sleep(POLL_SECONDS)
+            continue
+        idle_since = None
+        if len(ids) == BATCH:
+            drain_kick(force=True)  # more waiting: let another worker process help
+        processed += sum(raw_event_process(raw_event_id=raw_id, cache=cache) for raw_id in ids)
+    drain_kick(force=True)  # out of time: continue in a fresh task
+    return processed
+
+
+def raw_events_stale(*, now: datetime | None = None) -> bool:
+    """True when a pending event has waited past STALE_AFTER without a live claim."""
+    now = now or timezone.now()
+    cutoff = now - STALE_AFTER
+    return (
+        RawEvent.objects.filter(status=RawEventStatus.PENDING, received_at__lt=cutoff)
+        .exclude(claimed_at__gte=cutoff)
+        .exists()
+    )
+
+
+@transaction.atomic
+def raw_event_replay(*, raw_event: RawEvent, by: User) -> RawEvent:
+    """Send a failed event through the pipeline again (its error is cleared)."""
+    raw = RawEvent.objects.select_for_update().get(pk=raw_event.pk)
+    if raw.status != RawEventStatus.FAILED:
+        raise ValidationError("Only a failed event can be replayed.")
+    now = timezone.now()
+    raw.status = RawEventStatus.PENDING
+    raw.error = ""
+    raw.claimed_at = None
+    raw.save(update_fields=["status", "error", "claimed_at"])
+    IncidentReference.objects.filter(pk=raw.reference_id).update(
+        status=ReferenceStatus.PENDING, reason="", updated_at=now
+    )
+    logger.info("raw event %s replayed by user %s", raw.pk, by.pk)
+    transaction.on_commit(lambda: drain_kick(force=True))
+    return raw

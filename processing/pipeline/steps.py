@@ -1,0 +1,259 @@
+"""The pipeline, in one place: raw event -> receive channel -> routing -> orchestration -> incident.
+
+`pipeline_process` runs inside the transaction that `incidents.ingest.drain.raw_event_process`
+opened (row lock on the raw event); everything it writes commits with the "processed" mark.
+Each stage's result goes on the raw event (`RawEvent.result`) and on the incident event
+(`IncidentEvent.processing`), so the timeline shows how an event was parsed, routed and
+transformed. Configuration (webhook templates, routing rules, orchestrations) is read once
+per drain through `PipelineCache`, so a batch of events costs no repeated lookups.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from escalations.models import Service
+from incidents import services as incident_services
+from incidents.models import Incident, Status
+from processing.channels.rendering import (
+    DebugResult,
+    RenderedEvent,
+    channel_debug_payload,
+    channel_render,
+    channel_templates,
+)
+from processing.models import EventOrchestration, ReceiveChannel, RoutingRule
+from processing.routing.orchestrations import OrchestrationOutcome, orchestrations_apply
+from processing.routing.routes import routing_rule_route
+from signals.models import RawEvent, Webhook
+
+logger = logging.getLogger(__name__)
+
+
+class PipelineError(Exception):
+    """The event cannot be processed as configured (kept as failed, replayable)."""
+
+
+@dataclass
+class PipelineOutcome:
+    incident: Incident
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PipelineCache:
+    """Configuration looked up once per drain (a drain lasts seconds)."""
+
+    templates: dict[int | None, tuple[str, dict[str, str]]] = field(default_factory=dict)
+    targets: dict[tuple[int, str], Service | RoutingRule | None] = field(default_factory=dict)
+    orchestrations: dict[int, list[EventOrchestration]] = field(default_factory=dict)
+
+    def templates_for(self, webhook_id: int | None) -> tuple[str, dict[str, str]]:
+        if webhook_id not in self.templates:
+            webhook = (
+                Webhook.objects.select_related("receive_channel").filter(pk=webhook_id).first()
+                if webhook_id is not None
+                else None
+            )
+            self.templates[webhook_id] = _templates(webhook)
+        return self.templates[webhook_id]
+
+    def target_for(self, organization_id: int, routing_key: str) -> Service | RoutingRule | None:
+        key = (organization_id, routing_key)
+        if key not in self.targets:
+            self.targets[key] = _target(organization_id, routing_key)
+        return self.targets[key]
+
+    def orchestrations_for(self, service: Service) -> list[EventOrchestration]:
+        if service.pk not in self.orchestrations:
+            self.orchestrations[service.pk] = list(
+                EventOrchestration.objects.filter(
+                    organization_id=service.organization_id, service=service, enabled=True
+                ).order_by("position", "id")
+            )
+        return self.orchestrations[service.pk]
+
+
+def _templates(webhook: Webhook | None) -> tuple[str, dict[str, str]]:
+    """(label, field -> source) for the webhook's organization channel or built-in template."""
+    channel: ReceiveChannel | None = webhook.receive_channel if webhook is not None else None
+    if channel is not None:
+        return f"receive channel “{channel.name}”", channel_templates(channel=channel, builtin=None)
+    builtin = webhook.builtin_template if webhook is not None else "generic"
+    return f"built-in template “{builtin}”", channel_templates(channel=None, builtin=builtin)
+
+
+def pipeline_channel_try(
+    *, raw: RawEvent, channel: ReceiveChannel | None = None, builtin: str | None = None
+) -> tuple[str, DebugResult]:
+    """(label, result) of rendering a stored raw event through `channel`, else the built-in
+    `builtin`, else (neither) its webhook's own, as the pipeline would; writes nothing.
+
+    The caller checked that `channel` is of the raw event's organization and `builtin` known.
+    """
+    if channel is not None:
+        label = f"receive channel “{channel.name}”"
+        templates = channel_templates(channel=channel, builtin=None)
+    elif builtin is not None:
+        label = f"built-in template “{builtin}”"
+        templates = channel_templates(channel=None, builtin=builtin)
+    else:
+        label, templates = _templates(raw.webhook)
+    return label, channel_debug_payload(templates=templates, payload=raw.body)
+
+
+def _target(organization_id: int, routing_key: str) -> Service | RoutingRule | None:
+    service = Service.objects.filter(
+        organization_id=organization_id, routing_key=routing_key
+    ).first()
+    if service is not None:
+        return service
+    return (
+        RoutingRule.objects.filter(organization_id=organization_id, routing_key=routing_key)
+        .select_related("default_service")
+        .prefetch_related("routes__service")
+        .first()
+    )
+
+
+def _event_fields(rendered: RenderedEvent) -> dict[str, Any]:
+    """The parsed event as conditions see it (`event.<field>`)."""
+    return {
+        "summary": rendered.summary,
+        "description": rendered.description,
+        "source_url": rendered.source_url,
+        "dedup_id": rendered.dedup_id,
+        "acknowledge": rendered.acknowledge,
+        "resolve": rendered.resolve,
+        "urgency": rendered.urgency,
+        "labels": rendered.labels,
+    }
+
+
+def _route(
+    target: Service | RoutingRule, payload: Any, event: dict[str, Any]
+) -> tuple[Service, int | None, dict[str, Any]]:
+    if isinstance(target, Service):
+        return target, None, {"service": target.pk, "service_name": target.name}
+    decision = routing_rule_route(rule=target, payload=payload, event=event, now=timezone.now())
+    return (
+        decision.service,
+        target.pk,
+        {
+            "rule": target.name,
+            "rule_id": target.pk,
+            "route_id": decision.route_id,
+            "matched": decision.matched,
+            "service": decision.service.pk,
+            "service_name": decision.service.name,
+            "errors": decision.errors,
+        },
+    )
+
+
+def pipeline_process(raw: RawEvent, cache: PipelineCache | None = None) -> PipelineOutcome:
+    """Turn a locked, pending raw event into an incident; the caller holds the transaction."""
+    cache = cache or PipelineCache()
+    payload = raw.body
+    label, templates = cache.templates_for(raw.webhook_id)
+    rendered = channel_render(templates=templates, payload=payload)
+    event = _event_fields(rendered)
+    target = cache.target_for(raw.organization_id, raw.routing_key)
+    if target is None:
+        raise PipelineError(
+            f"No service or routing rule has the routing key {raw.routing_key!r} any more."
+        )
+    service, rule_id, routing = _route(target, payload, event)
+    outcome = orchestrations_apply(
+        orchestrations=cache.orchestrations_for(service),
+        routing_rule_id=rule_id,
+        payload=payload,
+        event=event,
+        now=timezone.now(),
+    )
+    data = rendered.event_data(payload, raw.received_at)
+    outcome.apply_to_event(data)
+    processing = {
+        "channel": {"template": label, **rendered.as_dict()},
+        "routing": routing,
+        "orchestration": outcome.as_dict(),
+    }
+    data.processing = processing
+    # The caller's transaction covers this; the reference is completed with the raw event.
+    incident = incident_services.ingest_event_in_transaction(service=service, event=data)
+    actions = _apply_actions(incident, outcome)
+    return PipelineOutcome(incident, {**processing, "actions": actions})
+
+
+def _apply_actions(incident: Incident, outcome: OrchestrationOutcome) -> list[str]:
+    """The incident-level transformations that take effect now, as the system.
+
+    Note, silence and acknowledge act on the incident an event opens (repeats of the same
+    alert would otherwise add the note again and again); resolve acts on every event, like a
+    resolve signal. Escalate, policy override, notify users and acknowledge timeout are stored
+    in the outcome for the escalation engine; they have no effect before it exists.
+    """
+    done: list[str] = []
+    steps: list[tuple[str, Any]] = []
+    if not incident.opened_by_event:
+        outcome = dataclasses.replace(outcome, notes=[], silence_minutes=None, acknowledge=False)
+    steps += [(f"note: {note[:60]}", lambda n=note: _note(incident, n)) for note in outcome.notes]
+    if outcome.silence_minutes:
+        steps.append(
+            (
+                f"silenced for {outcome.silence_minutes} min",
+                lambda: incident_services.incident_silence(
+                    incident=incident, by=None, minutes=outcome.silence_minutes or 0
+                ),
+            )
+        )
+    if outcome.acknowledge:
+        steps.append(
+            (
+                "acknowledged",
+                lambda: incident_services.incident_acknowledge(incident=incident, by=None),
+            )
+        )
+    if outcome.resolve:
+        steps.append(
+            ("resolved", lambda: incident_services.incident_resolve(incident=incident, by=None))
+        )
+    for name, step in steps:
+        try:
+            step()
+            done.append(name)
+        except ValidationError as error:
+            # e.g. silencing an incident that the event itself resolved: skip, say why.
+            done.append(f"{name}: skipped ({' '.join(error.messages)})")
+    if incident.opened_by_event and incident.status != Status.RESOLVED:
+        done += _escalation_actions(incident, outcome)
+    return done
+
+
+def _escalation_actions(incident: Incident, outcome: OrchestrationOutcome) -> list[str]:
+    """Escalate force/bypass, policy override and notify users, for the incident it opened."""
+    from escalations.engine.orchestration import orchestration_escalation_apply
+
+    wanted = (outcome.escalate, outcome.escalation_policy_id, outcome.notify_user_ids)
+    if not (any(wanted) or outcome.ack_timeout_minutes):
+        return []
+    try:
+        return orchestration_escalation_apply(
+            incident=Incident.objects.select_related("service").get(pk=incident.pk),
+            escalate=outcome.escalate,
+            escalation_policy_id=outcome.escalation_policy_id,
+            notify_user_ids=outcome.notify_user_ids,
+            ack_timeout_minutes=outcome.ack_timeout_minutes,
+        )
+    except ValidationError as error:
+        return [f"escalation: skipped ({' '.join(error.messages)})"]
+
+
+def _note(incident: Incident, text: str) -> None:
+    incident_services.incident_add_note(incident=incident, by=None, text=text)
