@@ -33,8 +33,8 @@ def _setup() -> None:
 
 def produce(service_id: int, producer: int, start_at: float) -> None:
     _setup()
-    from escalations.models import Service
     from incidents.services import EventData, ingest_event
+    from opsduty.models import Service
 
     service = Service.objects.get(pk=service_id)
     while time.time() < start_at:

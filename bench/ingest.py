@@ -247,7 +247,7 @@ def _accept_phase(path: str) -> dict[str, Any]:
 
 
 def _end_to_end_phase(path: str, org: Any) -> dict[str, Any]:
-    from incidents.models import IncidentReference
+    from signals.models import IncidentReference
 
     _REFERENCES.clear()
     bodies = [_body(n, f"e2e-{n}") for n in range(int(100 * SECONDS) + 10)]

@@ -9,11 +9,10 @@ from django import forms
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from escalations.models import Service
 from incidents.models import NOTE_MAX_LENGTH, Status, Urgency
 from incidents.selectors import IncidentFilters
 from incidents.services import MAX_SILENCE_MINUTES
-from opsduty.models import Team
+from opsduty.models import Service, Team
 
 
 class IncidentFilterForm(forms.Form):

@@ -14,7 +14,6 @@ from datetime import datetime
 
 from django.db import transaction
 
-from escalations.models import Service
 from incidents import hooks
 from incidents.models import Incident, LogAction, Status, Urgency
 from incidents.services import (
@@ -24,7 +23,7 @@ from incidents.services import (
     _who,
     attach_to_maintenance,
 )
-from opsduty.models import User
+from opsduty.models import Service, User
 
 
 def _maintenance_incident(service: Service) -> Incident | None:

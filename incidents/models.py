@@ -1,35 +1,28 @@
-"""Incidents, the events that formed them, notes, the log, responders and references."""
+"""Incidents, the events that formed them, notes, the log, responders and references.
+
+`Status`, `Urgency` and `OPEN_STATUSES` are defined in `opsduty.choices` (every stage speaks
+them) and re-exported here for the incidents app's own code."""
 
 from __future__ import annotations
-
-import uuid
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from escalations.models import Service
-from opsduty.models import Label, Organization, TenantModel
+from opsduty.choices import (
+    DEDUP_ID_MAX_LENGTH,
+    OPEN_STATUSES,
+    SUMMARY_MAX_LENGTH,
+    Status,
+    Urgency,
+)
+from opsduty.models import Label, Organization, Service, TenantModel
 
 NOTE_MAX_LENGTH = 10_000
-SUMMARY_MAX_LENGTH = 1024
-DEDUP_ID_MAX_LENGTH = 255
 
 
-class Status(models.TextChoices):
-    TRIGGERED = "triggered", "Triggered"
-    ACKNOWLEDGED = "acknowledged", "Acknowledged"
-    SILENCED = "silenced", "Silenced"
-    RESOLVED = "resolved", "Resolved"
-
-
-OPEN_STATUSES = (Status.TRIGGERED, Status.ACKNOWLEDGED, Status.SILENCED)
-
-
-class Urgency(models.TextChoices):
-    HIGH = "high", "High"
-    LOW = "low", "Low"
+__all__ = ["DEDUP_ID_MAX_LENGTH", "OPEN_STATUSES", "SUMMARY_MAX_LENGTH", "Status", "Urgency"]  # re-exported from opsduty.choices
 
 
 class IncidentCounter(models.Model):
@@ -220,26 +213,3 @@ class IncidentResponder(TenantModel):
 
     def __str__(self) -> str:
         return f"{self.user_id} on {self.incident_id}"
-
-
-class ReferenceStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    COMPLETED = "completed", "Completed"
-    FAILED = "failed", "Failed"
-    STOPPED = "stopped", "Stopped"
-
-
-class IncidentReference(TenantModel):
-    """What a signal's sender gets back: pending until processed, then its incident."""
-
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    status = models.CharField(
-        max_length=16, choices=ReferenceStatus.choices, default=ReferenceStatus.PENDING
-    )
-    reason = models.TextField(blank=True)
-    incident = models.ForeignKey(Incident, null=True, blank=True, on_delete=models.SET_NULL)
-    created_at = models.DateTimeField(default=timezone.now)
-    updated_at = models.DateTimeField(default=timezone.now)
-
-    def __str__(self) -> str:
-        return str(self.public_id)

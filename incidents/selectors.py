@@ -7,9 +7,9 @@ from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from escalations.catalog.selectors import service_visible_list
 from incidents.models import Incident
 from opsduty.models import User
+from opsduty.selectors import service_visible_list
 from opsduty.tenancy import get_for_org_or_404, scoped
 
 

@@ -21,7 +21,6 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from escalations.models import MaintenanceMode, Service
 from incidents import hooks
 from incidents.log import incident_log_write
 from incidents.models import (
@@ -33,16 +32,15 @@ from incidents.models import (
     IncidentCounter,
     IncidentEvent,
     IncidentNote,
-    IncidentReference,
     IncidentResponder,
     LogAction,
-    ReferenceStatus,
     ResponderStatus,
     Status,
     Urgency,
 )
 from opsduty import rawsql
-from opsduty.models import Label, Organization, User
+from opsduty.models import Label, MaintenanceMode, Organization, Service, User
+from signals.models import IncidentReference, ReferenceStatus
 
 MAX_SILENCE_MINUTES = 7 * 24 * 60
 

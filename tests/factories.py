@@ -15,13 +15,12 @@ from oauth2_provider.models import AccessToken, Application
 from oauthlib.common import generate_token
 
 from escalations.catalog.services import service_create
-from escalations.models import Service
-from incidents.models import Incident, IncidentReference, IncidentResponder, ResponderStatus
+from incidents.models import Incident, IncidentResponder, ResponderStatus
 from incidents.services import EventData, ingest_event
-from opsduty.models import Organization, Role, Team, TeamMembership, User
+from opsduty.models import Organization, Role, Service, Team, TeamMembership, User
 from processing.channels.services import receive_channel_create
 from processing.models import ReceiveChannel
-from signals.models import RawEvent, Webhook
+from signals.models import IncidentReference, RawEvent, Webhook
 from signals.webhooks.services import webhook_create
 
 PASSWORD = "correct horse battery staple"

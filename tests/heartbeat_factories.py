@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from escalations.models import Service
+from opsduty.models import Service
 from signals.heartbeats import services as heartbeats
 from signals.models import Heartbeat, HeartbeatState
 

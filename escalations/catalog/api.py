@@ -14,11 +14,6 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from escalations.catalog.selectors import (
-    service_get,
-    service_maintenance_active,
-    service_visible_list,
-)
 from escalations.catalog.services import (
     DURATION_MESSAGE,
     MAINTENANCE_DEFAULT_MINUTES,
@@ -27,12 +22,12 @@ from escalations.catalog.services import (
     service_maintenance_start,
     service_maintenance_stop,
 )
-from escalations.models import MaintenanceMode, Service, ServiceType
 from incidents.api.reads import current_user
 from opsduty.api.base import OrgScopedAPIView, OrgScopedListAPIView
 from opsduty.api.enums import NamedChoiceField
 from opsduty.api.errors import UnprocessableEntity
-from opsduty.models import Role, User
+from opsduty.models import MaintenanceMode, Role, Service, ServiceType, User
+from opsduty.selectors import service_get, service_maintenance_active, service_visible_list
 
 
 def can_see_routing_key(user: User) -> bool:

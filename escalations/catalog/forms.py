@@ -13,10 +13,9 @@ from escalations.catalog.services import (
     MAINTENANCE_MAX_MINUTES,
     MODE_MESSAGE,
 )
-from escalations.models import MaintenanceMode, Service, ServiceType
 from escalations.policies.forms import policy_field
 from incidents.models import SUMMARY_MAX_LENGTH, Urgency
-from opsduty.models import Organization, Team
+from opsduty.models import MaintenanceMode, Organization, Service, ServiceType, Team
 from opsduty.tenancy import scoped
 
 

@@ -9,15 +9,9 @@ from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from escalations.catalog.selectors import service_maintenance_active
-from escalations.models import (
-    EscalationPolicy,
-    MaintenanceMode,
-    Service,
-    ServiceType,
-    new_routing_key,
-)
-from opsduty.models import Team, User
+from escalations.models import EscalationPolicy
+from opsduty.models import MaintenanceMode, Service, ServiceType, Team, User, new_routing_key
+from opsduty.selectors import service_maintenance_active
 from opsduty.services import can_manage_team
 
 

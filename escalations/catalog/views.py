@@ -19,14 +19,14 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from escalations.catalog import selectors, services
+from escalations.catalog import services
 from escalations.catalog.forms import MaintenanceForm, RegenerateKeyForm, ServiceForm, TriggerForm
 from escalations.engine.targets import service_oncall
-from escalations.models import Service
 from incidents import services as incident_services
 from incidents.models import OPEN_STATUSES
 from incidents.selectors import IncidentFilters, incident_list
-from opsduty.models import Role, Team
+from opsduty import selectors
+from opsduty.models import Role, Service, Team
 from opsduty.services import can_manage_team
 from opsduty.tenancy import scoped
 from opsduty.views.common import AuthedRequest, add_validation_error

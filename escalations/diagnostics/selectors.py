@@ -16,17 +16,10 @@ from datetime import datetime, timedelta
 from django.db.models import Exists, OuterRef, Prefetch
 from django.utils import timezone
 
-from escalations.models import (
-    EscalationPolicy,
-    EscalationStep,
-    Schedule,
-    ScheduleLayer,
-    Service,
-    StepKind,
-)
+from escalations.models import EscalationPolicy, EscalationStep, Schedule, ScheduleLayer, StepKind
 from escalations.notifications.rules import ContactProblem, users_without_contact
 from escalations.schedules.selectors import schedule_gaps
-from opsduty.models import Organization, Role, Team, User
+from opsduty.models import Organization, Role, Service, Team, User
 
 NOTIFY_KINDS = (StepKind.NOTIFY, StepKind.NOTIFY_IF_EVENTS, StepKind.NOTIFY_IF_TIME)
 # How far ahead the gaps of schedules that policies notify are looked for.

@@ -6,9 +6,9 @@ users directly, override the escalation policy, bypass or force escalation.
 
 from __future__ import annotations
 
-from escalations.engine.models import EscalationRun, RunState
 from escalations.engine import paging
 from escalations.engine import services as engine
+from escalations.engine.models import EscalationRun, RunState
 from escalations.models import EscalationPolicy
 from escalations.notifications.services import notifications_cancel_for
 from incidents.models import Incident, Status

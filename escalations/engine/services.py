@@ -26,10 +26,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from escalations.catalog.selectors import service_escalation_paused
 from escalations.engine.models import EscalationRun, RunState
 from escalations.engine.targets import step_targets
-from escalations.models import Service
 from escalations.notifications.services import notify_user
 from escalations.policies.models import EscalationPolicy, EscalationStep, StepKind
 from escalations.policies.selectors import policy_steps_cached
@@ -37,6 +35,8 @@ from incidents import hooks
 from incidents.log import incident_log_write
 from incidents.models import Incident, IncidentEvent, LogAction, Status
 from opsduty import rawsql
+from opsduty.models import Service
+from opsduty.selectors import service_escalation_paused
 
 logger = logging.getLogger(__name__)
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from escalations.models import EscalationStep, Schedule, Service
+from escalations.models import EscalationStep, Schedule
 from escalations.policies.models import StepKind
 from escalations.policies.selectors import policy_steps_cached
 from escalations.schedules.selectors import oncall_user_ids
-from opsduty.models import Role, TeamMembership, User
+from opsduty.models import Role, Service, TeamMembership, User
 
 NOTIFY_KINDS = (StepKind.NOTIFY, StepKind.NOTIFY_IF_EVENTS, StepKind.NOTIFY_IF_TIME)
 

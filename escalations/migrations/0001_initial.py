@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import escalations.models
+import opsduty.models
 from django.db import migrations, models
 
 
@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
                 (
                     "routing_key",
                     models.CharField(
-                        default=escalations.models.new_routing_key, max_length=64, unique=True
+                        default=opsduty.models.new_routing_key, max_length=64, unique=True
                     ),
                 ),
                 ("slack_channel", models.CharField(blank=True, max_length=80)),

@@ -24,7 +24,6 @@ from django.db import connection, transaction
 from django.db.models import Model
 from django.utils import timezone
 
-from escalations.models import Service
 from escalations.notifications.models import (
     Channel,
     Notification,
@@ -47,7 +46,7 @@ from incidents.models import (
     Status,
 )
 from opsduty import rawsql
-from opsduty.models import User
+from opsduty.models import Service, User
 
 if TYPE_CHECKING:
     from incidents.hooks import StatusChange

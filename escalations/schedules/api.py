@@ -14,7 +14,6 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from escalations.catalog.selectors import service_get
 from escalations.engine.targets import service_oncall
 from escalations.models import Schedule, ScheduleOverride
 from escalations.schedules import shifts
@@ -31,6 +30,7 @@ from opsduty.api.base import OrgScopedAPIView, OrgScopedListAPIView
 from opsduty.api.errors import UnprocessableEntity
 from opsduty.api.users import UserSchema
 from opsduty.models import User
+from opsduty.selectors import service_get
 from opsduty.tenancy import get_for_org_or_404
 
 

@@ -16,24 +16,16 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from escalations.catalog.selectors import service_visible_list
-from escalations.models import Service
-from incidents.models import (
-    Incident,
-    IncidentNote,
-    IncidentReference,
-    IncidentResponder,
-    ReferenceStatus,
-    ResponderStatus,
-    Status,
-)
+from incidents.models import Incident, IncidentNote, IncidentResponder, ResponderStatus, Status
 from incidents.selectors import IncidentFilters, incident_get, incident_list
 from opsduty.api.base import OrgScopedGenericAPIView, OrgScopedListAPIView
 from opsduty.api.enums import NamedChoiceField
 from opsduty.api.errors import UnprocessableEntity
 from opsduty.api.users import UserSchema
-from opsduty.models import User
+from opsduty.models import Service, User
+from opsduty.selectors import service_visible_list
 from opsduty.tenancy import get_for_org_or_404
+from signals.models import IncidentReference, ReferenceStatus
 
 # --- schemas -------------------------------------------------------------------------------
 

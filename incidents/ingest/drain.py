@@ -23,9 +23,8 @@ from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from incidents.models import IncidentReference, ReferenceStatus
 from opsduty.models import User
-from signals.models import RawEvent, RawEventStatus
+from signals.models import IncidentReference, RawEvent, RawEventStatus, ReferenceStatus
 
 if TYPE_CHECKING:
     from processing.pipeline.steps import PipelineCache

@@ -13,12 +13,12 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from escalations.catalog.selectors import service_visible_list
 from incidents import services
 from incidents.forms import BulkForm, IncidentFilterForm
 from incidents.models import Incident
 from incidents.selectors import incident_list as select_incidents
 from opsduty.models import Role, Team
+from opsduty.selectors import service_visible_list
 from opsduty.services import can_manage_team
 from opsduty.tenancy import scoped
 from opsduty.views.common import AuthedRequest

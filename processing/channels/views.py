@@ -16,6 +16,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from opsduty.views.common import AuthedRequest, add_validation_error, is_htmx
+from processing.channels import selectors, services
 from processing.channels.builtin_templates import BUILTIN_TEMPLATES
 from processing.channels.forms import FIELD_LABELS, DebugForm, ReceiveChannelForm
 from processing.channels.rendering import (
@@ -23,7 +24,6 @@ from processing.channels.rendering import (
     channel_debug,
     channel_templates,
 )
-from processing.channels import selectors, services
 from processing.models import BaseTemplate, ReceiveChannel
 
 

@@ -4,7 +4,7 @@ import django.core.validators
 import django.db.models.constraints
 import django.db.models.deletion
 import django.utils.timezone
-import escalations.models
+import opsduty.models
 import processing.routing.models
 from django.db import migrations, models
 
@@ -31,7 +31,7 @@ class Migration(migrations.Migration):
                 (
                     "routing_key",
                     models.CharField(
-                        default=escalations.models.new_routing_key, max_length=64, unique=True
+                        default=opsduty.models.new_routing_key, max_length=64, unique=True
                     ),
                 ),
                 ("created_at", models.DateTimeField(default=django.utils.timezone.now)),

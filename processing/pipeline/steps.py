@@ -18,9 +18,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from escalations.models import Service
 from incidents import services as incident_services
-from incidents.models import Incident, Status
+from incidents.models import Incident
+from opsduty.choices import Status
+from opsduty.models import Service
 from processing.channels.rendering import (
     DebugResult,
     RenderedEvent,

@@ -17,8 +17,7 @@ from django.db.models import QuerySet
 from django.forms import formset_factory
 from django.http import QueryDict
 
-from escalations.models import Service
-from opsduty.models import Role, Team, User
+from opsduty.models import Role, Service, Team, User
 from opsduty.tenancy import scoped
 from processing.models import AutoResolve, Escalate, OrchestrationUrgency, RoutingRule
 from processing.routing.conditions import OPERATIONS, condition_validate, conditions_validate

@@ -11,8 +11,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from escalations.models import Service, new_routing_key
-from opsduty.models import Team, TenantModel
+from opsduty.models import Service, Team, TenantModel, new_routing_key
 from processing.routing.conditions import MATCH_ALL
 
 MAX_SILENCE_MINUTES = 10080  # one week

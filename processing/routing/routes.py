@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from escalations.models import Service
+from opsduty.models import Service
 from processing.models import Route, RoutingRule
 from processing.routing.conditions import conditions_evaluate
 

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from django.db.models import Count, Prefetch, QuerySet
 
-from escalations.catalog.selectors import service_visible_list
-from escalations.models import Service
-from opsduty.models import Organization, User
+from opsduty.models import Organization, Service, User
+from opsduty.selectors import service_visible_list
 from opsduty.tenancy import get_for_org_or_404, scoped
 from processing.models import EventOrchestration, Route, RoutingRule
 

@@ -15,8 +15,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from escalations.models import Service, new_routing_key
-from opsduty.models import Team, User
+from opsduty.models import Service, Team, User, new_routing_key
 from opsduty.services import can_manage_team
 from processing.models import (
     AutoResolve,

@@ -20,8 +20,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from escalations.catalog.selectors import service_get
 from opsduty.models import Team
+from opsduty.selectors import service_get
 from opsduty.services import can_manage_team
 from opsduty.views.common import (
     AuthedRequest,
@@ -30,6 +30,7 @@ from opsduty.views.common import (
     delete_with_confirmation,
 )
 from processing.models import EventOrchestration, Route, RoutingRule
+from processing.routing import selectors, services
 from processing.routing.forms import (
     ConditionEditor,
     OrchestrationForm,
@@ -38,7 +39,6 @@ from processing.routing.forms import (
     RoutingRuleForm,
     manageable_teams,
 )
-from processing.routing import selectors, services
 
 
 def _require_manage(request: AuthedRequest, team: Team) -> None:

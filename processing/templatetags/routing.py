@@ -6,7 +6,7 @@ from typing import Any
 
 from django import template
 
-from escalations.models import Service
+from opsduty.models import Service
 from processing.models import EventOrchestration
 from processing.routing.conditions import WITHOUT_VALUE
 from processing.routing.forms import OPERATION_LABELS

@@ -28,17 +28,16 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from escalations.catalog.selectors import service_visible_list
-from escalations.models import Service
 from incidents.api.reads import current_user
-from incidents.models import Urgency
 from opsduty.api.base import OrgScopedAPIView, OrgScopedListAPIView
 from opsduty.api.enums import NamedChoiceField
 from opsduty.api.errors import UnprocessableEntity
-from opsduty.models import User
+from opsduty.choices import Urgency
+from opsduty.models import Service, User
+from opsduty.selectors import service_visible_list
 from opsduty.tenancy import get_for_org_or_404
-from signals.heartbeats.checkin import client_ip
 from signals.heartbeats import services as heartbeats
+from signals.heartbeats.checkin import client_ip
 from signals.models import Heartbeat, HeartbeatState, HeartbeatType
 
 # --- reads ----------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from escalations.models import Service
-from incidents.models import Urgency
+from opsduty.choices import Urgency
+from opsduty.models import Service
 from opsduty.views.common import add_validation_error
 from signals.heartbeats.models import HeartbeatState, HeartbeatType
 from signals.heartbeats.services import StateInput, state_values

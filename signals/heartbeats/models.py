@@ -17,7 +17,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from incidents.models import Incident, Urgency
+from incidents.models import Incident
+from opsduty.choices import Urgency
 from opsduty.models import TenantModel
 
 CHECKINS_KEPT = 100
@@ -37,7 +38,7 @@ class Heartbeat(TenantModel):
     """A monitored job on a service; misses open incidents there with `incident_urgency`."""
 
     service = models.ForeignKey(
-        "escalations.Service", on_delete=models.CASCADE, related_name="heartbeats"
+        "opsduty.Service", on_delete=models.CASCADE, related_name="heartbeats"
     )
     name = models.CharField(max_length=200)
     description = models.TextField(blank=True, max_length=2000)

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from escalations.catalog.selectors import service_visible_list
-from escalations.models import Service
 from escalations.policies.selectors import policy_manageable_teams
-from opsduty.models import User
+from opsduty.models import Service, User
+from opsduty.selectors import service_visible_list
 from opsduty.tenancy import get_for_org_or_404, scoped
 from signals.heartbeats.models import Heartbeat, HeartbeatCheckIn, HeartbeatState
 

@@ -28,10 +28,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from escalations.models import Service
 from escalations.policies.services import timezone_names
-from incidents.models import Incident, Status, Urgency
-from opsduty.models import User
+from incidents.models import Incident
+from opsduty.choices import Status, Urgency
+from opsduty.models import Service, User
 from opsduty.services import can_manage_team
 from signals.heartbeats.models import (
     CHECKINS_KEPT,

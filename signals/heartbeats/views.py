@@ -25,9 +25,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from escalations.catalog.selectors import service_visible_list
 from escalations.policies.services import timezone_names
-from incidents.models import OPEN_STATUSES, Incident
+from incidents.models import Incident
+from opsduty.choices import OPEN_STATUSES
+from opsduty.selectors import service_visible_list
 from opsduty.services import can_manage_team
 from opsduty.views.common import (
     AuthedRequest,
@@ -36,6 +37,7 @@ from opsduty.views.common import (
     delete_with_confirmation,
     is_htmx,
 )
+from signals.heartbeats import selectors, services
 from signals.heartbeats.forms import (
     BaseEnvironmentFormSet,
     EnvironmentFormSet,
@@ -43,7 +45,6 @@ from signals.heartbeats.forms import (
     environment_initial,
 )
 from signals.heartbeats.models import Heartbeat, HeartbeatState
-from signals.heartbeats import selectors, services
 
 ACTIVE = "heartbeats"
 CHECKIN_PREFIX = "/heartbeats/checkin/"

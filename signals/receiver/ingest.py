@@ -33,8 +33,7 @@ from django.db.utils import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
 from incidents.ingest import drain as services
-from incidents.models import ReferenceStatus
-from signals.models import RawEventStatus
+from signals.models import RawEventStatus, ReferenceStatus
 
 logger = logging.getLogger(__name__)
 

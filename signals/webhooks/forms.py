@@ -9,14 +9,8 @@ from django import forms
 from django.db.models import QuerySet
 
 from processing.models import ReceiveChannel
-from signals.models import (
-    DEFAULT_RATE_LIMIT_PER_MINUTE,
-    MAX_RATE_LIMIT_PER_MINUTE,
-    MIN_RATE_LIMIT_PER_MINUTE,
-    BuiltinTemplate,
-    RawEventStatus,
-    Webhook,
-)
+from signals.models import BuiltinTemplate, RawEventStatus, Webhook
+from signals.webhooks.models import DEFAULT_RATE_LIMIT_PER_MINUTE, MAX_RATE_LIMIT_PER_MINUTE, MIN_RATE_LIMIT_PER_MINUTE
 from signals.webhooks.selectors import RawEventFilters
 
 BUILTIN_PREFIX = "builtin:"

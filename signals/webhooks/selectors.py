@@ -15,9 +15,8 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from escalations.catalog.api import can_see_routing_key
-from escalations.catalog.selectors import service_visible_list
-from escalations.models import Service
-from opsduty.models import Organization, User
+from opsduty.models import Organization, Service, User
+from opsduty.selectors import service_visible_list
 from opsduty.tenancy import get_for_org_or_404, scoped
 from signals.models import RawEvent, Webhook
 

@@ -17,13 +17,8 @@ from django.db import IntegrityError, transaction
 
 from opsduty.models import Organization, User
 from processing.models import ReceiveChannel
-from signals.models import (
-    DEFAULT_RATE_LIMIT_PER_MINUTE,
-    MAX_RATE_LIMIT_PER_MINUTE,
-    MIN_RATE_LIMIT_PER_MINUTE,
-    BuiltinTemplate,
-    Webhook,
-)
+from signals.models import BuiltinTemplate, Webhook
+from signals.webhooks.models import DEFAULT_RATE_LIMIT_PER_MINUTE, MAX_RATE_LIMIT_PER_MINUTE, MIN_RATE_LIMIT_PER_MINUTE
 
 NAME_MAX_LENGTH = 200
 DUPLICATE_NAME = "A webhook with this name already exists."

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from escalations.models import Service
-from opsduty.models import Organization, Team, User
+from opsduty.models import Organization, Service, Team, User
 from signals.models import Heartbeat, HeartbeatCheckIn, HeartbeatState
 from tests import factories
 from tests.conftest import api_client_for

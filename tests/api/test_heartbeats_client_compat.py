@@ -58,9 +58,8 @@ from opsduty_client.models.update_heartbeat_input import UpdateHeartbeatInput
 from opsduty_client.models.update_heartbeat_state_input import UpdateHeartbeatStateInput
 from opsduty_client.types import UNSET, Unset
 
-from escalations.models import Service
 from opsduty import services
-from opsduty.models import Role, User
+from opsduty.models import Role, Service, User
 from signals.models import Heartbeat, HeartbeatCheckIn, HeartbeatState
 from tests import factories
 from tests.heartbeat_factories import make_heartbeat, make_state

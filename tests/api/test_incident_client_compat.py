@@ -50,11 +50,10 @@ from opsduty_client.models.paged_service_schema import PagedServiceSchema
 from opsduty_client.models.resolve_incident_input_schema import ResolveIncidentInputSchema
 from opsduty_client.models.responder_status import ResponderStatus
 
-from escalations.models import Service
 from incidents import services as incident_services
 from incidents.models import Incident
 from opsduty import services
-from opsduty.models import Role, User
+from opsduty.models import Role, Service, User
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -13,10 +13,10 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from escalations.models import Service
 from incidents import services as incident_services
-from incidents.models import NOTE_MAX_LENGTH, Incident, IncidentNote, ReferenceStatus, Status
-from opsduty.models import Organization, User
+from incidents.models import NOTE_MAX_LENGTH, Incident, IncidentNote, Status
+from opsduty.models import Organization, Service, User
+from signals.models import ReferenceStatus
 from tests import factories
 from tests.api.conftest import get_json
 from tests.conftest import api_client_for

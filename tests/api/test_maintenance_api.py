@@ -11,9 +11,8 @@ import time_machine
 from django.test import Client
 
 from escalations.catalog.services import DURATION_MESSAGE, MODE_MESSAGE
-from escalations.models import Service
 from incidents.models import Incident, Status
-from opsduty.models import Organization, User
+from opsduty.models import Organization, Service, User
 from tests import factories
 from tests.conftest import api_client_for
 

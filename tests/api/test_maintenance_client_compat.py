@@ -20,10 +20,9 @@ from opsduty_client.models.maintenance_mode import MaintenanceMode
 from opsduty_client.models.service_schema import ServiceSchema
 from opsduty_client.models.start_maintenance_input_schema import StartMaintenanceInputSchema
 
-from escalations.models import Service
 from incidents.models import Incident
 from opsduty import services
-from opsduty.models import Role
+from opsduty.models import Role, Service
 from tests import factories
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -7,12 +7,12 @@ import pytest
 from django.test import Client
 
 from escalations.engine.models import EscalationRun
-from escalations.models import EscalationPolicy, Service
+from escalations.models import EscalationPolicy
 from escalations.notifications.models import Notification
 from escalations.policies.services import policy_create
 from incidents import services as incident_services
 from incidents.models import Incident
-from opsduty.models import Organization, Team, User
+from opsduty.models import Organization, Service, Team, User
 from tests import factories
 from tests.api.test_incidents_api import action_url, assert_422, post_json
 from tests.conftest import api_client_for

@@ -38,11 +38,11 @@ from opsduty_client.models.schedule_override_input_schema import ScheduleOverrid
 from opsduty_client.models.schedule_override_schema import ScheduleOverrideSchema
 
 from escalations.catalog.services import service_set_policy
-from escalations.models import Schedule, ScheduleOverride, Service, StepKind
+from escalations.models import Schedule, ScheduleOverride, StepKind
 from escalations.policies.services import policy_create, step_add
 from escalations.schedules.services import LayerInput, layer_create, schedule_create
 from opsduty import services
-from opsduty.models import Organization, Role, Team, User
+from opsduty.models import Organization, Role, Service, Team, User
 from tests import factories
 
 NOW = datetime(2027, 1, 3, 12, 0, tzinfo=UTC)

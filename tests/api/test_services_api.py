@@ -8,8 +8,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from escalations.models import Service
-from opsduty.models import Organization, User
+from opsduty.models import Organization, Service, User
 from tests import factories
 from tests.api.conftest import get_json
 from tests.conftest import api_client_for

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from escalations.models import Service
-from opsduty.models import Organization, User
+from opsduty.models import Organization, Service, User
 from tests import factories
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

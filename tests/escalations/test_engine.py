@@ -9,15 +9,14 @@ import pytest
 import time_machine
 
 from escalations.catalog.services import service_set_policy
-from escalations.engine.models import EscalationRun, RunState
 from escalations.engine import services as engine
-from escalations.models import Service
+from escalations.engine.models import EscalationRun, RunState
 from escalations.notifications.models import Notification
 from escalations.policies.models import EscalationPolicy, StepKind
 from escalations.policies.services import policy_create, step_add
 from incidents import services as incident_services
 from incidents.models import Incident, Status
-from opsduty.models import Organization, Role, Team, User
+from opsduty.models import Organization, Role, Service, Team, User
 from tests import factories
 
 pytestmark = pytest.mark.django_db

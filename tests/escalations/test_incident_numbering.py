@@ -20,10 +20,9 @@ import pytest
 from django.db import connection
 
 from escalations.catalog.services import service_maintenance_start
-from escalations.models import Service
 from incidents import hooks
 from incidents.models import Incident
-from opsduty.models import User
+from opsduty.models import Service, User
 from tests import factories
 from tests.waiting import wait_until
 

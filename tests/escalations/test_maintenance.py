@@ -15,18 +15,17 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from escalations import tasks
-from escalations.catalog import selectors
 from escalations.catalog.services import (
     service_maintenance_expire,
     service_maintenance_start,
     service_maintenance_stop,
 )
-from escalations.models import MaintenanceMode, Service
 from incidents import services as incident_services
 from incidents.models import Incident, LogAction, Status
 from incidents.services import DEBUG_MAINTENANCE_MESSAGE
+from opsduty import selectors
 from opsduty.celery import app
-from opsduty.models import User
+from opsduty.models import MaintenanceMode, Service, User
 from tests import factories
 from tests.escalations.conftest import START
 from tests.waiting import wait_until

@@ -11,17 +11,16 @@ import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from escalations.catalog.services import service_set_policy
+from escalations.engine import services as engine
 from escalations.engine.models import EscalationRun, RunState
 from escalations.engine.paging import incident_page, incident_reassign, paging_targets_get
-from escalations.engine import services as engine
-from escalations.models import Service
 from escalations.notifications.models import Notification, NotificationStatus
 from escalations.notifications.services import notification_deliver
 from escalations.policies.models import EscalationPolicy, StepKind
 from escalations.policies.services import policy_create, step_add
 from incidents import services as incident_services
 from incidents.models import Incident, IncidentLogEntry
-from opsduty.models import Organization, Role, Team, User
+from opsduty.models import Organization, Role, Service, Team, User
 from tests import factories
 
 pytestmark = pytest.mark.django_db

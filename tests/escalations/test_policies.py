@@ -12,11 +12,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 
 from escalations.catalog.services import service_set_policy, service_update
-from escalations.models import EscalationPolicy, EscalationStep, Service, StepKind
+from escalations.models import EscalationPolicy, EscalationStep, StepKind
 from escalations.policies import selectors
 from escalations.policies import services as ps
 from escalations.policies.text import step_describe
-from opsduty.models import Organization, Role, Team, User
+from opsduty.models import Organization, Role, Service, Team, User
 from tests import factories
 
 pytestmark = pytest.mark.django_db

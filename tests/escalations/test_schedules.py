@@ -17,7 +17,6 @@ from escalations.models import (
     Schedule,
     ScheduleLayer,
     ScheduleOverride,
-    Service,
     StepKind,
 )
 from escalations.policies.services import policy_create, step_add
@@ -35,7 +34,7 @@ from escalations.schedules.services import (
     schedule_update,
 )
 from incidents.models import IncidentLogEntry
-from opsduty.models import Organization, Team, User
+from opsduty.models import Organization, Service, Team, User
 from tests import factories
 
 pytestmark = pytest.mark.django_db

@@ -18,12 +18,11 @@ from escalations.models import (
     Schedule,
     ScheduleLayer,
     ScheduleOverride,
-    Service,
 )
 from escalations.policies.services import policy_create, step_add
 from escalations.schedules.selectors import oncall_forget, oncall_user_ids
 from opsduty import services
-from opsduty.models import Organization, Team, User
+from opsduty.models import Organization, Service, Team, User
 
 pytestmark = pytest.mark.django_db
 

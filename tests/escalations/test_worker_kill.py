@@ -37,14 +37,13 @@ from django.db import connection
 
 from escalations import tasks
 from escalations.catalog.services import service_set_policy
-from escalations.engine.models import EscalationRun, RunState
 from escalations.engine import services as engine
-from escalations.models import Service
+from escalations.engine.models import EscalationRun, RunState
 from escalations.notifications.models import Notification
 from escalations.policies.models import EscalationPolicy, StepKind
 from escalations.policies.services import policy_create, step_add
 from incidents.models import IncidentLogEntry, IncidentResponder, LogAction
-from opsduty.models import User
+from opsduty.models import Service, User
 from tests import factories
 from tests.celery_workers import (
     VISIBILITY_TIMEOUT,

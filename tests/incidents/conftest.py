@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 
 from escalations.catalog import services as escalation_services
-from escalations.models import Service
 from incidents import services
 from incidents.models import Incident
-from opsduty.models import Organization, User
+from opsduty.models import Organization, Service, User
 from tests import factories
 
 

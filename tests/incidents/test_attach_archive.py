@@ -9,10 +9,9 @@ import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from escalations.models import Service
 from incidents import services
 from incidents.models import Incident, LogAction, Status
-from opsduty.models import User
+from opsduty.models import Service, User
 
 pytestmark = pytest.mark.django_db
 

@@ -8,10 +8,9 @@ import pytest
 from django.db import connection, connections
 
 from escalations.catalog import services as escalation_services
-from escalations.models import Service
 from incidents import services
 from incidents.models import Incident, IncidentEvent, Status
-from opsduty.models import Organization, User
+from opsduty.models import Organization, Service, User
 from tests import factories
 
 EventData = services.EventData

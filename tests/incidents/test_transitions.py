@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 from django.core.exceptions import ValidationError
 
-from escalations.models import Service
 from incidents import hooks, services
 from incidents.models import Incident, IncidentLogEntry, IncidentNote, LogAction, Status
-from opsduty.models import User
+from opsduty.models import Service, User
 
 pytestmark = pytest.mark.django_db
 

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 import pytest
 
 from escalations.catalog import services as escalation_services
-from escalations.models import Notification, Service
+from escalations.models import Notification
 from escalations.notifications.providers import DeliveryError, Receipt, provider_register
 from incidents import services
 from incidents.models import Incident
-from opsduty.models import Organization, User
+from opsduty.models import Organization, Service, User
 from tests import factories
 
 

@@ -13,11 +13,10 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from escalations.models import Service
 from incidents.ingest import drain as signal_services
 from incidents.models import Incident
 from incidents.views.timeline import processing_summary
-from opsduty.models import Organization, Role, Team, User
+from opsduty.models import Organization, Role, Service, Team, User
 from opsduty.tasks import sessions_clear_expired
 from processing.models import RoutingRule
 from signals.models import RawEvent, RawEventStatus, Webhook
@@ -163,9 +162,10 @@ def test_worker_clears_expired_sessions(celery_worker) -> None:
 
 def _assert_demo_policies(org: Organization) -> None:
     """DEMO.md's two policies, once each, used by their team's service."""
-    from escalations.models import EscalationPolicy, Service
+    from escalations.models import EscalationPolicy
     from escalations.policies.selectors import policy_steps
     from escalations.policies.text import step_describe
+    from opsduty.models import Service
 
     platform = EscalationPolicy.objects.for_org(org).get(name="Platform default")
     first = policy_steps(platform)[0]

@@ -20,11 +20,10 @@ from django.utils import timezone
 from oauth2_provider.models import Application
 
 from escalations.models import EscalationPolicy as EscalationPolicyModel
-from escalations.models import Schedule, Service, StepKind
+from escalations.models import Schedule, StepKind
 from escalations.policies.services import policy_create, step_add
 from escalations.schedules import services as schedule_services
-from incidents.models import IncidentReference
-from opsduty.models import Organization, Role, Team, User
+from opsduty.models import Organization, Role, Service, Team, User
 from processing.models import RoutingRule
 from processing.routing.services import (
     OrchestrationFields,
@@ -32,9 +31,9 @@ from processing.routing.services import (
     route_create,
     routing_rule_create,
 )
-from signals.heartbeats.models import Heartbeat
 from signals.heartbeats import services as heartbeats
-from signals.models import RawEventStatus
+from signals.heartbeats.models import Heartbeat
+from signals.models import IncidentReference, RawEventStatus
 from tests import factories
 from tests.conftest import api_client_for
 from tests.heartbeat_factories import make_heartbeat, make_state

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from escalations.models import Service
-from opsduty.models import Organization, Team, User
+from opsduty.models import Organization, Service, Team, User
 from tests import factories
 
 

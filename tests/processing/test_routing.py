@@ -9,9 +9,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from escalations.models import Service
 from incidents.services import EventData
-from opsduty.models import Team, User
+from opsduty.models import Service, Team, User
 from processing.models import EventOrchestration, RoutingRule
 from processing.routing.orchestrations import OrchestrationOutcome, orchestrations_apply
 from processing.routing.routes import routing_rule_route

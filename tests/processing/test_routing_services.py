@@ -8,8 +8,7 @@ import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from escalations.catalog.services import service_delete
-from escalations.models import Service
-from opsduty.models import Organization, Role, Team, User
+from opsduty.models import Organization, Role, Service, Team, User
 from processing.models import EventOrchestration, Route, RoutingRule
 from processing.routing.services import (
     OrchestrationFields,

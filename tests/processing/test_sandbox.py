@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
+from processing.sandbox import environment as sandbox
 from processing.sandbox import regexes
 from processing.sandbox.environment import SandboxError, render
-from processing.sandbox import environment as sandbox
 
 PAYLOAD = {
     "labels": {"alertname": "DiskFull", "severity": "critical"},

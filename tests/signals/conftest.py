@@ -6,8 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from escalations.models import Service
-from opsduty.models import Organization, Team
+from opsduty.models import Organization, Service, Team
 from signals.models import Webhook
 from signals.receiver import ingest
 from tests import factories

@@ -13,10 +13,9 @@ from typing import Any, TypeVar
 import pytest
 from django.utils import timezone
 
-from escalations.models import Service
 from incidents.models import Incident, Status
 from opsduty.asgi import application
-from opsduty.models import Organization, User
+from opsduty.models import Organization, Service, User
 from signals.heartbeats import checkin_async as heartbeat_checkin_async
 from signals.heartbeats import services as heartbeats
 from signals.models import Heartbeat, HeartbeatCheckIn, HeartbeatState

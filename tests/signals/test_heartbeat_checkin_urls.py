@@ -13,7 +13,7 @@ import pytest
 from django.db import connection, transaction
 from django.test import Client
 
-from escalations.models import Service
+from opsduty.models import Service
 from signals.models import Heartbeat, HeartbeatCheckIn, HeartbeatState
 from tests.heartbeat_factories import make_heartbeat, make_state
 

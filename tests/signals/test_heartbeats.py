@@ -11,11 +11,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from escalations.catalog import services as escalation_services
-from escalations.models import Service
 from incidents.models import Incident, IncidentEvent, Status, Urgency
-from opsduty.models import Organization, User
-from signals.heartbeats.services import CheckinNotFound, StateInput
+from opsduty.models import Organization, Service, User
 from signals.heartbeats import services as heartbeats
+from signals.heartbeats.services import CheckinNotFound, StateInput
 from signals.models import Heartbeat, HeartbeatCheckIn, HeartbeatState
 from tests import factories
 

@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from escalations.models import Service
 from incidents.ingest import drain as services
-from incidents.models import Incident, IncidentEvent, IncidentNote, ReferenceStatus, Status
-from opsduty.models import Organization, Team, User
+from incidents.models import Incident, IncidentEvent, IncidentNote, Status
+from opsduty.models import Organization, Service, Team, User
 from processing.channels.rendering import FALLBACK_SUMMARY
 from processing.models import AutoResolve, Escalate, OrchestrationUrgency, RoutingRule
 from processing.routing.services import (
@@ -26,7 +25,7 @@ from processing.routing.services import (
     route_create,
     routing_rule_create,
 )
-from signals.models import RawEvent, RawEventStatus, Webhook
+from signals.models import RawEvent, RawEventStatus, ReferenceStatus, Webhook
 from tests import factories
 from tests.signals.conftest import url
 

@@ -12,12 +12,11 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
-from escalations.models import Service
 from incidents.ingest import drain as services
-from incidents.models import Incident, IncidentEvent, ReferenceStatus
-from opsduty.models import User
+from incidents.models import Incident, IncidentEvent
+from opsduty.models import Service, User
 from signals import tasks
-from signals.models import RawEvent, RawEventStatus, Webhook
+from signals.models import RawEvent, RawEventStatus, ReferenceStatus, Webhook
 from tests.signals.conftest import url
 from tests.waiting import wait_until
 

@@ -9,10 +9,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from escalations.models import Service
-from incidents.models import IncidentReference, ReferenceStatus
-from opsduty.models import Organization
-from signals.models import RawEvent, RawEventStatus, Webhook
+from opsduty.models import Organization, Service
+from signals.models import IncidentReference, RawEvent, RawEventStatus, ReferenceStatus, Webhook
 from signals.receiver import ingest
 from tests import factories
 from tests.signals.conftest import url

@@ -10,11 +10,10 @@ from typing import Any, TypeVar
 
 import pytest
 
-from escalations.models import Service
 from incidents.ingest import drain as services
-from incidents.models import ReferenceStatus
 from opsduty.asgi import application
-from signals.models import RawEvent, RawEventStatus, Webhook
+from opsduty.models import Service
+from signals.models import RawEvent, RawEventStatus, ReferenceStatus, Webhook
 from signals.receiver import ingest, ingest_async
 from tests.signals.conftest import url
 

@@ -14,10 +14,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from escalations.models import Service
 from incidents.ingest import drain as services
 from incidents.models import Incident
-from opsduty.models import Organization, Role, Team, User
+from opsduty.models import Organization, Role, Service, Team, User
 from signals.models import RawEvent, RawEventStatus, Webhook
 from tests import factories
 from tests.conftest import session_client_for

@@ -18,11 +18,10 @@ import pytest
 import time_machine
 from django.test import Client
 
-from escalations.models import Service
 from incidents.models import Status
-from opsduty.models import Organization, Role, Team, User
-from signals.heartbeats.models import Heartbeat, HeartbeatCheckIn, HeartbeatState
+from opsduty.models import Organization, Role, Service, Team, User
 from signals.heartbeats import services as hb
+from signals.heartbeats.models import Heartbeat, HeartbeatCheckIn, HeartbeatState
 from signals.heartbeats.views import checkin_url
 from tests import factories
 from tests.conftest import session_client_for

@@ -10,10 +10,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from escalations.models import Service
 from incidents import services
 from incidents.models import Incident, IncidentLogEntry, IncidentNote, Status, Urgency
-from opsduty.models import Organization, Role, Team, User
+from opsduty.models import Organization, Role, Service, Team, User
 from tests import factories
 from tests.conftest import session_client_for
 from tests.ui.helpers import HTMX

@@ -11,9 +11,8 @@ import pytest
 import time_machine
 from django.test import Client
 
-from escalations.models import MaintenanceMode, Service
 from incidents.models import Incident, Status
-from opsduty.models import Team, User
+from opsduty.models import MaintenanceMode, Service, Team, User
 from tests import factories
 
 pytestmark = pytest.mark.django_db

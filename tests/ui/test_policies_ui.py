@@ -8,9 +8,9 @@ import pytest
 from django.test import Client
 
 from escalations.catalog.services import service_set_policy
-from escalations.models import EscalationPolicy, EscalationStep, Service
+from escalations.models import EscalationPolicy, EscalationStep
 from escalations.policies import services as ps
-from opsduty.models import Organization, Role, Team, User
+from opsduty.models import Organization, Role, Service, Team, User
 from tests import factories
 from tests.conftest import session_client_for
 

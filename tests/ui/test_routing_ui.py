@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from escalations.models import Service
-from opsduty.models import Team, User
+from opsduty.models import Service, Team, User
 from processing.models import EventOrchestration, Route, RoutingRule
 from processing.routing.services import route_create, routing_rule_create
 from tests import factories

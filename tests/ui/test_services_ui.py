@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
-from escalations.models import Service, ServiceType
 from incidents.models import Incident, Status
-from opsduty.models import Organization, Role, Team, User
+from opsduty.models import Organization, Role, Service, ServiceType, Team, User
 from tests import factories
 from tests.conftest import session_client_for
 

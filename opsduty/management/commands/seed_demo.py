@@ -18,14 +18,12 @@ from escalations.models import (
     Frequency,
     Rotation,
     Schedule,
-    Service,
-    ServiceType,
     StepKind,
 )
 from escalations.policies import services as policy_services
 from escalations.schedules import services as schedule_services
 from opsduty import services
-from opsduty.models import Organization, Role, Team, User
+from opsduty.models import Organization, Role, Service, ServiceType, Team, User
 from processing.models import RoutingRule
 from processing.routing import services as routing_services
 from signals.heartbeats import services as heartbeats
