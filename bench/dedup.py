@@ -33,7 +33,8 @@ def _setup() -> None:
 
 def produce(service_id: int, producer: int, start_at: float) -> None:
     _setup()
-    from incidents.services import EventData, ingest_event
+    from incidents.ingest.services import ingest_event
+    from opsduty.events import EventData
     from opsduty.models import Service
 
     service = Service.objects.get(pk=service_id)

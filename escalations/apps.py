@@ -5,12 +5,25 @@ class EscalationsConfig(AppConfig):
     name = "escalations"
 
     def ready(self) -> None:
+        from escalations.engine import opening
         from escalations.engine import services as engine
+        from escalations.engine.views import paging_choices
         from escalations.notifications.services import on_incident_status_changed
+        from escalations.notifications.views import notification_rules_context
+        from escalations.schedules.display import my_shifts_context
         from incidents import hooks
+        from incidents.views.detail import detail_section_register
+        from opsduty.views.profile import profile_section_register
 
-        # Through the incidents hook (DESIGN.md: no import cycle), in the same transaction:
-        # triggered starts escalation, any other state stops it; acknowledged / resolved
-        # cancels pending notifications.
+        # Through the incidents hook (no import cycle), in the same transaction: a new
+        # incident starts escalation under its opening event's directives; triggered again
+        # restarts it, any other state stops it; acknowledged / resolved cancels pending
+        # notifications.
+        hooks.subscribe(opening.on_incident_opened)
         hooks.subscribe(engine.on_status_change)
         hooks.subscribe(on_incident_status_changed)
+        # The profile page (core) shows a person's notification rules and shifts.
+        profile_section_register(notification_rules_context)
+        profile_section_register(my_shifts_context)
+        # The incident page (incidents) offers paging and reassigning (ours).
+        detail_section_register(paging_choices)

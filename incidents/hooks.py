@@ -4,13 +4,20 @@
 subscriber's writes (an escalation run, outbox rows) commit or roll back with the change.
 Subscribers register once at app start-up (their AppConfig.ready), keep their work short,
 and must not call back into incident services.
+
+A new incident's change carries the `directives` of the event that opened it (what event
+orchestrations decided: policy override, bypass, silence, users to notify...), so the
+escalation engine starts the right run, or none, before anyone is paged. Subscribers say what
+they did in `effects` (shown on the raw event's processing result).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
+
+from opsduty.events import EventDirectives
 
 if TYPE_CHECKING:
     from incidents.models import Incident
@@ -23,6 +30,9 @@ class StatusChange:
     old_status: str | None  # None: the incident was just created
     new_status: str
     actor: User | None  # None: the system
+    # Only on creation: the opening event's directives (empty for a manual trigger).
+    directives: EventDirectives = field(default_factory=EventDirectives)
+    effects: list[str] = field(default_factory=list)
 
 
 Subscriber = Callable[[StatusChange], None]

@@ -15,14 +15,9 @@ from datetime import datetime
 from django.db import transaction
 
 from incidents import hooks
+from incidents.ingest.services import attach_to_maintenance
 from incidents.models import Incident, LogAction, Status, Urgency
-from incidents.services import (
-    _log,
-    _next_number,
-    _set_status,
-    _who,
-    attach_to_maintenance,
-)
+from incidents.services import _log, _next_number, _set_status, _who
 from opsduty.models import Service, User
 
 

@@ -22,7 +22,13 @@ from opsduty.models import Label, Organization, Service, TenantModel
 NOTE_MAX_LENGTH = 10_000
 
 
-__all__ = ["DEDUP_ID_MAX_LENGTH", "OPEN_STATUSES", "SUMMARY_MAX_LENGTH", "Status", "Urgency"]  # re-exported from opsduty.choices
+__all__ = [
+    "DEDUP_ID_MAX_LENGTH",
+    "OPEN_STATUSES",
+    "SUMMARY_MAX_LENGTH",
+    "Status",
+    "Urgency",
+]  # re-exported from opsduty.choices
 
 
 class IncidentCounter(models.Model):
@@ -106,6 +112,8 @@ class Incident(TenantModel):
 
     # Set by `ingest_event` on the instance it returns: True when that event opened it.
     opened_by_event: bool = False
+    # Set with it: what the escalation engine did for the directives of the opening event.
+    escalation_effects: tuple[str, ...] = ()
 
     @property
     def is_open(self) -> bool:

@@ -45,11 +45,5 @@ urlpatterns = [
         detail.incident_remove_label,
         name="incident_remove_label",
     ),
-    path("incidents/<int:incident_id>/page/", detail.incident_page, name="incident_page"),
-    path(
-        "incidents/<int:incident_id>/reassign/",
-        detail.incident_reassign,
-        name="incident_reassign",
-    ),
     path("settings/archive/", archive.incident_archive, name="incident_archive"),
 ]

@@ -1,8 +1,9 @@
-"""The Celery app (`celery -A opsduty worker`); tasks live in each app's tasks.py."""
+"""The Celery app (`celery -A opsduty worker`); tasks live in each app's or feature's tasks.py."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task
@@ -19,7 +20,26 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 
 app = Celery("opsduty")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+
+
+def _task_packages() -> list[str]:
+    """Every installed app and each of its feature subpackages (`escalations.engine`, ...):
+    Celery imports the `tasks` module of those that have one."""
+    from django.apps import apps
+
+    packages = []
+    for config in apps.get_app_configs():
+        packages.append(config.name)
+        root = Path(config.path)
+        packages += [
+            f"{config.name}.{sub.name}"
+            for sub in sorted(root.iterdir())
+            if (sub / "__init__.py").exists() and (sub / "tasks.py").exists()
+        ]
+    return packages
+
+
+app.autodiscover_tasks(_task_packages)
 
 
 @worker_init.connect

@@ -3,14 +3,16 @@ of it) explicitly."""
 
 from __future__ import annotations
 
+import zoneinfo
 from datetime import datetime
+from functools import cache
 
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from oauth2_provider.models import Application
 
 from opsduty.choices import OPEN_STATUSES
-from opsduty.models import Organization, Service, Team, User
+from opsduty.models import Organization, Role, Service, Team, User
 from opsduty.tenancy import get_for_org_or_404, scoped
 
 
@@ -93,3 +95,30 @@ def service_escalation_paused(service: Service, now: datetime) -> bool:
     incidents are attached to the maintenance incident, which never escalates.
     """
     return service_maintenance_active(service, now)
+
+
+def team_manageable_list(*, user: User) -> QuerySet[Team]:
+    """Teams whose services, rules, policies, schedules and heartbeats the user may manage,
+    by name (owners: all; members: theirs; stakeholders: none). The one rule; a single team
+    is checked with `opsduty.services.can_manage_team`."""
+    teams = scoped(Team, user.organization).order_by("name")
+    if user.is_owner:
+        return teams
+    if user.role != Role.MEMBER:
+        return teams.none()
+    return teams.filter(memberships__user=user)
+
+
+def can_see_routing_key(user: User) -> bool:
+    """Routing keys let a caller raise incidents: owners and members of the owning team.
+
+    Members only ever see their own teams' services, so their visible services all carry the
+    key; stakeholders are read-only and get `""` (spec §3.7 for services a team does not own).
+    """
+    return user.is_owner or user.role == Role.MEMBER
+
+
+@cache
+def timezone_names() -> frozenset[str]:
+    """Every IANA time zone name this machine knows (schedules, heartbeats, people)."""
+    return frozenset(zoneinfo.available_timezones())

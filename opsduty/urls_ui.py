@@ -47,6 +47,7 @@ urlpatterns = [
     ),
     path("", include("incidents.urls")),
     path("", include("escalations.catalog.urls")),
+    path("", include("escalations.engine.urls")),
     path("", include("escalations.notifications.urls")),
     path("", include("escalations.policies.urls")),
     path("", include("escalations.schedules.urls")),
@@ -54,5 +55,6 @@ urlpatterns = [
     path("", include("processing.routing.urls")),
     path("", include("processing.channels.urls")),
     path("", include("signals.webhooks.urls")),
+    path("", include("processing.pipeline.urls")),
     path("", include("signals.heartbeats.urls")),
 ]

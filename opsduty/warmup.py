@@ -15,16 +15,16 @@ logger = logging.getLogger(__name__)
 
 # Imported inside functions on the hot path (to keep module import graphs acyclic).
 HOT_MODULES = (
+    "escalations.engine.opening",
     "escalations.engine.services",
     "escalations.notifications.services",
-    "escalations.engine.orchestration",
     "escalations.notifications.providers.email",
     "escalations.notifications.providers.not_configured",
-    "escalations.tasks",
+    "incidents.ingest.drain",
+    "incidents.ingest.services",
     "incidents.services",
     "processing.pipeline.steps",
     "signals.heartbeats.services",
-    "signals.tasks",
 )
 
 
@@ -33,18 +33,18 @@ def worker_main_warm_up() -> None:
 
     Imports and compiled templates are plain memory, inherited by the forked children.
     """
+    from opsduty.celery import app
     from processing.channels.builtin_templates import BUILTIN_TEMPLATES
     from processing.sandbox.environment import SandboxError, template_check
 
+    app.loader.import_default_modules()  # every tasks module (Celery's autodiscovery)
     for name in HOT_MODULES:
         importlib.import_module(name)
     for templates in BUILTIN_TEMPLATES.values():
         for source in templates.values():
             if source:
                 try:
-                    template_check(
-                        source
-                    )  # compiles and caches it (processing.sandbox.environment)
+                    template_check(source)  # compiles and caches it
                 except SandboxError:  # the template tests catch these; never stop a worker
                     logger.exception("built-in template does not compile")
 

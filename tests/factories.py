@@ -15,8 +15,9 @@ from oauth2_provider.models import AccessToken, Application
 from oauthlib.common import generate_token
 
 from escalations.catalog.services import service_create
+from incidents.ingest.services import ingest_event
 from incidents.models import Incident, IncidentResponder, ResponderStatus
-from incidents.services import EventData, ingest_event
+from opsduty.events import EventData
 from opsduty.models import Organization, Role, Service, Team, TeamMembership, User
 from processing.channels.services import receive_channel_create
 from processing.models import ReceiveChannel

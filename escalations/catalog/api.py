@@ -22,21 +22,16 @@ from escalations.catalog.services import (
     service_maintenance_start,
     service_maintenance_stop,
 )
-from incidents.api.reads import current_user
-from opsduty.api.base import OrgScopedAPIView, OrgScopedListAPIView
+from opsduty.api.base import OrgScopedAPIView, OrgScopedListAPIView, current_user
 from opsduty.api.enums import NamedChoiceField
 from opsduty.api.errors import UnprocessableEntity
-from opsduty.models import MaintenanceMode, Role, Service, ServiceType, User
-from opsduty.selectors import service_get, service_maintenance_active, service_visible_list
-
-
-def can_see_routing_key(user: User) -> bool:
-    """Routing keys let a caller raise incidents: owners and members of the owning team.
-
-    Members only ever see their own teams' services, so their visible services all carry the
-    key; stakeholders are read-only and get `""` (spec §3.7 for services a team does not own).
-    """
-    return user.is_owner or user.role == Role.MEMBER
+from opsduty.models import MaintenanceMode, Service, ServiceType, User
+from opsduty.selectors import (
+    can_see_routing_key,
+    service_get,
+    service_maintenance_active,
+    service_visible_list,
+)
 
 
 class ServiceSchema(serializers.ModelSerializer[Service]):

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from escalations.models import EscalationPolicy
 from opsduty.models import MaintenanceMode, Service, ServiceType, Team, User, new_routing_key
+from opsduty.queue import enqueue
 from opsduty.selectors import service_maintenance_active
 from opsduty.services import can_manage_team
 
@@ -221,9 +222,7 @@ def service_maintenance_start(
 
 
 def _schedule_maintenance_end(service_id: int, due: datetime) -> None:
-    from escalations.tasks import service_maintenance_expire
-
-    service_maintenance_expire.apply_async(args=(service_id,), eta=due)
+    enqueue("escalations.maintenance_expire", (service_id,), eta=due)
 
 
 @transaction.atomic

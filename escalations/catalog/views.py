@@ -13,7 +13,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
-from django.db.models import QuerySet
 from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -22,26 +21,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from escalations.catalog import services
 from escalations.catalog.forms import MaintenanceForm, RegenerateKeyForm, ServiceForm, TriggerForm
 from escalations.engine.targets import service_oncall
-from incidents import services as incident_services
+from incidents.ingest import services as ingest
 from incidents.models import OPEN_STATUSES
 from incidents.selectors import IncidentFilters, incident_list
 from opsduty import selectors
-from opsduty.models import Role, Service, Team
+from opsduty.models import Service
+from opsduty.selectors import team_manageable_list
 from opsduty.services import can_manage_team
-from opsduty.tenancy import scoped
 from opsduty.views.common import AuthedRequest, add_validation_error
 
 OPEN_INCIDENTS_SHOWN = 50
-
-
-def _manageable_teams(request: AuthedRequest) -> QuerySet[Team]:
-    """Teams whose services the user may create or move services to."""
-    teams = scoped(Team, request.organization).order_by("name")
-    if request.user.is_owner:
-        return teams
-    if request.user.role != Role.MEMBER:
-        return teams.none()
-    return teams.filter(memberships__user=request.user)
 
 
 def _require_manage(request: AuthedRequest, service: Service) -> None:
@@ -55,7 +44,7 @@ def service_list(request: AuthedRequest) -> HttpResponse:
     """Visible services with their type, team and number of open incidents."""
     context = {
         "services": selectors.service_list(user=request.user),
-        "can_create": _manageable_teams(request).exists(),
+        "can_create": team_manageable_list(user=request.user).exists(),
         "now": timezone.now(),
         "active": "services",
     }
@@ -126,7 +115,7 @@ def _save(request: AuthedRequest, form: ServiceForm, service: Service | None) ->
 @login_required
 def service_create(request: AuthedRequest) -> HttpResponseBase:
     """Create a service owned by one of the teams the user manages."""
-    teams = _manageable_teams(request)
+    teams = team_manageable_list(user=request.user)
     if not teams.exists():
         raise PermissionDenied("You are not a member of a team that could own a service.")
     form = ServiceForm(request.POST or None, teams=teams, organization=request.organization)
@@ -157,7 +146,7 @@ def service_edit(request: AuthedRequest, service_id: int) -> HttpResponseBase:
     form = ServiceForm(
         request.POST or None,
         initial=initial,
-        teams=_manageable_teams(request),
+        teams=team_manageable_list(user=request.user),
         organization=request.organization,
         service=service,
     )
@@ -219,7 +208,7 @@ def service_trigger_incident(request: AuthedRequest, service_id: int) -> HttpRes
     form = TriggerForm(request.POST)
     if form.is_valid():
         try:
-            incident = incident_services.incident_trigger(
+            incident = ingest.incident_trigger(
                 service=service, by=request.user, **form.cleaned_data
             )
         except ValidationError as error:

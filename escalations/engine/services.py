@@ -36,6 +36,7 @@ from incidents.log import incident_log_write
 from incidents.models import Incident, IncidentEvent, LogAction, Status
 from opsduty import rawsql
 from opsduty.models import Service
+from opsduty.queue import enqueue
 from opsduty.selectors import service_escalation_paused
 
 logger = logging.getLogger(__name__)
@@ -55,9 +56,7 @@ def _log(incident: Incident, message: str) -> None:
 
 
 def _schedule(run_id: int, version: int, due_at: datetime) -> None:
-    from escalations.tasks import escalation_run_fire
-
-    escalation_run_fire.apply_async(args=(run_id, version), eta=due_at)
+    enqueue("escalations.run_fire", (run_id, version), eta=due_at)
 
 
 def _after_commit(run: EscalationRun) -> None:
@@ -88,7 +87,13 @@ def _policy_for(incident: Incident) -> EscalationPolicy | None:
 
 
 def run_start(
-    *, incident: Incident, now: datetime | None = None, new: bool = False
+    *,
+    incident: Incident,
+    now: datetime | None = None,
+    new: bool = False,
+    policy_override: EscalationPolicy | None = None,
+    ack_timeout_minutes: int | None = None,
+    hold: bool = False,
 ) -> EscalationRun | None:
     """(Re)start the incident's escalation at step 1; the caller holds the transaction.
 
@@ -96,7 +101,11 @@ def run_start(
     service's. A service without a policy pages nobody; a new incident's log says so once.
     `new`: the incident was created in the caller's transaction (by the caller, so nobody
     else can have changed it or given it a run): its service and policy are read once and
-    the run is inserted, not looked up.
+    the run is inserted, not looked up. Only with `new`, the opening event's directives
+    (`escalations/engine/opening.py`, checked there): `policy_override` replaces the service's
+    policy for this and every later restart, `ack_timeout_minutes` goes on the run, and
+    `hold` (the incident is silenced, acknowledged or resolved as it opens, or escalation is
+    bypassed) starts nothing: a stopped run only remembers the override and the timeout.
     """
     now = now or timezone.now()
     if new:
@@ -104,14 +113,27 @@ def run_start(
         # and the maintenance window that `_advance` checks.
         service = Service.objects.select_related("escalation_policy").get(pk=incident.service_id)
         incident.service = service
-        policy = service.escalation_policy
+        policy = policy_override or service.escalation_policy
     else:
         policy = _policy_for(incident)
-    if policy is None:
-        if new:
+    starts = policy is not None and _escalates(incident) and not hold
+    if new and not starts:
+        if policy is None and not hold:
             _log(incident, "No escalation policy on the service: nobody is paged.")
+        if policy_override is not None or ack_timeout_minutes:
+            # Remembered for a later trigger (silence end, unacknowledge, ack timeout).
+            EscalationRun.objects.create(
+                organization_id=incident.organization_id,
+                incident=incident,
+                policy=policy,
+                policy_overridden=policy_override is not None,
+                ack_timeout_minutes=ack_timeout_minutes,
+                state=RunState.STOPPED,
+                due_at=None,
+                started_at=now,
+            )
         return None
-    if not _escalates(incident):
+    if policy is None or not starts:
         return None
     fields = {
         "policy": policy,
@@ -124,7 +146,11 @@ def run_start(
     if new:
         # Inserted before the step runs: the outbox keys carry the run's id.
         run = EscalationRun.objects.create(
-            organization_id=incident.organization_id, incident=incident, **fields
+            organization_id=incident.organization_id,
+            incident=incident,
+            policy_overridden=policy_override is not None,
+            ack_timeout_minutes=ack_timeout_minutes,
+            **fields,
         )
     else:
         run, _ = EscalationRun.objects.select_for_update().get_or_create(
@@ -150,13 +176,17 @@ def run_stop(*, incident: Incident, reason: str) -> bool:
 
 
 def on_status_change(change: hooks.StatusChange) -> None:
-    """The incidents hook: triggered starts escalation, every other state stops it.
+    """The incidents hook, for incidents that exist already: triggered (again) starts
+    escalation, every other state stops it. A new incident starts under its opening event's
+    directives in `escalations/engine/opening.py`.
 
     Acknowledged with an acknowledge timeout (from an event orchestration) waits instead:
     when the timeout passes and the incident is still acknowledged, it is triggered again.
     """
+    if change.old_status is None:
+        return
     if change.new_status == Status.TRIGGERED:
-        run_start(incident=change.incident, new=change.old_status is None)
+        run_start(incident=change.incident)
     elif change.new_status == Status.ACKNOWLEDGED and _ack_wait(change.incident):
         return
     else:

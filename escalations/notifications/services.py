@@ -47,6 +47,7 @@ from incidents.models import (
 )
 from opsduty import rawsql
 from opsduty.models import Service, User
+from opsduty.queue import enqueue
 
 if TYPE_CHECKING:
     from incidents.hooks import StatusChange
@@ -189,8 +190,6 @@ def delivering_inline() -> Iterator[None]:
 def _schedule(notification_ids: list[int], due: datetime) -> None:
     """Queue delivery at `due` (or deliver now, see `delivering_inline`); if the broker is
     down, or the process dies first, the sweeper sends them."""
-    from escalations.tasks import notification_deliver, notifications_deliver
-
     if _deliver_inline.get() and due <= timezone.now():
         for notification_id in notification_ids:
             try:
@@ -200,12 +199,12 @@ def _schedule(notification_ids: list[int], due: datetime) -> None:
         return
     # No ETA for rows already due: a worker holds an ETA task in its timer first, which costs
     # it more than running a plain task.
-    options: dict[str, Any] = {"eta": due} if due > timezone.now() else {}
+    eta = due if due > timezone.now() else None
     try:
         if len(notification_ids) == 1:
-            notification_deliver.apply_async(args=(notification_ids[0],), **options)
+            enqueue("notifications.deliver", (notification_ids[0],), eta=eta)
         else:
-            notifications_deliver.apply_async(args=(notification_ids,), **options)
+            enqueue("notifications.deliver_many", (notification_ids,), eta=eta)
     except Exception:  # noqa: BLE001 - the rows are committed; the sweeper picks them up
         logger.warning("notifications %s not queued; the sweeper will send them", notification_ids)
 

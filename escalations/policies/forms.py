@@ -12,8 +12,9 @@ from django import forms
 from django.db.models import QuerySet
 
 from escalations.models import Channel, EscalationPolicy, Schedule, StepKind
-from escalations.policies.services import KIND_FIELDS, timezone_names
+from escalations.policies.services import KIND_FIELDS
 from opsduty.models import Organization, Role, Team, User
+from opsduty.selectors import timezone_names
 from opsduty.tenancy import scoped
 
 USERS_INVALID = "Choose active users of this organization; stakeholders are never notified."

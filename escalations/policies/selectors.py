@@ -11,7 +11,7 @@ import time
 from django.db.models import Count, Prefetch, QuerySet
 
 from escalations.models import EscalationPolicy, EscalationStep
-from opsduty.models import Role, Team, User
+from opsduty.models import Team, User
 from opsduty.tenancy import get_for_org_or_404, scoped
 
 
@@ -102,13 +102,3 @@ def step_get(*, user: User, step_id: int) -> EscalationStep:
 def policy_choices_for_team(*, team: Team) -> QuerySet[EscalationPolicy]:
     """The policies a service of `team` may use."""
     return scoped(EscalationPolicy, team.organization).filter(team=team).order_by("name", "id")
-
-
-def policy_manageable_teams(*, user: User) -> QuerySet[Team]:
-    """Teams whose policies the user may create or manage (owners: all; members: theirs)."""
-    teams = scoped(Team, user.organization).order_by("name")
-    if user.is_owner:
-        return teams
-    if user.role != Role.MEMBER:
-        return teams.none()
-    return teams.filter(memberships__user=user)

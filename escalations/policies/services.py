@@ -8,10 +8,8 @@ first, so concurrent adds and moves serialize.
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Iterable
 from datetime import time
-from functools import cache
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -20,6 +18,7 @@ from django.db import transaction
 from escalations.models import Channel, EscalationPolicy, EscalationStep, Schedule, StepKind
 from escalations.policies.selectors import policy_steps_forget
 from opsduty.models import Team, User
+from opsduty.selectors import timezone_names
 from opsduty.services import can_manage_team
 
 NOTIFY_KINDS = (StepKind.NOTIFY, StepKind.NOTIFY_IF_EVENTS, StepKind.NOTIFY_IF_TIME)
@@ -70,11 +69,6 @@ def _require_team(by: User | None, team: Team) -> None:
 
 
 # --- validation -----------------------------------------------------------------------------
-
-
-@cache
-def timezone_names() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
 
 
 def _whole(value: Any) -> bool:

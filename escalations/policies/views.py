@@ -24,6 +24,7 @@ from escalations.policies import selectors, services
 from escalations.policies.forms import PolicyForm, StepForm, step_initial
 from escalations.policies.text import step_describe
 from opsduty.models import Team
+from opsduty.selectors import team_manageable_list
 from opsduty.services import can_manage_team
 from opsduty.views.common import (
     AuthedRequest,
@@ -46,7 +47,7 @@ def policy_list(request: AuthedRequest) -> HttpResponse:
     """Visible policies with their team and numbers of steps and services."""
     context = {
         "policies": selectors.policy_list(user=request.user),
-        "can_create": selectors.policy_manageable_teams(user=request.user).exists(),
+        "can_create": team_manageable_list(user=request.user).exists(),
         "active": ACTIVE,
     }
     return render(request, "escalations/policy_list.html", context)
@@ -94,7 +95,7 @@ def _policy_form_page(request: AuthedRequest, policy: EscalationPolicy | None) -
     form = PolicyForm(
         request.POST or None,
         initial=initial,
-        teams=selectors.policy_manageable_teams(user=request.user),
+        teams=team_manageable_list(user=request.user),
     )
     if request.method == "POST" and form.is_valid():
         saved = _save_policy(request, form, policy)
@@ -112,7 +113,7 @@ def _policy_form_page(request: AuthedRequest, policy: EscalationPolicy | None) -
 @login_required
 def policy_create(request: AuthedRequest) -> HttpResponseBase:
     """Create a policy owned by a team the user manages."""
-    if not selectors.policy_manageable_teams(user=request.user).exists():
+    if not team_manageable_list(user=request.user).exists():
         raise PermissionDenied("You are not a member of a team that could own a policy.")
     return _policy_form_page(request, None)
 

@@ -25,8 +25,7 @@ from escalations.schedules.selectors import (
     schedule_visible_list,
 )
 from escalations.schedules.services import override_create, override_delete
-from incidents.api.reads import current_user, query_datetime
-from opsduty.api.base import OrgScopedAPIView, OrgScopedListAPIView
+from opsduty.api.base import OrgScopedAPIView, OrgScopedListAPIView, current_user, query_datetime
 from opsduty.api.errors import UnprocessableEntity
 from opsduty.api.users import UserSchema
 from opsduty.models import User

@@ -15,9 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from escalations.models import Frequency, Rotation, Schedule, ScheduleLayer
-from escalations.policies.services import timezone_names
 from escalations.schedules.services import LayerInput
 from opsduty.models import Role, Team, TeamMembership, User
+from opsduty.selectors import timezone_names
 from opsduty.views.common import add_validation_error
 
 WEEKDAYS = [

@@ -30,9 +30,9 @@ from escalations.models import (
     ScheduleLayer,
     ScheduleOverride,
 )
-from escalations.policies.services import timezone_names
 from escalations.schedules import shifts
 from opsduty.models import Role, Team, TeamMembership, User
+from opsduty.selectors import timezone_names
 from opsduty.services import can_manage_team
 
 # An override may start a little before "now" (a client's clock, the time to submit a form):

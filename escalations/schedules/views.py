@@ -21,9 +21,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from escalations.models import Schedule, ScheduleLayer, ScheduleOverride
-from escalations.policies.selectors import policy_manageable_teams
 from escalations.schedules import display, selectors, services
 from escalations.schedules.forms import LayerForm, OverrideForm, ScheduleForm, layer_initial
+from opsduty.selectors import team_manageable_list
 from opsduty.services import can_manage_team
 from opsduty.tenancy import get_for_org_or_404, scoped
 from opsduty.views.common import (
@@ -89,7 +89,7 @@ def schedule_list(request: AuthedRequest) -> HttpResponse:
     ]
     context = {
         "rows": rows,
-        "can_create": policy_manageable_teams(user=request.user).exists(),
+        "can_create": team_manageable_list(user=request.user).exists(),
         "active": ACTIVE,
     }
     return render(request, "escalations/schedule_list.html", context)
@@ -123,7 +123,7 @@ def _schedule_form_page(request: AuthedRequest, schedule: Schedule | None) -> Ht
             "description": schedule.description,
             "timezone": schedule.timezone,
         }
-    teams = policy_manageable_teams(user=request.user) if schedule is None else None
+    teams = team_manageable_list(user=request.user) if schedule is None else None
     form = ScheduleForm(request.POST or None, initial=initial, teams=teams)
     if request.method == "POST" and form.is_valid():
         saved = _save_schedule(request, form, schedule)
@@ -141,7 +141,7 @@ def _schedule_form_page(request: AuthedRequest, schedule: Schedule | None) -> Ht
 @login_required
 def schedule_create(request: AuthedRequest) -> HttpResponseBase:
     """Create a schedule owned by a team the user manages."""
-    if not policy_manageable_teams(user=request.user).exists():
+    if not team_manageable_list(user=request.user).exists():
         raise PermissionDenied("You are not a member of a team that could own a schedule.")
     return _schedule_form_page(request, None)
 

@@ -1,6 +1,6 @@
 """Incident actions of API v1, client 0.1.0 (spec §B): #22 acknowledge, #23 unacknowledge,
-#24 resolve, #25 unresolve (re-open) and #26 add a note, under /api/v1/incidents/{id}/; and
-OpsDuty's own `page` and `reassign` (not in the public spec, same conventions and answers).
+#24 resolve, #25 unresolve (re-open) and #26 add a note, under /api/v1/incidents/{id}/.
+OpsDuty's own `page` and `reassign` build on `IncidentActionView` in escalations/engine/api.py.
 
 Every action calls the one service the UI calls too, as the token's user; like the UI, only
 owners and members of the service's team may act (stakeholders get 403). A refused
@@ -21,11 +21,9 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from escalations.engine import paging
 from incidents.api.reads import (
     IncidentGroupDetailNoteSchema,
     IncidentGroupDetailSchema,
-    current_user,
     incident_for_request,
 )
 from incidents.models import NOTE_MAX_LENGTH, Incident, Status
@@ -36,7 +34,7 @@ from incidents.services import (
     incident_unacknowledge,
     incident_unresolve,
 )
-from opsduty.api.base import OrgScopedAPIView
+from opsduty.api.base import OrgScopedAPIView, current_user
 from opsduty.api.errors import UnprocessableEntity
 from opsduty.models import User
 from opsduty.services import can_manage_team
@@ -56,25 +54,7 @@ class AddIncidentNoteInputSchema(serializers.Serializer[Any]):
     note = serializers.CharField(max_length=NOTE_MAX_LENGTH)
 
 
-class PageIncidentInputSchema(serializers.Serializer[Any]):
-    """Whom to page: user ids and team ids of the organization (at least one in all)."""
-
-    users = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
-    teams = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if not attrs.get("users") and not attrs.get("teams"):
-            raise serializers.ValidationError("Give at least one user or team id to page.")
-        return attrs
-
-
-class ReassignIncidentInputSchema(serializers.Serializer[Any]):
-    """The id of an escalation policy of the service's team."""
-
-    escalation_policy = serializers.IntegerField()
-
-
-def _validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
+def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
     # An empty body arrives as {} (spec §B.2: #24 may say JSON and send nothing).
     serializer = serializer_class(data={} if data is None else data)
     if not serializer.is_valid():
@@ -124,7 +104,7 @@ class IncidentActionView(OrgScopedAPIView, metaclass=ABCMeta):
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _action_schema(
+def action_schema(
     operation: str, summary: str, description: str, **extra: Any
 ) -> Callable[[F], F]:
     decorator: Callable[[F], F] = extend_schema(
@@ -149,7 +129,7 @@ class IncidentAcknowledgeView(IncidentActionView):
     def act(self, incident: Incident, user: User, request: Request) -> None:
         incident_acknowledge(incident=incident, by=user)
 
-    @_action_schema(
+    @action_schema(
         "acknowledge_incident_endpoint",
         "Acknowledge an incident",
         "Stop escalation: someone is handling it. Acknowledging a resolved or attached "
@@ -166,7 +146,7 @@ class IncidentUnacknowledgeView(IncidentActionView):
     def act(self, incident: Incident, user: User, request: Request) -> None:
         incident_unacknowledge(incident=incident, by=user)
 
-    @_action_schema(
+    @action_schema(
         "un_acknowledge_incident_endpoint",
         "Un-acknowledge an incident",
         "Hand an acknowledged incident back so that it escalates again. Rejected (422) "
@@ -183,10 +163,10 @@ class IncidentResolveView(IncidentActionView):
     already_done = Status.RESOLVED
 
     def act(self, incident: Incident, user: User, request: Request) -> None:
-        note = _validated(ResolveIncidentInputSchema, request.data).get("note") or None
+        note = validated(ResolveIncidentInputSchema, request.data).get("note") or None
         incident_resolve(incident=incident, by=user, note=note)
 
-    @_action_schema(
+    @action_schema(
         "resolve_incident_endpoint",
         "Resolve an incident",
         "Close the incident. The optional `note` is recorded on its timeline. A resolved "
@@ -203,7 +183,7 @@ class IncidentUnresolveView(IncidentActionView):
     def act(self, incident: Incident, user: User, request: Request) -> None:
         incident_unresolve(incident=incident, by=user)
 
-    @_action_schema(
+    @action_schema(
         "un_resolve_incident_endpoint",
         "Re-open an incident",
         "Re-open an incident that was resolved too early; it is triggered again. Rejected "
@@ -230,50 +210,6 @@ class IncidentNoteCreateView(OrgScopedAPIView):
         user = current_user(request)
         incident = incident_for_request(request, incident_group_id)
         require_can_act(user, incident)
-        text = _validated(AddIncidentNoteInputSchema, request.data)["note"]
+        text = validated(AddIncidentNoteInputSchema, request.data)["note"]
         note = incident_add_note(incident=incident, by=user, text=text)
         return Response(IncidentGroupDetailNoteSchema(note).data, status=200)
-
-
-class IncidentPageView(IncidentActionView):
-    """Page users and teams directly; the escalation policy is unchanged."""
-
-    def act(self, incident: Incident, user: User, request: Request) -> None:
-        data = _validated(PageIncidentInputSchema, request.data)
-        users, teams = paging.paging_targets_get(
-            organization=user.organization, user_ids=data["users"], team_ids=data["teams"]
-        )
-        paging.incident_page(incident=incident, by=user, users=users, teams=teams)
-
-    @_action_schema(
-        "page_incident_endpoint",
-        "Page people on an incident",
-        "Notify the given users and the members of the given teams now (stakeholders and "
-        "deactivated users are skipped; a person paged twice within a minute is paged once). "
-        "Rejected (422) for a resolved incident, unknown ids, or nobody pageable.",
-        request=PageIncidentInputSchema,
-    )
-    def post(self, request: Request, incident_group_id: int) -> Response:
-        return super().post(request, incident_group_id)
-
-
-class IncidentReassignView(IncidentActionView):
-    """Replace the incident's escalation policy; a triggered incident restarts at step 1."""
-
-    def act(self, incident: Incident, user: User, request: Request) -> None:
-        data = _validated(ReassignIncidentInputSchema, request.data)
-        policy = paging.reassign_policy_get(
-            organization=user.organization, policy_id=data["escalation_policy"]
-        )
-        paging.incident_reassign(incident=incident, by=user, policy=policy)
-
-    @_action_schema(
-        "reassign_incident_endpoint",
-        "Reassign an incident to another escalation policy",
-        "Use another escalation policy of the service's team for this incident from now on; "
-        "a triggered incident restarts escalation at step 1. Rejected (422) for a resolved "
-        "incident or a policy that is unknown or of another team.",
-        request=ReassignIncidentInputSchema,
-    )
-    def post(self, request: Request, incident_group_id: int) -> Response:
-        return super().post(request, incident_group_id)

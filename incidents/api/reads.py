@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 from django.db import models
@@ -18,11 +17,16 @@ from rest_framework.response import Response
 
 from incidents.models import Incident, IncidentNote, IncidentResponder, ResponderStatus, Status
 from incidents.selectors import IncidentFilters, incident_get, incident_list
-from opsduty.api.base import OrgScopedGenericAPIView, OrgScopedListAPIView
+from opsduty.api.base import (
+    OrgScopedGenericAPIView,
+    OrgScopedListAPIView,
+    current_user,
+    query_datetime,
+)
 from opsduty.api.enums import NamedChoiceField
 from opsduty.api.errors import UnprocessableEntity
 from opsduty.api.users import UserSchema
-from opsduty.models import Service, User
+from opsduty.models import Service
 from opsduty.selectors import service_visible_list
 from opsduty.tenancy import get_for_org_or_404
 from signals.models import IncidentReference, ReferenceStatus
@@ -117,21 +121,6 @@ class IncidentReferenceSchema(serializers.ModelSerializer[IncidentReference]):
 # --- query parameters ----------------------------------------------------------------------
 
 
-def query_datetime(request: Request, name: str) -> datetime | None:
-    """An ISO 8601 query value; naive means UTC (spec §2.1). Bad values are a 422."""
-    raw = request.query_params.get(name, "").strip()
-    if not raw:
-        return None
-    # A hand-typed `+02:00` arrives as ` 02:00` when the caller did not percent-encode it.
-    for candidate in (raw, raw.replace(" ", "+")):
-        try:
-            value = datetime.fromisoformat(candidate)
-        except ValueError:
-            continue
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    raise UnprocessableEntity.for_field(("query", name), "Must be an ISO 8601 date-time.")
-
-
 def _query_int(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name, "").strip()
     if not raw:
@@ -140,12 +129,6 @@ def _query_int(request: Request, name: str) -> int | None:
         return int(raw)
     except ValueError:
         raise UnprocessableEntity.for_field(("query", name), "Must be an integer.") from None
-
-
-def current_user(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)  # OrgScopedAPIView.initial guarantees it
-    return user
 
 
 # --- views ---------------------------------------------------------------------------------

@@ -1,9 +1,11 @@
 """Processing of stored raw events: exactly once per event, failures kept and replayable.
 
-Raw events are processed by drain tasks rather than one Celery task each: queuing a task
-costs the receiver more than storing the event. After its commit the receiver sets a Redis
-flag with `SET NX` and queues `signals.raw_events_drain` only when the flag was absent; a
-drain clears the flag, then claims pending events in batches (`FOR UPDATE SKIP LOCKED`,
+Each event goes through the pipeline (`processing.pipeline.steps.pipeline_evaluate`: render,
+route, orchestrate) and into ingest (`incidents.ingest.services`), in one transaction with
+its "processed" mark. Raw events are processed by drain tasks rather than one Celery task
+each: queuing a task costs the receiver more than storing the event. After its commit the
+receiver queues `signals.raw_events_drain` at most once at a time (a Redis flag, see
+`signals/receiver/services.py`); a drain clears the flag, then claims pending events in batches (`FOR UPDATE SKIP LOCKED`,
 `claimed_at`) and processes each in its own transaction. A full batch queues one more
 drain, so busy periods spread over every worker process. The sweeper queues a drain when an
 event has waited past `STALE_AFTER` (a lost task, a dead worker whose claim went stale).
@@ -14,79 +16,33 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
-import redis
-from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from opsduty.models import User
-from signals.models import IncidentReference, RawEvent, RawEventStatus, ReferenceStatus
-
-if TYPE_CHECKING:
-    from processing.pipeline.steps import PipelineCache
+from incidents.ingest.services import event_directives_apply, ingest_event_in_transaction
+from processing.pipeline.steps import PipelineCache, pipeline_evaluate
+from signals.models import RawEvent, RawEventStatus
+from signals.receiver.services import (
+    REFERENCE_COMPLETE_SQL,
+    drain_flag_clear,
+    drain_kick,
+    reference_complete_params,
+    reference_fail,
+)
 
 logger = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(seconds=5)
 BATCH = 50
 DRAIN_SECONDS = 10.0
-# A web process queues at most one drain per KICK_EVERY seconds; a drain that runs dry
-# keeps polling for LINGER_SECONDS (longer), so an event stored after a skipped kick is
-# still picked up by the drain that the last kick started.
-KICK_EVERY = 0.05
+# A drain that runs dry keeps polling for LINGER_SECONDS, longer than the receiver's
+# KICK_EVERY, so an event stored after a skipped kick is still picked up.
 LINGER_SECONDS = 0.3
 POLL_SECONDS = 0.02
-DRAIN_FLAG = "opsduty:signals:drain-queued"
-DRAIN_FLAG_MS = 2000
 MAX_ERROR = 4000
-
-_redis: redis.Redis | None = None
-
-
-def redis_client() -> redis.Redis:
-    """This process's Redis client (rate limits, the drain flag)."""
-    global _redis  # noqa: PLW0603 - one client (and connection pool) per process
-    if _redis is None:
-        _redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1.0)
-    return _redis
-
-
-_last_kick = 0.0
-
-
-def kick_due() -> bool:
-    """True (and remembered) when this process has not queued a drain for KICK_EVERY."""
-    global _last_kick  # noqa: PLW0603 - per process, see KICK_EVERY
-    now = time.monotonic()
-    if now - _last_kick < KICK_EVERY:
-        return False
-    _last_kick = now
-    return True
-
-
-def drain_queue() -> None:
-    """Queue a drain task (the caller checked the DRAIN_FLAG)."""
-    from signals.tasks import raw_events_drain
-
-    raw_events_drain.apply_async()
-
-
-def drain_kick(*, force: bool = False) -> bool:
-    """Queue a drain task unless one is already queued; True when one was queued."""
-    if not force and not kick_due():
-        return False
-    try:
-        if not redis_client().set(DRAIN_FLAG, "1", nx=True, px=DRAIN_FLAG_MS):
-            return False
-        drain_queue()
-    except Exception:  # noqa: BLE001 - the sweeper queues a drain for anything left waiting
-        logger.warning("drain not queued; the sweeper will pick the events up")
-        return False
-    return True
 
 
 def raw_event_process(*, raw_event_id: int, cache: PipelineCache | None = None) -> bool:
@@ -98,8 +54,6 @@ def raw_event_process(*, raw_event_id: int, cache: PipelineCache | None = None) 
     Database errors propagate (the task retries, or the sweeper does); any other error marks
     the event failed, with the error kept for a replay.
     """
-    from processing.pipeline.steps import pipeline_process
-
     try:
         with transaction.atomic():
             if not _async_commit_session:
@@ -107,8 +61,11 @@ def raw_event_process(*, raw_event_id: int, cache: PipelineCache | None = None) 
             raw = _lock_pending(raw_event_id)
             if raw is None:
                 return False
-            outcome = pipeline_process(raw, cache)
-            _mark_processed(raw, outcome.incident.pk, outcome.result)
+            processed = pipeline_evaluate(raw, cache)
+            event = processed.event
+            incident = ingest_event_in_transaction(service=processed.service, event=event)
+            actions = event_directives_apply(incident=incident, directives=event.directives)
+            _mark_processed(raw, incident.pk, {**event.processing, "actions": actions})
             return True
     except DatabaseError:
         raise
@@ -163,11 +120,7 @@ def _lock_pending(raw_event_id: int) -> RawEvent | None:
 
 
 _MARK_PROCESSED_SQL = f"""
-WITH reference AS (
-    UPDATE {IncidentReference._meta.db_table} SET status = %(completed)s,
-        incident_id = %(incident)s, updated_at = %(now)s
-    WHERE id = %(reference)s
-)
+WITH reference AS ({REFERENCE_COMPLETE_SQL})
 UPDATE {RawEvent._meta.db_table} SET status = %(processed)s, attempts = attempts + 1,
     processed_at = %(now)s, incident_id = %(incident)s, result = %(result)s::jsonb, error = ''
 WHERE id = %(raw)s
@@ -180,11 +133,8 @@ def _mark_processed(raw: RawEvent, incident_id: int, result: dict[str, Any]) -> 
         cursor.execute(
             _MARK_PROCESSED_SQL,
             {
-                "completed": ReferenceStatus.COMPLETED,
+                **reference_complete_params(reference_id=raw.reference_id, incident_id=incident_id),
                 "processed": RawEventStatus.PROCESSED,
-                "incident": incident_id,
-                "now": timezone.now(),
-                "reference": raw.reference_id,
                 "result": orjson.dumps(result).decode(),
                 "raw": raw.pk,
             },
@@ -215,9 +165,7 @@ def _fail(raw_event_id: int, message: str) -> None:
         processed_at=now,
         error=message[:MAX_ERROR],
     )
-    IncidentReference.objects.filter(pk=raw.reference_id).update(
-        status=ReferenceStatus.FAILED, reason=message[:MAX_ERROR], updated_at=now
-    )
+    reference_fail(reference_id=raw.reference_id, reason=message[:MAX_ERROR])
 
 
 def raw_events_claim(*, now: datetime | None = None, limit: int = BATCH) -> list[int]:
@@ -238,12 +186,7 @@ def raw_events_claim(*, now: datetime | None = None, limit: int = BATCH) -> list
 
 def raw_events_drain(*, seconds: float = DRAIN_SECONDS, linger: float = LINGER_SECONDS) -> int:
     """Process pending events batch by batch until none is left or `seconds` have passed."""
-    from processing.pipeline.steps import PipelineCache
-
-    try:
-        redis_client().delete(DRAIN_FLAG)
-    except redis.RedisError:
-        logger.warning("drain flag not cleared: Redis unavailable")
+    drain_flag_clear()
     global _async_commit_session  # noqa: PLW0603 - the drain's session setting, see below
     cache = PipelineCache()  # configuration read once per drain
     # For the whole drain rather than per event (one round trip less per event); reset
@@ -288,22 +231,3 @@ def raw_events_stale(*, now: datetime | None = None) -> bool:
         .exclude(claimed_at__gte=cutoff)
         .exists()
     )
-
-
-@transaction.atomic
-def raw_event_replay(*, raw_event: RawEvent, by: User) -> RawEvent:
-    """Send a failed event through the pipeline again (its error is cleared)."""
-    raw = RawEvent.objects.select_for_update().get(pk=raw_event.pk)
-    if raw.status != RawEventStatus.FAILED:
-        raise ValidationError("Only a failed event can be replayed.")
-    now = timezone.now()
-    raw.status = RawEventStatus.PENDING
-    raw.error = ""
-    raw.claimed_at = None
-    raw.save(update_fields=["status", "error", "claimed_at"])
-    IncidentReference.objects.filter(pk=raw.reference_id).update(
-        status=ReferenceStatus.PENDING, reason="", updated_at=now
-    )
-    logger.info("raw event %s replayed by user %s", raw.pk, by.pk)
-    transaction.on_commit(lambda: drain_kick(force=True))
-    return raw

@@ -18,15 +18,11 @@ from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from escalations.engine import paging
-from escalations.policies.selectors import policy_choices_for_team
 from incidents import services
 from incidents.forms import (
     AttachForm,
     LabelForm,
     NoteForm,
-    PageForm,
-    ReassignForm,
     ResolveForm,
     SilenceForm,
     UrgencyForm,
@@ -34,9 +30,7 @@ from incidents.forms import (
 from incidents.models import OPEN_STATUSES, Incident, Status
 from incidents.selectors import IncidentFilters, incident_get, incident_list
 from incidents.views.timeline import incident_timeline
-from opsduty.models import Role, Team, User
 from opsduty.services import can_manage_team
-from opsduty.tenancy import scoped
 from opsduty.views.common import AuthedRequest, is_htmx
 
 ATTACH_CANDIDATES = 100
@@ -74,8 +68,6 @@ def _context(
         "note_form": NoteForm(),
         "urgency_form": UrgencyForm(initial={"urgency": incident.urgency}),
         "label_form": LabelForm(),
-        "page_form": PageForm(),
-        "reassign_form": ReassignForm(),
         **(bound or {}),
     }
     can_attach = is_open and not attached and not children
@@ -93,24 +85,30 @@ def _context(
         "can_attach": can_attach,
         "attach_candidates": _attach_candidates(request, incident) if can_attach else [],
         "timeline": incident_timeline(incident),
-        **(_paging_choices(request, incident) if can_act and is_open else {}),
+        **(_sections_context(request, incident) if can_act and is_open else {}),
         **forms_,
     }
 
 
-def _paging_choices(request: AuthedRequest, incident: Incident) -> dict[str, Any]:
-    """Whom to page (the organization's users and teams) and the team's policies."""
-    organization = request.user.organization
-    return {
-        "page_users": list(
-            scoped(User, organization)
-            .filter(is_active=True)
-            .exclude(role=Role.STAKEHOLDER)
-            .order_by("first_name", "email")
-        ),
-        "page_teams": list(scoped(Team, organization).order_by("name")),
-        "reassign_policies": list(policy_choices_for_team(team=incident.service.team)),
-    }
+# The core of the page is the incidents app's; later apps add what acting on an open incident
+# needs (escalations: whom to page, the policies to reassign to) by registering a function
+# from (request, incident) to template context, once, in their AppConfig.ready. Their forms
+# POST to their own URLs through `incident_action`.
+DetailSection = Callable[[AuthedRequest, Incident], dict[str, Any]]
+_sections: list[DetailSection] = []
+
+
+def detail_section_register(section: DetailSection) -> None:
+    """Add `section`'s context to the page of an open incident the user may act on."""
+    if section not in _sections:
+        _sections.append(section)
+
+
+def _sections_context(request: AuthedRequest, incident: Incident) -> dict[str, Any]:
+    context: dict[str, Any] = {}
+    for section in _sections:
+        context.update(section(request, incident))
+    return context
 
 
 def _render(
@@ -228,24 +226,7 @@ def _remove_label(request: AuthedRequest, incident: Incident, data: dict[str, An
     return f"Label “{data['name'].strip()}” removed."
 
 
-def _page(request: AuthedRequest, incident: Incident, data: dict[str, Any]) -> str:
-    users, teams = paging.paging_targets_get(
-        organization=request.user.organization, user_ids=data["users"], team_ids=data["teams"]
-    )
-    paged = paging.incident_page(incident=incident, by=request.user, users=users, teams=teams)
-    names = ", ".join(user.get_full_name() or user.email for user in paged)
-    return f"Paged {names}."
-
-
-def _reassign(request: AuthedRequest, incident: Incident, data: dict[str, Any]) -> str:
-    policy = paging.reassign_policy_get(
-        organization=request.user.organization, policy_id=data["escalation_policy"]
-    )
-    paging.incident_reassign(incident=incident, by=request.user, policy=policy)
-    return f"Incident #{incident.number} reassigned to “{policy.name}”."
-
-
-def _action(apply: Apply, form_class: type[forms.Form] | None = None, form_key: str = "") -> Any:
+def incident_action(apply: Apply, form_class: type[forms.Form] | None = None, form_key: str = "") -> Any:
     @require_POST
     @login_required
     def view(request: AuthedRequest, incident_id: int) -> HttpResponseBase:
@@ -256,16 +237,14 @@ def _action(apply: Apply, form_class: type[forms.Form] | None = None, form_key: 
     return view
 
 
-incident_acknowledge = _action(_acknowledge)
-incident_unacknowledge = _action(_unacknowledge)
-incident_resolve = _action(_resolve, ResolveForm, "resolve_form")
-incident_reopen = _action(_reopen)
-incident_silence = _action(_silence, SilenceForm, "silence_form")
-incident_attach = _action(_attach, AttachForm, "attach_form")
-incident_detach = _action(_detach)
-incident_add_note = _action(_note, NoteForm, "note_form")
-incident_set_urgency = _action(_urgency, UrgencyForm, "urgency_form")
-incident_add_label = _action(_add_label, LabelForm, "label_form")
-incident_remove_label = _action(_remove_label, LabelForm)
-incident_page = _action(_page, PageForm, "page_form")
-incident_reassign = _action(_reassign, ReassignForm, "reassign_form")
+incident_acknowledge = incident_action(_acknowledge)
+incident_unacknowledge = incident_action(_unacknowledge)
+incident_resolve = incident_action(_resolve, ResolveForm, "resolve_form")
+incident_reopen = incident_action(_reopen)
+incident_silence = incident_action(_silence, SilenceForm, "silence_form")
+incident_attach = incident_action(_attach, AttachForm, "attach_form")
+incident_detach = incident_action(_detach)
+incident_add_note = incident_action(_note, NoteForm, "note_form")
+incident_set_urgency = incident_action(_urgency, UrgencyForm, "urgency_form")
+incident_add_label = incident_action(_add_label, LabelForm, "label_form")
+incident_remove_label = incident_action(_remove_label, LabelForm)

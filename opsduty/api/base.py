@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, TypeVar, final
 
 from django.db import models
@@ -25,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from opsduty.api.errors import ErrorSchema, ValidationErrorSchema
+from opsduty.api.errors import ErrorSchema, UnprocessableEntity, ValidationErrorSchema
 from opsduty.models import Organization, User
 from opsduty.tenancy import get_for_org_or_404, scoped
 
@@ -112,3 +113,24 @@ class OrgScopedRetrieveAPIView(mixins.RetrieveModelMixin, OrgScopedGenericAPIVie
 
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return self.retrieve(request, *args, **kwargs)
+
+
+def current_user(request: Request) -> User:
+    user = request.user
+    assert isinstance(user, User)  # OrgScopedAPIView.initial guarantees it
+    return user
+
+
+def query_datetime(request: Request, name: str) -> datetime | None:
+    """An ISO 8601 query value; naive means UTC (spec §2.1). Bad values are a 422."""
+    raw = request.query_params.get(name, "").strip()
+    if not raw:
+        return None
+    # A hand-typed `+02:00` arrives as ` 02:00` when the caller did not percent-encode it.
+    for candidate in (raw, raw.replace(" ", "+")):
+        try:
+            value = datetime.fromisoformat(candidate)
+        except ValueError:
+            continue
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    raise UnprocessableEntity.for_field(("query", name), "Must be an ISO 8601 date-time.")

@@ -14,6 +14,7 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from escalations.catalog.api import ServiceListView, ServiceMaintenanceView
+from escalations.engine.api import IncidentPageView, IncidentReassignView
 from escalations.schedules.api import (
     ScheduleListView,
     ScheduleOverrideDetailView,
@@ -24,8 +25,6 @@ from escalations.schedules.api import (
 from incidents.api.actions import (
     IncidentAcknowledgeView,
     IncidentNoteCreateView,
-    IncidentPageView,
-    IncidentReassignView,
     IncidentResolveView,
     IncidentUnacknowledgeView,
     IncidentUnresolveView,

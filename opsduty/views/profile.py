@@ -1,7 +1,9 @@
-"""The signed-in user's own settings: name and phone, password, sessions."""
+"""The signed-in user's own settings: name and phone, password, sessions; and the sections
+that later apps add (notification rules, my shifts) through `profile_section_register`."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -13,12 +15,21 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
-from escalations.notifications.views import notification_rules_context
-from escalations.schedules.display import my_shifts_context
 from opsduty import services
 from opsduty.forms import PasswordChangeForm, ProfileForm
 from opsduty.models import User
 from opsduty.views.common import AuthedRequest, add_validation_error
+
+# The core imports no app: apps that show something on the profile page register a function
+# from the user to its template context, once, in their AppConfig.ready.
+ProfileSection = Callable[[User], dict[str, Any]]
+_sections: list[ProfileSection] = []
+
+
+def profile_section_register(section: ProfileSection) -> None:
+    """Add `section`'s context to the profile page (idempotent)."""
+    if section not in _sections:
+        _sections.append(section)
 
 
 def _profile_form(user: User) -> ProfileForm:
@@ -42,9 +53,9 @@ def _page(
         "profile_form": profile_form or _profile_form(request.user),
         "password_form": password_form or PasswordChangeForm(user=request.user),
         "active": "profile",
-        **notification_rules_context(request.user),
-        **my_shifts_context(request.user),
     }
+    for section in _sections:
+        context.update(section(request.user))
     return render(request, "opsduty/profile.html", context, status=status)
 
 

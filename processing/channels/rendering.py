@@ -19,8 +19,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from incidents.services import EventData
 from opsduty.choices import DEDUP_ID_MAX_LENGTH, SUMMARY_MAX_LENGTH, Urgency
+from opsduty.events import EventData
 from processing.channels.builtin_templates import BUILTIN_TEMPLATES
 from processing.channels.models import OVERRIDE_FIELDS, BaseTemplate, ReceiveChannel
 from processing.sandbox.environment import SandboxError, is_truthy, render

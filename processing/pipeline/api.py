@@ -22,7 +22,7 @@ from opsduty.tenancy import scoped
 from processing.channels.api import DebugOutputSchema
 from processing.models import BaseTemplate, ReceiveChannel
 from processing.pipeline.steps import pipeline_channel_try
-from signals.webhooks.selectors import raw_event_get
+from signals.receiver.selectors import raw_event_get
 
 
 class RawEventDebugInputSchema(serializers.Serializer[Any]):

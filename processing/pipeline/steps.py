@@ -1,26 +1,23 @@
-"""The pipeline, in one place: raw event -> receive channel -> routing -> orchestration -> incident.
+"""The pipeline, in one place: raw event -> receive channel -> routing -> orchestration.
 
-`pipeline_process` runs inside the transaction that `incidents.ingest.drain.raw_event_process`
-opened (row lock on the raw event); everything it writes commits with the "processed" mark.
-Each stage's result goes on the raw event (`RawEvent.result`) and on the incident event
-(`IncidentEvent.processing`), so the timeline shows how an event was parsed, routed and
-transformed. Configuration (webhook templates, routing rules, orchestrations) is read once
+`pipeline_evaluate` turns a raw event into its service and the event to ingest, with the
+orchestrations' directives; it writes nothing. `incidents/ingest/drain.py` calls it inside
+the transaction that holds the raw event's row lock and ingests the result there, so
+everything commits with the "processed" mark. Each stage's result goes on the raw event
+(`RawEvent.result`) and on the incident event (`IncidentEvent.processing`), so the timeline
+shows how an event was parsed, routed and transformed. Configuration (webhook templates, routing rules, orchestrations) is read once
 per drain through `PipelineCache`, so a batch of events costs no repeated lookups.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from incidents import services as incident_services
-from incidents.models import Incident
-from opsduty.choices import Status
+from opsduty.events import EventData
 from opsduty.models import Service
 from processing.channels.rendering import (
     DebugResult,
@@ -30,21 +27,22 @@ from processing.channels.rendering import (
     channel_templates,
 )
 from processing.models import EventOrchestration, ReceiveChannel, RoutingRule
-from processing.routing.orchestrations import OrchestrationOutcome, orchestrations_apply
+from processing.routing.orchestrations import orchestrations_apply
 from processing.routing.routes import routing_rule_route
 from signals.models import RawEvent, Webhook
 
 logger = logging.getLogger(__name__)
 
+# What the pipeline records of each stage on a raw event (`RawEvent.result`), with labels.
+PIPELINE_STAGES = (
+    ("channel", "Receive channel"),
+    ("routing", "Routing"),
+    ("orchestration", "Orchestration"),
+)
+
 
 class PipelineError(Exception):
     """The event cannot be processed as configured (kept as failed, replayable)."""
-
-
-@dataclass
-class PipelineOutcome:
-    incident: Incident
-    result: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -158,8 +156,21 @@ def _route(
     )
 
 
-def pipeline_process(raw: RawEvent, cache: PipelineCache | None = None) -> PipelineOutcome:
-    """Turn a locked, pending raw event into an incident; the caller holds the transaction."""
+@dataclass
+class ProcessedEvent:
+    """What the pipeline made of one raw event: its service and the event for ingest, with
+    the orchestrations' directives (`event.directives`) and how each stage decided
+    (`event.processing`)."""
+
+    service: Service
+    event: EventData
+
+
+def pipeline_evaluate(raw: RawEvent, cache: PipelineCache | None = None) -> ProcessedEvent:
+    """Render, route and orchestrate a raw event; writes nothing (ingest is the caller's).
+
+    Raises PipelineError when the event cannot be processed as configured.
+    """
     cache = cache or PipelineCache()
     payload = raw.body
     label, templates = cache.templates_for(raw.webhook_id)
@@ -180,81 +191,9 @@ def pipeline_process(raw: RawEvent, cache: PipelineCache | None = None) -> Pipel
     )
     data = rendered.event_data(payload, raw.received_at)
     outcome.apply_to_event(data)
-    processing = {
+    data.processing = {
         "channel": {"template": label, **rendered.as_dict()},
         "routing": routing,
         "orchestration": outcome.as_dict(),
     }
-    data.processing = processing
-    # The caller's transaction covers this; the reference is completed with the raw event.
-    incident = incident_services.ingest_event_in_transaction(service=service, event=data)
-    actions = _apply_actions(incident, outcome)
-    return PipelineOutcome(incident, {**processing, "actions": actions})
-
-
-def _apply_actions(incident: Incident, outcome: OrchestrationOutcome) -> list[str]:
-    """The incident-level transformations that take effect now, as the system.
-
-    Note, silence and acknowledge act on the incident an event opens (repeats of the same
-    alert would otherwise add the note again and again); resolve acts on every event, like a
-    resolve signal. Escalate, policy override, notify users and acknowledge timeout are stored
-    in the outcome for the escalation engine; they have no effect before it exists.
-    """
-    done: list[str] = []
-    steps: list[tuple[str, Any]] = []
-    if not incident.opened_by_event:
-        outcome = dataclasses.replace(outcome, notes=[], silence_minutes=None, acknowledge=False)
-    steps += [(f"note: {note[:60]}", lambda n=note: _note(incident, n)) for note in outcome.notes]
-    if outcome.silence_minutes:
-        steps.append(
-            (
-                f"silenced for {outcome.silence_minutes} min",
-                lambda: incident_services.incident_silence(
-                    incident=incident, by=None, minutes=outcome.silence_minutes or 0
-                ),
-            )
-        )
-    if outcome.acknowledge:
-        steps.append(
-            (
-                "acknowledged",
-                lambda: incident_services.incident_acknowledge(incident=incident, by=None),
-            )
-        )
-    if outcome.resolve:
-        steps.append(
-            ("resolved", lambda: incident_services.incident_resolve(incident=incident, by=None))
-        )
-    for name, step in steps:
-        try:
-            step()
-            done.append(name)
-        except ValidationError as error:
-            # e.g. silencing an incident that the event itself resolved: skip, say why.
-            done.append(f"{name}: skipped ({' '.join(error.messages)})")
-    if incident.opened_by_event and incident.status != Status.RESOLVED:
-        done += _escalation_actions(incident, outcome)
-    return done
-
-
-def _escalation_actions(incident: Incident, outcome: OrchestrationOutcome) -> list[str]:
-    """Escalate force/bypass, policy override and notify users, for the incident it opened."""
-    from escalations.engine.orchestration import orchestration_escalation_apply
-
-    wanted = (outcome.escalate, outcome.escalation_policy_id, outcome.notify_user_ids)
-    if not (any(wanted) or outcome.ack_timeout_minutes):
-        return []
-    try:
-        return orchestration_escalation_apply(
-            incident=Incident.objects.select_related("service").get(pk=incident.pk),
-            escalate=outcome.escalate,
-            escalation_policy_id=outcome.escalation_policy_id,
-            notify_user_ids=outcome.notify_user_ids,
-            ack_timeout_minutes=outcome.ack_timeout_minutes,
-        )
-    except ValidationError as error:
-        return [f"escalation: skipped ({' '.join(error.messages)})"]
-
-
-def _note(incident: Incident, text: str) -> None:
-    incident_services.incident_add_note(incident=incident, by=None, text=text)
+    return ProcessedEvent(service, data)

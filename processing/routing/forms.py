@@ -17,7 +17,8 @@ from django.db.models import QuerySet
 from django.forms import formset_factory
 from django.http import QueryDict
 
-from opsduty.models import Role, Service, Team, User
+from opsduty.models import Service, Team, User
+from opsduty.selectors import team_manageable_list
 from opsduty.tenancy import scoped
 from processing.models import AutoResolve, Escalate, OrchestrationUrgency, RoutingRule
 from processing.routing.conditions import OPERATIONS, condition_validate, conditions_validate
@@ -45,21 +46,11 @@ DAY_CHOICES = [(str(i), d) for i, d in enumerate(("Mon", "Tue", "Wed", "Thu", "F
 ZONES = sorted(available_timezones())
 
 
-def manageable_teams(user: User) -> QuerySet[Team]:
-    """Teams whose rules and services the user may manage."""
-    teams = scoped(Team, user.organization).order_by("name")
-    if user.is_owner:
-        return teams
-    if user.role != Role.MEMBER:
-        return teams.none()
-    return teams.filter(memberships__user=user)
-
-
 def manageable_services(user: User) -> QuerySet[Service]:
     """Services the user may route events to."""
     return (
         scoped(Service, user.organization)
-        .filter(team__in=manageable_teams(user))
+        .filter(team__in=team_manageable_list(user=user))
         .select_related("team")
         .order_by("name")
     )
@@ -84,7 +75,7 @@ class RoutingRuleForm(forms.Form):
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._set_queryset("team", manageable_teams(user))
+        self._set_queryset("team", team_manageable_list(user=user))
         self._set_queryset("default_service", manageable_services(user))
 
     def _set_queryset(self, name: str, queryset: QuerySet[Any]) -> None:

@@ -6,13 +6,14 @@ event came through) and whose conditions match applies, in position order. Scala
 orchestration that sets them wins. Lists accumulate (notes, users to notify); acknowledge and
 resolve are set when any matching orchestration sets them.
 
-What takes effect where:
-- now, before ingest (`OrchestrationOutcome.apply_to_event`): urgency override, and
-  auto-resolve "deny" (drops the event's resolve signal);
-- now, after ingest, by the pipeline through incident services: silence, notes,
-  acknowledge, resolve;
-- with the escalation engine (a later issue), which reads them from the stored outcome:
-  escalate (force / bypass), escalation policy override, notify users, acknowledge timeout.
+What takes effect where (`OrchestrationOutcome.apply_to_event`):
+- on the event itself: urgency override, and auto-resolve "deny" (drops the event's resolve
+  signal);
+- everything else travels with the event as its `EventDirectives` (opsduty/events.py):
+  ingest applies silence, notes, acknowledge and resolve (`incidents/ingest/services.py`
+  `event_directives_apply`), and the escalation engine starts a new incident's run under
+  escalate (force / bypass), the policy override, the users to notify and the acknowledge
+  timeout (`escalations/engine/opening.py`), before anyone is paged.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from incidents.services import EventData
+from opsduty.events import EventData, EventDirectives
 from processing.models import AutoResolve, EventOrchestration
 from processing.routing.conditions import conditions_evaluate
 
@@ -52,11 +53,22 @@ class OrchestrationOutcome:
         return dataclasses.asdict(self)
 
     def apply_to_event(self, event_data: EventData) -> None:
-        """Apply what changes the event itself, in place: urgency, and auto-resolve "deny"."""
+        """Apply what changes the event itself, in place (urgency, auto-resolve "deny"), and
+        hand the rest to ingest and escalation as the event's directives."""
         if self.urgency:
             event_data.urgency = self.urgency
         if self.auto_resolve is False:
             event_data.resolve = False
+        event_data.directives = EventDirectives(
+            escalate=self.escalate,
+            escalation_policy_id=self.escalation_policy_id,
+            notify_user_ids=list(self.notify_user_ids),
+            ack_timeout_minutes=self.ack_timeout_minutes,
+            silence_minutes=self.silence_minutes,
+            acknowledge=self.acknowledge,
+            notes=list(self.notes),
+            resolve=self.resolve,
+        )
 
     def _merge(self, orchestration: EventOrchestration) -> None:
         self.matched.append({"id": orchestration.pk, "name": orchestration.name})

@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from opsduty.models import Team
-from opsduty.selectors import service_get
+from opsduty.selectors import service_get, team_manageable_list
 from opsduty.services import can_manage_team
 from opsduty.views.common import (
     AuthedRequest,
@@ -37,7 +37,6 @@ from processing.routing.forms import (
     RegenerateKeyForm,
     RouteForm,
     RoutingRuleForm,
-    manageable_teams,
 )
 
 
@@ -75,7 +74,7 @@ def routing_rule_list(request: AuthedRequest) -> HttpResponse:
     """Visible routing rules with their team, default service and number of routes."""
     context = {
         "rules": selectors.routing_rule_list(user=request.user),
-        "can_create": manageable_teams(request.user).exists(),
+        "can_create": team_manageable_list(user=request.user).exists(),
         "active": "routing",
     }
     return render(request, "processing/routing_rule_list.html", context)
@@ -125,7 +124,7 @@ def _save_rule(
 @login_required
 def routing_rule_create(request: AuthedRequest) -> HttpResponseBase:
     """Create a rule owned by a team the user manages."""
-    if not manageable_teams(request.user).exists():
+    if not team_manageable_list(user=request.user).exists():
         raise PermissionDenied("You are not a member of a team that could own a routing rule.")
     form = RoutingRuleForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():

@@ -28,8 +28,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from incidents.api.reads import current_user
-from opsduty.api.base import OrgScopedAPIView, OrgScopedListAPIView
+from opsduty.api.base import OrgScopedAPIView, OrgScopedListAPIView, current_user
 from opsduty.api.enums import NamedChoiceField
 from opsduty.api.errors import UnprocessableEntity
 from opsduty.choices import Urgency

@@ -17,7 +17,6 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from incidents.models import Incident
 from opsduty.choices import Urgency
 from opsduty.models import TenantModel
 
@@ -78,7 +77,7 @@ class HeartbeatState(TenantModel):
     missed_at = models.DateTimeField(null=True, blank=True)
     # The incident the last miss opened or appended to (resolved by a check-in if asked).
     incident = models.ForeignKey(
-        Incident, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        "incidents.Incident", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from escalations.policies.selectors import policy_manageable_teams
 from opsduty.models import Service, User
-from opsduty.selectors import service_visible_list
+from opsduty.selectors import service_visible_list, team_manageable_list
 from opsduty.tenancy import get_for_org_or_404, scoped
 from signals.heartbeats.models import Heartbeat, HeartbeatCheckIn, HeartbeatState
 
@@ -46,7 +45,7 @@ def heartbeat_state_get(*, user: User, state_id: int) -> HeartbeatState:
 
 def heartbeat_manageable_services(*, user: User) -> QuerySet[Service]:
     """Services the user may put heartbeats on: those of the teams they manage."""
-    teams = policy_manageable_teams(user=user)
+    teams = team_manageable_list(user=user)
     return (
         scoped(Service, user.organization)
         .filter(team__in=teams)

@@ -17,7 +17,6 @@ Permission for writes: owners and members of the service's team; `by=None` is th
 
 from __future__ import annotations
 
-import contextlib
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,10 +27,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from escalations.policies.services import timezone_names
-from incidents.models import Incident
-from opsduty.choices import Status, Urgency
+from opsduty.choices import Urgency
+from opsduty.events import EventData
 from opsduty.models import Service, User
+from opsduty.selectors import timezone_names
 from opsduty.services import can_manage_team
 from signals.heartbeats.models import (
     CHECKINS_KEPT,
@@ -40,6 +39,7 @@ from signals.heartbeats.models import (
     HeartbeatState,
     HeartbeatType,
 )
+from signals.hooks import incident_sink
 
 INTERVAL_MAX = 366 * 24 * 3600
 TIMEOUT_MAX = 7 * 24 * 3600
@@ -433,18 +433,10 @@ def checkin(
 
 
 def _resolve(incident_id: int, state: HeartbeatState) -> None:
-    from incidents.services import incident_resolve
-
-    incident = Incident.objects.filter(pk=incident_id).first()
-    if incident is None or incident.status == Status.RESOLVED or incident.is_maintenance:
-        return
-    # Refused, e.g., for an incident attached to a maintenance incident (it ends with that).
-    with contextlib.suppress(ValidationError):
-        incident_resolve(
-            incident=incident,
-            by=None,
-            note=f"Heartbeat “{state.heartbeat.name}” ({state.environment}) checked in again.",
-        )
+    incident_sink().resolve_if_open(
+        incident_id=incident_id,
+        note=f"Heartbeat “{state.heartbeat.name}” ({state.environment}) checked in again.",
+    )
 
 
 def checkins_prune() -> int:
@@ -476,8 +468,6 @@ def misses_detect(*, now: datetime | None = None, limit: int = MISS_BATCH) -> in
     One transaction per batch: the claimed rows stay locked until their incidents and new
     deadlines are committed together, so two detectors never report one miss twice.
     """
-    from incidents.services import EventData, ingest_event_in_transaction
-
     now = now or timezone.now()
     with transaction.atomic():
         due = list(
@@ -521,8 +511,9 @@ def misses_detect(*, now: datetime | None = None, limit: int = MISS_BATCH) -> in
                 received_at=now,
                 processing={"source": "heartbeat"},
             )
-            incident = ingest_event_in_transaction(service=heartbeat.service, event=event)
-            state.incident = incident
+            state.incident_id = incident_sink().open_or_append(
+                service=heartbeat.service, event=event
+            )
             state.missed_at = now
             # The next miss is the next run after the one just missed (never in the past: a
             # detector that was down reports one miss, not one per run it slept through).

@@ -19,16 +19,15 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError
+from django.db.models import Model
 from django.http import HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from escalations.policies.services import timezone_names
-from incidents.models import Incident
 from opsduty.choices import OPEN_STATUSES
-from opsduty.selectors import service_visible_list
+from opsduty.selectors import service_visible_list, timezone_names
 from opsduty.services import can_manage_team
 from opsduty.views.common import (
     AuthedRequest,
@@ -75,10 +74,10 @@ class EnvironmentRow:
     state: HeartbeatState
     status: str
     url: str
-    incident: Incident | None  # the open incident its misses opened
+    incident: Model | None  # the open incident its misses opened (an incidents.Incident)
 
 
-def _open_incident(state: HeartbeatState) -> Incident | None:
+def _open_incident(state: HeartbeatState) -> Model | None:
     incident = state.incident if state.incident_id else None
     return incident if incident is not None and incident.status in OPEN_STATUSES else None
 

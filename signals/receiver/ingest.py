@@ -32,8 +32,8 @@ from django.db import connection
 from django.db.utils import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
-from incidents.ingest import drain as services
 from signals.models import RawEventStatus, ReferenceStatus
+from signals.receiver import services
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from psycopg_pool import AsyncConnectionPool
 
-from incidents.ingest import drain as services
-from signals.receiver import ingest
+from signals.receiver import ingest, services
 
 logger = logging.getLogger(__name__)
 

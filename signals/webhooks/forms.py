@@ -1,17 +1,19 @@
-"""Forms of the webhook and raw event pages; signals/webhooks/services.py does the writes."""
+"""Forms of the webhook pages; signals/webhooks/services.py does the writes."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
 
-from processing.models import ReceiveChannel
-from signals.models import BuiltinTemplate, RawEventStatus, Webhook
-from signals.webhooks.models import DEFAULT_RATE_LIMIT_PER_MINUTE, MAX_RATE_LIMIT_PER_MINUTE, MIN_RATE_LIMIT_PER_MINUTE
-from signals.webhooks.selectors import RawEventFilters
+from signals.models import BuiltinTemplate, Webhook
+from signals.webhooks.models import (
+    DEFAULT_RATE_LIMIT_PER_MINUTE,
+    MAX_RATE_LIMIT_PER_MINUTE,
+    MIN_RATE_LIMIT_PER_MINUTE,
+    ReceiveChannel,
+)
 
 BUILTIN_PREFIX = "builtin:"
 CHANNEL_PREFIX = "channel:"
@@ -37,7 +39,7 @@ def template_choices(channels: QuerySet[ReceiveChannel]) -> list[tuple[str, Any]
     return groups
 
 
-class _TemplateSelectForm(forms.Form):
+class TemplateSelectForm(forms.Form):
     """A form whose `source` select lists the built-ins and the organization's channels."""
 
     channels: QuerySet[ReceiveChannel]
@@ -63,7 +65,7 @@ class _TemplateSelectForm(forms.Form):
         return value
 
 
-class WebhookForm(_TemplateSelectForm):
+class WebhookForm(TemplateSelectForm):
     """Create or edit a webhook. The rules (unique name, limit range) live in the service."""
 
     name = forms.CharField(label="Name", max_length=200)
@@ -113,66 +115,9 @@ class WebhookForm(_TemplateSelectForm):
         }
 
 
-class RawEventTryForm(_TemplateSelectForm):
-    """Render a stored raw event with another channel or template (nothing is created)."""
-
-    source = forms.ChoiceField(label="Try this event with", required=False)
-
-    def __init__(
-        self, *args: Any, channels: QuerySet[ReceiveChannel], own_label: str, **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._set_channels(channels, [("", f"The webhook's own: {own_label}")])
-
-
 class EnabledForm(forms.Form):
     enabled = forms.TypedChoiceField(
         choices=[("true", "Enable"), ("false", "Disable")],
         coerce=lambda value: value == "true",
         error_messages={"required": "Say whether to enable or disable the webhook."},
     )
-
-
-class RawEventFilterForm(forms.Form):
-    """The browser's filters (GET). Invalid values are ignored rather than shown as errors."""
-
-    status = forms.ChoiceField(
-        label="Status", choices=[("", "Any"), *RawEventStatus.choices], required=False
-    )
-    webhook = forms.ModelChoiceField(
-        label="Webhook", queryset=Webhook.objects.none(), required=False, empty_label="Any"
-    )
-    since = forms.DateTimeField(
-        label="Received from (UTC)",
-        required=False,
-        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"],
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-    )
-    until = forms.DateTimeField(
-        label="Received before (UTC)",
-        required=False,
-        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"],
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-    )
-
-    def __init__(self, *args: Any, webhooks: QuerySet[Webhook], **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        field = self.fields["webhook"]
-        assert isinstance(field, forms.ModelChoiceField)
-        field.queryset = webhooks
-
-    def to_filters(self) -> RawEventFilters:
-        """The selector's filters from the fields that are valid."""
-        if not self.is_bound:
-            return RawEventFilters()
-        self.is_valid()
-        data = self.cleaned_data
-        webhook: Webhook | None = data.get("webhook")
-        since: datetime | None = data.get("since")
-        until: datetime | None = data.get("until")
-        return RawEventFilters(
-            status=data.get("status") or None,
-            webhook_id=webhook.pk if webhook else None,
-            since=since,
-            until=until,
-        )

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.db import models
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from opsduty.models import TenantModel
@@ -63,3 +65,21 @@ class Webhook(TenantModel):
             return str(BuiltinTemplate(self.builtin_template).label)
         except ValueError:
             return self.builtin_template
+
+
+# A processing.ReceiveChannel. signals sits first in the flow and imports no later app: the
+# webhook reaches the model through the foreign key that declares it.
+ReceiveChannel = Any
+
+
+def receive_channel_model() -> type[models.Model]:
+    """The model of `Webhook.receive_channel` (processing's receive channels)."""
+    model = Webhook._meta.get_field("receive_channel").related_model
+    assert isinstance(model, type) and issubclass(model, models.Model)
+    return model
+
+
+def receive_channels_of(organization_id: int) -> QuerySet[Any]:
+    """The receive channels a webhook of the organization may read with, by name."""
+    manager = receive_channel_model()._default_manager
+    return manager.filter(organization_id=organization_id).order_by("name", "id")

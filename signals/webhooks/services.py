@@ -16,9 +16,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 
 from opsduty.models import Organization, User
-from processing.models import ReceiveChannel
 from signals.models import BuiltinTemplate, Webhook
-from signals.webhooks.models import DEFAULT_RATE_LIMIT_PER_MINUTE, MAX_RATE_LIMIT_PER_MINUTE, MIN_RATE_LIMIT_PER_MINUTE
+from signals.webhooks.models import (
+    DEFAULT_RATE_LIMIT_PER_MINUTE,
+    MAX_RATE_LIMIT_PER_MINUTE,
+    MIN_RATE_LIMIT_PER_MINUTE,
+    ReceiveChannel,
+    receive_channel_model,
+)
 
 NAME_MAX_LENGTH = 200
 DUPLICATE_NAME = "A webhook with this name already exists."
@@ -69,7 +74,8 @@ def _lock_channel(webhook: Webhook) -> None:
     channel_id = webhook.receive_channel_id
     if channel_id is None:
         return
-    if not list(ReceiveChannel.objects.select_for_update().filter(pk=channel_id).values_list("pk")):
+    channels = receive_channel_model()._default_manager.select_for_update()
+    if not list(channels.filter(pk=channel_id).values_list("pk")):
         raise ValidationError({"receive_channel": UNKNOWN_CHANNEL})
 
 

@@ -1,7 +1,5 @@
-"""Webhook pages and the raw event browser; included at the site root by opsduty/urls_ui.py.
-
-The int kwargs are `webhook_id` and `raw_event_id` (the tenancy walk substitutes another
-organization's ids by name).
+"""Webhook pages; included at the site root by opsduty/urls_ui.py. The int kwarg is
+`webhook_id` (the tenancy walk substitutes another organization's ids by name).
 """
 
 from __future__ import annotations
@@ -21,16 +19,4 @@ urlpatterns = [
         name="webhook_set_enabled",
     ),
     path("webhooks/<int:webhook_id>/delete/", ui_views.webhook_delete, name="webhook_delete"),
-    path("raw-events/", ui_views.raw_event_list, name="raw_events"),
-    path("raw-events/<int:raw_event_id>/", ui_views.raw_event_detail, name="raw_event_detail"),
-    path(
-        "raw-events/<int:raw_event_id>/replay/",
-        ui_views.raw_event_replay_view,
-        name="raw_event_replay",
-    ),
-    path(
-        "raw-events/<int:raw_event_id>/try/",
-        ui_views.raw_event_try_view,
-        name="raw_event_try",
-    ),
 ]

@@ -21,8 +21,9 @@ from escalations.catalog.services import (
     service_maintenance_stop,
 )
 from incidents import services as incident_services
+from incidents.ingest import services as ingest
+from incidents.ingest.services import DEBUG_MAINTENANCE_MESSAGE
 from incidents.models import Incident, LogAction, Status
-from incidents.services import DEBUG_MAINTENANCE_MESSAGE
 from opsduty import selectors
 from opsduty.celery import app
 from opsduty.models import MaintenanceMode, Service, User
@@ -193,7 +194,7 @@ def test_incidents_opened_during_maintenance_become_children(
     maintenance = _maintenance_incident(service)
     with time_machine.travel(START + timedelta(minutes=5), tick=False):
         new = factories.make_incident(service=service, summary="During")
-        by_hand = incident_services.incident_trigger(service=service, by=member, summary="Hand")
+        by_hand = ingest.incident_trigger(service=service, by=member, summary="Hand")
     assert new.parent_id == maintenance.pk
     assert by_hand.parent_id == maintenance.pk
     assert new.log.filter(action=LogAction.ATTACHED, actor=None).exists()

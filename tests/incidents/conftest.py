@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from escalations.catalog import services as escalation_services
-from incidents import services
+from incidents.ingest import services as ingest
 from incidents.models import Incident
+from opsduty.events import EventData
 from opsduty.models import Organization, Service, User
 from tests import factories
 
@@ -21,6 +22,6 @@ def service(org_a: Organization, owner: User, member: User) -> Service:
 
 @pytest.fixture
 def incident(service: Service) -> Incident:
-    return services.ingest_event(
-        service=service, event=services.EventData(summary="Disk full", dedup_id="disk")
+    return ingest.ingest_event(
+        service=service, event=EventData(summary="Disk full", dedup_id="disk")
     )

@@ -10,14 +10,16 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from incidents import services
+from incidents.ingest import services as ingest
 from incidents.models import Incident, LogAction, Status
+from opsduty.events import EventData
 from opsduty.models import Service, User
 
 pytestmark = pytest.mark.django_db
 
 
 def _new(service: Service, summary: str = "x") -> Incident:
-    return services.ingest_event(service=service, event=services.EventData(summary=summary))
+    return ingest.ingest_event(service=service, event=EventData(summary=summary))
 
 
 def test_attached_incident_follows_its_parent(service: Service, member: User) -> None:

@@ -8,18 +8,17 @@ import pytest
 from django.db import connection, connections
 
 from escalations.catalog import services as escalation_services
-from incidents import services
+from incidents.ingest import services as ingest
 from incidents.models import Incident, IncidentEvent, Status
+from opsduty.events import EventData
 from opsduty.models import Organization, Service, User
 from tests import factories
-
-EventData = services.EventData
 
 
 @pytest.mark.django_db
 def test_same_dedup_id_appends_to_the_open_incident(service: Service) -> None:
-    first = services.ingest_event(service=service, event=EventData(summary="a", dedup_id="k"))
-    second = services.ingest_event(service=service, event=EventData(summary="b", dedup_id="k"))
+    first = ingest.ingest_event(service=service, event=EventData(summary="a", dedup_id="k"))
+    second = ingest.ingest_event(service=service, event=EventData(summary="b", dedup_id="k"))
     assert first.pk == second.pk
     assert list(first.events.values_list("summary", flat=True)) == ["a", "b"]
 
@@ -27,28 +26,28 @@ def test_same_dedup_id_appends_to_the_open_incident(service: Service) -> None:
 @pytest.mark.django_db
 def test_dedup_is_per_service(service: Service, org_a: Organization) -> None:
     other = escalation_services.service_create(team=service.team, by=None, name="Other")
-    a = services.ingest_event(service=service, event=EventData(summary="a", dedup_id="k"))
-    b = services.ingest_event(service=other, event=EventData(summary="b", dedup_id="k"))
+    a = ingest.ingest_event(service=service, event=EventData(summary="a", dedup_id="k"))
+    b = ingest.ingest_event(service=other, event=EventData(summary="b", dedup_id="k"))
     assert a.pk != b.pk
 
 
 @pytest.mark.django_db
 def test_no_dedup_id_means_a_new_incident_each_time(service: Service) -> None:
-    a = services.ingest_event(service=service, event=EventData(summary="a"))
-    b = services.ingest_event(service=service, event=EventData(summary="a"))
+    a = ingest.ingest_event(service=service, event=EventData(summary="a"))
+    b = ingest.ingest_event(service=service, event=EventData(summary="a"))
     assert a.pk != b.pk
     assert a.dedup_id and b.dedup_id and a.dedup_id != b.dedup_id
 
 
 @pytest.mark.django_db
 def test_signals_acknowledge_and_resolve(service: Service) -> None:
-    incident = services.ingest_event(service=service, event=EventData(summary="a", dedup_id="k"))
-    services.ingest_event(
+    incident = ingest.ingest_event(service=service, event=EventData(summary="a", dedup_id="k"))
+    ingest.ingest_event(
         service=service, event=EventData(summary="ack", dedup_id="k", acknowledge=True)
     )
     incident.refresh_from_db()
     assert incident.status == Status.ACKNOWLEDGED
-    services.ingest_event(
+    ingest.ingest_event(
         service=service, event=EventData(summary="ok", dedup_id="k", resolve=True)
     )
     incident.refresh_from_db()
@@ -58,11 +57,11 @@ def test_signals_acknowledge_and_resolve(service: Service) -> None:
 
 @pytest.mark.django_db
 def test_an_event_for_a_resolved_incident_opens_a_new_one(service: Service) -> None:
-    first = services.ingest_event(service=service, event=EventData(summary="a", dedup_id="k"))
-    services.ingest_event(
+    first = ingest.ingest_event(service=service, event=EventData(summary="a", dedup_id="k"))
+    ingest.ingest_event(
         service=service, event=EventData(summary="ok", dedup_id="k", resolve=True)
     )
-    again = services.ingest_event(service=service, event=EventData(summary="again", dedup_id="k"))
+    again = ingest.ingest_event(service=service, event=EventData(summary="again", dedup_id="k"))
     assert again.pk != first.pk
     assert again.status == Status.TRIGGERED
     assert again.number == first.number + 1
@@ -72,15 +71,15 @@ def test_an_event_for_a_resolved_incident_opens_a_new_one(service: Service) -> N
 def test_numbers_are_per_organization(service: Service, outsider: User) -> None:
     team_b = factories.make_team(organization=outsider.organization)
     service_b = escalation_services.service_create(team=team_b, by=None, name="B")
-    a1 = services.ingest_event(service=service, event=EventData(summary="a"))
-    a2 = services.ingest_event(service=service, event=EventData(summary="a"))
-    b1 = services.ingest_event(service=service_b, event=EventData(summary="b"))
+    a1 = ingest.ingest_event(service=service, event=EventData(summary="a"))
+    a2 = ingest.ingest_event(service=service, event=EventData(summary="a"))
+    b1 = ingest.ingest_event(service=service_b, event=EventData(summary="b"))
     assert (a1.number, a2.number, b1.number) == (1, 2, 1)
 
 
 @pytest.mark.django_db
 def test_bad_event_fields_are_repaired_not_lost(service: Service) -> None:
-    incident = services.ingest_event(
+    incident = ingest.ingest_event(
         service=service, event=EventData(summary="  ", urgency="critical", dedup_id="x" * 999)
     )
     assert incident.summary == "(no summary)"
@@ -98,7 +97,7 @@ def test_concurrent_events_with_one_dedup_id_make_one_incident(service: Service)
     def produce(n: int) -> None:
         try:
             barrier.wait()
-            services.ingest_event(
+            ingest.ingest_event(
                 service=service, event=EventData(summary=f"e{n}", dedup_id="same")
             )
         except BaseException as error:  # noqa: BLE001 - reported by the assertion below
@@ -126,7 +125,7 @@ def test_event_labels_go_on_the_incident_it_opens(service: Service) -> None:
     other_team = factories.make_team(organization=service.organization, name="Other")
     Label.objects.create(organization=service.organization, name="secret", team=other_team)
     Label.objects.create(organization=service.organization, name="db")  # exists already
-    incident = services.ingest_event(
+    incident = ingest.ingest_event(
         service=service,
         event=EventData(
             summary="a", dedup_id="k", labels=["db", "team=api", " db ", "", "x" * 65, "secret"]
@@ -139,5 +138,5 @@ def test_event_labels_go_on_the_incident_it_opens(service: Service) -> None:
         message="Labels “db”, “team=api” added by OpsDuty", action="label_added"
     ).exists()
     # A later event's labels do not change the incident.
-    services.ingest_event(service=service, event=EventData(summary="b", dedup_id="k", labels=["z"]))
+    ingest.ingest_event(service=service, event=EventData(summary="b", dedup_id="k", labels=["z"]))
     assert incident.labels.count() == 2

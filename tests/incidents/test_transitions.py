@@ -9,7 +9,9 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from incidents import hooks, services
+from incidents.ingest import services as ingest
 from incidents.models import Incident, IncidentLogEntry, IncidentNote, LogAction, Status
+from opsduty.events import EventData
 from opsduty.models import Service, User
 
 pytestmark = pytest.mark.django_db
@@ -133,7 +135,7 @@ def test_every_status_change_publishes_the_hook_in_the_transaction(
 
     hooks.subscribe(subscriber)
     try:
-        incident = services.ingest_event(service=service, event=services.EventData(summary="x"))
+        incident = ingest.ingest_event(service=service, event=EventData(summary="x"))
         services.incident_acknowledge(incident=incident, by=member)
         services.incident_resolve(incident=incident, by=None)
         with pytest.raises(ValidationError):
@@ -215,12 +217,12 @@ def test_urgency_and_labels(incident: Incident, member: User) -> None:
 
 
 def test_reopen_is_refused_when_the_dedup_id_is_open_again(service: Service, member: User) -> None:
-    first = services.ingest_event(
-        service=service, event=services.EventData(summary="a", dedup_id="k")
+    first = ingest.ingest_event(
+        service=service, event=EventData(summary="a", dedup_id="k")
     )
     services.incident_resolve(incident=first, by=member)
-    second = services.ingest_event(
-        service=service, event=services.EventData(summary="b", dedup_id="k")
+    second = ingest.ingest_event(
+        service=service, event=EventData(summary="b", dedup_id="k")
     )
     assert second.pk != first.pk
     with pytest.raises(ValidationError):
@@ -230,8 +232,8 @@ def test_reopen_is_refused_when_the_dedup_id_is_open_again(service: Service, mem
 
 
 def test_bulk_acknowledges_what_it_can_and_reports_the_rest(service: Service, member: User) -> None:
-    a = services.ingest_event(service=service, event=services.EventData(summary="a"))
-    b = services.ingest_event(service=service, event=services.EventData(summary="b"))
+    a = ingest.ingest_event(service=service, event=EventData(summary="a"))
+    b = ingest.ingest_event(service=service, event=EventData(summary="b"))
     services.incident_resolve(incident=b, by=member)
     result = services.incidents_bulk(incidents=[a, b], by=member, action="acknowledge")
     assert [i.pk for i in result.changed] == [a.pk]

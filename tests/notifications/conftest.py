@@ -9,8 +9,9 @@ import pytest
 from escalations.catalog import services as escalation_services
 from escalations.models import Notification
 from escalations.notifications.providers import DeliveryError, Receipt, provider_register
-from incidents import services
+from incidents.ingest import services as ingest
 from incidents.models import Incident
+from opsduty.events import EventData
 from opsduty.models import Organization, Service, User
 from tests import factories
 
@@ -25,8 +26,8 @@ def service(org_a: Organization, owner: User, member: User) -> Service:
 
 @pytest.fixture
 def incident(service: Service) -> Incident:
-    return services.ingest_event(
-        service=service, event=services.EventData(summary="Disk full", dedup_id="disk")
+    return ingest.ingest_event(
+        service=service, event=EventData(summary="Disk full", dedup_id="disk")
     )
 
 

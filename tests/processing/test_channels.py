@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from incidents.ingest.services import ingest_event
 from incidents.models import Incident
-from incidents.services import ingest_event
 from processing.channels.builtin_templates import ALERTMANAGER, GENERIC
 from processing.channels.rendering import (
     FIELDS,

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from incidents.services import EventData
+from opsduty.events import EventData
 from opsduty.models import Service, Team, User
 from processing.models import EventOrchestration, RoutingRule
 from processing.routing.orchestrations import OrchestrationOutcome, orchestrations_apply

@@ -1,0 +1,23 @@
+"""Escalation timers: a run's due step fires by Celery ETA; the sweeper catches lost tasks."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from escalations.engine import services as engine
+from escalations.notifications.services import delivering_inline
+
+
+@shared_task(name="escalations.run_fire", acks_late=True)
+def escalation_run_fire(run_id: int, version: int | None = None) -> bool:
+    """Run an escalation run's due step (a no-op unless it is due at this version); its
+    notifications due now are delivered right after, by this task."""
+    with delivering_inline():
+        return engine.run_fire(run_id=run_id, version=version)
+
+
+@shared_task(name="escalations.run_sweep")
+def escalation_run_sweep() -> int:
+    """Fire every due run whose ETA task was lost (worker died, broker lost it)."""
+    with delivering_inline():
+        return sum(engine.run_fire(run_id=run_id) for run_id in engine.runs_due())

@@ -1,0 +1,34 @@
+"""Notification delivery: one task per due time, and the sweeper for lost tasks."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from escalations.notifications import services
+
+
+@shared_task(name="notifications.deliver", acks_late=True)
+def notification_deliver(notification_id: int) -> str | None:
+    """Send one due notification (a no-op when it is not pending, not due, or held)."""
+    return services.notification_deliver(notification_id=notification_id)
+
+
+@shared_task(name="notifications.deliver_many", acks_late=True)
+def notifications_deliver(notification_ids: list[int]) -> list[str | None]:
+    """Send several notifications due at the same time (each exactly as `deliver` would)."""
+    return [
+        services.notification_deliver(notification_id=notification_id)
+        for notification_id in notification_ids
+    ]
+
+
+@shared_task(name="notifications.sweep")
+def notification_sweep() -> int:
+    """Queue delivery of due notifications whose task was lost; how many were queued.
+
+    A row it queued already is queued again only after SWEEP_REQUEUE_SECONDS.
+    """
+    due = services.notifications_to_sweep()
+    for notification_id in due:
+        notification_deliver.apply_async(args=(notification_id,))
+    return len(due)

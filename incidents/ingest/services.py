@@ -1,0 +1,449 @@
+"""The ingest path: an event opens an incident or joins the open one with its dedup id.
+
+The hottest writes in the product: plain SQL where the ORM cost more than the round trip,
+race-free dedup through the partial unique index `one_open_incident_per_dedup_id`, and the
+incident numbered at the end of the opening transaction (`incident_number_assign`).
+Transitions that an event's signals cause go through the state machine in
+`incidents/services.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import Callable
+from functools import partial
+
+import orjson
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from incidents import hooks
+from incidents.models import (
+    DEDUP_ID_MAX_LENGTH,
+    SUMMARY_MAX_LENGTH,
+    UNNUMBERED,
+    Incident,
+    IncidentCounter,
+    IncidentEvent,
+    LogAction,
+    Status,
+    Urgency,
+)
+from incidents.services import (
+    _ALLOWED,
+    _log,
+    _set_status,
+    _who,
+    incident_acknowledge,
+    incident_add_note,
+    incident_resolve,
+    incident_silence,
+)
+from opsduty import rawsql
+from opsduty.events import EventData, EventDirectives
+from opsduty.models import Label, MaintenanceMode, Service, User
+from signals.models import IncidentReference
+from signals.receiver.services import reference_complete
+
+
+def _validate_event(event: EventData) -> None:
+    if event.urgency not in Urgency.values:
+        event.urgency = Urgency.HIGH
+    event.summary = (event.summary or "").strip()[:SUMMARY_MAX_LENGTH] or "(no summary)"
+    event.dedup_id = (event.dedup_id or "").strip()[:DEDUP_ID_MAX_LENGTH] or secrets.token_hex(16)
+
+
+_COUNTER = IncidentCounter._meta.db_table
+_NEXT_NUMBER_SQL = (
+    f"INSERT INTO {_COUNTER} (organization_id, last_number) VALUES (%s, 1) "  # noqa: S608
+    f"ON CONFLICT (organization_id) DO UPDATE SET last_number = {_COUNTER}.last_number + 1 "
+    "RETURNING last_number"
+)
+
+
+def _next_number(organization_id: int) -> int:
+    """The organization's next incident number, in one statement (the row lock serializes)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_NEXT_NUMBER_SQL, [organization_id])
+        row = cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+_OPEN_INCIDENT_SQL = (
+    f"SELECT {', '.join(rawsql.columns(Incident))} FROM {Incident._meta.db_table}"  # noqa: S608
+    " WHERE service_id = %s AND dedup_id = %s AND status <> 'resolved' FOR UPDATE"
+)
+
+
+def _open_incident(service: Service, dedup_id: str) -> Incident | None:
+    """The open incident of this dedup id, locked (the partial unique index allows one).
+
+    Plain SQL: this runs for every event, and building the ORM query cost more than the
+    round trip.
+    """
+    return rawsql.fetch_one(Incident, _OPEN_INCIDENT_SQL, [service.pk, dedup_id])
+
+
+def incident_number_assign(incident: Incident) -> None:
+    """Give an incident opened with `UNNUMBERED` its organization's next number (idempotent).
+
+    Called as late as possible in the transaction that opened it: the counter row stays
+    locked until commit, and every other transaction opening an incident in the organization
+    waits for that lock. The unique (organization, number) constraint is checked at commit
+    (deferred), so unnumbered incidents of concurrent transactions never wait on each other.
+    """
+    if incident.number != UNNUMBERED:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_NUMBER_ASSIGN_SQL, [incident.organization_id, incident.pk])
+        row = cursor.fetchone()
+    assert row is not None
+    incident.number = int(row[0])
+
+
+# `_next_number` and the incident's UPDATE in one statement (one round trip in the window
+# where the counter row is locked).
+_NUMBER_ASSIGN_SQL = (
+    f"WITH counter AS ({_NEXT_NUMBER_SQL})"  # noqa: S608 - our tables, values bound
+    f" UPDATE {Incident._meta.db_table} SET number = (SELECT last_number FROM counter)"
+    " WHERE id = %s RETURNING number"
+)
+
+
+def _create_incident(service: Service, event: EventData) -> Incident:
+    """Insert the incident, unnumbered: `ingest_event_in_transaction` numbers it at its end."""
+    incident = Incident(
+        organization_id=service.organization_id,
+        service=service,
+        number=UNNUMBERED,
+        summary=event.summary,
+        description=event.description,
+        source_url=event.source_url,
+        urgency=event.urgency,
+        dedup_id=event.dedup_id,
+    )
+    incident.save()
+    return incident
+
+
+def _find_or_create(service: Service, event: EventData) -> tuple[Incident, bool]:
+    """The open incident for the dedup id, or a new one; race-free through the unique index.
+
+    Two transactions may both see no open incident; the partial unique index lets only one
+    insert win, the other rolls back its savepoint and appends to the winner's incident.
+    """
+    incident = _open_incident(service, event.dedup_id)
+    if incident is not None:
+        return incident, False
+    try:
+        with transaction.atomic():
+            return _create_incident(service, event), True
+    except IntegrityError:
+        incident = _open_incident(service, event.dedup_id)
+        if incident is None:  # the winner resolved it meanwhile: open a fresh one
+            with transaction.atomic():
+                return _create_incident(service, event), True
+        return incident, False
+
+
+@transaction.atomic
+def ingest_event(
+    *,
+    service: Service,
+    event: EventData,
+    reference: IncidentReference | None = None,
+    reference_id: int | None = None,
+) -> Incident:
+    """Append `event` to the open incident with its dedup id on `service`, or open one.
+
+    The event's acknowledge / resolve signals then act on the incident (as the system).
+    The incident reference (`reference` or its id) is completed with the incident.
+    """
+    return ingest_event_in_transaction(
+        service=service,
+        event=event,
+        reference_id=reference.pk if reference is not None else reference_id,
+    )
+
+
+def ingest_event_in_transaction(
+    *, service: Service, event: EventData, reference_id: int | None = None
+) -> Incident:
+    """`ingest_event` for a caller that holds the transaction (the pipeline): no savepoint.
+
+    Precondition: inside `transaction.atomic()`; an error must roll the caller back.
+    """
+    _validate_event(event)
+    incident, created = _find_or_create(service, event)
+    incident.opened_by_event = created
+    _event_insert(incident, event)
+    if created:
+        _log(incident, None, LogAction.CREATED, "Incident created by an event")
+        _join_service_maintenance(incident, service)
+        _labels_attach(incident, service, event.labels)
+        # The opening event's directives go with the change: the engine starts the right run,
+        # or none, before anyone is paged.
+        change = hooks.StatusChange(
+            incident, None, Status.TRIGGERED, None, directives=event.directives
+        )
+        hooks.publish(change)
+        incident.escalation_effects = tuple(change.effects)
+        # Last: from here to commit the organization's counter row is locked (a few ms).
+        incident_number_assign(incident)
+    # An appended event is its own timeline entry (IncidentEvent); it needs no log line.
+    _apply_signals(incident, event)
+    if reference_id is not None:
+        reference_complete(reference_id=reference_id, incident_id=incident.pk)
+    return incident
+
+
+_EVENT_INSERT_SQL = (
+    f"INSERT INTO {IncidentEvent._meta.db_table} (organization_id, incident_id, summary,"  # noqa: S608
+    " description, source_url, dedup_id, acknowledge, resolve, payload, processing,"
+    " received_at, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s::jsonb,"
+    " %s, %s)"
+)
+
+
+def _event_insert(incident: Incident, event: EventData) -> None:
+    """Store the event on its incident (plain SQL: once per event, see `_open_incident`)."""
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _EVENT_INSERT_SQL,
+            [
+                incident.organization_id,
+                incident.pk,
+                event.summary,
+                event.description,
+                event.source_url,
+                event.dedup_id,
+                event.acknowledge,
+                event.resolve,
+                orjson.dumps(event.payload).decode(),
+                orjson.dumps(event.processing).decode(),
+                event.received_at or now,
+                now,
+            ],
+        )
+
+
+_LABELS_CREATE_SQL = (
+    f"INSERT INTO {Label._meta.db_table} (organization_id, name, color, team_id, created_at)"  # noqa: S608
+    " SELECT %s, name, %s, NULL, %s FROM unnest(%s::text[]) AS name"
+    " ON CONFLICT (organization_id, name) DO NOTHING"
+)
+_LABELS_LINK_SQL = f"""
+WITH labels AS (
+    SELECT id, name FROM {Label._meta.db_table}
+    WHERE organization_id = %(org)s AND name = ANY(%(names)s::text[])
+        AND (team_id IS NULL OR team_id = %(team)s)
+), linked AS (
+    INSERT INTO {Incident.labels.through._meta.db_table} (incident_id, label_id)
+    SELECT %(incident)s, id FROM labels ON CONFLICT DO NOTHING
+)
+SELECT name FROM labels ORDER BY name
+"""  # noqa: S608
+
+
+def _labels_attach(incident: Incident, service: Service, names: list[str]) -> None:
+    """Put an event's labels on the incident it opened, in two statements.
+
+    Organization labels are created on first use; names of another team's labels and
+    invalid names (empty, over 64 characters) are skipped, as `incident_add_label` refuses.
+    Two statements, not one: the second must see labels that a concurrent transaction
+    committed while the first waited on their names.
+    """
+    wanted = list(dict.fromkeys(name.strip() for name in names if 0 < len(name.strip()) <= 64))
+    if not wanted:
+        return
+    color = Label._meta.get_field("color").get_default()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LABELS_CREATE_SQL, [incident.organization_id, color, timezone.now(), wanted]
+        )
+        cursor.execute(
+            _LABELS_LINK_SQL,
+            {
+                "org": incident.organization_id,
+                "names": wanted,
+                "team": service.team_id,
+                "incident": incident.pk,
+            },
+        )
+        attached = [str(row[0]) for row in cursor.fetchall()]
+    if attached:
+        names_text = ", ".join(f"“{name}”" for name in attached)
+        _log(incident, None, LogAction.LABEL_ADDED, f"Labels {names_text} added by OpsDuty")
+
+
+DEBUG_MAINTENANCE_MESSAGE = "Service in debug maintenance: escalation paused"
+_SERVICE_MAINTENANCE_SQL = (
+    f"SELECT maintenance_mode, maintenance_window_end FROM {Service._meta.db_table}"  # noqa: S608
+    " WHERE id = %s FOR KEY SHARE"
+)
+
+
+def _join_service_maintenance(incident: Incident, service: Service) -> None:
+    """A new incident on a service in maintenance: attached (`maintenance`) or logged (`debug`).
+
+    Runs after the insert, and reads the service row `FOR KEY SHARE` (held until commit).
+    `incident_maintenance_open` runs under the service's row lock (`FOR UPDATE`, which
+    conflicts), so either this read waits for the committed maintenance and sees it, or the
+    opener waits for this transaction and then collects this incident. Incidents opening
+    together share the lock and never wait for each other. Locking the maintenance incident
+    makes ending maintenance wait for this attach (and skips a maintenance incident resolved
+    meanwhile). Outside maintenance: one pk lookup.
+    """
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(_SERVICE_MAINTENANCE_SQL, [service.pk])
+        row = cursor.fetchone()
+    assert row is not None  # the incident's service: the caller's insert references it
+    mode, end = row
+    if not mode or end is None or end <= now:
+        return
+    if mode == MaintenanceMode.DEBUG:
+        _log(
+            incident, None, LogAction.MAINTENANCE, DEBUG_MAINTENANCE_MESSAGE, until=end.isoformat()
+        )
+        return
+    parent = (
+        Incident.objects.select_for_update()
+        .filter(service_id=service.pk, is_maintenance=True)
+        .exclude(status=Status.RESOLVED)
+        .first()
+    )
+    if parent is not None:
+        incident_number_assign(incident)  # the maintenance incident's log names it
+        attach_to_maintenance(incident, parent)
+
+
+def attach_to_maintenance(incident: Incident, parent: Incident) -> None:
+    """Attach to the maintenance incident; both rows are locked by the caller.
+
+    Unlike `incident_attach`, the child keeps its own status: an acknowledged incident stays
+    acknowledged, so it does not page again when maintenance ends and it is detached.
+    """
+    incident.parent = parent
+    incident.save(update_fields=["parent"])
+    _log(
+        incident,
+        None,
+        LogAction.ATTACHED,
+        f"Attached to maintenance incident #{parent.number}: the service is in maintenance, "
+        "nobody is paged",
+        parent=parent.pk,
+    )
+    _log(
+        parent,
+        None,
+        LogAction.ATTACHED,
+        f"#{incident.number} attached (service in maintenance)",
+        child=incident.pk,
+    )
+
+
+def _apply_signals(incident: Incident, event: EventData) -> None:
+    if not (event.acknowledge or event.resolve):
+        return
+    if incident.parent_id is not None and not event.resolve:
+        _log(
+            incident,
+            None,
+            LogAction.SIGNAL_IGNORED,
+            "Acknowledge signal ignored: incident is attached",
+        )
+        return
+    if event.resolve and incident.status != Status.RESOLVED:
+        _set_status(incident, Status.RESOLVED, None, LogAction.RESOLVED)
+    elif event.acknowledge and incident.status in _ALLOWED[Status.ACKNOWLEDGED]:
+        _set_status(incident, Status.ACKNOWLEDGED, None, LogAction.ACKNOWLEDGED)
+
+
+@transaction.atomic
+def incident_trigger(
+    *, service: Service, by: User, summary: str, description: str = "", urgency: str = Urgency.HIGH
+) -> Incident:
+    """Open an incident by hand (UI "New incident"); it escalates like any other."""
+    if not (summary or "").strip():
+        raise ValidationError({"summary": "An incident needs a summary."})
+    if urgency not in Urgency.values:
+        raise ValidationError({"urgency": "Urgency must be 'high' or 'low'."})
+    incident = ingest_event(
+        service=service,
+        event=EventData(
+            summary=summary,
+            description=description,
+            urgency=urgency,
+            payload={"source": "manual", "user_id": by.pk},
+        ),
+    )
+    _log(incident, by, LogAction.CREATED, f"Triggered by hand by {_who(by)}")
+    return incident
+
+
+def event_directives_apply(*, incident: Incident, directives: EventDirectives) -> list[str]:
+    """Apply the incident-level directives of an event that was just ingested, as the system;
+    a line per effect (or why it was skipped), with the escalation engine's lines last.
+
+    Notes, silence and acknowledge act on the incident the event opened (repeats of the same
+    alert would otherwise add the note again and again); resolve acts on every event, like a
+    resolve signal. The escalation directives were applied when the incident opened (the
+    incidents hook), so nobody was paged who should not have been.
+    """
+    done: list[str] = []
+    steps: list[tuple[str, Callable[[], object]]] = []
+    opened = incident.opened_by_event
+    if opened:
+        steps += [
+            (f"note: {note[:60]}", partial(_note, incident, note)) for note in directives.notes
+        ]
+        if directives.silence_minutes:
+            minutes = directives.silence_minutes
+            steps.append(
+                (
+                    f"silenced for {minutes} min",
+                    partial(incident_silence, incident=incident, by=None, minutes=minutes),
+                )
+            )
+        if directives.acknowledge:
+            steps.append(
+                ("acknowledged", partial(incident_acknowledge, incident=incident, by=None))
+            )
+    if directives.resolve:
+        steps.append(("resolved", partial(incident_resolve, incident=incident, by=None)))
+    for name, step in steps:
+        try:
+            step()
+            done.append(name)
+        except ValidationError as error:
+            # e.g. silencing an incident that the event itself resolved: skip, say why.
+            done.append(f"{name}: skipped ({' '.join(error.messages)})")
+    if opened:
+        done += incident.escalation_effects
+    return done
+
+
+def _note(incident: Incident, text: str) -> None:
+    incident_add_note(incident=incident, by=None, text=text)
+
+
+class IncidentSink:
+    """What signals raise (heartbeats), into incidents: registered as `signals.hooks`' sink."""
+
+    def open_or_append(self, *, service: Service, event: EventData) -> int:
+        """Open or join the incident of `event`; the caller holds the transaction."""
+        return ingest_event_in_transaction(service=service, event=event).pk
+
+    def resolve_if_open(self, *, incident_id: int, note: str) -> None:
+        """Resolve as the system unless resolved, a maintenance incident, or refused."""
+        incident = Incident.objects.filter(pk=incident_id).first()
+        if incident is None or incident.status == Status.RESOLVED or incident.is_maintenance:
+            return
+        # Refused, e.g., for an incident attached to a maintenance incident (it ends with that).
+        with contextlib.suppress(ValidationError):
+            incident_resolve(incident=incident, by=None, note=note)
