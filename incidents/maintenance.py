@@ -15,9 +15,9 @@ from datetime import datetime
 from django.db import transaction
 
 from incidents import hooks
-from incidents.ingest.services import attach_to_maintenance
+from incidents.ingest.services import attach_to_maintenance, incident_number_next
 from incidents.models import Incident, LogAction, Status, Urgency
-from incidents.services import _log, _next_number, _set_status, _who
+from incidents.services import actor_name, log_line, status_set
 from opsduty.models import Service, User
 
 
@@ -34,23 +34,23 @@ def _maintenance_incident(service: Service) -> Incident | None:
 def incident_maintenance_open(*, service: Service, by: User | None, until: datetime) -> Incident:
     """Open the maintenance incident of `service` and attach its open incidents to it.
 
-    The caller holds the service's row lock. `_next_number` (the organization's counter row)
+    The caller holds the service's row lock. `incident_number_next` (the organization's counter row)
     comes before collecting the open incidents: see `services._join_service_maintenance`.
     """
     incident = Incident.objects.create(
         organization_id=service.organization_id,
         service=service,
-        number=_next_number(service.organization_id),
+        number=incident_number_next(service.organization_id),
         summary=f"Maintenance of {service.name} until {until:%Y-%m-%d %H:%M} UTC",
         urgency=Urgency.LOW,
         dedup_id=f"maintenance:{secrets.token_hex(12)}",
         is_maintenance=True,
     )
-    _log(
+    log_line(
         incident,
         None,
         LogAction.CREATED,
-        f"Maintenance incident #{incident.number} opened: maintenance started by {_who(by)}, "
+        f"Maintenance incident #{incident.number} opened: maintenance started by {actor_name(by)}, "
         f"until {until:%Y-%m-%d %H:%M} UTC",
         until=until.isoformat(),
     )
@@ -84,14 +84,14 @@ def incident_maintenance_close(*, service: Service, reason: str) -> Incident | N
     for child in children:
         child.parent = None
         child.save(update_fields=["parent"])
-        _log(
+        log_line(
             child,
             None,
             LogAction.DETACHED,
             f"Detached from maintenance incident #{incident.number}: maintenance ended, "
             "it escalates normally again",
         )
-        _log(incident, None, LogAction.DETACHED, f"#{child.number} detached: still open")
-    _log(incident, None, LogAction.MAINTENANCE, reason)
-    _set_status(incident, Status.RESOLVED, None, LogAction.RESOLVED)
+        log_line(incident, None, LogAction.DETACHED, f"#{child.number} detached: still open")
+    log_line(incident, None, LogAction.MAINTENANCE, reason)
+    status_set(incident, Status.RESOLVED, None, LogAction.RESOLVED)
     return incident

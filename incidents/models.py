@@ -87,13 +87,13 @@ class Incident(TenantModel):
             # Invariant 3: at most one open incident per (service, dedup id).
             models.UniqueConstraint(
                 fields=["service", "dedup_id"],
-                condition=~Q(status="resolved"),
+                condition=~Q(status=Status.RESOLVED),
                 name="one_open_incident_per_dedup_id",
             ),
             # One open maintenance incident per service; ingest_event finds it through this.
             models.UniqueConstraint(
                 fields=["service"],
-                condition=Q(is_maintenance=True) & ~Q(status="resolved"),
+                condition=Q(is_maintenance=True) & ~Q(status=Status.RESOLVED),
                 name="one_open_maintenance_incident",
             ),
         ]
@@ -101,7 +101,7 @@ class Incident(TenantModel):
             models.Index(fields=["organization", "-created_at"], name="incident_org_created"),
             models.Index(
                 fields=["silenced_until"],
-                condition=Q(status="silenced"),
+                condition=Q(status=Status.SILENCED),
                 name="incident_silence_due",
             ),
         ]

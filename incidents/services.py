@@ -37,7 +37,7 @@ from opsduty.queue import enqueue
 
 MAX_SILENCE_MINUTES = 7 * 24 * 60
 
-_ALLOWED: dict[str, tuple[str, ...]] = {
+ALLOWED_FROM: dict[str, tuple[str, ...]] = {
     # target status -> statuses it may be reached from
     Status.ACKNOWLEDGED: (Status.TRIGGERED, Status.SILENCED),
     Status.SILENCED: (Status.TRIGGERED, Status.ACKNOWLEDGED),
@@ -45,11 +45,13 @@ _ALLOWED: dict[str, tuple[str, ...]] = {
 }
 
 
-def _log(incident: Incident, actor: User | None, action: str, message: str, **data: Any) -> None:
+def log_line(
+    incident: Incident, actor: User | None, action: str, message: str, **data: Any
+) -> None:
     incident_log_write(incident=incident, actor=actor, action=action, message=message, data=data)
 
 
-def _who(actor: User | None) -> str:
+def actor_name(actor: User | None) -> str:
     return actor.get_full_name() if actor is not None else "OpsDuty"
 
 
@@ -62,7 +64,7 @@ def _refuse(message: str) -> ValidationError:
     return ValidationError(message, code="invalid_transition")
 
 
-def _set_status(incident: Incident, new_status: str, actor: User | None, action: str) -> None:
+def status_set(incident: Incident, new_status: str, actor: User | None, action: str) -> None:
     """Apply a checked status change to a locked incident, log it and publish the hook."""
     now = timezone.now()
     old_status = incident.status
@@ -84,7 +86,9 @@ def _set_status(incident: Incident, new_status: str, actor: User | None, action:
     incident.save()
     incident.refresh_from_db(fields=["version"])
     label = LogAction(action).label
-    _log(incident, actor, action, f"{label} by {_who(actor)}", old=old_status, new=new_status)
+    log_line(
+        incident, actor, action, f"{label} by {actor_name(actor)}", old=old_status, new=new_status
+    )
     hooks.publish(hooks.StatusChange(incident, old_status, new_status, actor))
     _cascade_to_children(incident, new_status, actor, action)
 
@@ -101,7 +105,7 @@ def _cascade_to_children(
             continue
         if new_status == Status.SILENCED:
             child.silenced_until = incident.silenced_until
-        _set_status(child, new_status, actor, action)
+        status_set(child, new_status, actor, action)
 
 
 def _require_not_maintenance(incident: Incident) -> None:
@@ -145,9 +149,9 @@ def incident_acknowledge(*, incident: Incident, by: User | None) -> Incident:
     _require_not_attached(incident)
     if incident.status == Status.ACKNOWLEDGED:
         raise _refuse("The incident is already acknowledged.")
-    if incident.status not in _ALLOWED[Status.ACKNOWLEDGED]:
+    if incident.status not in ALLOWED_FROM[Status.ACKNOWLEDGED]:
         raise _refuse(f"Cannot acknowledge an incident that is {incident.status}.")
-    _set_status(incident, Status.ACKNOWLEDGED, by, LogAction.ACKNOWLEDGED)
+    status_set(incident, Status.ACKNOWLEDGED, by, LogAction.ACKNOWLEDGED)
     if by is not None:
         _responder_active(incident, by)
     return incident
@@ -162,7 +166,7 @@ def incident_unacknowledge(*, incident: Incident, by: User | None) -> Incident:
         raise _refuse(
             f"Only an acknowledged incident can be unacknowledged (it is {incident.status})."
         )
-    _set_status(incident, Status.TRIGGERED, by, LogAction.UNACKNOWLEDGED)
+    status_set(incident, Status.TRIGGERED, by, LogAction.UNACKNOWLEDGED)
     return incident
 
 
@@ -175,7 +179,7 @@ def incident_resolve(*, incident: Incident, by: User | None, note: str | None = 
     _require_not_maintenance(incident)
     if note:
         _note_create(incident, by, note)
-    _set_status(incident, Status.RESOLVED, by, LogAction.RESOLVED)
+    status_set(incident, Status.RESOLVED, by, LogAction.RESOLVED)
     return incident
 
 
@@ -198,7 +202,7 @@ def incident_unresolve(*, incident: Incident, by: User | None) -> Incident:
         )
     if incident.parent_id is not None and not Incident.objects.get(pk=incident.parent_id).is_open:
         incident.parent = None  # its group is closed: come back on its own
-    _set_status(incident, Status.TRIGGERED, by, LogAction.REOPENED)
+    status_set(incident, Status.TRIGGERED, by, LogAction.REOPENED)
     return incident
 
 
@@ -212,11 +216,11 @@ def incident_silence(*, incident: Incident, by: User | None, minutes: int | None
     incident = _lock(incident)
     _require_not_maintenance(incident)
     _require_not_attached(incident)
-    if incident.status not in _ALLOWED[Status.SILENCED]:
+    if incident.status not in ALLOWED_FROM[Status.SILENCED]:
         raise _refuse(f"Cannot silence an incident that is {incident.status}.")
     incident.silenced_until = timezone.now() + timedelta(minutes=minutes)
-    _set_status(incident, Status.SILENCED, by, LogAction.SILENCED)
-    _log(
+    status_set(incident, Status.SILENCED, by, LogAction.SILENCED)
+    log_line(
         incident,
         by,
         LogAction.SILENCED,
@@ -247,7 +251,7 @@ def incident_silence_expire(*, incident_id: int, now: datetime | None = None) ->
     )
     if incident is None:
         return False
-    _set_status(incident, Status.TRIGGERED, None, LogAction.UNSILENCED)
+    status_set(incident, Status.TRIGGERED, None, LogAction.UNSILENCED)
     return True
 
 
@@ -282,24 +286,24 @@ def incident_attach(*, incident: Incident, parent: Incident, by: User | None) ->
         raise _refuse(f"Incident #{incident.number} has attached incidents of its own.")
     incident.parent = parent
     incident.save(update_fields=["parent"])
-    _log(
+    log_line(
         incident,
         by,
         LogAction.ATTACHED,
-        f"Attached to #{parent.number} by {_who(by)}",
+        f"Attached to #{parent.number} by {actor_name(by)}",
         parent=parent.pk,
     )
-    _log(
+    log_line(
         parent,
         by,
         LogAction.ATTACHED,
-        f"#{incident.number} attached by {_who(by)}",
+        f"#{incident.number} attached by {actor_name(by)}",
         child=incident.pk,
     )
     if incident.status != parent.status:
         if parent.status == Status.SILENCED:
             incident.silenced_until = parent.silenced_until
-        _set_status(incident, parent.status, by, _ACTION_FOR_STATUS[parent.status])
+        status_set(incident, parent.status, by, _ACTION_FOR_STATUS[parent.status])
     return incident
 
 
@@ -320,8 +324,10 @@ def incident_detach(*, incident: Incident, by: User | None) -> Incident:
     parent = Incident.objects.get(pk=incident.parent_id)
     incident.parent = None
     incident.save(update_fields=["parent"])
-    _log(incident, by, LogAction.DETACHED, f"Detached from #{parent.number} by {_who(by)}")
-    _log(parent, by, LogAction.DETACHED, f"#{incident.number} detached by {_who(by)}")
+    log_line(
+        incident, by, LogAction.DETACHED, f"Detached from #{parent.number} by {actor_name(by)}"
+    )
+    log_line(parent, by, LogAction.DETACHED, f"#{incident.number} detached by {actor_name(by)}")
     return incident
 
 
@@ -334,7 +340,7 @@ def _note_create(incident: Incident, by: User | None, text: str) -> IncidentNote
     note = IncidentNote.objects.create(
         organization_id=incident.organization_id, incident=incident, author=by, text=text
     )
-    _log(incident, by, LogAction.NOTE, f"Note added by {_who(by)}", note=note.pk)
+    log_line(incident, by, LogAction.NOTE, f"Note added by {actor_name(by)}", note=note.pk)
     return note
 
 
@@ -355,11 +361,11 @@ def incident_set_urgency(*, incident: Incident, by: User | None, urgency: str) -
     old = incident.urgency
     incident.urgency = urgency
     incident.save(update_fields=["urgency"])
-    _log(
+    log_line(
         incident,
         by,
         LogAction.URGENCY,
-        f"Urgency {old} → {urgency} by {_who(by)}",
+        f"Urgency {old} → {urgency} by {actor_name(by)}",
         old=old,
         new=urgency,
     )
@@ -382,7 +388,9 @@ def incident_add_label(*, incident: Incident, by: User | None, name: str) -> Lab
         raise ValidationError({"label": f"“{label.name}” is a label of another team."})
     if not incident.labels.filter(pk=label.pk).exists():
         incident.labels.add(label)
-        _log(incident, by, LogAction.LABEL_ADDED, f"Label “{label.name}” added by {_who(by)}")
+        log_line(
+            incident, by, LogAction.LABEL_ADDED, f"Label “{label.name}” added by {actor_name(by)}"
+        )
     return label
 
 
@@ -392,7 +400,12 @@ def incident_remove_label(*, incident: Incident, by: User | None, name: str) -> 
     label = incident.labels.filter(name=name.strip()).first()
     if label is not None:
         incident.labels.remove(label)
-        _log(incident, by, LogAction.LABEL_REMOVED, f"Label “{label.name}” removed by {_who(by)}")
+        log_line(
+            incident,
+            by,
+            LogAction.LABEL_REMOVED,
+            f"Label “{label.name}” removed by {actor_name(by)}",
+        )
 
 
 def _responder_active(incident: Incident, user: User) -> None:
@@ -450,8 +463,13 @@ def incidents_archive(*, organization: Organization, before: datetime, by: User)
         .exclude(Q(is_maintenance=True) & ~Q(status=Status.RESOLVED))
     )
     for incident in targets.exclude(status=Status.RESOLVED).select_for_update().order_by("id"):
-        _set_status(incident, Status.RESOLVED, None, LogAction.RESOLVED)
-        _log(incident, by, LogAction.ARCHIVED, f"Resolved by the archive requested by {_who(by)}")
+        status_set(incident, Status.RESOLVED, None, LogAction.RESOLVED)
+        log_line(
+            incident,
+            by,
+            LogAction.ARCHIVED,
+            f"Resolved by the archive requested by {actor_name(by)}",
+        )
     return targets.update(archived_at=timezone.now())
 
 

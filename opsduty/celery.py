@@ -74,7 +74,7 @@ def _database_connections_tidy(sender: Task[Any, Any] | None = None, **_: Any) -
     close_old_connections()
 
 
-# Queues (STYLE.md): ingest, escalation, notify, default. Tasks name their queue.
+# Queues (docs/architecture.md): ingest, escalation, notify, default. Tasks name their queue.
 app.conf.task_routes = {
     "signals.*": {"queue": "ingest"},
     "processing.*": {"queue": "ingest"},

@@ -28,4 +28,5 @@ def task_named(name: str) -> Task[Any, Any]:
 
 def enqueue(name: str, args: Sequence[Any] = (), *, eta: datetime | None = None) -> None:
     """Queue task `name` now (the caller wraps it in `transaction.on_commit` when needed)."""
-    task_named(name).apply_async(args=tuple(args), eta=eta)
+    options: dict[str, Any] = {"eta": eta} if eta is not None else {}
+    task_named(name).apply_async(args=tuple(args), **options)

@@ -66,7 +66,8 @@ def service_list(*, user: User) -> QuerySet[Service]:
         .select_related("team")
         .annotate(
             open_incidents=Count(
-                "incidents", filter=Q(incidents__status__in=OPEN_STATUSES, incidents__archived_at=None)
+                "incidents",
+                filter=Q(incidents__status__in=OPEN_STATUSES, incidents__archived_at=None),
             )
         )
         .order_by("id")
@@ -82,10 +83,17 @@ def service_get(*, user: User, service_id: int) -> Service:
     )
 
 
+def maintenance_in_effect(*, mode: str | None, end: datetime | None, now: datetime) -> bool:
+    """The one rule for "in maintenance at `now`": a mode is set and its window has not ended
+    (a passed end reads as "not in maintenance" before the sweeper clears it)."""
+    return bool(mode) and end is not None and end > now
+
+
 def service_maintenance_active(service: Service, now: datetime) -> bool:
-    """In maintenance at `now`: a mode is set and its window has not ended (expiry on read)."""
-    end = service.maintenance_window_end
-    return bool(service.maintenance_mode) and end is not None and end > now
+    """The service is in maintenance at `now` (`maintenance_in_effect`)."""
+    return maintenance_in_effect(
+        mode=service.maintenance_mode, end=service.maintenance_window_end, now=now
+    )
 
 
 def service_escalation_paused(service: Service, now: datetime) -> bool:

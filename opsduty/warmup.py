@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 
@@ -28,25 +29,32 @@ HOT_MODULES = (
 )
 
 
+# Apps add their own one-off work (processing: compiling the built-in templates) in their
+# AppConfig.ready; the core imports no app.
+_main_warm_ups: list[Callable[[], None]] = []
+
+
+def main_warm_up_register(warm_up: Callable[[], None]) -> None:
+    """Run `warm_up` in the worker's main process before it forks (idempotent)."""
+    if warm_up not in _main_warm_ups:
+        _main_warm_ups.append(warm_up)
+
+
 def worker_main_warm_up() -> None:
     """In the worker's main process, before it forks: what every child would do first.
 
     Imports and compiled templates are plain memory, inherited by the forked children.
     """
     from opsduty.celery import app
-    from processing.channels.builtin_templates import BUILTIN_TEMPLATES
-    from processing.sandbox.environment import SandboxError, template_check
 
     app.loader.import_default_modules()  # every tasks module (Celery's autodiscovery)
     for name in HOT_MODULES:
         importlib.import_module(name)
-    for templates in BUILTIN_TEMPLATES.values():
-        for source in templates.values():
-            if source:
-                try:
-                    template_check(source)  # compiles and caches it
-                except SandboxError:  # the template tests catch these; never stop a worker
-                    logger.exception("built-in template does not compile")
+    for warm_up in _main_warm_ups:
+        try:
+            warm_up()
+        except Exception:  # a warm-up never stops a worker: the first task pays instead
+            logger.exception("warm-up %s failed", getattr(warm_up, "__name__", warm_up))
 
 
 def worker_child_warm_up() -> None:

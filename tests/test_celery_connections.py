@@ -16,7 +16,7 @@ import pytest
 import redis
 from django.db import connection
 
-from escalations.tasks import notification_deliver
+from escalations.notifications.tasks import notification_deliver
 from tests.celery_workers import WORKER_DEADLINE, StartWorker, worker_database_url
 from tests.waiting import wait_until
 

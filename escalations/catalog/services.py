@@ -10,8 +10,9 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from escalations.models import EscalationPolicy
-from opsduty.models import MaintenanceMode, Service, ServiceType, Team, User, new_routing_key
+from opsduty.models import MaintenanceMode, Service, ServiceType, Team, User
 from opsduty.queue import enqueue
+from opsduty.routing_keys import routing_key_check_free, routing_key_new
 from opsduty.selectors import service_maintenance_active
 from opsduty.services import can_manage_team
 
@@ -57,8 +58,10 @@ def service_create(
         service_type=service_type,
         description=description,
         slack_channel=slack_channel.strip(),
-        routing_key=routing_key or new_routing_key(),
+        routing_key=routing_key or routing_key_new(),
     )
+    if routing_key:
+        routing_key_check_free(routing_key)
     _clean(service)
     service.save()
     return service
@@ -133,7 +136,7 @@ def service_set_policy(
 def service_regenerate_routing_key(*, service: Service, by: User) -> Service:
     """Replace the routing key; senders using the old one get 404 from then on."""
     _require_team_access(by, service.team)
-    service.routing_key = new_routing_key()
+    service.routing_key = routing_key_new()
     service.save(update_fields=["routing_key"])
     return service
 

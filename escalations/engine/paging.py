@@ -27,7 +27,8 @@ from escalations.engine.models import EscalationRun, RunState
 from escalations.engine.services import run_start
 from escalations.notifications.services import DIRECT_PAGE_KEY_PREFIX, notify_user
 from escalations.policies.models import EscalationPolicy
-from incidents.models import Incident, IncidentLogEntry, LogAction, Status
+from incidents.log import incident_log_write
+from incidents.models import Incident, LogAction, Status
 from opsduty.models import Organization, Role, Team, TeamMembership, User
 from opsduty.services import can_manage_team
 from opsduty.tenancy import scoped
@@ -36,14 +37,7 @@ NOT_ALLOWED = "Only owners and members of the service's team can do this."
 
 
 def _log(incident: Incident, by: User | None, action: str, message: str, **data: object) -> None:
-    IncidentLogEntry.objects.create(
-        organization_id=incident.organization_id,
-        incident=incident,
-        actor=by,
-        action=action,
-        message=message,
-        data=data,
-    )
+    incident_log_write(incident=incident, actor=by, action=action, message=message, data=data)
 
 
 def _checked(incident: Incident, by: User, verb: str) -> Incident:

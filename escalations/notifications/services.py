@@ -1,4 +1,4 @@
-"""The notification outbox (DESIGN.md invariant 5): rows written with the decision to notify,
+"""The notification outbox (invariant 5, docs/architecture.md): rows written with the decision to notify,
 delivered by a retried task, every attempt logged on the incident.
 
 Delivery is exactly once per row under duplicated tasks: the task claims the row with

@@ -104,9 +104,7 @@ class IncidentActionView(OrgScopedAPIView, metaclass=ABCMeta):
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def action_schema(
-    operation: str, summary: str, description: str, **extra: Any
-) -> Callable[[F], F]:
+def action_schema(operation: str, summary: str, description: str, **extra: Any) -> Callable[[F], F]:
     decorator: Callable[[F], F] = extend_schema(
         operation_id=f"opsduty_api_v1_incidents_{operation}",
         summary=summary,

@@ -32,18 +32,19 @@ from incidents.models import (
     Urgency,
 )
 from incidents.services import (
-    _ALLOWED,
-    _log,
-    _set_status,
-    _who,
+    ALLOWED_FROM,
+    actor_name,
     incident_acknowledge,
     incident_add_note,
     incident_resolve,
     incident_silence,
+    log_line,
+    status_set,
 )
 from opsduty import rawsql
 from opsduty.events import EventData, EventDirectives
 from opsduty.models import Label, MaintenanceMode, Service, User
+from opsduty.selectors import maintenance_in_effect
 from signals.models import IncidentReference
 from signals.receiver.services import reference_complete
 
@@ -63,7 +64,7 @@ _NEXT_NUMBER_SQL = (
 )
 
 
-def _next_number(organization_id: int) -> int:
+def incident_number_next(organization_id: int) -> int:
     """The organization's next incident number, in one statement (the row lock serializes)."""
     with connection.cursor() as cursor:
         cursor.execute(_NEXT_NUMBER_SQL, [organization_id])
@@ -74,7 +75,7 @@ def _next_number(organization_id: int) -> int:
 
 _OPEN_INCIDENT_SQL = (
     f"SELECT {', '.join(rawsql.columns(Incident))} FROM {Incident._meta.db_table}"  # noqa: S608
-    " WHERE service_id = %s AND dedup_id = %s AND status <> 'resolved' FOR UPDATE"
+    f" WHERE service_id = %s AND dedup_id = %s AND status <> '{Status.RESOLVED}' FOR UPDATE"
 )
 
 
@@ -104,7 +105,7 @@ def incident_number_assign(incident: Incident) -> None:
     incident.number = int(row[0])
 
 
-# `_next_number` and the incident's UPDATE in one statement (one round trip in the window
+# `incident_number_next` and the incident's UPDATE in one statement (one round trip in the window
 # where the counter row is locked).
 _NUMBER_ASSIGN_SQL = (
     f"WITH counter AS ({_NEXT_NUMBER_SQL})"  # noqa: S608 - our tables, values bound
@@ -181,7 +182,7 @@ def ingest_event_in_transaction(
     incident.opened_by_event = created
     _event_insert(incident, event)
     if created:
-        _log(incident, None, LogAction.CREATED, "Incident created by an event")
+        log_line(incident, None, LogAction.CREATED, "Incident created by an event")
         _join_service_maintenance(incident, service)
         _labels_attach(incident, service, event.labels)
         # The opening event's directives go with the change: the engine starts the right run,
@@ -277,7 +278,7 @@ def _labels_attach(incident: Incident, service: Service, names: list[str]) -> No
         attached = [str(row[0]) for row in cursor.fetchall()]
     if attached:
         names_text = ", ".join(f"“{name}”" for name in attached)
-        _log(incident, None, LogAction.LABEL_ADDED, f"Labels {names_text} added by OpsDuty")
+        log_line(incident, None, LogAction.LABEL_ADDED, f"Labels {names_text} added by OpsDuty")
 
 
 DEBUG_MAINTENANCE_MESSAGE = "Service in debug maintenance: escalation paused"
@@ -304,10 +305,10 @@ def _join_service_maintenance(incident: Incident, service: Service) -> None:
         row = cursor.fetchone()
     assert row is not None  # the incident's service: the caller's insert references it
     mode, end = row
-    if not mode or end is None or end <= now:
+    if not maintenance_in_effect(mode=mode, end=end, now=now):
         return
     if mode == MaintenanceMode.DEBUG:
-        _log(
+        log_line(
             incident, None, LogAction.MAINTENANCE, DEBUG_MAINTENANCE_MESSAGE, until=end.isoformat()
         )
         return
@@ -330,7 +331,7 @@ def attach_to_maintenance(incident: Incident, parent: Incident) -> None:
     """
     incident.parent = parent
     incident.save(update_fields=["parent"])
-    _log(
+    log_line(
         incident,
         None,
         LogAction.ATTACHED,
@@ -338,7 +339,7 @@ def attach_to_maintenance(incident: Incident, parent: Incident) -> None:
         "nobody is paged",
         parent=parent.pk,
     )
-    _log(
+    log_line(
         parent,
         None,
         LogAction.ATTACHED,
@@ -351,7 +352,7 @@ def _apply_signals(incident: Incident, event: EventData) -> None:
     if not (event.acknowledge or event.resolve):
         return
     if incident.parent_id is not None and not event.resolve:
-        _log(
+        log_line(
             incident,
             None,
             LogAction.SIGNAL_IGNORED,
@@ -359,9 +360,9 @@ def _apply_signals(incident: Incident, event: EventData) -> None:
         )
         return
     if event.resolve and incident.status != Status.RESOLVED:
-        _set_status(incident, Status.RESOLVED, None, LogAction.RESOLVED)
-    elif event.acknowledge and incident.status in _ALLOWED[Status.ACKNOWLEDGED]:
-        _set_status(incident, Status.ACKNOWLEDGED, None, LogAction.ACKNOWLEDGED)
+        status_set(incident, Status.RESOLVED, None, LogAction.RESOLVED)
+    elif event.acknowledge and incident.status in ALLOWED_FROM[Status.ACKNOWLEDGED]:
+        status_set(incident, Status.ACKNOWLEDGED, None, LogAction.ACKNOWLEDGED)
 
 
 @transaction.atomic
@@ -382,7 +383,7 @@ def incident_trigger(
             payload={"source": "manual", "user_id": by.pk},
         ),
     )
-    _log(incident, by, LogAction.CREATED, f"Triggered by hand by {_who(by)}")
+    log_line(incident, by, LogAction.CREATED, f"Triggered by hand by {actor_name(by)}")
     return incident
 
 

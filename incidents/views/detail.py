@@ -226,7 +226,9 @@ def _remove_label(request: AuthedRequest, incident: Incident, data: dict[str, An
     return f"Label “{data['name'].strip()}” removed."
 
 
-def incident_action(apply: Apply, form_class: type[forms.Form] | None = None, form_key: str = "") -> Any:
+def incident_action(
+    apply: Apply, form_class: type[forms.Form] | None = None, form_key: str = ""
+) -> Any:
     @require_POST
     @login_required
     def view(request: AuthedRequest, incident_id: int) -> HttpResponseBase:

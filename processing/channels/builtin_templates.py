@@ -10,10 +10,14 @@ in tests/fixtures/receive_channels/ with the documentation they follow.
 
 from __future__ import annotations
 
+import logging
 from types import MappingProxyType
 from typing import Final
 
 from processing.channels.models import BaseTemplate
+from processing.sandbox.environment import SandboxError, template_check
+
+logger = logging.getLogger(__name__)
 
 _PAYLOAD = "{%- set p = payload if payload is mapping else {} -%}"
 
@@ -207,3 +211,18 @@ BUILTIN_TEMPLATES: Final = MappingProxyType(
         BaseTemplate.SENTRY.value: MappingProxyType(SENTRY),
     }
 )
+
+
+def builtin_templates_compile() -> None:
+    """Compile (and cache) every built-in template: a worker does it before its first event.
+
+    One that does not compile is logged, never raised: the template tests catch it, and a
+    worker must start anyway.
+    """
+    for templates in BUILTIN_TEMPLATES.values():
+        for source in templates.values():
+            if source:
+                try:
+                    template_check(source)
+                except SandboxError:
+                    logger.exception("built-in template does not compile")

@@ -214,7 +214,7 @@ class DebugResult:
     def event(self) -> dict[str, Any]:
         """The final values handed to `ingest_event` (without the payload)."""
         data = asdict(self.rendered.event_data({}, None))
-        for key in ("payload", "received_at", "processing"):
+        for key in ("payload", "received_at", "processing", "directives"):
             data.pop(key)
         return data
 

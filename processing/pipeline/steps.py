@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from opsduty.events import EventData
 from opsduty.models import Service
+from opsduty.routing_keys import routing_key_owners
 from processing.channels.rendering import (
     DebugResult,
     RenderedEvent,
@@ -108,17 +109,18 @@ def pipeline_channel_try(
 
 
 def _target(organization_id: int, routing_key: str) -> Service | RoutingRule | None:
-    service = Service.objects.filter(
-        organization_id=organization_id, routing_key=routing_key
-    ).first()
-    if service is not None:
-        return service
-    return (
-        RoutingRule.objects.filter(organization_id=organization_id, routing_key=routing_key)
-        .select_related("default_service")
-        .prefetch_related("routes__service")
-        .first()
-    )
+    """The owner of the key, in the namespace's lookup order (opsduty/routing_keys.py)."""
+    for model in routing_key_owners():
+        if model is RoutingRule:
+            rows = RoutingRule.objects.select_related("default_service").prefetch_related(
+                "routes__service"
+            )
+        else:
+            rows = model._default_manager.all()
+        found = rows.filter(organization_id=organization_id, routing_key=routing_key).first()
+        if isinstance(found, Service | RoutingRule):
+            return found
+    return None
 
 
 def _event_fields(rendered: RenderedEvent) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from opsduty.models import Service, Team, User, new_routing_key
+from opsduty.models import Service, Team, User
+from opsduty.routing_keys import routing_key_new
 from opsduty.services import can_manage_team
 from processing.models import (
     AutoResolve,
@@ -46,15 +47,6 @@ def _validated_conditions(conditions: Any) -> dict[str, Any]:
         return conditions_validate(conditions)
     except ValidationError as error:
         raise ValidationError({"conditions": error.messages}) from None
-
-
-def _free_routing_key() -> str:
-    """A fresh key that is no service's key either (both share one URL segment)."""
-    while True:
-        key = new_routing_key()
-        taken = Service.objects.filter(routing_key=key).exists()
-        if not taken and not RoutingRule.objects.filter(routing_key=key).exists():
-            return key
 
 
 def _renumber(rows: list[Any]) -> None:
@@ -97,7 +89,7 @@ def routing_rule_create(
         team=team,
         name=name,
         default_service=default_service,
-        routing_key=_free_routing_key(),
+        routing_key=routing_key_new(),
     )
     _clean_rule(rule)
     rule.save()
@@ -125,7 +117,7 @@ def routing_rule_update(
 def routing_rule_regenerate_key(*, rule: RoutingRule, by: User | None) -> RoutingRule:
     """Replace the routing key; senders using the old one are refused from then on."""
     _require_team(by, rule.team)
-    rule.routing_key = _free_routing_key()
+    rule.routing_key = routing_key_new()
     rule.save(update_fields=["routing_key"])
     return rule
 

@@ -32,6 +32,7 @@ from django.db import connection
 from django.db.utils import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
+from opsduty.routing_keys import routing_key_known_params, routing_key_known_sql
 from signals.models import RawEventStatus, ReferenceStatus
 from signals.receiver import services
 
@@ -112,13 +113,11 @@ def _load_webhook(key: str) -> WebhookInfo | None:
     return WebhookInfo(*row) if row else None
 
 
-# Every table whose rows own a routing key that webhooks may address.
-ROUTING_KEY_TABLES = ("escalations_service", "processing_routingrule")
-
-
 def _load_routing_key(organization_id: int, routing_key: str) -> bool:
     with connection.cursor() as cursor:
-        cursor.execute(ROUTING_KEY_SQL, routing_key_params(organization_id, routing_key))
+        cursor.execute(
+            routing_key_known_sql(), routing_key_known_params(organization_id, routing_key)
+        )
         row = cursor.fetchone()
     return bool(row and row[0])
 
@@ -126,16 +125,6 @@ def _load_routing_key(organization_id: int, routing_key: str) -> bool:
 WEBHOOK_SQL = (
     "SELECT id, organization_id, enabled, rate_limit_per_minute FROM signals_webhook WHERE key = %s"
 )
-ROUTING_KEY_SQL = "SELECT EXISTS ({})".format(
-    " UNION ALL ".join(
-        f"SELECT 1 FROM {table} WHERE organization_id = %s AND routing_key = %s"  # noqa: S608
-        for table in ROUTING_KEY_TABLES
-    )
-)
-
-
-def routing_key_params(organization_id: int, routing_key: str) -> list[Any]:
-    return [organization_id, routing_key] * len(ROUTING_KEY_TABLES)
 
 
 def _webhook(key: str) -> WebhookInfo | None:

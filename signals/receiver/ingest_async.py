@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from psycopg_pool import AsyncConnectionPool
 
+from opsduty.routing_keys import routing_key_known_params, routing_key_known_sql
 from signals.receiver import ingest, services
 
 logger = logging.getLogger(__name__)
@@ -98,8 +99,8 @@ async def _webhook(key: str) -> ingest.WebhookInfo | None:
 
 
 async def _routing_key(organization_id: int, routing_key: str) -> bool:
-    params = ingest.routing_key_params(organization_id, routing_key)
-    row = await _fetchone(ingest.ROUTING_KEY_SQL, params)
+    params = routing_key_known_params(organization_id, routing_key)
+    row = await _fetchone(routing_key_known_sql(), params)
     known = bool(row and row[0])
     return bool(ingest.remember(ingest._routing_keys, (organization_id, routing_key), known))
 

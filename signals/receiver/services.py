@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -91,7 +92,7 @@ REFERENCE_COMPLETE_SQL = (
 )
 
 
-def reference_complete_params(*, reference_id: int, incident_id: int) -> dict[str, object]:
+def reference_complete_params(*, reference_id: int, incident_id: int) -> dict[str, Any]:
     """The parameters of `REFERENCE_COMPLETE_SQL`."""
     return {
         "completed": ReferenceStatus.COMPLETED,

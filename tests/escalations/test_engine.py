@@ -414,7 +414,7 @@ def test_the_escalator_delivers_a_steps_rows_due_now_itself(
     import redis
     from django.core import mail
 
-    from escalations import tasks
+    from escalations.engine import tasks
 
     _steps(
         policy,

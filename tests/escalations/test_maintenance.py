@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
-from escalations import tasks
+from escalations.catalog import tasks
 from escalations.catalog.services import (
     service_maintenance_expire,
     service_maintenance_start,

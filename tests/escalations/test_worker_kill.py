@@ -1,5 +1,5 @@
 """A real `celery worker` process is SIGKILLed in the middle of an escalation step; the step
-still runs exactly once (DESIGN.md invariant 4).
+still runs exactly once (invariant 4, docs/architecture.md).
 
 How "in the middle" is made deterministic: the policy is "notify Member; wait 1 minute;
 notify Member". Step 1 runs inline when the incident opens and makes Member a responder.
@@ -35,9 +35,9 @@ import pytest
 import redis
 from django.db import connection
 
-from escalations import tasks
 from escalations.catalog.services import service_set_policy
 from escalations.engine import services as engine
+from escalations.engine import tasks
 from escalations.engine.models import EscalationRun, RunState
 from escalations.notifications.models import Notification
 from escalations.policies.models import EscalationPolicy, StepKind

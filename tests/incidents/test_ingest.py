@@ -47,9 +47,7 @@ def test_signals_acknowledge_and_resolve(service: Service) -> None:
     )
     incident.refresh_from_db()
     assert incident.status == Status.ACKNOWLEDGED
-    ingest.ingest_event(
-        service=service, event=EventData(summary="ok", dedup_id="k", resolve=True)
-    )
+    ingest.ingest_event(service=service, event=EventData(summary="ok", dedup_id="k", resolve=True))
     incident.refresh_from_db()
     assert incident.status == Status.RESOLVED
     assert incident.events.count() == 3
@@ -58,9 +56,7 @@ def test_signals_acknowledge_and_resolve(service: Service) -> None:
 @pytest.mark.django_db
 def test_an_event_for_a_resolved_incident_opens_a_new_one(service: Service) -> None:
     first = ingest.ingest_event(service=service, event=EventData(summary="a", dedup_id="k"))
-    ingest.ingest_event(
-        service=service, event=EventData(summary="ok", dedup_id="k", resolve=True)
-    )
+    ingest.ingest_event(service=service, event=EventData(summary="ok", dedup_id="k", resolve=True))
     again = ingest.ingest_event(service=service, event=EventData(summary="again", dedup_id="k"))
     assert again.pk != first.pk
     assert again.status == Status.TRIGGERED
@@ -97,9 +93,7 @@ def test_concurrent_events_with_one_dedup_id_make_one_incident(service: Service)
     def produce(n: int) -> None:
         try:
             barrier.wait()
-            ingest.ingest_event(
-                service=service, event=EventData(summary=f"e{n}", dedup_id="same")
-            )
+            ingest.ingest_event(service=service, event=EventData(summary=f"e{n}", dedup_id="same"))
         except BaseException as error:  # noqa: BLE001 - reported by the assertion below
             errors.append(error)
         finally:

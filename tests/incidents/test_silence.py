@@ -1,6 +1,6 @@
 """Silence expiry: a due_at row (silenced_until) fired by an ETA task and a sweeper.
 
-Invariant 4 of DESIGN.md.
+Invariant 4 (time is data, docs/architecture.md).
 """
 
 from __future__ import annotations

@@ -217,13 +217,9 @@ def test_urgency_and_labels(incident: Incident, member: User) -> None:
 
 
 def test_reopen_is_refused_when_the_dedup_id_is_open_again(service: Service, member: User) -> None:
-    first = ingest.ingest_event(
-        service=service, event=EventData(summary="a", dedup_id="k")
-    )
+    first = ingest.ingest_event(service=service, event=EventData(summary="a", dedup_id="k"))
     services.incident_resolve(incident=first, by=member)
-    second = ingest.ingest_event(
-        service=service, event=EventData(summary="b", dedup_id="k")
-    )
+    second = ingest.ingest_event(service=service, event=EventData(summary="b", dedup_id="k"))
     assert second.pk != first.pk
     with pytest.raises(ValidationError):
         services.incident_unresolve(incident=first, by=member)

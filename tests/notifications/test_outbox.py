@@ -13,8 +13,8 @@ from django.core import mail
 from django.db import transaction
 from django.test import Client
 
-from escalations import tasks
 from escalations.models import Notification, NotificationStatus
+from escalations.notifications import tasks
 from escalations.notifications.providers import DeliveryError
 from escalations.notifications.services import (
     notification_deliver,

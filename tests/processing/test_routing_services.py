@@ -61,7 +61,7 @@ def test_new_key_never_equals_a_service_key(
     team: Team, api: Service, member: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     keys = iter([api.routing_key, "fresh-key-" + "x" * 30])
-    monkeypatch.setattr("processing.routing.services.new_routing_key", lambda: next(keys))
+    monkeypatch.setattr("opsduty.routing_keys.new_routing_key", lambda: next(keys))
     rule = routing_rule_create(team=team, by=member, name="R", default_service=api)
     assert rule.routing_key.startswith("fresh-key-")
 

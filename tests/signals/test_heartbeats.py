@@ -352,7 +352,7 @@ def test_the_beat_task_reports_a_miss_through_a_real_worker(
     celery_worker: object, heartbeat: Heartbeat, service: Service
 ) -> None:
     from opsduty.celery import app
-    from signals.tasks import heartbeat_misses_detect
+    from signals.heartbeats.tasks import heartbeat_misses_detect
     from tests.waiting import wait_until
 
     entry = app.conf.beat_schedule["heartbeats-misses-detect"]

@@ -13,10 +13,11 @@ from django.test import Client
 from django.utils import timezone
 
 from incidents.ingest import drain as services
+from incidents.ingest import tasks
 from incidents.models import Incident, IncidentEvent
 from opsduty.models import Service, User
-from signals import tasks
 from signals.models import RawEvent, RawEventStatus, ReferenceStatus, Webhook
+from signals.receiver import services as receiver
 from tests.signals.conftest import url
 from tests.waiting import wait_until
 
@@ -89,7 +90,7 @@ def test_a_failing_event_keeps_its_error_and_can_be_replayed(
     assert not Incident.objects.exists()
 
     Service.objects.filter(pk=service.pk).update(routing_key=routing_key)
-    services.raw_event_replay(raw_event=raw, by=owner)
+    receiver.raw_event_replay(raw_event=raw, by=owner)
     raw.refresh_from_db()
     assert (raw.status, raw.error) == (RawEventStatus.PENDING, "")
     services.raw_events_drain(linger=0)
@@ -107,7 +108,7 @@ def test_only_failed_events_can_be_replayed(
 
     _send(client, webhook, service)
     with pytest.raises(ValidationError):
-        services.raw_event_replay(raw_event=RawEvent.objects.get(), by=owner)
+        receiver.raw_event_replay(raw_event=RawEvent.objects.get(), by=owner)
 
 
 @pytest.mark.django_db
@@ -138,7 +139,7 @@ def test_sweeper_sees_events_left_waiting(
 
 def _lose_every_queued_task() -> None:
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.delete("ingest", "default", services.DRAIN_FLAG)
+    client.delete("ingest", "default", receiver.DRAIN_FLAG)
 
 
 @pytest.mark.worker

@@ -12,6 +12,7 @@ from django.utils import timezone
 from opsduty.models import Organization, User
 from processing.pipeline.steps import pipeline_channel_try
 from signals.models import RawEvent, RawEventStatus, Webhook
+from signals.receiver import selectors as raw_selectors
 from signals.webhooks import selectors
 from signals.webhooks.services import (
     webhook_create,
@@ -194,10 +195,10 @@ def test_raw_events_are_for_owners_only(
     raw = factories.make_raw_event(organization=org_a)
     for user in (member, stakeholder):
         with pytest.raises(PermissionDenied):
-            selectors.raw_event_list(user=user)
+            raw_selectors.raw_event_list(user=user)
         with pytest.raises(PermissionDenied):
-            selectors.raw_event_get(user=user, raw_event_id=raw.pk)
-    assert selectors.raw_event_get(user=owner, raw_event_id=raw.pk) == raw
+            raw_selectors.raw_event_get(user=user, raw_event_id=raw.pk)
+    assert raw_selectors.raw_event_get(user=owner, raw_event_id=raw.pk) == raw
 
 
 def test_raw_event_get_answers_404_for_another_organization(
@@ -205,8 +206,8 @@ def test_raw_event_get_answers_404_for_another_organization(
 ) -> None:
     foreign = factories.make_raw_event(organization=org_b)
     with pytest.raises(Http404):
-        selectors.raw_event_get(user=owner, raw_event_id=foreign.pk)
-    assert selectors.raw_event_list(user=owner).events == []
+        raw_selectors.raw_event_get(user=owner, raw_event_id=foreign.pk)
+    assert raw_selectors.raw_event_list(user=owner).events == []
 
 
 def test_raw_event_list_filters_newest_first(org_a: Organization, owner: User) -> None:
@@ -221,9 +222,9 @@ def test_raw_event_list_filters_newest_first(org_a: Organization, owner: User) -
     other = factories.make_raw_event(organization=org_a, webhook=two)
 
     def ids(**filters: object) -> list[int]:
-        page = selectors.raw_event_list(
+        page = raw_selectors.raw_event_list(
             user=owner,
-            filters=selectors.RawEventFilters(**filters),  # type: ignore[arg-type]
+            filters=raw_selectors.RawEventFilters(**filters),  # type: ignore[arg-type]
         )
         return [raw.pk for raw in page.events]
 
@@ -237,16 +238,16 @@ def test_raw_event_list_filters_newest_first(org_a: Organization, owner: User) -
 def test_raw_event_pages_walk_both_ways(org_a: Organization, owner: User) -> None:
     made = [factories.make_raw_event(organization=org_a).pk for _ in range(7)]
     newest_first = made[::-1]
-    first = selectors.raw_event_list(user=owner, page_size=3)
+    first = raw_selectors.raw_event_list(user=owner, page_size=3)
     assert [r.pk for r in first.events] == newest_first[:3]
     assert first.newer_after is None and first.older_before == newest_first[2]
-    second = selectors.raw_event_list(user=owner, before=first.older_before, page_size=3)
+    second = raw_selectors.raw_event_list(user=owner, before=first.older_before, page_size=3)
     assert [r.pk for r in second.events] == newest_first[3:6]
     assert second.newer_after == newest_first[3] and second.older_before == newest_first[5]
-    last = selectors.raw_event_list(user=owner, before=second.older_before, page_size=3)
+    last = raw_selectors.raw_event_list(user=owner, before=second.older_before, page_size=3)
     assert [r.pk for r in last.events] == newest_first[6:]
     assert last.older_before is None
-    back = selectors.raw_event_list(user=owner, after=second.newer_after, page_size=3)
+    back = raw_selectors.raw_event_list(user=owner, after=second.newer_after, page_size=3)
     assert [r.pk for r in back.events] == newest_first[:3]
     assert back.newer_after is None and back.older_before == newest_first[2]
     assert RawEvent.objects.count() == 7
