@@ -15,10 +15,11 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 django_application = WSGIMiddleware(get_wsgi_application(), workers=8)  # type: ignore[arg-type]
 
-from signals.heartbeats import checkin_async as heartbeat_checkin_async  # noqa: E402 - needs the Django set-up above
-from signals.receiver import (
-    ingest,  # noqa: E402 - needs the Django set-up above
-    ingest_async,  # noqa: E402 - needs the Django set-up above
+# Below the Django set-up above, which they need.
+from signals.heartbeats import checkin_async as heartbeat_checkin_async  # noqa: E402
+from signals.receiver import (  # noqa: E402
+    ingest,
+    ingest_async,
 )
 
 

@@ -1,5 +1,5 @@
-"""The notification outbox (invariant 5, docs/architecture.md): rows written with the decision to notify,
-delivered by a retried task, every attempt logged on the incident.
+"""The notification outbox (invariant 5, docs/architecture.md): rows written with the decision
+to notify, delivered by a retried task, every attempt logged on the incident.
 
 Delivery is exactly once per row under duplicated tasks: the task claims the row with
 `SELECT ... FOR UPDATE SKIP LOCKED` where it is pending and due, sends while holding the lock

@@ -5,10 +5,11 @@ route, orchestrate) and into ingest (`incidents.ingest.services`), in one transa
 its "processed" mark. Raw events are processed by drain tasks rather than one Celery task
 each: queuing a task costs the receiver more than storing the event. After its commit the
 receiver queues `signals.raw_events_drain` at most once at a time (a Redis flag, see
-`signals/receiver/services.py`); a drain clears the flag, then claims pending events in batches (`FOR UPDATE SKIP LOCKED`,
-`claimed_at`) and processes each in its own transaction. A full batch queues one more
-drain, so busy periods spread over every worker process. The sweeper queues a drain when an
-event has waited past `STALE_AFTER` (a lost task, a dead worker whose claim went stale).
+`signals/receiver/services.py`); a drain clears the flag, then claims pending events in
+batches (`FOR UPDATE SKIP LOCKED`, `claimed_at`) and processes each in its own transaction.
+A full batch queues one more drain, so busy periods spread over every worker process. The
+sweeper queues a drain when an event has waited past `STALE_AFTER` (a lost task, a dead
+worker whose claim went stale).
 """
 
 from __future__ import annotations

@@ -15,7 +15,8 @@ from opsduty.models import TenantModel
 
 __all__ = ["OVERRIDE_FIELDS", "BaseTemplate", "ReceiveChannel"]
 
-# The event fields a template renders, in display order (also `processing.channels.rendering.FIELDS`).
+# The event fields a template renders, in display order (also
+# `processing.channels.rendering.FIELDS`).
 OVERRIDE_FIELDS = (
     "summary",
     "description",

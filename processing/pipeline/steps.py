@@ -5,8 +5,9 @@ orchestrations' directives; it writes nothing. `incidents/ingest/drain.py` calls
 the transaction that holds the raw event's row lock and ingests the result there, so
 everything commits with the "processed" mark. Each stage's result goes on the raw event
 (`RawEvent.result`) and on the incident event (`IncidentEvent.processing`), so the timeline
-shows how an event was parsed, routed and transformed. Configuration (webhook templates, routing rules, orchestrations) is read once
-per drain through `PipelineCache`, so a batch of events costs no repeated lookups.
+shows how an event was parsed, routed and transformed. Configuration (webhook templates,
+routing rules, orchestrations) is read once per drain through `PipelineCache`, so a batch of
+events costs no repeated lookups.
 """
 
 from __future__ import annotations

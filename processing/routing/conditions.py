@@ -4,10 +4,10 @@ A spec is JSON: `{"operator": "and" | "or", "conditions": [item, ...]}`; the ite
 `match_all`, `datetime_range`, `weekly` and `filter` (see docs/routing.md). Everything here is
 pure (no database); time comes in as `now`.
 
-Evaluation is bounded: regexes run through `processing.sandbox.regexes` (timeout per match) and Jinja
-through `processing.sandbox.environment` (time and size limits). A condition whose evaluation fails counts
-as not matching, and the failure is reported in `Evaluation.errors` so the pipeline can record
-it on the raw event instead of losing the event.
+Evaluation is bounded: regexes run through `processing.sandbox.regexes` (timeout per match)
+and Jinja through `processing.sandbox.environment` (time and size limits). A condition whose
+evaluation fails counts as not matching, and the failure is reported in `Evaluation.errors`
+so the pipeline can record it on the raw event instead of losing the event.
 """
 
 from __future__ import annotations

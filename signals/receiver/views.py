@@ -1,4 +1,5 @@
-"""The webhook receiver served through Django (test client, runserver); see signals/receiver/ingest.py."""
+"""The webhook receiver served through Django (test client, runserver); see
+signals/receiver/ingest.py."""
 
 from __future__ import annotations
 
