@@ -7,21 +7,20 @@ the environment by key (and name), then one statement that moves its deadline an
 the check-in. Anything else goes on to the Django view (`signals.heartbeats.checkin`), which
 gives the same answers through the ORM: unknown keys and environments (its 404 messages),
 a check-in that must resolve an incident the misses opened, and methods other than GET,
-HEAD and POST. Both paths compute the deadline with `signals.heartbeats.services.next_expected`.
+HEAD and POST. Both paths write with the one statement `signals.heartbeats.services.CHECKIN_SQL`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from datetime import timedelta
 from typing import Any
 
 import psycopg
 from django.utils import timezone
 
 from signals.heartbeats.models import HeartbeatState
-from signals.heartbeats.services import next_expected
+from signals.heartbeats.services import CHECKIN_SQL, checkin_params
 from signals.receiver.ingest_async import Receive, Scope, Send, _db
 
 logger = logging.getLogger(__name__)
@@ -35,21 +34,6 @@ _SELECT = """
     FROM signals_heartbeatstate s JOIN signals_heartbeat h ON h.id = s.heartbeat_id"""
 STATE_SQL = _SELECT + " WHERE h.public_primary_key = %s AND s.environment = %s"
 ONLY_STATE_SQL = _SELECT + " WHERE h.public_primary_key = %s ORDER BY s.id LIMIT 2"
-# One statement (so one transaction): the new deadline and the check-in row. An environment
-# whose open incident this check-in must resolve is left to the Django view (no row comes
-# back), also when a miss was recorded between the read above and this statement.
-CHECKIN_SQL = """
-    WITH s AS (
-        UPDATE signals_heartbeatstate
-        SET last_checkin_at = %(at)s::timestamptz, missed_at = NULL,
-            next_expected_at = %(expected)s::timestamptz,
-            next_deadline = %(deadline)s::timestamptz
-        WHERE id = %(id)s AND (incident_id IS NULL OR NOT resolve_incident)
-        RETURNING id, organization_id
-    )
-    INSERT INTO signals_heartbeatcheckin (organization_id, state_id, at, source_ip, user_agent)
-    SELECT organization_id, id, %(at)s::timestamptz, %(ip)s::inet, %(agent)s::text FROM s
-    RETURNING id"""
 
 
 def _target(path: str) -> tuple[str, str | None] | None:
@@ -82,26 +66,23 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> bool:
                 return False
             state_id, kind, expression, zone, interval, timeout, name = row
             state = HeartbeatState(
-                type=kind, cron_expression=expression, cron_timezone=zone, interval_seconds=interval
+                pk=state_id,
+                type=kind,
+                cron_expression=expression,
+                cron_timezone=zone,
+                interval_seconds=interval,
+                timeout_seconds=timeout,
             )
-            now = timezone.now()
-            expected = next_expected(state, now)
             headers = {k.decode("latin-1").lower(): v for k, v in scope["headers"]}
             client = scope.get("client")
-            done = await (
-                await conn.execute(
-                    CHECKIN_SQL,
-                    {
-                        "at": now,
-                        "expected": expected,
-                        "deadline": expected + timedelta(seconds=timeout),
-                        "id": state_id,
-                        "ip": client[0] if client else None,
-                        "agent": headers.get("user-agent", b"").decode("latin-1")[:300],
-                    },
-                    prepare=True,
-                )
-            ).fetchone()
+            params = checkin_params(
+                state=state,
+                at=timezone.now(),
+                source_ip=client[0] if client else None,
+                user_agent=headers.get("user-agent", b"").decode("latin-1"),
+                may_resolve=False,
+            )
+            done = await (await conn.execute(CHECKIN_SQL, params, prepare=True)).fetchone()
     except psycopg.Error:
         logger.warning("heartbeat check-in: the fast path failed; the Django view answers")
         return False

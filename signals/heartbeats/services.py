@@ -391,6 +391,50 @@ def checkin_state_public(key: str, environment: str | None) -> HeartbeatState:
     )
 
 
+# The one check-in write, in one statement (so one transaction): the new deadline, the miss
+# cleared, the check-in row. The Django path (`checkin`) and the event-loop path
+# (`checkin_async.py`) both run it. `may_resolve` false (the event-loop path): an environment
+# whose open incident this check-in must resolve is left alone (no row comes back) for the
+# Django path, which resolves the incident in the same transaction; also when a miss was
+# recorded between the caller's read and this statement.
+CHECKIN_SQL = f"""
+    WITH s AS (
+        UPDATE {HeartbeatState._meta.db_table}
+        SET last_checkin_at = %(at)s::timestamptz, missed_at = NULL,
+            next_expected_at = %(expected)s::timestamptz,
+            next_deadline = %(deadline)s::timestamptz,
+            incident_id = CASE WHEN resolve_incident THEN NULL ELSE incident_id END
+        WHERE id = %(id)s
+            AND (%(may_resolve)s OR incident_id IS NULL OR NOT resolve_incident)
+        RETURNING id, organization_id
+    )
+    INSERT INTO {HeartbeatCheckIn._meta.db_table}
+        (organization_id, state_id, at, source_ip, user_agent)
+    SELECT organization_id, id, %(at)s::timestamptz, %(ip)s::inet, %(agent)s::text FROM s
+    RETURNING id"""  # noqa: S608 - our table names, values bound
+
+
+def checkin_params(
+    *,
+    state: HeartbeatState,
+    at: datetime,
+    source_ip: str | None,
+    user_agent: str,
+    may_resolve: bool,
+) -> dict[str, Any]:
+    """The parameters of `CHECKIN_SQL` for `state` (its type, schedule and timeout are read)."""
+    expected = next_expected(state, at)
+    return {
+        "at": at,
+        "expected": expected,
+        "deadline": expected + timedelta(seconds=state.timeout_seconds),
+        "id": state.pk,
+        "ip": source_ip,
+        "agent": (user_agent or "")[:300],
+        "may_resolve": may_resolve,
+    }
+
+
 def checkin(
     *,
     state: HeartbeatState,
@@ -406,29 +450,14 @@ def checkin(
             HeartbeatState.objects.select_for_update().select_related("heartbeat").get(pk=state.pk)
         )
         incident_id = state.incident_id
-        state.last_checkin_at = at
-        state.missed_at = None
-        _schedule(state, at)
-        if state.resolve_incident:
-            state.incident_id = None
-        state.save(
-            update_fields=[
-                "last_checkin_at",
-                "missed_at",
-                "next_expected_at",
-                "next_deadline",
-                "incident",
-            ]
+        params = checkin_params(
+            state=state, at=at, source_ip=source_ip, user_agent=user_agent, may_resolve=True
         )
-        HeartbeatCheckIn.objects.create(
-            organization_id=state.organization_id,
-            state=state,
-            at=at,
-            source_ip=source_ip,
-            user_agent=(user_agent or "")[:300],
-        )
+        with connection.cursor() as cursor:
+            cursor.execute(CHECKIN_SQL, params)
         if incident_id is not None and state.resolve_incident:
             _resolve(incident_id, state)
+        state.refresh_from_db()
     return state
 
 
