@@ -4,7 +4,7 @@
 run:        ## install what is missing, start PostgreSQL + Redis, migrate, seed, run web/worker/beat
 	@bin/dev run
 
-test:       ## same set-up on separate ports, then ruff, ruff format --check, mypy and pytest
+test:       ## same set-up on separate ports, then ruff, ruff format --check, mypy, lint-imports and pytest
 	@bin/dev test
 
 setup:      ## idempotent install only (Debian packages, .venv, front-end packages)
