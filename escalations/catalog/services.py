@@ -10,6 +10,7 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 
 from escalations.models import EscalationPolicy
+from incidents.maintenance import incident_maintenance_close, incident_maintenance_open
 from opsduty.models import MaintenanceMode, Service, ServiceType, Team, User
 from opsduty.queue import enqueue
 from opsduty.routing_keys import routing_key_check_free, routing_key_new
@@ -185,8 +186,6 @@ def _utc(moment: datetime) -> str:
 
 def _maintenance_end(service: Service, reason: str) -> None:
     """Clear the locked service's maintenance and close its maintenance incident, if any."""
-    from incidents.maintenance import incident_maintenance_close
-
     service.maintenance_mode = None
     service.maintenance_window_start = service.maintenance_window_end = None
     service.save(update_fields=_MAINTENANCE_FIELDS)
@@ -201,8 +200,6 @@ def service_maintenance_start(
     *, service: Service, by: User, mode: str, duration_minutes: int
 ) -> Service:
     """Put the service in maintenance for `duration_minutes`; refused while already in it."""
-    from incidents.maintenance import incident_maintenance_open
-
     _require_team_access(by, service.team)
     _validate_maintenance(mode, duration_minutes)
     service, now = _lock_service(service), timezone.now()

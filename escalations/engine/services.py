@@ -34,6 +34,7 @@ from escalations.policies.selectors import policy_steps_cached
 from incidents import hooks
 from incidents.log import incident_log_write
 from incidents.models import Incident, IncidentEvent, LogAction, Status
+from incidents.services import incident_resolve, incident_unacknowledge
 from opsduty import rawsql
 from opsduty.models import Service
 from opsduty.queue import enqueue
@@ -287,8 +288,6 @@ def run_fire(*, run_id: int, version: int | None = None, now: datetime | None = 
 
 def _ack_timeout(run: EscalationRun, now: datetime) -> None:
     """Acknowledged too long: trigger the incident again (which restarts escalation)."""
-    from incidents.services import incident_unacknowledge
-
     incident = Incident.objects.get(pk=run.incident_id)
     run.state, run.due_at = RunState.STOPPED, None
     run.version += 1
@@ -379,8 +378,6 @@ def _step(
 
 
 def _resolve(incident: Incident, number: int) -> None:
-    from incidents.services import incident_resolve
-
     _log(incident, f"Step {number}: resolving the incident.")
     incident_resolve(incident=incident, by=None)
 

@@ -30,6 +30,7 @@ from escalations.models import (
     ScheduleLayer,
     ScheduleOverride,
 )
+from escalations.policies.models import EscalationStep
 from escalations.schedules import shifts
 from opsduty.models import Role, Team, TeamMembership, User
 from opsduty.selectors import timezone_names
@@ -120,8 +121,6 @@ def schedule_update(
 @transaction.atomic
 def schedule_delete(*, schedule: Schedule, by: User | None) -> None:
     """Delete a schedule with its layers, overrides and feeds; refused while a policy uses it."""
-    from escalations.models import EscalationStep
-
     _require_team(by, schedule.team)
     _lock(schedule)
     policies = sorted(
