@@ -16,6 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from opsduty.events import EventData
@@ -112,12 +113,9 @@ def pipeline_channel_try(
 def _target(organization_id: int, routing_key: str) -> Service | RoutingRule | None:
     """The owner of the key, in the namespace's lookup order (opsduty/routing_keys.py)."""
     for model in routing_key_owners():
+        rows: QuerySet[Any] = model._default_manager.all()
         if model is RoutingRule:
-            rows = RoutingRule.objects.select_related("default_service").prefetch_related(
-                "routes__service"
-            )
-        else:
-            rows = model._default_manager.all()
+            rows = rows.select_related("default_service").prefetch_related("routes__service")
         found = rows.filter(organization_id=organization_id, routing_key=routing_key).first()
         if isinstance(found, Service | RoutingRule):
             return found
