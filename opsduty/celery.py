@@ -15,6 +15,7 @@ from celery.signals import (
     worker_init,
     worker_process_init,
 )
+from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 
@@ -74,7 +75,16 @@ def _database_connections_tidy(sender: Task[Any, Any] | None = None, **_: Any) -
     close_old_connections()
 
 
-# Queues (docs/architecture.md): ingest, escalation, notify, default. Tasks name their queue.
+# Queues (docs/architecture.md): ingest, escalation, notify and default (for a task no route
+# names: settings.CELERY_TASK_DEFAULT_QUEUE). A worker consumes the declared queues unless
+# -Q picks some, so every queue routed to is declared here: a plain `celery -A opsduty
+# worker` runs every task, while the Procfile's `-Q ingest,default` / `-Q escalation,notify`
+# split them. (A queue routed to but not declared still receives tasks, as Celery creates it
+# on use, but no plain worker consumes it.) Each is declared as Celery creates a missing
+# queue, a direct exchange and routing key named after it: messages and Redis bindings are
+# as before.
+QUEUES = ("ingest", "escalation", "notify", "default")
+app.conf.task_queues = [Queue(name, Exchange(name), routing_key=name) for name in QUEUES]
 app.conf.task_routes = {
     "signals.*": {"queue": "ingest"},
     "processing.*": {"queue": "ingest"},
