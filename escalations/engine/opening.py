@@ -8,12 +8,15 @@ incident, before any notification row exists:
 - escalate bypass, silence, acknowledge, resolve: no step pages anyone (`hold`); the
   override and the acknowledge timeout stay on a stopped run for a later trigger;
 - escalate force: the run starts as it would anyway (a no-op unless something held it);
-- notify users: those users are paged directly, once each, unless the incident is silenced,
-  acknowledged or resolved as it opens;
+- notify users: those users are paged directly, once each (also with bypass), unless the
+  incident is silenced, acknowledged or resolved as it opens, or the service is in
+  maintenance;
 - acknowledge timeout: kept on the run.
 """
 
 from __future__ import annotations
+
+from django.utils import timezone
 
 from escalations.engine import paging
 from escalations.engine.services import run_start
@@ -22,6 +25,7 @@ from incidents import hooks
 from incidents.models import Incident
 from opsduty.events import EventDirectives
 from opsduty.models import User
+from opsduty.selectors import service_escalation_paused
 
 
 def on_incident_opened(change: hooks.StatusChange) -> None:
@@ -75,8 +79,13 @@ def incident_escalation_open(*, incident: Incident, directives: EventDirectives)
 
 
 def _notify_users(incident: Incident, directives: EventDirectives) -> str:
-    if directives.holds_paging() and directives.escalate != "bypass":
+    if directives.silence_minutes or directives.acknowledge or directives.resolve:
         return "notify users: skipped (the incident is not triggered)"
+    # Maintenance pages nobody: neither an attached incident nor one in debug maintenance.
+    if incident.parent_id is not None or service_escalation_paused(
+        incident.service, timezone.now()
+    ):
+        return "notify users: skipped (the service is in maintenance)"
     users = list(
         User.objects.filter(
             organization_id=incident.organization_id, pk__in=directives.notify_user_ids

@@ -185,3 +185,30 @@ def test_silence_with_notify_users_pages_nobody(
     raw = deliver(client, hook(org_a, "alertmanager"), service.routing_key, alert())
     assert paged(incident_of(raw)) == []
     assert "notify users: skipped (the incident is not triggered)" in raw.result["actions"]
+
+
+def test_bypass_with_silence_and_notify_users_pages_nobody(
+    client: Client, org_a: Organization, service: Service, paged_alice: EscalationPolicy, bob: User
+) -> None:
+    orchestrate(
+        service,
+        name="Quiet",
+        escalate=Escalate.BYPASS,
+        silence_minutes=10,
+        notify_user_ids=[bob.pk],
+    )
+    raw = deliver(client, hook(org_a, "alertmanager"), service.routing_key, alert())
+    assert paged(incident_of(raw)) == []
+
+
+def test_notify_users_pages_nobody_while_the_service_is_in_debug_maintenance(
+    client: Client, org_a: Organization, service: Service, owner: User, bob: User
+) -> None:
+    from escalations.catalog.services import service_maintenance_start
+
+    factories.add_member(service.team, owner)
+    service_maintenance_start(service=service, by=owner, mode="debug", duration_minutes=60)
+    orchestrate(service, name="Tell Bob", notify_user_ids=[bob.pk])
+    raw = deliver(client, hook(org_a, "alertmanager"), service.routing_key, alert())
+    assert paged(incident_of(raw)) == []
+    assert "notify users: skipped (the service is in maintenance)" in raw.result["actions"]
