@@ -67,12 +67,41 @@ _AM = (
     + " and p.alerts is not string else [] -%}"
 )
 
+# The summary of an Alertmanager-shaped group (Alertmanager, Grafana Alerting):
+# `<name>[: <summary>]`. The name is `commonLabels.alertname`; a group of alerts with
+# different names has none there, so it is their distinct names in order ("HighCPU, DiskFull"),
+# the first _SUMMARY_NAMES of them cut to _SUMMARY_NAMES_LENGTH characters plus "and N more",
+# so that the renderer's cut (SUMMARY_MAX_LENGTH, 1024) leaves room for the summary text;
+# `fallback` (a Jinja expression) when no alert has a name. The text is
+# `commonAnnotations.summary`, else the summary of the group's only alert.
+_SUMMARY_NAMES = 5
+_SUMMARY_NAMES_LENGTH = 200
+
+
+def _group_summary(fallback: str) -> str:
+    return (
+        _AM
+        + "{%- if cl.alertname -%}{%- set name = cl.alertname -%}{%- else -%}"
+        + "{%- set names = alerts | select('mapping') | map(attribute='labels')"
+        + " | select('mapping') | map(attribute='alertname') | select('string') | select"
+        + " | unique(case_sensitive=true) | list -%}"
+        + f"{{%- set name = names[:{_SUMMARY_NAMES}] | join(', ')"
+        + f" | truncate({_SUMMARY_NAMES_LENGTH}, end='…') -%}}"
+        + f"{{%- if names | length > {_SUMMARY_NAMES} -%}}"
+        + f"{{%- set name = name ~ ' and ' ~ (names | length - {_SUMMARY_NAMES}) ~ ' more' -%}}"
+        + "{%- endif -%}"
+        + "{%- endif -%}"
+        + "{%- set one = alerts[0] if alerts | length == 1 and alerts[0] is mapping else {} -%}"
+        + "{%- set notes = one.annotations if one.annotations is mapping else {} -%}"
+        + "{{ name or "
+        + fallback
+        + " }}"
+        + "{%- set text = ca.summary or notes.summary -%}{% if text %}: {{ text }}{% endif %}"
+    )
+
+
 ALERTMANAGER: Final = {
-    "summary": _AM
-    + "{%- set one = alerts[0] if alerts | length == 1 and alerts[0] is mapping else {} -%}"
-    + "{%- set notes = one.annotations if one.annotations is mapping else {} -%}"
-    + "{{ cl.alertname or 'Alertmanager alert' }}"
-    + "{%- set text = ca.summary or notes.summary -%}{% if text %}: {{ text }}{% endif %}",
+    "summary": _group_summary("'Alertmanager alert'"),
     "description": _AM
     + "{%- if ca.description %}{{ ca.description }}\n\n{% endif -%}"
     + "{%- for a in alerts[:20] if a is mapping -%}"
@@ -93,6 +122,43 @@ ALERTMANAGER: Final = {
     "labels": _AM
     + "{%- for k, v in cl | dictsort -%}{{ k }}={{ v | string | replace(',', ' ') }}\n"
     + "{% endfor -%}",
+}
+
+# --- Grafana Alerting (webhook contact point, payload version 1) ---------------------------
+# Alertmanager's payload plus orgId, title, state and message, and per alert silenceURL,
+# dashboardURL, panelURL, values and valueString. One payload per alert group, like
+# Alertmanager; `status` is "firing" or "resolved" (`state` says the same: "alerting", "ok").
+
+GRAFANA: Final = {
+    "summary": _group_summary("(p.title if p.title is string) or 'Grafana alert'"),
+    "description": _AM
+    + "{%- if ca.description %}{{ ca.description }}\n\n{% endif -%}"
+    + "{%- for a in alerts[:20] if a is mapping -%}"
+    + "{%- set an = a.annotations if a.annotations is mapping else {} -%}"
+    + "{%- set la = a.labels if a.labels is mapping else {} -%}"
+    + "{%- set text = an.summary or an.description -%}"
+    + "- [{{ a.status }}] {{ la.alertname }}{% if la.alertname and text %}: {% endif %}{{ text }}"
+    + "{% if la.instance %} ({{ la.instance }}){% endif %}"
+    + "{% if a.startsAt %}, since {{ a.startsAt }}{% endif %}\n"
+    + "{% endfor -%}"
+    + "{%- if alerts | length > 20 %}\n… and {{ alerts | length - 20 }} more{% endif -%}"
+    + "{%- set cut = p.truncatedAlerts if p.truncatedAlerts is number"
+    + " and p.truncatedAlerts is not boolean else 0 -%}"
+    + "{%- if cut > 0 %}\n… and {{ cut }} more left out by Grafana{% endif -%}",
+    "source_url": _AM
+    + "{{ (alerts[0].generatorURL if alerts and alerts[0] is mapping) or p.externalURL or '' }}",
+    # One incident per alert group; without a groupKey, the group's labels sorted by name.
+    "dedup_id": _AM
+    + "{%- if p.groupKey -%}{{ p.groupKey }}"
+    + "{%- elif p.groupLabels is mapping -%}{{ '{' }}"
+    + "{%- for k, v in p.groupLabels | dictsort(true) -%}"
+    + "{{ ', ' if not loop.first }}{{ k }}=\"{{ v }}\""
+    + "{%- endfor -%}{{ '}' }}"
+    + "{%- endif -%}",
+    "acknowledge": "",
+    "resolve": _AM + "{{ p.status == 'resolved' }}",
+    "urgency": ALERTMANAGER["urgency"],
+    "labels": ALERTMANAGER["labels"],
 }
 
 # --- Checkly (webhook alert channel, default body) ------------------------------------------
@@ -206,6 +272,7 @@ BUILTIN_TEMPLATES: Final = MappingProxyType(
     {
         BaseTemplate.GENERIC.value: MappingProxyType(GENERIC),
         BaseTemplate.ALERTMANAGER.value: MappingProxyType(ALERTMANAGER),
+        BaseTemplate.GRAFANA.value: MappingProxyType(GRAFANA),
         BaseTemplate.CHECKLY.value: MappingProxyType(CHECKLY),
         BaseTemplate.DEADMANSSNITCH.value: MappingProxyType(DEADMANSSNITCH),
         BaseTemplate.SENTRY.value: MappingProxyType(SENTRY),

@@ -32,6 +32,7 @@ OVERRIDE_FIELDS = (
 class BaseTemplate(models.TextChoices):
     GENERIC = "generic", "Generic JSON"
     ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
+    GRAFANA = "grafana", "Grafana Alerting"
     CHECKLY = "checkly", "Checkly"
     DEADMANSSNITCH = "deadmanssnitch", "Dead Man's Snitch"
     SENTRY = "sentry", "Sentry"

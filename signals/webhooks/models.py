@@ -25,6 +25,7 @@ class BuiltinTemplate(models.TextChoices):
 
     GENERIC = "generic", "Generic JSON"
     ALERTMANAGER = "alertmanager", "Prometheus Alertmanager"
+    GRAFANA = "grafana", "Grafana Alerting"
     CHECKLY = "checkly", "Checkly"
     DEADMANSSNITCH = "deadmanssnitch", "Dead Man's Snitch"
     SENTRY = "sentry", "Sentry"

@@ -116,7 +116,7 @@ def test_foreign_and_unknown_raw_events_answer_404(
 @pytest.mark.parametrize(
     ("body", "loc"),
     [
-        ({"template": "grafana"}, ["body", "template"]),
+        ({"template": "nagios"}, ["body", "template"]),
         ({"channel": "abc"}, ["body", "channel"]),
         ({"channel": 1, "template": "generic"}, ["body"]),
         ("[1, 2]", ["body"]),

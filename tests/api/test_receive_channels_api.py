@@ -72,6 +72,16 @@ def test_debug_a_builtin_with_a_real_payload(owner_api: Client) -> None:
     }
 
 
+def test_debug_the_grafana_builtin_with_grafanas_example(owner_api: Client) -> None:
+    payload = json.loads((FIXTURES / "grafana" / "resolved.json").read_text())
+    status, body = post(owner_api, {"template": "grafana", "payload": payload})
+    assert status == 200, body
+    assert body["errors"] == {}
+    event = body["event"]
+    assert (event["summary"], event["dedup_id"]) == ("High memory usage, High CPU usage", "{}:{}")
+    assert (event["resolve"], event["urgency"], event["labels"]) == (True, "low", ["team=blue"])
+
+
 def test_debug_a_channel_with_body_templates_on_top(org_a: Organization, owner_api: Client) -> None:
     channel = factories.make_receive_channel(
         organization=org_a, base_template="sentry", overrides={"urgency": "low"}

@@ -16,6 +16,7 @@ from drf_spectacular.generators import SchemaGenerator
 from opsduty.api.base import OrgScopedRetrieveAPIView
 from opsduty.api.users import UserSchema
 from opsduty.models import User
+from processing.models import BaseTemplate
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +52,13 @@ def test_openapi_describes_the_envelope_and_user_schema(schema):
     }  # fmt: skip
     user = schema["components"]["schemas"]["UserSchema"]
     assert set(user["properties"]) == {"id", "email", "first_name", "last_name"}
+
+
+def test_openapi_lists_every_builtin_template_in_one_enum(schema):
+    enum = schema["components"]["schemas"]["BuiltinTemplateEnum"]
+    assert enum["enum"] == BaseTemplate.values
+    assert "grafana" in enum["enum"]
+    assert "* `grafana` - Grafana Alerting" in enum["description"]
 
 
 def test_openapi_security_offers_bearer_and_oauth2_code_flow(schema):

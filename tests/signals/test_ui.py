@@ -100,7 +100,7 @@ def test_owner_creates_a_webhook(owner_client: Client, org_a: Organization) -> N
         ({"name": "Alertmanager"}, "A webhook with this name already exists."),
         ({"rate_limit_per_minute": "0"}, "from 1 to 1,000,000"),
         ({"rate_limit_per_minute": "lots"}, "Enter a whole number."),
-        ({"source": "builtin:grafana"}, "Select a valid choice."),
+        ({"source": "builtin:nagios"}, "Select a valid choice."),
         ({"source": "checkly"}, "Select a valid choice."),
         ({"name": ""}, "This field is required."),
     ],

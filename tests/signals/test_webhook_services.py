@@ -91,7 +91,7 @@ def test_owner_of_another_organization_cannot_manage(
         ({"name": "x" * 201}, "name", "at most 200"),
         ({"rate_limit_per_minute": 0}, "rate_limit_per_minute", "from 1 to 1,000,000"),
         ({"rate_limit_per_minute": 1_000_001}, "rate_limit_per_minute", "from 1 to 1,000,000"),
-        ({"builtin_template": "grafana"}, "builtin_template", "built-in templates"),
+        ({"builtin_template": "nagios"}, "builtin_template", "built-in templates"),
     ],
 )
 def test_invalid_settings_are_refused_and_nothing_is_written(
