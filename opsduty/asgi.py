@@ -16,11 +16,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 django_application = WSGIMiddleware(get_wsgi_application(), workers=8)  # type: ignore[arg-type]
 
 # Below the Django set-up above, which they need.
+from opsduty.queue import tasks_import  # noqa: E402
 from signals.heartbeats import checkin_async as heartbeat_checkin_async  # noqa: E402
 from signals.receiver import (  # noqa: E402
     ingest,
     ingest_async,
 )
+
+# The first event queues its drain without importing the tasks modules first.
+tasks_import()
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:

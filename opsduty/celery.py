@@ -23,7 +23,7 @@ app = Celery("opsduty")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
 
-def _task_packages() -> list[str]:
+def task_packages() -> list[str]:
     """Every installed app and each of its feature subpackages (`escalations.engine`, ...):
     Celery imports the `tasks` module of those that have one."""
     from django.apps import apps
@@ -40,7 +40,7 @@ def _task_packages() -> list[str]:
     return packages
 
 
-app.autodiscover_tasks(_task_packages)
+app.autodiscover_tasks(task_packages)
 
 
 @worker_init.connect

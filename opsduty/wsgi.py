@@ -11,7 +11,11 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 django_application = get_wsgi_application()
 
+from opsduty.queue import tasks_import  # noqa: E402
 from signals.receiver import ingest  # noqa: E402 - needs the Django set-up above
+
+# The first event queues its drain without importing the tasks modules first.
+tasks_import()
 
 
 def application(environ, start_response):  # type: ignore[no-untyped-def]
