@@ -32,15 +32,6 @@ def test_a_service_cannot_take_another_services_key(api: Service, team: Team) ->
         service_create(team=team, by=None, name="Copycat", routing_key=api.routing_key)
 
 
-def test_a_routing_rule_never_gets_a_services_key(
-    team: Team, api: Service, member: User, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    keys = iter([api.routing_key, "fresh-" + "r" * 32])
-    monkeypatch.setattr("opsduty.routing_keys.new_routing_key", lambda: next(keys))
-    rule = routing_rule_create(team=team, by=member, name="R", default_service=api)
-    assert rule.routing_key == "fresh-" + "r" * 32
-
-
 def test_a_regenerated_service_key_never_equals_a_routing_rules_key(
     rule: RoutingRule, api: Service, member: User, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -26,25 +26,25 @@ from tests.signals.test_pipeline import alert, deliver, hook, incident_of, orche
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def alice(org_a: Organization, team: Team) -> User:
-    user = factories.make_user(organization=org_a, email="alice@a.example")
+def _member(team: Team, name: str) -> User:
+    user = factories.make_user(organization=team.organization, email=f"{name}@a.example")
     factories.add_member(team, user)
     return user
 
 
 @pytest.fixture
-def bob(org_a: Organization, team: Team) -> User:
-    user = factories.make_user(organization=org_a, email="bob@a.example")
-    factories.add_member(team, user)
-    return user
+def alice(team: Team) -> User:
+    return _member(team, "alice")
 
 
 @pytest.fixture
-def carol(org_a: Organization, team: Team) -> User:
-    user = factories.make_user(organization=org_a, email="carol@a.example")
-    factories.add_member(team, user)
-    return user
+def bob(team: Team) -> User:
+    return _member(team, "bob")
+
+
+@pytest.fixture
+def carol(team: Team) -> User:
+    return _member(team, "carol")
 
 
 def _policy(service: Service, name: str, user: User) -> EscalationPolicy:
