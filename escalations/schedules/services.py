@@ -35,6 +35,7 @@ from escalations.schedules import shifts
 from opsduty.models import Role, Team, TeamMembership, User
 from opsduty.selectors import timezone_names
 from opsduty.services import can_manage_team
+from opsduty.timebounds import DATE_RANGE_MESSAGE, RANGE_MESSAGE, date_in_range, datetime_in_range
 
 # An override may start a little before "now" (a client's clock, the time to submit a form):
 # such a start is moved to now rather than refused; earlier starts would rewrite history.
@@ -255,6 +256,8 @@ def layer_validate(
         )
     if not isinstance(data.start_date, date) or isinstance(data.start_date, datetime):
         errors["start_date"] = "Enter the date of the first shift, e.g. 2027-01-04."
+    elif not date_in_range(data.start_date):
+        errors["start_date"] = DATE_RANGE_MESSAGE
     if not isinstance(data.handoff_time, time):
         errors["handoff_time"] = "Enter the handoff time of day, e.g. 09:00."
     by_day = list(data.by_day or [])
@@ -270,6 +273,8 @@ def layer_validate(
         by_day = []
     if data.repeat_until is not None and not isinstance(data.repeat_until, date):
         errors["repeat_until"] = "Enter a date, e.g. 2027-06-30."
+    elif data.repeat_until is not None and not date_in_range(data.repeat_until):
+        errors["repeat_until"] = DATE_RANGE_MESSAGE
     elif (
         data.repeat_until is not None
         and isinstance(data.start_date, date)
@@ -469,6 +474,10 @@ def override_create(
         )
     if timezone.is_naive(start) or timezone.is_naive(end):
         errors["start"] = "Start and end need a time zone offset, e.g. 2027-01-04T09:00:00+01:00."
+    elif not datetime_in_range(start):
+        errors["start"] = RANGE_MESSAGE
+    elif not datetime_in_range(end):
+        errors["end"] = RANGE_MESSAGE
     elif end <= start:
         errors["end"] = "The end must be after the start."
     else:

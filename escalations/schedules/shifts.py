@@ -395,12 +395,18 @@ def final_shifts(
     # window bound every row touching it: sweep over their whole span for real row extents.
     layer_items = {i.origin: i for i in _layer_items(layers, start, end)}
     all_overrides = _override_items(overrides, _MIN, _MAX)
-    near = [*layer_items.values(), *_within(all_overrides, start, end)]
-    if not near:
+    near_overrides = _within(all_overrides, start, end)
+    if not layer_items and not near_overrides:
         return []
-    lo = min(start, *(i.start for i in near))
-    hi = max(end, *(i.end for i in near))
-    for extra in (*_layer_items(layers, lo, start), *_layer_items(layers, end, hi)):
+    # Layer shifts are needed only as far as the layer shifts touching the window reach (a
+    # shift lasts at most 366 days): nothing of a layer changes where an override row ends,
+    # since overrides win. So an override that runs for decades (up to the year 2100, see
+    # opsduty/timebounds.py) costs no decades of layer shifts, and never overflows a date.
+    layer_lo = min([start, *(i.start for i in layer_items.values())])
+    layer_hi = max([end, *(i.end for i in layer_items.values())])
+    lo = min([layer_lo, *(i.start for i in near_overrides)])
+    hi = max([layer_hi, *(i.end for i in near_overrides)])
+    for extra in (*_layer_items(layers, layer_lo, start), *_layer_items(layers, end, layer_hi)):
         layer_items.setdefault(extra.origin, extra)
     rows = _Sweep([*layer_items.values(), *_within(all_overrides, lo, hi)]).rows()
     return [r for r in rows if r.start < end and r.end > start]

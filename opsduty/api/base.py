@@ -29,6 +29,7 @@ from rest_framework.views import APIView
 from opsduty.api.errors import ErrorSchema, UnprocessableEntity, ValidationErrorSchema
 from opsduty.models import Organization, User
 from opsduty.tenancy import get_for_org_or_404, scoped
+from opsduty.timebounds import RANGE_MESSAGE, datetime_in_range
 
 M = TypeVar("M", bound=models.Model)
 
@@ -132,5 +133,8 @@ def query_datetime(request: Request, name: str) -> datetime | None:
             value = datetime.fromisoformat(candidate)
         except ValueError:
             continue
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        value = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        if not datetime_in_range(value):
+            raise UnprocessableEntity.for_field(("query", name), RANGE_MESSAGE)
+        return value
     raise UnprocessableEntity.for_field(("query", name), "Must be an ISO 8601 date-time.")
