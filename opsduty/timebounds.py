@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+LAST_DAY = date(2099, 12, 31)
 RANGE_MESSAGE = "Must be between 1970-01-01 and 2100-01-01 (UTC)."
 DATE_RANGE_MESSAGE = "Must be a date from 1970-01-01 to 2099-12-31."
 

@@ -2,13 +2,9 @@
 (or starting) after 2100-01-01 end there, layer dates after 2099-12-31 become that day. One
 such row took the schedule page, its calendar feed and the profile pages down."""
 
-from datetime import date
-
 from django.db import migrations
 
-from opsduty.timebounds import LATEST
-
-LAST_DAY = date(2099, 12, 31)
+from opsduty.timebounds import LAST_DAY, LATEST
 
 
 def clamp(apps, schema_editor):

@@ -35,7 +35,13 @@ from escalations.schedules import shifts
 from opsduty.models import Role, Team, TeamMembership, User
 from opsduty.selectors import timezone_names
 from opsduty.services import can_manage_team
-from opsduty.timebounds import DATE_RANGE_MESSAGE, RANGE_MESSAGE, date_in_range, datetime_in_range
+from opsduty.timebounds import (
+    DATE_RANGE_MESSAGE,
+    LAST_DAY,
+    RANGE_MESSAGE,
+    date_in_range,
+    datetime_in_range,
+)
 
 # An override may start a little before "now" (a client's clock, the time to submit a form):
 # such a start is moved to now rather than refused; earlier starts would rewrite history.
@@ -190,12 +196,15 @@ def _check_groups(schedule: Schedule, groups: Any, errors: dict[str, str]) -> li
 def _spec(
     lineage: int, priority: int, zone: str, values: dict[str, Any], **extra: Any
 ) -> shifts.LayerSpec:
+    # Stored dates past the bound (rows older than it) are read as its last day: the renderer
+    # never computes past 2100 (opsduty/timebounds.py).
     until = values.get("repeat_until")
+    until = min(until, LAST_DAY) if until else None
     return shifts.LayerSpec(
         layer_id=lineage,
         priority=priority,
         timezone=zone,
-        start=datetime.combine(values["start_date"], values["handoff_time"]),
+        start=datetime.combine(min(values["start_date"], LAST_DAY), values["handoff_time"]),
         shift_length=timedelta(minutes=values["shift_minutes"]),
         frequency=shifts.Frequency(values["frequency"]),
         rotation=shifts.Rotation(values["rotation"]),

@@ -99,6 +99,14 @@ def test_a_stored_year_9999_override_takes_no_page_down(
     )
 
 
+def test_a_stored_year_9999_layer_date_takes_no_page_down(
+    client: Client, schedule: Schedule, owner: User
+) -> None:
+    ScheduleLayer.objects.filter(schedule=schedule).update(repeat_until=date(9999, 12, 31))
+    Schedule.objects.filter(pk=schedule.pk).update(version=schedule.version + 1)
+    assert set(_pages(client, schedule, owner).values()) == {200}
+
+
 def test_the_migration_clamps_stored_rows_to_the_bound(schedule: Schedule, owner: User) -> None:
     override = _stored_override(schedule, owner, datetime(9999, 12, 31, tzinfo=UTC))
     ScheduleLayer.objects.filter(schedule=schedule).update(repeat_until=date(9999, 1, 1))
