@@ -57,3 +57,19 @@ def env_secret(name: str) -> str:
     if path:
         return Path(path).read_text().strip()
     return ""
+
+
+def dev_env_load(path: Path) -> bool:
+    """Load `KEY=VALUE` lines of the development servers' env file (written by `bin/dev`
+    when it starts them) into the environment, without replacing variables already set.
+
+    So `python manage.py ...` finds the local PostgreSQL and Redis in a new shell. A
+    deployment sets its variables itself and has no such file. True when it was loaded.
+    """
+    if not path.is_file():
+        return False
+    for line in path.read_text().splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip() and not name.lstrip().startswith("#"):
+            os.environ.setdefault(name.strip(), value.strip())
+    return True
