@@ -235,10 +235,12 @@ STORAGES = {
     },
 }
 
+# The development inbox (/dev/inbox/, opsduty/devmail.py): on with DEBUG unless said.
+OPSDUTY_DEV_INBOX = env_bool("OPSDUTY_DEV_INBOX", DEBUG)
 EMAIL_BACKEND = env_str(
     "OPSDUTY_EMAIL_BACKEND",
-    "django.core.mail.backends.console.EmailBackend"
-    if DEBUG
+    "opsduty.devmail.InboxEmailBackend"
+    if OPSDUTY_DEV_INBOX
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_HOST = env_str("OPSDUTY_EMAIL_HOST", "localhost")
@@ -248,8 +250,12 @@ EMAIL_PORT = env_int("OPSDUTY_EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("OPSDUTY_EMAIL_USER")
 EMAIL_HOST_PASSWORD = env_secret("OPSDUTY_EMAIL_PASSWORD")
 EMAIL_USE_TLS = env_bool("OPSDUTY_EMAIL_TLS", False)
-# Links in notifications (emails) point here.
-OPSDUTY_BASE_URL = env_str("OPSDUTY_BASE_URL", "http://localhost:8000")
+# Links in notifications (emails) point here: the public address of the web server. The
+# default is where `make run` serves (OPSDUTY_WEB_PORT); OPSDUTY_BASE_URL is its old name.
+OPSDUTY_PUBLIC_URL = env_str(
+    "OPSDUTY_PUBLIC_URL",
+    env_str("OPSDUTY_BASE_URL", f"http://127.0.0.1:{env_int('OPSDUTY_WEB_PORT', 8000)}"),
+).rstrip("/")
 DEFAULT_FROM_EMAIL = env_str("OPSDUTY_EMAIL_FROM", "OpsDuty <opsduty@localhost>")
 
 LANGUAGE_CODE = "en-us"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from opsduty.views import auth, developer, members, profile, teams
+from opsduty.views import auth, developer, devinbox, members, profile, teams
 
 urlpatterns = [
     path("", auth.home, name="home"),
@@ -35,6 +35,7 @@ urlpatterns = [
         name="sign_out_everywhere",
     ),
     path("settings/developer/", developer.developer_settings, name="developer_settings"),
+    path("dev/inbox/", devinbox.dev_inbox, name="dev_inbox"),
     path(
         "settings/developer/applications/create/",
         developer.application_create_view,

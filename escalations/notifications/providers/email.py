@@ -26,7 +26,7 @@ def email_subject(notification: Notification) -> str:
 
 def email_body(notification: Notification) -> str:
     incident = notification.incident
-    url = settings.OPSDUTY_BASE_URL.rstrip("/") + reverse(
+    url = settings.OPSDUTY_PUBLIC_URL + reverse(
         "incident_detail", kwargs={"incident_id": incident.pk}
     )
     lines = [

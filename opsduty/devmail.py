@@ -1,0 +1,94 @@
+"""The development inbox: with no SMTP server configured (`make run`), mail is kept and shown
+at /dev/inbox/ instead of only scrolling past in the console.
+
+`InboxEmailBackend` prints each message as the console backend does and keeps it in a
+capped Redis list (the web process shows what a worker sent). Owners see the mail sent to
+people of their organization. On only when `OPSDUTY_DEV_INBOX` is set, which `DEBUG`
+defaults it to: a production server never keeps mail.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+import redis
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.core.mail.backends.console import EmailBackend as ConsoleEmailBackend
+from django.utils import timezone
+
+from opsduty.models import Organization, User
+
+INBOX_KEY = "opsduty:dev:inbox"
+INBOX_SIZE = 500
+
+
+def _redis() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2.0)
+
+
+@dataclass(frozen=True)
+class InboxMail:
+    id: str
+    sent_at: datetime
+    sender: str
+    to: list[str]
+    subject: str
+    body: str
+
+
+class InboxEmailBackend(ConsoleEmailBackend):
+    """The console backend that also keeps each message for the development inbox."""
+
+    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
+        sent = super().send_messages(email_messages)
+        kept = [
+            orjson.dumps(
+                {
+                    "id": uuid.uuid4().hex,
+                    "sent_at": timezone.now().isoformat(),
+                    "sender": message.from_email,
+                    "to": list(message.to) + list(message.cc) + list(message.bcc),
+                    "subject": message.subject,
+                    "body": message.body,
+                }
+            )
+            for message in email_messages
+        ]
+        if kept:
+            pipe = _redis().pipeline()
+            pipe.lpush(INBOX_KEY, *kept)
+            pipe.ltrim(INBOX_KEY, 0, INBOX_SIZE - 1)
+            pipe.execute()
+        return sent
+
+
+def dev_inbox_list(*, organization: Organization, limit: int = 100) -> list[InboxMail]:
+    """The newest kept mail sent to people of `organization` (not to anyone else's)."""
+    addresses = {
+        email.lower()
+        for email in User.objects.filter(organization=organization).values_list("email", flat=True)
+    }
+    mails = []
+    for raw in _redis().lrange(INBOX_KEY, 0, INBOX_SIZE - 1):
+        item = orjson.loads(raw)
+        recipients = [str(to) for to in item["to"]]
+        if not any(to.lower() in addresses for to in recipients):
+            continue
+        mails.append(
+            InboxMail(
+                id=str(item["id"]),
+                sent_at=datetime.fromisoformat(item["sent_at"]),
+                sender=str(item["sender"]),
+                to=recipients,
+                subject=str(item["subject"]),
+                body=str(item["body"]),
+            )
+        )
+        if len(mails) >= limit:
+            break
+    return mails
