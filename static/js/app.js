@@ -11,7 +11,17 @@
     box.replaceChildren(p);
   }
 
-  // htmx does not swap error responses: say what happened instead of doing nothing.
+  // A form marked data-swap-errors gets a 422 back as its own fragment with the server's
+  // messages next to the fields (the input kept): swap it like a success.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (event.detail.xhr.status === 422 && elt && elt.closest("[data-swap-errors]")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  // htmx does not swap other error responses: say what happened instead of doing nothing.
   document.addEventListener("htmx:responseError", function (event) {
     var status = event.detail.xhr.status;
     var text = status === 403
