@@ -7,7 +7,7 @@ import pytest
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
-from escalations.notifications.rules import MAX_DELAY_MINUTES
+from escalations.notifications.models import MAX_DELAY_MINUTES
 from opsduty.models import Role, User
 from tests import factories
 
