@@ -30,15 +30,14 @@ class EventDirectives:
     # Resolve after the event: unlike the others, also for an event joining an open incident.
     resolve: bool = False
 
+    def leaves_triggered(self) -> bool:
+        """The incident is silenced, acknowledged or resolved as it opens."""
+        return bool(self.silence_minutes) or self.acknowledge or self.resolve
+
     def holds_paging(self) -> bool:
-        """The incident leaves `triggered` as it opens (silenced, acknowledged, resolved) or
-        escalation is bypassed: no escalation step may page anyone for it."""
-        return (
-            bool(self.silence_minutes)
-            or self.acknowledge
-            or self.resolve
-            or self.escalate == "bypass"
-        )
+        """The incident leaves `triggered` as it opens, or escalation is bypassed: no
+        escalation step may page anyone for it."""
+        return self.leaves_triggered() or self.escalate == "bypass"
 
 
 @dataclass

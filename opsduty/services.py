@@ -16,6 +16,7 @@ from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import Application
 
 from opsduty.models import Organization, Role, Team, TeamMembership, User, normalize_email
+from opsduty.selectors import team_manageable_list
 
 
 @transaction.atomic
@@ -97,12 +98,13 @@ def user_sign_out_everywhere(*, user: User) -> None:
 
 
 def can_manage_team(user: User, team: Team) -> bool:
-    """Owners manage every team; members manage the teams they belong to."""
+    """Whether `team` is one of `team_manageable_list` (the one rule: owners manage every
+    team, members the teams they belong to); owners are answered without a query."""
     if user.organization_id != team.organization_id:
         return False
     if user.is_owner:
         return True
-    return user.role == Role.MEMBER and team.memberships.filter(user=user).exists()
+    return team_manageable_list(user=user).filter(pk=team.pk).exists()
 
 
 @transaction.atomic

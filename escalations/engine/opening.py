@@ -79,7 +79,7 @@ def incident_escalation_open(*, incident: Incident, directives: EventDirectives)
 
 
 def _notify_users(incident: Incident, directives: EventDirectives) -> str:
-    if directives.silence_minutes or directives.acknowledge or directives.resolve:
+    if directives.leaves_triggered():
         return "notify users: skipped (the incident is not triggered)"
     # Maintenance pages nobody: neither an attached incident nor one in debug maintenance.
     if incident.parent_id is not None or service_escalation_paused(
