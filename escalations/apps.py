@@ -8,9 +8,9 @@ class EscalationsConfig(AppConfig):
         from escalations.engine import opening
         from escalations.engine import services as engine
         from escalations.engine.views import paging_choices
+        from escalations.notifications import views as notification_views
         from escalations.notifications.services import on_incident_status_changed
-        from escalations.notifications.views import notification_rules_context
-        from escalations.schedules.display import my_shifts_context
+        from escalations.schedules import views as schedule_views
         from incidents import hooks
         from incidents.views.detail import detail_section_register
         from opsduty.views.profile import profile_section_register
@@ -22,8 +22,9 @@ class EscalationsConfig(AppConfig):
         hooks.subscribe(opening.on_incident_opened)
         hooks.subscribe(engine.on_status_change)
         hooks.subscribe(on_incident_status_changed)
-        # The profile page (core) shows a person's notification rules and shifts.
-        profile_section_register(notification_rules_context)
-        profile_section_register(my_shifts_context)
+        # The profile (core) lists our sections, each a page of ours: a person's notification
+        # rules, then their shifts and calendar feed.
+        profile_section_register(notification_views.PROFILE_SECTION)
+        profile_section_register(schedule_views.PROFILE_SECTION)
         # The incident page (incidents) offers paging and reassigning (ours).
         detail_section_register(paging_choices)

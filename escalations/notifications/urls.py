@@ -7,6 +7,7 @@ from django.urls import path
 from escalations.notifications import views
 
 urlpatterns = [
+    path("profile/notifications/", views.profile_notifications, name="profile_notifications"),
     path(
         "profile/notification-rules/",
         views.notification_rules_update,

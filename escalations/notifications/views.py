@@ -1,4 +1,5 @@
-"""Notification rules on the profile page: edit your own, owners may view anyone's."""
+"""Notification rules: your own on the profile's "Notification rules" section, where you edit
+them; owners may view anyone's."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from escalations.notifications.rules import (
 )
 from opsduty.models import User
 from opsduty.views.common import AuthedRequest, is_htmx
+from opsduty.views.profile import ProfileSection, profile_context
+
+PROFILE_SECTION = ProfileSection(label="Notification rules", url_name="profile_notifications")
 
 
 def notification_rules_context(
@@ -76,8 +80,15 @@ def _render(request: AuthedRequest, user: User, status: int, **extra: Any) -> Ht
     context = notification_rules_context(user, **extra)
     if is_htmx(request):
         return render(request, "escalations/_notification_rules.html", context, status=status)
-    context["active"] = "profile"
-    return render(request, "escalations/notification_rules.html", context, status=status)
+    context = profile_context(PROFILE_SECTION.url_name, **context)
+    return render(request, "escalations/profile_notifications.html", context, status=status)
+
+
+@require_GET
+@login_required
+def profile_notifications(request: AuthedRequest) -> HttpResponse:
+    """The profile's "Notification rules" section: the signed-in user's rules, editable."""
+    return _render(request, request.user, 200)
 
 
 @require_POST
@@ -96,7 +107,7 @@ def notification_rules_update(request: AuthedRequest) -> HttpResponseBase:
     messages.success(request, f"{urgency.capitalize()} urgency notification rules saved.")
     if is_htmx(request):
         return _render(request, request.user, 200)
-    return redirect("profile")
+    return redirect(PROFILE_SECTION.url_name)
 
 
 @require_GET

@@ -42,5 +42,6 @@ urlpatterns = [
         views.override_delete,
         name="override_delete",
     ),
+    path("profile/calendars/", views.profile_calendars, name="profile_calendars"),
     path("profile/calendar-feed/rotate/", views.my_feed_rotate, name="my_feed_rotate"),
 ]

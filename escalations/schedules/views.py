@@ -33,8 +33,11 @@ from opsduty.views.common import (
     delete_with_confirmation,
     is_htmx,
 )
+from opsduty.views.profile import ProfileSection, profile_context
 
 ACTIVE = "schedules"
+# The profile's section of ours (registered in EscalationsConfig.ready).
+PROFILE_SECTION = ProfileSection(label="Calendar feeds", url_name="profile_calendars")
 
 
 def _require_manage(request: AuthedRequest, schedule: Schedule) -> None:
@@ -441,4 +444,12 @@ def my_feed_rotate(request: AuthedRequest) -> HttpResponseBase:
     """A new link for the user's "my shifts" feed; the old one stops working."""
     services.feed_rotate(user=request.user, schedule=None)
     messages.success(request, "New calendar link created; the old link no longer works.")
-    return redirect(reverse("profile") + "#my-shifts")
+    return redirect(reverse(PROFILE_SECTION.url_name) + "#my-feed")
+
+
+@require_GET
+@login_required
+def profile_calendars(request: AuthedRequest) -> HttpResponse:
+    """The profile's "Calendar feeds" section: my shifts for 30 days and their webcal feed."""
+    context = profile_context(PROFILE_SECTION.url_name, **display.my_shifts_context(request.user))
+    return render(request, "escalations/profile_calendars.html", context)

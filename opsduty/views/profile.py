@@ -1,9 +1,11 @@
-"""The signed-in user's own settings: name and phone, password, sessions; and the sections
-that later apps add (notification rules, my shifts) through `profile_section_register`."""
+"""The signed-in user's own settings, one page per section under a sub-navigation: contact
+methods here (/profile/: name, phone, password, sessions); the sections that later apps add
+(notification rules, calendar feeds) are their own views, listed through
+`profile_section_register`, and render `opsduty/profile_base.html` with `profile_context`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -20,16 +22,36 @@ from opsduty.forms import PasswordChangeForm, ProfileForm
 from opsduty.models import User
 from opsduty.views.common import AuthedRequest, add_validation_error
 
-# The core imports no app: apps that show something on the profile page register a function
-# from the user to its template context, once, in their AppConfig.ready.
-ProfileSection = Callable[[User], dict[str, Any]]
-_sections: list[ProfileSection] = []
+
+@dataclass(frozen=True)
+class ProfileSection:
+    """One page of the profile: its entry in the sub-navigation and the URL name it links to."""
+
+    label: str
+    url_name: str
+
+
+# The core's own section comes first; apps add theirs (in their AppConfig.ready) after it, in
+# the order they register. The core imports no app: it only knows their URL names.
+CONTACT_SECTION = ProfileSection(label="Contact methods", url_name="profile")
+_sections: list[ProfileSection] = [CONTACT_SECTION]
 
 
 def profile_section_register(section: ProfileSection) -> None:
-    """Add `section`'s context to the profile page (idempotent)."""
+    """Add `section` to the profile's sub-navigation (idempotent)."""
     if section not in _sections:
         _sections.append(section)
+
+
+def profile_sections() -> list[ProfileSection]:
+    """The profile's sections in sub-navigation order."""
+    return list(_sections)
+
+
+def profile_context(current: str, **context: Any) -> dict[str, Any]:
+    """The context of a profile page: `current` is its section's URL name (the sub-navigation
+    marks it) and the main navigation marks Profile."""
+    return {**context, "active": "profile", "profile_current": current}
 
 
 def _profile_form(user: User) -> ProfileForm:
@@ -49,20 +71,18 @@ def _page(
     password_form: PasswordChangeForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    context: dict[str, Any] = {
-        "profile_form": profile_form or _profile_form(request.user),
-        "password_form": password_form or PasswordChangeForm(user=request.user),
-        "active": "profile",
-    }
-    for section in _sections:
-        context.update(section(request.user))
+    context = profile_context(
+        CONTACT_SECTION.url_name,
+        profile_form=profile_form or _profile_form(request.user),
+        password_form=password_form or PasswordChangeForm(user=request.user),
+    )
     return render(request, "opsduty/profile.html", context, status=status)
 
 
 @require_GET
 @login_required
 def profile(request: AuthedRequest) -> HttpResponse:
-    """The profile page: personal details, password, sign out of all devices."""
+    """The profile's first section, contact methods: name and phone, password, sessions."""
     return _page(request)
 
 

@@ -1,5 +1,6 @@
-"""The notification rules form on the profile page shows the server's message for a refused
-rule next to the form, with what was typed kept (it used to show a generic "HTTP 422")."""
+"""The notification rules form (the profile's "Notification rules" section) shows the
+server's message for a refused rule next to the form, with what was typed kept (it used to
+show a generic "HTTP 422")."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ def test_a_refused_rule_shows_the_servers_message(
     page.get_by_label("Email").fill(olivia.email)
     page.get_by_label("Password").fill(factories.PASSWORD)
     page.get_by_role("button", name="Sign in").click()
-    page.goto(f"{live_server.url}/profile/")
+    page.goto(f"{live_server.url}/profile/notifications/")
     high = page.get_by_role("article", name="High urgency rules")
     high.get_by_label("Delay of a new rule").fill(str(MAX_DELAY_MINUTES + 1))
     high.get_by_label("Channel of a new rule").select_option("email")

@@ -83,7 +83,7 @@ def _pages(client: Client, schedule: Schedule, owner: User) -> dict[str, int]:
         client.force_login(owner)
         return {
             "page": client.get(f"/schedules/{schedule.pk}/").status_code,
-            "profile": client.get("/profile/").status_code,
+            "profile": client.get("/profile/calendars/").status_code,
             "diagnostics": client.get("/settings/diagnostics/").status_code,
             "feed": client.get(f"/calendar/{feed.token}.ics").status_code,
             "api": api.get(f"/api/v1/schedules/{schedule.pk}/shifts/", window).status_code,

@@ -19,7 +19,7 @@ def _pairs(user: User, urgency: str) -> list[tuple[int, str]]:
 
 @pytest.mark.django_db
 def test_profile_shows_the_default_rules(member_client: Client) -> None:
-    page = member_client.get("/profile/").content.decode()
+    page = member_client.get("/profile/notifications/").content.decode()
     assert "Notification rules" in page
     assert "High urgency" in page and "Low urgency" in page
     assert 'value="voice" selected' in page
@@ -38,6 +38,7 @@ def test_edit_add_and_remove_rows(member_client: Client, member: User) -> None:
         },
     )
     assert response.status_code == 302
+    assert response["Location"] == "/profile/notifications/"
     assert _pairs(member, "high") == [(1, "slack"), (2, "email"), (5, "voice")]
     assert _pairs(member, "low") == [(0, "email")]
 

@@ -1,9 +1,10 @@
-"""Profile: name and phone, password change, signing out of every device."""
+"""Profile: one page per section (contact methods, notification rules, calendar feeds);
+name and phone, password change, signing out of every device."""
 
 from __future__ import annotations
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from opsduty.models import User
 from tests import factories
@@ -137,5 +138,74 @@ def test_sign_out_of_all_devices_needs_post(owner_client: Client) -> None:
 )
 def test_profile_pages_need_sign_in(path: str) -> None:
     response = Client().post(path) if path != "/profile/" else Client().get(path)
+    assert response.status_code == 302
+    assert response["Location"].startswith("/login/?next=")
+
+
+# --- one page per section ---------------------------------------------------------------------
+
+SECTIONS = [
+    ("/profile/", "Contact methods"),
+    ("/profile/notifications/", "Notification rules"),
+    ("/profile/calendars/", "Calendar feeds"),
+]
+
+
+def _subnav(html: str) -> str:
+    return html.split('<nav aria-label="Profile sections"', 1)[1].split("</nav>", 1)[0]
+
+
+@pytest.mark.parametrize(("path", "label"), SECTIONS)
+def test_each_profile_section_is_a_page_with_the_sections_listed(
+    member_client: Client, path: str, label: str
+) -> None:
+    response = member_client.get(path)
+    assert response.status_code == 200
+    html = response.content.decode()
+    nav = _subnav(html)
+    for other_path, other_label in SECTIONS:
+        assert f'<a href="{other_path}"' in nav and other_label in nav
+    assert nav.count('aria-current="page"') == 1
+    assert f'<a href="{path}" aria-current="page">{label}</a>' in nav
+    assert f"<title>{label} · Profile" in html
+    # The main navigation marks Profile on every section.
+    assert '<a href="/profile/" aria-current="page">Profile</a>' in html
+
+
+def test_sections_hold_their_own_forms_only(member_client: Client) -> None:
+    contact = member_client.get("/profile/").content.decode()
+    assert 'action="/profile/details/"' in contact and 'action="/profile/password/"' in contact
+    assert 'action="/profile/sign-out-everywhere/"' in contact
+    assert "Notification rules</h2>" not in contact and "my-shift-list" not in contact
+    rules = member_client.get("/profile/notifications/").content.decode()
+    assert 'action="/profile/notification-rules/"' in rules
+    assert 'action="/profile/details/"' not in rules
+    calendars = member_client.get("/profile/calendars/").content.decode()
+    assert 'action="/profile/calendar-feed/rotate/"' in calendars
+    assert "Notification rules</h2>" not in calendars
+
+
+def test_a_refused_rule_without_htmx_shows_the_notifications_section(
+    member_client: Client,
+) -> None:
+    response = member_client.post(
+        "/profile/notification-rules/",
+        {"urgency": "low", "delay_minutes": ["soon"], "channel": ["email"]},
+    )
+    assert response.status_code == 422
+    nav = _subnav(response.content.decode())
+    assert '<a href="/profile/notifications/" aria-current="page">' in nav
+
+
+def test_api_tokens_are_listed_only_once_their_page_exists(member_client: Client) -> None:
+    assert "API tokens" not in _subnav(member_client.get("/profile/").content.decode())
+    with override_settings(ROOT_URLCONF="tests.ui.urls_with_profile_tokens"):
+        nav = _subnav(member_client.get("/profile/").content.decode())
+    assert '<a href="/profile/tokens/">API tokens</a>' in nav
+
+
+@pytest.mark.parametrize("path", ["/profile/notifications/", "/profile/calendars/"])
+def test_profile_sections_need_sign_in(path: str) -> None:
+    response = Client().get(path)
     assert response.status_code == 302
     assert response["Location"].startswith("/login/?next=")

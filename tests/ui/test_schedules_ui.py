@@ -562,11 +562,12 @@ def test_feed_links_and_rotation(schedule: Schedule, member: User, member_client
     assert feed.token != old
     assert feed.token in page(member_client, f"/schedules/{schedule.pk}/")
 
-    profile = page(member_client, "/profile/")
+    profile = page(member_client, "/profile/calendars/")
     mine = CalendarFeed.objects.get(user=member, schedule=None)
     assert f"webcal://testserver/calendar/{mine.token}.ics" in profile
     assert "Subscribe (my shifts)" in profile
-    member_client.post("/profile/calendar-feed/rotate/")
+    response = member_client.post("/profile/calendar-feed/rotate/")
+    assert response["Location"] == "/profile/calendars/#my-feed"
     assert CalendarFeed.objects.get(user=member, schedule=None).token != mine.token
 
 
@@ -585,16 +586,15 @@ def test_profile_lists_my_shifts_for_30_days_in_each_zone(
     daily.frequency, daily.shift_minutes, daily.name = "daily", 60, "Daily"
     daily.repeat_until = date(2027, 1, 5)
     ss.layer_create(schedule=york, by=None, data=daily)
-    profile = page(session_client_for(alice), "/profile/")
+    profile = page(session_client_for(alice), "/profile/calendars/")
     shifts = profile.split('id="my-shift-list"', 1)[1].split("</table>", 1)[0]
     rows = shifts.split("<tr>")[2:]
     assert len(rows) == 3  # York 5 Jan; Primary 11 Jan and 25 Jan (1 Feb is past 30 days)
     assert "York" in rows[0] and "Tue 5 Jan 2027 09:00" in rows[0] and "America/New_York" in rows[0]
     assert "Primary" in rows[1] and "Mon 11 Jan 2027 09:00" in rows[1] and OSLO in rows[1]
     assert "Mon 25 Jan 2027 09:00" in rows[2]
-    assert "No shifts in the next 30 days." in page(session_client_for(bob), "/profile/") or (
-        "Mon 18 Jan 2027" in page(session_client_for(bob), "/profile/")
-    )
+    bobs = page(session_client_for(bob), "/profile/calendars/")
+    assert "No shifts in the next 30 days." in bobs or "Mon 18 Jan 2027" in bobs
 
 
 def test_service_page_shows_who_is_on_call_now(
