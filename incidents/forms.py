@@ -71,9 +71,11 @@ class IncidentFilterForm(forms.Form):
 def _day_start(day: Any, days: int = 0) -> datetime | None:
     if day is None:
         return None
-    return datetime.combine(
-        day + timedelta(days=days), time.min, tzinfo=timezone.get_current_timezone()
-    )
+    try:
+        moved = day + timedelta(days=days)
+    except OverflowError:  # "until 9999-12-31" (inclusive) bounds nothing
+        return None
+    return datetime.combine(moved, time.min, tzinfo=timezone.get_current_timezone())
 
 
 class BulkForm(forms.Form):

@@ -20,16 +20,19 @@ from escalations.schedules import shifts
 from escalations.schedules.selectors import Timeline, user_shifts
 from escalations.schedules.services import feed_get_or_create, localize
 from opsduty.models import User
+from opsduty.timebounds import date_in_range, datetime_clamp
 
 WINDOW_BEHIND = timedelta(days=60)
 WINDOW_AHEAD = timedelta(days=60)
 
 
 def to_local(moment: datetime, zone: str) -> datetime:
-    """An aware instant as naive wall-clock time in `zone`.
+    """An aware instant as naive wall-clock time in `zone`; a stored instant past the time
+    bounds (a row older than them: year 1 or 9999, out of Python's range once shifted into a
+    zone) shows as the bound.
 
     Naive on purpose: templates' `|date` would convert an aware value back to UTC."""
-    return moment.astimezone(zoneinfo.ZoneInfo(zone)).replace(tzinfo=None)
+    return datetime_clamp(moment).astimezone(zoneinfo.ZoneInfo(zone)).replace(tzinfo=None)
 
 
 def short(moment: datetime) -> str:
@@ -71,16 +74,18 @@ class Window:
 
 
 def window_for(now: datetime, zone: str, start_param: str | None) -> Window:
-    """60 days back and 60 ahead of now; `?start=YYYY-MM-DD` (local midnight) moves it."""
+    """60 days back and 60 ahead of now; `?start=YYYY-MM-DD` (local midnight) moves it. A
+    date outside the time bounds (opsduty/timebounds.py) is ignored like any invalid one."""
     start = now - WINDOW_BEHIND
     moved = False
     if start_param:
         try:
             day = date.fromisoformat(start_param)
+        except ValueError:
+            day = None
+        if day is not None and date_in_range(day):
             start = localize(datetime.combine(day, time()), zone)
             moved = True
-        except (ValueError, OverflowError):
-            pass
     end = start + WINDOW_BEHIND + WINDOW_AHEAD
     local_start = to_local(start, zone).date()
     return Window(

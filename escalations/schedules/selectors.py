@@ -21,6 +21,7 @@ from escalations.schedules import shifts
 from escalations.schedules.services import layer_spec
 from opsduty.models import Role, User
 from opsduty.tenancy import get_for_org_or_404, scoped
+from opsduty.timebounds import EARLIEST, LATEST
 
 # How far around a window layer versions and overrides are read, so that rows crossing the
 # window's edges get their real start and end (shifts are at most 366 days; overrides that
@@ -114,8 +115,8 @@ def schedule_inputs(
     overrides = [
         shifts.OverrideSpec(
             override_id=pk,
-            start=datetime.fromtimestamp(o_start, UTC),
-            end=datetime.fromtimestamp(o_end, UTC),
+            start=_bounded_instant(o_start),
+            end=_bounded_instant(o_end),
             users=(user_id,),
         )
         for pk, o_start, o_end, user_id in ScheduleOverride.objects.filter(
@@ -126,6 +127,16 @@ def schedule_inputs(
         .values_list("pk", "start_epoch", "end_epoch", "user_id")
     ]
     return layers, overrides
+
+
+_EARLIEST_EPOCH, _LATEST_EPOCH = EARLIEST.timestamp(), LATEST.timestamp()
+
+
+def _bounded_instant(epoch: float) -> datetime:
+    """A stored time read within the time bounds (opsduty/timebounds.py): a row stored before
+    the bound existed, up to 9999-12-31 23:59:59.999999, reads as the bound. (As a float, the
+    last microsecond of 9999 rounds up into year 10000, which Python cannot hold.)"""
+    return datetime.fromtimestamp(min(max(epoch, _EARLIEST_EPOCH), _LATEST_EPOCH), UTC)
 
 
 class _Epoch(Func):
