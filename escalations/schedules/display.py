@@ -169,14 +169,9 @@ def timeline_rows(
     )
     final_bars = []
     for s in timeline.final:
-        bar = _bar(
-            window,
-            s.start,
-            s.end,
-            names(s.users, users),
-            "override" if s.override_ids else "shift",
-            zone,
-        )
+        # "(override)" in the words too: the bar's colour must not be the only sign of it.
+        who = names(s.users, users) + (" (override)" if s.override_ids else "")
+        bar = _bar(window, s.start, s.end, who, "override" if s.override_ids else "shift", zone)
         final_bars.append(
             Bar(bar.left, bar.width, bar.label, bar.kind, prefill(s.start, s.end, zone, window.now))
         )

@@ -35,6 +35,33 @@
     showMessage("Could not reach the server. Check your connection and try again.");
   });
 
+  // Narrow screens fold the navigation behind a Menu button (CSS shows the button only below
+  // the breakpoint, and only when this file runs). Escape closes the menu and puts the focus
+  // back on the button; so does a click outside it.
+  var navToggle = document.querySelector("[data-nav-toggle]");
+  var navLinks = navToggle && document.getElementById(navToggle.getAttribute("aria-controls"));
+  function navOpen() {
+    return navToggle.getAttribute("aria-expanded") === "true";
+  }
+  function navSet(open) {
+    navToggle.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+  if (navToggle && navLinks) {
+    navToggle.addEventListener("click", function () {
+      navSet(!navOpen());
+    });
+    document.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape" || !navOpen()) return;
+      navSet(false);
+      navToggle.focus();
+    });
+    document.addEventListener("click", function (event) {
+      if (navOpen() && !navToggle.contains(event.target) && !navLinks.contains(event.target)) {
+        navSet(false);
+      }
+    });
+  }
+
   // Keyboard users keep their place. htmx itself re-focuses an element whose id is in the
   // new content; when the focused element is gone (a removed row), focus the new content's
   // [data-focus-after-swap] element, else its first control.

@@ -123,6 +123,7 @@ def test_navigation_works_on_a_phone_sized_screen(
 ) -> None:
     page.set_viewport_size({"width": 375, "height": 740})
     _sign_in(page, live_server, "olivia@acme.example")
+    menu = page.get_by_role("button", name="Menu")
     for name in [
         "Services",
         "Teams",
@@ -132,12 +133,16 @@ def test_navigation_works_on_a_phone_sized_screen(
         "Members",
         "Incidents",
     ]:
+        menu.click()  # the links are behind the Menu button on a phone
         page.get_by_role("link", name=name, exact=True).click()
+        menu.click()
         expect(page.get_by_role("link", name=name, exact=True)).to_have_attribute(
             "aria-current", "page"
         )
+        page.keyboard.press("Escape")
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 375, "the page must not scroll sideways on a phone"
+    menu.click()
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/login/$"))
     expect(page.locator("#messages")).to_contain_text("You have been signed out.")

@@ -94,7 +94,8 @@ def test_weekly_rotation_preview_timeline_and_override(page: Page, live_server: 
     expect(final.nth(0)).to_contain_text("override")
     expect(final.nth(0)).not_to_contain_text("Alice")
     expect(page.get_by_role("group", name="Final schedule").locator("a").first).to_have_attribute(
-        "aria-label", f"Bob, {_label_start(first_day)}"
+        "aria-label",
+        f"Bob (override), {_label_start(first_day)}",  # in words, not colour only
     )
     assert errors == []
 

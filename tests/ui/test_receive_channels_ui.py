@@ -151,7 +151,7 @@ def test_debugger_renders_a_payload_for_htmx(
     assert 'id="debug-result"' in fragment
     assert "<html" not in fragment
     assert "HighErrorRate: High 5xx rate on the checkout API" in fragment
-    assert '<td data-label="Rendered"><pre><code>low</code></pre></td>' in fragment  # override
+    assert '<td data-label="Rendered"><pre tabindex="0"><code>low</code></pre></td>' in fragment
     assert Incident.objects.count() == 0
 
 
