@@ -62,6 +62,14 @@
     });
   }
 
+  // A schedule timeline wider than its box (on a phone) starts scrolled to the "now" line.
+  document.querySelectorAll(".sched-timeline").forEach(function (box) {
+    var now = box.querySelector(".tl-now");
+    if (!now || box.scrollWidth <= box.clientWidth) return;
+    var offset = now.getBoundingClientRect().left - box.getBoundingClientRect().left;
+    box.scrollLeft = offset - box.clientWidth / 3;
+  });
+
   // Keyboard users keep their place. htmx itself re-focuses an element whose id is in the
   // new content; when the focused element is gone (a removed row), focus the new content's
   // [data-focus-after-swap] element, else its first control.

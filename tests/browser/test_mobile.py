@@ -118,6 +118,22 @@ def test_without_javascript_a_phone_shows_every_link(
         context.close()
 
 
+def test_a_schedule_timeline_on_a_phone_opens_at_now(
+    page: Page, live_server: LiveServer, demo: None
+) -> None:
+    page.set_viewport_size(PHONE)
+    _sign_in_as_owner(page, live_server)
+    schedule = Schedule.objects.get(name="Platform primary")
+    page.goto(f"{live_server.url}/schedules/{schedule.pk}/")
+    timeline = page.get_by_role("region", name="Timeline of Platform primary")
+    timeline.scroll_into_view_if_needed()
+    # The bars are wider than the phone: the box scrolls, and opens on the "now" line with
+    # the row names still in view.
+    assert timeline.evaluate("box => box.scrollWidth > box.clientWidth")
+    expect(timeline.locator(".tl-now")).to_be_in_viewport()
+    expect(timeline.get_by_text("Final schedule")).to_be_in_viewport()
+
+
 def _sideways_scroll(page: Page) -> str | None:
     """None when the page fits its width; else the widths and the widest offenders."""
     widths = page.evaluate(
