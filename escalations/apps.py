@@ -7,7 +7,7 @@ class EscalationsConfig(AppConfig):
     def ready(self) -> None:
         from escalations.engine import opening
         from escalations.engine import services as engine
-        from escalations.engine.views import paging_choices
+        from escalations.engine.views import escalation_state, paging_choices
         from escalations.notifications.services import on_incident_status_changed
         from escalations.notifications.views import notification_rules_context
         from escalations.schedules.display import my_shifts_context
@@ -25,5 +25,7 @@ class EscalationsConfig(AppConfig):
         # The profile page (core) shows a person's notification rules and shifts.
         profile_section_register(notification_rules_context)
         profile_section_register(my_shifts_context)
-        # The incident page (incidents) offers paging and reassigning (ours).
+        # The incident page (incidents) offers escalating, paging and reassigning (ours), and
+        # shows everyone where escalation stands.
         detail_section_register(paging_choices)
+        detail_section_register(escalation_state, actors_only=False)
