@@ -7,7 +7,7 @@ class EscalationsConfig(AppConfig):
     def ready(self) -> None:
         from escalations.engine import opening
         from escalations.engine import services as engine
-        from escalations.engine.views import paging_choices
+        from escalations.engine.views import escalation_state, paging_choices
         from escalations.notifications import views as notification_views
         from escalations.notifications.services import on_incident_status_changed
         from escalations.schedules import views as schedule_views
@@ -26,5 +26,7 @@ class EscalationsConfig(AppConfig):
         # rules, then their shifts and calendar feed.
         profile_section_register(notification_views.PROFILE_SECTION)
         profile_section_register(schedule_views.PROFILE_SECTION)
-        # The incident page (incidents) offers paging and reassigning (ours).
+        # The incident page (incidents) offers escalating, paging and reassigning (ours), and
+        # shows everyone where escalation stands.
         detail_section_register(paging_choices)
+        detail_section_register(escalation_state, actors_only=False)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from django import forms
 from django.contrib.auth import forms as auth_forms
+from django.utils import timezone
 from oauth2_provider.models import Application
 
-from opsduty.models import Organization, Role, Team, User
+from opsduty.models import API_TOKEN_NAME_MAX, Organization, Role, Team, User
 from opsduty.tenancy import scoped
+from opsduty.timebounds import DATE_RANGE_MESSAGE, date_in_range
 
 
 class LoginForm(forms.Form):
@@ -140,3 +143,40 @@ class ApplicationCreateForm(forms.Form):
         if not uris:
             raise forms.ValidationError("Enter at least one redirect URI.")
         return "\n".join(uris)
+
+
+class ApiTokenCreateForm(forms.Form):
+    """A personal API token: a name, an optional expiry date (UTC) and the scope."""
+
+    name = forms.CharField(
+        label="Name",
+        max_length=API_TOKEN_NAME_MAX,
+        help_text="What will use it, e.g. “Grafana sync” or “laptop CLI”.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    expires = forms.DateField(
+        label="Expires on",
+        required=False,
+        help_text="Optional. The token stops working at 00:00 UTC on this day. "
+        "Leave empty for a token that does not expire.",
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": "Enter a date, e.g. 2027-06-30."},
+    )
+    scope = forms.ChoiceField(
+        label="Scope",
+        choices=[
+            ("api:v1", "api:v1: REST API v1"),
+            ("api", "api: every API version"),
+        ],
+        initial="api:v1",
+    )
+
+    def clean_expires(self) -> datetime | None:
+        day: date | None = self.cleaned_data.get("expires")
+        if day is None:
+            return None
+        if not date_in_range(day):
+            raise forms.ValidationError(DATE_RANGE_MESSAGE)
+        if day <= timezone.now().date():
+            raise forms.ValidationError("Choose a day after today (UTC).")
+        return datetime.combine(day, time(0, 0), tzinfo=UTC)

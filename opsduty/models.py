@@ -15,6 +15,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from opsduty.timebounds import LATEST
+
 _M = TypeVar("_M", bound=models.Model)
 
 DOMAIN_VALIDATOR = RegexValidator(
@@ -205,6 +207,47 @@ class Label(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+API_TOKEN_NAME_MAX = 100
+
+
+class ApiToken(TenantModel):
+    """A personal API token: its name and last use, over django-oauth-toolkit's AccessToken.
+
+    The AccessToken holds the scope, the expiry and the token's SHA-256 checksum (the token
+    itself is not stored: `COMPLIANT_BCP_RFC9700_TOKEN_STORAGE`). Revoking deletes the
+    AccessToken, and this row with it (opsduty/services.py `api_token_revoke`).
+    """
+
+    # Not swappable: OpsDuty uses the toolkit's own AccessToken model.
+    access_token = models.OneToOneField(
+        "oauth2_provider.AccessToken",
+        on_delete=models.CASCADE,
+        related_name="api_token",
+        swappable=False,
+    )
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=API_TOKEN_NAME_MAX)
+    created_at = models.DateTimeField(default=timezone.now)
+    # Written by the API's authentication at most once a minute (`api_token_touch`).
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def never_expires(self) -> bool:
+        """Issued without an expiry (stored as the end of the accepted time range)."""
+        return bool(self.access_token.expires >= LATEST)
+
+    @property
+    def is_expired(self) -> bool:
+        """Past its expiry: the API answers 401 "The access token has expired."."""
+        return bool(self.access_token.is_expired())
 
 
 def new_routing_key() -> str:

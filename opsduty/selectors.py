@@ -12,7 +12,7 @@ from django.http import Http404
 from oauth2_provider.models import Application
 
 from opsduty.choices import OPEN_STATUSES
-from opsduty.models import Organization, Role, Service, Team, User
+from opsduty.models import ApiToken, Organization, Role, Service, Team, User
 from opsduty.tenancy import get_for_org_or_404, scoped
 
 
@@ -49,6 +49,24 @@ def application_get_or_404(*, organization: Organization, application_id: int) -
     if application is None:
         raise Http404("Not found.")
     return application
+
+
+def api_token_list(*, user: User) -> QuerySet[ApiToken]:
+    """The user's own personal API tokens, newest first."""
+    return scoped(ApiToken, user.organization).filter(user=user).select_related("access_token")
+
+
+def api_token_org_list(*, organization: Organization) -> QuerySet[ApiToken]:
+    """Every personal API token of the organization's users (for owners), newest first."""
+    return scoped(ApiToken, organization).select_related("access_token", "user")
+
+
+def api_token_get_or_404(*, user: User, token_id: int) -> ApiToken:
+    """A token `user` may revoke: their own, or (owners) any of the organization's; else 404."""
+    tokens = api_token_org_list(organization=user.organization)
+    if not user.is_owner:
+        tokens = tokens.filter(user=user)
+    return get_for_org_or_404(tokens, user.organization, pk=token_id)
 
 
 def service_visible_list(*, user: User) -> QuerySet[Service]:

@@ -3,20 +3,32 @@
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import ProtectedError, Q
 from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
-from oauth2_provider.models import Application
+from oauth2_provider.models import AccessToken, Application, set_token_value
+from oauthlib.common import generate_token
 
-from opsduty.models import Organization, Role, Team, TeamMembership, User, normalize_email
+from opsduty.models import (
+    API_TOKEN_NAME_MAX,
+    ApiToken,
+    Organization,
+    Role,
+    Team,
+    TeamMembership,
+    User,
+    normalize_email,
+)
 from opsduty.selectors import team_manageable_list
+from opsduty.timebounds import LATEST, RANGE_MESSAGE, datetime_in_range
 
 
 @transaction.atomic
@@ -166,21 +178,25 @@ def sessions_clear_expired() -> int:
 
 API_ACCESS_APPLICATION_NAME = "API tokens"
 API_TOKEN_SCOPES = ("api", "api:v1")
+CLI_TOKEN_NAME = "CLI"  # noqa: S105 - the default name of a token, not a secret
+# A token "without expiry" expires at the end of the time OpsDuty accepts (2100-01-01 UTC):
+# django-oauth-toolkit needs an expiry (no expiry reads as expired), and a bounded one keeps
+# every date computation on it safe (opsduty/timebounds.py).
+NEVER_EXPIRES = LATEST
+# A token's last use is written at most this often: the API's hot path stays read-only.
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
-@transaction.atomic
-def api_token_create(*, user: User, scope: str = "api:v1") -> str:
-    """Issue a long-lived API access token for `user` and return the raw bearer value.
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new personal token and its raw value, which exists only here: show it once."""
 
-    The token hangs off the user's own confidential "API tokens" OAuth2 application
-    (created on first use) and lives OAUTH2_PROVIDER["ACCESS_TOKEN_EXPIRE_SECONDS"].
-    Only a checksum is needed to verify it later; show the returned value once.
-    """
-    from oauth2_provider.models import AccessToken, Application
-    from oauthlib.common import generate_token
+    token: ApiToken
+    raw: str = field(repr=False)
 
-    if scope not in API_TOKEN_SCOPES:
-        raise ValidationError({"scope": f"Unknown scope {scope!r}: use 'api' or 'api:v1'."})
+
+def _token_application(user: User) -> Application:
+    """The user's own "API tokens" application, created on first use."""
     # Lock the user so two concurrent first calls do not create two applications.
     User.objects.select_for_update().filter(pk=user.pk).first()
     applications = Application.objects.filter(user=user, name=API_ACCESS_APPLICATION_NAME)
@@ -193,16 +209,97 @@ def api_token_create(*, user: User, scope: str = "api:v1") -> str:
             authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE,
             redirect_uris="http://127.0.0.1/",
         )
-    raw = generate_token()
-    lifetime = timedelta(seconds=settings.OAUTH2_PROVIDER["ACCESS_TOKEN_EXPIRE_SECONDS"])
-    AccessToken.objects.create(
+    return application
+
+
+def _token_errors(name: str, scope: str, expires: datetime | None) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    if not name:
+        errors["name"] = "Enter a name, e.g. what will use the token."
+    elif len(name) > API_TOKEN_NAME_MAX:
+        errors["name"] = f"The name may be at most {API_TOKEN_NAME_MAX} characters."
+    if scope not in API_TOKEN_SCOPES:
+        errors["scope"] = f"Unknown scope {scope!r}: use 'api' or 'api:v1'."
+    if expires is not None:
+        if timezone.is_naive(expires):
+            errors["expires"] = "The expiry needs a time zone."
+        elif not datetime_in_range(expires):
+            errors["expires"] = RANGE_MESSAGE
+        elif expires <= timezone.now():
+            errors["expires"] = "The expiry must be in the future."
+    return errors
+
+
+@transaction.atomic
+def api_token_issue(
+    *, user: User, name: str, scope: str = "api:v1", expires: datetime | None = None
+) -> IssuedToken:
+    """Issue a named personal API token for `user`; `expires=None` means it never expires.
+
+    The token hangs off the user's own confidential "API tokens" OAuth2 application. Only
+    its checksum is stored (COMPLIANT_BCP_RFC9700_TOKEN_STORAGE), so the raw value in the
+    result is the only copy: show it once, never log it.
+    """
+    name = name.strip()
+    errors = _token_errors(name, scope, expires)
+    if errors:
+        raise ValidationError(errors)
+    access_token = AccessToken(
         user=user,
-        application=application,
-        token=raw,
+        application=_token_application(user),
         scope=scope,
-        expires=timezone.now() + lifetime,
+        expires=NEVER_EXPIRES if expires is None else expires,
     )
-    return str(raw)
+    raw = str(generate_token())
+    set_token_value(access_token, raw)
+    access_token.save()
+    token = ApiToken.objects.create(
+        organization_id=user.organization_id,
+        user=user,
+        access_token=access_token,
+        name=name,
+        created_at=access_token.created,
+    )
+    return IssuedToken(token=token, raw=raw)
+
+
+def api_token_create(*, user: User, scope: str = "api:v1", name: str = CLI_TOKEN_NAME) -> str:
+    """Issue a personal token that lasts OAUTH2_PROVIDER["ACCESS_TOKEN_EXPIRE_SECONDS"] (two
+    years), as `manage.py create_api_token` does by default; return the raw bearer value."""
+    lifetime = timedelta(seconds=settings.OAUTH2_PROVIDER["ACCESS_TOKEN_EXPIRE_SECONDS"])
+    expires = timezone.now() + lifetime
+    return api_token_issue(user=user, name=name, scope=scope, expires=expires).raw
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, by: User) -> None:
+    """Revoke a personal token: its own user, or an owner of its organization.
+
+    Deleting the AccessToken (django-oauth-toolkit's `revoke`) deletes the ApiToken row
+    too; the next request with the token answers 401.
+    """
+    if by.organization_id != token.organization_id:
+        raise PermissionDenied("This token belongs to another organization.")
+    if token.user_id != by.pk and not by.is_owner:
+        raise PermissionDenied("Only owners can revoke other people's tokens.")
+    token.access_token.revoke()
+
+
+def api_token_touch(*, access_token: AccessToken, now: datetime) -> None:
+    """Record that a personal token was just used, at most once a minute.
+
+    Expects `access_token.api_token` to be loaded with the token (opsduty/api/oauth.py), so
+    a request within the minute costs no query. The UPDATE's condition keeps concurrent
+    requests from writing more than once.
+    """
+    try:
+        token: ApiToken = access_token.api_token
+    except ObjectDoesNotExist:
+        return  # an OAuth2 application's token: no personal token row
+    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_PRECISION:
+        return
+    stale = Q(last_used_at=None) | Q(last_used_at__lte=now - LAST_USED_PRECISION)
+    ApiToken.objects.filter(stale, pk=token.pk).update(last_used_at=now)
 
 
 @transaction.atomic

@@ -162,6 +162,11 @@ OAUTH2_PROVIDER: dict[str, Any] = {
     "REFRESH_TOKEN_EXPIRE_SECONDS": 1,
     "PKCE_REQUIRED": True,
     "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"],
+    # Access and refresh tokens are stored as their SHA-256 checksum only (RFC 9700 §4): a
+    # database reader cannot use them. The value exists once, in the answer that issues it.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    # Loads a personal token's last use with the token (no extra query per API request).
+    "OAUTH2_VALIDATOR_CLASS": "opsduty.api.oauth.OAuth2Validator",
 }
 
 REST_FRAMEWORK: dict[str, Any] = {

@@ -1,5 +1,5 @@
 """The browser UI, included at the site root. Int kwargs are named `team_id`, `user_id`,
-`application_id`, `incident_id`, `service_id`, `routing_rule_id`, `route_id`,
+`application_id`, `token_id`, `incident_id`, `service_id`, `routing_rule_id`, `route_id`,
 `orchestration_id`, `policy_id`, `step_id`, `schedule_id`, `layer_id`, `override_id`,
 `channel_id`, `webhook_id`, `raw_event_id`, `heartbeat_id`, `heartbeat_state_id` (the tenancy
 test substitutes another organization's ids by name)."""
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from opsduty.views import auth, developer, devinbox, members, profile, teams
+from opsduty.views import auth, developer, devinbox, members, profile, teams, tokens
 
 urlpatterns = [
     path("", auth.home, name="home"),
@@ -34,6 +34,9 @@ urlpatterns = [
         profile.sign_out_everywhere,
         name="sign_out_everywhere",
     ),
+    path("profile/tokens/", tokens.profile_tokens, name="profile_tokens"),
+    path("profile/tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token_revoke"),
+    path("settings/tokens/", tokens.organization_tokens, name="organization_tokens"),
     path("settings/developer/", developer.developer_settings, name="developer_settings"),
     path("dev/inbox/", devinbox.dev_inbox, name="dev_inbox"),
     path(

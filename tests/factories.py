@@ -11,7 +11,7 @@ from factory.declarations import Sequence, SubFactory
 from factory.django import DjangoModelFactory
 from factory.faker import Faker
 from factory.helpers import post_generation
-from oauth2_provider.models import AccessToken, Application
+from oauth2_provider.models import AccessToken, Application, set_token_value
 from oauthlib.common import generate_token
 
 from escalations.catalog.services import service_create
@@ -88,13 +88,14 @@ def access_token_for(user: User, scope: str = "api:v1", expires_in: timedelta | 
         redirect_uris="http://127.0.0.1/callback",
     )
     raw = generate_token()
-    AccessToken.objects.create(
+    token = AccessToken(
         user=user,
         application=application,
-        token=raw,
         scope=scope,
         expires=timezone.now() + (expires_in if expires_in is not None else timedelta(days=1)),
     )
+    set_token_value(token, raw)  # stored as the app stores it: checksum only
+    token.save()
     return str(raw)
 
 

@@ -1,6 +1,7 @@
 """OpsDuty's own incident actions in API v1 (not in the public spec, same conventions and
 answers as the incident actions of incidents/api/actions.py): `POST incidents/{id}/page/`
-pages users and teams directly, `POST incidents/{id}/reassign/` changes the escalation policy.
+pages users and teams directly, `POST incidents/{id}/reassign/` changes the escalation policy,
+`POST incidents/{id}/escalate/` runs the policy's next step now.
 """
 
 from __future__ import annotations
@@ -52,6 +53,31 @@ class IncidentPageView(IncidentActionView):
         "deactivated users are skipped; a person paged twice within a minute is paged once). "
         "Rejected (422) for a resolved incident, unknown ids, or nobody pageable.",
         request=PageIncidentInputSchema,
+    )
+    def post(self, request: Request, incident_group_id: int) -> Response:
+        return super().post(request, incident_group_id)
+
+
+class EscalateIncidentInputSchema(serializers.Serializer[Any]):
+    """Optionally, the step number expected to run (a retried request escalates once)."""
+
+    step = serializers.IntegerField(min_value=1, required=False)
+
+
+class IncidentEscalateView(IncidentActionView):
+    """Run the escalation policy's next step now."""
+
+    def act(self, incident: Incident, user: User, request: Request) -> None:
+        data = validated(EscalateIncidentInputSchema, request.data)
+        paging.incident_escalate(incident=incident, by=user, expected_step=data.get("step"))
+
+    @action_schema(
+        "escalate_incident_endpoint",
+        "Escalate an incident to the next step now",
+        "Run the next step of the incident's escalation policy now instead of after its wait. "
+        "With `step`, only if that step is still the next one (so a retried request escalates "
+        "once). Rejected (422) unless the incident is triggered and its policy has a step left.",
+        request=EscalateIncidentInputSchema,
     )
     def post(self, request: Request, incident_group_id: int) -> Response:
         return super().post(request, incident_group_id)

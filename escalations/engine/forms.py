@@ -42,3 +42,9 @@ class ReassignForm(forms.Form):
         min_value=1,
         error_messages={"required": "Choose an escalation policy."},
     )
+
+
+class EscalateForm(forms.Form):
+    """Escalate now; `step` is the step the person saw as next (a double click escalates once)."""
+
+    step = forms.IntegerField(min_value=1, required=False)

@@ -5,6 +5,8 @@ page people directly (product spec §4).
   (`EscalationRun.policy_overridden`), so every later restart (silence end, unacknowledge,
   reopen) walks the chosen policy, not the service's. A triggered incident restarts at step 1
   at once; an acknowledged or silenced one when it is triggered again.
+- Escalate runs the policy's next step now instead of after its wait (a triggered incident
+  only; `expected_step` keeps a double click from skipping two steps).
 - Direct paging notifies the chosen users and the pageable members of the chosen teams through
   the outbox, without touching the policy. The outbox key holds the minute, so a double click
   (or a retried request) pages each person once per minute.
@@ -24,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from escalations.engine.models import EscalationRun, RunState
-from escalations.engine.services import run_start
+from escalations.engine.services import run_escalate, run_start
 from escalations.notifications.services import DIRECT_PAGE_KEY_PREFIX, notify_user
 from escalations.policies.models import EscalationPolicy
 from incidents.log import incident_log_write
@@ -196,6 +198,25 @@ def reassign(*, incident: Incident, policy: EscalationPolicy, by: User | None) -
     if incident.status == Status.TRIGGERED:
         run_start(incident=incident)
     return incident
+
+
+@transaction.atomic
+def incident_escalate(*, incident: Incident, by: User, expected_step: int | None = None) -> int:
+    """Escalate now: the policy's next step runs at once instead of after its wait.
+
+    Only a triggered incident escalates (acknowledged means someone has it: page people
+    directly instead); attached and maintenance incidents follow their parent or window.
+    `expected_step`: see `run_escalate`. Returns the step number that ran.
+    """
+    incident = _checked(incident, by, "escalated")
+    if incident.status != Status.TRIGGERED or incident.parent_id or incident.is_maintenance:
+        raise ValidationError(
+            "Only a triggered incident can be escalated: an acknowledged or silenced one is "
+            "being handled (page someone to get help), an attached one follows its parent.",
+            code="invalid_transition",
+        )
+    _log(incident, by, LogAction.ESCALATION, f"Escalated by {_name(by)}: the next step runs now.")
+    return run_escalate(incident=incident, expected_step=expected_step)
 
 
 def page_system(*, incident: Incident, users: Sequence[User], reason: str) -> list[User]:

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -284,6 +285,39 @@ def run_fire(*, run_id: int, version: int | None = None, now: datetime | None = 
     else:
         _advance(run, now)
     return True
+
+
+NOTHING_TO_ESCALATE = (
+    "Nothing to escalate to: the escalation policy has no step left for this incident. "
+    "Page someone directly or reassign it to another policy."
+)
+
+
+def run_escalate(*, incident: Incident, expected_step: int | None = None) -> int:
+    """Run the incident's next escalation step now, skipping what is left of the wait.
+
+    The caller holds the transaction and has locked the triggered incident. `expected_step`
+    (1-based, the step the person saw as next) makes a double click or two responders
+    escalating at once move on one step, not two. Returns the number of the step that was
+    next.
+    """
+    run = EscalationRun.objects.select_for_update().filter(incident=incident).first()
+    if run is None or run.state != RunState.ACTIVE or run.policy_id is None:
+        raise ValidationError(NOTHING_TO_ESCALATE, code="nothing_to_escalate")
+    steps = policy_steps_cached(run.policy_id) or []
+    if run.step_index >= len(steps):
+        raise ValidationError(NOTHING_TO_ESCALATE, code="nothing_to_escalate")
+    number = run.step_index + 1
+    if expected_step is not None and expected_step != number:
+        raise ValidationError(
+            f"Escalation has moved on already (step {number} is next now, not step "
+            f"{expected_step}); look at the timeline before escalating again.",
+            code="escalation_moved_on",
+        )
+    while run.step_index < len(steps) - 1 and steps[run.step_index].kind == StepKind.WAIT:
+        run.step_index += 1  # escalating now skips the wait
+    _advance(run, timezone.now(), Incident.objects.select_related("service").get(pk=incident.pk))
+    return number
 
 
 def _ack_timeout(run: EscalationRun, now: datetime) -> None:

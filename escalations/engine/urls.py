@@ -10,6 +10,9 @@ from escalations.engine import views
 urlpatterns = [
     path("incidents/<int:incident_id>/page/", views.incident_page, name="incident_page"),
     path(
+        "incidents/<int:incident_id>/escalate/", views.incident_escalate, name="incident_escalate"
+    ),
+    path(
         "incidents/<int:incident_id>/reassign/",
         views.incident_reassign,
         name="incident_reassign",

@@ -1,4 +1,5 @@
-"""Paging from the incident page: page people directly, reassign to another policy.
+"""Paging from the incident page: escalate now, page people directly, reassign to another
+policy; and where escalation stands (shown to everyone who sees the incident).
 
 The incident page is the incidents app's (`incidents/views/detail.py`); these actions POST to
 their own URLs through its `incident_action` (same answers: a message and a redirect, or 422
@@ -11,7 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from escalations.engine import paging
-from escalations.engine.forms import PageForm, ReassignForm
+from escalations.engine.forms import EscalateForm, PageForm, ReassignForm
+from escalations.engine.selectors import incident_escalation_state
 from escalations.policies.selectors import policy_choices_for_team
 from incidents.models import Incident
 from incidents.views.detail import incident_action
@@ -37,6 +39,11 @@ def paging_choices(request: AuthedRequest, incident: Incident) -> dict[str, Any]
     }
 
 
+def escalation_state(request: AuthedRequest, incident: Incident) -> dict[str, Any]:
+    """Where escalation stands and who was paged, for everyone who sees the incident."""
+    return {"escalation": incident_escalation_state(incident)}
+
+
 def _page(request: AuthedRequest, incident: Incident, data: dict[str, Any]) -> str:
     users, teams = paging.paging_targets_get(
         organization=request.user.organization, user_ids=data["users"], team_ids=data["teams"]
@@ -54,5 +61,13 @@ def _reassign(request: AuthedRequest, incident: Incident, data: dict[str, Any]) 
     return f"Incident #{incident.number} reassigned to “{policy.name}”."
 
 
+def _escalate(request: AuthedRequest, incident: Incident, data: dict[str, Any]) -> str:
+    number = paging.incident_escalate(
+        incident=incident, by=request.user, expected_step=data["step"]
+    )
+    return f"Incident #{incident.number} escalated: step {number} runs now."
+
+
+incident_escalate = incident_action(_escalate, EscalateForm, "escalate_form")
 incident_page = incident_action(_page, PageForm, "page_form")
 incident_reassign = incident_action(_reassign, ReassignForm, "reassign_form")

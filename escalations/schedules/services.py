@@ -91,9 +91,18 @@ def _clean_schedule(schedule: Schedule) -> None:
 
 @transaction.atomic
 def schedule_create(
-    *, team: Team, by: User | None, name: str, timezone_name: str = "UTC", description: str = ""
+    *,
+    team: Team,
+    by: User | None,
+    name: str,
+    timezone_name: str = "UTC",
+    description: str = "",
+    now: datetime | None = None,
 ) -> Schedule:
-    """A schedule owned by `team`, without layers (nobody is on call until one is added)."""
+    """A schedule owned by `team`, without layers (nobody is on call until one is added).
+
+    It exists from `now` (default: the clock): its timeline shows no gap before that.
+    """
     _require_team(by, team)
     schedule = Schedule(
         organization_id=team.organization_id,
@@ -101,6 +110,7 @@ def schedule_create(
         name=name,
         description=description,
         timezone=timezone_name,
+        created_at=now or timezone.now(),
     )
     _clean_schedule(schedule)
     schedule.save()
@@ -469,9 +479,19 @@ def layer_move(*, layer: ScheduleLayer, by: User | None, up: bool) -> None:
 
 @transaction.atomic
 def override_create(
-    *, schedule: Schedule, by: User | None, user: User, start: datetime, end: datetime
+    *,
+    schedule: Schedule,
+    by: User | None,
+    user: User,
+    start: datetime,
+    end: datetime,
+    now: datetime | None = None,
 ) -> ScheduleOverride:
-    """Put `user` on call from `start` to `end` over every layer."""
+    """Put `user` on call from `start` to `end` over every layer.
+
+    A start up to OVERRIDE_START_GRACE ago is moved to `now`: the clock, or the caller's
+    instant (within the grace) when it creates several rows at one instant (seed_demo).
+    """
     _require_team(by, schedule.team)
     errors: dict[str, str] = {}
     if user.organization_id != schedule.organization_id or user.pk not in _team_members(
@@ -490,10 +510,12 @@ def override_create(
     elif end <= start:
         errors["end"] = "The end must be after the start."
     else:
-        now = timezone.now()
-        if end <= now:
+        clock = timezone.now()
+        # A caller's `now` (one instant for several rows) may lag the clock, within the grace.
+        now = clock if now is None else max(min(now, clock), clock - OVERRIDE_START_GRACE)
+        if end <= clock:
             errors["end"] = "The override would be over already; shifts in the past never change."
-        elif start < now - OVERRIDE_START_GRACE:
+        elif start < clock - OVERRIDE_START_GRACE:
             errors["start"] = (
                 "An override cannot start in the past (shifts that happened never change); "
                 "start it now or later."

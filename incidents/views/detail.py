@@ -34,6 +34,16 @@ from opsduty.services import can_manage_team
 from opsduty.views.common import AuthedRequest, is_htmx
 
 ATTACH_CANDIDATES = 100
+# The durations offered at the top of the page; any other number goes in "More actions".
+SILENCE_CHOICES = [
+    (15, "15 minutes"),
+    (30, "30 minutes"),
+    (60, "1 hour"),
+    (120, "2 hours"),
+    (240, "4 hours"),
+    (480, "8 hours"),
+    (1440, "24 hours"),
+]
 
 # What an action does with the incident and its valid form data; returns the success message.
 Apply = Callable[[AuthedRequest, Incident, dict[str, Any]], str]
@@ -80,12 +90,13 @@ def _context(
         "can_acknowledge": incident.status in (Status.TRIGGERED, Status.SILENCED) and not attached,
         "can_unacknowledge": incident.status == Status.ACKNOWLEDGED and not attached,
         "can_silence": incident.status in (Status.TRIGGERED, Status.ACKNOWLEDGED) and not attached,
+        "silence_choices": SILENCE_CHOICES,
         "can_resolve": is_open,
         "can_reopen": not is_open,
         "can_attach": can_attach,
         "attach_candidates": _attach_candidates(request, incident) if can_attach else [],
         "timeline": incident_timeline(incident),
-        **(_sections_context(request, incident) if can_act and is_open else {}),
+        **_sections_context(request, incident, acting=can_act and is_open),
         **forms_,
     }
 
@@ -95,19 +106,21 @@ def _context(
 # from (request, incident) to template context, once, in their AppConfig.ready. Their forms
 # POST to their own URLs through `incident_action`.
 DetailSection = Callable[[AuthedRequest, Incident], dict[str, Any]]
-_sections: list[DetailSection] = []
+_sections: list[tuple[DetailSection, bool]] = []
 
 
-def detail_section_register(section: DetailSection) -> None:
-    """Add `section`'s context to the page of an open incident the user may act on."""
-    if section not in _sections:
-        _sections.append(section)
+def detail_section_register(section: DetailSection, *, actors_only: bool = True) -> None:
+    """Add `section`'s context to the incident page: by default only to the page of an open
+    incident the user may act on; `actors_only=False`: to every page of every incident."""
+    if all(known is not section for known, _ in _sections):
+        _sections.append((section, actors_only))
 
 
-def _sections_context(request: AuthedRequest, incident: Incident) -> dict[str, Any]:
+def _sections_context(request: AuthedRequest, incident: Incident, acting: bool) -> dict[str, Any]:
     context: dict[str, Any] = {}
-    for section in _sections:
-        context.update(section(request, incident))
+    for section, actors_only in _sections:
+        if acting or not actors_only:
+            context.update(section(request, incident))
     return context
 
 

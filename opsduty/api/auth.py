@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from oauth2_provider.settings import oauth2_settings
@@ -21,7 +22,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from opsduty.models import User
-from opsduty.services import API_TOKEN_SCOPES
+from opsduty.services import API_TOKEN_SCOPES, api_token_touch
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView
@@ -50,7 +51,8 @@ class BearerTokenAuthentication(OAuth2Authentication):  # type: ignore[misc]
     No header: returns None, so DRF answers 401 "Authentication credentials were not
     provided.". A header with an unknown, expired or revoked token, or the token of an
     inactive user: 401 with the reason. Tokens in the query string (`?access_token=`),
-    which oauthlib would accept, are ignored: URLs end up in logs.
+    which oauthlib would accept, are ignored: URLs end up in logs. A personal token's last
+    use is recorded, at most once a minute.
     """
 
     www_authenticate_realm = "api"
@@ -73,6 +75,7 @@ class BearerTokenAuthentication(OAuth2Authentication):  # type: ignore[misc]
             raise _auth_failure(request, MSG_INVALID)
         if not user.is_active:
             raise _auth_failure(request, MSG_INACTIVE_USER)
+        api_token_touch(access_token=access_token, now=timezone.now())
         return user, access_token
 
     def authenticate_header(self, request: Request) -> str:

@@ -14,7 +14,7 @@ from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
 from escalations.catalog.api import ServiceListView, ServiceMaintenanceView
-from escalations.engine.api import IncidentPageView, IncidentReassignView
+from escalations.engine.api import IncidentEscalateView, IncidentPageView, IncidentReassignView
 from escalations.schedules.api import (
     ScheduleListView,
     ScheduleOverrideDetailView,
@@ -156,6 +156,11 @@ urlpatterns: list[URLPattern] = [
         "incidents/<int:incident_group_id>/page/",
         IncidentPageView.as_view(),
         name="incident-page",
+    ),
+    path(
+        "incidents/<int:incident_group_id>/escalate/",
+        IncidentEscalateView.as_view(),
+        name="incident-escalate",
     ),
     path(
         "incidents/<int:incident_group_id>/reassign/",

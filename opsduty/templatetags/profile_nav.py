@@ -27,6 +27,5 @@ def profile_nav(context: template.Context) -> dict[str, Any]:
                 "current": section.url_name == current,
             }
             for section in profile_sections()
-        ],
-        "current": current,
+        ]
     }

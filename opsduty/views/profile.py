@@ -1,7 +1,8 @@
 """The signed-in user's own settings, one page per section under a sub-navigation: contact
-methods here (/profile/: name, phone, password, sessions); the sections that later apps add
-(notification rules, calendar feeds) are their own views, listed through
-`profile_section_register`, and render `opsduty/profile_base.html` with `profile_context`."""
+methods here (/profile/: name, phone, password, sessions), API tokens in `tokens.py`; the
+sections that later apps add (notification rules, calendar feeds) are their own views,
+listed through `profile_section_register`, and render `opsduty/profile_base.html` with
+`profile_context`."""
 
 from __future__ import annotations
 
@@ -31,21 +32,23 @@ class ProfileSection:
     url_name: str
 
 
-# The core's own section comes first; apps add theirs (in their AppConfig.ready) after it, in
-# the order they register. The core imports no app: it only knows their URL names.
+# The core's sections: contact methods first, personal API tokens (opsduty/views/tokens.py)
+# last; apps add theirs between them (in their AppConfig.ready), in the order they register.
+# The core imports no app: it only knows their URL names.
 CONTACT_SECTION = ProfileSection(label="Contact methods", url_name="profile")
-_sections: list[ProfileSection] = [CONTACT_SECTION]
+TOKENS_SECTION = ProfileSection(label="API tokens", url_name="profile_tokens")
+_app_sections: list[ProfileSection] = []
 
 
 def profile_section_register(section: ProfileSection) -> None:
-    """Add `section` to the profile's sub-navigation (idempotent)."""
-    if section not in _sections:
-        _sections.append(section)
+    """Add an app's `section` to the profile's sub-navigation (idempotent)."""
+    if section not in _app_sections:
+        _app_sections.append(section)
 
 
 def profile_sections() -> list[ProfileSection]:
     """The profile's sections in sub-navigation order."""
-    return list(_sections)
+    return [CONTACT_SECTION, *_app_sections, TOKENS_SECTION]
 
 
 def profile_context(current: str, **context: Any) -> dict[str, Any]:

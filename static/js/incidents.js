@@ -1,5 +1,6 @@
-// Incident pages: keep the list's selection while it refreshes, select-all, and let htmx
-// show refused actions (HTTP 422 carries the refreshed fragment with the error message).
+// Incident pages: keep the list's selection while it refreshes, select-all, let htmx show
+// refused actions (HTTP 422 carries the refreshed fragment with the error message), and the
+// keyboard shortcuts of the incident page.
 (function () {
   "use strict";
 
@@ -42,8 +43,51 @@
     }
   });
 
+  // Keyboard shortcuts on the incident page: a / r / e press the button that carries the
+  // key in data-shortcut (only when the incident allows the action, so the button exists);
+  // ? opens the list. Never while typing, and never with a modifier key held.
+  function typing(target) {
+    if (!target || !target.tagName) return false;
+    var tag = target.tagName.toLowerCase();
+    return tag === "input" || tag === "textarea" || tag === "select" || target.isContentEditable;
+  }
+  function showShortcuts() {
+    var dialog = document.getElementById("shortcuts-help");
+    if (dialog && !dialog.open) dialog.showModal();
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    if (document.querySelector("dialog[open]")) return;
+    if (event.key === "?") {
+      if (document.getElementById("shortcuts-help")) {
+        event.preventDefault();
+        showShortcuts();
+      }
+      return;
+    }
+    var key = event.key && event.key.length === 1 ? event.key.toLowerCase() : "";
+    if (!key || event.shiftKey) return;
+    var button = document.querySelector('#incident-body [data-shortcut="' + key + '"]');
+    if (button && !button.disabled) {
+      event.preventDefault();
+      button.click();
+    }
+  });
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest(".shortcuts-open")) showShortcuts();
+  });
+
+  function revealShortcutButtons() {
+    document.querySelectorAll(".shortcuts-open").forEach(function (button) {
+      button.hidden = false;
+    });
+  }
+  // The body is swapped after every action: show its button again.
+  document.addEventListener("htmx:afterSwap", revealShortcutButtons);
+
   document.addEventListener("DOMContentLoaded", function () {
     var all = document.getElementById("select-all");
     if (all) all.hidden = false;
+    revealShortcutButtons();
   });
 })();

@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from escalations.catalog.services import service_set_policy
 from escalations.engine.models import EscalationRun
 from escalations.models import EscalationPolicy
 from escalations.notifications.models import Notification
-from escalations.policies.services import policy_create
+from escalations.policies.models import StepKind
+from escalations.policies.services import policy_create, step_add
 from incidents import services as incident_services
 from incidents.models import Incident
 from opsduty.models import Organization, Service, Team, User
@@ -118,3 +120,43 @@ def test_stakeholder_token_is_403(incident, team, stakeholder, owner):
     client = api_client_for(stakeholder)
     status, _ = post_json(client, action_url(incident, "page"), {"users": [owner.pk]})
     assert status == 403
+
+
+# --- escalate ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ladder(team: Team, api_service: Service, member: User, owner: User) -> EscalationPolicy:
+    policy = policy_create(team=team, by=None, name="Ladder")
+    step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[member])
+    step_add(policy=policy, by=None, kind=StepKind.WAIT, wait_minutes=30)
+    step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[owner])
+    service_set_policy(service=api_service, policy=policy, by=None)
+    return policy
+
+
+def test_escalate_pages_the_next_step(member_api, ladder, api_service, owner):
+    incident = factories.make_incident(service=api_service)
+    assert not Notification.objects.filter(incident=incident, user=owner).exists()
+    status, body = post_json(member_api, action_url(incident, "escalate"), {"step": 3})
+    assert status == 200 and body["id"] == incident.pk and body["status"] == "triggered"
+    paged = Notification.objects.filter(incident=incident, user=owner).count()
+    assert paged >= 1  # one row per notification rule
+    # Retried with the same step: refused, nobody paged twice.
+    status, body = post_json(member_api, action_url(incident, "escalate"), {"step": 3})
+    assert status == 422 and "Nothing to escalate to" in body["detail"][0]["msg"]
+    assert Notification.objects.filter(incident=incident, user=owner).count() == paged
+
+
+def test_escalate_refusals(member_api, ladder, api_service, owner, outsider):
+    incident = factories.make_incident(service=api_service)
+    for body in ({"step": 0}, {"step": "x"}):
+        status, answer = post_json(member_api, action_url(incident, "escalate"), body)
+        assert status == 422
+        assert_422(answer)
+    incident_services.incident_acknowledge(incident=incident, by=owner)
+    status, answer = post_json(member_api, action_url(incident, "escalate"), {})
+    assert status == 422 and "Only a triggered incident" in answer["detail"][0]["msg"]
+    status, _ = post_json(api_client_for(outsider), action_url(incident, "escalate"), {})
+    assert status == 404
+    assert not Notification.objects.filter(incident=incident, user=owner).exists()

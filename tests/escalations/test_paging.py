@@ -13,7 +13,12 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from escalations.catalog.services import service_set_policy
 from escalations.engine import services as engine
 from escalations.engine.models import EscalationRun, RunState
-from escalations.engine.paging import incident_page, incident_reassign, paging_targets_get
+from escalations.engine.paging import (
+    incident_escalate,
+    incident_page,
+    incident_reassign,
+    paging_targets_get,
+)
 from escalations.notifications.models import Notification, NotificationStatus
 from escalations.notifications.services import notification_deliver
 from escalations.policies.models import EscalationPolicy, StepKind
@@ -260,3 +265,87 @@ def test_paging_targets_refuse_another_organizations_ids(
 ) -> None:
     with pytest.raises(ValidationError, match=f"Unknown users: {outsider.pk}"):
         paging_targets_get(organization=org_a, user_ids=[member.pk, outsider.pk], team_ids=[])
+
+
+# --- escalate now -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ladder(team: Team, service: Service, member: User, owner: User) -> EscalationPolicy:
+    """Notify the member, wait 30 minutes, notify the owner."""
+    policy = policy_create(team=team, by=None, name="Ladder")
+    step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[member])
+    step_add(policy=policy, by=None, kind=StepKind.WAIT, wait_minutes=30)
+    step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[owner])
+    service_set_policy(service=service, policy=policy, by=None)
+    return policy
+
+
+def test_escalate_pages_the_next_step_now_instead_of_after_the_wait(
+    ladder: EscalationPolicy, service: Service, owner: User, member: User
+) -> None:
+    incident = _open(service)
+    assert _notified(incident) == [member.email]
+    later = START + timedelta(minutes=2)
+    number = _at(later, incident_escalate, incident=incident, by=member, expected_step=3)
+    assert number == 3
+    assert _notified(incident) == sorted([member.email, owner.email])  # 28 minutes early
+    assert _run(incident).state == RunState.FINISHED
+    messages = list(
+        IncidentLogEntry.objects.filter(incident=incident)
+        .order_by("id")
+        .values_list("message", flat=True)
+    )
+    escalated = messages.index(f"Escalated by {member.get_full_name()}: the next step runs now.")
+    assert messages[escalated + 1] == f"Step 3: notifying {owner.get_full_name()}."
+    # The task scheduled for the end of the wait finds nothing left to do.
+    assert not _fire(incident, START + timedelta(minutes=30))
+
+
+def test_escalate_twice_from_the_same_page_moves_on_once(
+    ladder: EscalationPolicy, service: Service, member: User, owner: User
+) -> None:
+    incident = _open(service)
+    _at(START, incident_escalate, incident=incident, by=member, expected_step=3)
+    paged = Notification.objects.filter(incident=incident, user=owner).count()
+    assert paged >= 1  # one row per notification rule
+    with pytest.raises(ValidationError, match="Nothing to escalate to"):
+        incident_escalate(incident=incident, by=owner, expected_step=3)
+    assert Notification.objects.filter(incident=incident, user=owner).count() == paged
+
+
+def test_escalate_with_a_stale_step_is_refused_and_pages_nobody(
+    policy: EscalationPolicy, night: EscalationPolicy, service: Service, member: User
+) -> None:
+    # "Night" + a third step: notify the owner, wait 10, notify the member; step 3 is next.
+    step_add(policy=night, by=None, kind=StepKind.NOTIFY, users=[member])
+    incident = _open(service)
+    _at(START, incident_reassign, incident=incident, by=member, policy=night)
+    before = Notification.objects.filter(incident=incident).count()
+    with pytest.raises(ValidationError, match="moved on already"):
+        incident_escalate(incident=incident, by=member, expected_step=5)
+    assert Notification.objects.filter(incident=incident).count() == before
+
+
+def test_escalate_is_refused_unless_triggered(
+    ladder: EscalationPolicy, service: Service, member: User, owner: User
+) -> None:
+    incident = _open(service)
+    incident_services.incident_acknowledge(incident=incident, by=member)
+    with pytest.raises(ValidationError, match="Only a triggered incident can be escalated"):
+        incident_escalate(incident=incident, by=member)
+    incident_services.incident_resolve(incident=incident, by=member)
+    with pytest.raises(ValidationError, match="resolved incident cannot be escalated"):
+        incident_escalate(incident=incident, by=member)
+    assert not Notification.objects.filter(incident=incident, user=owner).exists()
+
+
+def test_escalate_is_refused_to_a_stakeholder_and_without_a_policy(
+    service: Service, stakeholder: User, team: Team, member: User
+) -> None:
+    factories.add_member(team, stakeholder)
+    incident = _open(service)  # the service has no policy
+    with pytest.raises(PermissionDenied):
+        incident_escalate(incident=incident, by=stakeholder)
+    with pytest.raises(ValidationError, match="Nothing to escalate to"):
+        incident_escalate(incident=incident, by=member)

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 import time_machine
 from django.core.management import call_command
+from django.test import Client
 
 from escalations.engine.targets import service_oncall
 from escalations.models import (
@@ -20,7 +21,7 @@ from escalations.models import (
     ScheduleOverride,
 )
 from escalations.policies.services import policy_create, step_add
-from escalations.schedules.selectors import oncall_forget, oncall_user_ids
+from escalations.schedules.selectors import oncall_forget, oncall_user_ids, schedule_timeline
 from opsduty import services
 from opsduty.models import Organization, Service, Team, User
 
@@ -146,3 +147,26 @@ def test_a_demo_seeded_before_schedules_gets_its_step_1_moved_to_the_schedule() 
     assert first.schedule is not None and first.schedule.name == "Platform primary"
     assert list(first.teams.all()) == []
     assert policy.steps.count() == 2  # nothing else of an existing policy is touched
+
+
+def test_the_demo_schedule_has_no_gap_while_the_clock_runs(client: Client) -> None:
+    """The seed ran with the real clock moving: the schedule was created an instant before
+    bob's override started, and the schedule page showed that instant as a gap ("Wed 6 Jan
+    2027 16:00 – Wed 6 Jan 2027 16:00"). Schedule and override now share one instant."""
+    with time_machine.travel(WEDNESDAY, tick=True):
+        org = seed_ticking()
+        schedule = Schedule.objects.get(organization=org)
+        override = ScheduleOverride.objects.get(schedule=schedule)
+        client.force_login(User.objects.get(email="owner@demo.example"))
+        page = client.get(f"/schedules/{schedule.pk}/").content.decode()
+        timeline = schedule_timeline(
+            schedule, WEDNESDAY - timedelta(days=1), WEDNESDAY + timedelta(days=60)
+        )
+    assert 'id="schedule-gaps"' not in page
+    assert timeline.gaps == []
+    assert override.start == schedule.created_at
+
+
+def seed_ticking() -> Organization:
+    call_command("seed_demo", stdout=io.StringIO())
+    return Organization.objects.get(domain="demo")

@@ -24,6 +24,7 @@ from escalations.models import Schedule, StepKind
 from escalations.policies.services import policy_create, step_add
 from escalations.schedules import services as schedule_services
 from opsduty.models import Organization, Role, Service, Team, User
+from opsduty.services import api_token_issue
 from processing.models import RoutingRule
 from processing.routing.services import (
     OrchestrationFields,
@@ -77,6 +78,10 @@ def _application(org: Organization, user: User) -> models.Model:
         redirect_uris="https://example.test/cb",
     )
     return application
+
+
+def _api_token(org: Organization, user: User) -> models.Model:
+    return api_token_issue(user=user, name="walk token").token
 
 
 def _service_of_team(org: Organization, user: User) -> Service:
@@ -210,6 +215,7 @@ OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "team_id": _team,
     "user_id": _user,
     "application_id": _application,
+    "token_id": _api_token,
     "service_id": _service_of_team,
     "incident_id": _incident_on_service,
     "incident_group_id": _incident_on_service,

@@ -1,17 +1,21 @@
-"""The incident page's "Page someone" and "Reassign" actions: success (PRG and htmx),
-refusals (422 with the message), permissions and tenancy."""
+"""The incident page's "Page someone", "Reassign" and "Escalate" actions and its top (who is
+paged, the next step): success (PRG and htmx), refusals (422 with the message), permissions
+and tenancy."""
 
 from __future__ import annotations
 
 import html
+import re
 
 import pytest
 from django.test import Client
 
+from escalations.catalog.services import service_set_policy
 from escalations.engine.models import EscalationRun
 from escalations.models import EscalationPolicy
 from escalations.notifications.models import Notification
-from escalations.policies.services import policy_create
+from escalations.policies.models import StepKind
+from escalations.policies.services import policy_create, step_add
 from incidents import services
 from incidents.models import Incident, IncidentLogEntry
 from opsduty.models import Organization, Team, User
@@ -140,3 +144,79 @@ def test_stakeholder_and_outsider_cannot_page_or_reassign(
         reassign = client.post(_url(incident, "reassign"), {"escalation_policy": night.pk})
         assert reassign.status_code == status
     assert not Notification.objects.filter(incident=incident).exists()
+
+
+# --- the top of the page: who is paged, where escalation stands, Escalate ----------------------
+
+
+@pytest.fixture
+def ladder(team: Team, member: User, owner: User) -> EscalationPolicy:
+    policy = policy_create(team=team, by=None, name="Ladder")
+    step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[member])
+    step_add(policy=policy, by=None, kind=StepKind.WAIT, wait_minutes=30)
+    step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[owner])
+    return policy
+
+
+@pytest.fixture
+def laddered(team: Team, ladder: EscalationPolicy) -> Incident:
+    service = factories.make_service(team=team, name="Checkout")
+    service_set_policy(service=service, policy=ladder, by=None)
+    return factories.make_incident(service=service, summary="Checkout down")
+
+
+def _top(content: str) -> str:
+    """The part of the page before the description and details: what fits above the fold."""
+    return content.split('id="facts-heading"')[0]
+
+
+def test_top_shows_who_is_paged_and_the_next_step(
+    laddered: Incident, member: User, member_client: Client
+) -> None:
+    top = _top(member_client.get(_url(laddered)).content.decode())
+    assert f'{member.get_full_name()} <small class="muted">(' in top
+    assert "step 3 of 3 next" in top and "Ladder" in top
+    assert re.search(r">in 2\d\W+minutes</time>", top)  # the 30-minute wait
+    for action in ("Acknowledge", "Resolve", "Escalate", "Silence", "Reassign"):
+        assert f">{action}</button>" in top, action
+
+
+def test_escalate_pages_the_next_person_and_a_second_click_is_refused(
+    laddered: Incident, owner: User, member_client: Client
+) -> None:
+    assert not Notification.objects.filter(incident=laddered, user=owner).exists()
+    response = member_client.post(_url(laddered, "escalate"), {"step": "3"}, headers=HTMX)
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert f"Incident #{laddered.number} escalated: step 3 runs now." in content
+    assert f'{owner.get_full_name()} <small class="muted">(' in _top(content)
+    assert ">Escalate</button>" not in _top(content)  # nothing left to escalate to
+    paged = Notification.objects.filter(incident=laddered, user=owner).count()
+    assert paged >= 1  # one row per notification rule of the owner
+    again = member_client.post(_url(laddered, "escalate"), {"step": "3"}, headers=HTMX)
+    assert again.status_code == 422
+    assert "Nothing to escalate to" in html.unescape(again.content.decode())
+    assert Notification.objects.filter(incident=laddered, user=owner).count() == paged
+
+
+def test_read_only_viewers_see_who_is_paged_but_no_actions(
+    laddered: Incident, team: Team, stakeholder: User, stakeholder_client: Client, member: User
+) -> None:
+    factories.add_member(team, stakeholder)
+    top = _top(stakeholder_client.get(_url(laddered)).content.decode())
+    assert member.get_full_name() in top and "step 3 of 3 next" in top
+    assert "Read-only" in top and ">Escalate</button>" not in top
+    assert stakeholder_client.post(_url(laddered, "escalate"), {}).status_code == 403
+
+
+def test_long_title_and_description_stay_in_their_boxes(team: Team, member_client: Client) -> None:
+    service = factories.make_service(team=team, name="Batch")
+    summary = "Job failed: " + "x" * 4000
+    trace = 'Traceback (most recent call last):\n  File "job.py", line 1\n' + "y" * 3000
+    incident = factories.make_incident(service=service, summary=summary, description=trace)
+    content = member_client.get(_url(incident)).content.decode()
+    incident.refresh_from_db()
+    assert len(incident.summary) > 1000  # stored as long as the model allows
+    assert f'<h1 class="incident-title" title="{incident.summary}">' in content
+    assert "<summary>Full title</summary>" in content
+    assert '<pre class="description"' in content and "line 1\n" in content

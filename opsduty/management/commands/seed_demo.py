@@ -246,11 +246,13 @@ class Command(BaseCommand):
         if Schedule.objects.for_org(organization).filter(name=DEMO_SCHEDULE).exists():
             return
         team = Team.objects.for_org(organization).get(name=DEMO_SCHEDULE_TEAM)
+        # One instant for the schedule and bob's override: created a moment before the
+        # override started, the schedule showed that moment as a gap (nobody on call).
+        now = timezone.now()
         schedule = schedule_services.schedule_create(
-            team=team, by=None, name=DEMO_SCHEDULE, timezone_name=DEMO_SCHEDULE_ZONE
+            team=team, by=None, name=DEMO_SCHEDULE, timezone_name=DEMO_SCHEDULE_ZONE, now=now
         )
         users = {u.email: u for u in User.objects.for_org(organization)}
-        now = timezone.now()
         first = self._next_handoff(now)
         local_first = first.astimezone(zoneinfo.ZoneInfo(DEMO_SCHEDULE_ZONE))
         schedule_services.layer_create(
@@ -267,7 +269,7 @@ class Command(BaseCommand):
             ),
         )
         schedule_services.override_create(
-            schedule=schedule, by=None, user=users[DEMO_BRIDGE], start=now, end=first
+            schedule=schedule, by=None, user=users[DEMO_BRIDGE], start=now, end=first, now=now
         )
 
     def _heartbeat(self, organization: Organization) -> None:
