@@ -15,6 +15,7 @@ from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import Application
 
+from opsduty.live import live_notice
 from opsduty.models import Organization, Role, Team, TeamMembership, User, normalize_email
 from opsduty.selectors import team_manageable_list
 
@@ -76,6 +77,7 @@ def user_set_role(*, user: User, role: str, by: User) -> User:
         raise ValidationError("The organization must keep at least one owner.")
     user.role = role
     user.save(update_fields=["role"])
+    live_notice(organization_id=user.organization_id, access=True)
     return user
 
 
@@ -95,6 +97,7 @@ def user_sign_out_everywhere(*, user: User) -> None:
     """Invalidate every session of the user (the session hash includes `session_salt`)."""
     user.session_salt = secrets.token_hex(16)
     user.save(update_fields=["session_salt"])
+    live_notice(organization_id=user.organization_id, access=True)
 
 
 def can_manage_team(user: User, team: Team) -> bool:
@@ -123,6 +126,7 @@ def team_delete(*, team: Team, by: User) -> None:
     """Delete a team (owners only); refused while it owns services or routing rules."""
     if not by.is_owner or by.organization_id != team.organization_id:
         raise PermissionDenied("Only owners can delete teams.")
+    live_notice(organization_id=team.organization_id, access=True, oncall=True)
     try:
         with transaction.atomic():
             team.delete()
@@ -143,6 +147,7 @@ def team_add_member(*, team: Team, user: User, by: User | None) -> TeamMembershi
     membership, _ = TeamMembership.objects.get_or_create(
         team=team, user=user, defaults={"organization_id": team.organization_id}
     )
+    live_notice(organization_id=team.organization_id, access=True, oncall=True)
     return membership
 
 
@@ -152,6 +157,7 @@ def team_remove_member(*, team: Team, user: User, by: User) -> None:
     if not can_manage_team(by, team):
         raise PermissionDenied("You cannot manage this team.")
     TeamMembership.objects.filter(team=team, user=user).delete()
+    live_notice(organization_id=team.organization_id, access=True, oncall=True)
 
 
 def sessions_clear_expired() -> int:
@@ -252,4 +258,5 @@ def user_change_password(*, user: User, new_password: str) -> User:
     validate_password(new_password, user)
     user.set_password(new_password)
     user.save(update_fields=["password"])
+    live_notice(organization_id=user.organization_id, access=True)
     return user

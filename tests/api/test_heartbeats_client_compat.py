@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +60,6 @@ from opsduty.models import Role, Service, User
 from signals.models import Heartbeat, HeartbeatCheckIn, HeartbeatState
 from tests import factories
 from tests.heartbeat_factories import make_heartbeat, make_state
-from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,36 +87,6 @@ def _cli(base_url: str, token: str | None, *args: str, stdin: str | None = None)
         env=env,
         input=stdin,
     )
-
-
-@pytest.fixture
-def asgi_server(transactional_db: None) -> Iterator[str]:
-    """`opsduty.asgi:application` under uvicorn on a free loopback port, as `make run` runs it.
-
-    Django runs in a2wsgi's worker threads; with CONN_MAX_AGE 0 for the duration they close
-    their database connections after each request, so none outlives the test database.
-    """
-    import uvicorn
-    from django.db import connections
-
-    from opsduty.asgi import application
-
-    settings_dict = connections["default"].settings_dict
-    conn_max_age = settings_dict["CONN_MAX_AGE"]
-    settings_dict["CONN_MAX_AGE"] = 0
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(application, lifespan="off", log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        assert wait_until(lambda: server.started), "uvicorn did not start"
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-        settings_dict["CONN_MAX_AGE"] = conn_max_age
 
 
 # --- the generated client ---------------------------------------------------------------------
