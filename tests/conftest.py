@@ -190,7 +190,7 @@ def asgi_server(transactional_db: None) -> Iterator[str]:
     sock.bind(("127.0.0.1", 0))
     server = uvicorn.Server(
         uvicorn.Config(
-            ASGIStaticFilesHandler(application),
+            ASGIStaticFilesHandler(application),  # type: ignore[arg-type]
             lifespan="off",
             log_level="warning",
             timeout_graceful_shutdown=2,

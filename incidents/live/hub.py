@@ -183,24 +183,23 @@ class Hub:
         org_id = viewer.organization.pk
         org = self.organizations.setdefault(org_id, _Organization(org_id))
         client = Client(viewer)
+        # Registered before the counts are read: a notice arriving meanwhile is delivered to
+        # this stream too, after its first event, with counts read after the change.
         org.clients.add(client)
         try:
-            while True:
+            counts = org.counts
+            if counts is None:
                 generation = org.generation
-                counts = org.counts
-                if counts is None:
-                    counts = await run_sync(
-                        organization_open_counts, organization=viewer.organization
-                    )
-                if generation == org.generation:  # no notice arrived while we read
-                    break
-            if org.counts is None:
-                org.counts = counts
+                counts = await run_sync(organization_open_counts, organization=viewer.organization)
+                if generation == org.generation:
+                    org.counts = counts
         except BaseException:
             self.leave(client)
             raise
-        client.count = viewer_open_count(viewer, counts)
-        return client, sse_event({"count": client.count, "resync": 1})
+        count = viewer_open_count(viewer, counts)
+        if client.count is None:  # else a delivery already told it a fresher count
+            client.count = count
+        return client, sse_event({"count": count, "resync": 1})
 
     def leave(self, client: Client) -> None:
         org = self.organizations.get(client.viewer.organization.pk)
@@ -310,15 +309,19 @@ class Hub:
             return
         if pending.access:
             await self._recheck(org)
+            if not org.clients:
+                return
         organization = next(iter(org.clients)).viewer.organization
         generation = org.generation
         counts = await run_sync(organization_open_counts, organization=organization)
         if generation == org.generation:
             org.counts = counts
+        encoded: dict[bytes, bytes] = {}  # most viewers are told the same: encode it once
         for client in list(org.clients):
             event = _event_for(client, counts, pending)
             if event is not None:
-                client.push(sse_event(event))
+                key = orjson.dumps(event)
+                client.push(encoded.setdefault(key, b"data: " + key + b"\n\n"))
 
     async def _recheck(self, org: _Organization) -> None:
         """Memberships, roles or sessions changed: check every viewer of the organization."""

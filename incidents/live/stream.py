@@ -85,9 +85,9 @@ async def _pump(hub: Hub, client: Client, receive: Receive, send: Send) -> bool:
     gone = asyncio.ensure_future(_disconnected(receive))
     waiting: asyncio.Future[None] | None = None
     next_ping = loop.time() + KEEPALIVE
-    # The first check is spread over the interval: streams that opened together (a restart)
-    # are not all checked in the same second.
-    next_check = loop.time() + RECHECK * random.uniform(0.5, 1.0)  # noqa: S311 - jitter
+    # The first check falls anywhere in the interval: streams that opened together (after a
+    # restart) are checked at the steady rate of streams / RECHECK, not all at once later.
+    next_check = loop.time() + RECHECK * random.random()  # noqa: S311 - jitter
     try:
         while True:
             if waiting is None:

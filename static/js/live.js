@@ -134,7 +134,9 @@
       channel.onmessage = function (message) {
         var event = message.data || {};
         if (event.ask) {
-          if (lastCount !== null && holder) channel.postMessage({ count: lastCount });
+          // A tab that just opened: tell it the count, or that there is no stream here.
+          if (holder && polling) channel.postMessage({ poll: 1 });
+          else if (holder && lastCount !== null) channel.postMessage({ count: lastCount });
         } else if (event.poll) {
           poll();
         } else {

@@ -119,9 +119,7 @@ def test_a_colleagues_changes_appear_live(
     assert olivia.evaluate("window.__stillHere") is True
 
 
-def test_tabs_of_one_browser_share_one_stream(
-    acme: Acme, signed_in: Any, asgi_server: str
-) -> None:
+def test_tabs_of_one_browser_share_one_stream(acme: Acme, signed_in: Any, asgi_server: str) -> None:
     from incidents.live import hub
 
     olivia = signed_in(acme.olivia, "desktop")

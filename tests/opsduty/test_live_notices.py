@@ -1,6 +1,6 @@
-"""Live notices (opsduty/live.py): published after commit, one per organization and
-transaction, nothing for a rolled-back change. Read back from the test Redis as the web
-processes read them.
+"""Live notices (opsduty/live.py): published after commit, at most one per organization and
+transaction (notices sent close together are merged), nothing for a rolled-back change. Read
+back from the test Redis as the web processes read them.
 
 Redis delivers one connection's messages in order, so "nothing was published for X" is checked
 as "the next notice is the one of the change made after X".
@@ -20,7 +20,7 @@ from django.db import transaction
 from incidents import services
 from incidents.models import Incident
 from opsduty.events import EventData
-from opsduty.live import channel, channel_prefix
+from opsduty.live import channel, channel_prefix, live_flush
 from opsduty.models import User
 from tests import factories
 
@@ -31,6 +31,8 @@ Notice = tuple[str, dict[str, Any]]
 
 @pytest.fixture
 def next_notice() -> Iterator[Callable[[], Notice]]:
+    """Notices from now on (a test asks for it after the fixtures that make its data)."""
+    live_flush()  # what the data's creation queued goes out before we listen
     client = redis.Redis.from_url(settings.REDIS_URL)
     pubsub = client.pubsub()
     pubsub.psubscribe(channel_prefix() + "*")
@@ -80,6 +82,7 @@ def test_one_transaction_publishes_one_notice(
         services.incident_acknowledge(incident=first, by=owner)
         services.incident_set_urgency(incident=second, by=owner, urgency="low")
         services.incident_add_note(incident=first, by=owner, text="Both ours")
+    live_flush()  # else the next change may go out merged with it (BATCH_SECONDS)
     services.incident_resolve(incident=second, by=owner)
     assert next_notice()[1] == {"s": {str(first.service_id): sorted([first.pk, second.pk])}}
     assert next_notice()[1] == {"s": {str(second.service_id): [second.pk]}}
@@ -92,6 +95,7 @@ def test_an_event_joining_an_incident_is_announced(
 
     service = factories.make_service(organization=owner.organization)
     incident = ingest_event(service=service, event=EventData(summary="Disk", dedup_id="disk"))
+    live_flush()
     next_notice()  # the new incident
     ingest_event(service=service, event=EventData(summary="Disk again", dedup_id="disk"))
     assert next_notice()[1] == {"s": {str(service.pk): [incident.pk]}}
