@@ -42,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import procfile, stats  # noqa: E402
+from bench.support import cpu, procfile, stats  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 os.environ["OPSDUTY_DEBUG"] = "0"
@@ -56,7 +56,6 @@ MISSING = min(int(os.environ.get("BENCH_MISSING", "1000")), ENVIRONMENTS)
 PORT = int(os.environ.get("BENCH_PORT", "8314"))
 INTERVAL, TIMEOUT = 60, 30
 RUN_DIR = tempfile.mkdtemp(prefix="opsduty-bench-heartbeats-")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _ms(values: list[float]) -> dict[str, Any]:
@@ -192,33 +191,6 @@ async def _steady(paths: list[str], seconds: float) -> dict[int, int]:
     return statuses
 
 
-# --- CPU of a process tree ------------------------------------------------------------------
-
-
-def _tree_cpu_seconds(pid: int) -> float:
-    """utime + stime of `pid` and all its descendants, from /proc."""
-    children: dict[int, list[int]] = {}
-    stats: dict[int, list[str]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            raw = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2 :].split()
-        stats[int(entry)] = fields
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    total, todo = 0.0, [pid]
-    while todo:
-        current = todo.pop()
-        if current in stats:
-            fields = stats[current]
-            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-        todo.extend(children.get(current, []))
-    return total
-
-
 # --- the run --------------------------------------------------------------------------------
 
 
@@ -298,11 +270,11 @@ def main() -> None:
         }
         # 2. detector CPU while everything checks in on time
         escalator, beat = processes["escalator"].pid, processes["beat"].pid
-        cpu_before = (_tree_cpu_seconds(escalator), _tree_cpu_seconds(beat))
+        cpu_before = (cpu.tree_cpu_seconds(escalator), cpu.tree_cpu_seconds(beat))
         wall = time.monotonic()
         steady_statuses = asyncio.run(_steady(paths, IDLE_SECONDS))
         wall = time.monotonic() - wall
-        cpu_after = (_tree_cpu_seconds(escalator), _tree_cpu_seconds(beat))
+        cpu_after = (cpu.tree_cpu_seconds(escalator), cpu.tree_cpu_seconds(beat))
         incidents_while_steady = service.incidents.count()
         # 3. misses: the first MISSING environments stop; the rest keep checking in.
         missing = set(state_ids[:MISSING])

@@ -1,5 +1,9 @@
 """The one writer of incident log lines (`IncidentLogEntry`), for every app.
 
+Every change to an incident writes a line here (state, urgency, labels, notes, attach,
+escalation steps, paging, notifications), so this is also where open pages hear of it
+(`incidents/live/publish.py`, after commit).
+
 Plain SQL: opening an incident writes several lines in the transaction that opens it, and
 building the ORM insert cost more than its round trip (as for the pipeline's queries).
 """
@@ -12,6 +16,7 @@ import orjson
 from django.db import connection
 from django.utils import timezone
 
+from incidents.live.publish import incident_changed
 from incidents.models import IncidentLogEntry
 
 if TYPE_CHECKING:
@@ -47,3 +52,4 @@ def incident_log_write(
                 timezone.now(),
             ],
         )
+    incident_changed(incident)

@@ -32,6 +32,7 @@ from incidents.models import (
     Status,
     Urgency,
 )
+from opsduty.live import live_notice
 from opsduty.models import Label, Organization, User
 from opsduty.queue import enqueue
 
@@ -470,6 +471,7 @@ def incidents_archive(*, organization: Organization, before: datetime, by: User)
             LogAction.ARCHIVED,
             f"Resolved by the archive requested by {actor_name(by)}",
         )
+    live_notice(organization_id=organization.pk, every_incident=True)
     return targets.update(archived_at=timezone.now())
 
 

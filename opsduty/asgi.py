@@ -1,7 +1,8 @@
 """ASGI entry point (uvicorn opsduty.asgi:application), what `make run` serves.
 
 Webhook POSTs (the hottest path) go to `signals.receiver.ingest_async.app` on the event loop, and so
-do heartbeat check-ins (`signals.heartbeats.checkin_async`, which hands the rare cases on);
+do heartbeat check-ins (`signals.heartbeats.checkin_async`, which hands the rare cases on) and
+the live-update stream (`incidents.live.stream`: server-sent events, one coroutine per open tab);
 everything else is Django as a WSGI application in a thread pool (a2wsgi), so views,
 middleware and database connections behave exactly as under a threaded WSGI server.
 """
@@ -16,6 +17,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 django_application = WSGIMiddleware(get_wsgi_application(), workers=8)  # type: ignore[arg-type]
 
 # Below the Django set-up above, which they need.
+from incidents import live  # noqa: E402
+from incidents.live import stream as live_stream  # noqa: E402
 from opsduty.queue import tasks_import  # noqa: E402
 from signals.heartbeats import checkin_async as heartbeat_checkin_async  # noqa: E402
 from signals.receiver import (  # noqa: E402
@@ -32,6 +35,9 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         path = scope["path"]
         if path.startswith(ingest.PREFIX):
             await ingest_async.app(scope, receive, send)
+            return
+        if path == live.PATH:
+            await live_stream.app(scope, receive, send)
             return
         # Heartbeat check-ins: the common case on the event loop, the rest through Django.
         if path.startswith(heartbeat_checkin_async.PREFIX) and await heartbeat_checkin_async.handle(

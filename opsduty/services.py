@@ -17,6 +17,7 @@ from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, Application, set_token_value
 from oauthlib.common import generate_token
 
+from opsduty.live import live_notice
 from opsduty.models import (
     API_TOKEN_NAME_MAX,
     ApiToken,
@@ -88,6 +89,7 @@ def user_set_role(*, user: User, role: str, by: User) -> User:
         raise ValidationError("The organization must keep at least one owner.")
     user.role = role
     user.save(update_fields=["role"])
+    live_notice(organization_id=user.organization_id, access=True)
     return user
 
 
@@ -107,6 +109,7 @@ def user_sign_out_everywhere(*, user: User) -> None:
     """Invalidate every session of the user (the session hash includes `session_salt`)."""
     user.session_salt = secrets.token_hex(16)
     user.save(update_fields=["session_salt"])
+    live_notice(organization_id=user.organization_id, access=True)
 
 
 def can_manage_team(user: User, team: Team) -> bool:
@@ -135,6 +138,7 @@ def team_delete(*, team: Team, by: User) -> None:
     """Delete a team (owners only); refused while it owns services or routing rules."""
     if not by.is_owner or by.organization_id != team.organization_id:
         raise PermissionDenied("Only owners can delete teams.")
+    live_notice(organization_id=team.organization_id, access=True, oncall=True)
     try:
         with transaction.atomic():
             team.delete()
@@ -155,6 +159,7 @@ def team_add_member(*, team: Team, user: User, by: User | None) -> TeamMembershi
     membership, _ = TeamMembership.objects.get_or_create(
         team=team, user=user, defaults={"organization_id": team.organization_id}
     )
+    live_notice(organization_id=team.organization_id, access=True, oncall=True)
     return membership
 
 
@@ -164,6 +169,7 @@ def team_remove_member(*, team: Team, user: User, by: User) -> None:
     if not can_manage_team(by, team):
         raise PermissionDenied("You cannot manage this team.")
     TeamMembership.objects.filter(team=team, user=user).delete()
+    live_notice(organization_id=team.organization_id, access=True, oncall=True)
 
 
 def sessions_clear_expired() -> int:
@@ -349,4 +355,5 @@ def user_change_password(*, user: User, new_password: str) -> User:
     validate_password(new_password, user)
     user.set_password(new_password)
     user.save(update_fields=["password"])
+    live_notice(organization_id=user.organization_id, access=True)
     return user

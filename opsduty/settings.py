@@ -75,6 +75,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "opsduty.context_processors.organization",
+                "incidents.live.context_processors.live",
             ],
         },
     },

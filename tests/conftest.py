@@ -195,3 +195,44 @@ def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[s
         "executable_path": "/usr/bin/chromium",
         "args": CHROMIUM_ARGS,
     }
+
+
+@pytest.fixture
+def asgi_server(transactional_db: None) -> Iterator[str]:
+    """`opsduty.asgi:application` under uvicorn on a free loopback port, as `make run` runs it.
+
+    Django runs in a2wsgi's worker threads; with CONN_MAX_AGE 0 for the duration they close
+    their database connections after each request, so none outlives the test database. Live
+    streams (incidents/live/) are served too; one still open when the test ends is cancelled
+    after the graceful-shutdown timeout instead of holding the server up. Static files are
+    served from the finders, as by pytest-django's live_server (tests run no collectstatic).
+    """
+    import uvicorn
+    from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
+    from django.db import connections
+
+    from opsduty.asgi import application
+
+    settings_dict = connections["default"].settings_dict
+    conn_max_age = settings_dict["CONN_MAX_AGE"]
+    settings_dict["CONN_MAX_AGE"] = 0
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            ASGIStaticFilesHandler(application),  # type: ignore[arg-type]
+            lifespan="off",
+            log_level="warning",
+            timeout_graceful_shutdown=2,
+        )
+    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        assert wait_until(lambda: server.started), "uvicorn did not start"
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+        settings_dict["CONN_MAX_AGE"] = conn_max_age

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from escalations.models import EscalationPolicy
 from incidents.maintenance import incident_maintenance_close, incident_maintenance_open
+from opsduty.live import live_notice
 from opsduty.models import MaintenanceMode, Service, ServiceType, Team, User
 from opsduty.queue import enqueue
 from opsduty.routing_keys import routing_key_check_free, routing_key_new
@@ -117,6 +118,8 @@ def service_update(
     _check_policy(service, service.escalation_policy)
     _clean(service)
     service.save()
+    # Its team (who sees its incidents) or its policy (who is on call) may have changed.
+    live_notice(organization_id=service.organization_id, oncall=True)
     return service
 
 
@@ -130,6 +133,7 @@ def service_set_policy(
     _check_policy(service, policy)
     service.escalation_policy = policy
     service.save(update_fields=["escalation_policy"])
+    live_notice(organization_id=service.organization_id, oncall=True)
     return service
 
 

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from escalations.catalog import services
 from escalations.catalog.forms import MaintenanceForm, RegenerateKeyForm, ServiceForm, TriggerForm
-from escalations.engine.targets import service_oncall
+from escalations.engine.targets import service_oncall, service_oncall_next_change
 from incidents.ingest import services as ingest
 from incidents.models import OPEN_STATUSES
 from incidents.selectors import IncidentFilters, incident_list
@@ -68,7 +68,7 @@ def _detail_context(
         else None,
         "maintenance_form": maintenance_form or MaintenanceForm(),
         "service": service,
-        "oncall_now": service_oncall(service, timezone.now()),
+        **_oncall_context(service),
         "can_manage": can_manage_team(request.user, service.team),
         "open_incidents": open_incidents[:OPEN_INCIDENTS_SHOWN],
         "open_count": open_incidents.count(),
@@ -78,11 +78,24 @@ def _detail_context(
     }
 
 
+def _oncall_context(service: Service) -> dict[str, Any]:
+    now = timezone.now()
+    return {
+        "service": service,
+        "oncall_now": service_oncall(service, now),
+        "oncall_until": service_oncall_next_change(service, now),
+    }
+
+
 @require_GET
 @login_required
 def service_detail(request: AuthedRequest, service_id: int) -> HttpResponse:
-    """One service; managers also see its routing key and the edit controls."""
+    """One service; managers also see its routing key and the edit controls.
+
+    `?part=oncall` answers only who is on call (the page's live refresh)."""
     service = selectors.service_get(user=request.user, service_id=service_id)
+    if request.GET.get("part") == "oncall":
+        return render(request, "escalations/_service_oncall.html", _oncall_context(service))
     return render(request, "escalations/service_detail.html", _detail_context(request, service))
 
 

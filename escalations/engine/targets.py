@@ -10,7 +10,7 @@ from datetime import datetime
 from escalations.models import EscalationStep, Schedule
 from escalations.policies.models import StepKind
 from escalations.policies.selectors import policy_steps_cached
-from escalations.schedules.selectors import oncall_user_ids
+from escalations.schedules.selectors import oncall_next_change, oncall_user_ids
 from opsduty.models import Role, Service, TeamMembership, User
 
 NOTIFY_KINDS = (StepKind.NOTIFY, StepKind.NOTIFY_IF_EVENTS, StepKind.NOTIFY_IF_TIME)
@@ -52,10 +52,24 @@ def step_targets(step: EscalationStep, at: datetime) -> StepTargets:
     return result
 
 
+def _first_notify_step(service: Service) -> EscalationStep | None:
+    if service.escalation_policy_id is None:
+        return None
+    steps = policy_steps_cached(service.escalation_policy_id) or []
+    return next((step for step in steps if step.kind in NOTIFY_KINDS), None)
+
+
 def service_oncall(service: Service, at: datetime) -> list[User]:
     """Who the first notify step of the service's policy resolves to at `at` (spec #20)."""
-    if service.escalation_policy_id is None:
-        return []
-    steps = policy_steps_cached(service.escalation_policy_id) or []
-    first = next((step for step in steps if step.kind in NOTIFY_KINDS), None)
+    first = _first_notify_step(service)
     return [] if first is None else step_targets(first, at).users
+
+
+def service_oncall_next_change(service: Service, at: datetime) -> datetime | None:
+    """When `service_oncall` next changes by itself: the next handoff in the first notify
+    step's schedule (edits are announced as they happen, docs/live-updates.md)."""
+    first = _first_notify_step(service)
+    if first is None or first.schedule_id is None:
+        return None
+    schedule = Schedule.objects.filter(pk=first.schedule_id).first()
+    return None if schedule is None else oncall_next_change(schedule, at)

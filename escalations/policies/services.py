@@ -17,6 +17,7 @@ from django.db import transaction
 
 from escalations.models import Channel, EscalationPolicy, EscalationStep, Schedule, StepKind
 from escalations.policies.selectors import policy_steps_forget
+from opsduty.live import live_notice
 from opsduty.models import Team, User
 from opsduty.selectors import timezone_names
 from opsduty.services import can_manage_team
@@ -243,6 +244,7 @@ def _forget_on_commit(policy_id: int) -> None:
 def _locked_steps(policy: EscalationPolicy) -> list[EscalationStep]:
     EscalationPolicy.objects.select_for_update().filter(pk=policy.pk).first()
     _forget_on_commit(policy.pk)
+    live_notice(organization_id=policy.organization_id, oncall=True)
     return list(EscalationStep.objects.filter(policy=policy).order_by("position", "id"))
 
 

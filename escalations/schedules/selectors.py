@@ -226,6 +226,17 @@ def oncall_user_ids(schedule: Schedule, at: datetime) -> tuple[int, ...]:
     return ()
 
 
+def oncall_next_change(schedule: Schedule, at: datetime) -> datetime | None:
+    """When who is on call next changes after `at` (a handoff, within the cached window),
+    or None; a page showing who is on call refreshes then."""
+    oncall_user_ids(schedule, at)  # fills the cache for `at`
+    hit = _oncall_cache[schedule.pk]
+    index = bisect.bisect_right(hit.starts, at) - 1
+    if index >= 0 and hit.rows[index].end > at:
+        return hit.rows[index].end
+    return hit.starts[index + 1] if index + 1 < len(hit.starts) else None
+
+
 def oncall_forget() -> None:
     """Drop every cached timeline (tests)."""
     _oncall_cache.clear()

@@ -32,6 +32,7 @@ from escalations.models import (
 )
 from escalations.policies.models import EscalationStep
 from escalations.schedules import shifts
+from opsduty.live import live_notice
 from opsduty.models import Role, Team, TeamMembership, User
 from opsduty.selectors import timezone_names
 from opsduty.services import can_manage_team
@@ -60,6 +61,7 @@ def _lock(schedule: Schedule) -> None:
     """Serialize writes to one schedule and invalidate its cached shifts (on commit)."""
     Schedule.objects.select_for_update().filter(pk=schedule.pk).update(version=F("version") + 1)
     schedule.refresh_from_db(fields=["version"])
+    live_notice(organization_id=schedule.organization_id, oncall=True)
 
 
 def localize(naive: datetime, zone: str) -> datetime:

@@ -8,6 +8,7 @@ team edit them (others get 403, like the policy pages). Writes go through
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib import messages
@@ -199,7 +200,7 @@ def _detail_context(
     return {
         "schedule": schedule,
         "can_manage": can_manage_team(request.user, schedule.team),
-        "oncall": selectors.oncall_users(schedule, now),
+        **_oncall_context(schedule, now),
         "layers": [(layer, display.layer_summary(layer, users)) for layer in layers],
         "window": window,
         "now_position": f"{window.position(now):.4f}",
@@ -219,11 +220,24 @@ def _detail_context(
     }
 
 
+def _oncall_context(schedule: Schedule, now: datetime) -> dict[str, Any]:
+    return {
+        "schedule": schedule,
+        "oncall": selectors.oncall_users(schedule, now),
+        "oncall_until": selectors.oncall_next_change(schedule, now),
+    }
+
+
 @require_GET
 @login_required
 def schedule_detail(request: AuthedRequest, schedule_id: int) -> HttpResponse:
-    """The schedule: who is on call, layers, timeline, overrides and the calendar feed."""
+    """The schedule: who is on call, layers, timeline, overrides and the calendar feed.
+
+    `?part=oncall` answers only who is on call (the page's live refresh)."""
     schedule = _schedule(request, schedule_id)
+    if request.GET.get("part") == "oncall":
+        context = _oncall_context(schedule, timezone.now())
+        return render(request, "escalations/_schedule_oncall.html", context)
     return render(request, "escalations/schedule_detail.html", _detail_context(request, schedule))
 
 

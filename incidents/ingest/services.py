@@ -20,6 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from incidents import hooks
+from incidents.live.publish import incident_changed
 from incidents.models import (
     DEDUP_ID_MAX_LENGTH,
     SUMMARY_MAX_LENGTH,
@@ -230,6 +231,8 @@ def _event_insert(incident: Incident, event: EventData) -> None:
                 now,
             ],
         )
+    # An appended event writes no log line, but it is on the incident's timeline.
+    incident_changed(incident)
 
 
 _LABELS_CREATE_SQL = (

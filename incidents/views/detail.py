@@ -133,7 +133,9 @@ def _render(
 ) -> HttpResponse:
     context = _context(request, incident, bound)
     if is_htmx(request):
-        context["swap"] = True
+        # An action's answer carries its message; a live refresh (a GET) leaves the
+        # messages alone, so it neither consumes nor clears one that is waiting.
+        context["swap"] = request.method == "POST"
         return render(request, "incidents/_incident_body.html", context, status=status)
     context["active"] = "incidents"
     return render(request, "incidents/incident_detail.html", context, status=status)

@@ -1,6 +1,7 @@
 // Incident pages: keep the list's selection while it refreshes, select-all, let htmx show
-// refused actions (HTTP 422 carries the refreshed fragment with the error message), and the
-// keyboard shortcuts of the incident page.
+// refused actions (HTTP 422 carries the refreshed fragment with the error message), refresh
+// the incident page live without losing what someone is typing, and the keyboard shortcuts
+// of the incident page.
 (function () {
   "use strict";
 
@@ -8,12 +9,14 @@
     return document.querySelectorAll(".incident-select:checked");
   }
 
-  // The rows poll every 10 s; while anything is selected, skip the refresh so the
-  // selection survives (it resumes once the boxes are cleared or the bulk form is sent).
+  // The rows refresh on live updates (live.js); while anything is selected, skip the refresh
+  // so the selection survives, and catch up once the boxes are cleared.
+  var rowsBehind = false;
   document.addEventListener("htmx:beforeRequest", function (event) {
     var elt = event.detail.elt;
     if (elt && elt.id === "incident-rows" && selected().length > 0) {
       event.preventDefault();
+      rowsBehind = true;
       var status = document.getElementById("poll-status");
       if (status) status.textContent = "Live updates paused while incidents are selected.";
     }
@@ -41,6 +44,99 @@
         box.checked = target.checked;
       });
     }
+    var rows = document.getElementById("incident-rows");
+    if (rowsBehind && rows && selected().length === 0) {
+      rowsBehind = false;
+      window.htmx.trigger(rows, "live");
+    }
+  });
+
+  // --- the incident page, live ---------------------------------------------------------------
+  // A change refreshes #incident-body whole, unless someone is at work in it: while a control
+  // in it has focus or typed input, only its parts that hold neither are replaced (the state
+  // and top actions, the details, more actions, the timeline: whichever is not in use), and
+  // the rest follows once focus leaves. What someone types is never replaced.
+  var PARTS = ["incident-now", "incident-facts", "incident-actions", "incident-timeline"];
+  var fetching = false;
+  var again = false;
+  var behind = false;
+
+  function edited(control) {
+    if (control.type === "hidden" || control.type === "submit" || control.type === "button") {
+      return false;
+    }
+    if (control.type === "checkbox" || control.type === "radio") {
+      return control.checked !== control.defaultChecked;
+    }
+    if (control.tagName === "SELECT") {
+      return Array.prototype.some.call(control.options, function (option) {
+        return option.selected !== option.defaultSelected;
+      });
+    }
+    return control.value !== control.defaultValue;
+  }
+
+  function inUse(element) {
+    var active = document.activeElement;
+    if (active && active !== element && element.contains(active)) return true;
+    return Array.prototype.some.call(element.querySelectorAll("input, select, textarea"), edited);
+  }
+
+  function replace(current, fresh) {
+    current.replaceWith(fresh);
+    window.htmx.process(fresh);
+  }
+
+  function applyIncident(html) {
+    var current = document.getElementById("incident-body");
+    var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("incident-body");
+    if (!current || !fresh) return;
+    if (!inUse(current)) {
+      replace(current, document.adoptNode(fresh));
+      behind = false;
+      return;
+    }
+    behind = false;
+    PARTS.forEach(function (id) {
+      var part = document.getElementById(id);
+      var next = fresh.querySelector("#" + id);
+      if (!part || !next) return;
+      if (inUse(part)) behind = true;
+      else replace(part, document.adoptNode(next));
+    });
+  }
+
+  function refreshIncident() {
+    var current = document.getElementById("incident-body");
+    if (!current) return;
+    if (fetching) {
+      again = true;
+      return;
+    }
+    fetching = true;
+    fetch(current.dataset.liveSrc, { headers: { "HX-Request": "true" }, credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) { if (html) applyIncident(html); })
+      .catch(function () {})
+      .then(function () {
+        fetching = false;
+        if (again) {
+          again = false;
+          refreshIncident();
+        }
+      });
+  }
+
+  document.addEventListener("live", function (event) {
+    if (event.target && event.target.id === "incident-body") refreshIncident();
+  });
+  // Catch up with what was held back once nothing in the page is in use any more.
+  document.addEventListener("focusout", function () {
+    if (!behind) return;
+    setTimeout(function () {
+      var current = document.getElementById("incident-body");
+      if (behind && current && !inUse(current)) refreshIncident();
+    }, 0);
   });
 
   // Keyboard shortcuts on the incident page: a / r / e press the button that carries the
@@ -77,17 +173,8 @@
     if (event.target.closest && event.target.closest(".shortcuts-open")) showShortcuts();
   });
 
-  function revealShortcutButtons() {
-    document.querySelectorAll(".shortcuts-open").forEach(function (button) {
-      button.hidden = false;
-    });
-  }
-  // The body is swapped after every action: show its button again.
-  document.addEventListener("htmx:afterSwap", revealShortcutButtons);
-
   document.addEventListener("DOMContentLoaded", function () {
     var all = document.getElementById("select-all");
     if (all) all.hidden = false;
-    revealShortcutButtons();
   });
 })();

@@ -361,3 +361,21 @@ def test_service_oncall_never_lists_stakeholders(
     # The team has the owner, alice, bob and a stakeholder; the stakeholder is never paged.
     emails = {u.email for u in service_oncall(service, FIRST_HANDOFF)}
     assert emails == {owner.email, alice.email, bob.email}
+
+
+def test_the_next_oncall_change_is_the_next_handoff(
+    service: Service, schedule: Schedule, alice: User, bob: User
+) -> None:
+    from escalations.engine.targets import service_oncall_next_change
+
+    _layer(schedule, _daily([alice], [bob]))
+    fresh = Schedule.objects.get(pk=schedule.pk)
+    # Before the first shift: when it starts; during a shift: when it ends.
+    assert selectors.oncall_next_change(fresh, NOW) == FIRST_HANDOFF
+    in_shift = FIRST_HANDOFF + timedelta(hours=3)
+    assert selectors.oncall_next_change(fresh, in_shift) == FIRST_HANDOFF + timedelta(days=1)
+    assert service_oncall_next_change(service, in_shift) == FIRST_HANDOFF + timedelta(days=1)
+
+
+def test_an_empty_schedule_never_changes_by_itself(schedule: Schedule) -> None:
+    assert selectors.oncall_next_change(Schedule.objects.get(pk=schedule.pk), NOW) is None

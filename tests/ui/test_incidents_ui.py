@@ -1,4 +1,4 @@
-"""Incident pages: the list (filters, visibility, polling fragment, bulk actions), the
+"""Incident pages: the list (filters, visibility, live fragment, bulk actions), the
 detail actions (success, refusal, htmx), the archive setting; tenancy and permissions."""
 
 from __future__ import annotations
@@ -173,7 +173,7 @@ def test_list_paginates_and_keeps_filters_in_page_links(api: Service, owner_clie
     assert "Bulk 0<" in page_two
 
 
-def test_poll_fragment_returns_rows_only_and_keeps_filters(
+def test_live_fragment_returns_rows_only_and_keeps_filters(
     spread: dict[str, Incident], owner_client: Client
 ) -> None:
     response = owner_client.get("/incidents/rows/?status=acknowledged", headers=HTMX)
@@ -183,7 +183,8 @@ def test_poll_fragment_returns_rows_only_and_keeps_filters(
     assert "Acked one" in content and "Low one" not in content
     page = owner_client.get("/incidents/?status=acknowledged").content.decode()
     assert 'hx-get="/incidents/rows/?status=acknowledged"' in page
-    assert 'hx-trigger="every 10s"' in page
+    # Refreshed on live updates (static/js/live.js), not on a timer.
+    assert 'hx-trigger="live"' in page and 'data-live="incidents"' in page
 
 
 def test_bulk_acknowledge_changes_the_selected(api: Service, member_client: Client) -> None:
