@@ -30,6 +30,7 @@ class CrawledPage:
     url: str
     status: int
     problems: list[str] = field(default_factory=list)
+    document: bool = False  # a whole HTML page (not an htmx fragment, a feed or JSON)
 
 
 class _PageParser(HTMLParser):
@@ -91,7 +92,9 @@ def crawl(
             response, "content"
         ):
             parser = _PageParser()
-            parser.feed(response.content.decode())
+            text = response.content.decode()
+            page.document = text.lstrip()[:15].lower().startswith("<!doctype html")
+            parser.feed(text)
             page.problems = sorted(set(parser.problems))
             found.extend(parser.links)
         for href in found:
