@@ -122,36 +122,6 @@ def outsider_client(outsider: User) -> Client:
     return session_client_for(outsider)
 
 
-@pytest.fixture
-def asgi_server(transactional_db: None) -> Iterator[str]:
-    """`opsduty.asgi:application` under uvicorn on a free loopback port, as `make run` runs it.
-
-    Django runs in a2wsgi's worker threads; with CONN_MAX_AGE 0 for the duration they close
-    their database connections after each request, so none outlives the test database.
-    """
-    import uvicorn
-    from django.db import connections
-
-    from opsduty.asgi import application
-
-    settings_dict = connections["default"].settings_dict
-    conn_max_age = settings_dict["CONN_MAX_AGE"]
-    settings_dict["CONN_MAX_AGE"] = 0
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(application, lifespan="off", log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        assert wait_until(lambda: server.started), "uvicorn did not start"
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
-        settings_dict["CONN_MAX_AGE"] = conn_max_age
-
-
 def api_client_for(user: User, scope: str = "api:v1") -> Client:
     """A Django test client that sends a real OAuth2 bearer token of `user`."""
     token = factories.access_token_for(user, scope=scope)

@@ -27,11 +27,7 @@ def _demo_pages() -> list[str]:
     client = Client()
     client.force_login(demo_data.demo_user(demo_data.OWNER))
     pages = crawl(client)
-    return sorted(
-        url
-        for url, page in pages.items()
-        if page.status == 200 and page.document
-    )
+    return sorted(url for url, page in pages.items() if page.status == 200 and page.document)
 
 
 @pytest.mark.parametrize(
