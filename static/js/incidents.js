@@ -53,10 +53,16 @@
 
   // --- the incident page, live ---------------------------------------------------------------
   // A change refreshes #incident-body whole, unless someone is at work in it: while a control
-  // in it has focus or typed input, only its parts that hold neither are replaced (the state
-  // and top actions, the details, more actions, the timeline: whichever is not in use), and
+  // in it has focus or typed input, only its parts that hold neither are replaced (the state,
+  // the top actions, the details, more actions, the timeline: whichever is not in use), and
   // the rest follows once focus leaves. What someone types is never replaced.
-  var PARTS = ["incident-now", "incident-facts", "incident-actions", "incident-timeline"];
+  var PARTS = [
+    "incident-strip",
+    "incident-top-actions",
+    "incident-facts",
+    "incident-actions",
+    "incident-timeline",
+  ];
   var fetching = false;
   var again = false;
   var behind = false;
@@ -68,10 +74,17 @@
     if (control.type === "checkbox" || control.type === "radio") {
       return control.checked !== control.defaultChecked;
     }
-    if (control.tagName === "SELECT") {
+    if (control.tagName === "SELECT" && control.multiple) {
       return Array.prototype.some.call(control.options, function (option) {
         return option.selected !== option.defaultSelected;
       });
+    }
+    if (control.tagName === "SELECT") {
+      // A single select without a `selected` option shows its first one: that is no edit.
+      var initial = Array.prototype.findIndex.call(control.options, function (option) {
+        return option.defaultSelected;
+      });
+      return control.selectedIndex !== Math.max(initial, 0);
     }
     return control.value !== control.defaultValue;
   }

@@ -17,6 +17,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
+from escalations.policies.services import policy_create
 from incidents.ingest.services import incident_trigger
 from incidents.models import Incident
 from opsduty.models import Role, Service, User
@@ -49,6 +50,9 @@ def acme() -> Acme:
     factories.add_member(team, olivia)
     factories.add_member(team, bob)
     service = factories.make_service(team=team, name="Checkout")
+    # A policy to reassign to: the top of the incident page then has a select whose first
+    # option shows without being chosen, which is not someone at work in the form.
+    policy_create(team=team, by=None, name="Night")
     incident = factories.make_incident(service=service, summary="Payments failing")
     return Acme(olivia, bob, service, incident)
 
