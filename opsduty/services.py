@@ -218,6 +218,9 @@ def _token_application(user: User) -> Application:
     return application
 
 
+MAX_API_TOKENS = 50  # unexpired personal tokens per person
+
+
 def _token_errors(name: str, scope: str, expires: datetime | None) -> dict[str, str]:
     errors: dict[str, str] = {}
     if not name:
@@ -250,6 +253,15 @@ def api_token_issue(
     errors = _token_errors(name, scope, expires)
     if errors:
         raise ValidationError(errors)
+    # Locked, so two requests at once cannot both take the last free place.
+    User.objects.select_for_update().filter(pk=user.pk).first()
+    live = ApiToken.objects.filter(user=user, access_token__expires__gt=timezone.now()).count()
+    if live >= MAX_API_TOKENS:
+        raise ValidationError(
+            f"You have {live} tokens that have not expired, the most one person may have: "
+            "revoke one you no longer use first.",
+            code="too_many_tokens",
+        )
     access_token = AccessToken(
         user=user,
         application=_token_application(user),

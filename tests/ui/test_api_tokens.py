@@ -12,7 +12,7 @@ from django.utils import timezone
 from oauth2_provider.models import AccessToken
 
 from opsduty.models import ApiToken, User
-from opsduty.services import api_token_issue
+from opsduty.services import MAX_API_TOKENS, api_token_issue
 
 pytestmark = pytest.mark.django_db
 
@@ -187,3 +187,19 @@ def test_sign_in_is_required(client: Client) -> None:
 
 def test_the_profile_links_the_tokens_page(member_client: Client) -> None:
     assert f'href="{PAGE}"' in member_client.get("/profile/").content.decode()
+
+
+def test_one_person_may_hold_at_most_fifty_live_tokens(member: User, member_client: Client) -> None:
+    for i in range(MAX_API_TOKENS - 1):
+        api_token_issue(user=member, name=f"job {i}")
+    expired = api_token_issue(user=member, name="old job").token
+    AccessToken.objects.filter(pk=expired.access_token_id).update(
+        expires=timezone.now() - timedelta(days=1)
+    )  # an expired token does not count
+    _create(member_client, name="the fiftieth")
+    response = member_client.post(PAGE, {"name": "one too many", "scope": "api:v1"})
+    assert response.status_code == 422
+    content = response.content.decode()
+    assert "the most one person may have" in content and 'value="one too many"' in content
+    assert 'id="token-value"' not in content
+    assert not ApiToken.objects.filter(name="one too many").exists()
