@@ -10,8 +10,9 @@ savepoint inside a committed transaction may still be announced: a needless refr
 missed one.
 
 The committing thread only hands the notice to the process's publisher thread (`_Publisher`),
-which merges what arrives within `BATCH_SECONDS` into one message per organization and sends
-them in one pipelined round trip. A PUBLISH after every commit cost the ingest path a quarter
+merging it into the organization's notice that is still waiting to be sent, if there is one;
+the publisher sends what arrived within `BATCH_SECONDS`, one message per organization, in one
+pipelined round trip. A PUBLISH after every commit cost the ingest path a quarter
 of its throughput (bench/dedup.py with one producer); batched, an alert storm costs at most
 one message per organization every 20 ms and process. Publishing is best effort: when Redis
 is unreachable (or the process exits with notices still queued) the change stands, a warning
@@ -99,21 +100,35 @@ BATCH_SECONDS = 0.02
 
 
 class _Publisher:
-    """The process's publisher thread (started on first use, again in a forked child)."""
+    """The process's publisher thread (started on first use, again in a forked child).
+
+    Notices wait in `_waiting`, at most one per organization: a notice for an organization
+    that already has one waiting is merged into it by the committing thread, without waking
+    the publisher, so an alert storm on one organization costs a merge per commit, not a
+    thread hand-over. The publisher takes the waiting notices (under the lock) before sending
+    them: a commit that merged into a notice happened before that notice was sent, and a
+    later one starts a new notice, so no change is left unannounced.
+    """
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[_Notice | threading.Event] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[int | threading.Event] = queue.SimpleQueue()
+        self._waiting: dict[int, _Notice] = {}
         self._pid: int | None = None
         self._lock = threading.Lock()
 
     def put(self, notice: _Notice) -> None:
-        if self._pid != os.getpid():
-            with self._lock:
-                if self._pid != os.getpid():
-                    self._queue = queue.SimpleQueue()  # a forked child: not the parent's queue
-                    threading.Thread(target=self._run, name="live-publish", daemon=True).start()
-                    self._pid = os.getpid()
-        self._queue.put(notice)
+        with self._lock:
+            if self._pid != os.getpid():
+                # A forked child: not the parent's queue, nor its thread.
+                self._queue, self._waiting = queue.SimpleQueue(), {}
+                threading.Thread(target=self._run, name="live-publish", daemon=True).start()
+                self._pid = os.getpid()
+            waiting = self._waiting.get(notice.organization_id)
+            if waiting is not None:
+                waiting.merge(notice)
+                return
+            self._waiting[notice.organization_id] = notice
+        self._queue.put(notice.organization_id)
 
     def flush(self, timeout: float = 2.0) -> None:
         """Wait until what was queued so far has been sent (tests, process exit)."""
@@ -122,7 +137,7 @@ class _Publisher:
             self._queue.put(done)
             done.wait(timeout)
 
-    def _batch(self) -> list[_Notice | threading.Event]:
+    def _batch(self) -> list[int | threading.Event]:
         batch = [self._queue.get()]
         deadline = time.monotonic() + BATCH_SECONDS
         while not isinstance(batch[-1], threading.Event):
@@ -138,14 +153,14 @@ class _Publisher:
     def _run(self) -> None:
         while True:
             batch = self._batch()
-            merged: dict[int, _Notice] = {}
-            for item in batch:
-                if isinstance(item, _Notice):
-                    merged.setdefault(item.organization_id, _Notice(item.organization_id)).merge(
-                        item
-                    )
-            if merged:
-                self._send(list(merged.values()))
+            with self._lock:
+                notices = [
+                    self._waiting.pop(item)
+                    for item in batch
+                    if not isinstance(item, threading.Event) and item in self._waiting
+                ]
+            if notices:
+                self._send(notices)
             for item in batch:
                 if isinstance(item, threading.Event):
                     item.set()

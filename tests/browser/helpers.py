@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, ViewportSize
 from pytest_django.live_server_helper import LiveServer
+
+# The two sizes every responder flow is tried at: a 1366x768 laptop and a 390x844 phone.
+SCREENS: dict[str, ViewportSize] = {
+    "desktop": {"width": 1366, "height": 768},
+    "phone": {"width": 390, "height": 844},
+}
 
 
 def sign_in(page: Page, live_server: LiveServer, domain: str, email: str, password: str) -> None:

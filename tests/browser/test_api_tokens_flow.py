@@ -4,18 +4,14 @@ token, see it once and copy it with the page's button, use it, and revoke it (40
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Page, ViewportSize, expect
+from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from opsduty.models import Role
 from tests import factories
+from tests.browser.helpers import SCREENS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-SCREENS: dict[str, ViewportSize] = {
-    "desktop": {"width": 1366, "height": 768},
-    "phone": {"width": 390, "height": 844},
-}
 
 
 def _services_status(page: Page, base: str, token: str) -> int:

@@ -4,10 +4,8 @@ title and a stack trace; the keyboard shortcuts a / e / r / ? act from anywhere 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from escalations.catalog.services import service_set_policy
@@ -17,23 +15,15 @@ from escalations.policies.services import policy_create, step_add
 from incidents.models import Incident
 from opsduty.models import Role, User
 from tests import factories
+from tests.browser.helpers import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SIZES = {"laptop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
 TRACE = "Traceback (most recent call last):\n" + "".join(
     f'  File "/srv/app/very/long/module/path/number_{i}.py", line {i}, in handler_{i}\n'
     f"    result = compute(payload, retries={i}, timeout=30, strategy='exponential-backoff')\n"
     for i in range(40)
 )
-
-
-@pytest.fixture(params=list(SIZES))
-def sized_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport=SIZES[request.param])  # type: ignore[arg-type]
-    page = context.new_page()
-    yield page
-    context.close()
 
 
 def _setup() -> tuple[Incident, User, User]:
@@ -58,21 +48,12 @@ def _setup() -> tuple[Incident, User, User]:
     return incident, olivia, noah
 
 
-def _sign_in(page: Page, url: str) -> None:
-    page.goto(f"{url}/login/")
-    page.get_by_label("Organization domain").fill("acme")
-    page.get_by_label("Email").fill("olivia@acme.example")
-    page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{url}/incidents/")
-
-
 def test_the_actions_are_above_the_fold_and_long_text_stays_in_its_box(
-    sized_page: Page, live_server: LiveServer
+    screen_page: Page, live_server: LiveServer
 ) -> None:
-    page = sized_page
+    page = screen_page
     incident, olivia, _ = _setup()
-    _sign_in(page, live_server.url)
+    sign_in(page, live_server, "acme", "olivia@acme.example", factories.PASSWORD)
     page.goto(f"{live_server.url}/incidents/{incident.pk}/")
 
     for name in ("Acknowledge", "Resolve", "Escalate", "Silence", "Reassign"):
@@ -101,11 +82,11 @@ def test_the_actions_are_above_the_fold_and_long_text_stays_in_its_box(
 
 
 def test_keyboard_shortcuts_escalate_acknowledge_and_resolve(
-    sized_page: Page, live_server: LiveServer
+    screen_page: Page, live_server: LiveServer
 ) -> None:
-    page = sized_page
+    page = screen_page
     incident, _, noah = _setup()
-    _sign_in(page, live_server.url)
+    sign_in(page, live_server, "acme", "olivia@acme.example", factories.PASSWORD)
     page.goto(f"{live_server.url}/incidents/{incident.pk}/")
     state = page.locator("#incident-state")
 

@@ -22,11 +22,12 @@ from incidents.ingest.services import incident_trigger
 from incidents.models import Incident
 from opsduty.models import Role, Service, User
 from tests import factories
+from tests.browser.helpers import SCREENS
 from tests.conftest import session_client_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SIZES = {"desktop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
+SIZES = SCREENS
 
 
 @dataclass
@@ -62,7 +63,7 @@ def signed_in(browser: Browser, asgi_server: str) -> Iterator[Any]:
     contexts: list[BrowserContext] = []
 
     def _open(user: User, size: str) -> Page:
-        context = browser.new_context(viewport=SIZES[size])  # type: ignore[arg-type]
+        context = browser.new_context(viewport=SIZES[size])
         contexts.append(context)
         key = session_client_for(user).cookies[settings.SESSION_COOKIE_NAME].value
         context.add_cookies(

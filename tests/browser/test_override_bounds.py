@@ -3,10 +3,8 @@ must be in and what was typed kept, on a laptop and a phone; the schedule keeps 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
 from escalations.models import ScheduleOverride
@@ -14,24 +12,15 @@ from escalations.schedules.services import schedule_create
 from opsduty.models import Role
 from opsduty.timebounds import RANGE_MESSAGE
 from tests import factories
+from tests.browser.helpers import sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SIZES = {"laptop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
-
-
-@pytest.fixture(params=list(SIZES))
-def sized_page(request: pytest.FixtureRequest, browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport=SIZES[request.param])  # type: ignore[arg-type]
-    page = context.new_page()
-    yield page
-    context.close()
-
 
 def test_override_until_year_9999_is_refused_with_its_message(
-    sized_page: Page, live_server: LiveServer
+    screen_page: Page, live_server: LiveServer
 ) -> None:
-    page = sized_page
+    page = screen_page
     acme = factories.make_organization(domain="acme", name="Acme Corp")
     team = factories.make_team(organization=acme, name="Platform")
     olivia = factories.make_user(
@@ -40,12 +29,7 @@ def test_override_until_year_9999_is_refused_with_its_message(
     factories.add_member(team, olivia)
     schedule = schedule_create(team=team, by=None, name="Primary")
 
-    page.goto(f"{live_server.url}/login/")
-    page.get_by_label("Organization domain").fill("acme")
-    page.get_by_label("Email").fill("olivia@acme.example")
-    page.get_by_label("Password").fill(factories.PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(f"{live_server.url}/incidents/")
+    sign_in(page, live_server, "acme", "olivia@acme.example", factories.PASSWORD)
 
     page.goto(f"{live_server.url}/schedules/{schedule.pk}/")
     form = page.locator("#override-form")
