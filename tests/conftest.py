@@ -206,3 +206,18 @@ def asgi_server(transactional_db: None) -> Iterator[str]:
         thread.join(timeout=30)
         sock.close()
         settings_dict["CONN_MAX_AGE"] = conn_max_age
+
+
+@pytest.fixture
+def dev_inbox(settings: Any) -> Iterator[None]:
+    """Mail goes to the development inbox (opsduty/devmail.py), emptied before and after."""
+    import redis
+
+    from opsduty.devmail import INBOX_KEY
+
+    settings.OPSDUTY_DEV_INBOX = True
+    settings.EMAIL_BACKEND = "opsduty.devmail.InboxEmailBackend"
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete(INBOX_KEY)
+    yield
+    client.delete(INBOX_KEY)

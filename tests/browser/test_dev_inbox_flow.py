@@ -4,31 +4,20 @@ incident."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import pytest
-import redis
 from django.core.mail import EmailMessage
 from playwright.sync_api import Page, expect
 from pytest_django.live_server_helper import LiveServer
 
-from opsduty.devmail import INBOX_KEY
 from opsduty.models import Role
 from tests import factories
 from tests.browser.helpers import sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def inbox(settings: Any) -> Iterator[None]:
-    settings.OPSDUTY_DEV_INBOX = True
-    settings.EMAIL_BACKEND = "opsduty.devmail.InboxEmailBackend"
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    client.delete(INBOX_KEY)
-    yield
-    client.delete(INBOX_KEY)
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("dev_inbox"),
+]
 
 
 def test_owner_reads_a_mail_and_follows_its_link(

@@ -6,28 +6,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import redis
 from django.core.mail import EmailMessage
 from django.test import Client
 
-from opsduty.devmail import INBOX_KEY
 from opsduty.models import Organization, User
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def inbox(settings: Any) -> Iterator[None]:
-    settings.OPSDUTY_DEV_INBOX = True
-    settings.EMAIL_BACKEND = "opsduty.devmail.InboxEmailBackend"
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    client.delete(INBOX_KEY)
-    yield
-    client.delete(INBOX_KEY)
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("dev_inbox")]
 
 
 def _send(
