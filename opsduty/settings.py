@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "incidents",
     "escalations",
     "analytics",
+    "integrations.twilio",
 ]
 
 MIDDLEWARE = [
@@ -263,6 +264,28 @@ OPSDUTY_PUBLIC_URL = env_str(
     env_str("OPSDUTY_BASE_URL", f"http://127.0.0.1:{env_int('OPSDUTY_WEB_PORT', 8000)}"),
 ).rstrip("/")
 DEFAULT_FROM_EMAIL = env_str("OPSDUTY_EMAIL_FROM", "OpsDuty <opsduty@localhost>")
+
+# --- Notification providers and telephony -------------------------------------------------
+
+# The provider of each notification channel, by dotted path (escalations/notifications/
+# providers/__init__.py `provider_for`): an app never imports an integration.
+OPSDUTY_NOTIFICATION_PROVIDERS = {
+    "email": "escalations.notifications.providers.email.EmailProvider",
+    "sms": "integrations.twilio.providers.SmsProvider",
+    "voice": "integrations.twilio.providers.VoiceProvider",
+    "slack": "escalations.notifications.providers.not_configured.NotConfiguredProvider",
+}
+# Empty: the real Twilio. Otherwise the base URL of a stand-in that speaks its REST API (the
+# development phone of `make run`, the test suite's fake): integrations/twilio/client.py.
+OPSDUTY_TWILIO_API_URL = env_str("OPSDUTY_TWILIO_API_URL").rstrip("/")
+# The development phone (/dev/phone/): on with DEBUG when a stand-in Twilio is configured.
+OPSDUTY_DEV_PHONE = env_bool("OPSDUTY_DEV_PHONE", DEBUG and bool(OPSDUTY_TWILIO_API_URL))
+# Secrets at rest (Twilio auth tokens, later Slack's) are encrypted with Fernet keys
+# (opsduty/crypto.py): a comma-separated list, the first encrypts, all decrypt (rotation).
+# Unset: one key derived from SECRET_KEY.
+OPSDUTY_ENCRYPTION_KEYS = [
+    key.strip() for key in env_secret("OPSDUTY_ENCRYPTION_KEYS").split(",") if key.strip()
+]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

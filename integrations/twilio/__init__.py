@@ -1,0 +1,2 @@
+"""Twilio: SMS and voice paging with acknowledgement, incoming-call routing, numbers
+(docs/telephony.md)."""
