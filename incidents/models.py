@@ -180,6 +180,8 @@ class LogAction(models.TextChoices):
     MAINTENANCE = "maintenance", "Maintenance"
     NOTIFICATION = "notification", "Notification"
     ESCALATION = "escalation", "Escalation"
+    # SMS replies and calls (integrations/twilio): what the person sent or pressed.
+    PHONE = "phone", "Phone"
 
 
 class IncidentLogEntry(TenantModel):

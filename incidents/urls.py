@@ -10,6 +10,7 @@ from django.urls import path
 from incidents.views import archive, detail, listing
 
 urlpatterns = [
+    path("i/<int:incident_id>", detail.incident_short_link, name="incident_short_link"),
     path("incidents/", listing.incident_list, name="incident_list"),
     path("incidents/rows/", listing.incident_rows, name="incident_rows"),
     path("incidents/bulk/", listing.incident_bulk, name="incident_bulk"),

@@ -19,7 +19,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.db import models
 
-__all__ = ["EncryptedTextField", "SecretUnreadable", "secret_decrypt", "secret_encrypt", "secret_hint"]
+__all__ = [
+    "EncryptedTextField",
+    "SecretUnreadable",
+    "secret_decrypt",
+    "secret_encrypt",
+    "secret_hint",
+]
 
 _PREFIX = "fernet:"
 
@@ -72,7 +78,12 @@ class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
     def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:
         if value is None:
             return value
-        return secret_decrypt(value)
+        try:
+            return secret_decrypt(value)
+        except SecretUnreadable:
+            # A changed or lost key: the row still loads (its secret reads as empty, so
+            # signatures fail and the settings page asks for the secret again).
+            return ""
 
     def get_prep_value(self, value: Any) -> Any:
         value = super().get_prep_value(value)

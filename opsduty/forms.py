@@ -59,9 +59,10 @@ class ProfileForm(forms.Form):
     )
     phone_number = forms.CharField(
         label="Phone number",
-        max_length=20,
+        max_length=32,
         required=False,
-        help_text="International E.164 format: + then country code and number, e.g. +15550100.",
+        help_text="+ then the country code and number, e.g. +47 22 33 44 55. SMS and voice "
+        "notifications need it verified by a code we text you.",
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
     )
 

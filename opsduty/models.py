@@ -108,6 +108,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         blank=True,
         validators=[RegexValidator(r"^\+[1-9][0-9]{6,14}$", "Use E.164 format, e.g. +15550100.")],
     )
+    # Set when the person typed the SMS code sent to `phone_number` (integrations/twilio);
+    # cleared when the number changes. SMS and voice notifications need it.
+    phone_verified_at = models.DateTimeField(null=True, blank=True)
+    # The person answered STOP to our SMS (carriers then refuse our SMS); START clears it.
+    sms_stopped_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     # is_staff: platform operator with access to the Django admin (not a tenant role).
     is_staff = models.BooleanField(default=False)
@@ -135,6 +140,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.first_name or self.email
+
+    @property
+    def phone_verified(self) -> bool:
+        return bool(self.phone_number) and self.phone_verified_at is not None
 
     @property
     def is_owner(self) -> bool:

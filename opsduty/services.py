@@ -28,6 +28,7 @@ from opsduty.models import (
     User,
     normalize_email,
 )
+from opsduty.phones import phone_normalize
 from opsduty.selectors import team_manageable_list
 from opsduty.timebounds import LATEST, RANGE_MESSAGE, datetime_in_range
 
@@ -95,12 +96,28 @@ def user_set_role(*, user: User, role: str, by: User) -> User:
 
 @transaction.atomic
 def user_update_profile(*, user: User, first_name: str, last_name: str, phone_number: str) -> User:
-    """Update the user's own name and phone number."""
+    """Update the user's own name and phone number (E.164; a new number must be verified
+    again before SMS or voice use it)."""
     user.first_name = first_name.strip()
     user.last_name = last_name.strip()
-    user.phone_number = phone_number.strip()
+    try:
+        number = phone_normalize(phone_number)
+    except ValidationError as error:
+        raise ValidationError({"phone_number": error.messages}) from error
+    if number != user.phone_number:
+        user.phone_verified_at = None
+        user.sms_stopped_at = None
+    user.phone_number = number
     user.full_clean(exclude=["password"])
-    user.save(update_fields=["first_name", "last_name", "phone_number"])
+    user.save(
+        update_fields=[
+            "first_name",
+            "last_name",
+            "phone_number",
+            "phone_verified_at",
+            "sms_stopped_at",
+        ]
+    )
     return user
 
 

@@ -23,6 +23,7 @@ urlpatterns = [
     path("oauth2/", include((oauth2_patterns, "oauth2_provider"))),
     path("api/v1/", include("opsduty.api.urls")),
     path("", include("signals.receiver.urls")),
+    path("", include("integrations.twilio.urls")),
     path("", include("escalations.schedules.urls_feeds")),
     path("", include("opsduty.urls_ui")),
 ]

@@ -73,6 +73,8 @@ class NotificationStatus(models.TextChoices):
     FAILED = "failed", "Failed"
     CANCELLED = "cancelled", "Cancelled"
     NOT_CONFIGURED = "not_configured", "Channel not configured"
+    # The contact method's rate limit was reached: not sent, the person's next rule goes now.
+    THROTTLED = "throttled", "Throttled"
 
 
 class Notification(TenantModel):
@@ -98,6 +100,11 @@ class Notification(TenantModel):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # What the provider reported after it took the message (status callbacks): the message or
+    # call id, and e.g. delivered, undelivered, busy, no_answer, not_reached, answered.
+    provider_id = models.CharField(max_length=64, blank=True)
+    delivery_status = models.CharField(max_length=16, blank=True)
+    delivery_updated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

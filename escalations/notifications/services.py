@@ -34,6 +34,7 @@ from escalations.notifications.providers import (
     ChannelNotConfigured,
     DeliveryError,
     Receipt,
+    Throttled,
     provider_for,
 )
 from escalations.notifications.rules import notification_rule_list
@@ -288,7 +289,7 @@ _RESPONDER_NOTIFIED_SQL = (
 )
 _OUTCOME_SQL = (
     f"UPDATE {Notification._meta.db_table} SET status = %s, attempts = %s, due_at = %s,"  # noqa: S608
-    " last_error = %s, sent_at = %s WHERE id = %s"
+    " last_error = %s, sent_at = %s, provider_id = %s, delivery_status = %s WHERE id = %s"
 )
 
 
@@ -302,6 +303,8 @@ def _outcome_save(notification: Notification) -> None:
                 notification.due_at,
                 notification.last_error,
                 notification.sent_at,
+                notification.provider_id,
+                notification.delivery_status,
                 notification.pk,
             ],
         )
@@ -311,6 +314,8 @@ def _sent(notification: Notification, receipt: Receipt, now: datetime) -> None:
     notification.status = NotificationStatus.SENT
     notification.sent_at = now
     notification.last_error = ""
+    notification.provider_id = receipt.provider_id[:64]
+    notification.delivery_status = receipt.delivery_status[:16]
     with connection.cursor() as cursor:
         cursor.execute(
             _RESPONDER_NOTIFIED_SQL, [now, notification.incident_id, notification.user_id]
@@ -327,7 +332,13 @@ def _sent(notification: Notification, receipt: Receipt, now: datetime) -> None:
 def _failed(notification: Notification, error: DeliveryError, now: datetime) -> None:
     notification.last_error = error.message[:MAX_ERROR]
     data: dict[str, Any] = {"notification": notification.pk, "attempt": notification.attempts}
-    if isinstance(error, ChannelNotConfigured):
+    if isinstance(error, Throttled):
+        notification.status = NotificationStatus.THROTTLED
+        message = f"{_label(notification)} not sent: {error.message}"
+        following = _next_rule_now(notification, now)
+        if following is not None:
+            message += f"; {Channel(following.channel).label} goes now instead"
+    elif isinstance(error, ChannelNotConfigured):
         notification.status = NotificationStatus.NOT_CONFIGURED
         channel = Channel(notification.channel).label
         name = notification.user.get_full_name()
@@ -347,6 +358,29 @@ def _failed(notification: Notification, error: DeliveryError, now: datetime) -> 
         data["retry_at"] = notification.due_at.isoformat()
         transaction.on_commit(partial(_schedule, [notification.pk], notification.due_at))
     _log(notification.incident, message[:MAX_ERROR], **data)
+
+
+def _next_rule_now(notification: Notification, now: datetime) -> Notification | None:
+    """Bring the person's next pending notification for the incident forward to now (a
+    throttled one falls through to the next rule); that row, or None."""
+    following = (
+        Notification.objects.select_for_update(skip_locked=True)
+        .filter(
+            incident_id=notification.incident_id,
+            user_id=notification.user_id,
+            status=NotificationStatus.PENDING,
+            due_at__gt=now,
+        )
+        .exclude(channel=notification.channel)
+        .order_by("due_at", "id")
+        .first()
+    )
+    if following is None:
+        return None
+    following.due_at = now
+    following.save(update_fields=["due_at"])
+    transaction.on_commit(partial(_schedule, [following.pk], now))
+    return following
 
 
 # Direct pages (`escalations.engine.paging`) are a person's deliberate choice: one made on an
@@ -420,3 +454,69 @@ def notifications_to_sweep(*, now: datetime | None = None, limit: int = 500) -> 
     except Exception:  # noqa: BLE001 - the cache is an optimisation, never a reason to skip
         logger.warning("sweep markers unavailable; queuing every due notification")
         return due
+
+
+# --- what the provider reports afterwards (status callbacks) ---------------------------------
+
+# A state only moves forward: a late "sent" never hides "delivered", and the first final
+# state stays (a voicemail's "not_reached" is not undone by the call's "completed").
+_DELIVERY_RANK = {
+    "queued": 0,
+    "sent": 1,
+    "ringing": 1,
+    "answered": 2,
+    "delivered": 3,
+    "undelivered": 3,
+    "failed": 3,
+    "busy": 3,
+    "no_answer": 3,
+    "not_reached": 3,
+    "completed": 3,
+    "canceled": 3,
+}
+_DELIVERY_WORDS = {
+    "sent": "sent to the carrier",
+    "ringing": "ringing",
+    "answered": "answered",
+    "delivered": "delivered",
+    "undelivered": "not delivered",
+    "failed": "failed",
+    "busy": "busy",
+    "no_answer": "no answer",
+    "not_reached": "taken by voicemail: not reached",
+    "completed": "call ended",
+    "canceled": "cancelled",
+}
+DELIVERY_STATES = tuple(_DELIVERY_RANK)
+
+
+@transaction.atomic
+def notification_delivery_update(
+    *, notification_id: int, organization_id: int, state: str, detail: str = ""
+) -> bool:
+    """Record the provider's report on a sent notification and say it on the timeline.
+
+    Idempotent and ordered: a repeated or older state changes nothing (False).
+    """
+    if state not in _DELIVERY_RANK:
+        raise ValueError(f"unknown delivery state {state!r}")
+    notification = (
+        Notification.objects.select_for_update()
+        .select_related("incident", "user")
+        .filter(pk=notification_id, organization_id=organization_id)
+        .first()
+    )
+    if notification is None:
+        return False
+    current = _DELIVERY_RANK.get(notification.delivery_status, -1)
+    if _DELIVERY_RANK[state] <= current:
+        return False
+    notification.delivery_status = state
+    notification.delivery_updated_at = timezone.now()
+    notification.save(update_fields=["delivery_status", "delivery_updated_at"])
+    if state != "queued":
+        text = f"{_label(notification)}: {_DELIVERY_WORDS[state]}"
+        if detail:
+            text += f" ({detail})"
+        _log(notification.incident, text[:MAX_ERROR], notification=notification.pk, delivery=state)
+    return True

@@ -143,6 +143,14 @@ def _render(
 
 @require_GET
 @login_required
+def incident_short_link(request: AuthedRequest, incident_id: int) -> HttpResponseBase:
+    """`/i/<id>`, the short link in SMS notifications: the incident's page."""
+    incident = incident_get(user=request.user, incident_id=incident_id)
+    return redirect("incident_detail", incident_id=incident.pk)
+
+
+@require_GET
+@login_required
 def incident_detail(request: AuthedRequest, incident_id: int) -> HttpResponse:
     """The incident page (archived incidents too, with a note)."""
     return _render(request, _load(request, incident_id))

@@ -2,9 +2,11 @@
 
 A provider raises `DeliveryError(message, permanent=...)` when the channel refused or failed:
 `permanent=False` is retried with backoff, `permanent=True` fails the notification at once.
-`ChannelNotConfigured` (a permanent error) marks it `not_configured`. The registry is keyed by
-channel; settings-free for now (the Twilio and Slack issues add real providers), and tests
-swap a provider with `provider_register` instead of patching the delivery code.
+`ChannelNotConfigured` (a permanent error) marks it `not_configured`; `Throttled` marks it
+`throttled` (the person's next rule is sent at once instead). The registry is keyed by channel:
+`settings.OPSDUTY_NOTIFICATION_PROVIDERS` names each channel's provider by dotted path (as
+healthchecks names its transports), so no app imports an integration; tests may swap one with
+`provider_register`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ class Receipt:
 
     answer: str = "sent"
     provider_id: str = ""
+    # The provider's first delivery state ("queued" at Twilio); callbacks move it on.
+    delivery_status: str = ""
     data: dict[str, str] = field(default_factory=dict)
 
 
@@ -41,6 +45,13 @@ class ChannelNotConfigured(DeliveryError):
         super().__init__(message, permanent=True)
 
 
+class Throttled(DeliveryError):
+    """The contact method's rate limit is reached: not sent now, and not retried."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
+
+
 class Provider(Protocol):
     def send(self, notification: Notification) -> Receipt: ...
 
@@ -49,15 +60,12 @@ _registry: dict[str, Provider] = {}
 
 
 def _defaults() -> dict[str, Provider]:
-    from escalations.notifications.models import Channel
-    from escalations.notifications.providers.email import EmailProvider
-    from escalations.notifications.providers.not_configured import NotConfiguredProvider
+    from django.conf import settings
+    from django.utils.module_loading import import_string
 
     return {
-        Channel.EMAIL: EmailProvider(),
-        Channel.SMS: NotConfiguredProvider(),
-        Channel.VOICE: NotConfiguredProvider(),
-        Channel.SLACK: NotConfiguredProvider(),
+        channel: import_string(path)()
+        for channel, path in settings.OPSDUTY_NOTIFICATION_PROVIDERS.items()
     }
 
 
