@@ -102,8 +102,9 @@ class Notification(TenantModel):
     sent_at = models.DateTimeField(null=True, blank=True)
     # What the provider reported after it took the message (status callbacks): the message or
     # call id, and e.g. delivered, undelivered, busy, no_answer, not_reached, answered.
-    provider_id = models.CharField(max_length=64, blank=True)
-    delivery_status = models.CharField(max_length=16, blank=True)
+    # (Database defaults: the outbox inserts rows with plain SQL that names no new column.)
+    provider_id = models.CharField(max_length=64, blank=True, default="", db_default="")
+    delivery_status = models.CharField(max_length=16, blank=True, default="", db_default="")
     delivery_updated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 

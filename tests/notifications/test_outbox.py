@@ -145,8 +145,10 @@ def test_unconfigured_channels_do_not_pretend(incident: Incident, member: User) 
     assert _deliver(voice, START + timedelta(minutes=5)) == NotificationStatus.NOT_CONFIGURED
     assert mail.outbox == []
     messages = _messages(incident)
-    assert f"SMS not sent: channel not configured (to {member.get_full_name()})" in messages
-    assert any(m.startswith("Voice call not sent: channel not configured") for m in messages)
+    # No Twilio account in this organization: the telephony providers say what is missing.
+    not_set_up = "not sent: Twilio is not set up (Settings, Telephony)"
+    assert f"SMS {not_set_up} (to {member.get_full_name()})" in messages
+    assert any(m.startswith(f"Voice call {not_set_up}") for m in messages)
 
 
 @pytest.mark.django_db
