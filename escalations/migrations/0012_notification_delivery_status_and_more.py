@@ -4,30 +4,40 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('escalations', '0011_clamp_far_future_times'),
+        ("escalations", "0011_clamp_far_future_times"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='notification',
-            name='delivery_status',
-            field=models.CharField(blank=True, db_default='', default='', max_length=16),
+            model_name="notification",
+            name="delivery_status",
+            field=models.CharField(blank=True, db_default="", default="", max_length=16),
         ),
         migrations.AddField(
-            model_name='notification',
-            name='delivery_updated_at',
+            model_name="notification",
+            name="delivery_updated_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='notification',
-            name='provider_id',
-            field=models.CharField(blank=True, db_default='', default='', max_length=64),
+            model_name="notification",
+            name="provider_id",
+            field=models.CharField(blank=True, db_default="", default="", max_length=64),
         ),
         migrations.AlterField(
-            model_name='notification',
-            name='status',
-            field=models.CharField(choices=[('pending', 'Pending'), ('sent', 'Sent'), ('failed', 'Failed'), ('cancelled', 'Cancelled'), ('not_configured', 'Channel not configured'), ('throttled', 'Throttled')], default='pending', max_length=16),
+            model_name="notification",
+            name="status",
+            field=models.CharField(
+                choices=[
+                    ("pending", "Pending"),
+                    ("sent", "Sent"),
+                    ("failed", "Failed"),
+                    ("cancelled", "Cancelled"),
+                    ("not_configured", "Channel not configured"),
+                    ("throttled", "Throttled"),
+                ],
+                default="pending",
+                max_length=16,
+            ),
         ),
     ]
