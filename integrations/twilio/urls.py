@@ -3,11 +3,12 @@ token signs the request; every view checks the signature). Included by opsduty/u
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
 from integrations.twilio import views
 
 urlpatterns = [
+    path("", include("integrations.twilio.incoming.urls")),
     path("integrations/twilio/<str:key>/sms/", views.sms_inbound, name="twilio_sms_inbound"),
     path(
         "integrations/twilio/<str:key>/sms/status/<int:notification_id>/",
