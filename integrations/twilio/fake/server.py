@@ -124,7 +124,8 @@ class FakeTwilio:
     # ------------------------------------------------------------------ life cycle
 
     def start(self) -> Self:
-        for target in (self._server.serve_forever, self._work):
+        serve = lambda: self._server.serve_forever(poll_interval=0.05)  # noqa: E731 (quick stop)
+        for target in (serve, self._work):
             thread = threading.Thread(target=target, name="fake-twilio", daemon=True)
             thread.start()
             self._threads.append(thread)

@@ -100,7 +100,9 @@ class TwimlApp:
 @pytest.fixture
 def twiml_app() -> Iterator[TwimlApp]:
     app = TwimlApp()
-    thread = threading.Thread(target=app._server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=app._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     yield app
     app._server.shutdown()

@@ -457,3 +457,23 @@ def test_the_control_endpoints_drive_phones_over_http(fake_twilio, twiml_app: Tw
     assert phone["calls"][0]["transcript"] == ["Hello.", "[pressed 9]", "Bye."]
     with pytest.raises(FakeControlError, match="no call"):
         control.act("CA" + "0" * 32, "answer")
+
+
+def test_the_api_redirects_a_live_call_to_new_twiml(fake_twilio, client, twiml_app):
+    fake_twilio.buy_number(ACCOUNT_SID, OURS)
+    twiml_app.routes.update(
+        {
+            "/voice": "<Response><Gather><Say>Waiting.</Say></Gather></Response>",
+            "/moved": "<Response><Say>The incident was resolved.</Say></Response>",
+        }
+    )
+    call = client.calls.create(to=ALICE, from_=OURS, url=f"{twiml_app.url}/voice")
+    fake_twilio.settle()
+    fake_twilio.answer(call.sid)
+    fake_twilio.settle()
+    client.calls(call.sid).update(url=f"{twiml_app.url}/moved", method="POST")
+    fake_twilio.settle()
+    assert fake_twilio.calls[call.sid].transcript == ["Waiting.", "The incident was resolved."]
+    assert fake_twilio.calls[call.sid].status == "completed"
+    update = fake_twilio.requests[-1]
+    assert (update.method, update.path.rsplit("/", 1)[-1]) == ("POST", f"{call.sid}.json")
