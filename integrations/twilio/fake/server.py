@@ -10,27 +10,23 @@ far side, driven from Python (tests) or over `/_fake/` JSON endpoints (the devel
 
 from __future__ import annotations
 
-import base64
-import binascii
-import http.client
-import json
 import queue
 import re
-import struct
 import threading
 import xml.etree.ElementTree as ET  # noqa: S405 (TwiML comes from the app under test)
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any, Self
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import urlencode
 
 from twilio.request_validator import (  # type: ignore[import-untyped, unused-ignore]
     RequestValidator,
 )
 
+from integrations.twilio.fake.endpoints import state_of
 from integrations.twilio.fake.model import (
     API_VERSION,
     E164,
@@ -51,10 +47,10 @@ from integrations.twilio.fake.model import (
 )
 from integrations.twilio.fake.rest import Rest
 from integrations.twilio.fake.voice import Voice
+from integrations.twilio.fake.wire import CALLBACK_TIMEOUT, handler_for, send_request
 
 __all__ = ["FakeTwilio", "SmsResult"]
 
-CALLBACK_TIMEOUT = 15.0
 MAX_HANG = 15.0
 KINDS = (
     "accounts",
@@ -64,7 +60,6 @@ KINDS = (
     "available_phone_numbers",
     "addresses",
 )
-_CONTROL = re.compile(r"^/_fake/calls/(?P<sid>CA[0-9a-f]{32})/(?P<action>[a-z-]+)$")
 
 
 @dataclass(frozen=True)
@@ -110,7 +105,7 @@ class FakeTwilio:
         self._pending = 0
         self._idle = threading.Condition()
         self._stopping = threading.Event()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server = ThreadingHTTPServer((host, port), handler_for(self))
         self._server.daemon_threads = True
         self._threads: list[threading.Thread] = []
         for sid, token in (accounts or {}).items():
@@ -268,27 +263,19 @@ class FakeTwilio:
             lambda c: self.voice.hangup(c, duration),
         )
 
+    def sms_later(self, from_: str, to: str, body: str) -> None:
+        """A text like `sms()`, delivered in the background (what `/_fake/sms` does)."""
+        number = self._bought(to, "sms_url")
+
+        def receive() -> None:
+            self._receive_sms(from_, number, body)
+
+        self._submit(receive)
+
     def state(self) -> dict[str, Any]:
         """Every phone's messages and calls, and the numbers each account bought (JSON)."""
         with self.lock:
-            bought = {n.phone_number for n in self.numbers.values()}
-            return {
-                "accounts": [
-                    {
-                        "sid": a.sid,
-                        "friendly_name": a.friendly_name,
-                        "numbers": [
-                            _number_state(n)
-                            for n in self.numbers.values()
-                            if n.account_sid == a.sid
-                        ],
-                    }
-                    for a in self.accounts.values()
-                ],
-                "phones": [
-                    self._phone_state(p) for p in self.phones.values() if p.number not in bought
-                ],
-            }
+            return state_of(self)
 
     # ------------------------------------------------------------------ used by rest / voice
 
@@ -342,7 +329,7 @@ class FakeTwilio:
         for public, real in self._forwards:
             if url == public or url.startswith(public + "/") or url.startswith(public + "?"):
                 target = real + url[len(public) :]
-        status, body = _http(target, method, params, signature)
+        status, body = send_request(target, method, params, signature)
         delivery = Delivery(url, target, method, params, signature, status, body)
         with self.lock:
             self.deliveries.append(delivery)
@@ -457,43 +444,7 @@ class FakeTwilio:
                 phone.message_sids.append(reply.sid)
         return SmsResult(message.sid, delivery.status, replies, keyword)
 
-    def _phone_state(self, phone: Phone) -> dict[str, Any]:
-        messages = [self.messages[s] for s in phone.message_sids if s in self.messages]
-        calls = [self.calls[s] for s in phone.call_sids]
-        return {
-            "number": phone.number,
-            "sms_undeliverable": phone.sms_undeliverable,
-            "opted_out_of": sorted(phone.opted_out_of),
-            "messages": [
-                {
-                    "sid": m.sid,
-                    "sent_by_phone": m.from_ == phone.number,
-                    "peer": m.to if m.from_ == phone.number else m.from_,
-                    "body": m.body,
-                    "status": m.status,
-                    "error_code": m.error_code,
-                    "created": m.created,
-                }
-                for m in messages
-            ],
-            "calls": [
-                {
-                    "sid": c.sid,
-                    "placed_by_phone": c.direction == "inbound",
-                    "peer": c.to if c.direction == "inbound" else c.from_,
-                    "status": c.status,
-                    "waiting": c.waiting or ("answer" if c.status == "ringing" else ""),
-                    "bridged": c.bridged,
-                    "parent_sid": c.parent_sid,
-                    "duration": c.duration,
-                    "transcript": list(c.transcript),
-                    "created": c.created,
-                }
-                for c in calls
-            ],
-        }
-
-    def _handle(
+    def handle_rest(
         self, method: str, path: str, params: dict[str, list[str]], auth: tuple[str, str] | None
     ) -> tuple[int, dict[str, Any] | None]:
         """Answer one REST request: record it, route, authenticate, inject, handle."""
@@ -514,53 +465,6 @@ class FakeTwilio:
                 return handler(account=account, method=method, params=single, lists=params, **args)
         except ApiError as error:
             return error.status, error.body()
-
-    def _handle_control(self, method: str, path: str, data: dict[str, Any]) -> tuple[int, Any]:
-        """The `/_fake/` JSON endpoints (the development phone's; see control.py)."""
-        try:
-            if method == "GET" and path == "/_fake/state":
-                return 200, self.state()
-            if method == "POST" and path == "/_fake/sms":
-                to, from_, body = str(data["to"]), str(data["from"]), str(data["body"])
-                self._bought(to, "sms_url")
-                self._submit(lambda: self._send_sms_later(from_, to, body))
-                return 202, {"queued": True}
-            if method == "POST" and path == "/_fake/calls":
-                return 201, {"sid": self.call(str(data["from"]), str(data["to"]))}
-            match = _CONTROL.match(path)
-            if method == "POST" and match:
-                self._control_action(match["sid"], match["action"], data)
-                return 202, {"queued": True}
-        except (FakeError, KeyError, ValueError) as error:
-            return 400, {"error": str(error)}
-        return 404, {"error": f"no such endpoint: {method} {path}"}
-
-    def _send_sms_later(self, from_: str, to: str, body: str) -> None:
-        number = self._bought(to, "sms_url")
-        self._receive_sms(from_, number, body)
-
-    def _control_action(self, sid: str, action: str, data: dict[str, Any]) -> None:
-        actions: dict[str, Callable[[], None]] = {
-            "answer": lambda: self.answer(sid, str(data.get("by", "human"))),
-            "press": lambda: self.press(sid, str(data.get("digits", ""))),
-            "gather-timeout": lambda: self.gather_timeout(sid),
-            "no-answer": lambda: self.no_answer(sid),
-            "busy": lambda: self.busy(sid),
-            "hangup": lambda: self.hangup(sid, int(data.get("duration", 5))),
-            "record": lambda: self.record(sid, int(data.get("duration", 5))),
-        }
-        if action not in actions:
-            raise FakeError(f"unknown action {action}")
-        actions[action]()
-
-
-def _number_state(number: Number) -> dict[str, Any]:
-    return {
-        "sid": number.sid,
-        "phone_number": number.phone_number,
-        "voice_url": number.voice_url,
-        "sms_url": number.sms_url,
-    }
 
 
 def _message_params(message: Message, **extra: str) -> dict[str, str]:
@@ -586,117 +490,3 @@ def _twiml_messages(body: str) -> list[str]:
         child = verb.find("Body")
         texts.append(((child.text if child is not None else verb.text) or "").strip())
     return texts
-
-
-def _http(url: str, method: str, params: dict[str, str], signature: str) -> tuple[int, str]:
-    """One request to the application; (0, reason) when it cannot be reached."""
-    parts = urlsplit(url)
-    connection_class = (
-        http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    )
-    connection = connection_class(parts.netloc, timeout=CALLBACK_TIMEOUT)
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    headers = {"X-Twilio-Signature": signature, "User-Agent": "TwilioProxy/1.1 (fake)"}
-    body = None
-    if method != "GET":
-        body = urlencode(params)
-        headers["Content-Type"] = "application/x-www-form-urlencoded"
-    try:
-        connection.request(method, path, body=body, headers=headers)
-        response = connection.getresponse()
-        return response.status, response.read().decode("utf-8", "replace")
-    except OSError as error:
-        return 0, str(error)
-    finally:
-        connection.close()
-
-
-def _wav(seconds: int = 1) -> bytes:
-    """A silent 8 kHz mono WAV (what `/recordings/RE...` serves)."""
-    frames = b"\x00\x00" * 8000 * seconds
-    header = struct.pack(
-        "<4sI4s4sIHHIIHH4sI",
-        b"RIFF",
-        36 + len(frames),
-        b"WAVE",
-        b"fmt ",
-        16,
-        1,
-        1,
-        8000,
-        16000,
-        2,
-        16,
-        b"data",
-        len(frames),
-    )
-    return header + frames
-
-
-def _handler_for(fake: FakeTwilio) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "FakeTwilio/1.0"
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            """Quiet: the fake records requests in `fake.requests`."""
-
-        def do_GET(self) -> None:  # noqa: N802
-            self._dispatch("GET")
-
-        def do_POST(self) -> None:  # noqa: N802
-            self._dispatch("POST")
-
-        def do_DELETE(self) -> None:  # noqa: N802
-            self._dispatch("DELETE")
-
-        def _dispatch(self, method: str) -> None:
-            parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
-            if parts.path.startswith("/recordings/RE"):
-                self._reply(200, _wav(), "audio/wav")
-            elif parts.path.startswith("/_fake/"):
-                try:
-                    data = json.loads(raw) if raw else {}
-                except ValueError:
-                    data = None
-                if not isinstance(data, dict):
-                    self._json(400, {"error": "send a JSON object"})
-                    return
-                self._json(*fake._handle_control(method, parts.path, data))
-            else:
-                params = parse_qs(parts.query, keep_blank_values=True)
-                for key, values in parse_qs(raw, keep_blank_values=True).items():
-                    params.setdefault(key, []).extend(values)
-                self._json(*fake._handle(method, parts.path, params, self._auth()))
-
-        def _auth(self) -> tuple[str, str] | None:
-            header = self.headers.get("Authorization", "")
-            if not header.startswith("Basic "):
-                return None
-            try:
-                user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-            except (binascii.Error, UnicodeDecodeError):
-                return None
-            return user, password
-
-        def _json(self, status: int, body: Any) -> None:
-            if body is None:
-                self._reply(status, b"", "")
-            else:
-                self._reply(status, json.dumps(body).encode(), "application/json")
-
-        def _reply(self, status: int, payload: bytes, content_type: str) -> None:
-            try:
-                self.send_response(status)
-                if content_type:
-                    self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-            except OSError:
-                pass  # the client gave up (a time-out test)
-
-    return Handler

@@ -68,8 +68,8 @@ class Voice:
             self.run(call)
 
     def answer(self, call: Call, by: str) -> None:
-        if call.status != "ringing":
-            raise FakeError(f"{call.sid} is {call.status}, not ringing")
+        if call.status != "ringing" or call.direction == "inbound":
+            raise FakeError(f"{call.sid} is {call.direction} and {call.status}: not for answering")
         call.answered_by = by
         self.set_status(call, "in-progress")
         if call.url or call.twiml:
