@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from integrations.twilio.devphone.forms import CallActionForm, CallForm, SmsForm
 from integrations.twilio.fake.control import FakeControlError, FakeTwilioControl
+from integrations.twilio.selectors import number_list
 from opsduty.models import Organization
 from opsduty.selectors import user_list
 from opsduty.views.common import AuthedRequest, require_owner
@@ -62,12 +63,9 @@ def dev_phone_list(
     return list(phones.values())
 
 
-def _bought_numbers(state: dict[str, Any], phones: list[DevPhone]) -> list[str]:
-    """Bought numbers these phones have been in touch with (the organization's, as far as the
-    fake can tell: it does not know which account is whose)."""
-    bought = {n["phone_number"] for a in state.get("accounts", []) for n in a["numbers"]}
-    peers = {item["peer"] for p in phones for item in [*p.messages, *p.calls]}
-    return sorted(bought & peers)
+def _ours(request: AuthedRequest, number: str) -> bool:
+    """Whether `number` is one the organization bought (the only ones this page dials)."""
+    return number in {n.phone_number for n in number_list(organization=request.organization)}
 
 
 def _check(request: AuthedRequest) -> None:
@@ -120,9 +118,12 @@ def dev_phone(request: AuthedRequest) -> HttpResponse:
     """Every phone of the organization's people with its texts and calls."""
     _check(request)
     phones, state, error = _phones(request)
+    known = {n["phone_number"] for a in state.get("accounts", []) for n in a["numbers"]}
+    numbers = [n.phone_number for n in number_list(organization=request.organization)]
     context = {
         "phones": phones,
-        "bought": _bought_numbers(state, phones),
+        "bought": numbers,
+        "unknown_to_fake": [n for n in numbers if state and n not in known],
         "error": error,
         "fake_url": settings.OPSDUTY_TWILIO_API_URL,
         "keys": "123456789*0#",
@@ -139,7 +140,10 @@ def dev_phone_sms(request: AuthedRequest) -> HttpResponse:
     form = SmsForm(request.POST)
     people = {u.phone_number for u in user_list(organization=request.organization)}
     if not form.is_valid() or form.cleaned_data["from_number"] not in people:
-        messages.error(request, "Write a text from one of your people's phones to an E.164 number.")
+        messages.error(request, "Write a text from one of your people's phones.")
+        return _back()
+    if not _ours(request, form.cleaned_data["to_number"]):
+        messages.error(request, "Text one of your organization's Twilio numbers.")
         return _back()
     data = form.cleaned_data
     _done(
@@ -158,6 +162,9 @@ def dev_phone_call(request: AuthedRequest) -> HttpResponse:
     form = CallForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Give both numbers in E.164 format, e.g. +14155550100.")
+        return _back()
+    if not _ours(request, form.cleaned_data["to_number"]):
+        messages.error(request, "Call one of your organization's Twilio numbers.")
         return _back()
     data = form.cleaned_data
     sid = _done(

@@ -22,9 +22,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import urlencode
 
-from twilio.request_validator import (  # type: ignore[import-untyped, unused-ignore]
-    RequestValidator,
-)
+from twilio.request_validator import RequestValidator
 
 from integrations.twilio.fake.endpoints import state_of
 from integrations.twilio.fake.model import (

@@ -10,155 +10,447 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('escalations', '0012_notification_delivery_status_and_more'),
-        ('incidents', '0010_alter_incidentlogentry_action'),
-        ('opsduty', '0005_user_phone_verified_at_user_sms_stopped_at'),
+        ("escalations", "0012_notification_delivery_status_and_more"),
+        ("incidents", "0010_alter_incidentlogentry_action"),
+        ("opsduty", "0005_user_phone_verified_at_user_sms_stopped_at"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CallDestination',
+            name="CallDestination",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('digit', models.PositiveSmallIntegerField(validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(9)])),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='opsduty.organization')),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='opsduty.service')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "digit",
+                    models.PositiveSmallIntegerField(
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(9),
+                        ]
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="opsduty.organization",
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="opsduty.service",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['number_id', 'digit'],
+                "ordering": ["number_id", "digit"],
             },
         ),
         migrations.CreateModel(
-            name='PhoneVerification',
+            name="PhoneVerification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('phone_number', models.CharField(max_length=16, validators=[django.core.validators.RegexValidator('^\\+[1-9][0-9]{6,14}$', 'Use E.164 format, e.g. +15550100.')])),
-                ('code_hash', models.CharField(max_length=64)),
-                ('expires_at', models.DateTimeField()),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('verified_at', models.DateTimeField(blank=True, null=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='opsduty.organization')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "phone_number",
+                    models.CharField(
+                        max_length=16,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^\\+[1-9][0-9]{6,14}$", "Use E.164 format, e.g. +15550100."
+                            )
+                        ],
+                    ),
+                ),
+                ("code_hash", models.CharField(max_length=64)),
+                ("expires_at", models.DateTimeField()),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("verified_at", models.DateTimeField(blank=True, null=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="opsduty.organization",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at'],
+                "ordering": ["-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='TwilioAccount',
+            name="TwilioAccount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('account_sid', models.CharField(max_length=34, validators=[django.core.validators.RegexValidator('^AC[0-9a-f]{32}$', 'An Account SID is AC + 32 hex digits.')])),
-                ('auth_token', opsduty.crypto.EncryptedTextField()),
-                ('auth_token_hint', models.CharField(max_length=8)),
-                ('webhook_key', models.CharField(default=integrations.twilio.models._new_webhook_key, max_length=32, unique=True)),
-                ('friendly_name', models.CharField(blank=True, max_length=200)),
-                ('checked_at', models.DateTimeField(blank=True, null=True)),
-                ('sms_limit', models.PositiveSmallIntegerField(default=5, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100)])),
-                ('call_limit', models.PositiveSmallIntegerField(default=3, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(100)])),
-                ('limit_window_minutes', models.PositiveSmallIntegerField(default=15, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(1440)])),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='opsduty.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "account_sid",
+                    models.CharField(
+                        max_length=34,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^AC[0-9a-f]{32}$", "An Account SID is AC + 32 hex digits."
+                            )
+                        ],
+                    ),
+                ),
+                ("auth_token", opsduty.crypto.EncryptedTextField()),
+                ("auth_token_hint", models.CharField(max_length=8)),
+                (
+                    "webhook_key",
+                    models.CharField(
+                        default=integrations.twilio.models._new_webhook_key,
+                        max_length=32,
+                        unique=True,
+                    ),
+                ),
+                ("friendly_name", models.CharField(blank=True, max_length=200)),
+                ("checked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "sms_limit",
+                    models.PositiveSmallIntegerField(
+                        default=5,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(100),
+                        ],
+                    ),
+                ),
+                (
+                    "call_limit",
+                    models.PositiveSmallIntegerField(
+                        default=3,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(100),
+                        ],
+                    ),
+                ),
+                (
+                    "limit_window_minutes",
+                    models.PositiveSmallIntegerField(
+                        default=15,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(1440),
+                        ],
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="opsduty.organization",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='TwilioNumber',
+            name="TwilioNumber",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('sid', models.CharField(max_length=34, unique=True)),
-                ('phone_number', models.CharField(max_length=16, unique=True, validators=[django.core.validators.RegexValidator('^\\+[1-9][0-9]{6,14}$', 'Use E.164 format, e.g. +15550100.')])),
-                ('friendly_name', models.CharField(blank=True, max_length=64)),
-                ('sms_enabled', models.BooleanField(default=True)),
-                ('voice_enabled', models.BooleanField(default=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='numbers', to='twilio.twilioaccount')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='opsduty.organization')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("sid", models.CharField(max_length=34, unique=True)),
+                (
+                    "phone_number",
+                    models.CharField(
+                        max_length=16,
+                        unique=True,
+                        validators=[
+                            django.core.validators.RegexValidator(
+                                "^\\+[1-9][0-9]{6,14}$", "Use E.164 format, e.g. +15550100."
+                            )
+                        ],
+                    ),
+                ),
+                ("friendly_name", models.CharField(blank=True, max_length=64)),
+                ("sms_enabled", models.BooleanField(default=True)),
+                ("voice_enabled", models.BooleanField(default=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="numbers",
+                        to="twilio.twilioaccount",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="opsduty.organization",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['phone_number'],
+                "ordering": ["phone_number"],
             },
         ),
         migrations.CreateModel(
-            name='PhoneCall',
+            name="PhoneCall",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('notification', 'Voice notification'), ('incoming', 'Incoming call')], max_length=16)),
-                ('call_sid', models.CharField(max_length=34, unique=True)),
-                ('from_number', models.CharField(max_length=32)),
-                ('to_number', models.CharField(max_length=32)),
-                ('status', models.CharField(default='queued', max_length=16)),
-                ('answered_by', models.CharField(blank=True, max_length=32)),
-                ('plan', models.JSONField(blank=True, default=list)),
-                ('position', models.PositiveSmallIntegerField(default=0)),
-                ('recording_url', models.URLField(blank=True, max_length=500)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('answered_user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('destination', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='twilio.calldestination')),
-                ('incident', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='incidents.incident')),
-                ('notification', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='+', to='escalations.notification')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='opsduty.organization')),
-                ('user', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('number', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='twilio.twilionumber')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("notification", "Voice notification"),
+                            ("incoming", "Incoming call"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("call_sid", models.CharField(max_length=34, unique=True)),
+                ("from_number", models.CharField(max_length=32)),
+                ("to_number", models.CharField(max_length=32)),
+                ("status", models.CharField(default="queued", max_length=16)),
+                ("answered_by", models.CharField(blank=True, max_length=32)),
+                ("plan", models.JSONField(blank=True, default=list)),
+                ("position", models.PositiveSmallIntegerField(default=0)),
+                ("recording_url", models.URLField(blank=True, max_length=500)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "answered_user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "destination",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="twilio.calldestination",
+                    ),
+                ),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "notification",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="escalations.notification",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="opsduty.organization",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "number",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="twilio.twilionumber",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='calldestination',
-            name='number',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='destinations', to='twilio.twilionumber'),
+            model_name="calldestination",
+            name="number",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="destinations",
+                to="twilio.twilionumber",
+            ),
         ),
         migrations.CreateModel(
-            name='InboundMessage',
+            name="InboundMessage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('message_sid', models.CharField(max_length=34, unique=True)),
-                ('from_number', models.CharField(max_length=32)),
-                ('to_number', models.CharField(max_length=32)),
-                ('body', models.TextField(max_length=1600)),
-                ('answer', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('incident', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='incidents.incident')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='opsduty.organization')),
-                ('user', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("message_sid", models.CharField(max_length=34, unique=True)),
+                ("from_number", models.CharField(max_length=32)),
+                ("to_number", models.CharField(max_length=32)),
+                ("body", models.TextField(max_length=1600)),
+                ("answer", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="opsduty.organization",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['from_number', '-created_at'], name='inbound_sms_from')],
+                "indexes": [
+                    models.Index(fields=["from_number", "-created_at"], name="inbound_sms_from")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='SmsCode',
+            name="SmsCode",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.PositiveSmallIntegerField()),
-                ('phone_number', models.CharField(max_length=16)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('incident', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='incidents.incident')),
-                ('notification', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='escalations.notification')),
-                ('organization', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='opsduty.organization')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.PositiveSmallIntegerField()),
+                ("phone_number", models.CharField(max_length=16)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "incident",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="incidents.incident",
+                    ),
+                ),
+                (
+                    "notification",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="escalations.notification",
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="opsduty.organization",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['user', '-created_at'], name='sms_code_latest')],
+                "indexes": [models.Index(fields=["user", "-created_at"], name="sms_code_latest")],
             },
         ),
         migrations.AddConstraint(
-            model_name='twilioaccount',
-            constraint=models.UniqueConstraint(fields=('organization',), name='twilio_account_per_org'),
+            model_name="twilioaccount",
+            constraint=models.UniqueConstraint(
+                fields=("organization",), name="twilio_account_per_org"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='phonecall',
-            constraint=models.CheckConstraint(condition=models.Q(('kind', 'incoming'), ('notification__isnull', False), _connector='OR'), name='phone_call_notification_has_row'),
+            model_name="phonecall",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("kind", "incoming"), ("notification__isnull", False), _connector="OR"
+                ),
+                name="phone_call_notification_has_row",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='calldestination',
-            constraint=models.UniqueConstraint(fields=('number', 'digit'), name='call_destination_digit'),
+            model_name="calldestination",
+            constraint=models.UniqueConstraint(
+                fields=("number", "digit"), name="call_destination_digit"
+            ),
         ),
     ]

@@ -10,7 +10,8 @@ from django.test import Client
 
 from integrations.twilio.client import twilio_client
 from integrations.twilio.fake import FakeTwilio
-from opsduty.models import User
+from integrations.twilio.models import TwilioAccount, TwilioNumber
+from opsduty.models import Organization, User
 from tests.integrations.twilio.conftest import ACCOUNT_SID, AUTH_TOKEN, TwimlApp
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.integrations.twilio.urls")]
@@ -18,6 +19,22 @@ pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.integrations.twilio
 OURS = "+14155550100"
 ALICE = "+15005550006"
 BOB = "+15005550007"
+THEIRS = "+14155550101"
+
+
+def _bought(organization: Organization, account_sid: str, token: str, number: str) -> None:
+    account = TwilioAccount.objects.create(
+        organization=organization,
+        account_sid=account_sid,
+        auth_token=token,
+        auth_token_hint=token[-4:],
+    )
+    TwilioNumber.objects.create(
+        organization=organization,
+        account=account,
+        sid="PN" + "1" * 30 + number[-2:],
+        phone_number=number,
+    )
 
 
 @pytest.fixture
@@ -32,10 +49,15 @@ def phones(
     fake_twilio.buy_number(
         ACCOUNT_SID, OURS, sms_url=f"{twiml_app.url}/sms", voice_url=f"{twiml_app.url}/voice"
     )
+    _bought(member.organization, ACCOUNT_SID, AUTH_TOKEN, OURS)
+    other_sid = "AC" + "e" * 32
+    fake_twilio.add_account(other_sid, "other-token")
+    fake_twilio.buy_number(other_sid, THEIRS, sms_url=f"{twiml_app.url}/sms")
+    _bought(outsider.organization, other_sid, "other-token", THEIRS)
     twiml_app.routes["/sms"] = "<Response><Message>Noted</Message></Response>"
     twiml_app.routes["/voice"] = "<Response><Say>Hello from OpsDuty.</Say></Response>"
     fake_twilio.sms(ALICE, OURS, "ack from alice")
-    fake_twilio.sms(BOB, OURS, "secret of org b")
+    fake_twilio.sms(BOB, THEIRS, "secret of org b")
     return fake_twilio
 
 
@@ -45,6 +67,7 @@ def test_owners_see_their_own_people_phones_only(phones: FakeTwilio, owner_clien
     text = page.content.decode()
     assert "ack from alice" in text and "Noted" in text
     assert "secret of org b" not in text and BOB not in text
+    assert OURS in text and THEIRS not in text
 
 
 def test_members_may_not_use_it_and_it_is_off_by_default(
@@ -92,6 +115,8 @@ def test_texts_go_from_own_people_and_calls_from_any_number(
 
     stranger = "+15005550123"
     owner_client.post("/dev/phone/calls/", {"from_number": stranger, "to_number": OURS})
+    owner_client.post("/dev/phone/calls/", {"from_number": stranger, "to_number": THEIRS})
     phones.settle()
     page = owner_client.get("/dev/phone/").content.decode()
     assert stranger in page and "Hello from OpsDuty." in page
+    assert [c.to for c in phones.calls.values()] == [OURS]  # not another organization's number

@@ -8,12 +8,8 @@ import http.client
 from urllib.parse import urlsplit
 
 import pytest
-from twilio.base.exceptions import (  # type: ignore[import-untyped, unused-ignore]
-    TwilioRestException,
-)
-from twilio.request_validator import (  # type: ignore[import-untyped, unused-ignore]
-    RequestValidator,
-)
+from twilio.base.exceptions import TwilioRestException
+from twilio.request_validator import RequestValidator
 
 from integrations.twilio.client import RewritingHttpClient, twilio_client
 from integrations.twilio.fake import FakeError, FakeTwilio, FakeTwilioControl
