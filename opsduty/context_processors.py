@@ -13,4 +13,5 @@ def organization(request: HttpRequest) -> dict[str, Any]:
     return {
         "organization": getattr(request, "organization", None),
         "dev_inbox": settings.OPSDUTY_DEV_INBOX,
+        "dev_phone": settings.OPSDUTY_DEV_PHONE,
     }

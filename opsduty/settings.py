@@ -315,6 +315,9 @@ LOGGING: dict[str, Any] = {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO"},
         "axes": {"level": "WARNING"},
+        # The twilio SDK logs every request's URL and headers at INFO (never the token, but
+        # ten lines per SMS): warnings only.
+        "twilio": {"level": "WARNING"},
     },
 }
 if LOG_FORMAT not in LOGGING["formatters"]:

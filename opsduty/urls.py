@@ -24,6 +24,7 @@ urlpatterns = [
     path("api/v1/", include("opsduty.api.urls")),
     path("", include("signals.receiver.urls")),
     path("", include("integrations.twilio.urls")),
+    path("", include("integrations.twilio.devphone.urls")),
     path("", include("escalations.schedules.urls_feeds")),
     path("", include("opsduty.urls_ui")),
 ]

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from escalations.engine.paging import incident_escalate
@@ -29,6 +31,8 @@ __all__ = [
     "sms_reply_handle",
 ]
 
+# After the help text, unknown replies get no answer for this long (or until one works).
+HELP_SILENCE = timedelta(hours=24)
 STOP_WORDS = frozenset({"stop", "stopall", "unsubscribe", "cancel", "end", "quit", "optout"})
 START_WORDS = frozenset({"start", "unstop", "yes"})
 HELP_WORDS = frozenset({"help", "info", "?"})
@@ -161,17 +165,21 @@ def _reply_act(inbound: InboundMessage, user: User, body: str) -> str:
 
 
 def _last_answer_was_help(inbound: InboundMessage) -> bool:
-    """Whether our answer to this phone's previous SMS was the help text (then: silence)."""
-    previous = (
+    """Whether this phone was answered with the help text since its last reply that worked
+    (within a day): then we stay silent."""
+    helped = (SMS_HELP, SMS_UNKNOWN_SENDER)
+    latest = (
         InboundMessage.objects.filter(
+            Q(answer__in=helped) | Q(incident__isnull=False),
             organization_id=inbound.organization_id,
             from_number=inbound.from_number,
             id__lt=inbound.pk,
+            created_at__gte=inbound.created_at - HELP_SILENCE,
         )
         .order_by("-id")
         .first()
     )
-    return previous is not None and previous.answer in (SMS_HELP, SMS_UNKNOWN_SENDER)
+    return latest is not None and latest.answer in helped
 
 
 # --- provider reports ------------------------------------------------------------------------

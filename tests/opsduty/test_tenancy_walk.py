@@ -48,8 +48,13 @@ from tests.heartbeat_factories import make_heartbeat, make_state
 # credential; tests/escalations/test_feeds.py checks that a token shows only its own
 # organization's (and its own user's) shifts. The public heartbeat check-in
 # (`heartbeats/checkin/<key>/`) is the same kind of surface: its key only reaches its own
-# heartbeat (tests/signals/test_heartbeat_checkin_urls.py).
+# heartbeat (tests/signals/test_heartbeat_checkin_urls.py). The development phone
+# (`dev/phone/calls/<call_sid>/`) names calls of the fake Twilio, off outside `make run`; its
+# tenancy test (another organization's call answers 404) is in
+# tests/integrations/twilio/test_devphone.py. Twilio's own requests (`integrations/twilio/`)
+# are signed: tests/integrations/twilio/ check another organization's ids there.
 SKIPPED_PREFIXES = (
+    "dev/phone/",
     "admin/",
     "oauth2/",
     "static/",

@@ -4,6 +4,7 @@ name and phone, password change, signing out of every device."""
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 from django.test import Client
 
 from opsduty.models import User
@@ -47,23 +48,48 @@ def test_profile_edit_saves_names_and_phone(owner: User, owner_client: Client) -
     assert "Your profile has been saved." in owner_client.get("/profile/").content.decode()
 
 
-@pytest.mark.parametrize("phone", ["12345678", "+0123456", "+47 123 45 678", "call me"])
+@pytest.mark.parametrize(
+    ("phone", "error"),
+    [
+        ("12345678", "Start with + and the country code, e.g. +47 22 33 44 55."),
+        ("+0123456", "Not a phone number"),
+        ("+47 12", "That number has the wrong length for its country."),
+        ("call me", "Start with + and the country code"),
+    ],
+)
 def test_invalid_phone_number_shows_error_and_saves_nothing(
-    owner: User, owner_client: Client, phone: str
+    owner: User, owner_client: Client, phone: str, error: str
 ) -> None:
     before = (owner.first_name, owner.phone_number)
     response = owner_client.post(
         "/profile/details/", {"first_name": "Changed", "last_name": "", "phone_number": phone}
     )
     assert response.status_code == 200
-    assert response.context["profile_form"].errors["phone_number"] == [
-        "Use E.164 format, e.g. +15550100."
-    ]
+    (shown,) = response.context["profile_form"].errors["phone_number"]
+    assert shown.startswith(error)
     assert 'aria-invalid="true"' in response.content.decode()
     owner.refresh_from_db()
     assert (owner.first_name, owner.phone_number) == before
     # The page header still shows the saved name, not the rejected edit.
     assert response.context["user"].first_name == before[0]
+
+
+def test_phone_number_is_stored_as_e164_and_a_new_one_needs_verifying_again(
+    owner: User, owner_client: Client
+) -> None:
+    owner.phone_number = "+4722334455"
+    owner.phone_verified_at = timezone.now()
+    owner.save()
+    owner_client.post(
+        "/profile/details/", {"first_name": "O", "last_name": "", "phone_number": "+47 22 33 44 55"}
+    )
+    owner.refresh_from_db()
+    assert (owner.phone_number, owner.phone_verified) == ("+4722334455", True)  # same number
+    owner_client.post(
+        "/profile/details/", {"first_name": "O", "last_name": "", "phone_number": "+47 41 23 45 67"}
+    )
+    owner.refresh_from_db()
+    assert (owner.phone_number, owner.phone_verified) == ("+4741234567", False)
 
 
 def test_password_change_keeps_this_session_and_signs_out_the_others(owner: User) -> None:

@@ -148,14 +148,21 @@ class FakeTwilio:
             return account
 
     def buy_number(
-        self, account_sid: str, phone_number: str, *, voice_url: str = "", sms_url: str = ""
+        self,
+        account_sid: str,
+        phone_number: str,
+        *,
+        voice_url: str = "",
+        sms_url: str = "",
+        sid: str = "",
     ) -> Number:
-        """A number the account owns already (as if bought through the API)."""
+        """A number the account owns already (as if bought through the API; `sid` keeps the
+        one the application knows it by, when the fake restarts)."""
         with self.lock:
             if account_sid not in self.accounts or not E164.match(phone_number):
                 raise FakeError(f"unknown account {account_sid} or bad number {phone_number}")
             number = Number(
-                new_sid("PN"),
+                sid or new_sid("PN"),
                 account_sid,
                 phone_number,
                 country_of(phone_number) or "US",

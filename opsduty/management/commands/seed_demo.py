@@ -7,6 +7,7 @@ import zoneinfo
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -22,7 +23,10 @@ from escalations.models import (
 )
 from escalations.policies import services as policy_services
 from escalations.schedules import services as schedule_services
+from integrations.twilio.devphone import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, DEV_NUMBER
+from integrations.twilio.models import CallDestination, TwilioAccount, TwilioNumber
 from opsduty import services
+from opsduty.crypto import secret_hint
 from opsduty.models import Organization, Role, Service, ServiceType, Team, User
 from processing.models import RoutingRule
 from processing.routing import services as routing_services
@@ -34,11 +38,11 @@ DEMO_DOMAIN = "demo"
 DEMO_PASSWORD = "opsduty-demo"  # noqa: S105 - published demo login, only in this seed
 
 DEMO_USERS = [
-    # email, role, first name, last name, phone (+1 555 01xx is reserved for fiction)
-    ("owner@demo.example", Role.OWNER, "Olivia", "Owner", "+15550100"),
-    ("alice@demo.example", Role.MEMBER, "Alice", "Andersen", "+15550101"),
-    ("bob@demo.example", Role.MEMBER, "Bob", "Berg", "+15550102"),
-    ("carol@demo.example", Role.STAKEHOLDER, "Carol", "Christensen", "+15550103"),
+    # email, role, first name, last name, phone (555-01xx numbers are reserved for fiction)
+    ("owner@demo.example", Role.OWNER, "Olivia", "Owner", "+12125550100"),
+    ("alice@demo.example", Role.MEMBER, "Alice", "Andersen", "+12125550101"),
+    ("bob@demo.example", Role.MEMBER, "Bob", "Berg", "+12125550102"),
+    ("carol@demo.example", Role.STAKEHOLDER, "Carol", "Christensen", "+12125550103"),
 ]
 
 DEMO_TEAMS = {
@@ -150,6 +154,7 @@ class Command(BaseCommand):
         self._schedule(organization)
         self._policies(organization)
         self._heartbeat(organization)
+        self._telephony(organization)
         self.stdout.write(
             "Demo organization ready. Sign in with organization 'demo', "
             f"email owner@demo.example (or alice@, bob@, carol@demo.example), "
@@ -313,6 +318,46 @@ class Command(BaseCommand):
         policy_services.step_update(
             step=step, by=None, kind=StepKind.NOTIFY, schedule_id=schedule.pk, channel=step.channel
         )
+
+    def _telephony(self, organization: Organization) -> None:
+        """The demo people's phones are verified; with the development phone (make run: a
+        fake Twilio at OPSDUTY_TWILIO_API_URL) the organization has its Twilio account and one
+        number whose incoming calls offer 1: API, 2: Checkout."""
+        User.objects.for_org(organization).filter(phone_verified_at__isnull=True).exclude(
+            phone_number=""
+        ).update(phone_verified_at=timezone.now())
+        if not settings.OPSDUTY_TWILIO_API_URL:
+            return
+        account = TwilioAccount.objects.filter(organization=organization).first()
+        if account is None:
+            account = TwilioAccount.objects.create(
+                organization=organization,
+                account_sid=DEV_ACCOUNT_SID,
+                auth_token=DEV_AUTH_TOKEN,
+                auth_token_hint=secret_hint(DEV_AUTH_TOKEN),
+                friendly_name="Development phone",
+            )
+        if account.account_sid != DEV_ACCOUNT_SID:
+            return  # the demo was pointed at another account: leave it alone
+        number, _ = TwilioNumber.objects.get_or_create(
+            phone_number=DEV_NUMBER,
+            defaults={
+                "organization": organization,
+                "account": account,
+                "sid": "PN" + "de" * 16,
+                "friendly_name": "Demo on-call line",
+            },
+        )
+        if number.organization_id != organization.pk:
+            return
+        for digit, routing_key in ((1, "demo-api"), (2, "demo-checkout")):
+            service = Service.objects.for_org(organization).get(routing_key=routing_key)
+            CallDestination.objects.get_or_create(
+                organization=organization,
+                number=number,
+                digit=digit,
+                defaults={"service": service},
+            )
 
     def _user(
         self, organization: Organization, email: str, role: str, first: str, last: str, phone: str

@@ -4,6 +4,7 @@ bought number, and a person with a verified phone; signed requests as Twilio sen
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.test import Client
@@ -64,7 +65,9 @@ def phone_verified(user: User, number: str, *rules: tuple[int, str]) -> User:
     return user
 
 
-def signed_post(client: Client, path: str, params: dict[str, str], token: str) -> object:
+def signed_post(client: Client, path: str, params: dict[str, str], token: str) -> Any:
     """POST `params` to `path` signed over the public URL, as Twilio does."""
-    signature = RequestValidator(token).compute_signature(settings.OPSDUTY_PUBLIC_URL + path, params)
+    signature = RequestValidator(token).compute_signature(
+        settings.OPSDUTY_PUBLIC_URL + path, params
+    )
     return client.post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
