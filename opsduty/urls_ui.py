@@ -1,8 +1,8 @@
 """The browser UI, included at the site root. Int kwargs are named `team_id`, `user_id`,
 `application_id`, `token_id`, `incident_id`, `service_id`, `routing_rule_id`, `route_id`,
 `orchestration_id`, `policy_id`, `step_id`, `schedule_id`, `layer_id`, `override_id`,
-`channel_id`, `webhook_id`, `raw_event_id`, `heartbeat_id`, `heartbeat_state_id` (the tenancy
-test substitutes another organization's ids by name)."""
+`channel_id`, `webhook_id`, `raw_event_id`, `heartbeat_id`, `heartbeat_state_id`, `number_id`,
+`destination_id` (the tenancy test substitutes another organization's ids by name)."""
 
 from __future__ import annotations
 
@@ -61,4 +61,6 @@ urlpatterns = [
     path("", include("signals.webhooks.urls")),
     path("", include("processing.pipeline.urls")),
     path("", include("signals.heartbeats.urls")),
+    path("", include("integrations.twilio.setup.urls")),
+    path("", include("integrations.twilio.verification.urls")),
 ]

@@ -17,7 +17,13 @@ from django.db.models import Exists, OuterRef, Prefetch
 from django.utils import timezone
 
 from escalations.models import EscalationPolicy, EscalationStep, Schedule, ScheduleLayer, StepKind
-from escalations.notifications.rules import ContactProblem, users_without_contact
+from escalations.notifications.models import Channel
+from escalations.notifications.rules import (
+    PHONE_CHANNELS,
+    ContactProblem,
+    users_channels,
+    users_without_contact,
+)
 from escalations.schedules.selectors import schedule_gaps
 from opsduty.models import Organization, Role, Service, Team, User
 
@@ -58,6 +64,7 @@ class Diagnostics:
     unreachable_steps: list[UnreachableStep]
     unused_policies: list[EscalationPolicy]
     users_without_contact: list[ContactProblem]
+    unverified_phones: list[ContactProblem]
     schedule_gaps: list[ScheduleGaps]
 
     @property
@@ -67,6 +74,7 @@ class Diagnostics:
             len(self.services_without_policy)
             + len(self.unreachable_steps)
             + len(self.users_without_contact)
+            + len(self.unverified_phones)
             + len(self.schedule_gaps)
         )
 
@@ -164,6 +172,31 @@ def schedule_gap_list(*, organization: Organization, now: datetime) -> list[Sche
     return found
 
 
+def _phone_problems(user: User, used: set[str]) -> list[str]:
+    phone = used & set(PHONE_CHANNELS)
+    if not phone or not user.phone_number:
+        return []  # nothing to reach by phone, or no number at all (users_without_contact)
+    problems = []
+    if user.phone_verified_at is None:
+        names = " and ".join(Channel(c).label for c in PHONE_CHANNELS if c in phone)
+        problems.append(f"{names} rules but the phone number is not verified")
+    if Channel.SMS in phone and user.sms_stopped_at is not None:
+        problems.append("SMS rules but they answered STOP to our SMS")
+    return problems
+
+
+def unverified_phone_list(*, organization: Organization) -> list[ContactProblem]:
+    """Active responders whose SMS or voice rules need a verified phone number they lack
+    (the providers skip an unverified number), or who answered STOP to our SMS. People with
+    no number at all are in `users_without_contact`."""
+    found = []
+    for user, used in users_channels(organization):
+        problems = _phone_problems(user, used)
+        if problems:
+            found.append(ContactProblem(user=user, problems=problems))
+    return found
+
+
 def diagnostics_for(*, organization: Organization, now: datetime | None = None) -> Diagnostics:
     """Every diagnostics finding of one organization (about ten queries, plus two per
     schedule that a policy notifies)."""
@@ -185,5 +218,6 @@ def diagnostics_for(*, organization: Organization, now: datetime | None = None) 
         unreachable_steps=unreachable_step_list(organization=organization),
         unused_policies=list(unused),
         users_without_contact=users_without_contact(organization),
+        unverified_phones=unverified_phone_list(organization=organization),
         schedule_gaps=schedule_gap_list(organization=organization, now=now or timezone.now()),
     )

@@ -136,11 +136,9 @@ def _problems(user: User, channels: Iterable[str]) -> list[str]:
     return problems
 
 
-def users_without_contact(organization: Organization) -> list[ContactProblem]:
-    """Active responders whose rules use a channel they have no contact for (diagnostics).
-
-    Users who never opened their rules are judged by the defaults they would get.
-    """
+def users_channels(organization: Organization) -> list[tuple[User, set[str]]]:
+    """Active responders with the channels their rules use; users who never opened their
+    rules are judged by the defaults they would get (two queries)."""
     users = list(User.objects.for_org(organization).active().exclude(role="stakeholder"))
     channels: dict[int, set[str]] = {user.pk: set() for user in users}
     rows = NotificationRule.objects.for_org(organization).values_list("user_id", "channel")
@@ -150,9 +148,15 @@ def users_without_contact(organization: Organization) -> list[ContactProblem]:
             channels[user_id].add(channel)
             has_rules.add(user_id)
     default_channels = {c for rules in DEFAULT_RULES.values() for _, c in rules}
+    return [
+        (user, channels[user.pk] if user.pk in has_rules else default_channels) for user in users
+    ]
+
+
+def users_without_contact(organization: Organization) -> list[ContactProblem]:
+    """Active responders whose rules use a channel they have no contact for (diagnostics)."""
     found = []
-    for user in users:
-        used = channels[user.pk] if user.pk in has_rules else default_channels
+    for user, used in users_channels(organization):
         problems = _problems(user, used)
         if problems:
             found.append(ContactProblem(user=user, problems=problems))

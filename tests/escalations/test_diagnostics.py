@@ -22,6 +22,7 @@ from escalations.models import (
     ScheduleLayer,
     StepKind,
 )
+from escalations.notifications.rules import RuleInput, notification_rules_replace
 from escalations.policies import services as ps
 from escalations.schedules import services as ss
 from escalations.schedules.selectors import oncall_forget
@@ -305,3 +306,33 @@ def test_another_organizations_objects_are_never_listed(
     assert found.services_without_policy == [] and found.unused_policies == []
     assert found.unreachable_steps == [] and found.users_without_contact == []
     assert [f.step for f in diagnostics_for(organization=org_b).unreachable_steps] == [step]
+
+
+def test_person_with_sms_rules_and_an_unverified_number_is_listed_until_verified(
+    org_a: Organization, owner: User, member: User, stakeholder: User
+) -> None:
+    for user in (owner, member, stakeholder):
+        user.phone_number = PHONE
+        user.phone_verified_at = NOW if user is owner else None
+        user.save(update_fields=["phone_number", "phone_verified_at"])
+    found = diagnostics_for(organization=org_a)
+    assert [p.user for p in found.unverified_phones] == [member]  # stakeholders: never paged
+    assert found.unverified_phones[0].problems == [
+        "SMS and Voice call rules but the phone number is not verified"
+    ]
+    assert found.users_without_contact == [] and found.problem_count == 1
+    member.phone_verified_at = NOW
+    member.sms_stopped_at = NOW
+    member.save(update_fields=["phone_verified_at", "sms_stopped_at"])
+    [stopped] = diagnostics_for(organization=org_a).unverified_phones
+    assert stopped.problems == ["SMS rules but they answered STOP to our SMS"]
+
+
+def test_email_only_rules_need_no_verified_number(org_a: Organization, member: User) -> None:
+    member.phone_number = PHONE
+    member.save(update_fields=["phone_number"])
+    for urgency in ("high", "low"):
+        notification_rules_replace(
+            user=member, urgency=urgency, rules=[RuleInput(delay_minutes=0, channel="email")]
+        )
+    assert diagnostics_for(organization=org_a).unverified_phones == []

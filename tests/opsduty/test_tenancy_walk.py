@@ -23,6 +23,7 @@ from escalations.models import EscalationPolicy as EscalationPolicyModel
 from escalations.models import Schedule, StepKind
 from escalations.policies.services import policy_create, step_add
 from escalations.schedules import services as schedule_services
+from integrations.twilio.models import CallDestination, TwilioAccount, TwilioNumber
 from opsduty.models import Organization, Role, Service, Team, User
 from opsduty.services import api_token_issue
 from processing.models import RoutingRule
@@ -207,6 +208,24 @@ def _heartbeat_state(org: Organization, user: User) -> models.Model:
     return heartbeats.state_create(heartbeat=heartbeat, by=user, environment="dev", data=data)
 
 
+def _twilio_number(org: Organization, user: User) -> TwilioNumber:
+    account, _ = TwilioAccount.objects.get_or_create(
+        organization=org,
+        defaults={"account_sid": "AC" + "0" * 32, "auth_token": "t" * 32, "auth_token_hint": "…"},
+    )
+    serial = TwilioNumber.objects.count() + 10
+    return TwilioNumber.objects.create(
+        organization=org, account=account, sid=f"PN{serial:032d}", phone_number=f"+1555010{serial}"
+    )
+
+
+def _call_destination(org: Organization, user: User) -> CallDestination:
+    service = _service_of_team(org, user)
+    return CallDestination.objects.create(
+        organization=org, number=_twilio_number(org, user), digit=1, service=service
+    )
+
+
 def _checkin_by_name(org: Organization, user: User) -> tuple[dict[str, object], list[models.Model]]:
     """#9: the service id, heartbeat name and environment of one state, which only make
     sense together."""
@@ -238,6 +257,8 @@ OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "raw_event_id": _raw_event,
     "heartbeat_id": _heartbeat,
     "heartbeat_state_id": _heartbeat_state,
+    "number_id": _twilio_number,
+    "destination_id": _call_destination,
 }
 
 # Routes whose URL values only make sense together: route -> (URL values, objects made).
@@ -300,6 +321,13 @@ def _client(user: User) -> Client:
     client = api_client_for(user)
     client.force_login(user)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _no_real_twilio(settings: Any) -> None:
+    """Own ids reach the Twilio SDK (releasing a number): a closed loopback port, never the
+    real Twilio; the views answer its silence with a message."""
+    settings.OPSDUTY_TWILIO_API_URL = "http://127.0.0.1:9"
 
 
 @pytest.mark.django_db

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time
 import pytest
 import time_machine
 from django.test import Client
+from django.urls import reverse
 
 from escalations.catalog.services import service_set_policy
 from escalations.models import EscalationPolicy, Frequency, Rotation, StepKind
@@ -27,7 +28,8 @@ def team(team_a: Team, owner: User, member: User) -> Team:
     factories.add_member(team_a, member)
     for user in (owner, member):
         user.phone_number = "+15550100"
-        user.save(update_fields=["phone_number"])
+        user.phone_verified_at = datetime(2026, 1, 1, tzinfo=UTC)
+        user.save(update_fields=["phone_number", "phone_verified_at"])
     return team_a
 
 
@@ -153,3 +155,14 @@ def test_schedule_gaps_show_local_times_and_link_the_policy(
     assert "Wed 6 Jan 17:00</time> to" in content and "Thu 7 Jan 09:00 CET</time>" in content
     assert 'datetime="2027-01-06T16:00:00+00:00"' in content
     assert "and 4 more" in content  # 14 gaps, the first 10 shown
+
+
+def test_unverified_phone_is_listed_with_a_link_to_their_rules(
+    owner_client: Client, team: Team, member: User
+) -> None:
+    member.phone_verified_at = None
+    member.save(update_fields=["phone_verified_at"])
+    content = page(owner_client)
+    assert "Phone numbers SMS and voice cannot use <small>(1)</small>" in content
+    assert "SMS and Voice call rules but the phone number is not verified" in content
+    assert f'href="{reverse("user_notification_rules", kwargs={"user_id": member.pk})}"' in content
