@@ -208,6 +208,22 @@ def asgi_server(transactional_db: None) -> Iterator[str]:
         settings_dict["CONN_MAX_AGE"] = conn_max_age
 
 
+# The fake Twilio's one account (tests/integrations/twilio/, the telephony browser flows).
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
+
+
+@pytest.fixture
+def fake_twilio(settings: Any) -> Iterator[Any]:
+    """A running fake Twilio (integrations/twilio/fake/) with one account (ACCOUNT_SID /
+    AUTH_TOKEN); the SDK calls it."""
+    from integrations.twilio.fake import FakeTwilio
+
+    with FakeTwilio(accounts={ACCOUNT_SID: AUTH_TOKEN}) as fake:
+        settings.OPSDUTY_TWILIO_API_URL = fake.url
+        yield fake
+
+
 @pytest.fixture
 def dev_inbox(settings: Any) -> Iterator[None]:
     """Mail goes to the development inbox (opsduty/devmail.py), emptied before and after."""

@@ -4,8 +4,8 @@ name and phone, password change, signing out of every device."""
 from __future__ import annotations
 
 import pytest
-from django.utils import timezone
 from django.test import Client
+from django.utils import timezone
 
 from opsduty.models import User
 from tests import factories

@@ -1,6 +1,6 @@
-"""Fixtures for Twilio: `fake_twilio` (the fake provider, with the SDK pointed at it) and
-`twiml_app`, a tiny stand-in for the application's webhooks (records what arrives, answers
-TwiML per path)."""
+"""Fixtures for Twilio: `twiml_app`, a tiny stand-in for the application's webhooks (records
+what arrives, answers TwiML per path). `fake_twilio`, the fake provider with the SDK pointed
+at it, is in tests/conftest.py: the browser flows use it too."""
 
 from __future__ import annotations
 
@@ -13,18 +13,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from integrations.twilio.fake import FakeTwilio
+from tests.conftest import ACCOUNT_SID, AUTH_TOKEN
 
-ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
-AUTH_TOKEN = "fake-auth-token-0123456789abcdef"
-
-
-@pytest.fixture
-def fake_twilio(settings: Any) -> Iterator[FakeTwilio]:
-    """A running fake Twilio with one account (ACCOUNT_SID / AUTH_TOKEN); the SDK calls it."""
-    with FakeTwilio(accounts={ACCOUNT_SID: AUTH_TOKEN}) as fake:
-        settings.OPSDUTY_TWILIO_API_URL = fake.url
-        yield fake
+__all__ = ["ACCOUNT_SID", "AUTH_TOKEN", "Received", "TwimlApp"]
 
 
 @dataclass(frozen=True)

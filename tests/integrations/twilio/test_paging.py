@@ -13,10 +13,10 @@ from django.utils import timezone
 
 from escalations.catalog import services as catalog
 from escalations.catalog.services import service_set_policy
-from escalations.policies.models import StepKind
-from escalations.policies.services import policy_create, step_add
 from escalations.models import Notification, NotificationStatus
 from escalations.notifications.services import notification_deliver, notify_user
+from escalations.policies.models import StepKind
+from escalations.policies.services import policy_create, step_add
 from incidents.ingest import services as ingest
 from incidents.models import Incident, Status
 from integrations.twilio.fake import FakeTwilio

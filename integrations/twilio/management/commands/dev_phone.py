@@ -53,7 +53,7 @@ class Command(BaseCommand):
                     sms_url=callback_url(number.account, "twilio_sms_inbound"),
                 )
         web = f"http://127.0.0.1:{os.environ.get('OPSDUTY_WEB_PORT', '8000')}"
-        if settings.OPSDUTY_PUBLIC_URL != web:
+        if web != settings.OPSDUTY_PUBLIC_URL:
             fake.forward(settings.OPSDUTY_PUBLIC_URL, web)
         with fake:
             print(f"development phone (fake Twilio) on {fake.url}", file=sys.stderr, flush=True)
