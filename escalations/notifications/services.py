@@ -488,6 +488,8 @@ _DELIVERY_WORDS = {
     "canceled": "cancelled",
 }
 DELIVERY_STATES = tuple(_DELIVERY_RANK)
+# Kept on the row, not said on the timeline: steps on the way that every message passes.
+_QUIET_STATES = frozenset({"queued", "sent", "ringing"})
 
 
 @transaction.atomic
@@ -514,7 +516,7 @@ def notification_delivery_update(
     notification.delivery_status = state
     notification.delivery_updated_at = timezone.now()
     notification.save(update_fields=["delivery_status", "delivery_updated_at"])
-    if state != "queued":
+    if state not in _QUIET_STATES:
         text = f"{_label(notification)}: {_DELIVERY_WORDS[state]}"
         if detail:
             text += f" ({detail})"
