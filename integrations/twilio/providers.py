@@ -95,6 +95,18 @@ def _twilio_error(error: Exception, user: User) -> DeliveryError:
     return DeliveryError(errors.describe(error), permanent=errors.is_permanent(error))
 
 
+def _prepared(
+    notification: Notification, *, voice: bool
+) -> tuple[TwilioAccount, str, TwilioNumber]:
+    """The account, the person's number and our number to send from, once every check passed
+    (set up, verified, not stopped, under the rate limit)."""
+    account = _account(notification)
+    to = _recipient(notification.user, Channel.VOICE if voice else Channel.SMS)
+    sender = _sender(notification, to, voice=voice)
+    _rate_check(notification, account, voice=voice)
+    return account, to, sender
+
+
 def _client(account: TwilioAccount) -> Client:
     return twilio_client(account.account_sid, account.auth_token)
 
@@ -112,10 +124,7 @@ class SmsProvider:
     escalates (views.py `sms_inbound`)."""
 
     def send(self, notification: Notification) -> Receipt:
-        account = _account(notification)
-        to = _recipient(notification.user, Channel.SMS)
-        sender = _sender(notification, to, voice=False)
-        _rate_check(notification, account, voice=False)
+        account, to, sender = _prepared(notification, voice=False)
         code = _next_code(notification.user)
         incident = notification.incident
         link = selectors.public_url(
@@ -154,10 +163,7 @@ class VoiceProvider:
     `voice_notification`); a voicemail is "not reached", never an acknowledgement."""
 
     def send(self, notification: Notification) -> Receipt:
-        account = _account(notification)
-        to = _recipient(notification.user, Channel.VOICE)
-        sender = _sender(notification, to, voice=True)
-        _rate_check(notification, account, voice=True)
+        account, to, sender = _prepared(notification, voice=True)
         try:
             call = _client(account).calls.create(
                 to=to,
