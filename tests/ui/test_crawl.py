@@ -9,6 +9,7 @@ The same crawl checks that every table on every page stacks into cards on a phon
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -28,7 +29,10 @@ ROLES = [demo_data.OWNER, demo_data.MEMBER, demo_data.STAKEHOLDER]
 
 
 @pytest.fixture
-def demo() -> Organization:
+def demo(settings: Any) -> Organization:
+    # The demo's Twilio account and number exist when a stand-in Twilio is configured: point
+    # it at a closed loopback port, so the telephony pages are crawled with Twilio unreachable.
+    settings.OPSDUTY_TWILIO_API_URL = "http://127.0.0.1:9"
     return demo_data.seed_demo_with_incidents()
 
 
@@ -135,7 +139,11 @@ def test_no_page_of_the_demo_answers_5xx(demo: Organization, email: str) -> None
     visited = set(pages)
     assert "/incidents/" in visited and "/profile/" in visited
     assert "/profile/notifications/" in visited and "/profile/calendars/" in visited
+    assert "/profile/phone/" in visited
     assert any(url.startswith("/incidents/") and url[11:12].isdigit() for url in visited)
+    if email == demo_data.OWNER:  # the telephony pages, with Twilio unreachable
+        assert {"/settings/telephony/", "/settings/telephony/addresses/"} <= visited
+        assert any(url.startswith("/settings/telephony/numbers/") for url in visited)
     if email != demo_data.STAKEHOLDER:  # carol's team (Payments) has no schedule
         assert any(url.startswith("/schedules/") and url[11:12].isdigit() for url in visited)
 
