@@ -14,7 +14,7 @@ from integrations.twilio.models import TwilioAccount, TwilioNumber
 from opsduty.models import Organization, User
 from tests.integrations.twilio.conftest import ACCOUNT_SID, AUTH_TOKEN, TwimlApp
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.integrations.twilio.urls")]
+pytestmark = pytest.mark.django_db
 
 OURS = "+14155550100"
 ALICE = "+15005550006"
