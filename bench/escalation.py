@@ -33,7 +33,6 @@ what the targets are about; a burst measures how fast a backlog of new incidents
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shlex
@@ -47,6 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.support import procfile, stats  # noqa: E402
+from bench.support.webhooks import alert_body, post_all  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 os.environ["OPSDUTY_DEBUG"] = "0"
@@ -64,74 +64,10 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 os.environ["OPSDUTY_ESCALATION_MINUTE_SECONDS"] = str(MINUTE_SECONDS)
 
 
-def _body(n: int, dedup: str) -> bytes:
-    return json.dumps(
-        {
-            "receiver": "bench",
-            "status": "firing",
-            "title": f"Disk full on node-{n}",
-            "dedup_id": dedup,
-            "labels": {"alertname": "DiskFull", "severity": "critical", "instance": f"node-{n}"},
-            "annotations": {"summary": "Disk above 95%", "runbook": "https://x/y"},
-        }
-    ).encode()
-
-
-# --- the load generator ---------------------------------------------------------------------
-
-
-async def _client(
-    path: str,
-    queue: list[tuple[int, str, bytes]],
-    sent: dict[str, float],
-    statuses: dict[int, int],
-    started: float,
-) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
-    while queue:
-        n, dedup, body = queue.pop()
-        if RATE > 0:  # event n goes out n / RATE seconds after the start, not earlier
-            await asyncio.sleep(max(0.0, started + n / RATE - time.perf_counter()))
-        request = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        ).encode() + body
-        sent[dedup] = time.time()  # wall clock: compared with the database's timestamps
-        writer.write(request)
-        status_line = await reader.readline()
-        length, close = 0, False
-        while True:
-            line = await reader.readline()
-            if line in (b"\r\n", b""):
-                break
-            name, _, value = line.decode().partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-            elif name.lower() == "connection" and "close" in value.lower():
-                close = True
-        await reader.readexactly(length)
-        status = int(status_line.split()[1]) if status_line else 0
-        statuses[status] = statuses.get(status, 0) + 1
-        if close or not status_line or status_line.startswith(b"HTTP/1.0"):
-            writer.close()
-            reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
-    writer.close()
-
-
 def _send_all(path: str, prefix: str) -> tuple[dict[str, float], dict[int, int], float]:
-    queue = [(n, f"{prefix}-{n}", _body(n, f"{prefix}-{n}")) for n in range(INCIDENTS)][::-1]
-    sent: dict[str, float] = {}
-    statuses: dict[int, int] = {}
-    started = time.perf_counter()
-
-    async def run() -> None:
-        await asyncio.gather(
-            *(_client(path, queue, sent, statuses, started) for _ in range(CLIENTS))
-        )
-
-    timeout = 120 + (INCIDENTS / RATE if RATE > 0 else 0)
-    asyncio.run(asyncio.wait_for(run(), timeout=timeout))
-    return sent, statuses, time.perf_counter() - started
+    events = [(f"{prefix}-{n}", path, alert_body(n, f"{prefix}-{n}")) for n in range(INCIDENTS)]
+    result = post_all(PORT, events, rate=RATE, clients=CLIENTS)
+    return result.sent, result.statuses, result.seconds
 
 
 def _ms(values: list[float]) -> dict[str, Any]:
@@ -151,16 +87,6 @@ def _env() -> dict[str, str]:
         "OPSDUTY_ESCALATION_MINUTE_SECONDS": str(MINUTE_SECONDS),
         "OPSDUTY_EMAIL_BACKEND": EMAIL_BACKEND,
     }
-
-
-def _wait_for_worker() -> None:
-    from opsduty.celery import app
-
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if app.control.ping(timeout=1.0):
-            return
-    raise SystemExit("the worker did not start")
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -312,26 +238,16 @@ def _measure(service: Any, sent: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def _queued_tasks() -> int:
-    """Celery tasks already queued when the run starts: leftovers of earlier runs (e.g. a
-    notify backlog) are work the escalator does during this run and skew every figure."""
-    import redis
-    from django.conf import settings
-
-    client = redis.Redis.from_url(settings.REDIS_URL)
-    return sum(int(client.llen(q)) for q in ("ingest", "escalation", "notify", "default"))
-
-
 def main() -> None:
     path, service, stamp = _setup()
-    queued_at_start = _queued_tasks()
+    queued_at_start = procfile.queued_tasks()
     from django.db import connections
 
     connections.close_all()
     processes = {name: procfile.start(name, _env()) for name in PROCESSES}
     try:
         procfile.wait_for_port(PORT)
-        _wait_for_worker()
+        procfile.wait_for_worker()
         time.sleep(1.0)  # let beat start its schedule
         sent, statuses, send_seconds = _send_all(path, f"esc-{stamp}")
         started = time.monotonic()

@@ -74,3 +74,24 @@ def wait_for_port(port: int) -> None:
         except OSError:
             time.sleep(0.2)
     raise SystemExit("the web process did not start")
+
+
+def wait_for_worker() -> None:
+    """Until a Celery worker answers a ping (Django set up, the broker from settings)."""
+    from opsduty.celery import app
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if app.control.ping(timeout=1.0):
+            return
+    raise SystemExit("the worker did not start")
+
+
+def queued_tasks() -> int:
+    """Celery tasks already queued when a run starts: leftovers of earlier runs (e.g. a
+    notify backlog) are work the workers do during this run and skew every figure."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    return sum(int(client.llen(q)) for q in ("ingest", "escalation", "notify", "default"))
