@@ -487,7 +487,6 @@ _DELIVERY_WORDS = {
     "completed": "call ended",
     "canceled": "cancelled",
 }
-DELIVERY_STATES = tuple(_DELIVERY_RANK)
 # Kept on the row, not said on the timeline: steps on the way that every message passes.
 _QUIET_STATES = frozenset({"queued", "sent", "ringing"})
 

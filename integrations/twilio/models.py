@@ -3,6 +3,8 @@ was sent (SMS reply codes, calls) and what came in (SMS replies, incoming calls)
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
@@ -27,8 +29,6 @@ E164 = RegexValidator(r"^\+[1-9][0-9]{6,14}$", "Use E.164 format, e.g. +15550100
 
 
 def _new_webhook_key() -> str:
-    import secrets
-
     return secrets.token_urlsafe(18)
 
 

@@ -44,15 +44,14 @@ _REPLY = re.compile(
 
 @dataclass(frozen=True)
 class Action:
-    verb: str  # a, r, e
     done: str  # "acknowledged"
     name: str  # "acknowledge"
 
 
 ACTIONS = {
-    "a": Action("a", "acknowledged", "acknowledge"),
-    "r": Action("r", "resolved", "resolve"),
-    "e": Action("e", "escalated", "escalate"),
+    "a": Action("acknowledged", "acknowledge"),
+    "r": Action("resolved", "resolve"),
+    "e": Action("escalated", "escalate"),
 }
 
 

@@ -291,7 +291,7 @@ def test_a_voicemail_is_not_reached_and_never_acknowledges(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_busy_and_no_answer_are_on_the_timeline(
+def test_an_unanswered_call_is_on_the_timeline(
     phones: Telephony, service: Service, member: User
 ) -> None:
     alice = phone_verified(member, ALICE, (0, "voice"))
