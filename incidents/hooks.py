@@ -54,3 +54,38 @@ def publish(change: StatusChange) -> None:
     """Call every subscriber, in registration order, inside the caller's transaction."""
     for subscriber in list(_subscribers):
         subscriber(change)
+
+
+# --- Every change: one call per incident log line (incidents/log.py) -------------------------
+# Integrations that mirror an incident elsewhere (Slack's message, updated in place) follow
+# every change here, not only status changes: urgency, notes, attach, escalation steps,
+# paging. Called inside the caller's transaction; a subscriber only notes what to do after
+# the commit (it must not call out to a provider here).
+
+
+@dataclass(frozen=True)
+class LogLine:
+    incident: Incident
+    action: str
+    actor: User | None
+
+
+LogSubscriber = Callable[[LogLine], None]
+_log_subscribers: list[LogSubscriber] = []
+
+
+def log_subscribe(subscriber: LogSubscriber) -> None:
+    """Register `subscriber` for every log line (idempotent)."""
+    if subscriber not in _log_subscribers:
+        _log_subscribers.append(subscriber)
+
+
+def log_unsubscribe(subscriber: LogSubscriber) -> None:
+    if subscriber in _log_subscribers:
+        _log_subscribers.remove(subscriber)
+
+
+def log_publish(line: LogLine) -> None:
+    """Call every log subscriber, in registration order, inside the caller's transaction."""
+    for subscriber in _log_subscribers:
+        subscriber(line)

@@ -16,6 +16,7 @@ import orjson
 from django.db import connection
 from django.utils import timezone
 
+from incidents import hooks
 from incidents.live.publish import incident_changed
 from incidents.models import IncidentLogEntry
 
@@ -53,3 +54,4 @@ def incident_log_write(
             ],
         )
     incident_changed(incident)
+    hooks.log_publish(hooks.LogLine(incident=incident, action=action, actor=actor))

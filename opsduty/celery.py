@@ -91,6 +91,7 @@ app.conf.task_routes = {
     "escalations.*": {"queue": "escalation"},
     "incidents.*": {"queue": "escalation"},
     "notifications.*": {"queue": "notify"},
+    "slack.*": {"queue": "notify"},
     "heartbeats.misses_detect": {"queue": "escalation"},
     "heartbeats.checkins_prune": {"queue": "default"},
 }

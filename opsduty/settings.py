@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "escalations",
     "analytics",
     "integrations.twilio",
+    "integrations.slack",
 ]
 
 MIDDLEWARE = [
@@ -273,14 +274,29 @@ OPSDUTY_NOTIFICATION_PROVIDERS = {
     "email": "escalations.notifications.providers.email.EmailProvider",
     "sms": "integrations.twilio.providers.SmsProvider",
     "voice": "integrations.twilio.providers.VoiceProvider",
-    "slack": "escalations.notifications.providers.not_configured.NotConfiguredProvider",
+    "slack": "integrations.slack.providers.SlackProvider",
 }
 # Empty: the real Twilio. Otherwise the base URL of a stand-in that speaks its REST API (the
 # development phone of `make run`, the test suite's fake): integrations/twilio/client.py.
 OPSDUTY_TWILIO_API_URL = env_str("OPSDUTY_TWILIO_API_URL").rstrip("/")
 # The development phone (/dev/phone/): on with DEBUG when a stand-in Twilio is configured.
 OPSDUTY_DEV_PHONE = env_bool("OPSDUTY_DEV_PHONE", DEBUG and bool(OPSDUTY_TWILIO_API_URL))
-# Secrets at rest (Twilio auth tokens, later Slack's) are encrypted with Fernet keys
+# Slack (docs/slack.md): the self-hoster's own Slack app, created from
+# docs/slack-app-manifest.yml. Its client id and secret (OAuth v2 install) and signing secret
+# (every request Slack sends is checked with it). Empty client id: Slack is not offered.
+OPSDUTY_SLACK_CLIENT_ID = env_str("OPSDUTY_SLACK_CLIENT_ID")
+OPSDUTY_SLACK_CLIENT_SECRET = env_secret("OPSDUTY_SLACK_CLIENT_SECRET")
+OPSDUTY_SLACK_SIGNING_SECRET = env_secret("OPSDUTY_SLACK_SIGNING_SECRET")
+# Slack's Web API and OAuth pages; `make run` and the tests point them at the fake Slack
+# (integrations/slack/fake/).
+OPSDUTY_SLACK_API_URL = env_str("OPSDUTY_SLACK_API_URL", "https://slack.com/api/")
+OPSDUTY_SLACK_AUTHORIZE_URL = env_str(
+    "OPSDUTY_SLACK_AUTHORIZE_URL", "https://slack.com/oauth/v2/authorize"
+)
+# Slack allows about one message per second per channel, with short bursts: our pace.
+OPSDUTY_SLACK_CHANNEL_INTERVAL_MS = env_int("OPSDUTY_SLACK_CHANNEL_INTERVAL_MS", 1000)
+OPSDUTY_SLACK_CHANNEL_BURST = env_int("OPSDUTY_SLACK_CHANNEL_BURST", 4)
+# Secrets at rest (Twilio auth tokens, Slack bot tokens) are encrypted with Fernet keys
 # (opsduty/crypto.py): a comma-separated list, the first encrypts, all decrypt (rotation).
 # Unset: one key derived from SECRET_KEY.
 OPSDUTY_ENCRYPTION_KEYS = [

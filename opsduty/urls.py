@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("signals.receiver.urls")),
     path("", include("integrations.twilio.urls")),
     path("", include("integrations.twilio.devphone.urls")),
+    path("", include("integrations.slack.urls")),
     path("", include("escalations.schedules.urls_feeds")),
     path("", include("opsduty.urls_ui")),
 ]

@@ -63,4 +63,6 @@ urlpatterns = [
     path("", include("signals.heartbeats.urls")),
     path("", include("integrations.twilio.setup.urls")),
     path("", include("integrations.twilio.verification.urls")),
+    path("", include("integrations.slack.setup.urls")),
+    path("", include("integrations.slack.linking.urls")),
 ]

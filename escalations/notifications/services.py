@@ -349,7 +349,10 @@ def _failed(notification: Notification, error: DeliveryError, now: datetime) -> 
         if not error.permanent:
             message += f", gave up after {notification.attempts} attempts"
     else:
-        notification.due_at = now + _backoff(notification.attempts)
+        wait = _backoff(notification.attempts)
+        if error.retry_after is not None:
+            wait = timedelta(seconds=error.retry_after)
+        notification.due_at = now + wait
         message = (
             f"{_label(notification)}: failed ({error.message}), "
             f"retry {notification.attempts + 1} of {MAX_ATTEMPTS} at "

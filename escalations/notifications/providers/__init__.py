@@ -32,10 +32,12 @@ class Receipt:
 class DeliveryError(Exception):
     """The provider did not deliver; `permanent` says whether a retry could help."""
 
-    def __init__(self, message: str, *, permanent: bool) -> None:
+    def __init__(self, message: str, *, permanent: bool, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.permanent = permanent
+        # The provider said when to try again (a 429's Retry-After): used instead of backoff.
+        self.retry_after = retry_after
 
 
 class ChannelNotConfigured(DeliveryError):

@@ -1,0 +1,5 @@
+"""Settings, Slack (owners). Included by opsduty/urls_ui.py. TO BE WRITTEN."""
+
+from __future__ import annotations
+
+urlpatterns: list[object] = []
