@@ -296,6 +296,8 @@ OPSDUTY_SLACK_AUTHORIZE_URL = env_str(
 # Slack allows about one message per second per channel, with short bursts: our pace.
 OPSDUTY_SLACK_CHANNEL_INTERVAL_MS = env_int("OPSDUTY_SLACK_CHANNEL_INTERVAL_MS", 1000)
 OPSDUTY_SLACK_CHANNEL_BURST = env_int("OPSDUTY_SLACK_CHANNEL_BURST", 4)
+# The development Slack (`manage.py dev_slack`, the fake Slack of `make run`): bin/dev sets it.
+OPSDUTY_DEV_SLACK = env_bool("OPSDUTY_DEV_SLACK", False)
 # Secrets at rest (Twilio auth tokens, Slack bot tokens) are encrypted with Fernet keys
 # (opsduty/crypto.py): a comma-separated list, the first encrypts, all decrypt (rotation).
 # Unset: one key derived from SECRET_KEY.

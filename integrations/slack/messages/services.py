@@ -32,12 +32,12 @@ from django.utils import timezone
 from slack_sdk.errors import SlackClientError
 
 from incidents.hooks import LogLine
-from incidents.models import Incident, IncidentLogEntry
+from incidents.models import Incident, IncidentLogEntry, IncidentNote, LogAction
 from integrations.slack import selectors
 from integrations.slack.channels import channel_for_incident
 from integrations.slack.client import slack_client
 from integrations.slack.errors import Failure, failure_of
-from integrations.slack.messages.blocks import incident_rendered
+from integrations.slack.messages.blocks import incident_rendered, mrkdwn_escape
 from integrations.slack.models import MessageKind, SlackMessage, SlackWorkspace
 from opsduty.queue import enqueue
 
@@ -306,16 +306,26 @@ def _last_log_id(incident: Incident) -> int:
     return last.pk if last is not None else 0
 
 
+def _thread_text(entry: IncidentLogEntry) -> str:
+    """A timeline line as a thread reply (a note's own words after its line)."""
+    if entry.action == LogAction.NOTE and entry.data.get("note"):
+        note = IncidentNote.objects.filter(pk=entry.data["note"]).values_list("text", flat=True).first()
+        if note:
+            return f"{entry.message}: {mrkdwn_escape(note)}"
+    return mrkdwn_escape(entry.message)
+
+
 def _thread_sync(workspace: SlackWorkspace, message: SlackMessage, incident: Incident) -> str:
     """With thread replies on, post the channel message's new timeline lines in its thread
     (names, never mentions: the person who acted is not pinged)."""
     if not (workspace.thread_replies and message.kind == MessageKind.CHANNEL and message.ts):
         return "unchanged"
-    lines = list(
-        IncidentLogEntry.objects.filter(incident=incident, id__gt=message.thread_log_id)
-        .order_by("id")
-        .values_list("pk", "message")[:THREAD_LINES_PER_SYNC]
-    )
+    lines = [
+        (entry.pk, _thread_text(entry))
+        for entry in IncidentLogEntry.objects.filter(
+            incident=incident, id__gt=message.thread_log_id
+        ).order_by("id")[:THREAD_LINES_PER_SYNC]
+    ]
     client = slack_client(workspace.bot_token)
     for pk, text in lines:
         if pace_wait(workspace.team_id, message.channel_id) > 0:
