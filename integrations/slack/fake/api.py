@@ -8,6 +8,7 @@ import base64
 import binascii
 import copy
 import json
+import re
 import secrets
 from collections import deque
 from collections.abc import Callable
@@ -38,6 +39,13 @@ MAX_TITLE = 24  # modal title, submit and close labels: Slack refuses longer one
 MAX_METADATA = 3000
 
 
+def handler_name(method: str) -> str:
+    """`chat.postMessage` is answered by `WebApi.api_chat_post_message`."""
+    if not re.fullmatch(r"[a-z]+(\.[a-zA-Z0-9]+)+", method):
+        return ""
+    return "api_" + re.sub(r"[A-Z]", lambda m: "_" + m[0].lower(), method.replace(".", "_"))
+
+
 @dataclass(frozen=True)
 class Request:
     params: Json
@@ -58,26 +66,6 @@ class WebApi:
     def __init__(self, fake: FakeSlack) -> None:
         self.fake, self.state = fake, fake.state
         self.limits: dict[str, deque[int]] = {}
-        self.methods: dict[str, Callable[[Request], Json]] = {
-            "oauth.v2.access": self.oauth_v2_access,
-            "auth.test": self.auth_test,
-            "auth.revoke": self.auth_revoke,
-            "apps.uninstall": self.apps_uninstall,
-            "chat.postMessage": self.chat_post_message,
-            "chat.update": self.chat_update,
-            "chat.delete": self.chat_delete,
-            "chat.postEphemeral": self.chat_post_ephemeral,
-            "chat.getPermalink": self.chat_get_permalink,
-            "views.open": self.views_open,
-            "views.push": self.views_push,
-            "views.update": self.views_update,
-            "conversations.list": self.conversations_list,
-            "conversations.info": self.conversations_info,
-            "conversations.open": self.conversations_open,
-            "conversations.join": self.conversations_join,
-            "users.info": self.users_info,
-            "users.lookupByEmail": self.users_lookup_by_email,
-        }
 
     def handle(
         self, method: str, params: Json, bearer: str, basic: tuple[str, str] | None
@@ -101,7 +89,7 @@ class WebApi:
         if limit:
             retry_after = limit.popleft()
             raise ApiError("ratelimited", 429, {"Retry-After": str(retry_after)})
-        handler = self.methods.get(method)
+        handler: Callable[[Request], Json] | None = getattr(self, handler_name(method), None)
         if handler is None:
             raise ApiError("unknown_method")
         return {"ok": True, **handler(request)}
@@ -154,7 +142,7 @@ class WebApi:
             team.token = None
             self.state.changed()
 
-    def oauth_v2_access(self, request: Request) -> Json:
+    def api_oauth_v2_access(self, request: Request) -> Json:
         self.client(request)
         code = self.state.codes.get(request.text("code"))
         if code is None or code.used or self.state.clock() - code.created > CODE_TTL:
@@ -176,7 +164,7 @@ class WebApi:
             "is_enterprise_install": False,
         }
 
-    def auth_test(self, request: Request) -> Json:
+    def api_auth_test(self, request: Request) -> Json:
         token = self.auth(request)
         team = self.state.teams[token.team_id]
         return {
@@ -189,11 +177,11 @@ class WebApi:
             "is_enterprise_install": False,
         }
 
-    def auth_revoke(self, request: Request) -> Json:
+    def api_auth_revoke(self, request: Request) -> Json:
         self.revoke(self.auth(request).team_id, "token_revoked")
         return {"revoked": True}
 
-    def apps_uninstall(self, request: Request) -> Json:
+    def api_apps_uninstall(self, request: Request) -> Json:
         self.client(request)
         self.revoke(self.auth(request).team_id)
         return {}
@@ -219,7 +207,7 @@ class WebApi:
             raise ApiError("user_not_found")
         return user
 
-    def chat_post_message(self, request: Request) -> Json:
+    def api_chat_post_message(self, request: Request) -> Json:
         token = self.auth(request)
         channel = self.writable(token, request.text("channel"))
         text, blocks = content(request)
@@ -247,7 +235,7 @@ class WebApi:
             raise ApiError(error)
         return message
 
-    def chat_update(self, request: Request) -> Json:
+    def api_chat_update(self, request: Request) -> Json:
         message = self.own_message(self.auth(request), request, "ts", "cant_update_message")
         blocks = parse_blocks(request.params["blocks"]) if "blocks" in request.params else None
         text = request.text("text") if "text" in request.params else message.text
@@ -261,19 +249,19 @@ class WebApi:
             "message": message.resource(),
         }
 
-    def chat_delete(self, request: Request) -> Json:
+    def api_chat_delete(self, request: Request) -> Json:
         message = self.own_message(self.auth(request), request, "ts", "cant_delete_message")
         self.state.delete(message)
         return {"channel": message.channel, "ts": message.ts}
 
-    def chat_post_ephemeral(self, request: Request) -> Json:
+    def api_chat_post_ephemeral(self, request: Request) -> Json:
         token = self.auth(request)
         channel = self.writable(token, request.text("channel"))
         user = self.user(token, request.text("user"))
         text, blocks = content(request)
         return {"message_ts": self.state.ephemeral(channel.id, user.id, text, blocks).ts}
 
-    def chat_get_permalink(self, request: Request) -> Json:
+    def api_chat_get_permalink(self, request: Request) -> Json:
         token = self.auth(request)
         channel = self.state.channel_in(token.team_id, request.text("channel"))
         if channel is None:
@@ -309,7 +297,7 @@ class WebApi:
     def resource(self, view: View) -> Json:
         return view.resource(self.fake.app_id, self.state.teams[view.team_id].bot_id)
 
-    def views_open(self, request: Request) -> Json:
+    def api_views_open(self, request: Request) -> Json:
         token = self.auth(request)
         view = parse_view(request.params.get("view"))
         trigger = self.trigger(token, request)
@@ -319,7 +307,7 @@ class WebApi:
             )
         }
 
-    def views_push(self, request: Request) -> Json:
+    def api_views_push(self, request: Request) -> Json:
         token = self.auth(request)
         view = parse_view(request.params.get("view"))
         trigger = self.trigger(token, request)
@@ -332,7 +320,7 @@ class WebApi:
             )
         }
 
-    def views_update(self, request: Request) -> Json:
+    def api_views_update(self, request: Request) -> Json:
         token = self.auth(request)
         wanted, external = request.text("view_id"), request.text("external_id")
         found = [
@@ -358,7 +346,7 @@ class WebApi:
             raise ApiError("channel_not_found")  # Slack hides private channels the bot is not in
         return channel
 
-    def conversations_list(self, request: Request) -> Json:
+    def api_conversations_list(self, request: Request) -> Json:
         token = self.auth(request)
         kinds = set((request.text("types") or "public_channel").split(","))
         channels = [
@@ -380,10 +368,10 @@ class WebApi:
             "response_metadata": {"next_cursor": encode_cursor(more[0].id) if more else ""},
         }
 
-    def conversations_info(self, request: Request) -> Json:
+    def api_conversations_info(self, request: Request) -> Json:
         return {"channel": self.visible(self.auth(request), request.text("channel")).resource()}
 
-    def conversations_open(self, request: Request) -> Json:
+    def api_conversations_open(self, request: Request) -> Json:
         token = self.auth(request)
         users = [u for u in request.text("users").split(",") if u]
         if len(users) != 1:
@@ -391,7 +379,7 @@ class WebApi:
         channel = self.state.im_channel(token.team_id, self.user(token, users[0]).id)
         return {"channel": {"id": channel.id}}
 
-    def conversations_join(self, request: Request) -> Json:
+    def api_conversations_join(self, request: Request) -> Json:
         token = self.auth(request)
         channel = self.state.channel_in(token.team_id, request.text("channel"))
         if channel is None:
@@ -402,10 +390,10 @@ class WebApi:
         self.state.changed()
         return {"channel": channel.resource()}
 
-    def users_info(self, request: Request) -> Json:
+    def api_users_info(self, request: Request) -> Json:
         return {"user": self.user(self.auth(request), request.text("user")).resource()}
 
-    def users_lookup_by_email(self, request: Request) -> Json:
+    def api_users_lookup_by_email(self, request: Request) -> Json:
         token = self.auth(request)
         email = request.text("email").lower()
         for user in self.state.users.values():

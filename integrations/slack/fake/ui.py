@@ -14,7 +14,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from integrations.slack.fake.interactions import SELECTED, options_of
+from integrations.slack.fake.blocks import initial_of, options_of, shown_value
 from integrations.slack.fake.model import AppAnswer, FakeError, Json, Message, View, plain
 
 if TYPE_CHECKING:
@@ -432,12 +432,7 @@ def input_html(block: Json, view: View) -> str:
 def current(view: View, block_id: str, action_id: str, element: Json) -> Any:
     """What the field shows: what was last submitted, else its initial value."""
     entry = view.submitted.get(block_id, {}).get(action_id)
-    if entry is None:
-        initial = element.get("initial_option") or element.get("initial_value")
-        return initial.get("value") if isinstance(initial, dict) else initial
-    if entry.get("selected_option") is not None:
-        return entry["selected_option"].get("value")
-    return entry.get("value", entry.get(SELECTED.get(str(element.get("type")), ""), ""))
+    return initial_of(element) if entry is None else shown_value(entry)
 
 
 # ---------------------------------------------------------------------- form posts
