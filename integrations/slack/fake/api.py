@@ -224,6 +224,7 @@ class WebApi:
             token.bot_id,
         )
         self.state.post(message)
+        self.state.wrote(channel.id)
         return {"channel": channel.id, "ts": message.ts, "message": message.resource()}
 
     def own_message(self, token: Token, request: Request, ts_key: str, error: str) -> Message:
@@ -242,6 +243,7 @@ class WebApi:
         if len(text) > MAX_TEXT:
             raise ApiError("msg_too_long")
         self.state.update(message, text, message.blocks if blocks is None else blocks)
+        self.state.wrote(message.channel)
         return {
             "channel": message.channel,
             "ts": message.ts,

@@ -320,15 +320,17 @@ class State:
 
     def post(self, message: Message) -> Message:
         self.messages.setdefault(message.channel, []).append(message)
-        self.writes.setdefault(message.channel, []).append(time.monotonic())
         self.changed()
         return message
 
     def update(self, message: Message, text: str, blocks: list[Json]) -> None:
         message.edits.append((message.text, message.blocks))
         message.text, message.blocks = text, blocks
-        self.writes.setdefault(message.channel, []).append(time.monotonic())
         self.changed()
+
+    def wrote(self, channel_id: str) -> None:
+        """Note an app's chat.postMessage / chat.update (Slack allows ~1 a second a channel)."""
+        self.writes.setdefault(channel_id, []).append(time.monotonic())
 
     def delete(self, message: Message) -> None:
         self.messages[message.channel].remove(message)

@@ -239,15 +239,15 @@ def messages_html(fake: FakeSlack, ctx: Ctx) -> str:
     top = sorted((m for m in messages if not m.thread_ts), key=lambda m: m.ts)
     parts = ['<section aria-label="Messages">']
     for message in top:
+        parts.append(article(fake, message, ctx))
         replies = sorted((m for m in messages if m.thread_ts == message.ts), key=lambda m: m.ts)
-        inner = "".join(article(fake, reply, ctx, "") for reply in replies)
-        parts.append(
-            article(fake, message, ctx, f'<div class="replies">{inner}</div>' if inner else "")
-        )
+        if replies:  # after their message, not inside it: each article holds one message's forms
+            inner = "".join(article(fake, reply, ctx) for reply in replies)
+            parts.append(f'<div class="replies" aria-label="Replies">{inner}</div>')
     return "".join(parts) + "</section>"
 
 
-def article(fake: FakeSlack, message: Message, ctx: Ctx, replies: str) -> str:
+def article(fake: FakeSlack, message: Message, ctx: Ctx) -> str:
     author = message.username if message.bot_id else ctx.names.get(message.user, message.user)
     when = time.strftime("%H:%M:%S", time.gmtime(float(message.ts)))
     edited = " (edited)" if message.edits else ""
@@ -260,7 +260,7 @@ def article(fake: FakeSlack, message: Message, ctx: Ctx, replies: str) -> str:
         f'<article class="message" id="m{message.ts.replace(".", "")}" '
         f'data-ts="{escape(message.ts)}"><p class="meta"><b>{escape(author)}</b> '
         f"<time>{when}</time>{edited}</p>"
-        f"{content(message.text, message.blocks, ctx, message.ts)}{shortcut}{replies}</article>"
+        f"{content(message.text, message.blocks, ctx, message.ts)}{shortcut}</article>"
     )
 
 
