@@ -78,7 +78,7 @@ class FakeSlack(Interactions):
         self.app_name, self.app_id, self.verification_token = app_name, app_id, verification_token
         self.shortcut_callback_id, self.shortcut_name = shortcut_callback_id, shortcut_name
         self.sender: Sender | None = None
-        self.state = State(clock)
+        self.state = State(clock, app_name)
         self.api = WebApi(self)
         self.rate = (1.0, 1.0)  # per channel: writes per second, burst
         self._server = ThreadingHTTPServer((host, port), handler_for(self))
