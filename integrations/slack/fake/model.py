@@ -344,7 +344,7 @@ class State:
 
     def wrote(self, channel_id: str) -> None:
         """Note an app's chat.postMessage / chat.update (Slack allows ~1 a second a channel)."""
-        self.writes.setdefault(channel_id, []).append(time.monotonic())
+        self.writes.setdefault(channel_id, []).append(self.clock())
 
     def delete(self, message: Message) -> None:
         self.messages[message.channel].remove(message)

@@ -233,7 +233,7 @@ class FakeSlack(Interactions):
             return [copy.deepcopy(c) for c in self.state.calls if method in (None, c.method)]
 
     def channel_writes(self, channel_id: str) -> list[float]:
-        """When (time.monotonic) the app posted or updated a message in the channel."""
+        """When (by the fake's clock) the app posted or updated a message in the channel."""
         with self.state.lock:
             return list(self.state.writes.get(channel_id, []))
 
