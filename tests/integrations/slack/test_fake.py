@@ -274,6 +274,8 @@ def test_post_update_and_thread_keep_order_and_edit_history(fake, client):
     assert first.text == "API down (acked)" and first.blocks == []
     assert [text for text, _ in first.edits] == ["API down"] and first.edits[0][1][0]["type"]
     assert first.user == client.auth_test()["user_id"] and first.username == "OpsDuty"
+    as_form = {"channel": CHANNEL, "text": "x", "blocks": json.dumps(ACK_BLOCKS)}  # form-encoded
+    assert client.api_call("chat.postMessage", params=as_form)["message"]["blocks"][0]["type"]
     link = client.chat_getPermalink(channel=CHANNEL, message_ts=posted["ts"])["permalink"]
     assert link == f"{fake.url}/archives/{CHANNEL}/p{posted['ts'].replace('.', '')}"
 
@@ -334,6 +336,10 @@ def test_conversations_list_pages_with_cursors(fake, client):
             break
     assert seen == ["incidents"] + [f"extra-{n}" for n in range(5)] and pages == 3
     assert "old" in [c["name"] for c in client.conversations_list()["channels"]]
+    dm = fake.dm_channel(TEAM, BOB)
+    fake.add_channel(TEAM, "C0OPS", "ops", is_private=True)
+    others = client.conversations_list(types="im,private_channel")["channels"]
+    assert [(c["id"], c["is_im"]) for c in others] == [(dm, True), ("C0OPS", False)]
     assert error_of(lambda: client.conversations_list(cursor="bm9wZQ==")) == "invalid_cursor"
     assert error_of(lambda: client.conversations_info(channel="C0SECRET")) == "channel_not_found"
     assert client.conversations_info(channel=CHANNEL)["channel"]["name"] == "incidents"
