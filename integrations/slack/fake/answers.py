@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from integrations.slack.fake.api import new_hash, parse_blocks, parse_view
+from integrations.slack.fake.blocks import parse_blocks, parse_view
 from integrations.slack.fake.model import (
     RESPONSE_URL_TTL,
     RESPONSE_URL_USES,
@@ -18,6 +18,7 @@ from integrations.slack.fake.model import (
     ResponsePost,
     ResponseUrl,
     View,
+    new_hash,
 )
 from integrations.slack.fake.outbound import is_json
 
@@ -27,12 +28,9 @@ if TYPE_CHECKING:
 
 def bot_post(fake: FakeSlack, team_id: str, channel_id: str, body: Json) -> Message:
     """A message from the app, as an in_channel answer puts it in the channel."""
-    team = fake.state.team(team_id)
     text, blocks = str(body.get("text") or ""), parse_blocks(body.get("blocks"))
     thread_ts = str(body.get("thread_ts") or "") or None
-    message = Message(channel_id, fake.state.next_ts(), text, blocks, thread_ts)
-    message.user, message.username, message.bot_id = team.bot_user_id, fake.app_name, team.bot_id
-    return fake.state.post(message)
+    return fake.state.bot_post(team_id, channel_id, text, blocks, thread_ts)
 
 
 def show_command_answer(

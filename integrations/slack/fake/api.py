@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
-import json
 import re
 import secrets
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from integrations.slack.fake.blocks import parse_blocks, parse_view
 from integrations.slack.fake.model import (
     CODE_TTL,
     ApiCall,
@@ -26,17 +25,14 @@ from integrations.slack.fake.model import (
     Trigger,
     User,
     View,
+    new_hash,
     new_id,
-    plain,
 )
 
 if TYPE_CHECKING:
     from integrations.slack.fake.server import FakeSlack
 
 MAX_TEXT = 40_000
-MAX_BLOCKS = 50
-MAX_TITLE = 24  # modal title, submit and close labels: Slack refuses longer ones
-MAX_METADATA = 3000
 
 
 def handler_name(method: str) -> str:
@@ -217,13 +213,7 @@ class WebApi:
             if parent is None:
                 raise ApiError("thread_not_found")
             thread_ts = parent.thread_ts or parent.ts  # a reply to a reply joins the thread
-        message = Message(channel.id, self.state.next_ts(), text, blocks, thread_ts)
-        message.user, message.username, message.bot_id = (
-            token.bot_user_id,
-            self.fake.app_name,
-            token.bot_id,
-        )
-        self.state.post(message)
+        message = self.state.bot_post(token.team_id, channel.id, text, blocks, thread_ts)
         self.state.wrote(channel.id)
         return {"channel": channel.id, "ts": message.ts, "message": message.resource()}
 
@@ -299,28 +289,18 @@ class WebApi:
     def resource(self, view: View) -> Json:
         return view.resource(self.fake.app_id, self.state.teams[view.team_id].bot_id)
 
-    def api_views_open(self, request: Request) -> Json:
+    def api_views_open(self, request: Request, push: bool = False) -> Json:
         token = self.auth(request)
         view = parse_view(request.params.get("view"))
         trigger = self.trigger(token, request)
-        return {
-            "view": self.resource(
-                self.add_view(trigger.id, token.team_id, trigger.user_id, view, None)
-            )
-        }
+        top = self.fake.open_view_of(trigger.user_id) if push else None
+        if push and top is None:
+            raise ApiError("not_found")
+        opened = self.add_view(trigger.id, token.team_id, trigger.user_id, view, top)
+        return {"view": self.resource(opened)}
 
     def api_views_push(self, request: Request) -> Json:
-        token = self.auth(request)
-        view = parse_view(request.params.get("view"))
-        trigger = self.trigger(token, request)
-        top = self.fake.open_view_of(trigger.user_id)
-        if top is None:
-            raise ApiError("not_found")
-        return {
-            "view": self.resource(
-                self.add_view(trigger.id, token.team_id, trigger.user_id, view, top)
-            )
-        }
+        return self.api_views_open(request, push=True)
 
     def api_views_update(self, request: Request) -> Json:
         token = self.auth(request)
@@ -407,10 +387,6 @@ class WebApi:
 # ---------------------------------------------------------------------- validation
 
 
-def new_hash() -> str:
-    return f"{secrets.randbelow(10**10)}.{secrets.token_hex(4)}"
-
-
 def kind_of(channel: Channel) -> str:
     if channel.is_im:
         return "im"
@@ -444,54 +420,3 @@ def content(request: Request) -> tuple[str, list[Json]]:
     if len(text) > MAX_TEXT:
         raise ApiError("msg_too_long")
     return text, blocks
-
-
-def parse_blocks(value: Any, error: str = "invalid_blocks") -> list[Json]:
-    """Blocks (a JSON string or a list) with a `block_id` on each, as Slack stores them."""
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ApiError(error) from None
-    if not isinstance(value, list) or len(value) > MAX_BLOCKS:
-        raise ApiError(error)
-    blocks = copy.deepcopy(value)
-    for block in blocks:
-        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-            raise ApiError(error)
-        block.setdefault("block_id", new_id("", 5))
-        elements = block.get("elements", []) if block["type"] == "actions" else []
-        for element in [*elements, block.get("element"), block.get("accessory")]:
-            if isinstance(element, dict) and element.get("type") not in (None, "image"):
-                element.setdefault("action_id", new_id("", 5))  # Slack names unnamed ones
-    return blocks
-
-
-def parse_view(value: Any) -> Json:
-    """A modal as views.open takes it; invalid_arguments where Slack refuses one."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ApiError("invalid_arguments") from None
-    if not isinstance(value, dict) or value.get("type") not in ("modal", "home"):
-        raise ApiError("invalid_arguments")
-    view = copy.deepcopy(value)
-    view["blocks"] = parse_blocks(view.get("blocks"), "invalid_arguments")
-    if "blocks" not in value or (view["type"] == "modal" and "title" not in view):
-        raise ApiError("invalid_arguments")
-    labels = [view.get(key) for key in ("title", "submit", "close") if view.get(key)]
-    has_input = any(block["type"] == "input" for block in view["blocks"])
-    if (
-        any(len(plain(label)) > MAX_TITLE for label in labels)
-        or len(str(view.get("private_metadata", ""))) > MAX_METADATA
-        or (has_input and view["type"] == "modal" and not view.get("submit"))
-        or any(
-            b["type"] == "input" and not (b.get("label") and b.get("element"))
-            for b in view["blocks"]
-        )
-    ):
-        raise ApiError("invalid_arguments")
-    return view

@@ -1,13 +1,19 @@
-"""What the fake knows of Block Kit: finding an element, its options, the `actions` entry a
-click makes, and the `state.values` a modal submits, shaped per element type as Slack does."""
+"""What the fake knows of Block Kit: blocks and modals checked as Slack checks them, finding an
+element and its options, the `actions` entry a click makes, and the `state.values` a modal
+submits, shaped per element type as Slack shapes them."""
 
 from __future__ import annotations
 
+import copy
+import json
 import time
 from typing import Any
 
-from integrations.slack.fake.model import FakeError, Json
+from integrations.slack.fake.model import ApiError, FakeError, Json, new_id, plain
 
+MAX_BLOCKS = 50
+MAX_TITLE = 24  # modal title, submit and close labels: Slack refuses longer ones
+MAX_METADATA = 3000
 ONE_OPTION = {"static_select", "radio_buttons", "external_select", "overflow"}
 MANY_OPTIONS = {"multi_static_select", "checkboxes"}
 SELECTED = {
@@ -121,3 +127,54 @@ def required_missing(view: Json, shaped: Json) -> dict[str, str]:
             if all(v in (None, []) for k, v in entry.items() if k != "type"):
                 missing[str(block["block_id"])] = REQUIRED
     return missing
+
+
+def parse_blocks(value: Any, error: str = "invalid_blocks") -> list[Json]:
+    """Blocks (a JSON string or a list) with a `block_id` on each, as Slack stores them."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ApiError(error) from None
+    if not isinstance(value, list) or len(value) > MAX_BLOCKS:
+        raise ApiError(error)
+    blocks = copy.deepcopy(value)
+    for block in blocks:
+        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
+            raise ApiError(error)
+        block.setdefault("block_id", new_id("", 5))
+        elements = block.get("elements", []) if block["type"] == "actions" else []
+        for element in [*elements, block.get("element"), block.get("accessory")]:
+            if isinstance(element, dict) and element.get("type") not in (None, "image"):
+                element.setdefault("action_id", new_id("", 5))  # Slack names unnamed ones
+    return blocks
+
+
+def parse_view(value: Any) -> Json:
+    """A modal as views.open takes it; invalid_arguments where Slack refuses one."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ApiError("invalid_arguments") from None
+    if not isinstance(value, dict) or value.get("type") not in ("modal", "home"):
+        raise ApiError("invalid_arguments")
+    view = copy.deepcopy(value)
+    view["blocks"] = parse_blocks(view.get("blocks"), "invalid_arguments")
+    if "blocks" not in value or (view["type"] == "modal" and "title" not in view):
+        raise ApiError("invalid_arguments")
+    labels = [view.get(key) for key in ("title", "submit", "close") if view.get(key)]
+    has_input = any(block["type"] == "input" for block in view["blocks"])
+    if (
+        any(len(plain(label)) > MAX_TITLE for label in labels)
+        or len(str(view.get("private_metadata", ""))) > MAX_METADATA
+        or (has_input and view["type"] == "modal" and not view.get("submit"))
+        or any(
+            b["type"] == "input" and not (b.get("label") and b.get("element"))
+            for b in view["blocks"]
+        )
+    ):
+        raise ApiError("invalid_arguments")
+    return view

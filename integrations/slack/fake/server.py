@@ -78,7 +78,7 @@ class FakeSlack(Interactions):
         self.app_name, self.app_id, self.verification_token = app_name, app_id, verification_token
         self.shortcut_callback_id, self.shortcut_name = shortcut_callback_id, shortcut_name
         self.sender: Sender | None = None
-        self.state = State(clock)
+        self.state = State(clock, app_name)
         self.api = WebApi(self)
         self.rate = (1.0, 1.0)  # per channel: writes per second, burst
         self._server = ThreadingHTTPServer((host, port), handler_for(self))
@@ -233,7 +233,7 @@ class FakeSlack(Interactions):
             return [copy.deepcopy(c) for c in self.state.calls if method in (None, c.method)]
 
     def channel_writes(self, channel_id: str) -> list[float]:
-        """When (time.monotonic) the app posted or updated a message in the channel."""
+        """When (by the fake's clock) the app posted or updated a message in the channel."""
         with self.state.lock:
             return list(self.state.writes.get(channel_id, []))
 
