@@ -43,11 +43,11 @@ class SlackProvider:
             .prefetch_related("labels")
             .get(pk=notification.incident_id)
         )
-        rendered = incident_rendered(incident)
+        rendered = incident_rendered(incident, dm=True)
         try:
             answer = slack_client(workspace.bot_token).chat_postMessage(
                 channel=link.slack_user_id,
-                text=f"You are paged: {rendered.text}",
+                text=rendered.text,
                 blocks=rendered.blocks,
                 unfurl_links=False,
                 unfurl_media=False,

@@ -133,8 +133,12 @@ def _paging_line(incident: Incident) -> tuple[str, bool]:
     return " · ".join(parts), state.can_escalate
 
 
-def incident_rendered(incident: Incident) -> Rendered:
-    """The message for `incident` as it is now (`incident` freshly read, service loaded)."""
+DM_PREFIX = "You are paged: "
+
+
+def incident_rendered(incident: Incident, *, dm: bool = False) -> Rendered:
+    """The message for `incident` as it is now (`incident` freshly read, service loaded);
+    `dm`: the copy that paged someone (its notification text says so)."""
     link = public_url(reverse("incident_short_link", kwargs={"incident_id": incident.pk}))
     summary = " ".join(incident.summary.split())[:SUMMARY_SHOWN]
     title = f"#{incident.number} {summary}"
@@ -177,6 +181,6 @@ def incident_rendered(incident: Incident) -> Rendered:
         }
     )
     status = incident.get_status_display()
-    return Rendered(
-        text=f"{title} ({status}, {incident.get_urgency_display()} urgency)", blocks=blocks
-    )
+    urgency = incident.get_urgency_display()
+    text = f"{mrkdwn_escape(title)} ({status}, {urgency} urgency)"
+    return Rendered(text=DM_PREFIX + text if dm else text, blocks=blocks)

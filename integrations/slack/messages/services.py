@@ -59,10 +59,12 @@ THREAD_LINES_PER_SYNC = 10
 class SyncLater(Exception):
     """Try this message again in `seconds` (the channel's pace, or Slack's Retry-After)."""
 
-    def __init__(self, message_id: int, seconds: float) -> None:
+    def __init__(self, message_id: int, seconds: float, failure: Failure | None = None) -> None:
         super().__init__(f"message {message_id}: again in {seconds:.1f} s")
         self.message_id = message_id
         self.seconds = seconds
+        # What Slack answered (a 429), recorded once the message's transaction is over.
+        self.failure = failure
 
 
 # --- After the commit: one sync per touched incident ---------------------------------------
@@ -73,8 +75,10 @@ class _Touched:
     """This transaction's touched incidents; called once, after the commit."""
 
     incident_ids: set[int] = field(default_factory=set)
+    called: bool = False
 
     def __call__(self) -> None:
+        self.called = True
         enqueue("slack.incidents_sync", (sorted(self.incident_ids),))
 
 
@@ -83,7 +87,7 @@ def _pending() -> _Touched | None:
     if not connection.in_atomic_block:
         return None
     for _savepoints, callback, _robust in connection.run_on_commit:
-        if isinstance(callback, _Touched):
+        if isinstance(callback, _Touched) and not callback.called:
             return callback
     return None
 
@@ -203,9 +207,9 @@ def _call(workspace: SlackWorkspace, message: SlackMessage, send: Callable[[], A
         return send()
     except (SlackClientError, OSError) as error:
         failure = failure_of(error)
-        workspace_failure_record(workspace, failure)
         if failure.retry_after is not None:
-            raise SyncLater(message.pk, failure.retry_after) from error
+            raise SyncLater(message.pk, failure.retry_after, failure) from error
+        workspace_failure_record(workspace, failure)
         logger.warning("slack message %s not synced: %s", message.pk, failure.message)
         return None
 
@@ -220,10 +224,23 @@ def message_sync(*, message_id: int, retried: bool = False) -> str:
         _later_release(message_id)
     # A wait met in the thread must not undo what was already posted: raised after the commit.
     later: list[SyncLater] = []
-    done = _message_sync_locked(message_id, later)
+    try:
+        done = _message_sync_locked(message_id, later)
+    except SyncLater as wait:
+        later.append(wait)
+        done = "waiting"
+    for wait in later:
+        if wait.failure is not None:
+            _failure_record(message_id, wait.failure)
     if later:
         raise later[0]
     return done
+
+
+def _failure_record(message_id: int, failure: Failure) -> None:
+    message = SlackMessage.objects.select_related("workspace").filter(pk=message_id).first()
+    if message is not None:
+        workspace_failure_record(message.workspace, failure)
 
 
 def _thread_sync_safe(
@@ -252,7 +269,7 @@ def _message_sync_locked(message_id: int, later: list[SyncLater]) -> str:
             .prefetch_related("labels")
             .get(pk=message.incident_id)
         )
-        rendered = incident_rendered(incident)
+        rendered = incident_rendered(incident, dm=message.kind == MessageKind.DM)
         digest = message_digest(rendered.text, rendered.blocks)
         if message.ts and digest == message.rendered_hash:
             return _thread_sync_safe(workspace, message, incident, later)
