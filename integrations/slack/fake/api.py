@@ -113,8 +113,9 @@ class WebApi:
         if secret != self.fake.client_secret:
             raise ApiError("bad_client_secret")
 
-    def install(self, team_id: str, scope: str) -> Token:
-        """A new bot token for the team; the previous one stops working (token_revoked)."""
+    def install(self, team_id: str, scope: str, secret: str | None = None) -> Token:
+        """A new bot token for the team (`secret`: this one, e.g. a token stored by the app
+        on an earlier run); the previous one stops working (token_revoked)."""
         team = self.state.team(team_id)
         if not team.bot_user_id:
             team.bot_user_id, team.bot_id = new_id("U"), new_id("B")
@@ -123,7 +124,7 @@ class WebApi:
             self.state.users[bot.id] = bot
         if team.token:
             self.state.tokens[team.token].revoked = "token_revoked"
-        secret = (
+        secret = secret or (
             f"xoxb-{secrets.randbelow(10**12)}-{secrets.randbelow(10**12)}-{secrets.token_hex(12)}"
         )
         token = Token(secret, team_id, team.bot_user_id, team.bot_id, scope)

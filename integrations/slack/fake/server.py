@@ -175,10 +175,12 @@ class FakeSlack(Interactions):
             self.state.codes[code.code] = code
             return code.code
 
-    def install(self, team_id: str, scope: str = "chat:write,commands") -> str:
-        """Install without the OAuth dance; the new bot token."""
+    def install(
+        self, team_id: str, scope: str = "chat:write,commands", token: str | None = None
+    ) -> str:
+        """Install without the OAuth dance; the new bot token (`token`: this one)."""
         with self.state.lock:
-            return self.api.install(team_id, scope).token
+            return self.api.install(team_id, scope, token).token
 
     def install_token(self, team_id: str) -> str | None:
         with self.state.lock:

@@ -226,12 +226,12 @@ def message_sync(*, message_id: int, retried: bool = False) -> str:
     later: list[SyncLater] = []
     try:
         done = _message_sync_locked(message_id, later)
-    except SyncLater as wait:
-        later.append(wait)
+    except SyncLater as must_wait:
+        later.append(must_wait)
         done = "waiting"
-    for wait in later:
-        if wait.failure is not None:
-            _failure_record(message_id, wait.failure)
+    for each in later:
+        if each.failure is not None:
+            _failure_record(message_id, each.failure)
     if later:
         raise later[0]
     return done
@@ -326,7 +326,11 @@ def _last_log_id(incident: Incident) -> int:
 def _thread_text(entry: IncidentLogEntry) -> str:
     """A timeline line as a thread reply (a note's own words after its line)."""
     if entry.action == LogAction.NOTE and entry.data.get("note"):
-        note = IncidentNote.objects.filter(pk=entry.data["note"]).values_list("text", flat=True).first()
+        note = (
+            IncidentNote.objects.filter(pk=entry.data["note"])
+            .values_list("text", flat=True)
+            .first()
+        )
         if note:
             return f"{entry.message}: {mrkdwn_escape(note)}"
     return mrkdwn_escape(entry.message)

@@ -48,9 +48,7 @@ def committed(django_capture_on_commit_callbacks: Capture) -> Callable[[], Any]:
 
 
 @pytest.fixture
-def posted(
-    workspace: SlackWorkspace, service: Service, committed: Callable[[], Any]
-) -> Incident:
+def posted(workspace: SlackWorkspace, service: Service, committed: Callable[[], Any]) -> Incident:
     with committed():
         return factories.make_incident(service=service, summary="Disk full")
 
@@ -65,9 +63,7 @@ def _press(
 ) -> Any:
     (message,) = [m for m in fake.messages(CHANNEL) if m.thread_ts is None]
     with committed():
-        answer = fake.click(
-            "T0ACME", user, CHANNEL, message.ts, action_id, selected_option=option
-        )
+        answer = fake.click("T0ACME", user, CHANNEL, message.ts, action_id, selected_option=option)
     assert answer.status == 200
     return answer
 

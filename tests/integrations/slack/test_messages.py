@@ -71,7 +71,10 @@ def _buttons(blocks: list[dict[str, Any]]) -> list[str]:
 
 def _fields(blocks: list[dict[str, Any]]) -> str:
     return "\n".join(
-        field["text"] for block in blocks if block["type"] == "section" for field in block.get("fields", [])
+        field["text"]
+        for block in blocks
+        if block["type"] == "section"
+        for field in block.get("fields", [])
     )
 
 
@@ -89,7 +92,9 @@ def test_a_new_incident_is_posted_once_with_its_facts_and_buttons(
     assert _buttons(message.blocks) == ["Acknowledge", "Resolve", "silence"]
     assert len(fake_slack.calls("chat.postMessage")) == 1
     # The token we sent is the one the install gave us.
-    assert fake_slack.calls("chat.postMessage")[0].token == fake_slack.install_token(workspace.team_id)
+    assert fake_slack.calls("chat.postMessage")[0].token == fake_slack.install_token(
+        workspace.team_id
+    )
 
 
 @pytest.mark.django_db
@@ -136,7 +141,9 @@ def test_attach_and_urgency_and_labels_show_on_the_message(
         incident_services.incident_add_label(incident=child, by=member, name="db")
     with committed():
         incident_services.incident_attach(incident=child, parent=parent, by=member)
-    child_message = next(m for m in fake_slack.messages(CHANNEL) if m.text.startswith(f"#{child.number}"))
+    child_message = next(
+        m for m in fake_slack.messages(CHANNEL) if m.text.startswith(f"#{child.number}")
+    )
     context = " ".join(
         e["text"] for b in child_message.blocks if b["type"] == "context" for e in b["elements"]
     )
@@ -172,7 +179,9 @@ def test_escalation_steps_show_who_is_paged(
 
 def _context(fake: FakeSlack) -> str:
     (message,) = fake.messages(CHANNEL)
-    return " ".join(e["text"] for b in message.blocks if b["type"] == "context" for e in b["elements"])
+    return " ".join(
+        e["text"] for b in message.blocks if b["type"] == "context" for e in b["elements"]
+    )
 
 
 @pytest.mark.django_db
