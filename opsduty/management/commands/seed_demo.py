@@ -56,6 +56,9 @@ DEMO_SERVICES = [
     ("Checkout", "Payments", ServiceType.BUSINESS, "demo-checkout"),
 ]
 
+# The Slack channel of each demo service (docs/slack.md; the development Slack has them).
+DEMO_SLACK_CHANNELS = {"demo-api": "#api-alerts", "demo-checkout": "#checkout"}
+
 DEMO_WEBHOOKS = [
     # name, built-in receive-channel template, fixed key (only the demo has guessable keys)
     ("Alertmanager", BuiltinTemplate.ALERTMANAGER, "00000000-0000-4000-8000-00000000a1e7"),
@@ -155,11 +158,26 @@ class Command(BaseCommand):
         self._policies(organization)
         self._heartbeat(organization)
         self._telephony(organization)
+        self._slack(organization)
         self.stdout.write(
             "Demo organization ready. Sign in with organization 'demo', "
             f"email owner@demo.example (or alice@, bob@, carol@demo.example), "
             f"password '{DEMO_PASSWORD}'."
         )
+
+    def _slack(self, organization: Organization) -> None:
+        """Each demo service names its Slack channel (the development Slack of `make run` has
+        #api-alerts and #checkout); connecting a workspace is the owner's step: Settings,
+        Slack, Add to Slack (docs/slack.md)."""
+        for routing_key, channel in DEMO_SLACK_CHANNELS.items():
+            Service.objects.filter(
+                organization=organization, routing_key=routing_key, slack_channel=""
+            ).update(slack_channel=channel)
+        if settings.OPSDUTY_DEV_SLACK:
+            self.stdout.write(
+                "Slack: sign in as the owner, open Settings, Slack and press Add to Slack: the "
+                "development Slack (the demo workspace) gets the incident messages."
+            )
 
     def _services(self, organization: Organization) -> None:
         for name, team_name, service_type, routing_key in DEMO_SERVICES:
