@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import time_machine
-from django.http import HttpResponseBase
 from django.test import Client
 from django.utils import timezone
 
@@ -40,14 +42,17 @@ def _link_path(scene: Scene, slack_user_id: str) -> str:
     return found.group(1)
 
 
-def _text(response: HttpResponseBase) -> str:
+def _text(response: Any) -> str:
     """The page as a person reads it: tags dropped, entities decoded, spaces collapsed."""
-    body = re.sub(r"<[^>]+>", "", response.content.decode())
+    body = re.sub(r"<[^>]+>", "", bytes(response.content).decode())
     return " ".join(html.unescape(body).split())
 
 
 def test_account_link_end_to_end(
-    slack_scene: Scene, member: User, eager_tasks: None, django_capture_on_commit_callbacks: object
+    slack_scene: Scene,
+    member: User,
+    eager_tasks: None,
+    django_capture_on_commit_callbacks: Callable[..., AbstractContextManager[Any]],
 ) -> None:
     """Command, link in the ephemeral answer, opened signed in, confirmed: the Slack user is the
     member, and `/opsduty incidents` answers with the member's incidents."""
@@ -75,7 +80,7 @@ def test_account_link_end_to_end(
     link = SlackUserLink.objects.get(user=member)
     assert (link.workspace_id, link.slack_user_id) == (slack_scene.workspace.pk, MEMBER_SLACK)
 
-    with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
+    with django_capture_on_commit_callbacks(execute=True):
         assert slack_scene.command(MEMBER_SLACK, "/opsduty", "incidents").body == b""
     answer = slack_scene.fake.responses()[-1].body["text"]
     assert f"#{incident.number} Disk full on db-1" in answer
@@ -153,7 +158,9 @@ def test_linking_a_slack_user_bound_to_someone_else_moves_it(
     client = session_client_for(member)
     page = _text(client.get(second))
     assert "This Slack user is linked to Col League now: confirming moves it to you" in page
-    assert "Your account is linked to Slack user @U0MEMBER now: confirming replaces that link" in page
+    assert (
+        "Your account is linked to Slack user @U0MEMBER now: confirming replaces that link" in page
+    )
     done = _text(client.post(second, follow=True))
     assert "It was linked to Col League before; that account is no longer linked." in done
     assert SlackUserLink.objects.get(slack_user_id=STRANGER_SLACK).user == member
