@@ -156,12 +156,14 @@ def _modal_open(workspace: SlackWorkspace, trigger_id: str, view: dict[str, Any]
     return None
 
 
-def _refusal(user: User | None) -> str | None:
-    if user is None:
+def _acting(workspace: SlackWorkspace, slack_user_id: str) -> User | str:
+    """The Slack user's OpsDuty person, if they may trigger at all; else why not."""
+    link = selectors.link_for_slack_user(workspace, slack_user_id)
+    if link is None:
         return texts.NOT_LINKED
-    if user.is_stakeholder:
+    if link.user.is_stakeholder:
         return texts.STAKEHOLDER
-    return None
+    return link.user
 
 
 def _form_open(
@@ -172,11 +174,9 @@ def _form_open(
     **prefill: str,
 ) -> str | None:
     """Open the trigger modal for the Slack user's person; None, or what to tell them."""
-    link = selectors.link_for_slack_user(workspace, slack_user_id)
-    user = link.user if link is not None else None
-    refusal = _refusal(user)
-    if refusal is not None or user is None:
-        return refusal
+    user = _acting(workspace, slack_user_id)
+    if isinstance(user, str):
+        return user
     view = trigger_view(user, metadata=metadata, **prefill)
     if view is None:
         return NO_SERVICES
@@ -264,11 +264,11 @@ def _metadata(view: dict[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def _errors(user: User | None, values: dict[str, Any]) -> dict[str, str]:
-    """Slack's per-field errors (block id -> message) of a submission by `user`."""
-    refusal = _refusal(user)
-    if refusal is not None or user is None:
-        return {"service": refusal or texts.NOT_LINKED}
+def _errors(user: User | str, values: dict[str, Any]) -> dict[str, str]:
+    """Slack's per-field errors (block id -> message) of a submission by `user` (a refusal
+    shows on the service field: the modal has no other place for it)."""
+    if isinstance(user, str):
+        return {"service": user}
     errors = {}
     raw = _selected(values, "service")
     if not (raw.isdigit() and triggerable_services(user).filter(pk=int(raw)).exists()):
@@ -294,11 +294,10 @@ def view_submission_receive(
     if not isinstance(view, dict) or view.get("callback_id") != TRIGGER_CALLBACK_ID:
         return None
     slack_user_id = _id_of(payload, "user")
-    link = selectors.link_for_slack_user(workspace, slack_user_id)
     state = view.get("state")
     values = state.get("values") if isinstance(state, dict) else None
     values = values if isinstance(values, dict) else {}
-    errors = _errors(link.user if link is not None else None, values)
+    errors = _errors(_acting(workspace, slack_user_id), values)
     if errors:
         return {"response_action": "errors", "errors": errors}
     metadata = _metadata(view)
