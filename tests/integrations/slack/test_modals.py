@@ -10,8 +10,10 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import asdict
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
+from django.test import Client
 
 from escalations.notifications.models import Notification
 from incidents.models import Incident
@@ -330,3 +332,62 @@ def test_the_shortcut_answers_unlinked_people_through_the_response_url(
         slack_scene.fake.message_shortcut(TEAM_ID, STAKEHOLDER_SLACK, CHANNEL, ts)
     assert slack_scene.fake.responses()[-1].body["text"] == texts.STAKEHOLDER
     assert slack_scene.fake.views() == []
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        {"callback_id": "trigger_incident"},
+        {"callback_id": "trigger_incident", "state": {"values": "nonsense"}},
+        {
+            "callback_id": "trigger_incident",
+            "private_metadata": "{not json",
+            "state": {
+                "values": {
+                    "service": {"service": {"selected_option": "7"}},
+                    "summary": {"summary": []},
+                    "urgency": {"urgency": None},
+                }
+            },
+        },
+        {"callback_id": "someone_elses_modal"},
+        "not a view",
+    ],
+)
+def test_malformed_submissions_never_fail(slack_scene: Scene, view: Any) -> None:
+    """Signed but odd payloads: per-field errors or a plain 200, never a 500."""
+    payload = {
+        "type": "view_submission",
+        "team": {"id": TEAM_ID},
+        "user": {"id": MEMBER_SLACK, "team_id": TEAM_ID},
+        "view": view,
+    }
+    answer = slack_scene.fake.send(
+        "/integrations/slack/interactions/",
+        urlencode({"payload": json.dumps(payload)}).encode(),
+        "application/x-www-form-urlencoded",
+    )
+    assert answer.status == 200
+    if isinstance(view, dict) and view["callback_id"] == "trigger_incident":
+        assert answer.json["response_action"] == "errors"
+        assert {"service", "summary", "urgency"} <= set(answer.json["errors"])
+    assert not Incident.objects.exists()
+
+
+def test_a_forged_submission_signature_is_refused(slack_scene: Scene) -> None:
+    payload = {
+        "type": "view_submission",
+        "team": {"id": TEAM_ID},
+        "user": {"id": MEMBER_SLACK},
+        "view": {"callback_id": "trigger_incident", "state": {"values": {}}},
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    headers = {**slack_scene.fake.signed_headers(body), "X-Slack-Signature": "v0=" + "1" * 64}
+    answer = Client().generic(
+        "POST",
+        "/integrations/slack/interactions/",
+        body,
+        content_type="application/x-www-form-urlencoded",
+        headers=headers,
+    )
+    assert answer.status_code == 403
