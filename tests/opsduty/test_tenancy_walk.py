@@ -52,8 +52,12 @@ from tests.heartbeat_factories import make_heartbeat, make_state
 # (`dev/phone/calls/<call_sid>/`) names calls of the fake Twilio, off outside `make run`; its
 # tenancy test (another organization's call answers 404) is in
 # tests/integrations/twilio/test_devphone.py. Twilio's own requests (`integrations/twilio/`)
-# are signed: tests/integrations/twilio/ check another organization's ids there.
+# are signed: tests/integrations/twilio/ check another organization's ids there. The Slack
+# account link (`slack/link/<token>/`) is a single-use credential made in one organization's
+# workspace: another organization's person gets a 403 page saying so, and nothing is linked
+# (tests/integrations/slack/test_linking.py).
 SKIPPED_PREFIXES = (
+    "slack/link/",
     "dev/phone/",
     "admin/",
     "oauth2/",

@@ -6,16 +6,17 @@ queued task runs as it would on a worker, without the broker hop)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from django.test import Client
 
 from integrations.slack.client import slack_client
-from integrations.slack.fake import FakeSlack
+from integrations.slack.fake import AppAnswer, FakeSlack, Message
 from integrations.slack.models import SlackUserLink, SlackWorkspace
 from integrations.slack.selectors import slack_presence_forget
-from opsduty.models import Organization, User
+from opsduty.models import Organization, Service, Team, User
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 CLIENT_ID = "1111.2222"
@@ -131,3 +132,84 @@ def slack_linked(
 
 
 Runner = Callable[..., Any]
+
+
+# ---------------------------------------------------------------- commands, modals, linking
+
+MEMBER_SLACK = "U0MEMBER"
+OWNER_SLACK = "U0OWNER"
+STAKEHOLDER_SLACK = "U0STAKE"
+STRANGER_SLACK = "U0STRANGER"  # in the workspace, linked to nobody
+OUTSIDER_SLACK = "U0OUTSIDER"  # in the other workspace (org B)
+
+
+def user_says(fake: FakeSlack, channel_id: str, user_id: str, text: str) -> str:
+    """A message that a person posts in a channel of the fake Slack (as typed); its ts."""
+    with fake.state.lock:
+        message = Message(channel_id, fake.state.next_ts(), text, [], None, user_id)
+        return fake.state.post(message).ts
+
+
+@dataclass
+class Scene:
+    """Org A's workspace with its people linked (but the stranger), team Platform (owner,
+    member, stakeholder) with services "API" (paging the member) and "API Gateway", team
+    Payments (nobody) with "Checkout", and org B with its own workspace and "API"."""
+
+    fake: FakeSlack
+    workspace: SlackWorkspace
+    other_workspace: SlackWorkspace
+    platform: Team
+    api: Service
+    gateway: Service
+    checkout: Service
+    other_api: Service
+
+    def command(self, user_id: str, command: str, text: str = "", **kwargs: Any) -> AppAnswer:
+        team = OTHER_TEAM_ID if user_id == OUTSIDER_SLACK else TEAM_ID
+        channel = "C0OTHER" if team == OTHER_TEAM_ID else CHANNEL
+        return self.fake.slash_command(team, user_id, command, text, channel_id=channel, **kwargs)
+
+
+@pytest.fixture
+def slack_scene(
+    fake_slack: FakeSlack,
+    org_a: Organization,
+    org_b: Organization,
+    owner: User,
+    member: User,
+    stakeholder: User,
+    outsider: User,
+) -> Scene:
+    from escalations.catalog.services import service_set_policy
+    from escalations.policies.models import StepKind
+    from escalations.policies.services import policy_create, step_add
+    from tests import factories
+
+    workspace = slack_installed(org_a, fake_slack)
+    other_workspace = slack_installed(org_b, fake_slack, team_id=OTHER_TEAM_ID, installer="U0B")
+    platform = factories.make_team(organization=org_a, name="Platform")
+    for user in (owner, member, stakeholder):
+        factories.add_member(platform, user)
+    api = factories.make_service(team=platform, name="API")
+    policy = policy_create(team=platform, by=None, name="Platform default")
+    step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[member])
+    service_set_policy(service=api, policy=policy, by=None)
+    payments = factories.make_team(organization=org_a, name="Payments")
+    other_team = factories.make_team(organization=org_b, name="B team")
+    scene = Scene(
+        fake=fake_slack,
+        workspace=workspace,
+        other_workspace=other_workspace,
+        platform=platform,
+        api=api,
+        gateway=factories.make_service(team=platform, name="API Gateway"),
+        checkout=factories.make_service(team=payments, name="Checkout"),
+        other_api=factories.make_service(team=other_team, name="API"),
+    )
+    slack_linked(member, fake_slack, workspace, MEMBER_SLACK)
+    slack_linked(owner, fake_slack, workspace, OWNER_SLACK)
+    slack_linked(stakeholder, fake_slack, workspace, STAKEHOLDER_SLACK)
+    slack_linked(outsider, fake_slack, other_workspace, OUTSIDER_SLACK)
+    fake_slack.add_user(TEAM_ID, STRANGER_SLACK, name="stranger", real_name="Stranger")
+    return scene
