@@ -74,6 +74,7 @@ OTHER_WORKSPACE = (
 )
 SIMULTANEOUS = "Another install of Slack finished at the same time: reload the page."
 TEAM_ID_MAX = 32
+SERVICE_CHANNEL_MAX = Service._meta.get_field("slack_channel").max_length or 80
 
 
 class InstallRefused(Exception):
@@ -242,8 +243,13 @@ def workspace_settings_update(
 @transaction.atomic
 def service_channel_set(*, workspace: SlackWorkspace, service: Service, channel_id: str) -> str:
     """Post the service's incidents to the directory's channel `channel_id` ("" for the
-    organization's default). Returns what the service now says ("#name" or "")."""
-    value = f"#{_channel(workspace, channel_id, 'channel').name}" if channel_id else ""
+    organization's default). Returns what the service now says: "#name" as people write it,
+    or the id for a name too long for the field (Slack allows 80 characters, "#" makes 81)."""
+    value = ""
+    if channel_id:
+        value = f"#{_channel(workspace, channel_id, 'channel').name}"
+        if len(value) > SERVICE_CHANNEL_MAX:
+            value = channel_id
     Service.objects.filter(pk=service.pk, organization_id=workspace.organization_id).update(
         slack_channel=value
     )
