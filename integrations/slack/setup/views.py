@@ -39,10 +39,14 @@ def _workspace(request: AuthedRequest) -> SlackWorkspace | None:
     return slack_selectors.workspace_for_organization(request.organization.pk)
 
 
+def _refresh_key(workspace: SlackWorkspace) -> str:
+    return f"slack:settings-channels:{workspace.pk}"
+
+
 def _channels_refreshed(workspace: SlackWorkspace) -> str:
     """List the workspace's channels from Slack, unless that was done within the last
     PAGE_REFRESH_SECONDS; what went wrong, if Slack refused ("" otherwise)."""
-    if not cache.add(f"slack:settings-channels:{workspace.pk}", 1, PAGE_REFRESH_SECONDS):
+    if not cache.add(_refresh_key(workspace), 1, PAGE_REFRESH_SECONDS):
         return ""
     failure = channels.channels_refresh(workspace)
     return failure.message if failure else ""
@@ -147,6 +151,7 @@ def oauth_callback(request: AuthedRequest) -> HttpResponseBase:
     except services.InstallRefused as refusal:
         messages.error(request, str(refusal))
         return redirect(HOME)
+    cache.set(_refresh_key(workspace), 1, PAGE_REFRESH_SECONDS)  # the install listed them
     messages.success(request, f"Slack workspace {workspace} connected.")
     return redirect(HOME)
 
@@ -160,6 +165,7 @@ def channels_refresh(request: AuthedRequest) -> HttpResponseBase:
     if workspace is None:
         return redirect(HOME)
     failure = channels.channels_refresh(workspace)
+    cache.set(_refresh_key(workspace), 1, PAGE_REFRESH_SECONDS)
     if failure is None:
         messages.success(request, "Channel list refreshed.")
     else:
