@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -25,7 +26,7 @@ from slack_sdk.errors import SlackClientError
 from integrations.slack import channels
 from integrations.slack import selectors as slack_selectors
 from integrations.slack.client import slack_client
-from integrations.slack.errors import failure_of
+from integrations.slack.errors import Failure, failure_of
 from integrations.slack.models import (
     SlackChannel,
     SlackInstallState,
@@ -39,6 +40,7 @@ from opsduty.models import Organization, Service, User
 __all__ = [
     "BOT_SCOPES",
     "InstallRefused",
+    "directory_refresh",
     "event_receive",
     "install_complete",
     "install_start",
@@ -65,6 +67,7 @@ BOT_SCOPES = (
     "team:read",
 )
 STATE_TTL = timedelta(minutes=10)
+DIRECTORY_REFRESH_SECONDS = 60
 RECEIPT_TTL = timedelta(days=1)
 
 OTHER_ORGANIZATION = "This Slack workspace is connected to another OpsDuty organization."
@@ -153,8 +156,28 @@ def install_complete(*, organization: Organization, user: User, code: str) -> Sl
         raise InstallRefused("Slack's answer had no workspace or no bot token: try again.")
     workspace = _workspace_store(organization=organization, user=user, fields=fields)
     slack_selectors.slack_presence_forget(organization.pk)
-    channels.channels_refresh(workspace)
+    directory_refresh(workspace=workspace, force=True)
     return workspace
+
+
+def _refreshed_key(workspace: SlackWorkspace) -> str:
+    return f"slack:settings-channels:{workspace.pk}"
+
+
+def directory_refresh(*, workspace: SlackWorkspace, force: bool = False) -> Failure | None:
+    """List the workspace's channels from Slack (`channels.channels_refresh`): at most once
+    per DIRECTORY_REFRESH_SECONDS unless `force` (the settings page lists them each time it
+    opens; a failed listing is tried again by the next page after that). Slack's refusal,
+    if it refused (the directory is then left as it was)."""
+    key = _refreshed_key(workspace)
+    if force:
+        cache.set(key, 1, DIRECTORY_REFRESH_SECONDS)
+    elif not cache.add(key, 1, DIRECTORY_REFRESH_SECONDS):
+        return None
+    failure = channels.channels_refresh(workspace)
+    if failure is not None and force:
+        cache.delete(key)  # the page opened next tries again
+    return failure
 
 
 def _workspace_store(

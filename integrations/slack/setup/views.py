@@ -6,14 +6,12 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from integrations.slack import channels
 from integrations.slack import selectors as slack_selectors
 from integrations.slack.models import SlackWorkspace
 from integrations.slack.setup import selectors, services
@@ -26,8 +24,6 @@ from opsduty.views.common import AuthedRequest, add_validation_error, require_ow
 ACTIVE = "slack_settings"
 SETTINGS_PAGE = SettingsPage(label="Slack", url_name="slack_settings", active=ACTIVE)
 HOME = "slack_settings"
-# The page lists the channels from Slack when it opens, at most this often per workspace.
-PAGE_REFRESH_SECONDS = 60
 CANCELLED = "Slack install cancelled."
 STATE_REFUSED = (
     "This Slack install link is not valid: it was used already, it expired (after 10 "
@@ -37,19 +33,6 @@ STATE_REFUSED = (
 
 def _workspace(request: AuthedRequest) -> SlackWorkspace | None:
     return slack_selectors.workspace_for_organization(request.organization.pk)
-
-
-def _refresh_key(workspace: SlackWorkspace) -> str:
-    return f"slack:settings-channels:{workspace.pk}"
-
-
-def _channels_refreshed(workspace: SlackWorkspace) -> str:
-    """List the workspace's channels from Slack, unless that was done within the last
-    PAGE_REFRESH_SECONDS; what went wrong, if Slack refused ("" otherwise)."""
-    if not cache.add(_refresh_key(workspace), 1, PAGE_REFRESH_SECONDS):
-        return ""
-    failure = channels.channels_refresh(workspace)
-    return failure.message if failure else ""
 
 
 def _page(
@@ -68,7 +51,7 @@ def _page(
     if workspace is not None:
         # A page re-rendered with a form's errors shows the directory as it was.
         bound = settings_form is not None or bool(service_forms)
-        refresh_problem = "" if bound else _channels_refreshed(workspace)
+        failure = None if bound else services.directory_refresh(workspace=workspace)
         directory = selectors.channel_list(workspace=workspace)
         rows = []
         for row in selectors.service_channel_list(
@@ -82,7 +65,7 @@ def _page(
             )
             rows.append({"row": row, "form": form})
         context.update(
-            refresh_problem=refresh_problem,
+            refresh_problem=failure.message if failure else "",
             channels=directory,
             settings_form=settings_form
             or ChannelSettingsForm(workspace=workspace, channels=directory),
@@ -151,7 +134,6 @@ def oauth_callback(request: AuthedRequest) -> HttpResponseBase:
     except services.InstallRefused as refusal:
         messages.error(request, str(refusal))
         return redirect(HOME)
-    cache.set(_refresh_key(workspace), 1, PAGE_REFRESH_SECONDS)  # the install listed them
     messages.success(request, f"Slack workspace {workspace} connected.")
     return redirect(HOME)
 
@@ -164,8 +146,7 @@ def channels_refresh(request: AuthedRequest) -> HttpResponseBase:
     workspace = _workspace(request)
     if workspace is None:
         return redirect(HOME)
-    failure = channels.channels_refresh(workspace)
-    cache.set(_refresh_key(workspace), 1, PAGE_REFRESH_SECONDS)
+    failure = services.directory_refresh(workspace=workspace, force=True)
     if failure is None:
         messages.success(request, "Channel list refreshed.")
     else:

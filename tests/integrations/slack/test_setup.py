@@ -427,6 +427,15 @@ def test_the_channel_list_is_read_from_slack_at_most_once_a_minute_unless_refres
     assert SlackChannel.objects.filter(workspace=workspace, channel_id="C0NEWER").exists()
 
 
+def test_channels_slack_would_not_list_at_install_are_listed_by_the_next_page(
+    owner_client: Client, fake_slack: FakeSlack
+) -> None:
+    fake_slack.rate_limit("conversations.list", times=1, retry_after=30)
+    page = text(installed(owner_client, fake_slack))
+    assert "Slack workspace Acme connected." in page and "#incidents" in page
+    assert [call.status for call in fake_slack.calls("conversations.list")] == [429, 200]
+
+
 def test_slack_refusing_the_channel_list_is_shown(
     owner_client: Client, workspace: SlackWorkspace, fake_slack: FakeSlack
 ) -> None:
