@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
-import json
+import re
 import secrets
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from integrations.slack.fake.blocks import parse_blocks, parse_view
 from integrations.slack.fake.model import (
     CODE_TTL,
     ApiCall,
@@ -25,17 +25,21 @@ from integrations.slack.fake.model import (
     Trigger,
     User,
     View,
+    new_hash,
     new_id,
-    plain,
 )
 
 if TYPE_CHECKING:
     from integrations.slack.fake.server import FakeSlack
 
 MAX_TEXT = 40_000
-MAX_BLOCKS = 50
-MAX_TITLE = 24  # modal title, submit and close labels: Slack refuses longer ones
-MAX_METADATA = 3000
+
+
+def handler_name(method: str) -> str:
+    """`chat.postMessage` is answered by `WebApi.api_chat_post_message`."""
+    if not re.fullmatch(r"[a-z]+(\.[a-zA-Z0-9]+)+", method):
+        return ""
+    return "api_" + re.sub(r"[A-Z]", lambda m: "_" + m[0].lower(), method.replace(".", "_"))
 
 
 @dataclass(frozen=True)
@@ -58,26 +62,6 @@ class WebApi:
     def __init__(self, fake: FakeSlack) -> None:
         self.fake, self.state = fake, fake.state
         self.limits: dict[str, deque[int]] = {}
-        self.methods: dict[str, Callable[[Request], Json]] = {
-            "oauth.v2.access": self.oauth_v2_access,
-            "auth.test": self.auth_test,
-            "auth.revoke": self.auth_revoke,
-            "apps.uninstall": self.apps_uninstall,
-            "chat.postMessage": self.chat_post_message,
-            "chat.update": self.chat_update,
-            "chat.delete": self.chat_delete,
-            "chat.postEphemeral": self.chat_post_ephemeral,
-            "chat.getPermalink": self.chat_get_permalink,
-            "views.open": self.views_open,
-            "views.push": self.views_push,
-            "views.update": self.views_update,
-            "conversations.list": self.conversations_list,
-            "conversations.info": self.conversations_info,
-            "conversations.open": self.conversations_open,
-            "conversations.join": self.conversations_join,
-            "users.info": self.users_info,
-            "users.lookupByEmail": self.users_lookup_by_email,
-        }
 
     def handle(
         self, method: str, params: Json, bearer: str, basic: tuple[str, str] | None
@@ -101,7 +85,7 @@ class WebApi:
         if limit:
             retry_after = limit.popleft()
             raise ApiError("ratelimited", 429, {"Retry-After": str(retry_after)})
-        handler = self.methods.get(method)
+        handler: Callable[[Request], Json] | None = getattr(self, handler_name(method), None)
         if handler is None:
             raise ApiError("unknown_method")
         return {"ok": True, **handler(request)}
@@ -154,7 +138,7 @@ class WebApi:
             team.token = None
             self.state.changed()
 
-    def oauth_v2_access(self, request: Request) -> Json:
+    def api_oauth_v2_access(self, request: Request) -> Json:
         self.client(request)
         code = self.state.codes.get(request.text("code"))
         if code is None or code.used or self.state.clock() - code.created > CODE_TTL:
@@ -176,7 +160,7 @@ class WebApi:
             "is_enterprise_install": False,
         }
 
-    def auth_test(self, request: Request) -> Json:
+    def api_auth_test(self, request: Request) -> Json:
         token = self.auth(request)
         team = self.state.teams[token.team_id]
         return {
@@ -189,11 +173,11 @@ class WebApi:
             "is_enterprise_install": False,
         }
 
-    def auth_revoke(self, request: Request) -> Json:
+    def api_auth_revoke(self, request: Request) -> Json:
         self.revoke(self.auth(request).team_id, "token_revoked")
         return {"revoked": True}
 
-    def apps_uninstall(self, request: Request) -> Json:
+    def api_apps_uninstall(self, request: Request) -> Json:
         self.client(request)
         self.revoke(self.auth(request).team_id)
         return {}
@@ -219,7 +203,7 @@ class WebApi:
             raise ApiError("user_not_found")
         return user
 
-    def chat_post_message(self, request: Request) -> Json:
+    def api_chat_post_message(self, request: Request) -> Json:
         token = self.auth(request)
         channel = self.writable(token, request.text("channel"))
         text, blocks = content(request)
@@ -229,13 +213,8 @@ class WebApi:
             if parent is None:
                 raise ApiError("thread_not_found")
             thread_ts = parent.thread_ts or parent.ts  # a reply to a reply joins the thread
-        message = Message(channel.id, self.state.next_ts(), text, blocks, thread_ts)
-        message.user, message.username, message.bot_id = (
-            token.bot_user_id,
-            self.fake.app_name,
-            token.bot_id,
-        )
-        self.state.post(message)
+        message = self.state.bot_post(token.team_id, channel.id, text, blocks, thread_ts)
+        self.state.wrote(channel.id)
         return {"channel": channel.id, "ts": message.ts, "message": message.resource()}
 
     def own_message(self, token: Token, request: Request, ts_key: str, error: str) -> Message:
@@ -247,13 +226,14 @@ class WebApi:
             raise ApiError(error)
         return message
 
-    def chat_update(self, request: Request) -> Json:
+    def api_chat_update(self, request: Request) -> Json:
         message = self.own_message(self.auth(request), request, "ts", "cant_update_message")
         blocks = parse_blocks(request.params["blocks"]) if "blocks" in request.params else None
         text = request.text("text") if "text" in request.params else message.text
         if len(text) > MAX_TEXT:
             raise ApiError("msg_too_long")
         self.state.update(message, text, message.blocks if blocks is None else blocks)
+        self.state.wrote(message.channel)
         return {
             "channel": message.channel,
             "ts": message.ts,
@@ -261,19 +241,19 @@ class WebApi:
             "message": message.resource(),
         }
 
-    def chat_delete(self, request: Request) -> Json:
+    def api_chat_delete(self, request: Request) -> Json:
         message = self.own_message(self.auth(request), request, "ts", "cant_delete_message")
         self.state.delete(message)
         return {"channel": message.channel, "ts": message.ts}
 
-    def chat_post_ephemeral(self, request: Request) -> Json:
+    def api_chat_post_ephemeral(self, request: Request) -> Json:
         token = self.auth(request)
         channel = self.writable(token, request.text("channel"))
         user = self.user(token, request.text("user"))
         text, blocks = content(request)
         return {"message_ts": self.state.ephemeral(channel.id, user.id, text, blocks).ts}
 
-    def chat_get_permalink(self, request: Request) -> Json:
+    def api_chat_get_permalink(self, request: Request) -> Json:
         token = self.auth(request)
         channel = self.state.channel_in(token.team_id, request.text("channel"))
         if channel is None:
@@ -309,30 +289,20 @@ class WebApi:
     def resource(self, view: View) -> Json:
         return view.resource(self.fake.app_id, self.state.teams[view.team_id].bot_id)
 
-    def views_open(self, request: Request) -> Json:
+    def api_views_open(self, request: Request, push: bool = False) -> Json:
         token = self.auth(request)
         view = parse_view(request.params.get("view"))
         trigger = self.trigger(token, request)
-        return {
-            "view": self.resource(
-                self.add_view(trigger.id, token.team_id, trigger.user_id, view, None)
-            )
-        }
-
-    def views_push(self, request: Request) -> Json:
-        token = self.auth(request)
-        view = parse_view(request.params.get("view"))
-        trigger = self.trigger(token, request)
-        top = self.fake.open_view_of(trigger.user_id)
-        if top is None:
+        top = self.fake.open_view_of(trigger.user_id) if push else None
+        if push and top is None:
             raise ApiError("not_found")
-        return {
-            "view": self.resource(
-                self.add_view(trigger.id, token.team_id, trigger.user_id, view, top)
-            )
-        }
+        opened = self.add_view(trigger.id, token.team_id, trigger.user_id, view, top)
+        return {"view": self.resource(opened)}
 
-    def views_update(self, request: Request) -> Json:
+    def api_views_push(self, request: Request) -> Json:
+        return self.api_views_open(request, push=True)
+
+    def api_views_update(self, request: Request) -> Json:
         token = self.auth(request)
         wanted, external = request.text("view_id"), request.text("external_id")
         found = [
@@ -358,7 +328,7 @@ class WebApi:
             raise ApiError("channel_not_found")  # Slack hides private channels the bot is not in
         return channel
 
-    def conversations_list(self, request: Request) -> Json:
+    def api_conversations_list(self, request: Request) -> Json:
         token = self.auth(request)
         kinds = set((request.text("types") or "public_channel").split(","))
         channels = [
@@ -380,10 +350,10 @@ class WebApi:
             "response_metadata": {"next_cursor": encode_cursor(more[0].id) if more else ""},
         }
 
-    def conversations_info(self, request: Request) -> Json:
+    def api_conversations_info(self, request: Request) -> Json:
         return {"channel": self.visible(self.auth(request), request.text("channel")).resource()}
 
-    def conversations_open(self, request: Request) -> Json:
+    def api_conversations_open(self, request: Request) -> Json:
         token = self.auth(request)
         users = [u for u in request.text("users").split(",") if u]
         if len(users) != 1:
@@ -391,7 +361,7 @@ class WebApi:
         channel = self.state.im_channel(token.team_id, self.user(token, users[0]).id)
         return {"channel": {"id": channel.id}}
 
-    def conversations_join(self, request: Request) -> Json:
+    def api_conversations_join(self, request: Request) -> Json:
         token = self.auth(request)
         channel = self.state.channel_in(token.team_id, request.text("channel"))
         if channel is None:
@@ -402,10 +372,10 @@ class WebApi:
         self.state.changed()
         return {"channel": channel.resource()}
 
-    def users_info(self, request: Request) -> Json:
+    def api_users_info(self, request: Request) -> Json:
         return {"user": self.user(self.auth(request), request.text("user")).resource()}
 
-    def users_lookup_by_email(self, request: Request) -> Json:
+    def api_users_lookup_by_email(self, request: Request) -> Json:
         token = self.auth(request)
         email = request.text("email").lower()
         for user in self.state.users.values():
@@ -415,10 +385,6 @@ class WebApi:
 
 
 # ---------------------------------------------------------------------- validation
-
-
-def new_hash() -> str:
-    return f"{secrets.randbelow(10**10)}.{secrets.token_hex(4)}"
 
 
 def kind_of(channel: Channel) -> str:
@@ -454,54 +420,3 @@ def content(request: Request) -> tuple[str, list[Json]]:
     if len(text) > MAX_TEXT:
         raise ApiError("msg_too_long")
     return text, blocks
-
-
-def parse_blocks(value: Any, error: str = "invalid_blocks") -> list[Json]:
-    """Blocks (a JSON string or a list) with a `block_id` on each, as Slack stores them."""
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ApiError(error) from None
-    if not isinstance(value, list) or len(value) > MAX_BLOCKS:
-        raise ApiError(error)
-    blocks = copy.deepcopy(value)
-    for block in blocks:
-        if not isinstance(block, dict) or not isinstance(block.get("type"), str):
-            raise ApiError(error)
-        block.setdefault("block_id", new_id("", 5))
-        elements = block.get("elements", []) if block["type"] == "actions" else []
-        for element in [*elements, block.get("element"), block.get("accessory")]:
-            if isinstance(element, dict) and element.get("type") not in (None, "image"):
-                element.setdefault("action_id", new_id("", 5))  # Slack names unnamed ones
-    return blocks
-
-
-def parse_view(value: Any) -> Json:
-    """A modal as views.open takes it; invalid_arguments where Slack refuses one."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ApiError("invalid_arguments") from None
-    if not isinstance(value, dict) or value.get("type") not in ("modal", "home"):
-        raise ApiError("invalid_arguments")
-    view = copy.deepcopy(value)
-    view["blocks"] = parse_blocks(view.get("blocks"), "invalid_arguments")
-    if "blocks" not in value or (view["type"] == "modal" and "title" not in view):
-        raise ApiError("invalid_arguments")
-    labels = [view.get(key) for key in ("title", "submit", "close") if view.get(key)]
-    has_input = any(block["type"] == "input" for block in view["blocks"])
-    if (
-        any(len(plain(label)) > MAX_TITLE for label in labels)
-        or len(str(view.get("private_metadata", ""))) > MAX_METADATA
-        or (has_input and view["type"] == "modal" and not view.get("submit"))
-        or any(
-            b["type"] == "input" and not (b.get("label") and b.get("element"))
-            for b in view["blocks"]
-        )
-    ):
-        raise ApiError("invalid_arguments")
-    return view

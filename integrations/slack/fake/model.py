@@ -37,6 +37,11 @@ def new_id(prefix: str, length: int = 10) -> str:
     return prefix + "".join(secrets.choice(alphabet) for _ in range(length))
 
 
+def new_hash() -> str:
+    """A view's version, which views.update may be given to refuse a stale update."""
+    return f"{secrets.randbelow(10**10)}.{secrets.token_hex(4)}"
+
+
 def plain(text: Any) -> str:
     """The string inside a text object (`{"type": "plain_text", "text": ...}`) or a string."""
     return str(text.get("text", "")) if isinstance(text, dict) else str(text or "")
@@ -259,9 +264,9 @@ class AppAnswer:
 class State:
     """Everything the fake knows; every write bumps `version` (the UI reloads on it)."""
 
-    def __init__(self, clock: Callable[[], float]) -> None:
+    def __init__(self, clock: Callable[[], float], app_name: str) -> None:
         self.lock = threading.RLock()
-        self.clock = clock
+        self.clock, self.app_name = clock, app_name
         self.version = 0
         self.teams: dict[str, Team] = {}
         self.users: dict[str, User] = {}
@@ -320,15 +325,26 @@ class State:
 
     def post(self, message: Message) -> Message:
         self.messages.setdefault(message.channel, []).append(message)
-        self.writes.setdefault(message.channel, []).append(time.monotonic())
         self.changed()
         return message
+
+    def bot_post(
+        self, team_id: str, channel_id: str, text: str, blocks: list[Json], thread_ts: str | None
+    ) -> Message:
+        """A message from the app's bot user (the team's install), named as the app."""
+        team = self.teams[team_id]
+        message = Message(channel_id, self.next_ts(), text, blocks, thread_ts, team.bot_user_id)
+        message.username, message.bot_id = self.app_name, team.bot_id
+        return self.post(message)
 
     def update(self, message: Message, text: str, blocks: list[Json]) -> None:
         message.edits.append((message.text, message.blocks))
         message.text, message.blocks = text, blocks
-        self.writes.setdefault(message.channel, []).append(time.monotonic())
         self.changed()
+
+    def wrote(self, channel_id: str) -> None:
+        """Note an app's chat.postMessage / chat.update (Slack allows ~1 a second a channel)."""
+        self.writes.setdefault(channel_id, []).append(self.clock())
 
     def delete(self, message: Message) -> None:
         self.messages[message.channel].remove(message)

@@ -47,7 +47,6 @@ def json_body(payload: Json) -> bytes:
 
 
 def send(
-    *,
     secret: str,
     app_url: str,
     sender: Sender | None,

@@ -22,12 +22,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from integrations.slack.fake import interactions, ui
+from integrations.slack.fake import ui
+from integrations.slack.fake.answers import response_post
 from integrations.slack.fake.api import WebApi
+from integrations.slack.fake.interactions import Interactions
 from integrations.slack.fake.model import (
     ApiCall,
     ApiError,
-    AppAnswer,
     Channel,
     Code,
     Ephemeral,
@@ -40,13 +41,14 @@ from integrations.slack.fake.model import (
     View,
     new_id,
 )
-from integrations.slack.fake.outbound import Sender, send, signed_headers
+from integrations.slack.fake.outbound import Sender
 
 __all__ = ["FakeSlack"]
 
 
-class FakeSlack:
-    """The fake. `start()` (or `with`) serves on `url`; `stop()` ends it."""
+class FakeSlack(Interactions):
+    """The fake. `start()` (or `with`) serves on `url`; `stop()` ends it. What people do (slash
+    commands, clicks, modals, shortcuts, events) comes from `Interactions`."""
 
     def __init__(
         self,
@@ -76,7 +78,7 @@ class FakeSlack:
         self.app_name, self.app_id, self.verification_token = app_name, app_id, verification_token
         self.shortcut_callback_id, self.shortcut_name = shortcut_callback_id, shortcut_name
         self.sender: Sender | None = None
-        self.state = State(clock)
+        self.state = State(clock, app_name)
         self.api = WebApi(self)
         self.rate = (1.0, 1.0)  # per channel: writes per second, burst
         self._server = ThreadingHTTPServer((host, port), handler_for(self))
@@ -95,9 +97,6 @@ class FakeSlack:
     @property
     def authorize_url(self) -> str:
         return self.url + "/oauth/v2/authorize"
-
-    def response_url(self, hook_id: str) -> str:
-        return f"{self.url}/response/{hook_id}"
 
     # ------------------------------------------------------------------ life cycle
 
@@ -234,7 +233,7 @@ class FakeSlack:
             return [copy.deepcopy(c) for c in self.state.calls if method in (None, c.method)]
 
     def channel_writes(self, channel_id: str) -> list[float]:
-        """When (time.monotonic) the app posted or updated a message in the channel."""
+        """When (by the fake's clock) the app posted or updated a message in the channel."""
         with self.state.lock:
             return list(self.state.writes.get(channel_id, []))
 
@@ -256,72 +255,6 @@ class FakeSlack:
         with self.state.lock:
             open_views = [v for v in self.state.views.values() if v.user_id == user_id]
             return next((v for v in reversed(open_views) if not v.closed), None)
-
-    # ------------------------------------------------------------------ requests to the app
-
-    def signed_headers(self, body: bytes, timestamp: int | None = None) -> dict[str, str]:
-        return signed_headers(self.signing_secret, body, timestamp)
-
-    def send(
-        self, path: str, body: bytes, content_type: str, extra: dict[str, str] | None = None
-    ) -> AppAnswer:
-        return send(
-            secret=self.signing_secret,
-            app_url=self.app_url,
-            sender=self.sender,
-            path=path,
-            body=body,
-            content_type=content_type,
-            extra=extra,
-        )
-
-    def slash_command(
-        self, team_id: str, user_id: str, command: str, text: str = "", channel_id: str = "C0INC"
-    ) -> AppAnswer:
-        return interactions.slash_command(self, team_id, user_id, command, text, channel_id)
-
-    def click(
-        self,
-        team_id: str,
-        user_id: str,
-        channel_id: str,
-        ts: str,
-        action_id: str,
-        value: str | None = None,
-        selected_option: str | None = None,
-        block_id: str | None = None,
-    ) -> AppAnswer:
-        return interactions.click(
-            self, team_id, user_id, channel_id, ts, action_id, value, selected_option, block_id
-        )
-
-    def submit_view(
-        self, view_id: str, user_id: str, values: dict[str, dict[str, Any]]
-    ) -> AppAnswer:
-        return interactions.submit_view(self, view_id, user_id, values)
-
-    def close_view(self, view_id: str, user_id: str) -> AppAnswer | None:
-        return interactions.close_view(self, view_id, user_id)
-
-    def message_shortcut(
-        self, team_id: str, user_id: str, channel_id: str, ts: str, callback_id: str | None = None
-    ) -> AppAnswer:
-        callback = callback_id or self.shortcut_callback_id
-        return interactions.message_shortcut(self, team_id, user_id, channel_id, ts, callback)
-
-    def event(
-        self,
-        team_id: str,
-        event: Json,
-        *,
-        event_id: str | None = None,
-        retry_num: int | None = None,
-        retry_reason: str = "http_timeout",
-    ) -> AppAnswer:
-        return interactions.event(self, team_id, event, event_id, retry_num, retry_reason)
-
-    def url_verification(self) -> AppAnswer:
-        return interactions.url_verification(self)
 
 
 # ---------------------------------------------------------------------- HTTP
@@ -372,7 +305,7 @@ def handler_for(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             if parts.path.startswith("/api/"):
                 self._api(parts.path[5:], parts.query, raw)
             elif parts.path.startswith("/response/") and method == "POST":
-                status, body = interactions.response_post(fake, parts.path[10:], raw)
+                status, body = response_post(fake, parts.path[10:], raw)
                 self._json(status, body)
             elif parts.path == "/_fake/version":
                 self._json(200, {"version": fake.state.version})
