@@ -144,6 +144,7 @@ def test_no_page_of_the_demo_answers_5xx(demo: Organization, email: str) -> None
     if email == demo_data.OWNER:  # the telephony pages, with Twilio unreachable
         assert {"/settings/telephony/", "/settings/telephony/addresses/"} <= visited
         assert any(url.startswith("/settings/telephony/numbers/") for url in visited)
+        assert "/settings/slack/" in visited
     if email != demo_data.STAKEHOLDER:  # carol's team (Payments) has no schedule
         assert any(url.startswith("/schedules/") and url[11:12].isdigit() for url in visited)
 

@@ -1,0 +1,76 @@
+"""Forms of Settings -> Slack: channels are offered from the workspace's directory only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from integrations.slack.models import SlackChannel, SlackWorkspace
+from integrations.slack.setup import selectors
+
+__all__ = ["ChannelSettingsForm", "ServiceChannelForm", "UninstallForm"]
+
+
+def _choices(channels: list[SlackChannel], empty: str) -> list[tuple[str, str]]:
+    listed = [
+        (channel.channel_id, f"#{channel.name}{' (private)' if channel.is_private else ''}")
+        for channel in channels
+    ]
+    return [("", empty), *listed]
+
+
+class ChannelSettingsForm(forms.Form):
+    default_channel = forms.ChoiceField(
+        label="Default channel",
+        required=False,
+        help_text="New incidents are posted here unless their service names its own channel.",
+    )
+    thread_replies = forms.BooleanField(
+        label="Post timeline updates as thread replies under each incident message",
+        required=False,
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        workspace: SlackWorkspace,
+        channels: list[SlackChannel] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault(
+            "initial",
+            {
+                "default_channel": workspace.default_channel_id,
+                "thread_replies": workspace.thread_replies,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        listed = channels if channels is not None else selectors.channel_list(workspace=workspace)
+        field = self.fields["default_channel"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = _choices(listed, "No default channel")
+
+
+class ServiceChannelForm(forms.Form):
+    channel = forms.ChoiceField(label="Slack channel", required=False)
+
+    def __init__(
+        self,
+        *args: Any,
+        workspace: SlackWorkspace,
+        channels: list[SlackChannel] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        listed = channels if channels is not None else selectors.channel_list(workspace=workspace)
+        field = self.fields["channel"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = _choices(listed, "Organization default")
+
+
+class UninstallForm(forms.Form):
+    confirm = forms.BooleanField(
+        label="Yes: remove OpsDuty from this Slack workspace",
+        error_messages={"required": "Tick the box to confirm."},
+    )
