@@ -122,7 +122,7 @@ def test_install_link_and_acknowledge_from_slack(
     expect(link).to_be_visible()
     page.goto(link.get_attribute("href") or "")
     page.get_by_role("button", name="Confirm").click()
-    expect(page.locator("main")).to_contain_text("linked")
+    expect(page.locator("main")).to_contain_text("Linked: Slack user @olivia")
 
     # A webhook incident: its message appears in #incidents.
     webhook = Webhook.objects.create(organization=acme, name="Generic")
