@@ -336,6 +336,9 @@ LOGGING: dict[str, Any] = {
         # The twilio SDK logs every request's URL and headers at INFO (never the token, but
         # ten lines per SMS): warnings only.
         "twilio": {"level": "WARNING"},
+        # slack_sdk logs each request's body parameters at DEBUG (oauth.v2.access carries the
+        # client secret): warnings only, whatever the root level.
+        "slack_sdk": {"level": "WARNING"},
     },
 }
 if LOG_FORMAT not in LOGGING["formatters"]:

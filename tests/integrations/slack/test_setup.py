@@ -7,6 +7,7 @@ channel, thread replies and service channels, the rate-limit notice, uninstall; 
 from __future__ import annotations
 
 import hashlib
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from tests.conftest import session_client_for
 from tests.integrations.slack.conftest import (
     CHANNEL,
     CLIENT_ID,
+    CLIENT_SECRET,
     OTHER_CHANNEL,
     OTHER_TEAM_ID,
     REDIRECT_URI,
@@ -139,6 +141,17 @@ def test_add_to_slack_installs_the_workspace_with_its_token_encrypted_and_never_
     assert "#incidents" in page and "#checkout" in page  # the channel list, from Slack
     assert token not in page and token[-4:] not in page
     assert "Add to Slack" not in page
+
+
+def test_the_install_never_logs_the_client_secret_nor_the_token(
+    owner_client: Client, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    page = installed(owner_client, fake_slack)
+    assert page.status_code == 200
+    token = fake_slack.install_token(TEAM_ID)
+    assert token
+    assert CLIENT_SECRET not in caplog.text and token not in caplog.text
 
 
 def test_a_state_is_single_use(
