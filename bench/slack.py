@@ -595,9 +595,6 @@ def _channel_figures(fake: Any, channels: list[str], burst_started: float) -> di
     if len(refused) != sum(overruns.values()):
         raise SystemExit("the bench's token bucket disagrees with the fake's")
     burst = {ch: [t for t in times if t >= burst_started] for ch, times in writes.items()}
-    burst_rates = [
-        len(times) / (max(times) - min(times)) for times in burst.values() if len(times) > 1
-    ]
     return {
         "rate_checked": f"{CHANNEL_RATE:g}/s, burst {CHANNEL_BURST} (token bucket at the fake)",
         "overruns_total": sum(overruns.values()),
@@ -612,9 +609,6 @@ def _channel_figures(fake: Any, channels: list[str], burst_started: float) -> di
             min(len(t) for t in burst.values()),
             max(len(t) for t in burst.values()),
         ],
-        "burst_writes_per_second_per_channel_max": round(max(burst_rates), 2)
-        if burst_rates
-        else None,
     }
 
 
