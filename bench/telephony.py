@@ -60,8 +60,9 @@ WEB = f"http://127.0.0.1:{PORT}"
 os.environ["OPSDUTY_PUBLIC_URL"] = WEB
 RUN_DIR = tempfile.mkdtemp(prefix="opsduty-bench-telephony-")
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-# The fake is this process; `phone:` would start a second one on OPSDUTY_TWILIO_API_URL.
-PROCESSES = [name for name in procfile.names() if name != "phone"]
+# The fake is this process; `phone:` would start a second one on OPSDUTY_TWILIO_API_URL, and
+# `slack:` the development Slack, which this benchmark does not use.
+PROCESSES = [name for name in procfile.names() if name not in ("phone", "slack")]
 
 
 def _arguments() -> argparse.Namespace:
