@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shlex
 import sys
 import tempfile
@@ -61,8 +60,9 @@ WEB = f"http://127.0.0.1:{PORT}"
 os.environ["OPSDUTY_PUBLIC_URL"] = WEB
 RUN_DIR = tempfile.mkdtemp(prefix="opsduty-bench-telephony-")
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-# The fake is this process; `phone:` would start a second one on OPSDUTY_TWILIO_API_URL.
-PROCESSES = [name for name in procfile.names() if name != "phone"]
+# The fake is this process; `phone:` would start a second one on OPSDUTY_TWILIO_API_URL, and
+# `slack:` the development Slack, which this benchmark does not use.
+PROCESSES = [name for name in procfile.names() if name not in ("phone", "slack")]
 
 
 def _arguments() -> argparse.Namespace:
@@ -180,32 +180,6 @@ def _setup(fake: Any, people: int) -> dict[str, Any]:
 
 
 # --- measuring ------------------------------------------------------------------------------
-
-
-class Cpu:
-    """CPU seconds of each started process tree and of this process, between marks."""
-
-    def __init__(self, processes: dict[str, Any]) -> None:
-        self.processes = processes
-        self.last = self._now()
-
-    def _now(self) -> dict[str, float]:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        now = {name: cpu.tree_cpu_seconds(p.pid) for name, p in self.processes.items()}
-        now["bench (fake + load)"] = usage.ru_utime + usage.ru_stime
-        now["wall"] = time.monotonic()
-        return now
-
-    def mark(self) -> dict[str, Any]:
-        now = self._now()
-        wall = now["wall"] - self.last["wall"]
-        used = {k: now[k] - self.last[k] for k in now if k != "wall"}
-        self.last = now
-        return {
-            "wall_seconds": round(wall, 1),
-            "cpu_seconds": {k: round(v, 1) for k, v in used.items()},
-            "cores_busy": round(sum(used.values()) / wall, 2) if wall else None,
-        }
 
 
 def _notifications(org: Any) -> list[tuple[int, str, str, str]]:
@@ -435,7 +409,7 @@ def main() -> None:
         procfile.wait_for_port(PORT)
         procfile.wait_for_worker()
         time.sleep(1.0)  # let beat start its schedule
-        usage = Cpu(processes)
+        usage = cpu.Usage(processes, "bench (fake + load)")
         paths = bench["paths"]
         dedups = [f"tel-{bench['stamp']}-{n}" for n in range(args.incidents)]
         events = [

@@ -1,9 +1,13 @@
-"""CPU time and memory of a process tree, from /proc (Linux)."""
+"""CPU time and memory of a process tree, from /proc (Linux); CPU per phase of a run."""
 
 from __future__ import annotations
 
 import os
+import resource
+import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -47,3 +51,30 @@ def tree_rss_mb(pid: int) -> float:
         except OSError:
             continue
     return round(total / 1024, 1)
+
+
+class Usage:
+    """CPU seconds of each started process tree and of this process, between marks."""
+
+    def __init__(self, processes: dict[str, subprocess.Popen[bytes]], own: str) -> None:
+        self.processes, self.own = processes, own
+        self.last = self._now()
+
+    def _now(self) -> dict[str, float]:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        now = {name: tree_cpu_seconds(p.pid) for name, p in self.processes.items()}
+        now[self.own] = usage.ru_utime + usage.ru_stime
+        now["wall"] = time.monotonic()
+        return now
+
+    def mark(self) -> dict[str, Any]:
+        """Wall seconds, CPU seconds per process and cores kept busy since the last mark."""
+        now = self._now()
+        wall = now["wall"] - self.last["wall"]
+        used = {k: now[k] - self.last[k] for k in now if k != "wall"}
+        self.last = now
+        return {
+            "wall_seconds": round(wall, 1),
+            "cpu_seconds": {k: round(v, 1) for k, v in used.items()},
+            "cores_busy": round(sum(used.values()) / wall, 2) if wall else None,
+        }

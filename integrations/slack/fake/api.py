@@ -69,6 +69,7 @@ class WebApi:
         """Answer one call: (HTTP status, JSON body, extra headers)."""
         token = bearer or str(params.get("token") or "")
         with self.state.lock:
+            arrived = self.state.clock()
             try:
                 status, body, headers = 200, self._answer(method, Request(params, token, basic)), {}
             except ApiError as error:
@@ -77,7 +78,9 @@ class WebApi:
                     {"ok": False, "error": error.error},
                     error.headers,
                 )
-            self.state.calls.append(ApiCall(method, params, token, status, body.get("error")))
+            self.state.calls.append(
+                ApiCall(method, params, token, status, body.get("error"), arrived)
+            )
             return status, body, headers
 
     def _answer(self, method: str, request: Request) -> Json:

@@ -249,6 +249,7 @@ class ApiCall:
     token: str
     status: int
     error: str | None = None
+    at: float = 0.0  # when the call arrived, by the fake's clock
 
 
 @dataclass(frozen=True)

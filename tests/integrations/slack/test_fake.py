@@ -380,6 +380,8 @@ def test_channel_writes_are_recorded_for_rate_checks(fake, client, clock):
     writes = fake.channel_writes(CHANNEL)
     assert len(writes) == 4 and writes[3] - writes[0] == 1.0
     assert fake.channel_overruns(CHANNEL) == 2  # the 2nd and 3rd in the same instant
+    # Each call carries its arrival on the fake's clock (benchmarks time the app by it).
+    assert [c.at for c in fake.calls("chat.update")] == [writes[3]]
 
 
 def test_views_open_takes_a_fresh_single_use_trigger(fake, app, client, clock):

@@ -3,11 +3,15 @@ in place (never reposted) through every change, in order, with the buttons that 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import time_machine
+from django.db import OperationalError, connection, transaction
 
 from escalations.catalog import services as catalog
 from escalations.engine.paging import incident_escalate
@@ -16,7 +20,7 @@ from escalations.policies.services import policy_create, step_add
 from incidents import services as incident_services
 from incidents.models import Incident
 from integrations.slack.fake import FakeSlack
-from integrations.slack.messages.services import message_sync, pace_wait
+from integrations.slack.messages.services import message_sync, pace_settle, pace_wait
 from integrations.slack.models import SlackMessage, SlackWorkspace
 from opsduty.models import Organization, Service, User
 from tests import factories
@@ -317,6 +321,48 @@ def test_a_429_is_retried_and_shown_on_the_workspace(
     assert statuses == [429, 200]
 
 
+def _lockable(table: str, pk: int) -> bool:
+    """Whether another session can lock the row now (this thread's own connection)."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {table} WHERE id = %s FOR UPDATE NOWAIT",  # noqa: S608
+                [pk],
+            )
+        return True
+    except OperationalError:
+        return False
+    finally:
+        connection.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_talking_to_slack_locks_its_message_not_the_workspace(
+    workspace: SlackWorkspace,
+    fake_slack: FakeSlack,
+    service: Service,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Syncs of other incidents (and the settings page) never wait for this one's call."""
+    seen: list[tuple[bool, bool]] = []
+    handle = fake_slack.api.handle
+
+    def probing(method: str, *args: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
+        if method == "chat.postMessage":  # from the fake's thread: another database session
+            message = SlackMessage.objects.get()
+            seen.append(
+                (
+                    _lockable(SlackMessage._meta.db_table, message.pk),
+                    _lockable(SlackWorkspace._meta.db_table, workspace.pk),
+                )
+            )
+        return handle(method, *args)
+
+    monkeypatch.setattr(fake_slack.api, "handle", probing)
+    factories.make_incident(service=service)  # committed: its sync runs (eagerly)
+    assert seen == [(False, True)]
+
+
 @pytest.mark.django_db
 def test_the_channel_pace_allows_a_burst_then_one_per_interval(
     fake_slack: FakeSlack, settings: Any
@@ -328,3 +374,20 @@ def test_the_channel_pace_allows_a_burst_then_one_per_interval(
     assert waits[3] > 0
     # Another channel has its own pace.
     assert pace_wait("T0PACE", "C0OTHER") == 0
+
+
+def test_a_write_counts_from_slacks_answer_not_from_its_turn(settings: Any) -> None:
+    """Slack counts a write when it arrives (at the latest when it answers): a write that took
+    0.3 s to reach Slack moves the channel's next turn 0.3 s later."""
+    settings.OPSDUTY_SLACK_CHANNEL_INTERVAL_MS = 1000
+    settings.OPSDUTY_SLACK_CHANNEL_BURST = 1
+    channel = f"C0SLOW{secrets.token_hex(3).upper()}"
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False):
+        assert pace_wait("T0PACE", channel) == 0
+    with time_machine.travel(start + timedelta(milliseconds=300), tick=False):
+        pace_settle("T0PACE", channel)  # Slack answered
+    with time_machine.travel(start + timedelta(milliseconds=1000), tick=False):
+        assert pace_wait("T0PACE", channel) == 0.3
+    with time_machine.travel(start + timedelta(milliseconds=1300), tick=False):
+        assert pace_wait("T0PACE", channel) == 0
