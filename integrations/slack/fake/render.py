@@ -98,16 +98,18 @@ def control(element: Json, block_id: str, ctx: Ctx, ts: str | None) -> str:
 def mrkdwn(text: str, ctx: Ctx) -> str:
     """Slack's mrkdwn as HTML: links and mentions, *bold*, _italic_, `code`, ~strike~."""
     out, position = [], 0
-    for match in re.finditer(r"<([^<>|]+)(?:\|([^<>]*))?>", text):
+    for match in re.finditer(r"(\*?)<([^<>|]+)(?:\|([^<>]*))?>(\*?)", text):
         out.append(inline(text[position : match.start()]))
-        target, label = match[1], match[2]
+        lead, target, label, trail = match[1], match[2], match[3], match[4]
         if target.startswith(("http://", "https://", "mailto:")):
-            out.append(f'<a href="{escape(target)}">{inline(label or target)}</a>')
+            piece = f'<a href="{escape(target)}">{inline(label or target)}</a>'
         elif target[:1] in ("@", "#", "!"):
             name = label or ctx.names.get(target[1:], target[1:].split("^")[0])
-            out.append(escape(("#" if target[0] == "#" else "@") + name))
+            piece = escape(("#" if target[0] == "#" else "@") + name)
         else:
-            out.append(escape(match[0]))
+            piece = escape(match[0][len(lead) : len(match[0]) - len(trail)])
+        # *<link|label>* is a bold link.
+        out.append(f"<b>{piece}</b>" if lead and trail else escape(lead) + piece + escape(trail))
         position = match.end()
     out.append(inline(text[position:]))
     return "".join(out)
