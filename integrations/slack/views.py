@@ -9,13 +9,12 @@ import json
 import logging
 from typing import Any
 
-from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 
 from integrations.slack import buttons, selectors
 from integrations.slack.commands import modals
 from integrations.slack.commands import services as commands
-from integrations.slack.models import SlackReceipt
+from integrations.slack.receipts import receipt_first
 from integrations.slack.security import slack_signed
 from integrations.slack.setup import services as setup
 
@@ -81,16 +80,6 @@ def slack_interactions(request: HttpRequest) -> HttpResponseBase:
     return _answer(None)  # view_closed and what we do not use
 
 
-def _first_time(key: str) -> bool:
-    """Record `key` as handled; False when it was handled before (a retry or a duplicate)."""
-    try:
-        with transaction.atomic():
-            SlackReceipt.objects.create(key=key[:128])
-    except IntegrityError:
-        return False
-    return True
-
-
 @slack_signed
 def slack_events(request: HttpRequest) -> HttpResponseBase:
     """The Events API: the URL check, and the events we subscribe to (uninstall, revoke)."""
@@ -108,7 +97,7 @@ def slack_events(request: HttpRequest) -> HttpResponseBase:
     if not event_id:
         return _bad("An event_callback without event_id.")
     retry = request.headers.get("X-Slack-Retry-Num")
-    if not _first_time(f"event:{event_id}"):
+    if not receipt_first(f"event:{event_id}"):
         logger.info("slack event %s seen before (retry %s): acknowledged", event_id, retry)
         return _answer(None)
     setup.event_receive(team_id=str(body.get("team_id") or ""), body=body)

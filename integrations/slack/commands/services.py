@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.urls import reverse
 from slack_sdk.errors import SlackClientError
 
@@ -26,7 +26,8 @@ from integrations.slack.commands import modals
 from integrations.slack.commands import selectors as answers
 from integrations.slack.errors import failure_of
 from integrations.slack.linking import services as linking
-from integrations.slack.models import SlackReceipt, SlackWorkspace
+from integrations.slack.models import SlackWorkspace
+from integrations.slack.receipts import receipt_first
 from integrations.slack.respond import ephemeral_post, response_post
 from opsduty.queue import enqueue
 
@@ -192,16 +193,6 @@ def _permalink(workspace: SlackWorkspace, job: modals.TriggerJob) -> str:
     return str(answer.get("permalink") or "")
 
 
-def _first_time(key: str) -> bool:
-    """Record `key` in the caller's transaction; False when it was recorded before."""
-    try:
-        with transaction.atomic():
-            SlackReceipt.objects.create(key=key[:128])
-    except IntegrityError:
-        return False
-    return True
-
-
 def _trigger(workspace: SlackWorkspace, job: modals.TriggerJob) -> str:
     """Open the incident as the person (checked again: they may have been unlinked or lost
     their team since the modal opened); what to tell them."""
@@ -221,7 +212,7 @@ def _trigger(workspace: SlackWorkspace, job: modals.TriggerJob) -> str:
         description = f"{description}\n\n{origin}" if description else origin
     with transaction.atomic():
         # One incident per submitted modal, even when the task is delivered twice.
-        if job.view_id and not _first_time(f"trigger:{workspace.pk}:{job.view_id}"):
+        if job.view_id and not receipt_first(f"trigger:{workspace.pk}:{job.view_id}"):
             return ""
         try:
             incident = incident_trigger(

@@ -6,17 +6,23 @@ queued task runs as it would on a worker, without the broker hop)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 from django.test import Client
 
+from escalations.catalog import services as catalog
+from escalations.catalog.services import service_set_policy
+from escalations.policies.models import StepKind
+from escalations.policies.services import policy_create, step_add
 from integrations.slack.client import slack_client
 from integrations.slack.fake import AppAnswer, FakeSlack, Message
 from integrations.slack.models import SlackUserLink, SlackWorkspace
 from integrations.slack.selectors import slack_presence_forget
 from opsduty.models import Organization, Service, Team, User
+from tests import factories
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 CLIENT_ID = "1111.2222"
@@ -131,7 +137,7 @@ def slack_linked(
     )
 
 
-Runner = Callable[..., Any]
+Capture = Callable[..., AbstractContextManager[Any]]
 
 
 # ---------------------------------------------------------------- commands, modals, linking
@@ -181,11 +187,6 @@ def slack_scene(
     stakeholder: User,
     outsider: User,
 ) -> Scene:
-    from escalations.catalog.services import service_set_policy
-    from escalations.policies.models import StepKind
-    from escalations.policies.services import policy_create, step_add
-    from tests import factories
-
     workspace = slack_installed(org_a, fake_slack)
     other_workspace = slack_installed(org_b, fake_slack, team_id=OTHER_TEAM_ID, installer="U0B")
     platform = factories.make_team(organization=org_a, name="Platform")
@@ -213,3 +214,27 @@ def slack_scene(
     slack_linked(outsider, fake_slack, other_workspace, OUTSIDER_SLACK)
     fake_slack.add_user(TEAM_ID, STRANGER_SLACK, name="stranger", real_name="Stranger")
     return scene
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks: Capture) -> Callable[[], Any]:
+    """A block after which the commit's callbacks (the queued syncs) run, as after a commit."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
+
+
+@pytest.fixture
+def service(org_a: Organization, member: User) -> Service:
+    """ "Checkout API" of team Payments, whose member is `member`."""
+    team = factories.make_team(organization=org_a, name="Payments")
+    factories.add_member(team, member)
+    return catalog.service_create(team=team, by=None, name="Checkout API")
+
+
+@pytest.fixture
+def workspace(
+    fake_slack: FakeSlack, org_a: Organization, eager_tasks: None, settings: Any
+) -> SlackWorkspace:
+    """Org A's workspace, default channel #incidents, tasks eager; writes are not paced
+    (the pace has its own tests)."""
+    settings.OPSDUTY_SLACK_CHANNEL_BURST = 10_000
+    return slack_installed(org_a, fake_slack)

@@ -21,30 +21,10 @@ from integrations.slack.fake import FakeSlack
 from integrations.slack.models import SlackWorkspace
 from opsduty.models import Organization, Service, User
 from tests import factories
-from tests.integrations.slack.conftest import CHANNEL, slack_installed, slack_linked
+from tests.integrations.slack.conftest import CHANNEL, slack_linked
 
 Capture = Callable[..., AbstractContextManager[Any]]
 ALICE = "U0ALICE"
-
-
-@pytest.fixture
-def workspace(
-    fake_slack: FakeSlack, org_a: Organization, eager_tasks: None, settings: Any
-) -> SlackWorkspace:
-    settings.OPSDUTY_SLACK_CHANNEL_BURST = 10_000
-    return slack_installed(org_a, fake_slack)
-
-
-@pytest.fixture
-def service(org_a: Organization, member: User) -> Service:
-    team = factories.make_team(organization=org_a, name="Payments")
-    factories.add_member(team, member)
-    return catalog.service_create(team=team, by=None, name="Checkout API")
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks: Capture) -> Callable[[], Any]:
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from escalations.catalog import services as catalog
 from escalations.models import Notification, NotificationStatus
 from escalations.notifications.rules import RuleInput, notification_rules_replace
 from escalations.notifications.services import notification_deliver, notify_user
@@ -33,18 +32,6 @@ def workspace(
 ) -> SlackWorkspace:
     settings.OPSDUTY_SLACK_CHANNEL_BURST = 10_000
     return slack_installed(org_a, fake_slack, default_channel="")
-
-
-@pytest.fixture
-def service(org_a: Organization, member: User) -> Service:
-    team = factories.make_team(organization=org_a, name="Payments")
-    factories.add_member(team, member)
-    return catalog.service_create(team=team, by=None, name="Checkout API")
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks: Capture) -> Callable[[], Any]:
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 def _page(incident: Incident, user: User) -> Notification:

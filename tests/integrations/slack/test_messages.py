@@ -34,28 +34,6 @@ from tests.integrations.slack.conftest import (
 Capture = Callable[..., AbstractContextManager[Any]]
 
 
-@pytest.fixture
-def workspace(
-    fake_slack: FakeSlack, org_a: Organization, eager_tasks: None, settings: Any
-) -> SlackWorkspace:
-    # Tests do not wait for the channel's pace (it has its own test below).
-    settings.OPSDUTY_SLACK_CHANNEL_BURST = 10_000
-    return slack_installed(org_a, fake_slack)
-
-
-@pytest.fixture
-def service(org_a: Organization, member: User) -> Service:
-    team = factories.make_team(organization=org_a, name="Payments")
-    factories.add_member(team, member)
-    return catalog.service_create(team=team, by=None, name="Checkout API")
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks: Capture) -> Callable[[], Any]:
-    """A block after which the commit's callbacks (the queued syncs) run, as after a commit."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
 def _open(committed: Callable[[], Any], service: Service, summary: str = "Disk full") -> Incident:
     with committed():
         return factories.make_incident(service=service, summary=summary)
