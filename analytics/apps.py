@@ -1,5 +1,15 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
 class AnalyticsConfig(AppConfig):
     name = "analytics"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from analytics.services import incident_line
+        from incidents.hooks import log_subscribe
+
+        # Facts and rollups change in the transaction of each incident change.
+        log_subscribe(incident_line)

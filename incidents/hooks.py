@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from opsduty.events import EventDirectives
 
@@ -68,6 +68,8 @@ class LogLine:
     incident: Incident
     action: str
     actor: User | None
+    # The line's structured data (e.g. an escalation step's level, a reassignment's policy).
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 LogSubscriber = Callable[[LogLine], None]

@@ -54,4 +54,4 @@ def incident_log_write(
             ],
         )
     incident_changed(incident)
-    hooks.log_publish(hooks.LogLine(incident=incident, action=action, actor=actor))
+    hooks.log_publish(hooks.LogLine(incident=incident, action=action, actor=actor, data=data or {}))

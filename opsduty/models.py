@@ -30,6 +30,8 @@ class Organization(models.Model):
 
     name = models.CharField(max_length=200)
     domain = models.CharField(max_length=63, unique=True, validators=[DOMAIN_VALIDATOR])
+    # Days and weeks of the analytics are this zone's (an IANA name).
+    time_zone = models.CharField(max_length=64, default="UTC", db_default="UTC")
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -114,6 +116,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     # The person answered STOP to our SMS (carriers then refuse our SMS); START clears it.
     sms_stopped_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
+    # The person's IANA time zone (their hours in the responder load); blank: the
+    # organization's.
+    time_zone = models.CharField(max_length=64, blank=True, default="", db_default="")
     # is_staff: platform operator with access to the Django admin (not a tenant role).
     is_staff = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)

@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -28,7 +29,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from escalations.engine.models import EscalationRun, RunState
-from escalations.engine.targets import step_targets
+from escalations.engine.targets import NOTIFY_KINDS, step_targets
 from escalations.notifications.services import notify_user
 from escalations.policies.models import EscalationPolicy, EscalationStep, StepKind
 from escalations.policies.selectors import policy_steps_cached
@@ -53,8 +54,23 @@ def _minutes(count: int) -> timedelta:
     return timedelta(seconds=count * settings.ESCALATION_MINUTE_SECONDS)
 
 
-def _log(incident: Incident, message: str) -> None:
-    incident_log_write(incident=incident, action=LogAction.ESCALATION, message=message)
+def _log(incident: Incident, message: str, **data: object) -> None:
+    incident_log_write(incident=incident, action=LogAction.ESCALATION, message=message, data=data)
+
+
+# Set while a person escalates by hand (`run_escalate`): the steps it runs are not timeouts.
+_manual_escalation: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "manual_escalation", default=False
+)
+
+
+def _level(run: EscalationRun) -> int:
+    """The escalation level of the run's current notify step: 1 for the policy's first notify
+    step, 2 for the next..., counting on through repeats (analytics: "reached level 2")."""
+    steps = policy_steps_cached(run.policy_id) or [] if run.policy_id else []
+    per_pass = sum(1 for step in steps if step.kind in NOTIFY_KINDS)
+    before = sum(1 for step in steps[: run.step_index] if step.kind in NOTIFY_KINDS)
+    return 1 + before + run.repeat_count * per_pass
 
 
 def _schedule(run_id: int, version: int, due_at: datetime) -> None:
@@ -316,7 +332,13 @@ def run_escalate(*, incident: Incident, expected_step: int | None = None) -> int
         )
     while run.step_index < len(steps) - 1 and steps[run.step_index].kind == StepKind.WAIT:
         run.step_index += 1  # escalating now skips the wait
-    _advance(run, timezone.now(), Incident.objects.select_related("service").get(pk=incident.pk))
+    manual = _manual_escalation.set(True)
+    try:
+        _advance(
+            run, timezone.now(), Incident.objects.select_related("service").get(pk=incident.pk)
+        )
+    finally:
+        _manual_escalation.reset(manual)
     return number
 
 
@@ -442,7 +464,12 @@ def _notify(
             channel=step.channel,
         )
     names = ", ".join(user.get_full_name() or user.email for user in targets)
-    _log(incident, f"{label.capitalize()}: notifying {names}.")
+    _log(
+        incident,
+        f"{label.capitalize()}: notifying {names}.",
+        level=_level(run),
+        manual=_manual_escalation.get(),
+    )
 
 
 def _notify_if_events(

@@ -326,6 +326,9 @@ def _sent(notification: Notification, receipt: Receipt, now: datetime) -> None:
         notification=notification.pk,
         attempt=notification.attempts,
         provider_id=receipt.provider_id,
+        # What the analytics' responder load counts (analytics/services.py).
+        sent_to=notification.user_id,
+        channel=notification.channel,
     )
 
 

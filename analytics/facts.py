@@ -1,0 +1,94 @@
+"""The definitions, in one place: an incident's fact computed from the incident and its log.
+
+`FACT_SELECT` is the direct query over the incidents. The upkeep runs it for one incident
+after each change that matters (services.py), `rebuild_analytics` runs it for all of them,
+and the property test compares the rollups with it. What it says:
+
+- day: the incident's creation date in the organization's time zone (DST included);
+- ack_seconds: created -> the first acknowledgement *by a person* (an acknowledge signal from
+  a monitoring tool is not one); an acknowledgement after an unacknowledge does not move it;
+- resolve_seconds: created -> resolved, only while it is resolved (a reopened incident that
+  is open again has none; resolved again, the last resolve counts);
+- auto_resolved: resolved by the system (an event, a policy's resolve step) and never
+  acknowledged by a person; resolved_without_ack: resolved by a person, never acknowledged;
+- escalated: a notify step of escalation level 2 or later ran because its wait ran out (not
+  because someone pressed Escalate); reassigned: a person reassigned it to another policy;
+- policy: the escalation run's policy (after a reassignment, the new one), else the
+  service's.
+"""
+
+from __future__ import annotations
+
+from escalations.engine.models import EscalationRun
+from incidents.models import Incident, IncidentLogEntry, LogAction
+from opsduty.models import Organization, Service
+
+__all__ = ["FACT_COLUMNS", "FACT_SELECT", "UPKEEP_ACTIONS"]
+
+_I = Incident._meta.db_table
+_L = IncidentLogEntry._meta.db_table
+_S = Service._meta.db_table
+_O = Organization._meta.db_table
+_R = EscalationRun._meta.db_table
+
+FACT_COLUMNS = (
+    "incident_id",
+    "organization_id",
+    "service_id",
+    "team_id",
+    "policy_id",
+    "day",
+    "urgency",
+    "created_at",
+    "ack_seconds",
+    "resolve_seconds",
+    "auto_resolved",
+    "resolved_without_ack",
+    "escalated",
+    "reassigned",
+)
+
+# `{where}` filters `i` (the incidents); the columns are FACT_COLUMNS, in order.
+FACT_SELECT = f"""
+SELECT i.id, i.organization_id, i.service_id, COALESCE(s.team_id, 0),
+       COALESCE(r.policy_id, s.escalation_policy_id, 0),
+       (i.created_at AT TIME ZONE o.time_zone)::date, i.urgency, i.created_at,
+       EXTRACT(EPOCH FROM ack.first_at - i.created_at)::float8,
+       CASE WHEN i.status = 'resolved' AND i.resolved_at IS NOT NULL
+            THEN EXTRACT(EPOCH FROM i.resolved_at - i.created_at)::float8 END,
+       (i.status = 'resolved' AND ack.first_at IS NULL AND res.by_system IS TRUE),
+       (i.status = 'resolved' AND ack.first_at IS NULL AND res.by_system IS FALSE),
+       EXISTS (SELECT 1 FROM {_L} e WHERE e.incident_id = i.id
+                 AND e.action = '{LogAction.ESCALATION.value}'
+                 AND (e.data ->> 'level')::int >= 2
+                 AND NOT COALESCE((e.data ->> 'manual')::boolean, false)),
+       EXISTS (SELECT 1 FROM {_L} e WHERE e.incident_id = i.id
+                 AND e.action = '{LogAction.ESCALATION.value}'
+                 AND e.data ? 'policy' AND e.actor_id IS NOT NULL)
+FROM {_I} i
+JOIN {_S} s ON s.id = i.service_id
+JOIN {_O} o ON o.id = i.organization_id
+LEFT JOIN {_R} r ON r.incident_id = i.id
+LEFT JOIN LATERAL (
+    SELECT MIN(e.created_at) AS first_at FROM {_L} e
+    WHERE e.incident_id = i.id AND e.action = '{LogAction.ACKNOWLEDGED.value}'
+      AND e.actor_id IS NOT NULL
+) ack ON true
+LEFT JOIN LATERAL (
+    SELECT e.actor_id IS NULL AS by_system FROM {_L} e
+    WHERE e.incident_id = i.id AND e.action = '{LogAction.RESOLVED.value}'
+    ORDER BY e.id DESC LIMIT 1
+) res ON true
+WHERE {{where}}
+"""  # noqa: S608 - our table names; values are bound by the callers
+
+# Log lines after which an incident's fact may have changed.
+UPKEEP_ACTIONS = frozenset(
+    {
+        LogAction.CREATED,
+        LogAction.ACKNOWLEDGED,
+        LogAction.RESOLVED,
+        LogAction.REOPENED,
+        LogAction.URGENCY,
+    }
+)

@@ -1,0 +1,418 @@
+"""Reads of the analytics: the metrics of a date range (days in the organization's time zone)
+for the overview and per service, escalation policy or team, incidents over time, and the
+responder load. Everything is summed from the rollups; a label filter (labels are not a
+rollup dimension) sums the facts of the labelled incidents instead, with the same rules.
+
+Who sees what: owners and stakeholders the whole organization, members their teams' data
+(`Scope.team_ids`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+from django.db import connection
+
+from analytics.models import (
+    BUCKETS,
+    HISTOGRAM_BOUNDS,
+    IncidentFact,
+    IncidentRollup,
+    Period,
+    ResponderRollup,
+)
+from analytics.services import ACK_FAST_SECONDS, bucket_of
+from incidents.models import Incident
+from opsduty.models import Organization, Role, TeamMembership, User
+
+__all__ = [
+    "DIMENSIONS",
+    "Filters",
+    "Metrics",
+    "ResponderLoad",
+    "Scope",
+    "SeriesPoint",
+    "breakdown",
+    "direct_metrics",
+    "incidents_over_time",
+    "overview",
+    "percentile",
+    "responder_load",
+    "scope_for",
+]
+
+DIMENSIONS = {"service": "service_id", "policy": "policy_id", "team": "team_id"}
+MAX_RANGE_DAYS = 366
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: date  # first day, inclusive
+    end: date  # last day, inclusive
+    team_id: int | None = None
+    service_id: int | None = None
+    urgency: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What the viewer may see: every team (None) or these teams' data."""
+
+    organization_id: int
+    team_ids: tuple[int, ...] | None
+
+
+def scope_for(user: User) -> Scope:
+    """Owners and stakeholders see the organization, members their teams."""
+    if user.role in (Role.OWNER, Role.STAKEHOLDER):
+        return Scope(user.organization_id, None)
+    teams = TeamMembership.objects.filter(user=user).values_list("team_id", flat=True)
+    return Scope(user.organization_id, tuple(sorted(teams)))
+
+
+def percentile(histogram: Sequence[int], fraction: float) -> float | None:
+    """The `fraction` percentile of a histogram, interpolated inside its bucket (seconds)."""
+    total = sum(histogram)
+    if total == 0:
+        return None
+    rank = fraction * total
+    seen = 0
+    for index, count in enumerate(histogram):
+        if count and seen + count >= rank:
+            low = HISTOGRAM_BOUNDS[index - 1] if index > 0 else 0
+            high = HISTOGRAM_BOUNDS[index] if index < len(HISTOGRAM_BOUNDS) else low * 2
+            return low + (high - low) * max(0.0, rank - seen) / count
+        seen += count
+    return float(HISTOGRAM_BOUNDS[-1])
+
+
+@dataclass
+class Metrics:
+    """The figures of a set of incidents, with their definitions in docs/analytics.md."""
+
+    incidents: int = 0
+    acknowledged: int = 0
+    ack_seconds_sum: float = 0.0
+    ack_within_5m: int = 0
+    resolved: int = 0
+    resolve_seconds_sum: float = 0.0
+    auto_resolved: int = 0
+    resolved_without_ack: int = 0
+    escalated: int = 0
+    reassigned: int = 0
+    ack_histogram: list[int] = field(default_factory=lambda: [0] * BUCKETS)
+    resolve_histogram: list[int] = field(default_factory=lambda: [0] * BUCKETS)
+
+    def add(self, row: dict[str, Any]) -> None:
+        for name in (
+            "incidents",
+            "acknowledged",
+            "ack_seconds_sum",
+            "ack_within_5m",
+            "resolved",
+            "resolve_seconds_sum",
+            "auto_resolved",
+            "resolved_without_ack",
+            "escalated",
+            "reassigned",
+        ):
+            setattr(self, name, getattr(self, name) + (row[name] or 0))
+        for name in ("ack_histogram", "resolve_histogram"):
+            mine = getattr(self, name)
+            for index, value in enumerate(row[name] or ()):
+                mine[index] += value
+
+    @property
+    def not_acknowledged(self) -> int:
+        return self.incidents - self.acknowledged
+
+    @property
+    def open(self) -> int:
+        return self.incidents - self.resolved
+
+    @property
+    def mtta(self) -> float | None:
+        return self.ack_seconds_sum / self.acknowledged if self.acknowledged else None
+
+    @property
+    def mttr(self) -> float | None:
+        return self.resolve_seconds_sum / self.resolved if self.resolved else None
+
+    @property
+    def mtta_p50(self) -> float | None:
+        return percentile(self.ack_histogram, 0.5)
+
+    @property
+    def mtta_p95(self) -> float | None:
+        return percentile(self.ack_histogram, 0.95)
+
+    @property
+    def mttr_p50(self) -> float | None:
+        return percentile(self.resolve_histogram, 0.5)
+
+    @property
+    def mttr_p95(self) -> float | None:
+        return percentile(self.resolve_histogram, 0.95)
+
+    @property
+    def ack_rate(self) -> float | None:
+        """Acknowledged by a person, of all incidents (%)."""
+        return 100.0 * self.acknowledged / self.incidents if self.incidents else None
+
+    @property
+    def ack_within_5m_rate(self) -> float | None:
+        """Acknowledged by a person within 5 minutes, of all incidents (%)."""
+        return 100.0 * self.ack_within_5m / self.incidents if self.incidents else None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "incidents": self.incidents,
+            "acknowledged": self.acknowledged,
+            "not_acknowledged": self.not_acknowledged,
+            "ack_rate": self.ack_rate,
+            "ack_within_5m_rate": self.ack_within_5m_rate,
+            "mtta_seconds": self.mtta,
+            "mtta_p50_seconds": self.mtta_p50,
+            "mtta_p95_seconds": self.mtta_p95,
+            "resolved": self.resolved,
+            "open": self.open,
+            "mttr_seconds": self.mttr,
+            "mttr_p50_seconds": self.mttr_p50,
+            "mttr_p95_seconds": self.mttr_p95,
+            "auto_resolved": self.auto_resolved,
+            "resolved_without_ack": self.resolved_without_ack,
+            "escalated": self.escalated,
+            "reassigned": self.reassigned,
+        }
+
+
+_SUM_COLUMNS = (
+    "incidents",
+    "acknowledged",
+    "ack_seconds_sum",
+    "ack_within_5m",
+    "resolved",
+    "resolve_seconds_sum",
+    "auto_resolved",
+    "resolved_without_ack",
+    "escalated",
+    "reassigned",
+)
+
+
+def _where(scope: Scope, filters: Filters, prefix: str = "") -> tuple[str, list[Any]]:
+    clauses = [f"{prefix}organization_id = %s", f"{prefix}day BETWEEN %s AND %s"]
+    params: list[Any] = [scope.organization_id, filters.start, filters.end]
+    if scope.team_ids is not None:
+        clauses.append(f"{prefix}team_id = ANY(%s)")
+        params.append(list(scope.team_ids))
+    if filters.team_id is not None:
+        clauses.append(f"{prefix}team_id = %s")
+        params.append(filters.team_id)
+    if filters.service_id is not None:
+        clauses.append(f"{prefix}service_id = %s")
+        params.append(filters.service_id)
+    if filters.urgency:
+        clauses.append(f"{prefix}urgency = %s")
+        params.append(filters.urgency)
+    return " AND ".join(clauses), params
+
+
+def _grouped(scope: Scope, filters: Filters, group: str | None) -> dict[Any, Metrics]:
+    """Metrics per value of `group` (a column; None: one group) over the range."""
+    if filters.label:
+        return _grouped_facts(scope, filters, group)
+    where, params = _where(scope, filters)
+    key = group or "0"
+    sums = ", ".join(f"SUM({name})" for name in _SUM_COLUMNS)
+    # Element-wise sums of the histograms, in SQL: flatten and regroup by position.
+    sql = (
+        f"WITH rows AS (SELECT {key} AS k, * FROM {IncidentRollup._meta.db_table}"  # noqa: S608
+        f" WHERE {where}),"
+        f" sums AS (SELECT k, {sums} FROM rows GROUP BY k),"
+        " ack AS (SELECT k, n, SUM(v)::int AS s FROM rows, unnest(ack_histogram)"
+        " WITH ORDINALITY AS t(v, n) GROUP BY k, n),"
+        " res AS (SELECT k, n, SUM(v)::int AS s FROM rows, unnest(resolve_histogram)"
+        " WITH ORDINALITY AS t(v, n) GROUP BY k, n)"
+        " SELECT sums.*,"
+        " (SELECT array_agg(s ORDER BY n) FROM ack WHERE ack.k = sums.k),"
+        " (SELECT array_agg(s ORDER BY n) FROM res WHERE res.k = sums.k)"
+        " FROM sums"
+    )
+    result: dict[Any, Metrics] = defaultdict(Metrics)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for row in cursor.fetchall():
+            values = dict(zip(_SUM_COLUMNS, row[1:11], strict=True))
+            values["ack_histogram"], values["resolve_histogram"] = row[11], row[12]
+            result[row[0]].add(values)
+    return result
+
+
+def _facts(scope: Scope, filters: Filters) -> Iterable[IncidentFact]:
+    facts = IncidentFact.objects.filter(
+        organization_id=scope.organization_id, day__range=(filters.start, filters.end)
+    )
+    if scope.team_ids is not None:
+        facts = facts.filter(team_id__in=scope.team_ids)
+    if filters.team_id is not None:
+        facts = facts.filter(team_id=filters.team_id)
+    if filters.service_id is not None:
+        facts = facts.filter(service_id=filters.service_id)
+    if filters.urgency:
+        facts = facts.filter(urgency=filters.urgency)
+    if filters.label:
+        labelled = Incident.objects.filter(
+            organization_id=scope.organization_id, labels__name=filters.label
+        ).values("pk")
+        facts = facts.filter(incident_id__in=labelled)
+    return facts.iterator(chunk_size=5000)
+
+
+def _fact_row(fact: IncidentFact) -> dict[str, Any]:
+    ack, resolve = fact.ack_seconds, fact.resolve_seconds
+    ack_histogram, resolve_histogram = [0] * BUCKETS, [0] * BUCKETS
+    if ack is not None:
+        ack_histogram[bucket_of(ack)] = 1
+    if resolve is not None:
+        resolve_histogram[bucket_of(resolve)] = 1
+    return {
+        "incidents": 1,
+        "acknowledged": int(ack is not None),
+        "ack_seconds_sum": ack or 0.0,
+        "ack_within_5m": int(ack is not None and ack <= ACK_FAST_SECONDS),
+        "resolved": int(resolve is not None),
+        "resolve_seconds_sum": resolve or 0.0,
+        "auto_resolved": int(fact.auto_resolved),
+        "resolved_without_ack": int(fact.resolved_without_ack),
+        "escalated": int(fact.escalated),
+        "reassigned": int(fact.reassigned),
+        "ack_histogram": ack_histogram,
+        "resolve_histogram": resolve_histogram,
+    }
+
+
+def _grouped_facts(scope: Scope, filters: Filters, group: str | None) -> dict[Any, Metrics]:
+    result: dict[Any, Metrics] = defaultdict(Metrics)
+    for fact in _facts(scope, filters):
+        result[getattr(fact, group) if group else 0].add(_fact_row(fact))
+    return result
+
+
+def overview(scope: Scope, filters: Filters) -> Metrics:
+    """The metrics of every incident in range the viewer may see."""
+    return _grouped(scope, filters, None).get(0) or Metrics()
+
+
+def breakdown(scope: Scope, filters: Filters, dimension: str) -> dict[int, Metrics]:
+    """The metrics per service, escalation policy or team id (0: none)."""
+    return dict(_grouped(scope, filters, DIMENSIONS[dimension]))
+
+
+@dataclass(frozen=True)
+class SeriesPoint:
+    start: date  # the bucket's first day
+    high: int
+    low: int
+
+
+def incidents_over_time(scope: Scope, filters: Filters, *, weekly: bool) -> list[SeriesPoint]:
+    """New incidents per day (or ISO week, from Monday) by urgency; empty buckets are 0."""
+    counts: dict[tuple[date, str], int] = defaultdict(int)
+    if filters.label:
+        for fact in _facts(scope, filters):
+            counts[(fact.day, fact.urgency)] += 1
+    else:
+        where, params = _where(scope, filters)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT day, urgency, SUM(incidents) FROM {IncidentRollup._meta.db_table}"  # noqa: S608
+                f" WHERE {where} GROUP BY day, urgency",
+                params,
+            )
+            for day, urgency, total in cursor.fetchall():
+                counts[(day, urgency)] += int(total)
+
+    def bucket(day: date) -> date:
+        return day - timedelta(days=day.weekday()) if weekly else day
+
+    points: dict[date, list[int]] = {}
+    day = bucket(filters.start)
+    while day <= filters.end:
+        points[day] = [0, 0]
+        day += timedelta(days=7 if weekly else 1)
+    for (day, urgency), total in counts.items():
+        point = points.setdefault(bucket(day), [0, 0])
+        point[0 if urgency == "high" else 1] += total
+    return [SeriesPoint(start, high, low) for start, (high, low) in sorted(points.items())]
+
+
+@dataclass
+class ResponderLoad:
+    user_id: int
+    business: int = 0
+    off: int = 0
+    sleep: int = 0
+    notifications: int = 0
+
+    @property
+    def interruptions(self) -> int:
+        return self.business + self.off + self.sleep
+
+
+def responder_load(scope: Scope, filters: Filters) -> list[ResponderLoad]:
+    """Interruptions per person in range (by period), busiest first; members see the people
+    of their teams."""
+    rows = ResponderRollup.objects.filter(
+        organization_id=scope.organization_id, day__range=(filters.start, filters.end)
+    )
+    people: Iterable[int] | None = None
+    if scope.team_ids is not None:
+        people = TeamMembership.objects.filter(team_id__in=scope.team_ids).values_list(
+            "user_id", flat=True
+        )
+    if filters.team_id is not None:
+        people = TeamMembership.objects.filter(team_id=filters.team_id).values_list(
+            "user_id", flat=True
+        )
+    if people is not None:
+        rows = rows.filter(user_id__in=list(people))
+    loads: dict[int, ResponderLoad] = {}
+    for user_id, period, interruptions, notifications in rows.values_list(
+        "user_id", "period", "interruptions", "notifications"
+    ):
+        load = loads.setdefault(user_id, ResponderLoad(user_id))
+        setattr(load, str(Period(period).value), getattr(load, period) + interruptions)
+        load.notifications += notifications
+    return sorted(loads.values(), key=lambda load: (-load.interruptions, load.user_id))
+
+
+def direct_metrics(organization: Organization, filters: Filters) -> Metrics:
+    """The same metrics computed straight from the incidents (`facts.FACT_SELECT`), not the
+    rollups: what the property test compares them with."""
+    from analytics.facts import FACT_COLUMNS, FACT_SELECT
+
+    clauses = ["i.organization_id = %s"]
+    params: list[Any] = [organization.pk]
+    sql = (
+        f"SELECT * FROM ({FACT_SELECT.format(where=' AND '.join(clauses))}) AS f("  # noqa: S608
+        + ", ".join(FACT_COLUMNS)
+        + ") WHERE day BETWEEN %s AND %s"
+    )
+    params += [filters.start, filters.end]
+    metrics = Metrics()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for row in cursor.fetchall():
+            fact = IncidentFact(**dict(zip(FACT_COLUMNS, row, strict=True)))
+            if filters.urgency and fact.urgency != filters.urgency:
+                continue
+            if filters.service_id is not None and fact.service_id != filters.service_id:
+                continue
+            metrics.add(_fact_row(fact))
+    return metrics

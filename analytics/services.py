@@ -1,0 +1,330 @@
+"""Keeping the analytics current, in the transaction of each change, and rebuilding them.
+
+The incidents log hook calls `incident_line` for every log line (apps.py). A line that can
+change an incident's fact (created, acknowledged, resolved, reopened, urgency, a timeout
+escalation to level 2+, a reassignment) recomputes the fact with `facts.FACT_SELECT` and
+moves the difference between the old and the new fact into the rollups: two statements. A
+notification delivered on an interrupting channel adds to the person's responder load.
+`analytics_rebuild` recomputes everything from the incidents and notifications.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from analytics.facts import FACT_COLUMNS, FACT_SELECT, UPKEEP_ACTIONS
+from analytics.models import (
+    BUCKETS,
+    HISTOGRAM_BOUNDS,
+    IncidentFact,
+    IncidentRollup,
+    Period,
+    ResponderLast,
+    ResponderRollup,
+)
+from escalations.notifications.models import Channel, Notification, NotificationStatus
+from incidents.hooks import LogLine
+from incidents.models import LogAction
+from opsduty.models import Organization, User
+
+__all__ = [
+    "INTERRUPTING",
+    "Contribution",
+    "analytics_rebuild",
+    "bucket_of",
+    "incident_fact_refresh",
+    "incident_line",
+    "period_of",
+    "responder_notified",
+]
+
+INTERRUPTING = frozenset({Channel.SMS, Channel.VOICE, Channel.SLACK})
+ACK_FAST_SECONDS = 300
+COLLAPSE = timedelta(seconds=60)
+
+_F = IncidentFact._meta.db_table
+_R = IncidentRollup._meta.db_table
+_RR = ResponderRollup._meta.db_table
+_RL = ResponderLast._meta.db_table
+KEY = ("organization_id", "day", "service_id", "team_id", "policy_id", "urgency")
+SUMS = (
+    "incidents",
+    "acknowledged",
+    "ack_seconds_sum",
+    "ack_within_5m",
+    "resolved",
+    "resolve_seconds_sum",
+    "auto_resolved",
+    "resolved_without_ack",
+    "escalated",
+    "reassigned",
+)
+HISTOGRAMS = ("ack_histogram", "resolve_histogram")
+
+
+def bucket_of(seconds: float) -> int:
+    """The histogram bucket of a duration: the first whose upper bound is not below it."""
+    return bisect.bisect_left(HISTOGRAM_BOUNDS, seconds)
+
+
+@dataclass
+class Contribution:
+    """What a key of the rollups adds up (a fact's share, or a difference of two)."""
+
+    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SUMS, 0))
+    ack_histogram: list[int] = field(default_factory=lambda: [0] * BUCKETS)
+    resolve_histogram: list[int] = field(default_factory=lambda: [0] * BUCKETS)
+
+    def add(self, fact: dict[str, Any], sign: int) -> None:
+        ack, resolve = fact["ack_seconds"], fact["resolve_seconds"]
+        self.sums["incidents"] += sign
+        if ack is not None:
+            self.sums["acknowledged"] += sign
+            self.sums["ack_seconds_sum"] += sign * ack
+            self.sums["ack_within_5m"] += sign * (ack <= ACK_FAST_SECONDS)
+            self.ack_histogram[bucket_of(ack)] += sign
+        if resolve is not None:
+            self.sums["resolved"] += sign
+            self.sums["resolve_seconds_sum"] += sign * resolve
+            self.resolve_histogram[bucket_of(resolve)] += sign
+        for flag in ("auto_resolved", "resolved_without_ack", "escalated", "reassigned"):
+            self.sums[flag] += sign * bool(fact[flag])
+
+    def empty(self) -> bool:
+        return (
+            not any(self.sums.values())
+            and not any(self.ack_histogram)
+            and not any(self.resolve_histogram)
+        )
+
+
+def _key(fact: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(fact[name] for name in KEY)
+
+
+_UPSERT = (
+    f"INSERT INTO {_R} AS r ({', '.join(KEY + SUMS + HISTOGRAMS)}) VALUES {{rows}}"  # noqa: S608
+    f" ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET "
+    + ", ".join(f"{name} = r.{name} + EXCLUDED.{name}" for name in SUMS)
+    + ", "
+    + ", ".join(
+        f"{name} = ARRAY(SELECT a + b FROM unnest(r.{name}, EXCLUDED.{name}) AS t(a, b))"  # noqa: S608
+        for name in HISTOGRAMS
+    )
+)
+
+
+def _rollups_add(changes: dict[tuple[Any, ...], Contribution]) -> None:
+    rows, params = [], []
+    for key, change in changes.items():
+        if change.empty():
+            continue
+        rows.append("(" + ", ".join(["%s"] * (len(KEY) + len(SUMS) + 2)) + ")")
+        params += [*key, *(change.sums[name] for name in SUMS)]
+        params += [change.ack_histogram, change.resolve_histogram]
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.execute(_UPSERT.format(rows=", ".join(rows)), params)
+
+
+_REFRESH = (
+    f"WITH new AS ({FACT_SELECT.format(where='i.id = %s')}),"  # noqa: S608
+    f" old AS (SELECT {', '.join(FACT_COLUMNS)} FROM {_F} WHERE incident_id = %s FOR UPDATE),"
+    f" up AS (INSERT INTO {_F} ({', '.join(FACT_COLUMNS)}) SELECT * FROM new"
+    f" ON CONFLICT (incident_id) DO UPDATE SET "
+    + ", ".join(f"{name} = EXCLUDED.{name}" for name in FACT_COLUMNS[1:])
+    + ") SELECT false, * FROM old UNION ALL SELECT true, * FROM new"
+)
+
+
+def incident_fact_refresh(incident_id: int) -> None:
+    """Recompute the incident's fact and move the difference into the rollups."""
+    with connection.cursor() as cursor:
+        cursor.execute(_REFRESH, [incident_id, incident_id])
+        rows = cursor.fetchall()
+    changes: dict[tuple[Any, ...], Contribution] = defaultdict(Contribution)
+    for row in rows:
+        fact = dict(zip(FACT_COLUMNS, row[1:], strict=True))
+        changes[_key(fact)].add(fact, 1 if row[0] else -1)
+    _rollups_add(changes)
+
+
+def _matters(line: LogLine) -> bool:
+    if line.action in UPKEEP_ACTIONS:
+        return True
+    if line.action != LogAction.ESCALATION:
+        return False
+    data = line.data
+    timeout_level = int(data.get("level") or 0) >= 2 and not data.get("manual")
+    return timeout_level or ("policy" in data and line.actor is not None)
+
+
+def incident_line(line: LogLine) -> None:
+    """The incidents log hook (in the writer's transaction)."""
+    if _matters(line):
+        incident_fact_refresh(line.incident.pk)
+    elif line.action == LogAction.NOTIFICATION and line.data.get("channel") in INTERRUPTING:
+        user_id = line.data.get("sent_to")
+        if isinstance(user_id, int):
+            responder_notified(
+                organization_id=line.incident.organization_id,
+                user_id=user_id,
+                at=timezone.now(),
+            )
+
+
+# --- Responder load ---------------------------------------------------------------------------
+
+
+def period_of(local: datetime) -> str:
+    """Sleep (22-08), business (08-18 Monday to Friday) or off hours, of a local time."""
+    if local.hour >= 22 or local.hour < 8:
+        return Period.SLEEP
+    if local.weekday() < 5 and 8 <= local.hour < 18:
+        return Period.BUSINESS
+    return Period.OFF
+
+
+_TZ_SQL = (
+    f"SELECT COALESCE(NULLIF(u.time_zone, ''), o.time_zone) FROM {User._meta.db_table} u"  # noqa: S608
+    f" JOIN {Organization._meta.db_table} o ON o.id = u.organization_id WHERE u.id = %s"
+)
+_LAST_SQL = (
+    f"WITH old AS (SELECT last_at FROM {_RL} WHERE user_id = %s FOR UPDATE),"  # noqa: S608
+    f" up AS (INSERT INTO {_RL} (user_id, last_at) VALUES (%s, %s) ON CONFLICT (user_id)"
+    f" DO UPDATE SET last_at = GREATEST({_RL}.last_at, EXCLUDED.last_at))"
+    " SELECT last_at FROM old"
+)
+_RESPONDER_UPSERT = (
+    f"INSERT INTO {_RR} AS r (organization_id, day, user_id, period, interruptions,"  # noqa: S608
+    " notifications) VALUES (%s, %s, %s, %s, %s, 1)"
+    " ON CONFLICT (organization_id, day, user_id, period) DO UPDATE SET"
+    " interruptions = r.interruptions + EXCLUDED.interruptions,"
+    " notifications = r.notifications + 1"
+)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ValueError, KeyError):
+        return ZoneInfo("UTC")
+
+
+def responder_notified(*, organization_id: int, user_id: int, at: datetime) -> None:
+    """An interrupting notification reached the person at `at`."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TZ_SQL, [user_id])
+        row = cursor.fetchone()
+        local = at.astimezone(_zone(row[0] if row else "UTC"))
+        cursor.execute(_LAST_SQL, [user_id, user_id, at])
+        previous = cursor.fetchone()
+        counts = previous is None or at - previous[0] > COLLAPSE
+        cursor.execute(
+            _RESPONDER_UPSERT,
+            [organization_id, local.date(), user_id, period_of(local), int(counts)],
+        )
+
+
+# --- Rebuild ---------------------------------------------------------------------------------
+
+
+def _facts_of(organization_id: int) -> Iterable[dict[str, Any]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {_F} ({', '.join(FACT_COLUMNS)}) "  # noqa: S608
+            + FACT_SELECT.format(where="i.organization_id = %s"),
+            [organization_id],
+        )
+        cursor.execute(
+            f"SELECT {', '.join(FACT_COLUMNS)} FROM {_F} WHERE organization_id = %s",  # noqa: S608
+            [organization_id],
+        )
+        for row in cursor.fetchall():
+            yield dict(zip(FACT_COLUMNS, row, strict=True))
+
+
+def _interruptions(organization_id: int) -> Iterable[tuple[int, datetime, str]]:
+    notifications = (
+        Notification.objects.filter(
+            organization_id=organization_id,
+            status=NotificationStatus.SENT,
+            channel__in=list(INTERRUPTING),
+            sent_at__isnull=False,
+        )
+        .order_by("user_id", "sent_at")
+        .values_list("user_id", "sent_at", "user__time_zone")
+    )
+    for user_id, sent_at, user_zone in notifications.iterator(chunk_size=5000):
+        if sent_at is not None:
+            yield user_id, sent_at, user_zone
+
+
+def _responders_rebuild(organization: Organization) -> None:
+    counts: dict[tuple[date, int, str], list[int]] = defaultdict(lambda: [0, 0])
+    last: dict[int, datetime] = {}
+    for user_id, sent_at, user_zone in _interruptions(organization.pk):
+        local = sent_at.astimezone(_zone(user_zone or organization.time_zone))
+        previous = last.get(user_id)
+        entry = counts[(local.date(), user_id, period_of(local))]
+        entry[0] += int(previous is None or sent_at - previous > COLLAPSE)
+        entry[1] += 1
+        last[user_id] = sent_at
+    ResponderRollup.objects.bulk_create(
+        ResponderRollup(
+            organization_id=organization.pk,
+            day=day,
+            user_id=user_id,
+            period=period,
+            interruptions=interruptions,
+            notifications=notifications,
+        )
+        for (day, user_id, period), (interruptions, notifications) in counts.items()
+    )
+    for user_id, at in last.items():
+        ResponderLast.objects.update_or_create(user_id=user_id, defaults={"last_at": at})
+
+
+def _rollups_rebuild(facts: Iterable[dict[str, Any]]) -> int:
+    totals: dict[tuple[Any, ...], Contribution] = defaultdict(Contribution)
+    count = 0
+    for fact in facts:
+        totals[_key(fact)].add(fact, 1)
+        count += 1
+    rows = [
+        IncidentRollup(
+            **dict(zip(KEY, key, strict=True)),
+            **{name: change.sums[name] for name in SUMS},
+            ack_histogram=change.ack_histogram,
+            resolve_histogram=change.resolve_histogram,
+        )
+        for key, change in totals.items()
+    ]
+    IncidentRollup.objects.bulk_create(rows, batch_size=2000)
+    return count
+
+
+@transaction.atomic
+def analytics_rebuild(*, organizations: Sequence[Organization] | None = None) -> int:
+    """Recompute the facts and rollups of these organizations (all: None) from the incidents
+    and notifications; how many incidents were counted. One transaction: readers see the old
+    figures until it commits. A change committed while it runs is counted by the upkeep of its
+    next change (run it when the organization is quiet, e.g. after a time zone change)."""
+    chosen = list(organizations) if organizations is not None else list(Organization.objects.all())
+    counted = 0
+    for organization in chosen:
+        IncidentFact.objects.filter(organization_id=organization.pk).delete()
+        IncidentRollup.objects.filter(organization_id=organization.pk).delete()
+        ResponderRollup.objects.filter(organization_id=organization.pk).delete()
+        counted += _rollups_rebuild(_facts_of(organization.pk))
+        _responders_rebuild(organization)
+    return counted
