@@ -3,8 +3,7 @@ from the rollups the incidents hook keeps, and equal to a rebuild from scratch."
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from tests import factories
 
 pytestmark = pytest.mark.django_db
 
-T0 = datetime(2026, 3, 2, 10, 0, tzinfo=dt_timezone.utc)  # a Monday
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
 DAY = date(2026, 3, 2)
 
 
@@ -140,7 +139,7 @@ def test_days_are_the_organizations_and_urgency_moves_an_incident(
 ) -> None:
     org_a.time_zone = "Pacific/Auckland"  # UTC+13 in March: 2026-03-01 11:00 UTC is the 2nd
     org_a.save(update_fields=["time_zone"])
-    incident = _open(service, datetime(2026, 3, 1, 11, 0, tzinfo=dt_timezone.utc))
+    incident = _open(service, datetime(2026, 3, 1, 11, 0, tzinfo=UTC))
     assert _metrics(org_a).incidents == 1
     assert _metrics(org_a, urgency="high").incidents == 1
     _at(T0, incident_services.incident_set_urgency, incident=incident, by=member, urgency="low")
