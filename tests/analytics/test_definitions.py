@@ -166,3 +166,34 @@ def test_another_organization_is_never_counted(
     _open(factories.make_service(organization=org_b), T0)
     assert _metrics(org_a).incidents == 0
     assert _metrics(org_b).incidents == 1
+
+
+def test_days_follow_the_daylight_saving_change_and_empty_days_are_zero(
+    org_a: Organization, service: Service
+) -> None:
+    from analytics.selectors import incidents_over_time
+
+    org_a.time_zone = "Europe/Oslo"  # summer time from 2026-03-29 02:00 (UTC+1 -> UTC+2)
+    org_a.save(update_fields=["time_zone"])
+    _open(service, datetime(2026, 3, 28, 23, 30, tzinfo=UTC))  # 00:30 on the 29th, UTC+1
+    _open(service, datetime(2026, 3, 29, 22, 30, tzinfo=UTC), urgency="low")  # 00:30, 30th
+    _open(service, datetime(2026, 3, 29, 21, 30, tzinfo=UTC))  # 23:30 on the 29th, UTC+2
+    scope = Scope(org_a.pk, None)
+    daily = incidents_over_time(
+        scope, Filters(start=date(2026, 3, 27), end=date(2026, 3, 31)), weekly=False
+    )
+    assert [(p.start.day, p.high, p.low) for p in daily] == [
+        (27, 0, 0),
+        (28, 0, 0),
+        (29, 2, 0),
+        (30, 0, 1),
+        (31, 0, 0),
+    ]
+    weekly = incidents_over_time(
+        scope, Filters(start=date(2026, 3, 23), end=date(2026, 4, 5)), weekly=True
+    )
+    # ISO weeks from Monday: the 29th (a Sunday) and the 30th (a Monday) fall apart.
+    assert [(p.start, p.high, p.low) for p in weekly] == [
+        (date(2026, 3, 23), 2, 0),
+        (date(2026, 3, 30), 0, 1),
+    ]
