@@ -86,7 +86,7 @@ def test_escalating_by_hand_and_reassigning_are_not_timeouts(
         incident_escalate(incident=escalated_by_hand, by=member)
     assert _paged(escalated_by_hand) == {"member@a.example", "owner@a.example"}  # by hand
     reassigned = _open(service)
-    other = policy_create(team=service.team, by=None, name="Other")  # type: ignore[arg-type]
+    other = policy_create(team=service.team, by=None, name="Other")
     step_add(policy=other, by=None, kind=StepKind.NOTIFY, users=[member])
     with time_machine.travel(T0 + timedelta(minutes=1), tick=False):
         incident_reassign(incident=reassigned, by=member, policy=other)
