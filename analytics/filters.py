@@ -14,6 +14,7 @@ from django.utils import timezone
 from analytics.selectors import MAX_RANGE_DAYS, Filters
 from opsduty.choices import Urgency
 from opsduty.models import Organization, Service, Team
+from opsduty.timebounds import DATE_RANGE_MESSAGE, date_in_range
 
 __all__ = ["PRESETS", "filters_from_query", "organization_today"]
 
@@ -32,16 +33,20 @@ def organization_today(organization: Organization, now: datetime | None = None) 
 
 def _day(raw: str, name: str, errors: dict[str, str]) -> date | None:
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError:
         errors[name] = "Use a date like 2026-01-31."
         return None
+    if not date_in_range(value):
+        errors[name] = DATE_RANGE_MESSAGE
+        return None
+    return value
 
 
 def _id(raw: str | None, name: str, errors: dict[str, str]) -> int | None:
     if not raw:
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         errors[name] = "Use an id (a whole number)."
         return None
     return int(raw)
@@ -84,6 +89,8 @@ def filters_from_query(
     if urgency is not None and urgency not in Urgency.values:
         errors["urgency"] = "Urgency is high or low."
     label = (query.get("label") or "").strip() or None
+    if label is not None and ("\x00" in label or len(label) > 100):
+        errors["label"] = "No such label."
     if errors:
         raise ValidationError(errors)
     return Filters(

@@ -30,6 +30,7 @@ from incidents.models import Incident
 from opsduty.models import Organization, Role, TeamMembership, User
 
 __all__ = [
+    "DAILY_MAX_DAYS",
     "DIMENSIONS",
     "Filters",
     "Metrics",
@@ -43,10 +44,18 @@ __all__ = [
     "percentile",
     "responder_load",
     "scope_for",
+    "weekly_buckets",
 ]
 
 DIMENSIONS = {"service": "service_id", "policy": "policy_id", "team": "team_id"}
 MAX_RANGE_DAYS = 366
+# Incidents over time: day buckets up to this many days, ISO weeks beyond (pages and API).
+DAILY_MAX_DAYS = 31
+
+
+def weekly_buckets(filters: Filters) -> bool:
+    """Whether the range is shown in weeks (longer than DAILY_MAX_DAYS days)."""
+    return (filters.end - filters.start).days + 1 > DAILY_MAX_DAYS
 
 
 @dataclass(frozen=True)
@@ -377,8 +386,11 @@ def responder_load(scope: Scope, filters: Filters) -> list[ResponderLoad]:
             "user_id", flat=True
         )
     if filters.team_id is not None:
-        people = TeamMembership.objects.filter(team_id=filters.team_id).values_list(
-            "user_id", flat=True
+        allowed = scope.team_ids is None or filters.team_id in scope.team_ids
+        people = (
+            TeamMembership.objects.filter(team_id=filters.team_id).values_list("user_id", flat=True)
+            if allowed
+            else []
         )
     if people is not None:
         rows = rows.filter(user_id__in=list(people))

@@ -163,3 +163,15 @@ def test_delivered_notifications_on_interrupting_channels_count_and_email_does_n
     before = _load(org_a)
     analytics_rebuild(organizations=[org_a])
     assert _load(org_a) == before
+
+
+def test_a_member_filtering_on_another_team_sees_no_ones_load(
+    org_a: Organization, member: User, owner: User
+) -> None:
+    other_team = factories.make_team(organization=org_a, name="Elsewhere")
+    factories.add_member(other_team, owner)
+    responder_notified(organization_id=org_a.pk, user_id=owner.pk, at=T0)
+    member_scope = Scope(org_a.pk, ())  # a member of no team
+    filters = Filters(start=DAY, end=DAY, team_id=other_team.pk)
+    assert responder_load(member_scope, filters) == []
+    assert [load.user_id for load in responder_load(Scope(org_a.pk, None), filters)] == [owner.pk]
