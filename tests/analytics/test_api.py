@@ -275,6 +275,18 @@ def test_responders_are_the_selectors_load_with_the_person(
     ]
 
 
+def test_a_deleted_person_keeps_their_load_without_a_name(
+    owner_api: Client, org_a: Organization
+) -> None:
+    gone = factories.make_user(organization=org_a, email="gone@a.example")
+    responder_notified(organization_id=org_a.pk, user_id=gone.pk, at=T0)
+    gone_id = gone.pk
+    gone.delete()
+    items = ok(owner_api, "responders", **ON_DAY)["items"]
+    assert [item["user"] for item in items] == [{"id": gone_id, "name": None, "email": None}]
+    assert items[0]["interruptions"] == 1
+
+
 # --- filters -------------------------------------------------------------------------------
 
 
