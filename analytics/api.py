@@ -196,6 +196,8 @@ ANALYTICS_PARAMETERS = [
     OpenApiParameter("label", OpenApiTypes.STR, description="Only incidents with this label."),
 ]
 
+PARAMETER_NAMES = tuple(parameter.name for parameter in ANALYTICS_PARAMETERS)
+
 
 def _error(name: str, msg: str) -> ErrorItem:
     return {"loc": ["query", name], "msg": msg, "type": VALUE_ERROR}
@@ -205,7 +207,8 @@ def _input_errors(query: Mapping[str, str]) -> list[ErrorItem]:
     """What `filters_from_query` cannot take: NUL characters (PostgreSQL refuses them) and ids
     of non-ASCII digits (`str.isdigit` accepts "²", `int` does not)."""
     errors: list[ErrorItem] = []
-    for name, value in query.items():
+    for name in PARAMETER_NAMES:
+        value = query.get(name, "")
         if "\x00" in value:
             errors.append(_error(name, "Null characters are not allowed."))
         elif name in ("team", "service") and not value.isascii():

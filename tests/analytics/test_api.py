@@ -403,6 +403,10 @@ def test_every_bad_parameter_is_reported_at_once(owner_api: Client) -> None:
     assert assert_422(owner_api, "overview", "range", range="nope").startswith("Choose 7, 30")
 
 
+def test_unknown_parameters_are_ignored(owner_api: Client) -> None:
+    assert ok(owner_api, "overview", colour="\x00", range="7")["range"]["bucket"] == "day"
+
+
 def test_another_organizations_team_or_service_is_a_422(
     owner_api: Client, org_b: Organization
 ) -> None:
