@@ -13,6 +13,13 @@ from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 from rest_framework.permissions import AllowAny
 
+from analytics.api import (
+    AnalyticsOverviewView,
+    AnalyticsPolicyListView,
+    AnalyticsResponderListView,
+    AnalyticsServiceListView,
+    AnalyticsTeamListView,
+)
 from escalations.catalog.api import ServiceListView, ServiceMaintenanceView
 from escalations.engine.api import IncidentEscalateView, IncidentPageView, IncidentReassignView
 from escalations.schedules.api import (
@@ -177,6 +184,16 @@ urlpatterns: list[URLPattern] = [
         "raw-events/<int:raw_event_id>/debug/",
         RawEventDebugView.as_view(),
         name="raw-event-debug",
+    ),
+    # OpsDuty's own analytics, one read per tab of the analytics pages.
+    path("analytics/overview/", AnalyticsOverviewView.as_view(), name="analytics-overview"),
+    path("analytics/services/", AnalyticsServiceListView.as_view(), name="analytics-services"),
+    path("analytics/policies/", AnalyticsPolicyListView.as_view(), name="analytics-policies"),
+    path("analytics/teams/", AnalyticsTeamListView.as_view(), name="analytics-teams"),
+    path(
+        "analytics/responders/",
+        AnalyticsResponderListView.as_view(),
+        name="analytics-responders",
     ),
     path("openapi.json", OpenApiView.as_view(), name="openapi"),
     path("docs", SwaggerView.as_view(), name="docs"),

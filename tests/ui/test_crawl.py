@@ -100,6 +100,8 @@ def _api_paths(organization: Organization) -> list[str]:
         "/api/v1/receive-channels/",
         "/api/v1/openapi.json",
     ]
+    for tab in ("overview", "services", "policies", "teams", "responders"):
+        paths += [f"/api/v1/analytics/{tab}/", f"/api/v1/analytics/{tab}/?range=90&urgency=high"]
     for service in Service.objects.filter(organization=organization):
         paths.append(f"/api/v1/services/{service.pk}/oncall/")
     for schedule in Schedule.objects.filter(organization=organization):
