@@ -9,7 +9,7 @@ stakeholders the organization, members their teams' data.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from rest_framework.response import Response
 
 from analytics.filters import PRESETS, filters_from_query
 from analytics.selectors import (
+    DAILY_MAX_DAYS,
     Filters,
     Metrics,
     Scope,
@@ -31,15 +32,15 @@ from analytics.selectors import (
     overview,
     responder_load,
     scope_for,
+    weekly_buckets,
 )
 from escalations.models import EscalationPolicy
 from opsduty.api.base import OrgScopedAPIView, current_user
 from opsduty.api.enums import NamedChoiceField
-from opsduty.api.errors import VALUE_ERROR, ErrorItem, UnprocessableEntity
+from opsduty.api.errors import UnprocessableEntity
 from opsduty.choices import Urgency
 from opsduty.models import Organization, Service, Team, User
 from opsduty.tenancy import scoped
-from opsduty.timebounds import DATE_RANGE_MESSAGE, date_in_range
 
 __all__ = [
     "AnalyticsOverviewView",
@@ -53,7 +54,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Ranges up to this many days are counted per day in `incidents_over_time`, longer ones per
 # ISO week (from Monday).
-DAILY_MAX_DAYS = 31
 EXTENSION = "OpsDuty extension of API v1 (not in the public clients)."
 
 # --- schemas -------------------------------------------------------------------------------
@@ -199,42 +199,13 @@ ANALYTICS_PARAMETERS = [
 PARAMETER_NAMES = tuple(parameter.name for parameter in ANALYTICS_PARAMETERS)
 
 
-def _error(name: str, msg: str) -> ErrorItem:
-    return {"loc": ["query", name], "msg": msg, "type": VALUE_ERROR}
-
-
-def _input_errors(query: Mapping[str, str]) -> list[ErrorItem]:
-    """What `filters_from_query` cannot take: NUL characters (PostgreSQL refuses them) and ids
-    of non-ASCII digits (`str.isdigit` accepts "²", `int` does not)."""
-    errors: list[ErrorItem] = []
-    for name in PARAMETER_NAMES:
-        value = query.get(name, "")
-        if "\x00" in value:
-            errors.append(_error(name, "Null characters are not allowed."))
-        elif name in ("team", "service") and not value.isascii():
-            errors.append(_error(name, "Use an id (a whole number)."))
-    return errors
-
-
 def analytics_filters(request: Request, organization: Organization) -> Filters:
     """The filters of the request's query; a 422 naming each refused parameter."""
     query = {name: request.query_params.get(name, "") for name in request.query_params}
-    errors = _input_errors(query)
-    if errors:
-        raise UnprocessableEntity(errors)
     try:
-        filters = filters_from_query(query, organization)
+        return filters_from_query(query, organization)
     except ValidationError as error:
         raise UnprocessableEntity.from_detail(error.message_dict, loc=("query",)) from None
-    # Beyond the range people may give, the day-by-day series would run past year 9999.
-    errors = [
-        _error(name, DATE_RANGE_MESSAGE)
-        for name, day in (("start", filters.start), ("end", filters.end))
-        if not date_in_range(day)
-    ]
-    if errors:
-        raise UnprocessableEntity(errors)
-    return filters
 
 
 # The models a breakdown names its ids after.
@@ -252,17 +223,13 @@ def _time_zone(organization: Organization) -> str:
     return organization.time_zone or "UTC"
 
 
-def _weekly(filters: Filters) -> bool:
-    return (filters.end - filters.start).days + 1 > DAILY_MAX_DAYS
-
-
 def _envelope(organization: Organization, filters: Filters) -> dict[str, Any]:
     return {
         "range": {
             "start": filters.start,
             "end": filters.end,
             "time_zone": _time_zone(organization),
-            "bucket": "week" if _weekly(filters) else "day",
+            "bucket": "week" if weekly_buckets(filters) else "day",
         },
         "filters": {
             "team": filters.team_id,
@@ -356,7 +323,7 @@ class AnalyticsOverviewView(AnalyticsAPIView):
         payload["metrics"] = overview(scope, filters).as_dict()
         payload["incidents_over_time"] = [
             {"start": point.start, "high": point.high, "low": point.low}
-            for point in incidents_over_time(scope, filters, weekly=_weekly(filters))
+            for point in incidents_over_time(scope, filters, weekly=weekly_buckets(filters))
         ]
         return Response(AnalyticsOverviewSchema(payload).data)
 
