@@ -68,7 +68,13 @@ class IncidentFact(models.Model):
 
 
 class IncidentRollup(models.Model):
-    """The sum of the facts of one key (organization, service, team, policy, day, urgency)."""
+    """The sum of the facts of one key (organization, service, team, policy, day, urgency).
+
+    A change adds its difference as a new row (`compacted` false): no row is shared between
+    transactions, so incidents changing together never wait for each other. `rollups_compact`
+    (every few seconds) folds those rows into the key's one compacted row. Readers sum every
+    row of a key, so they see the same figures before and after.
+    """
 
     organization_id = models.BigIntegerField()
     service_id = models.BigIntegerField()
@@ -88,13 +94,21 @@ class IncidentRollup(models.Model):
     resolved_without_ack = models.IntegerField(default=0)
     escalated = models.IntegerField(default=0)
     reassigned = models.IntegerField(default=0)
+    compacted = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
                 fields=["organization_id", "day", "service_id", "team_id", "policy_id", "urgency"],
+                condition=models.Q(compacted=True),
                 name="analytics_rollup_key",
             )
+        ]
+        indexes = [
+            models.Index(fields=["organization_id", "day"], name="analytics_rollup_org_day"),
+            models.Index(
+                fields=["id"], condition=models.Q(compacted=False), name="analytics_rollup_new"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -45,6 +45,7 @@ __all__ = [
     "incident_line",
     "period_of",
     "responder_notified",
+    "rollups_compact",
 ]
 
 INTERRUPTING = frozenset({Channel.SMS, Channel.VOICE, Channel.SLACK})
@@ -111,9 +112,11 @@ def _key(fact: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(fact[name] for name in KEY)
 
 
-_UPSERT = (
-    f"INSERT INTO {_R} AS r ({', '.join(KEY + SUMS + HISTOGRAMS)}) VALUES {{rows}}"  # noqa: S608
-    f" ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET "
+_COLUMNS = KEY + SUMS + HISTOGRAMS
+_INSERT = f"INSERT INTO {_R} ({', '.join(_COLUMNS)}, compacted) VALUES {{rows}}"  # noqa: S608
+_COMPACTED_UPSERT = (
+    f"INSERT INTO {_R} AS r ({', '.join(_COLUMNS)}, compacted) VALUES {{rows}}"  # noqa: S608
+    f" ON CONFLICT ({', '.join(KEY)}) WHERE compacted DO UPDATE SET "
     + ", ".join(f"{name} = r.{name} + EXCLUDED.{name}" for name in SUMS)
     + ", "
     + ", ".join(
@@ -123,17 +126,57 @@ _UPSERT = (
 )
 
 
-def _rollups_add(changes: dict[tuple[Any, ...], Contribution]) -> None:
+def _rollup_rows(
+    changes: dict[tuple[Any, ...], Contribution], sql: str, *, compacted: bool
+) -> None:
     rows, params = [], []
     for key, change in changes.items():
         if change.empty():
             continue
-        rows.append("(" + ", ".join(["%s"] * (len(KEY) + len(SUMS) + 2)) + ")")
+        rows.append("(" + ", ".join(["%s"] * (len(_COLUMNS) + 1)) + ")")
         params += [*key, *(change.sums[name] for name in SUMS)]
-        params += [change.ack_histogram, change.resolve_histogram]
+        params += [change.ack_histogram, change.resolve_histogram, compacted]
     if rows:
         with connection.cursor() as cursor:
-            cursor.execute(_UPSERT.format(rows=", ".join(rows)), params)
+            cursor.execute(sql.format(rows=", ".join(rows)), params)
+
+
+def _rollups_add(changes: dict[tuple[Any, ...], Contribution]) -> None:
+    """The change's difference as new rows: no lock on a row another transaction writes."""
+    _rollup_rows(changes, _INSERT, compacted=False)
+
+
+COMPACT_BATCH = 20_000
+
+
+def rollups_compact(*, limit: int = COMPACT_BATCH) -> int:
+    """Fold up to `limit` new rows into their keys' compacted rows; how many were folded.
+    One compaction at a time (an advisory lock); rows of open transactions are not seen."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext('analytics_compact'))")
+        if not cursor.fetchone()[0]:
+            return 0
+        cursor.execute(
+            f"SELECT id, {', '.join(_COLUMNS)} FROM {_R} WHERE NOT compacted"  # noqa: S608
+            " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            [limit],
+        )
+        rows = cursor.fetchall()
+        if not rows:
+            return 0
+        totals: dict[tuple[Any, ...], Contribution] = defaultdict(Contribution)
+        for row in rows:
+            values = dict(zip(_COLUMNS, row[1:], strict=True))
+            total = totals[_key(values)]
+            for name in SUMS:
+                total.sums[name] += values[name]
+            for index, count in enumerate(values["ack_histogram"]):
+                total.ack_histogram[index] += count
+            for index, count in enumerate(values["resolve_histogram"]):
+                total.resolve_histogram[index] += count
+        cursor.execute(f"DELETE FROM {_R} WHERE id = ANY(%s)", [[row[0] for row in rows]])  # noqa: S608
+        _rollup_rows(totals, _COMPACTED_UPSERT, compacted=True)
+        return len(rows)
 
 
 _REFRESH = (
@@ -306,6 +349,7 @@ def _rollups_rebuild(facts: Iterable[dict[str, Any]]) -> int:
             **{name: change.sums[name] for name in SUMS},
             ack_histogram=change.ack_histogram,
             resolve_histogram=change.resolve_histogram,
+            compacted=True,
         )
         for key, change in totals.items()
     ]

@@ -105,6 +105,8 @@ app.conf.beat_schedule = {
     # A miss is reported within about a second of its deadline (docs/heartbeats.md).
     "heartbeats-misses-detect": {"task": "heartbeats.misses_detect", "schedule": 1.0},
     "heartbeats-checkins-prune": {"task": "heartbeats.checkins_prune", "schedule": 300.0},
+    # The analytics' new rollup rows folded into one row a key (analytics/services.py).
+    "analytics-compact": {"task": "analytics.compact", "schedule": 10.0},
     "slack-prune": {"task": "slack.prune", "schedule": 3600.0},
     "sessions-clear-expired": {
         "task": "opsduty.tasks.sessions_clear_expired",
