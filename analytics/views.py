@@ -70,7 +70,8 @@ def _render(
     content: dict[str, Any],
     status: int = 200,
 ) -> HttpResponse:
-    query = request.GET.urlencode()
+    # The tabs keep a valid query string (a bad one would only lead to more 400s).
+    query = request.GET.urlencode() if form.filters is not None else ""
     context = {
         **content,
         "form": form,
