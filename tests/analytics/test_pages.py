@@ -52,7 +52,8 @@ def _at(at: datetime, action: Any, **kwargs: Any) -> Any:
 
 
 def _open(service: Service, at: datetime, **event: Any) -> Incident:
-    return _at(at, factories.make_incident, service=service, **event)
+    with time_machine.travel(at, tick=False):
+        return factories.make_incident(service=service, **event)
 
 
 @pytest.fixture
