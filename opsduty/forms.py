@@ -11,6 +11,7 @@ from django.utils import timezone
 from oauth2_provider.models import Application
 
 from opsduty.models import API_TOKEN_NAME_MAX, Organization, Role, Team, User
+from opsduty.selectors import timezone_names
 from opsduty.tenancy import scoped
 from opsduty.timebounds import DATE_RANGE_MESSAGE, date_in_range
 
@@ -65,6 +66,25 @@ class ProfileForm(forms.Form):
         "notifications need it verified by a code we text you.",
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
     )
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        required=False,
+        error_messages={"invalid_choice": "Choose a time zone from the list, e.g. Europe/Oslo."},
+        help_text="Analytics count your notifications as business hours (08-18 Monday to "
+        "Friday), off hours or sleep hours (22-08) in it, from now on.",
+    )
+
+    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["time_zone"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = time_zone_choices(f"The organization's ({organization.time_zone})")
+
+
+def time_zone_choices(blank: str | None = None) -> list[tuple[str, str]]:
+    """Every IANA time zone, by name; first a blank choice labelled `blank`, if given."""
+    names = [(name, name) for name in sorted(timezone_names())]
+    return [("", blank), *names] if blank is not None else names
 
 
 class PasswordChangeForm(auth_forms.PasswordChangeForm):

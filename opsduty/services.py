@@ -29,7 +29,7 @@ from opsduty.models import (
     normalize_email,
 )
 from opsduty.phones import phone_normalize
-from opsduty.selectors import team_manageable_list
+from opsduty.selectors import team_manageable_list, timezone_names
 from opsduty.timebounds import LATEST, RANGE_MESSAGE, datetime_in_range
 
 
@@ -40,6 +40,25 @@ def organization_create(*, name: str, domain: str) -> Organization:
     organization.full_clean()
     organization.save()
     return organization
+
+
+TIME_ZONE_MESSAGE = "Choose a time zone from the list, e.g. Europe/Oslo."
+
+
+@transaction.atomic
+def organization_set_time_zone(*, organization: Organization, time_zone: str, by: User) -> bool:
+    """Set the organization's time zone (owners only; an IANA name); whether it changed.
+    Its analytics count days in it: the caller rebuilds them (the core imports no app)."""
+    if not by.is_owner or by.organization_id != organization.pk:
+        raise PermissionDenied("Only owners can set the organization's time zone.")
+    if time_zone not in timezone_names():
+        raise ValidationError({"time_zone": TIME_ZONE_MESSAGE})
+    locked = Organization.objects.select_for_update().get(pk=organization.pk)
+    if locked.time_zone == time_zone:
+        return False
+    locked.time_zone = organization.time_zone = time_zone
+    locked.save(update_fields=["time_zone"])
+    return True
 
 
 @transaction.atomic
@@ -95,11 +114,18 @@ def user_set_role(*, user: User, role: str, by: User) -> User:
 
 
 @transaction.atomic
-def user_update_profile(*, user: User, first_name: str, last_name: str, phone_number: str) -> User:
-    """Update the user's own name and phone number (E.164; a new number must be verified
-    again before SMS or voice use it)."""
+def user_update_profile(
+    *, user: User, first_name: str, last_name: str, phone_number: str, time_zone: str | None = None
+) -> User:
+    """Update the user's own name, phone number (E.164; a new number must be verified again
+    before SMS or voice use it) and time zone (an IANA name; blank: the organization's;
+    None: unchanged)."""
+    if time_zone and time_zone not in timezone_names():
+        raise ValidationError({"time_zone": TIME_ZONE_MESSAGE})
     user.first_name = first_name.strip()
     user.last_name = last_name.strip()
+    if time_zone is not None:
+        user.time_zone = time_zone
     try:
         number = phone_normalize(phone_number)
     except ValidationError as error:
@@ -116,6 +142,7 @@ def user_update_profile(*, user: User, first_name: str, last_name: str, phone_nu
             "phone_number",
             "phone_verified_at",
             "sms_stopped_at",
+            "time_zone",
         ]
     )
     return user

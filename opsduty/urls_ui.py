@@ -65,4 +65,5 @@ urlpatterns = [
     path("", include("integrations.twilio.verification.urls")),
     path("", include("integrations.slack.setup.urls")),
     path("", include("integrations.slack.linking.urls")),
+    path("", include("analytics.urls")),
 ]

@@ -63,7 +63,9 @@ def _profile_form(user: User) -> ProfileForm:
             "first_name": user.first_name,
             "last_name": user.last_name,
             "phone_number": user.phone_number,
-        }
+            "time_zone": user.time_zone,
+        },
+        organization=user.organization,
     )
 
 
@@ -92,8 +94,8 @@ def profile(request: AuthedRequest) -> HttpResponse:
 @require_POST
 @login_required
 def profile_update(request: AuthedRequest) -> HttpResponseBase:
-    """Save first/last name and phone number (the model validates E.164)."""
-    form = ProfileForm(request.POST)
+    """Save first/last name, phone number (the model validates E.164) and time zone."""
+    form = ProfileForm(request.POST, organization=request.organization)
     if form.is_valid():
         # A fresh copy: a rejected edit must not leak into request.user (the page header).
         user = User.objects.get(pk=request.user.pk)

@@ -111,7 +111,7 @@ def test_without_javascript_a_phone_shows_every_link(
     try:
         _sign_in_as_owner(page, live_server)
         expect(page.get_by_role("button", name="Menu")).to_be_hidden()
-        for name in ("Incidents", "Schedules", "Profile", "Diagnostics"):
+        for name in ("Incidents", "Schedules", "Analytics", "Profile", "Diagnostics"):
             expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
         assert _sideways_scroll(page) is None
     finally:
@@ -196,6 +196,9 @@ def _main_pages() -> list[str]:
         "/settings/developer/",
         "/settings/archive/",
         "/settings/diagnostics/",
+        "/analytics/",
+        "/analytics/services/?range=90",
+        "/analytics/responders/",
     ]
 
 

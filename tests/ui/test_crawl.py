@@ -60,6 +60,14 @@ def _odd_queries(user: User) -> list[str]:
         "/raw-events/?after=99999999999999999999&status=nope&webhook=0",
         "/heartbeats/?service=99999999999999999999999",
         "/receive-channels/debug/?template=no-such-template",
+        # Analytics: the far ends of a custom range, a year of weeks, ids past bigint.
+        "/analytics/?range=custom&start=0001-01-01&end=9999-12-31",
+        "/analytics/?range=custom&start=9999-12-25&end=9999-12-31",
+        "/analytics/over-time/csv/?range=custom&start=0001-01-01&end=0001-01-07",
+        "/analytics/policies/?range=custom&start=1970-01-01&end=1971-01-01",
+        "/analytics/services/?team=99999999999999999999&service=%C2%B2&urgency=x&label="
+        + "L" * 500,
+        "/analytics/responders/csv/?range=90&team=0&label=%00",
     ]
     for schedule in schedule_visible_list(user=user):
         base = f"/schedules/{schedule.pk}/"
@@ -142,6 +150,10 @@ def test_no_page_of_the_demo_answers_5xx(demo: Organization, email: str) -> None
     assert "/incidents/" in visited and "/profile/" in visited
     assert "/profile/notifications/" in visited and "/profile/calendars/" in visited
     assert "/profile/phone/" in visited
+    # Analytics, every tab and its CSV, for every role.
+    for tab in ("", "services/", "policies/", "teams/", "responders/"):
+        assert f"/analytics/{tab}" in visited and f"/analytics/{tab}csv/" in visited
+    assert "/analytics/over-time/csv/" in visited
     assert any(url.startswith("/incidents/") and url[11:12].isdigit() for url in visited)
     if email == demo_data.OWNER:  # the telephony pages, with Twilio unreachable
         assert {"/settings/telephony/", "/settings/telephony/addresses/"} <= visited
