@@ -197,3 +197,40 @@ def test_days_follow_the_daylight_saving_change_and_empty_days_are_zero(
         (date(2026, 3, 23), 2, 0),
         (date(2026, 3, 30), 0, 1),
     ]
+
+
+def test_compaction_folds_the_new_rows_and_changes_no_figure(
+    org_a: Organization, service: Service, member: User
+) -> None:
+    from analytics.models import IncidentRollup
+    from analytics.services import rollups_compact
+
+    incidents = [_open(service, T0 + timedelta(minutes=n)) for n in range(3)]
+    _at(
+        T0 + timedelta(minutes=9),
+        incident_services.incident_acknowledge,
+        incident=incidents[0],
+        by=member,
+    )
+    _at(
+        T0 + timedelta(minutes=9),
+        incident_services.incident_resolve,
+        incident=incidents[1],
+        by=member,
+    )
+    before = _metrics(org_a).as_dict()
+    assert IncidentRollup.objects.filter(compacted=False).count() > 1
+    assert rollups_compact() > 1
+    assert IncidentRollup.objects.filter(compacted=False).count() == 0
+    assert IncidentRollup.objects.count() == 1  # one key: one row
+    assert _metrics(org_a).as_dict() == before
+    # New changes land as new rows again, and fold into the same row.
+    _at(
+        T0 + timedelta(minutes=20),
+        incident_services.incident_resolve,
+        incident=incidents[2],
+        by=member,
+    )
+    assert rollups_compact() == 1
+    assert IncidentRollup.objects.count() == 1
+    assert _metrics(org_a).resolved == 2
