@@ -16,14 +16,17 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.db import connection
+from django.db.models import Sum
 
 from analytics.models import (
     BUCKETS,
     HISTOGRAM_BOUNDS,
     IncidentFact,
     IncidentRollup,
+    IncidentSpanRollup,
     Period,
     ResponderRollup,
+    Span,
 )
 from analytics.services import ACK_FAST_SECONDS, bucket_of
 from incidents.models import Incident
@@ -33,6 +36,7 @@ __all__ = [
     "DIMENSIONS",
     "Filters",
     "Metrics",
+    "Pieces",
     "ResponderLoad",
     "Scope",
     "SeriesPoint",
@@ -41,6 +45,7 @@ __all__ = [
     "incidents_over_time",
     "overview",
     "percentile",
+    "range_pieces",
     "responder_load",
     "scope_for",
 ]
@@ -205,22 +210,104 @@ _SUM_COLUMNS = (
 )
 
 
-def _where(scope: Scope, filters: Filters, prefix: str = "") -> tuple[str, list[Any]]:
-    clauses = [f"{prefix}organization_id = %s", f"{prefix}day BETWEEN %s AND %s"]
-    params: list[Any] = [scope.organization_id, filters.start, filters.end]
+def _where(scope: Scope, filters: Filters) -> tuple[str, list[Any]]:
+    """The scope and the filters but the range, as SQL on a rollup table."""
+    clauses = ["organization_id = %s"]
+    params: list[Any] = [scope.organization_id]
     if scope.team_ids is not None:
-        clauses.append(f"{prefix}team_id = ANY(%s)")
+        clauses.append("team_id = ANY(%s)")
         params.append(list(scope.team_ids))
     if filters.team_id is not None:
-        clauses.append(f"{prefix}team_id = %s")
+        clauses.append("team_id = %s")
         params.append(filters.team_id)
     if filters.service_id is not None:
-        clauses.append(f"{prefix}service_id = %s")
+        clauses.append("service_id = %s")
         params.append(filters.service_id)
     if filters.urgency:
-        clauses.append(f"{prefix}urgency = %s")
+        clauses.append("urgency = %s")
         params.append(filters.urgency)
     return " AND ".join(clauses), params
+
+
+@dataclass(frozen=True)
+class Pieces:
+    """A range as whole months, whole weeks (from Monday) and single days, by first day."""
+
+    months: list[date]
+    weeks: list[date]
+    days: list[date]
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def range_pieces(start: date, end: date, *, months: bool = True) -> Pieces:
+    """[start, end] cut into the fewest rollup rows: whole months (if `months`), then whole
+    weeks inside what is left at each end, then days."""
+    whole: list[date] = []
+    month = start if start.day == 1 else _next_month(start)
+    while months and _next_month(month) - timedelta(days=1) <= end:
+        whole.append(month)
+        month = _next_month(month)
+    ends = [(start, whole[0] - timedelta(days=1)), (month, end)] if whole else [(start, end)]
+    weeks: list[date] = []
+    days: list[date] = []
+    for low, high in ends:
+        day = low
+        while day <= high:
+            if day.weekday() == 0 and day + timedelta(days=6) <= high:
+                weeks.append(day)
+                day += timedelta(days=7)
+            else:
+                days.append(day)
+                day += timedelta(days=1)
+    return Pieces(whole, weeks, days)
+
+
+def _runs(firsts: list[date], step: int) -> list[tuple[date, date]]:
+    """Sorted first days as runs of consecutive pieces `step` days apart: (first, last)."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(firsts):
+        if runs and (day - runs[-1][1]).days == step:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _pieces_sql(
+    pieces: Pieces, columns: str, where: str, params: list[Any]
+) -> tuple[str, list[Any]]:
+    """One SELECT of `columns` per kind of piece (daily rows, week rows, month rows), joined
+    with UNION ALL; `where` (with `params`) applies to each. Consecutive pieces are one
+    `day BETWEEN` (an index range; `day = ANY` of 90 days was tried per row)."""
+    parts: list[str] = []
+    values: list[Any] = []
+    for table, span, firsts, step in (
+        (_DAILY, None, pieces.days, 1),
+        (_SPANS, Span.WEEK, pieces.weeks, 7),
+        (_SPANS, Span.MONTH, pieces.months, 0),
+    ):
+        if not firsts:
+            continue
+        runs = _runs(firsts, step) if step else [(min(firsts), max(firsts))]
+        days = " OR ".join(["day BETWEEN %s AND %s"] * len(runs))
+        spanned = f" AND span = '{span.value}'" if span else ""
+        parts.append(
+            f"SELECT {columns} FROM {table} WHERE {where}{spanned} AND ({days})"  # noqa: S608
+        )
+        values += params + [day for run in runs for day in run]
+    return " UNION ALL ".join(parts), values
+
+
+_DAILY = IncidentRollup._meta.db_table
+_SPANS = IncidentSpanRollup._meta.db_table
+# Element-wise sums of the histograms: one SUM per bucket (arrays are 1-based).
+_HISTOGRAM_SUMS = ", ".join(
+    "ARRAY[" + ", ".join(f"SUM({name}[{n}])" for n in range(1, BUCKETS + 1)) + "]"
+    for name in ("ack_histogram", "resolve_histogram")
+)
 
 
 def _grouped(scope: Scope, filters: Filters, group: str | None) -> dict[Any, Metrics]:
@@ -228,29 +315,23 @@ def _grouped(scope: Scope, filters: Filters, group: str | None) -> dict[Any, Met
     if filters.label:
         return _grouped_facts(scope, filters, group)
     where, params = _where(scope, filters)
-    key = group or "0"
-    sums = ", ".join(f"SUM({name})" for name in _SUM_COLUMNS)
-    # Element-wise sums of the histograms, in SQL: flatten and regroup by position.
-    sql = (
-        f"WITH rows AS (SELECT {key} AS k, * FROM {IncidentRollup._meta.db_table}"  # noqa: S608
-        f" WHERE {where}),"
-        f" sums AS (SELECT k, {sums} FROM rows GROUP BY k),"
-        " ack AS (SELECT k, n, SUM(v)::int AS s FROM rows, unnest(ack_histogram)"
-        " WITH ORDINALITY AS t(v, n) GROUP BY k, n),"
-        " res AS (SELECT k, n, SUM(v)::int AS s FROM rows, unnest(resolve_histogram)"
-        " WITH ORDINALITY AS t(v, n) GROUP BY k, n)"
-        " SELECT sums.*,"
-        " (SELECT array_agg(s ORDER BY n) FROM ack WHERE ack.k = sums.k),"
-        " (SELECT array_agg(s ORDER BY n) FROM res WHERE res.k = sums.k)"
-        " FROM sums"
+    columns = ", ".join(
+        (f"{group or '0'} AS k", *_SUM_COLUMNS, "ack_histogram", "resolve_histogram")
     )
+    rows, values = _pieces_sql(range_pieces(filters.start, filters.end), columns, where, params)
+    sums = ", ".join(f"SUM({name})" for name in _SUM_COLUMNS)
     result: dict[Any, Metrics] = defaultdict(Metrics)
+    if not rows:
+        return result
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(
+            f"SELECT k, {sums}, {_HISTOGRAM_SUMS} FROM ({rows}) AS r GROUP BY k",  # noqa: S608
+            values,
+        )
         for row in cursor.fetchall():
-            values = dict(zip(_SUM_COLUMNS, row[1:11], strict=True))
-            values["ack_histogram"], values["resolve_histogram"] = row[11], row[12]
-            result[row[0]].add(values)
+            values_of = dict(zip(_SUM_COLUMNS, row[1:11], strict=True))
+            values_of["ack_histogram"], values_of["resolve_histogram"] = row[11], row[12]
+            result[row[0]].add(values_of)
     return result
 
 
@@ -329,11 +410,19 @@ def incidents_over_time(scope: Scope, filters: Filters, *, weekly: bool) -> list
             counts[(fact.day, fact.urgency)] += 1
     else:
         where, params = _where(scope, filters)
+        pieces = range_pieces(filters.start, filters.end, months=False)
+        if not weekly:
+            day = filters.start
+            pieces = Pieces([], [], [])
+            while day <= filters.end:
+                pieces.days.append(day)
+                day += timedelta(days=1)
+        rows, values = _pieces_sql(pieces, "day, urgency, incidents", where, params)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT day, urgency, SUM(incidents) FROM {IncidentRollup._meta.db_table}"  # noqa: S608
-                f" WHERE {where} GROUP BY day, urgency",
-                params,
+                f"SELECT day, urgency, SUM(incidents) FROM ({rows}) AS r"  # noqa: S608
+                " GROUP BY day, urgency",
+                values,
             )
             for day, urgency, total in cursor.fetchall():
                 counts[(day, urgency)] += int(total)
@@ -383,9 +472,13 @@ def responder_load(scope: Scope, filters: Filters) -> list[ResponderLoad]:
     if people is not None:
         rows = rows.filter(user_id__in=list(people))
     loads: dict[int, ResponderLoad] = {}
-    for user_id, period, interruptions, notifications in rows.values_list(
-        "user_id", "period", "interruptions", "notifications"
-    ):
+    totals = (
+        rows.values("user_id", "period")
+        .annotate(interrupted=Sum("interruptions"), notified=Sum("notifications"))
+        .values_list("user_id", "period", "interrupted", "notified")
+        .order_by()
+    )
+    for user_id, period, interruptions, notifications in totals:
         load = loads.setdefault(user_id, ResponderLoad(user_id))
         setattr(load, str(Period(period).value), getattr(load, period) + interruptions)
         load.notifications += notifications

@@ -27,9 +27,11 @@ from analytics.models import (
     HISTOGRAM_BOUNDS,
     IncidentFact,
     IncidentRollup,
+    IncidentSpanRollup,
     Period,
     ResponderLast,
     ResponderRollup,
+    Span,
 )
 from escalations.notifications.models import Channel, Notification, NotificationStatus
 from incidents.hooks import LogLine
@@ -45,6 +47,7 @@ __all__ = [
     "incident_line",
     "period_of",
     "responder_notified",
+    "span_starts",
 ]
 
 INTERRUPTING = frozenset({Channel.SMS, Channel.VOICE, Channel.SLACK})
@@ -53,9 +56,11 @@ COLLAPSE = timedelta(seconds=60)
 
 _F = IncidentFact._meta.db_table
 _R = IncidentRollup._meta.db_table
+_SR = IncidentSpanRollup._meta.db_table
 _RR = ResponderRollup._meta.db_table
 _RL = ResponderLast._meta.db_table
 KEY = ("organization_id", "day", "service_id", "team_id", "policy_id", "urgency")
+SPAN_KEY = ("organization_id", "span", "day", "service_id", "team_id", "policy_id", "urgency")
 SUMS = (
     "incidents",
     "acknowledged",
@@ -74,6 +79,10 @@ HISTOGRAMS = ("ack_histogram", "resolve_histogram")
 def bucket_of(seconds: float) -> int:
     """The histogram bucket of a duration: the first whose upper bound is not below it."""
     return bisect.bisect_left(HISTOGRAM_BOUNDS, seconds)
+
+
+def _added(mine: list[int], theirs: list[int]) -> list[int]:
+    return [a + b for a, b in zip(mine, theirs, strict=True)]
 
 
 @dataclass
@@ -99,6 +108,13 @@ class Contribution:
         for flag in ("auto_resolved", "resolved_without_ack", "escalated", "reassigned"):
             self.sums[flag] += sign * bool(fact[flag])
 
+    def merge(self, other: Contribution) -> None:
+        """Add `other` to this."""
+        for name in SUMS:
+            self.sums[name] += other.sums[name]
+        self.ack_histogram = _added(self.ack_histogram, other.ack_histogram)
+        self.resolve_histogram = _added(self.resolve_histogram, other.resolve_histogram)
+
     def empty(self) -> bool:
         return (
             not any(self.sums.values())
@@ -111,29 +127,68 @@ def _key(fact: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(fact[name] for name in KEY)
 
 
-_UPSERT = (
-    f"INSERT INTO {_R} AS r ({', '.join(KEY + SUMS + HISTOGRAMS)}) VALUES {{rows}}"  # noqa: S608
-    f" ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET "
-    + ", ".join(f"{name} = r.{name} + EXCLUDED.{name}" for name in SUMS)
-    + ", "
-    + ", ".join(
-        f"{name} = ARRAY(SELECT a + b FROM unnest(r.{name}, EXCLUDED.{name}) AS t(a, b))"  # noqa: S608
-        for name in HISTOGRAMS
+def span_starts(day: date) -> tuple[tuple[str, date], ...]:
+    """The week (from Monday) and the month that `day` belongs to, by their first days."""
+    return (Span.WEEK, day - timedelta(days=day.weekday())), (Span.MONTH, day.replace(day=1))
+
+
+def _span_key(key: tuple[Any, ...], span: str, first: date) -> tuple[Any, ...]:
+    """A daily key (KEY order) as the key of its week or month (SPAN_KEY order)."""
+    return (key[0], span, first, *key[2:])
+
+
+def _spans_of(
+    daily: dict[tuple[Any, ...], Contribution],
+) -> dict[tuple[Any, ...], Contribution]:
+    """The daily contributions added up per week and per month."""
+    spans: dict[tuple[Any, ...], Contribution] = defaultdict(Contribution)
+    for key, change in daily.items():
+        for span, first in span_starts(key[1]):
+            spans[_span_key(key, span, first)].merge(change)
+    return spans
+
+
+def _upsert(table: str, key: tuple[str, ...]) -> str:
+    """INSERT ... ON CONFLICT that adds a row of sums (and histograms) to the key's row."""
+    return (
+        f"INSERT INTO {table} AS r ({', '.join(key + SUMS + HISTOGRAMS)}) VALUES {{rows}}"  # noqa: S608
+        f" ON CONFLICT ({', '.join(key)}) DO UPDATE SET "
+        + ", ".join(f"{name} = r.{name} + EXCLUDED.{name}" for name in SUMS)
+        + ", "
+        + ", ".join(
+            f"{name} = ARRAY(SELECT a + b FROM unnest(r.{name}, EXCLUDED.{name}) AS t(a, b))"  # noqa: S608
+            for name in HISTOGRAMS
+        )
     )
-)
+
+
+def _values(changes: dict[tuple[Any, ...], Contribution], width: int, params: list[Any]) -> str:
+    """The VALUES rows of the non-empty changes, in key order (concurrent upkeeps lock the
+    rows they share in the same order); their parameters appended to `params`."""
+    rows = []
+    for key, change in sorted(changes.items(), key=lambda item: item[0]):
+        if change.empty():
+            continue
+        rows.append("(" + ", ".join(["%s"] * (width + len(SUMS) + 2)) + ")")
+        params += [*key, *(change.sums[name] for name in SUMS)]
+        params += [change.ack_histogram, change.resolve_histogram]
+    return ", ".join(rows)
+
+
+_DAILY_UPSERT = _upsert(_R, KEY)
+_SPAN_UPSERT = _upsert(_SR, SPAN_KEY)
 
 
 def _rollups_add(changes: dict[tuple[Any, ...], Contribution]) -> None:
-    rows, params = [], []
-    for key, change in changes.items():
-        if change.empty():
-            continue
-        rows.append("(" + ", ".join(["%s"] * (len(KEY) + len(SUMS) + 2)) + ")")
-        params += [*key, *(change.sums[name] for name in SUMS)]
-        params += [change.ack_histogram, change.resolve_histogram]
-    if rows:
-        with connection.cursor() as cursor:
-            cursor.execute(_UPSERT.format(rows=", ".join(rows)), params)
+    """Add the changes to their days, weeks and months: one statement."""
+    params: list[Any] = []
+    daily = _values(changes, len(KEY), params)
+    if not daily:
+        return
+    spans = _values(_spans_of(changes), len(SPAN_KEY), params)
+    sql = f"WITH daily AS ({_DAILY_UPSERT.format(rows=daily)}) " + _SPAN_UPSERT.format(rows=spans)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 _REFRESH = (
@@ -238,19 +293,43 @@ def responder_notified(*, organization_id: int, user_id: int, at: datetime) -> N
 # --- Rebuild ---------------------------------------------------------------------------------
 
 
+def _copy(table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """COPY `rows` into `table`, in the current transaction: a rebuild writes hundreds of
+    thousands of rows, and an INSERT prepares each histogram element on its own."""
+    with connection.cursor() as cursor:
+        sql = f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        with cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+_FACT_READ = (
+    f"SELECT {', '.join(KEY)}, ack_seconds, resolve_seconds, auto_resolved,"  # noqa: S608
+    f" resolved_without_ack, escalated, reassigned FROM {_F} WHERE organization_id = %s"
+)
+_FACT_READ_COLUMNS = (
+    *KEY,
+    "ack_seconds",
+    "resolve_seconds",
+    "auto_resolved",
+    "resolved_without_ack",
+    "escalated",
+    "reassigned",
+)
+
+
 def _facts_of(organization_id: int) -> Iterable[dict[str, Any]]:
+    """Write the organization's facts from `FACT_SELECT`, then read them back."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {_F} ({', '.join(FACT_COLUMNS)}) "  # noqa: S608
             + FACT_SELECT.format(where="i.organization_id = %s"),
             [organization_id],
         )
-        cursor.execute(
-            f"SELECT {', '.join(FACT_COLUMNS)} FROM {_F} WHERE organization_id = %s",  # noqa: S608
-            [organization_id],
-        )
-        for row in cursor.fetchall():
-            yield dict(zip(FACT_COLUMNS, row, strict=True))
+        cursor.execute(_FACT_READ, [organization_id])
+        while rows := cursor.fetchmany(10_000):
+            for row in rows:
+                yield dict(zip(_FACT_READ_COLUMNS, row, strict=True))
 
 
 def _interruptions(organization_id: int) -> Iterable[tuple[int, datetime, str]]:
@@ -272,44 +351,46 @@ def _interruptions(organization_id: int) -> Iterable[tuple[int, datetime, str]]:
 def _responders_rebuild(organization: Organization) -> None:
     counts: dict[tuple[date, int, str], list[int]] = defaultdict(lambda: [0, 0])
     last: dict[int, datetime] = {}
+    zones: dict[str, ZoneInfo] = {}
     for user_id, sent_at, user_zone in _interruptions(organization.pk):
-        local = sent_at.astimezone(_zone(user_zone or organization.time_zone))
+        name = user_zone or organization.time_zone
+        zone = zones.get(name) or zones.setdefault(name, _zone(name))
+        local = sent_at.astimezone(zone)
         previous = last.get(user_id)
         entry = counts[(local.date(), user_id, period_of(local))]
         entry[0] += int(previous is None or sent_at - previous > COLLAPSE)
         entry[1] += 1
         last[user_id] = sent_at
-    ResponderRollup.objects.bulk_create(
-        ResponderRollup(
-            organization_id=organization.pk,
-            day=day,
-            user_id=user_id,
-            period=period,
-            interruptions=interruptions,
-            notifications=notifications,
-        )
-        for (day, user_id, period), (interruptions, notifications) in counts.items()
+    _copy(
+        _RR,
+        ("organization_id", "day", "user_id", "period", "interruptions", "notifications"),
+        (
+            (organization.pk, day, user_id, period, interruptions, notifications)
+            for (day, user_id, period), (interruptions, notifications) in counts.items()
+        ),
     )
     for user_id, at in last.items():
         ResponderLast.objects.update_or_create(user_id=user_id, defaults={"last_at": at})
 
 
+def _rollup_rows(totals: dict[tuple[Any, ...], Contribution]) -> Iterable[list[Any]]:
+    for key, change in totals.items():
+        yield [*key, *(change.sums[name] for name in SUMS)] + [
+            change.ack_histogram,
+            change.resolve_histogram,
+        ]
+
+
 def _rollups_rebuild(facts: Iterable[dict[str, Any]]) -> int:
+    """Add the facts up per day (the same `Contribution.add` as the upkeep), the days per
+    week and month, and write both tables."""
     totals: dict[tuple[Any, ...], Contribution] = defaultdict(Contribution)
     count = 0
     for fact in facts:
         totals[_key(fact)].add(fact, 1)
         count += 1
-    rows = [
-        IncidentRollup(
-            **dict(zip(KEY, key, strict=True)),
-            **{name: change.sums[name] for name in SUMS},
-            ack_histogram=change.ack_histogram,
-            resolve_histogram=change.resolve_histogram,
-        )
-        for key, change in totals.items()
-    ]
-    IncidentRollup.objects.bulk_create(rows, batch_size=2000)
+    _copy(_R, KEY + SUMS + HISTOGRAMS, _rollup_rows(totals))
+    _copy(_SR, SPAN_KEY + SUMS + HISTOGRAMS, _rollup_rows(_spans_of(totals)))
     return count
 
 
@@ -324,6 +405,7 @@ def analytics_rebuild(*, organizations: Sequence[Organization] | None = None) ->
     for organization in chosen:
         IncidentFact.objects.filter(organization_id=organization.pk).delete()
         IncidentRollup.objects.filter(organization_id=organization.pk).delete()
+        IncidentSpanRollup.objects.filter(organization_id=organization.pk).delete()
         ResponderRollup.objects.filter(organization_id=organization.pk).delete()
         counted += _rollups_rebuild(_facts_of(organization.pk))
         _responders_rebuild(organization)

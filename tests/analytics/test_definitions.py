@@ -9,7 +9,17 @@ from typing import Any
 import pytest
 import time_machine
 
-from analytics.selectors import Filters, Scope, overview, scope_for
+from analytics.models import IncidentRollup, IncidentSpanRollup
+from analytics.selectors import (
+    Filters,
+    Scope,
+    breakdown,
+    direct_metrics,
+    incidents_over_time,
+    overview,
+    range_pieces,
+    scope_for,
+)
 from analytics.services import analytics_rebuild
 from escalations.catalog import services as catalog
 from incidents import services as incident_services
@@ -44,10 +54,26 @@ def _at(at: datetime, action: Any, **kwargs: Any) -> None:
         action(**kwargs)
 
 
+def _rollup_rows(org: Organization) -> dict[str, list[tuple[Any, ...]]]:
+    """Every non-empty row of both rollup tables (the upkeep leaves emptied rows behind)."""
+    tables = {}
+    for model in (IncidentRollup, IncidentSpanRollup):
+        rows = []
+        for row in model.objects.filter(organization_id=org.pk, incidents__gt=0).values():
+            row.pop("id")
+            rows.append(
+                tuple(round(v, 6) if isinstance(v, float) else v for _, v in sorted(row.items()))
+            )
+        tables[model.__name__] = sorted(rows, key=repr)
+    return tables
+
+
 def _rebuilt_equals_upkeep(org: Organization) -> None:
     before = _metrics(org).as_dict()
+    rows = _rollup_rows(org)
     analytics_rebuild(organizations=[org])
     assert _metrics(org).as_dict() == before
+    assert _rollup_rows(org) == rows
 
 
 def test_mtta_counts_the_first_acknowledgement_by_a_person(
@@ -166,3 +192,73 @@ def test_another_organization_is_never_counted(
     _open(factories.make_service(organization=org_b), T0)
     assert _metrics(org_a).incidents == 0
     assert _metrics(org_b).incidents == 1
+
+
+def test_range_pieces_cover_each_day_of_the_range_once() -> None:
+    start = date(2025, 12, 20)
+    for offset in range(0, 70, 3):
+        for length in (1, 6, 7, 13, 31, 45, 90, 200, 366):
+            first = start + timedelta(days=offset)
+            last = first + timedelta(days=length - 1)
+            pieces = range_pieces(first, last)
+            days = list(pieces.days)
+            for monday in pieces.weeks:
+                assert monday.weekday() == 0
+                days += [monday + timedelta(days=n) for n in range(7)]
+            for month in pieces.months:
+                assert month.day == 1
+                day = month
+                while day.month == month.month:
+                    days.append(day)
+                    day += timedelta(days=1)
+            assert sorted(days) == [first + timedelta(days=n) for n in range(length)]
+
+
+def test_a_long_range_sums_whole_months_and_weeks_as_the_days_add_up(
+    org_a: Organization, service: Service, member: User
+) -> None:
+    """Over four months the figures come mostly from the week and month rollups; they equal
+    the incidents' own figures and the days' figures, and a rebuild gives the same rows."""
+    other = factories.make_service(organization=org_a, name="Elsewhere")
+    start = datetime(2026, 1, 12, 9, 0, tzinfo=UTC)
+    for n in range(16):
+        at = start + timedelta(days=7 * n + n % 5, hours=n)
+        incident = _open(service if n % 3 else other, at, urgency="low" if n % 4 == 0 else "high")
+        if n % 2:
+            _at(
+                at + timedelta(minutes=n + 1),
+                incident_services.incident_acknowledge,
+                incident=incident,
+                by=member,
+            )
+        if n % 5 != 4:
+            _at(
+                at + timedelta(hours=n + 1),
+                incident_services.incident_resolve,
+                incident=incident,
+                by=None if n % 3 == 0 else member,
+            )
+    scope = Scope(org_a.pk, None)
+    long = Filters(start=date(2026, 1, 10), end=date(2026, 5, 13))
+    assert range_pieces(long.start, long.end).months  # the span rollups are read
+    whole = overview(scope, long)
+    assert whole.as_dict() == direct_metrics(org_a, long).as_dict()
+    assert whole.incidents == 16
+    by_day = [
+        overview(scope, Filters(start=day, end=day))
+        for day in (long.start + timedelta(days=n) for n in range((long.end - long.start).days + 1))
+    ]
+    assert sum(m.incidents for m in by_day) == 16
+    assert sum(m.resolve_seconds_sum for m in by_day) == pytest.approx(whole.resolve_seconds_sum)
+    assert [sum(t) for t in zip(*(m.ack_histogram for m in by_day), strict=True)] == (
+        whole.ack_histogram
+    )
+    services = breakdown(scope, long, "service")
+    assert {k: m.incidents for k, m in services.items()} == {service.pk: 10, other.pk: 6}
+    low = overview(scope, Filters(start=long.start, end=long.end, urgency="low"))
+    assert low.incidents == 4
+    weekly = incidents_over_time(scope, long, weekly=True)
+    daily = incidents_over_time(scope, long, weekly=False)
+    assert sum(p.high + p.low for p in weekly) == sum(p.high + p.low for p in daily) == 16
+    assert sum(p.low for p in weekly) == 4
+    _rebuilt_equals_upkeep(org_a)
