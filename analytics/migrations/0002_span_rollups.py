@@ -5,43 +5,78 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('analytics', '0001_initial'),
+        ("analytics", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='IncidentSpanRollup',
+            name="IncidentSpanRollup",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('organization_id', models.BigIntegerField()),
-                ('span', models.CharField(choices=[('week', 'ISO week, from Monday'), ('month', 'Calendar month')], max_length=5)),
-                ('day', models.DateField()),
-                ('service_id', models.BigIntegerField()),
-                ('team_id', models.BigIntegerField()),
-                ('policy_id', models.BigIntegerField()),
-                ('urgency', models.CharField(max_length=8)),
-                ('incidents', models.IntegerField(default=0)),
-                ('acknowledged', models.IntegerField(default=0)),
-                ('ack_seconds_sum', models.FloatField(default=0)),
-                ('ack_within_5m', models.IntegerField(default=0)),
-                ('ack_histogram', django.contrib.postgres.fields.ArrayField(base_field=models.IntegerField(), size=57)),
-                ('resolved', models.IntegerField(default=0)),
-                ('resolve_seconds_sum', models.FloatField(default=0)),
-                ('resolve_histogram', django.contrib.postgres.fields.ArrayField(base_field=models.IntegerField(), size=57)),
-                ('auto_resolved', models.IntegerField(default=0)),
-                ('resolved_without_ack', models.IntegerField(default=0)),
-                ('escalated', models.IntegerField(default=0)),
-                ('reassigned', models.IntegerField(default=0)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("organization_id", models.BigIntegerField()),
+                (
+                    "span",
+                    models.CharField(
+                        choices=[("week", "ISO week, from Monday"), ("month", "Calendar month")],
+                        max_length=5,
+                    ),
+                ),
+                ("day", models.DateField()),
+                ("service_id", models.BigIntegerField()),
+                ("team_id", models.BigIntegerField()),
+                ("policy_id", models.BigIntegerField()),
+                ("urgency", models.CharField(max_length=8)),
+                ("incidents", models.IntegerField(default=0)),
+                ("acknowledged", models.IntegerField(default=0)),
+                ("ack_seconds_sum", models.FloatField(default=0)),
+                ("ack_within_5m", models.IntegerField(default=0)),
+                (
+                    "ack_histogram",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.IntegerField(), size=57
+                    ),
+                ),
+                ("resolved", models.IntegerField(default=0)),
+                ("resolve_seconds_sum", models.FloatField(default=0)),
+                (
+                    "resolve_histogram",
+                    django.contrib.postgres.fields.ArrayField(
+                        base_field=models.IntegerField(), size=57
+                    ),
+                ),
+                ("auto_resolved", models.IntegerField(default=0)),
+                ("resolved_without_ack", models.IntegerField(default=0)),
+                ("escalated", models.IntegerField(default=0)),
+                ("reassigned", models.IntegerField(default=0)),
             ],
         ),
         migrations.AddIndex(
-            model_name='incidentrollup',
-            index=models.Index(fields=['organization_id', 'day'], include=('urgency', 'incidents', 'team_id', 'service_id'), name='analytics_rollup_series'),
+            model_name="incidentrollup",
+            index=models.Index(
+                fields=["organization_id", "day"],
+                include=("urgency", "incidents", "team_id", "service_id"),
+                name="analytics_rollup_series",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='incidentspanrollup',
-            constraint=models.UniqueConstraint(fields=('organization_id', 'span', 'day', 'service_id', 'team_id', 'policy_id', 'urgency'), name='analytics_span_rollup_key'),
+            model_name="incidentspanrollup",
+            constraint=models.UniqueConstraint(
+                fields=(
+                    "organization_id",
+                    "span",
+                    "day",
+                    "service_id",
+                    "team_id",
+                    "policy_id",
+                    "urgency",
+                ),
+                name="analytics_span_rollup_key",
+            ),
         ),
     ]

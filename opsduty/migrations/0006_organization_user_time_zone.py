@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('opsduty', '0005_user_phone_verified_at_user_sms_stopped_at'),
+        ("opsduty", "0005_user_phone_verified_at_user_sms_stopped_at"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='organization',
-            name='time_zone',
-            field=models.CharField(db_default='UTC', default='UTC', max_length=64),
+            model_name="organization",
+            name="time_zone",
+            field=models.CharField(db_default="UTC", default="UTC", max_length=64),
         ),
         migrations.AddField(
-            model_name='user',
-            name='time_zone',
-            field=models.CharField(blank=True, db_default='', default='', max_length=64),
+            model_name="user",
+            name="time_zone",
+            field=models.CharField(blank=True, db_default="", default="", max_length=64),
         ),
     ]
