@@ -43,7 +43,7 @@ from analytics.models import (
 )
 from analytics.services import ACK_FAST_SECONDS, bucket_of
 from incidents.models import Incident
-from opsduty.models import Organization, Role, TeamMembership, User
+from opsduty.models import Label, Organization, Role, TeamMembership, User
 
 __all__ = [
     "DIMENSIONS",
@@ -361,10 +361,15 @@ def _facts(scope: Scope, filters: Filters) -> QuerySet[IncidentFact]:
     if filters.urgency:
         facts = facts.filter(urgency=filters.urgency)
     if filters.label:
-        labelled = Incident.objects.filter(
-            organization_id=scope.organization_id, labels__name=filters.label
-        ).values("pk")
-        facts = facts.filter(incident_id__in=labelled)
+        # The label's id first: planned with it, the statistics of the incidents' label table
+        # say how many incidents carry it (a hash join, not a lookup per labelled incident).
+        label_ids = list(
+            Label.objects.filter(
+                organization_id=scope.organization_id, name=filters.label
+            ).values_list("pk", flat=True)
+        )
+        labelled = Incident.labels.through.objects.filter(label_id__in=label_ids)
+        facts = facts.filter(incident_id__in=labelled.values("incident_id"))
     return facts
 
 
@@ -420,23 +425,27 @@ _FACT_SUMS: dict[str, Aggregate] = {
 
 
 def _grouped_facts(scope: Scope, filters: Filters, group: str | None) -> dict[Any, Metrics]:
-    """`_grouped` from the facts (a label filter): the same sums and buckets, in SQL."""
-    facts = _facts(scope, filters).annotate(k=F(group) if group else Value(0)).order_by()
-    result: dict[Any, Metrics] = defaultdict(Metrics)
-    for row in facts.values("k").annotate(**_FACT_SUMS):
-        result[row["k"]].add({**row, "ack_histogram": (), "resolve_histogram": ()})
-    for column, histogram in (
-        ("ack_seconds", "ack_histogram"),
-        ("resolve_seconds", "resolve_histogram"),
-    ):
-        buckets = (
-            facts.filter(**{f"{column}__isnull": False})
-            .annotate(bucket=_bucket(column))
-            .values("k", "bucket")
-            .annotate(n=Count("incident_id"))
+    """`_grouped` from the facts (a label filter): the rollups' sums and buckets, in SQL, in
+    one pass (grouped by key and both buckets, added up here)."""
+    rows = (
+        _facts(scope, filters)
+        .annotate(
+            k=F(group) if group else Value(0),
+            ack_bucket=_bucket("ack_seconds"),
+            resolve_bucket=_bucket("resolve_seconds"),
         )
-        for row in buckets:
-            getattr(result[row["k"]], histogram)[row["bucket"]] += row["n"]
+        .order_by()
+        .values("k", "ack_bucket", "resolve_bucket")
+        .annotate(**_FACT_SUMS)
+    )
+    result: dict[Any, Metrics] = defaultdict(Metrics)
+    for row in rows:
+        metrics = result[row["k"]]
+        metrics.add({**row, "ack_histogram": (), "resolve_histogram": ()})
+        if row["ack_bucket"] is not None:
+            metrics.ack_histogram[row["ack_bucket"]] += row["acknowledged"]
+        if row["resolve_bucket"] is not None:
+            metrics.resolve_histogram[row["resolve_bucket"]] += row["resolved"]
     return result
 
 
