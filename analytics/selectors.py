@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import connection
@@ -439,7 +439,8 @@ def _grouped_facts(scope: Scope, filters: Filters, group: str | None) -> dict[An
         .annotate(**_FACT_SUMS)
     )
     result: dict[Any, Metrics] = defaultdict(Metrics)
-    for row in rows:
+    # The stubs type the rows by `.values()` alone, without the annotated sums.
+    for row in cast(Iterable[dict[str, Any]], rows):
         metrics = result[row["k"]]
         metrics.add({**row, "ack_histogram": (), "resolve_histogram": ()})
         if row["ack_bucket"] is not None:
