@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, cast
 
@@ -126,7 +126,8 @@ class Metrics:
     ack_histogram: list[int] = field(default_factory=lambda: [0] * BUCKETS)
     resolve_histogram: list[int] = field(default_factory=lambda: [0] * BUCKETS)
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: dict[str, Any], *, sign: int = 1) -> None:
+        """Add (or with `sign` -1, take away) a row of sums and histograms."""
         for name in (
             "incidents",
             "acknowledged",
@@ -139,11 +140,11 @@ class Metrics:
             "escalated",
             "reassigned",
         ):
-            setattr(self, name, getattr(self, name) + (row[name] or 0))
+            setattr(self, name, getattr(self, name) + sign * (row[name] or 0))
         for name in ("ack_histogram", "resolve_histogram"):
             mine = getattr(self, name)
             for index, value in enumerate(row[name] or ()):
-                mine[index] += value
+                mine[index] += sign * value
 
     @property
     def not_acknowledged(self) -> int:
@@ -244,38 +245,50 @@ def _where(scope: Scope, filters: Filters) -> tuple[str, list[Any]]:
 
 @dataclass(frozen=True)
 class Pieces:
-    """A range as whole months, whole weeks (from Monday) and single days, by first day."""
+    """A range as whole months, whole weeks (from Monday) and single days, by first day;
+    less `minus_days` (days of a week at an end of the range that lie outside it)."""
 
     months: list[date]
     weeks: list[date]
     days: list[date]
+    minus_days: list[date] = field(default_factory=list)
 
 
 def _next_month(day: date) -> date:
     return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
-def range_pieces(start: date, end: date, *, months: bool = True) -> Pieces:
-    """[start, end] cut into the fewest rollup rows: whole months (if `months`), then whole
-    weeks inside what is left at each end, then days."""
+def _dates(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def range_pieces(start: date, end: date, *, months: bool = True, signed: bool = True) -> Pieces:
+    """[start, end] cut into few rollup rows: whole months (if `months`), then whole weeks
+    inside what is left at each end, then days. With `signed`, a week only partly inside
+    is read whole less its days outside when that reads fewer rows (6 days inside: 1 week
+    less 1 day instead of 6 days), as at the end of most ranges ending today."""
     whole: list[date] = []
     month = start if start.day == 1 else _next_month(start)
     while months and _next_month(month) - timedelta(days=1) <= end:
         whole.append(month)
         month = _next_month(month)
     ends = [(start, whole[0] - timedelta(days=1)), (month, end)] if whole else [(start, end)]
-    weeks: list[date] = []
-    days: list[date] = []
+    pieces = Pieces(whole, [], [])
     for low, high in ends:
         day = low
         while day <= high:
-            if day.weekday() == 0 and day + timedelta(days=6) <= high:
-                weeks.append(day)
-                day += timedelta(days=7)
+            monday = day - timedelta(days=day.weekday())
+            sunday = monday + timedelta(days=6)
+            last = min(sunday, high)
+            inside = (last - day).days + 1
+            if inside == 7 or (signed and 7 - inside + 1 < inside):
+                pieces.weeks.append(monday)
+                pieces.minus_days.extend(_dates(monday, day - timedelta(days=1)))
+                pieces.minus_days.extend(_dates(last + timedelta(days=1), sunday))
             else:
-                days.append(day)
-                day += timedelta(days=1)
-    return Pieces(whole, weeks, days)
+                pieces.days.extend(_dates(day, last))
+            day = last + timedelta(days=1)
+    return pieces
 
 
 def _runs(firsts: list[date], step: int) -> list[tuple[date, date]]:
@@ -324,28 +337,38 @@ _HISTOGRAM_SUMS = ", ".join(
 
 
 def _grouped(scope: Scope, filters: Filters, group: str | None) -> dict[Any, Metrics]:
-    """Metrics per value of `group` (a column; None: one group) over the range."""
+    """Metrics per value of `group` (a column; None: one group) over the range; groups
+    without an incident in it are left out."""
     if filters.label:
         return _grouped_facts(scope, filters, group)
     where, params = _where(scope, filters)
     columns = ", ".join(
         (f"{group or '0'} AS k", *_SUM_COLUMNS, "ack_histogram", "resolve_histogram")
     )
-    rows, values = _pieces_sql(range_pieces(filters.start, filters.end), columns, where, params)
+    pieces = range_pieces(filters.start, filters.end)
     sums = ", ".join(f"SUM({name})" for name in _SUM_COLUMNS)
+    queries: list[str] = []
+    values: list[Any] = []
+    for sign, part in (
+        (1, replace(pieces, minus_days=[])),
+        (-1, Pieces([], [], pieces.minus_days)),
+    ):
+        rows, part_values = _pieces_sql(part, columns, where, params)
+        if rows:
+            queries.append(
+                f"SELECT {sign}, k, {sums}, {_HISTOGRAM_SUMS} FROM ({rows}) AS r GROUP BY k"  # noqa: S608
+            )
+            values += part_values
+    if not queries:
+        return {}
     result: dict[Any, Metrics] = defaultdict(Metrics)
-    if not rows:
-        return result
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT k, {sums}, {_HISTOGRAM_SUMS} FROM ({rows}) AS r GROUP BY k",  # noqa: S608
-            values,
-        )
+        cursor.execute(" UNION ALL ".join(queries), values)
         for row in cursor.fetchall():
-            values_of = dict(zip(_SUM_COLUMNS, row[1:11], strict=True))
-            values_of["ack_histogram"], values_of["resolve_histogram"] = row[11], row[12]
-            result[row[0]].add(values_of)
-    return result
+            values_of = dict(zip(_SUM_COLUMNS, row[2:12], strict=True))
+            values_of["ack_histogram"], values_of["resolve_histogram"] = row[12], row[13]
+            result[row[1]].add(values_of, sign=row[0])
+    return {k: metrics for k, metrics in result.items() if metrics.incidents}
 
 
 def _facts(scope: Scope, filters: Filters) -> QuerySet[IncidentFact]:
@@ -476,7 +499,7 @@ def incidents_over_time(scope: Scope, filters: Filters, *, weekly: bool) -> list
             counts[(row["day"], row["urgency"])] += row["n"]
     else:
         where, params = _where(scope, filters)
-        pieces = range_pieces(filters.start, filters.end, months=False)
+        pieces = range_pieces(filters.start, filters.end, months=False, signed=False)
         if not weekly:
             day = filters.start
             pieces = Pieces([], [], [])

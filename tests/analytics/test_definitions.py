@@ -203,18 +203,22 @@ def test_range_pieces_cover_each_day_of_the_range_once() -> None:
         for length in (1, 6, 7, 13, 31, 45, 90, 200, 366):
             first = start + timedelta(days=offset)
             last = first + timedelta(days=length - 1)
-            pieces = range_pieces(first, last)
-            days = list(pieces.days)
-            for monday in pieces.weeks:
-                assert monday.weekday() == 0
-                days += [monday + timedelta(days=n) for n in range(7)]
-            for month in pieces.months:
-                assert month.day == 1
-                day = month
-                while day.month == month.month:
-                    days.append(day)
-                    day += timedelta(days=1)
-            assert sorted(days) == [first + timedelta(days=n) for n in range(length)]
+            for signed in (True, False):
+                pieces = range_pieces(first, last, signed=signed)
+                days = list(pieces.days)
+                for monday in pieces.weeks:
+                    assert monday.weekday() == 0
+                    days += [monday + timedelta(days=n) for n in range(7)]
+                for month in pieces.months:
+                    assert month.day == 1
+                    day = month
+                    while day.month == month.month:
+                        days.append(day)
+                        day += timedelta(days=1)
+                for day in pieces.minus_days:
+                    days.remove(day)
+                assert signed or not pieces.minus_days
+                assert sorted(days) == [first + timedelta(days=n) for n in range(length)]
 
 
 def test_a_long_range_sums_whole_months_and_weeks_as_the_days_add_up(
@@ -309,3 +313,30 @@ def test_a_label_filter_sums_the_facts_with_the_rollups_buckets(
     assert by_facts.resolve_histogram == everything.resolve_histogram
     series = incidents_over_time(scope, Filters(start=DAY, end=DAY, label="db"), weekly=False)
     assert [(p.high, p.low) for p in series] == [(4, 0)]
+
+
+def test_a_week_read_whole_less_its_days_outside_the_range(
+    org_a: Organization, service: Service, member: User
+) -> None:
+    """Monday 2026-03-02 to Saturday 03-07 is read as that week less Sunday 03-08: the
+    Sunday's incidents are taken away again, to the bucket."""
+    week = Filters(start=date(2026, 3, 2), end=date(2026, 3, 7))
+    assert range_pieces(week.start, week.end).minus_days == [date(2026, 3, 8)]
+    for day, minutes in ((2, 3), (7, 30), (8, 3), (8, 45)):
+        incident = _open(service, datetime(2026, 3, day, 12, 0, tzinfo=UTC))
+        _at(
+            datetime(2026, 3, day, 12, minutes, tzinfo=UTC),
+            incident_services.incident_acknowledge,
+            incident=incident,
+            by=member,
+        )
+    metrics = overview(Scope(org_a.pk, None), week)
+    assert metrics.as_dict() == direct_metrics(org_a, week).as_dict()
+    assert (metrics.incidents, metrics.acknowledged, metrics.mtta) == (2, 2, (180 + 1800) / 2)
+    assert sum(metrics.ack_histogram) == 2
+    sunday = Filters(start=date(2026, 3, 8), end=date(2026, 3, 8))
+    assert breakdown(Scope(org_a.pk, None), sunday, "team") == {
+        service.team_id: overview(Scope(org_a.pk, None), sunday)
+    }
+    nothing = Filters(start=date(2026, 3, 3), end=date(2026, 3, 6))
+    assert breakdown(Scope(org_a.pk, None), nothing, "service") == {}
