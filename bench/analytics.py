@@ -26,6 +26,10 @@
    timed calls after 3 warm-up calls each: p50 / p99 / max. Also, for information: the label
    filter (summed from the facts) and the daily series over 365 days.
 
+4. The upkeep: the analytics statements' time in each of 4 changes (reopen, acknowledge,
+   urgency, resolve, through the incident services) on `--upkeep-incidents` recent incidents,
+   timed at the client (`connection.execute_wrapper`), in one transaction rolled back.
+
 Prints one JSON object on stdout and a Markdown table on stderr.
 
     eval "$(make -s services)"; .venv/bin/python manage.py migrate
@@ -85,6 +89,9 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--incidents", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=30, help="timed calls per case")
     parser.add_argument("--seed", type=int, default=20261205)
+    parser.add_argument(
+        "--upkeep-incidents", type=int, default=200, help="incidents changed to time the upkeep"
+    )
     parser.add_argument(
         "--no-rebuild", action="store_true", help="reuse the rollups as they are (no rebuild)"
     )
@@ -704,6 +711,71 @@ def _measure(world: World, repeat: int) -> dict[str, Any]:
     }
 
 
+def _upkeep(world: World, count: int) -> dict[str, Any]:
+    """The upkeep's statements (those naming an analytics table) timed at the client
+    (execute_wrapper: the database's time plus a loopback round trip) in the incident services
+    called as a person would: reopen, acknowledge, change the urgency, resolve, on `count`
+    incidents of the last 30 days; all in one transaction, rolled back."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from incidents import services as incident_services
+    from incidents.models import Incident
+    from opsduty.models import User
+
+    spent: list[float] = []
+
+    def wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if "analytics_" not in sql:
+            return execute(sql, params, many, context)
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            spent.append(time.perf_counter() - started)
+
+    recent = Incident.objects.filter(
+        organization=world.organization,
+        status="resolved",
+        created_at__gte=timezone.now() - timedelta(days=30),
+    ).select_related("service")
+    chosen = list(recent.order_by("-id")[: count * 7])[::7]
+    people = {u.pk: u for u in User.objects.filter(organization=world.organization)}
+    actions: dict[str, Callable[[Any, Any], Any]] = {
+        "reopen": lambda i, by: incident_services.incident_unresolve(incident=i, by=by),
+        "acknowledge": lambda i, by: incident_services.incident_acknowledge(incident=i, by=by),
+        "urgency": lambda i, by: incident_services.incident_set_urgency(
+            incident=i, by=by, urgency="low" if i.urgency == "high" else "high"
+        ),
+        "resolve": lambda i, by: incident_services.incident_resolve(incident=i, by=by),
+    }
+    upkeep: dict[str, list[float]] = {name: [] for name in actions}
+    calls: dict[str, list[float]] = {name: [] for name in actions}
+    statements: dict[str, int] = dict.fromkeys(actions, 0)
+    with transaction.atomic(), connection.execute_wrapper(wrapper):
+        for incident in chosen:
+            by = people[world.people[incident.service.team_id][0][0]]
+            for name, action in actions.items():
+                spent.clear()
+                started = time.perf_counter()
+                action(incident, by)
+                calls[name].append(time.perf_counter() - started)
+                upkeep[name].append(sum(spent))
+                statements[name] += len(spent)
+                incident.refresh_from_db()
+        transaction.set_rollback(True)
+    every = [t for times in upkeep.values() for t in times]
+    return {
+        "incidents": len(chosen),
+        "upkeep_statements_per_change": {
+            name: round(n / max(1, len(chosen)), 2) for name, n in statements.items()
+        },
+        "upkeep_ms_per_change": {name: stats.ms(t, digits=2) for name, t in upkeep.items()},
+        "upkeep_ms_per_change_all": stats.ms(every, digits=2),
+        "service_call_ms": {name: stats.ms(t, digits=1) for name, t in calls.items()},
+    }
+
+
 def _table(out: dict[str, Any]) -> str:
     lines = [
         "| Tab | 90 days p50 / p99 / max (ms) | 365 days p50 / p99 / max (ms) |",
@@ -721,6 +793,12 @@ def _table(out: dict[str, Any]) -> str:
         lines.append("| " + " | ".join(row) + " |")
     for name, t in out["measured"]["information_only"].items():
         lines.append(f"| ({name}) | {t['p50_ms']} / {t['p99_ms']} / {t['max_ms']} | |")
+    lines += ["", "| Upkeep per change (client-side) | p50 / p99 / max (ms) | statements |"]
+    lines.append("|---|---|---|")
+    upkeep = out["upkeep"]
+    for name, t in upkeep["upkeep_ms_per_change"].items():
+        n = upkeep["upkeep_statements_per_change"][name]
+        lines.append(f"| {name} | {t['p50_ms']} / {t['p99_ms']} / {t['max_ms']} | {n} |")
     return "\n".join(lines)
 
 
@@ -732,6 +810,7 @@ def main() -> None:
     world, data = _data(args)
     rebuild = None if args.no_rebuild else _rebuild(world)
     measured = _measure(world, args.repeat)
+    upkeep = _upkeep(world, args.upkeep_incidents)
     worst = max(t["p99_ms"] for t in measured["tabs"].values())
     out = {
         "benchmark": "analytics",
@@ -742,6 +821,7 @@ def main() -> None:
         "analytics_rows": _table_rows(world),
         "repeat": args.repeat,
         "measured": measured,
+        "upkeep": upkeep,
         "worst_tab_p99_ms": worst,
         "target_p99_ms_below": TARGET_P99_MS,
         "met": worst < TARGET_P99_MS,

@@ -340,3 +340,26 @@ def test_a_week_read_whole_less_its_days_outside_the_range(
     }
     nothing = Filters(start=date(2026, 3, 3), end=date(2026, 3, 6))
     assert breakdown(Scope(org_a.pk, None), nothing, "service") == {}
+
+
+def test_a_change_after_a_time_zone_change_moves_the_incident_to_its_new_day(
+    org_a: Organization, service: Service, member: User
+) -> None:
+    """Created Tuesday 23:30 UTC (Wednesday in Oslo): after the organization moves to Oslo,
+    the next change moves its fact from Tuesday to Wednesday, in one week and one month."""
+    incident = _open(service, datetime(2026, 3, 3, 23, 30, tzinfo=UTC))
+    org_a.time_zone = "Europe/Oslo"
+    org_a.save(update_fields=["time_zone"])
+    _at(
+        datetime(2026, 3, 3, 23, 40, tzinfo=UTC),
+        incident_services.incident_acknowledge,
+        incident=incident,
+        by=member,
+    )
+    scope = Scope(org_a.pk, None)
+    assert overview(scope, Filters(start=date(2026, 3, 3), end=date(2026, 3, 3))).incidents == 0
+    wednesday = overview(scope, Filters(start=date(2026, 3, 4), end=date(2026, 3, 4)))
+    assert (wednesday.incidents, wednesday.acknowledged) == (1, 1)
+    march = overview(scope, Filters(start=date(2026, 3, 1), end=date(2026, 3, 31)))
+    assert (march.incidents, march.acknowledged, march.mtta) == (1, 1, 600.0)
+    _rebuilt_equals_upkeep(org_a)
