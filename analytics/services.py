@@ -158,10 +158,12 @@ def _on_conflict_add(key: tuple[str, ...]) -> str:
 
 
 def _histogram_sum(name: str) -> str:
-    """The element-wise sum of a group's histograms (flattened by unnest, summed by position)."""
+    """The element-wise sum of a group's histograms (flattened by unnest, summed by position);
+    a group of one row (all but after a time zone change) is that row's, without the sum."""
     return (
-        f"ARRAY(SELECT SUM(v)::int FROM unnest(array_agg(d.{name})) WITH ORDINALITY AS t(v, n)"  # noqa: S608
-        f" GROUP BY mod(n - 1, {BUCKETS}) ORDER BY mod(n - 1, {BUCKETS}))"
+        f"CASE WHEN count(*) = 1 THEN min(d.{name}) ELSE ARRAY(SELECT SUM(v)::int"  # noqa: S608
+        f" FROM unnest(array_agg(d.{name})) WITH ORDINALITY AS t(v, n)"
+        f" GROUP BY mod(n - 1, {BUCKETS}) ORDER BY mod(n - 1, {BUCKETS})) END"
     )
 
 
