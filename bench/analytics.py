@@ -711,6 +711,22 @@ def _measure(world: World, repeat: int) -> dict[str, Any]:
     }
 
 
+def _server_times() -> dict[int, tuple[int, float, float]] | None:
+    """pg_stat_statements' calls, planning and execution ms of the statements that name an
+    analytics table, by query id (None without the extension)."""
+    from django.db import connection, transaction
+
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT queryid, calls, total_plan_time, total_exec_time FROM pg_stat_statements"
+                " WHERE query LIKE '%%analytics_incident%%'"
+            )
+            return {row[0]: (row[1], row[2], row[3]) for row in cursor.fetchall()}
+    except Exception:  # noqa: BLE001 - no extension, or not allowed to read it
+        return None
+
+
 def _upkeep(world: World, count: int) -> dict[str, Any]:
     """The upkeep's statements (those naming an analytics table) timed at the client
     (execute_wrapper: the database's time plus a loopback round trip) in the incident services
@@ -752,6 +768,7 @@ def _upkeep(world: World, count: int) -> dict[str, Any]:
     upkeep: dict[str, list[float]] = {name: [] for name in actions}
     calls: dict[str, list[float]] = {name: [] for name in actions}
     statements: dict[str, int] = dict.fromkeys(actions, 0)
+    before = _server_times()
     with transaction.atomic(), connection.execute_wrapper(wrapper):
         for incident in chosen:
             by = people[world.people[incident.service.team_id][0][0]]
@@ -764,8 +781,23 @@ def _upkeep(world: World, count: int) -> dict[str, Any]:
                 statements[name] += len(spent)
                 incident.refresh_from_db()
         transaction.set_rollback(True)
+    after = _server_times()
+    server = None
+    if before is not None and after is not None:
+        delta = [
+            (calls - before.get(qid, (0, 0.0, 0.0))[0], plan - before.get(qid, (0, 0.0, 0.0))[1],
+             run - before.get(qid, (0, 0.0, 0.0))[2])
+            for qid, (calls, plan, run) in after.items()
+        ]  # fmt: skip
+        changes = len(chosen) * len(actions)
+        server = {
+            "statements": sum(d[0] for d in delta),
+            "plan_ms_per_change": round(sum(d[1] for d in delta) / max(1, changes), 3),
+            "exec_ms_per_change": round(sum(d[2] for d in delta) / max(1, changes), 3),
+        }
     every = [t for times in upkeep.values() for t in times]
     return {
+        "pg_stat_statements": server,
         "incidents": len(chosen),
         "upkeep_statements_per_change": {
             name: round(n / max(1, len(chosen)), 2) for name, n in statements.items()
@@ -799,6 +831,13 @@ def _table(out: dict[str, Any]) -> str:
     for name, t in upkeep["upkeep_ms_per_change"].items():
         n = upkeep["upkeep_statements_per_change"][name]
         lines.append(f"| {name} | {t['p50_ms']} / {t['p99_ms']} / {t['max_ms']} | {n} |")
+    server = upkeep["pg_stat_statements"]
+    if server:
+        lines.append(
+            "| database (pg_stat_statements), mean per change"
+            f" | plan {server['plan_ms_per_change']}"
+            f" + execution {server['exec_ms_per_change']} ms | |"
+        )
     return "\n".join(lines)
 
 
