@@ -11,29 +11,46 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Count,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
+from django.db.models.expressions import CombinedExpression
 
 from analytics.models import (
     BUCKETS,
     HISTOGRAM_BOUNDS,
     IncidentFact,
     IncidentRollup,
+    IncidentSpanRollup,
     Period,
     ResponderRollup,
+    Span,
 )
 from analytics.services import ACK_FAST_SECONDS, bucket_of
 from incidents.models import Incident
-from opsduty.models import Organization, Role, TeamMembership, User
+from opsduty.models import Label, Organization, Role, TeamMembership, User
 
 __all__ = [
     "DAILY_MAX_DAYS",
     "DIMENSIONS",
     "Filters",
     "Metrics",
+    "Pieces",
     "ResponderLoad",
     "Scope",
     "SeriesPoint",
@@ -42,6 +59,7 @@ __all__ = [
     "incidents_over_time",
     "overview",
     "percentile",
+    "range_pieces",
     "responder_load",
     "scope_for",
     "weekly_buckets",
@@ -117,7 +135,8 @@ class Metrics:
     ack_histogram: list[int] = field(default_factory=lambda: [0] * BUCKETS)
     resolve_histogram: list[int] = field(default_factory=lambda: [0] * BUCKETS)
 
-    def add(self, row: dict[str, Any]) -> None:
+    def add(self, row: dict[str, Any], *, sign: int = 1) -> None:
+        """Add (or with `sign` -1, take away) a row of sums and histograms."""
         for name in (
             "incidents",
             "acknowledged",
@@ -130,11 +149,11 @@ class Metrics:
             "escalated",
             "reassigned",
         ):
-            setattr(self, name, getattr(self, name) + (row[name] or 0))
+            setattr(self, name, getattr(self, name) + sign * (row[name] or 0))
         for name in ("ack_histogram", "resolve_histogram"):
             mine = getattr(self, name)
             for index, value in enumerate(row[name] or ()):
-                mine[index] += value
+                mine[index] += sign * value
 
     @property
     def not_acknowledged(self) -> int:
@@ -214,56 +233,154 @@ _SUM_COLUMNS = (
 )
 
 
-def _where(scope: Scope, filters: Filters, prefix: str = "") -> tuple[str, list[Any]]:
-    clauses = [f"{prefix}organization_id = %s", f"{prefix}day BETWEEN %s AND %s"]
-    params: list[Any] = [scope.organization_id, filters.start, filters.end]
+def _where(scope: Scope, filters: Filters) -> tuple[str, list[Any]]:
+    """The scope and the filters but the range, as SQL on a rollup table."""
+    clauses = ["organization_id = %s"]
+    params: list[Any] = [scope.organization_id]
     if scope.team_ids is not None:
-        clauses.append(f"{prefix}team_id = ANY(%s)")
+        clauses.append("team_id = ANY(%s)")
         params.append(list(scope.team_ids))
     if filters.team_id is not None:
-        clauses.append(f"{prefix}team_id = %s")
+        clauses.append("team_id = %s")
         params.append(filters.team_id)
     if filters.service_id is not None:
-        clauses.append(f"{prefix}service_id = %s")
+        clauses.append("service_id = %s")
         params.append(filters.service_id)
     if filters.urgency:
-        clauses.append(f"{prefix}urgency = %s")
+        clauses.append("urgency = %s")
         params.append(filters.urgency)
     return " AND ".join(clauses), params
 
 
+@dataclass(frozen=True)
+class Pieces:
+    """A range as whole months, whole weeks (from Monday) and single days, by first day;
+    less `minus_days` (days of a week at an end of the range that lie outside it)."""
+
+    months: list[date]
+    weeks: list[date]
+    days: list[date]
+    minus_days: list[date] = field(default_factory=list)
+
+
+def _next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
+
+
+def _dates(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def range_pieces(start: date, end: date, *, months: bool = True, signed: bool = True) -> Pieces:
+    """[start, end] cut into few rollup rows: whole months (if `months`), then whole weeks
+    inside what is left at each end, then days. With `signed`, a week only partly inside
+    is read whole less its days outside when that reads fewer rows (6 days inside: 1 week
+    less 1 day instead of 6 days), as at the end of most ranges ending today."""
+    whole: list[date] = []
+    month = start if start.day == 1 else _next_month(start)
+    while months and _next_month(month) - timedelta(days=1) <= end:
+        whole.append(month)
+        month = _next_month(month)
+    ends = [(start, whole[0] - timedelta(days=1)), (month, end)] if whole else [(start, end)]
+    pieces = Pieces(whole, [], [])
+    for low, high in ends:
+        day = low
+        while day <= high:
+            monday = day - timedelta(days=day.weekday())
+            sunday = monday + timedelta(days=6)
+            last = min(sunday, high)
+            inside = (last - day).days + 1
+            if inside == 7 or (signed and 7 - inside + 1 < inside):
+                pieces.weeks.append(monday)
+                pieces.minus_days.extend(_dates(monday, day - timedelta(days=1)))
+                pieces.minus_days.extend(_dates(last + timedelta(days=1), sunday))
+            else:
+                pieces.days.extend(_dates(day, last))
+            day = last + timedelta(days=1)
+    return pieces
+
+
+def _runs(firsts: list[date], step: int) -> list[tuple[date, date]]:
+    """Sorted first days as runs of consecutive pieces `step` days apart: (first, last)."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(firsts):
+        if runs and (day - runs[-1][1]).days == step:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _pieces_sql(
+    pieces: Pieces, columns: str, where: str, params: list[Any]
+) -> tuple[str, list[Any]]:
+    """One SELECT of `columns` per kind of piece (daily rows, week rows, month rows), joined
+    with UNION ALL; `where` (with `params`) applies to each. Consecutive pieces are one
+    `day BETWEEN` (an index range; `day = ANY` of 90 days was tried per row)."""
+    parts: list[str] = []
+    values: list[Any] = []
+    for table, span, firsts, step in (
+        (_DAILY, None, pieces.days, 1),
+        (_SPANS, Span.WEEK, pieces.weeks, 7),
+        (_SPANS, Span.MONTH, pieces.months, 0),
+    ):
+        if not firsts:
+            continue
+        runs = _runs(firsts, step) if step else [(min(firsts), max(firsts))]
+        days = " OR ".join(["day BETWEEN %s AND %s"] * len(runs))
+        spanned = f" AND span = '{span.value}'" if span else ""
+        parts.append(
+            f"SELECT {columns} FROM {table} WHERE {where}{spanned} AND ({days})"  # noqa: S608
+        )
+        values += params + [day for run in runs for day in run]
+    return " UNION ALL ".join(parts), values
+
+
+_DAILY = IncidentRollup._meta.db_table
+_SPANS = IncidentSpanRollup._meta.db_table
+# Element-wise sums of the histograms: one SUM per bucket (arrays are 1-based).
+_HISTOGRAM_SUMS = ", ".join(
+    "ARRAY[" + ", ".join(f"SUM({name}[{n}])" for n in range(1, BUCKETS + 1)) + "]"
+    for name in ("ack_histogram", "resolve_histogram")
+)
+
+
 def _grouped(scope: Scope, filters: Filters, group: str | None) -> dict[Any, Metrics]:
-    """Metrics per value of `group` (a column; None: one group) over the range."""
+    """Metrics per value of `group` (a column; None: one group) over the range; groups
+    without an incident in it are left out."""
     if filters.label:
         return _grouped_facts(scope, filters, group)
     where, params = _where(scope, filters)
-    key = group or "0"
-    sums = ", ".join(f"SUM({name})" for name in _SUM_COLUMNS)
-    # Element-wise sums of the histograms, in SQL: flatten and regroup by position.
-    sql = (
-        f"WITH rows AS (SELECT {key} AS k, * FROM {IncidentRollup._meta.db_table}"  # noqa: S608
-        f" WHERE {where}),"
-        f" sums AS (SELECT k, {sums} FROM rows GROUP BY k),"
-        " ack AS (SELECT k, n, SUM(v)::int AS s FROM rows, unnest(ack_histogram)"
-        " WITH ORDINALITY AS t(v, n) GROUP BY k, n),"
-        " res AS (SELECT k, n, SUM(v)::int AS s FROM rows, unnest(resolve_histogram)"
-        " WITH ORDINALITY AS t(v, n) GROUP BY k, n)"
-        " SELECT sums.*,"
-        " (SELECT array_agg(s ORDER BY n) FROM ack WHERE ack.k = sums.k),"
-        " (SELECT array_agg(s ORDER BY n) FROM res WHERE res.k = sums.k)"
-        " FROM sums"
+    columns = ", ".join(
+        (f"{group or '0'} AS k", *_SUM_COLUMNS, "ack_histogram", "resolve_histogram")
     )
+    pieces = range_pieces(filters.start, filters.end)
+    sums = ", ".join(f"SUM({name})" for name in _SUM_COLUMNS)
+    queries: list[str] = []
+    values: list[Any] = []
+    for sign, part in (
+        (1, replace(pieces, minus_days=[])),
+        (-1, Pieces([], [], pieces.minus_days)),
+    ):
+        rows, part_values = _pieces_sql(part, columns, where, params)
+        if rows:
+            queries.append(
+                f"SELECT {sign}, k, {sums}, {_HISTOGRAM_SUMS} FROM ({rows}) AS r GROUP BY k"  # noqa: S608
+            )
+            values += part_values
+    if not queries:
+        return {}
     result: dict[Any, Metrics] = defaultdict(Metrics)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(" UNION ALL ".join(queries), values)
         for row in cursor.fetchall():
-            values = dict(zip(_SUM_COLUMNS, row[1:11], strict=True))
-            values["ack_histogram"], values["resolve_histogram"] = row[11], row[12]
-            result[row[0]].add(values)
-    return result
+            values_of = dict(zip(_SUM_COLUMNS, row[2:12], strict=True))
+            values_of["ack_histogram"], values_of["resolve_histogram"] = row[12], row[13]
+            result[row[1]].add(values_of, sign=row[0])
+    return {k: metrics for k, metrics in result.items() if metrics.incidents}
 
 
-def _facts(scope: Scope, filters: Filters) -> Iterable[IncidentFact]:
+def _facts(scope: Scope, filters: Filters) -> QuerySet[IncidentFact]:
     facts = IncidentFact.objects.filter(
         organization_id=scope.organization_id, day__range=(filters.start, filters.end)
     )
@@ -276,11 +393,16 @@ def _facts(scope: Scope, filters: Filters) -> Iterable[IncidentFact]:
     if filters.urgency:
         facts = facts.filter(urgency=filters.urgency)
     if filters.label:
-        labelled = Incident.objects.filter(
-            organization_id=scope.organization_id, labels__name=filters.label
-        ).values("pk")
-        facts = facts.filter(incident_id__in=labelled)
-    return facts.iterator(chunk_size=5000)
+        # The label's id first: planned with it, the statistics of the incidents' label table
+        # say how many incidents carry it (a hash join, not a lookup per labelled incident).
+        label_ids = list(
+            Label.objects.filter(
+                organization_id=scope.organization_id, name=filters.label
+            ).values_list("pk", flat=True)
+        )
+        labelled = Incident.labels.through.objects.filter(label_id__in=label_ids)
+        facts = facts.filter(incident_id__in=labelled.values("incident_id"))
+    return facts
 
 
 def _fact_row(fact: IncidentFact) -> dict[str, Any]:
@@ -306,10 +428,57 @@ def _fact_row(fact: IncidentFact) -> dict[str, Any]:
     }
 
 
+# bucket_of (bisect_left: the bounds below x) in SQL: width_bucket counts the thresholds at or
+# below its operand, so on the negated bounds it counts the bounds at or above x.
+_NEGATED_BOUNDS = [-float(bound) for bound in reversed(HISTOGRAM_BOUNDS)]
+
+
+def _bucket(column: str) -> CombinedExpression:
+    return Value(len(HISTOGRAM_BOUNDS)) - Func(
+        -F(column),
+        Value(_NEGATED_BOUNDS, output_field=ArrayField(FloatField())),
+        function="width_bucket",
+        output_field=IntegerField(),
+    )
+
+
+_FACT_SUMS: dict[str, Aggregate] = {
+    "incidents": Count("incident_id"),
+    "acknowledged": Count("ack_seconds"),
+    "ack_seconds_sum": Sum("ack_seconds", default=0.0),
+    "ack_within_5m": Count("incident_id", filter=Q(ack_seconds__lte=ACK_FAST_SECONDS)),
+    "resolved": Count("resolve_seconds"),
+    "resolve_seconds_sum": Sum("resolve_seconds", default=0.0),
+    "auto_resolved": Count("incident_id", filter=Q(auto_resolved=True)),
+    "resolved_without_ack": Count("incident_id", filter=Q(resolved_without_ack=True)),
+    "escalated": Count("incident_id", filter=Q(escalated=True)),
+    "reassigned": Count("incident_id", filter=Q(reassigned=True)),
+}
+
+
 def _grouped_facts(scope: Scope, filters: Filters, group: str | None) -> dict[Any, Metrics]:
+    """`_grouped` from the facts (a label filter): the rollups' sums and buckets, in SQL, in
+    one pass (grouped by key and both buckets, added up here)."""
+    rows = (
+        _facts(scope, filters)
+        .annotate(
+            k=F(group) if group else Value(0),
+            ack_bucket=_bucket("ack_seconds"),
+            resolve_bucket=_bucket("resolve_seconds"),
+        )
+        .order_by()
+        .values("k", "ack_bucket", "resolve_bucket")
+        .annotate(**_FACT_SUMS)
+    )
     result: dict[Any, Metrics] = defaultdict(Metrics)
-    for fact in _facts(scope, filters):
-        result[getattr(fact, group) if group else 0].add(_fact_row(fact))
+    # The stubs type the rows by `.values()` alone, without the annotated sums.
+    for row in cast(Iterable[dict[str, Any]], rows):
+        metrics = result[row["k"]]
+        metrics.add({**row, "ack_histogram": (), "resolve_histogram": ()})
+        if row["ack_bucket"] is not None:
+            metrics.ack_histogram[row["ack_bucket"]] += row["acknowledged"]
+        if row["resolve_bucket"] is not None:
+            metrics.resolve_histogram[row["resolve_bucket"]] += row["resolved"]
     return result
 
 
@@ -334,15 +503,24 @@ def incidents_over_time(scope: Scope, filters: Filters, *, weekly: bool) -> list
     """New incidents per day (or ISO week, from Monday) by urgency; empty buckets are 0."""
     counts: dict[tuple[date, str], int] = defaultdict(int)
     if filters.label:
-        for fact in _facts(scope, filters):
-            counts[(fact.day, fact.urgency)] += 1
+        labelled = _facts(scope, filters).values("day", "urgency").annotate(n=Count("incident_id"))
+        for row in labelled.order_by():
+            counts[(row["day"], row["urgency"])] += row["n"]
     else:
         where, params = _where(scope, filters)
+        pieces = range_pieces(filters.start, filters.end, months=False, signed=False)
+        if not weekly:
+            day = filters.start
+            pieces = Pieces([], [], [])
+            while day <= filters.end:
+                pieces.days.append(day)
+                day += timedelta(days=1)
+        rows, values = _pieces_sql(pieces, "day, urgency, incidents", where, params)
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT day, urgency, SUM(incidents) FROM {IncidentRollup._meta.db_table}"  # noqa: S608
-                f" WHERE {where} GROUP BY day, urgency",
-                params,
+                f"SELECT day, urgency, SUM(incidents) FROM ({rows}) AS r"  # noqa: S608
+                " GROUP BY day, urgency",
+                values,
             )
             for day, urgency, total in cursor.fetchall():
                 counts[(day, urgency)] += int(total)
@@ -395,9 +573,13 @@ def responder_load(scope: Scope, filters: Filters) -> list[ResponderLoad]:
     if people is not None:
         rows = rows.filter(user_id__in=list(people))
     loads: dict[int, ResponderLoad] = {}
-    for user_id, period, interruptions, notifications in rows.values_list(
-        "user_id", "period", "interruptions", "notifications"
-    ):
+    totals = (
+        rows.values("user_id", "period")
+        .annotate(interrupted=Sum("interruptions"), notified=Sum("notifications"))
+        .values_list("user_id", "period", "interrupted", "notified")
+        .order_by()
+    )
+    for user_id, period, interruptions, notifications in totals:
         load = loads.setdefault(user_id, ResponderLoad(user_id))
         setattr(load, str(Period(period).value), getattr(load, period) + interruptions)
         load.notifications += notifications

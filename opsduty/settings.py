@@ -222,6 +222,9 @@ CELERY_DB_REUSE_MAX = env_int("OPSDUTY_CELERY_DB_REUSE_MAX", 5000)
 # The length of an escalation policy's minute (wait steps, event windows). Only benchmarks
 # shorten it; production keeps 60.
 ESCALATION_MINUTE_SECONDS = env_int("OPSDUTY_ESCALATION_MINUTE_SECONDS", 60)
+# Benchmarks only (bench/README.md, the analytics upkeep's cost): off, no incident change
+# updates the analytics, which stay stale until `manage.py rebuild_analytics`.
+OPSDUTY_ANALYTICS_UPKEEP = env_bool("OPSDUTY_ANALYTICS_UPKEEP", True)
 
 # --- Static files, email, i18n -------------------------------------------------------------
 
