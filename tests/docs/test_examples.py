@@ -1,9 +1,10 @@
 """Every shell example of the documentation runs against a live server (docs/README.md).
 
-One test per page: a fresh database with the demo organization (`seed_demo`, ids from 1), the
-web app as `make run` serves it (uvicorn, `opsduty.asgi`), a Celery worker, and the owner's
-API token. Each marked block then runs in order, in `bash` with `set -euo pipefail`, from a
-scratch directory that has the checkout's `manage.py`, `.venv` and `tests`, with
+One test per page: a fresh database with the demo organization (`seed_demo --no-history`: ids
+from 1, as the pages' examples show them), the web app as `make run` serves it (uvicorn,
+`opsduty.asgi`), a Celery worker, and the owner's API token. Each marked block then runs in
+order, in `bash` with `set -euo pipefail`, from a scratch directory that has the checkout's
+`manage.py`, `.venv` and `tests`, with
 
     OPSDUTY_URL    the server, e.g. http://127.0.0.1:41234; it also replaces the address of
                    `make run`, http://127.0.0.1:8000, where an example names it
@@ -123,8 +124,8 @@ def _run(block: Block, cwd: Path, env: dict[str, str]) -> str:
 
 @pytest.fixture
 def demo(django_db_reset_sequences: None) -> Iterator[str]:
-    """The demo organization, ids from 1; the owner's API token."""
-    call_command("seed_demo", stdout=io.StringIO())
+    """The demo organization without its history (ids from 1); the owner's API token."""
+    call_command("seed_demo", "--no-history", stdout=io.StringIO())
     owner = User.objects.get(email="owner@demo.example")
     yield services.api_token_create(user=owner, name="docs")
 

@@ -8,7 +8,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 from django.utils import timezone
 
@@ -27,6 +27,7 @@ from integrations.twilio.devphone import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, DEV_NU
 from integrations.twilio.models import CallDestination, TwilioAccount, TwilioNumber
 from opsduty import services
 from opsduty.crypto import secret_hint
+from opsduty.management.commands._demo_history import DEMO_HISTORY_DAYS, demo_history_write
 from opsduty.models import Organization, Role, Service, ServiceType, Team, User
 from processing.models import RoutingRule
 from processing.routing import services as routing_services
@@ -139,6 +140,13 @@ DEMO_POLICIES: list[tuple[str, str, list[tuple[str, dict[str, Any]]], list[str]]
 class Command(BaseCommand):
     help = "Create (or bring up to date) the demo organization 'demo' and print its login."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--no-history",
+            action="store_true",
+            help=f"without the {DEMO_HISTORY_DAYS} days of past incidents (for the analytics)",
+        )
+
     @transaction.atomic
     def handle(self, *args: Any, **options: Any) -> None:
         organization = Organization.objects.filter(domain=DEMO_DOMAIN).first()
@@ -159,11 +167,21 @@ class Command(BaseCommand):
         self._heartbeat(organization)
         self._telephony(organization)
         self._slack(organization)
+        if not options["no_history"]:
+            self._history(organization)
         self.stdout.write(
             "Demo organization ready. Sign in with organization 'demo', "
             f"email owner@demo.example (or alice@, bob@, carol@demo.example), "
             f"password '{DEMO_PASSWORD}'."
         )
+
+    def _history(self, organization: Organization) -> None:
+        """The last 90 days of incidents, once (the analytics pages have figures at once)."""
+        written = demo_history_write(organization=organization, now=timezone.now())
+        if written:
+            self.stdout.write(
+                f"Demo history: {written} incidents over the last {DEMO_HISTORY_DAYS} days."
+            )
 
     def _slack(self, organization: Organization) -> None:
         """Each demo service names its Slack channel (the development Slack of `make run` has
