@@ -41,7 +41,7 @@ from analytics.models import (
     ResponderRollup,
     Span,
 )
-from analytics.services import ACK_FAST_SECONDS, bucket_of
+from analytics.services import ACK_FAST_SECONDS, SUMS, bucket_of
 from incidents.models import Incident
 from opsduty.models import Label, Organization, Role, TeamMembership, User
 
@@ -137,18 +137,7 @@ class Metrics:
 
     def add(self, row: dict[str, Any], *, sign: int = 1) -> None:
         """Add (or with `sign` -1, take away) a row of sums and histograms."""
-        for name in (
-            "incidents",
-            "acknowledged",
-            "ack_seconds_sum",
-            "ack_within_5m",
-            "resolved",
-            "resolve_seconds_sum",
-            "auto_resolved",
-            "resolved_without_ack",
-            "escalated",
-            "reassigned",
-        ):
+        for name in SUMS:
             setattr(self, name, getattr(self, name) + sign * (row[name] or 0))
         for name in ("ack_histogram", "resolve_histogram"):
             mine = getattr(self, name)
@@ -217,20 +206,6 @@ class Metrics:
             "escalated": self.escalated,
             "reassigned": self.reassigned,
         }
-
-
-_SUM_COLUMNS = (
-    "incidents",
-    "acknowledged",
-    "ack_seconds_sum",
-    "ack_within_5m",
-    "resolved",
-    "resolve_seconds_sum",
-    "auto_resolved",
-    "resolved_without_ack",
-    "escalated",
-    "reassigned",
-)
 
 
 def _where(scope: Scope, filters: Filters) -> tuple[str, list[Any]]:
@@ -351,11 +326,9 @@ def _grouped(scope: Scope, filters: Filters, group: str | None) -> dict[Any, Met
     if filters.label:
         return _grouped_facts(scope, filters, group)
     where, params = _where(scope, filters)
-    columns = ", ".join(
-        (f"{group or '0'} AS k", *_SUM_COLUMNS, "ack_histogram", "resolve_histogram")
-    )
+    columns = ", ".join((f"{group or '0'} AS k", *SUMS, "ack_histogram", "resolve_histogram"))
     pieces = range_pieces(filters.start, filters.end)
-    sums = ", ".join(f"SUM({name})" for name in _SUM_COLUMNS)
+    sums = ", ".join(f"SUM({name})" for name in SUMS)
     queries: list[str] = []
     values: list[Any] = []
     for sign, part in (
@@ -374,7 +347,7 @@ def _grouped(scope: Scope, filters: Filters, group: str | None) -> dict[Any, Met
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(queries), values)
         for row in cursor.fetchall():
-            values_of = dict(zip(_SUM_COLUMNS, row[2:12], strict=True))
+            values_of = dict(zip(SUMS, row[2:12], strict=True))
             values_of["ack_histogram"], values_of["resolve_histogram"] = row[12], row[13]
             result[row[1]].add(values_of, sign=row[0])
     return {k: metrics for k, metrics in result.items() if metrics.incidents}
