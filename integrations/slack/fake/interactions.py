@@ -65,7 +65,8 @@ class Interactions:
 
     @property
     def url(self) -> str:
-        raise NotImplementedError
+        """The fake's base URL: FakeSlack (server.py), which mixes this in, defines it."""
+        raise NotImplementedError("FakeSlack defines url")
 
     def response_url(self, hook_id: str) -> str:
         return f"{self.url}/response/{hook_id}"
