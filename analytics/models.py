@@ -17,6 +17,7 @@ __all__ = [
     "IncidentFact",
     "IncidentRollup",
     "IncidentSpanRollup",
+    "PendingChange",
     "Period",
     "ResponderLast",
     "ResponderRollup",
@@ -219,3 +220,34 @@ class ResponderLast(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} last interrupted at {self.last_at}"
+
+
+class PendingChange(models.Model):
+    """Analytics work left for the `analytics.compact` sweep (and `analytics.rebuild`), written
+    in the transaction of the change that asks for it, so that it is never lost:
+
+    - a rebuild of the organization's analytics (`rebuild`; e.g. its time zone changed);
+    - a change the upkeep could not count because a rebuild of its organization was running
+      (services.analytics_rebuild holds the organization's rebuild lock): the incident whose
+      fact to recompute, or the interrupting notification to add to the responder load."""
+
+    organization = models.ForeignKey(
+        "opsduty.Organization", on_delete=models.CASCADE, related_name="+"
+    )
+    incident_id = models.BigIntegerField(null=True)
+    notification_id = models.BigIntegerField(null=True)
+    user_id = models.BigIntegerField(null=True)
+    rebuild = models.BooleanField(default=False)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["notification_id"],
+                condition=models.Q(notification_id__isnull=False),
+                name="analytics_pending_notified",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"pending {self.incident_id or self.notification_id} of {self.organization_id}"

@@ -37,6 +37,7 @@ from analytics.models import (
     IncidentFact,
     IncidentRollup,
     IncidentSpanRollup,
+    PendingChange,
     Period,
     ResponderRollup,
     Span,
@@ -60,6 +61,7 @@ __all__ = [
     "overview",
     "percentile",
     "range_pieces",
+    "recounting",
     "responder_load",
     "scope_for",
     "weekly_buckets",
@@ -92,6 +94,12 @@ class Scope:
 
     organization_id: int
     team_ids: tuple[int, ...] | None
+
+
+def recounting(organization: Organization) -> bool:
+    """Whether a rebuild of the organization's analytics is asked for and not done yet (e.g.
+    after a time zone change: the figures still count days in the old zone)."""
+    return PendingChange.objects.filter(organization=organization, rebuild=True).exists()
 
 
 def scope_for(user: User) -> Scope:

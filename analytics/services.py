@@ -6,6 +6,14 @@ escalation to level 2+, a reassignment) recomputes the fact with `facts.FACT_SEL
 moves the difference between the old and the new fact into the rollups: two statements. A
 notification delivered on an interrupting channel adds to the person's responder load.
 `analytics_rebuild` recomputes everything from the incidents and notifications.
+
+A rebuild holds its organization's rebuild lock (a PostgreSQL advisory lock) for its whole
+transaction; each change's upkeep takes the same lock shared, without waiting. So a rebuild
+starts once the changes already counting have committed, and a change that comes while it
+runs never waits for it (an escalation step is never late because of analytics): it leaves a
+`PendingChange` in its own transaction instead, applied once the rebuild has committed
+(`pending_apply`). A rebuild leaves out the notifications that have such a row, which become
+visible together with the row: every change is counted exactly once.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from analytics.models import (
     IncidentFact,
     IncidentRollup,
     IncidentSpanRollup,
+    PendingChange,
     Period,
     ResponderLast,
     ResponderRollup,
@@ -40,12 +49,16 @@ from opsduty.models import Organization, User
 
 __all__ = [
     "INTERRUPTING",
+    "PENDING_BATCH",
     "Contribution",
     "analytics_rebuild",
     "bucket_of",
     "incident_fact_refresh",
     "incident_line",
+    "pending_apply",
     "period_of",
+    "rebuild_request",
+    "rebuilds_run",
     "responder_notified",
     "rollups_compact",
     "span_starts",
@@ -308,6 +321,20 @@ def incident_fact_refresh(incident_id: int) -> None:
     _rollups_add(changes)
 
 
+# The rebuild locks' keys: this number plus the organization's id (one bigint key space).
+_REBUILD_LOCK = 0x616E616C << 32
+_TRY_SHARED = "SELECT pg_try_advisory_xact_lock_shared(%s)"
+
+
+def _counting(organization_id: int) -> bool:
+    """Whether the upkeep may count a change of the organization now (no rebuild running);
+    then holds the lock shared until the change commits, so no rebuild starts before."""
+    with connection.cursor() as cursor:
+        _execute_prepared(cursor, _TRY_SHARED, [_REBUILD_LOCK + organization_id])
+        row = cursor.fetchone()
+    return bool(row and row[0])
+
+
 def _matters(line: LogLine) -> bool:
     if line.action in UPKEEP_ACTIONS:
         return True
@@ -320,13 +347,24 @@ def _matters(line: LogLine) -> bool:
 
 def incident_line(line: LogLine) -> None:
     """The incidents log hook (in the writer's transaction)."""
+    organization_id = line.incident.organization_id
     if _matters(line):
-        incident_fact_refresh(line.incident.pk)
+        if _counting(organization_id):
+            incident_fact_refresh(line.incident.pk)
+        else:
+            PendingChange.objects.create(
+                organization_id=organization_id, incident_id=line.incident.pk, at=timezone.now()
+            )
     elif line.action == LogAction.NOTIFICATION and line.data.get("channel") in INTERRUPTING:
-        user_id = line.data.get("sent_to")
-        if isinstance(user_id, int):
-            responder_notified(
-                organization_id=line.incident.organization_id,
+        user_id, notification_id = line.data.get("sent_to"), line.data.get("notification")
+        if not isinstance(user_id, int):
+            return
+        if _counting(organization_id):
+            responder_notified(organization_id=organization_id, user_id=user_id, at=timezone.now())
+        else:
+            PendingChange.objects.create(
+                organization_id=organization_id,
+                notification_id=notification_id if isinstance(notification_id, int) else None,
                 user_id=user_id,
                 at=timezone.now(),
             )
@@ -437,6 +475,12 @@ def _interruptions(organization_id: int) -> Iterable[tuple[int, datetime, str]]:
             channel__in=list(INTERRUPTING),
             sent_at__isnull=False,
         )
+        # Counted when their PendingChange is applied (visible together with the row).
+        .exclude(
+            pk__in=PendingChange.objects.filter(
+                organization_id=organization_id, notification_id__isnull=False
+            ).values("notification_id")
+        )
         .order_by("user_id", "sent_at")
         .values_list("user_id", "sent_at", "user__time_zone")
     )
@@ -496,11 +540,15 @@ def _rollups_rebuild(facts: Iterable[dict[str, Any]]) -> int:
 def analytics_rebuild(*, organizations: Sequence[Organization] | None = None) -> int:
     """Recompute the facts and rollups of these organizations (all: None) from the incidents
     and notifications; how many incidents were counted. One transaction: readers see the old
-    figures until it commits. A change committed while it runs is counted by the upkeep of its
-    next change (run it when the organization is quiet, e.g. after a time zone change)."""
+    figures until it commits. A change made while it runs is not kept waiting: it leaves a
+    PendingChange, counted by `pending_apply` once this has committed (module docstring)."""
     chosen = list(organizations) if organizations is not None else list(Organization.objects.all())
+    chosen.sort(key=lambda organization: organization.pk)  # the locks in one order
     counted = 0
     for organization in chosen:
+        with connection.cursor() as cursor:
+            # Waits for the changes counting now; the later ones leave a PendingChange.
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_REBUILD_LOCK + organization.pk])
         IncidentFact.objects.filter(organization_id=organization.pk).delete()
         IncidentRollup.objects.filter(organization_id=organization.pk).delete()
         IncidentSpanRollup.objects.filter(organization_id=organization.pk).delete()
@@ -508,3 +556,59 @@ def analytics_rebuild(*, organizations: Sequence[Organization] | None = None) ->
         counted += _rollups_rebuild(_facts_of(organization.pk))
         _responders_rebuild(organization)
     return counted
+
+
+PENDING_BATCH = 500
+
+
+def rebuild_request(organization: Organization) -> None:
+    """Ask for a rebuild of the organization's analytics (in the caller's transaction): done by
+    `analytics.rebuild` (queued after the commit) or else by the `analytics.compact` sweep."""
+    PendingChange.objects.create(organization=organization, rebuild=True, at=timezone.now())
+
+
+def rebuilds_run() -> int:
+    """Run the rebuilds asked for, each in its own transaction (one at a time per
+    organization), then count the changes left while they ran; how many rebuilds ran."""
+    ran = 0
+    while True:
+        with transaction.atomic():
+            asked = PendingChange.objects.select_for_update(skip_locked=True).filter(rebuild=True)
+            first = asked.order_by("id").select_related("organization").first()
+            if first is None:
+                break
+            # Every request of the organization that is visible now: the rebuild reads what
+            # they changed (its statements come after this one), so it answers them all.
+            answered = list(
+                asked.filter(organization_id=first.organization_id).values_list("pk", flat=True)
+            )
+            analytics_rebuild(organizations=[first.organization])
+            PendingChange.objects.filter(pk__in=answered).delete()
+        ran += 1
+    while pending_apply() == PENDING_BATCH:
+        pass
+    return ran
+
+
+def pending_apply(*, limit: int = PENDING_BATCH) -> int:
+    """Count the changes left while a rebuild ran (those whose rebuild has committed), then
+    forget them; how many."""
+    with transaction.atomic():
+        rows = list(
+            PendingChange.objects.select_for_update(skip_locked=True)
+            .filter(rebuild=False)
+            .order_by("id")[:limit]
+        )
+        applied = []
+        for row in rows:
+            if not _counting(row.organization_id):
+                continue  # a rebuild is running again: after it
+            if row.incident_id is not None:
+                incident_fact_refresh(row.incident_id)
+            elif row.user_id is not None:
+                responder_notified(
+                    organization_id=row.organization_id, user_id=row.user_id, at=row.at
+                )
+            applied.append(row.pk)
+        PendingChange.objects.filter(pk__in=applied).delete()
+    return len(applied)

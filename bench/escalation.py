@@ -17,7 +17,11 @@ BENCH_TIMEOUT) and measures from the database:
   rows from more than one run version for the same step);
 - POST send time to the incident's first Notification row;
 - delivery: each sent row's `sent_at` minus its `due_at`, and POST to the first row sent (the
-  bench waits for the deliveries too, up to BENCH_TIMEOUT).
+  bench waits for the deliveries too, up to BENCH_TIMEOUT);
+- database: PostgreSQL's CPU seconds from the first POST until the deliveries are done (the
+  server's process tree, from /proc), per incident and per incident state change (the
+  timeline lines the analytics upkeep acts on). Run it with OPSDUTY_ANALYTICS_UPKEEP=0 and
+  with it on: the difference is what the analytics upkeep costs the database per change.
 
     eval "$(make -s services)"; .venv/bin/python manage.py migrate
     BENCH_INCIDENTS=1000 .venv/bin/python bench/escalation.py
@@ -45,7 +49,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import procfile, stats  # noqa: E402
+from bench.support import cpu, procfile, stats  # noqa: E402
 from bench.support.webhooks import alert_body, post_all  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
@@ -143,6 +147,32 @@ def _pending_deliveries(service: Any) -> int:
     return Notification.objects.filter(
         incident__service=service, status=NotificationStatus.PENDING
     ).count()
+
+
+def _state_changes(service: Any) -> dict[str, int]:
+    """The incidents' timeline lines, and those the analytics upkeep acts on (the incident
+    state changes: created, acknowledged, escalated, ...; analytics.facts.UPKEEP_ACTIONS)."""
+    from analytics.facts import UPKEEP_ACTIONS
+    from incidents.models import IncidentLogEntry
+
+    lines = IncidentLogEntry.objects.filter(incident__service=service)
+    return {
+        "timeline_lines": lines.count(),
+        "state_changes": lines.filter(action__in=UPKEEP_ACTIONS).count(),
+    }
+
+
+def _database_cost(cpu_seconds: float, changes: dict[str, int]) -> dict[str, Any]:
+    """PostgreSQL's CPU over the run per incident and per incident state change (compare a run
+    with OPSDUTY_ANALYTICS_UPKEEP=0 to one with it on for the analytics upkeep's share)."""
+    return {
+        "postgres_cpu_seconds": round(cpu_seconds, 2),
+        **changes,
+        "postgres_cpu_ms_per_incident": round(cpu_seconds * 1000 / INCIDENTS, 2),
+        "postgres_cpu_ms_per_state_change": round(
+            cpu_seconds * 1000 / max(changes["state_changes"], 1), 2
+        ),
+    }
 
 
 def _measure(service: Any, sent: dict[str, float]) -> dict[str, Any]:
@@ -249,6 +279,7 @@ def main() -> None:
         procfile.wait_for_port(PORT)
         procfile.wait_for_worker()
         time.sleep(1.0)  # let beat start its schedule
+        postgres_before = cpu.postgres_cpu_seconds()
         sent, statuses, send_seconds = _send_all(path, f"esc-{stamp}")
         started = time.monotonic()
         deadline = started + TIMEOUT
@@ -260,7 +291,9 @@ def main() -> None:
         while _pending_deliveries(service) and time.monotonic() < deadline:
             time.sleep(0.5)  # the last steps' deliveries
         delivered_after = time.monotonic() - started
+        postgres_used = cpu.postgres_cpu_seconds() - postgres_before
         results = _measure(service, sent)
+        database = _database_cost(postgres_used, _state_changes(service))
     finally:
         for process in processes.values():
             procfile.stop(process)
@@ -284,6 +317,8 @@ def main() -> None:
                 "runs": runs,
                 "timed_out": finished < INCIDENTS,
                 **results,
+                "database": database,
+                "analytics_upkeep": os.environ.get("OPSDUTY_ANALYTICS_UPKEEP", "1"),
                 "targets": {
                     "p99_lateness_ms_below": 2000,
                     "missed": 0,
@@ -303,6 +338,7 @@ def main() -> None:
                     "OPSDUTY_ESCALATION_MINUTE_SECONDS": str(MINUTE_SECONDS),
                     "OPSDUTY_EMAIL_BACKEND": EMAIL_BACKEND,
                     "OPSDUTY_DEBUG": "0",
+                    "OPSDUTY_ANALYTICS_UPKEEP": os.environ.get("OPSDUTY_ANALYTICS_UPKEEP", "1"),
                 },
                 "cpus": os.cpu_count(),
             },

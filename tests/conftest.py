@@ -237,3 +237,18 @@ def dev_inbox(settings: Any) -> Iterator[None]:
     client.delete(INBOX_KEY)
     yield
     client.delete(INBOX_KEY)
+
+
+@pytest.fixture
+def eager_tasks() -> Iterator[None]:
+    """Queued tasks run at once in the caller (with `django_capture_on_commit_callbacks(
+    execute=True)` for those queued after a commit)."""
+    from opsduty.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = False
+        app.conf.task_eager_propagates = False

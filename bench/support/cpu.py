@@ -40,6 +40,24 @@ def tree_cpu_seconds(pid: int) -> float:
     return sum((int(stats[p][11]) + int(stats[p][12])) / CLOCK_TICKS for p in pids)
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of the PostgreSQL server that Django's default connection reaches (on this
+    machine): its postmaster's own and its exited children's (cutime, cstime: backends that
+    ended) plus the live processes under it. Readable when the bench runs as root or as the
+    server's OS user, which is how `make services` runs on these machines."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    raw = Path(f"/proc/{backend}/stat").read_text()
+    postmaster = int(raw[raw.rindex(")") + 2 :].split()[1])
+    pids, stats = _tree(postmaster)
+    own = stats[postmaster]
+    exited = (int(own[13]) + int(own[14])) / CLOCK_TICKS
+    return exited + sum((int(stats[p][11]) + int(stats[p][12])) / CLOCK_TICKS for p in pids)
+
+
 def tree_rss_mb(pid: int) -> float:
     """Resident memory of `pid` and all its descendants, in MB."""
     total = 0

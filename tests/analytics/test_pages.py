@@ -16,6 +16,7 @@ import pytest
 import time_machine
 from django.test import Client
 
+from analytics import tasks
 from analytics.selectors import Filters, breakdown, overview, responder_load, scope_for
 from analytics.services import responder_notified
 from analytics.tables import duration_text, metric_lines
@@ -480,7 +481,11 @@ def test_a_name_a_spreadsheet_would_run_is_quoted_in_the_csv(
 
 
 def test_owners_set_the_time_zone_and_the_analytics_are_recounted_in_it(
-    world: World, org_a: Organization, owner_client: Client
+    world: World,
+    org_a: Organization,
+    owner_client: Client,
+    eager_tasks: None,
+    django_capture_on_commit_callbacks: Any,
 ) -> None:
     _open(world.checkout, datetime(2026, 3, 1, 11, 0, tzinfo=UTC))  # 2026-03-02 in Auckland
     url = "/analytics/over-time/csv/?range=custom&start=2026-03-01&end=2026-03-02"
@@ -489,7 +494,10 @@ def test_owners_set_the_time_zone_and_the_analytics_are_recounted_in_it(
         ["2026-03-02", "1", "0", "1"],
     ]
     assert 'name="time_zone"' in owner_client.get("/analytics/").content.decode()
-    response: Any = owner_client.post("/analytics/time-zone/", {"time_zone": "Pacific/Auckland"})
+    with django_capture_on_commit_callbacks(execute=True):  # analytics.rebuild, run at once
+        response: Any = owner_client.post(
+            "/analytics/time-zone/", {"time_zone": "Pacific/Auckland"}
+        )
     assert response.status_code == 302 and response["Location"] == "/analytics/"
     org_a.refresh_from_db()
     assert org_a.time_zone == "Pacific/Auckland"
@@ -497,7 +505,27 @@ def test_owners_set_the_time_zone_and_the_analytics_are_recounted_in_it(
         ["2026-03-01", "0", "0", "0"],
         ["2026-03-02", "2", "0", "2"],
     ]
-    assert "Pacific/Auckland" in owner_client.get("/analytics/").content.decode()
+    page = owner_client.get("/analytics/").content.decode()
+    assert "Pacific/Auckland" in page and "Recounting" not in page
+
+
+def test_a_time_zone_change_whose_task_is_lost_is_recounted_by_the_sweep(
+    world: World, org_a: Organization, owner_client: Client
+) -> None:
+    _open(world.checkout, datetime(2026, 3, 1, 11, 0, tzinfo=UTC))  # 2026-03-02 in Auckland
+    url = "/analytics/over-time/csv/?range=custom&start=2026-03-01&end=2026-03-02"
+    # The task queued after the commit never arrives (on_commit callbacks not run: as if
+    # Redis had lost it).
+    owner_client.post("/analytics/time-zone/", {"time_zone": "Pacific/Auckland"})
+    page = owner_client.get("/analytics/").content.decode()
+    assert "Recounting" in page  # still counting days in UTC, and says so
+    assert read_csv(owner_client, url)[1][1:][0] == ["2026-03-01", "1", "0", "1"]
+    tasks.rollups_compact()  # the sweep (Celery beat, every 10 s)
+    assert read_csv(owner_client, url)[1][1:] == [
+        ["2026-03-01", "0", "0", "0"],
+        ["2026-03-02", "2", "0", "2"],
+    ]
+    assert "Recounting" not in owner_client.get("/analytics/").content.decode()
 
 
 def test_a_time_zone_not_in_the_list_is_refused(

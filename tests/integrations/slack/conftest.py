@@ -71,21 +71,6 @@ def fake_slack(settings: Any) -> Iterator[FakeSlack]:
     slack_presence_forget()
 
 
-@pytest.fixture
-def eager_tasks() -> Iterator[None]:
-    """Queued tasks run at once in the caller (with `django_capture_on_commit_callbacks(
-    execute=True)` for those queued after a commit)."""
-    from opsduty.celery import app
-
-    app.conf.task_always_eager = True
-    app.conf.task_eager_propagates = True
-    try:
-        yield
-    finally:
-        app.conf.task_always_eager = False
-        app.conf.task_eager_propagates = False
-
-
 def slack_installed(
     organization: Organization,
     fake: FakeSlack,
