@@ -48,37 +48,48 @@ FACT_COLUMNS = (
     "reassigned",
 )
 
-# `{where}` filters `i` (the incidents); the columns are FACT_COLUMNS, in order.
+# `{where}` filters `i` (the incidents); the columns are FACT_COLUMNS, in order. The log is
+# read through one grouped subquery: for one incident PostgreSQL pushes `incident_id = ...`
+# into it (an index scan of that incident's lines); for a whole organization (a rebuild) it
+# is one pass over the log, joined by hash, instead of three index scans per incident.
 FACT_SELECT = f"""
 SELECT i.id, i.organization_id, i.service_id, COALESCE(s.team_id, 0),
        COALESCE(r.policy_id, s.escalation_policy_id, 0),
        (i.created_at AT TIME ZONE o.time_zone)::date, i.urgency, i.created_at,
-       EXTRACT(EPOCH FROM ack.first_at - i.created_at)::float8,
+       EXTRACT(EPOCH FROM l.ack_first_at - i.created_at)::float8,
        CASE WHEN i.status = 'resolved' AND i.resolved_at IS NOT NULL
             THEN EXTRACT(EPOCH FROM i.resolved_at - i.created_at)::float8 END,
-       (i.status = 'resolved' AND ack.first_at IS NULL AND res.by_system IS TRUE),
-       (i.status = 'resolved' AND ack.first_at IS NULL AND res.by_system IS FALSE),
-       EXISTS (SELECT 1 FROM {_L} e WHERE e.incident_id = i.id
-                 AND e.action = '{LogAction.ESCALATION.value}'
-                 AND (e.data ->> 'level')::int >= 2
-                 AND NOT COALESCE((e.data ->> 'manual')::boolean, false)),
-       EXISTS (SELECT 1 FROM {_L} e WHERE e.incident_id = i.id
-                 AND e.action = '{LogAction.ESCALATION.value}'
-                 AND e.data ? 'policy' AND e.actor_id IS NOT NULL)
+       (i.status = 'resolved' AND l.ack_first_at IS NULL AND l.last_resolve[2] = 1),
+       (i.status = 'resolved' AND l.ack_first_at IS NULL AND l.last_resolve[2] = 0),
+       COALESCE(l.escalated, false),
+       COALESCE(l.reassigned, false)
 FROM {_I} i
 JOIN {_S} s ON s.id = i.service_id
 JOIN {_O} o ON o.id = i.organization_id
 LEFT JOIN {_R} r ON r.incident_id = i.id
-LEFT JOIN LATERAL (
-    SELECT MIN(e.created_at) AS first_at FROM {_L} e
-    WHERE e.incident_id = i.id AND e.action = '{LogAction.ACKNOWLEDGED.value}'
-      AND e.actor_id IS NOT NULL
-) ack ON true
-LEFT JOIN LATERAL (
-    SELECT e.actor_id IS NULL AS by_system FROM {_L} e
-    WHERE e.incident_id = i.id AND e.action = '{LogAction.RESOLVED.value}'
-    ORDER BY e.id DESC LIMIT 1
-) res ON true
+LEFT JOIN (
+    SELECT e.incident_id,
+           MIN(e.created_at) FILTER (
+               WHERE e.action = '{LogAction.ACKNOWLEDGED.value}' AND e.actor_id IS NOT NULL
+           ) AS ack_first_at,
+           -- [id, 1 if by the system else 0] of the last resolve
+           MAX(ARRAY[e.id, CASE WHEN e.actor_id IS NULL THEN 1 ELSE 0 END]) FILTER (
+               WHERE e.action = '{LogAction.RESOLVED.value}'
+           ) AS last_resolve,
+           BOOL_OR(
+               (e.data ->> 'level')::int >= 2
+               AND NOT COALESCE((e.data ->> 'manual')::boolean, false)
+           ) FILTER (WHERE e.action = '{LogAction.ESCALATION.value}') AS escalated,
+           BOOL_OR(e.data ? 'policy' AND e.actor_id IS NOT NULL) FILTER (
+               WHERE e.action = '{LogAction.ESCALATION.value}'
+           ) AS reassigned
+    FROM {_L} e
+    WHERE e.action IN (
+        '{LogAction.ACKNOWLEDGED.value}', '{LogAction.RESOLVED.value}',
+        '{LogAction.ESCALATION.value}'
+    )
+    GROUP BY e.incident_id
+) l ON l.incident_id = i.id
 WHERE {{where}}
 """  # noqa: S608 - our table names; values are bound by the callers
 
