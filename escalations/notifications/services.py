@@ -49,6 +49,7 @@ from incidents.models import (
 from opsduty import rawsql
 from opsduty.models import Service, User
 from opsduty.queue import enqueue
+from opsduty.retry import run_retrying_conflicts
 
 if TYPE_CHECKING:
     from incidents.hooks import StatusChange
@@ -194,7 +195,7 @@ def _schedule(notification_ids: list[int], due: datetime) -> None:
     if _deliver_inline.get() and due <= timezone.now():
         for notification_id in notification_ids:
             try:
-                notification_deliver(notification_id=notification_id)
+                run_retrying_conflicts(notification_deliver, notification_id=notification_id)
             except Exception:  # noqa: BLE001 - still pending: the sweeper sends it
                 logger.exception("notification %s not delivered; the sweeper will", notification_id)
         return
@@ -210,12 +211,31 @@ def _schedule(notification_ids: list[int], due: datetime) -> None:
         logger.warning("notifications %s not queued; the sweeper will send them", notification_ids)
 
 
+# The rows locked in id order (docs/architecture.md, "Locking order"), the incident's lock
+# being held already by the status change that cancels them.
+_CANCEL_SQL = (
+    f"UPDATE {Notification._meta.db_table} SET status = %(cancelled)s"  # noqa: S608 - our table
+    f" WHERE id IN (SELECT id FROM {Notification._meta.db_table}"
+    " WHERE incident_id = %(incident)s AND status = %(pending)s ORDER BY id FOR UPDATE)"
+)
+
+
 @transaction.atomic
 def notifications_cancel_for(incident: Incident) -> int:
-    """Cancel the incident's pending notifications; logs and returns how many."""
-    count = Notification.objects.filter(
-        incident=incident, status=NotificationStatus.PENDING
-    ).update(status=NotificationStatus.CANCELLED)
+    """Cancel the incident's pending notifications; logs and returns how many.
+
+    Precondition: the caller holds the incident's row lock (a status change).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CANCEL_SQL,
+            {
+                "cancelled": NotificationStatus.CANCELLED,
+                "incident": incident.pk,
+                "pending": NotificationStatus.PENDING,
+            },
+        )
+        count = int(cursor.rowcount)
     if count:
         plural = "notification" if count == 1 else "notifications"
         _log(incident, f"{count} pending {plural} cancelled (incident {incident.status})")
@@ -254,6 +274,27 @@ _CLAIM_SQL = (
     " WHERE n.id = %s AND n.status = 'pending' AND n.due_at <= %s"
     " FOR UPDATE OF n SKIP LOCKED"
 )
+
+
+# Before the row, its incident (docs/architecture.md, "Locking order"), while the row is
+# pending and due. `FOR SHARE`: deliveries of one incident's rows run side by side, a
+# responder's change (`FOR NO KEY UPDATE`) waits for the sends in flight as it waited for
+# their rows before, and a delivery waits for a change in flight, then reads its outcome (a
+# resolve committed meanwhile cancels the row instead of paging).
+_INCIDENT_OF_DUE_SQL = (
+    f"SELECT i.id FROM {Incident._meta.db_table} i"  # noqa: S608 - our tables
+    f" JOIN {Notification._meta.db_table} n ON n.incident_id = i.id"
+    " WHERE n.id = %s AND n.status = 'pending' AND n.due_at <= %s"
+    " FOR SHARE OF i"
+)
+_INCIDENT_SHARE_SQL = f"SELECT id FROM {Incident._meta.db_table} WHERE id = %s FOR SHARE"  # noqa: S608
+
+
+def _incident_of_due_locked(notification_id: int, now: datetime) -> bool:
+    """Lock the incident of a pending, due notification; False when the row is neither."""
+    with connection.cursor() as cursor:
+        cursor.execute(_INCIDENT_OF_DUE_SQL, [notification_id, now])
+        return cursor.fetchone() is not None
 
 
 def _claim(notification_id: int, now: datetime) -> Notification | None:
@@ -413,6 +454,9 @@ def notification_deliver(*, notification_id: int) -> str | None:
     """
     with transaction.atomic():
         now = timezone.now()
+        if not _incident_of_due_locked(notification_id, now):
+            return None
+        # A fresh snapshot: what a change we waited for did (cancelled, resolved) shows here.
         notification = _claim(notification_id, now)
         if notification is None:
             return None
@@ -507,8 +551,17 @@ def notification_delivery_update(
     """
     if state not in _DELIVERY_RANK:
         raise ValueError(f"unknown delivery state {state!r}")
+    incident_id = (
+        Notification.objects.filter(pk=notification_id, organization_id=organization_id)
+        .values_list("incident_id", flat=True)
+        .first()
+    )
+    if incident_id is None:
+        return False
+    with connection.cursor() as cursor:  # the incident first, as `notification_deliver`
+        cursor.execute(_INCIDENT_SHARE_SQL, [incident_id])
     notification = (
-        Notification.objects.select_for_update()
+        Notification.objects.select_for_update(of=("self",))
         .select_related("incident", "user")
         .filter(pk=notification_id, organization_id=organization_id)
         .first()
