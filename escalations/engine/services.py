@@ -298,6 +298,10 @@ _INCIDENT_OF_DUE_RUN_SQL = (
     " AND (%(version)s::integer IS NULL OR r.version = %(version)s::integer)"
     " FOR NO KEY UPDATE OF i"
 )
+# The sweeper (no version) passes over an incident somebody holds, as over a held run: one
+# long transaction must not hold up every other due run, and the next sweep comes soon. The
+# step's own task waits: responders' transactions are short.
+_INCIDENT_OF_DUE_RUN_SKIP_SQL = _INCIDENT_OF_DUE_RUN_SQL + " SKIP LOCKED"
 
 
 def _run_due_locked(run_id: int, version: int | None, now: datetime) -> EscalationRun | None:
@@ -309,7 +313,8 @@ def _run_due_locked(run_id: int, version: int | None, now: datetime) -> Escalati
         "version": version,
     }
     with connection.cursor() as cursor:
-        cursor.execute(_INCIDENT_OF_DUE_RUN_SQL, params)
+        sql = _INCIDENT_OF_DUE_RUN_SKIP_SQL if version is None else _INCIDENT_OF_DUE_RUN_SQL
+        cursor.execute(sql, params)
         if cursor.fetchone() is None:
             return None
     # A fresh snapshot: a step that ran while we waited for the incident shows here.

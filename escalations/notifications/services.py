@@ -1,7 +1,8 @@
 """The notification outbox (invariant 5, docs/architecture.md): rows written with the decision
 to notify, delivered by a retried task, every attempt logged on the incident.
 
-Delivery is exactly once per row under duplicated tasks: the task claims the row with
+Delivery is exactly once per row under duplicated tasks: the task takes its incident `FOR
+KEY SHARE` (the locking order, docs/architecture.md), claims the row with
 `SELECT ... FOR UPDATE SKIP LOCKED` where it is pending and due, sends while holding the lock
 and sets the outcome in the same transaction, so a second task finds it locked or no longer
 pending. If the process dies between the provider's send and the commit, the row stays
@@ -277,17 +278,18 @@ _CLAIM_SQL = (
 
 
 # Before the row, its incident (docs/architecture.md, "Locking order"), while the row is
-# pending and due. `FOR SHARE`: deliveries of one incident's rows run side by side, a
-# responder's change (`FOR NO KEY UPDATE`) waits for the sends in flight as it waited for
-# their rows before, and a delivery waits for a change in flight, then reads its outcome (a
-# resolve committed meanwhile cancels the row instead of paging).
+# pending and due: `FOR KEY SHARE`, the lock the foreign-key check of the delivery's log line
+# takes at COMMIT anyway, taken first instead of last, so a delivery never waits for an
+# incident while it holds a notification row (a resolve holds the incident and waits for the
+# rows it cancels). It conflicts with no responder's change (`FOR NO KEY UPDATE`): a send in
+# flight holds up nobody but a resolve or acknowledge cancelling that very row, as before.
 _INCIDENT_OF_DUE_SQL = (
     f"SELECT i.id FROM {Incident._meta.db_table} i"  # noqa: S608 - our tables
     f" JOIN {Notification._meta.db_table} n ON n.incident_id = i.id"
     " WHERE n.id = %s AND n.status = 'pending' AND n.due_at <= %s"
-    " FOR SHARE OF i"
+    " FOR KEY SHARE OF i"
 )
-_INCIDENT_SHARE_SQL = f"SELECT id FROM {Incident._meta.db_table} WHERE id = %s FOR SHARE"  # noqa: S608
+_INCIDENT_SHARE_SQL = f"SELECT id FROM {Incident._meta.db_table} WHERE id = %s FOR KEY SHARE"  # noqa: S608
 
 
 def _incident_of_due_locked(notification_id: int, now: datetime) -> bool:
@@ -456,7 +458,6 @@ def notification_deliver(*, notification_id: int) -> str | None:
         now = timezone.now()
         if not _incident_of_due_locked(notification_id, now):
             return None
-        # A fresh snapshot: what a change we waited for did (cancelled, resolved) shows here.
         notification = _claim(notification_id, now)
         if notification is None:
             return None
