@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from django.core import mail
 from django.db import connection, connections
@@ -31,6 +32,7 @@ from escalations.policies.services import policy_create, step_add
 from incidents.models import Incident, IncidentLogEntry, IncidentNote, LogAction, Status
 from opsduty.models import Organization, Role, Service, Team, User
 from tests import factories
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -290,3 +292,71 @@ def test_every_action_lands_once_while_steps_fire_and_pages_are_delivered(
         sent = set(rows.filter(status="sent").values_list("pk", flat=True))
         emails = _emails_for(set(rows.values_list("pk", flat=True)))
         assert sorted(emails) == sorted(sent)  # each sent row mailed once, nothing else
+
+
+# --- (3) a deadlock the locking order cannot prevent: the API runs the resolve again -------------
+
+
+def _locker() -> psycopg.Connection[Any]:
+    """A connection of "another process" that takes locks in the wrong order."""
+    params = connection.get_connection_params()
+    return psycopg.connect(
+        host=params["host"],
+        port=params["port"],
+        user=params["user"],
+        password=params["password"],
+        dbname=params["dbname"],
+    )
+
+
+def _blocked_by(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))", [pid]
+        )
+        row = cursor.fetchone()
+    return row is not None and row[0] > 0
+
+
+def test_a_resolve_picked_as_deadlock_victim_still_answers_200(
+    crew: Team_, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another process holds the incident's pending notification and then wants the incident
+    itself, which the resolve holds while it waits to cancel that notification. PostgreSQL
+    aborts the resolve (it waited first); the API runs it again and answers 200."""
+    x = paged_incidents(crew, 1)[0]
+    api = Api(crew.people[0])
+    answer: dict[str, Any] = {}
+    locker = _locker()
+    try:
+        locker.execute(
+            "SELECT id FROM escalations_notification WHERE id = %s FOR UPDATE",
+            [x.first_notification],
+        )
+
+        def resolve() -> None:
+            try:
+                answer["response"] = api.post(x.incident, "resolve")
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=resolve)
+        thread.start()
+        assert wait_until(lambda: _blocked_by(locker.info.backend_pid))
+        # Now the wrong order: the incident the waiting resolve holds.
+        locker.execute(
+            "SELECT id FROM incidents_incident WHERE id = %s FOR UPDATE", [x.incident.pk]
+        )
+        locker.commit()
+        thread.join()
+    finally:
+        locker.close()
+
+    response = answer["response"]
+    assert response.status_code == 200, response.content
+    assert response.json()["status"] == "resolved"
+    incident = Incident.objects.get(pk=x.incident.pk)
+    assert _lines(incident, LogAction.RESOLVED) == 1
+    assert Notification.objects.get(pk=x.first_notification).status == "cancelled"
+    retried = [r.getMessage() for r in caplog.records if r.name == "opsduty.retry"]
+    assert len(retried) == 1 and "SQLSTATE 40P01" in retried[0], retried
