@@ -23,7 +23,7 @@ from opsduty.models import Service, User
 
 def _maintenance_incident(service: Service) -> Incident | None:
     return (
-        Incident.objects.select_for_update()
+        Incident.objects.select_for_update(no_key=True)
         .filter(service=service, is_maintenance=True)
         .exclude(status=Status.RESOLVED)
         .first()
@@ -56,7 +56,7 @@ def incident_maintenance_open(*, service: Service, by: User | None, until: datet
     )
     hooks.publish(hooks.StatusChange(incident, None, Status.TRIGGERED, None))
     children = (
-        Incident.objects.select_for_update()
+        Incident.objects.select_for_update(no_key=True)
         .filter(service=service, parent=None, is_maintenance=False)
         .exclude(status=Status.RESOLVED)
         .order_by("id")
@@ -76,7 +76,7 @@ def incident_maintenance_close(*, service: Service, reason: str) -> Incident | N
     if incident is None:
         return None
     children = (
-        Incident.objects.select_for_update()
+        Incident.objects.select_for_update(no_key=True)
         .filter(parent=incident)
         .exclude(status=Status.RESOLVED)
         .order_by("id")

@@ -57,8 +57,16 @@ def actor_name(actor: User | None) -> str:
 
 
 def _lock(incident: Incident) -> Incident:
-    """Re-read the incident under a row lock; the caller holds a transaction."""
-    return Incident.objects.select_for_update().get(pk=incident.pk)
+    """Re-read the incident under its row lock; the caller holds a transaction.
+
+    The first lock of every change to an incident (docs/architecture.md, "Locking order"):
+    the incident row, then its escalation run, then its notification rows by id. `FOR NO KEY
+    UPDATE`, the lock an UPDATE of non-key columns takes anyway: it does not conflict with the
+    `FOR KEY SHARE` that PostgreSQL's (deferred) foreign-key checks take when another
+    transaction inserts a row pointing at the incident (a log line, a notification), so their
+    COMMIT never waits for us.
+    """
+    return Incident.objects.select_for_update(no_key=True).get(pk=incident.pk)
 
 
 def _refuse(message: str) -> ValidationError:
@@ -99,7 +107,10 @@ def _cascade_to_children(
 ) -> None:
     """The parent keeps the state of the group: its open children follow it."""
     children = (
-        Incident.objects.select_for_update().filter(parent=incident).exclude(status=new_status)
+        Incident.objects.select_for_update(no_key=True)
+        .filter(parent=incident)
+        .exclude(status=new_status)
+        .order_by("pk")  # the locking order: a parent, then its children by id
     )
     for child in children:
         if child.status == Status.RESOLVED:
@@ -246,7 +257,7 @@ def incident_silence_expire(*, incident_id: int, now: datetime | None = None) ->
     """
     now = now or timezone.now()
     incident = (
-        Incident.objects.select_for_update(skip_locked=True)
+        Incident.objects.select_for_update(skip_locked=True, no_key=True)
         .filter(pk=incident_id, status=Status.SILENCED, silenced_until__lte=now)
         .first()
     )
@@ -274,7 +285,8 @@ def incident_attach(*, incident: Incident, parent: Incident, by: User | None) ->
     if incident.pk == parent.pk:
         raise _refuse("An incident cannot be attached to itself.")
     first, second = sorted([incident.pk, parent.pk])
-    locked = {i.pk: i for i in Incident.objects.select_for_update().filter(pk__in=[first, second])}
+    both = Incident.objects.select_for_update(no_key=True).filter(pk__in=[first, second])
+    locked = {i.pk: i for i in both.order_by("pk")}
     incident, parent = locked[incident.pk], locked[parent.pk]
     if not incident.is_open or not parent.is_open:
         raise _refuse("Only open incidents can be attached to open incidents.")
@@ -348,7 +360,7 @@ def _note_create(incident: Incident, by: User | None, text: str) -> IncidentNote
 @transaction.atomic
 def incident_add_note(*, incident: Incident, by: User | None, text: str) -> IncidentNote:
     """Record context on the timeline without changing the status."""
-    return _note_create(incident, by, text)
+    return _note_create(_lock(incident), by, text)
 
 
 @transaction.atomic
@@ -435,7 +447,7 @@ def incidents_bulk(*, incidents: Iterable[Incident], by: User, action: str) -> B
     if apply is None:
         raise ValidationError({"action": "Bulk action must be 'acknowledge' or 'resolve'."})
     result = BulkResult([], [])
-    for incident in incidents:
+    for incident in sorted(incidents, key=lambda each: each.pk):  # the locking order: by id
         try:
             with transaction.atomic():
                 result.changed.append(apply(incident=incident, by=by))
@@ -463,7 +475,8 @@ def incidents_archive(*, organization: Organization, before: datetime, by: User)
         .filter(created_at__lt=before, archived_at=None)
         .exclude(Q(is_maintenance=True) & ~Q(status=Status.RESOLVED))
     )
-    for incident in targets.exclude(status=Status.RESOLVED).select_for_update().order_by("id"):
+    open_ones = targets.exclude(status=Status.RESOLVED).select_for_update(no_key=True)
+    for incident in open_ones.order_by("id"):
         status_set(incident, Status.RESOLVED, None, LogAction.RESOLVED)
         log_line(
             incident,

@@ -46,7 +46,14 @@ def _checked(incident: Incident, by: User, verb: str) -> Incident:
     """The incident locked, after the permission and not-resolved checks."""
     if not can_manage_team(by, incident.service.team):
         raise PermissionDenied(NOT_ALLOWED)
-    incident = Incident.objects.select_for_update().select_related("service").get(pk=incident.pk)
+    # The incident row first (docs/architecture.md, "Locking order"), and only that row: a
+    # bare FOR UPDATE would lock the joined service too, which starting maintenance locks
+    # before the service's incidents.
+    incident = (
+        Incident.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("service")
+        .get(pk=incident.pk)
+    )
     if incident.status == Status.RESOLVED:
         raise ValidationError(
             f"A resolved incident cannot be {verb}; reopen it first.", code="invalid_transition"

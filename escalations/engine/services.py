@@ -5,7 +5,8 @@
   incidents hook in `EscalationsConfig.ready`).
 - A step runs at the run's `due_at`: a Celery ETA task carries the run's version, and the
   beat sweeper (`runs_due`) fires any due run whose task was lost.
-- Exactly once: `run_fire` locks the run row (`FOR UPDATE SKIP LOCKED`), requires it to be
+- Exactly once: `run_fire` locks the run's incident (the locking order: incident, run,
+  notification rows) and then the run row (`FOR UPDATE SKIP LOCKED`), requires it to be
   active and due (and, for an ETA task, at the version it was scheduled for), and commits
   the step's effects (outbox rows, log lines) together with the advanced state and a new
   version. A second delivery of the task, or the sweeper racing it, finds the row locked or
@@ -20,6 +21,7 @@ from __future__ import annotations
 import contextvars
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -284,8 +286,38 @@ def _run_save(run: EscalationRun) -> None:
         )
 
 
+# Before the run, its incident: every change to an incident locks the incident row first,
+# then its run, then its notification rows (docs/architecture.md, "Locking order"). A
+# responder acknowledging holds the incident and then stops the run; had the step locked the
+# run first, each would wait for the other. Only when the run looks due (else nothing is
+# locked), and `FOR NO KEY UPDATE` as in `incidents/services.py` `_lock`.
+_INCIDENT_OF_DUE_RUN_SQL = (
+    f"SELECT i.id FROM {Incident._meta.db_table} i"  # noqa: S608 - our tables
+    f" JOIN {EscalationRun._meta.db_table} r ON r.incident_id = i.id"
+    " WHERE r.id = %(id)s AND r.state = ANY(%(states)s) AND r.due_at <= %(now)s"
+    " AND (%(version)s::integer IS NULL OR r.version = %(version)s::integer)"
+    " FOR NO KEY UPDATE OF i"
+)
+# The sweeper (no version) passes over an incident somebody holds, as over a held run: one
+# long transaction must not hold up every other due run, and the next sweep comes soon. The
+# step's own task waits: responders' transactions are short.
+_INCIDENT_OF_DUE_RUN_SKIP_SQL = _INCIDENT_OF_DUE_RUN_SQL + " SKIP LOCKED"
+
+
 def _run_due_locked(run_id: int, version: int | None, now: datetime) -> EscalationRun | None:
-    params = {"id": run_id, "states": list(_PENDING), "now": now, "version": version}
+    """The run, locked after its incident, if it is (still) due at `version`."""
+    params: dict[str, Any] = {
+        "id": run_id,
+        "states": list(_PENDING),
+        "now": now,
+        "version": version,
+    }
+    with connection.cursor() as cursor:
+        sql = _INCIDENT_OF_DUE_RUN_SKIP_SQL if version is None else _INCIDENT_OF_DUE_RUN_SQL
+        cursor.execute(sql, params)
+        if cursor.fetchone() is None:
+            return None
+    # A fresh snapshot: a step that ran while we waited for the incident shows here.
     return rawsql.fetch_one(EscalationRun, _RUN_DUE_SQL, params)
 
 

@@ -6,6 +6,7 @@ from celery import shared_task
 
 from escalations.engine import services as engine
 from escalations.notifications.services import delivering_inline
+from opsduty.retry import run_retrying_conflicts
 
 
 @shared_task(name="escalations.run_fire", acks_late=True)
@@ -13,11 +14,13 @@ def escalation_run_fire(run_id: int, version: int | None = None) -> bool:
     """Run an escalation run's due step (a no-op unless it is due at this version); its
     notifications due now are delivered right after, by this task."""
     with delivering_inline():
-        return engine.run_fire(run_id=run_id, version=version)
+        return run_retrying_conflicts(engine.run_fire, run_id=run_id, version=version)
 
 
 @shared_task(name="escalations.run_sweep")
 def escalation_run_sweep() -> int:
     """Fire every due run whose ETA task was lost (worker died, broker lost it)."""
     with delivering_inline():
-        return sum(engine.run_fire(run_id=run_id) for run_id in engine.runs_due())
+        return sum(
+            run_retrying_conflicts(engine.run_fire, run_id=run_id) for run_id in engine.runs_due()
+        )

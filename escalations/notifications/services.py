@@ -1,7 +1,8 @@
 """The notification outbox (invariant 5, docs/architecture.md): rows written with the decision
 to notify, delivered by a retried task, every attempt logged on the incident.
 
-Delivery is exactly once per row under duplicated tasks: the task claims the row with
+Delivery is exactly once per row under duplicated tasks: the task takes its incident `FOR
+KEY SHARE` (the locking order, docs/architecture.md), claims the row with
 `SELECT ... FOR UPDATE SKIP LOCKED` where it is pending and due, sends while holding the lock
 and sets the outcome in the same transaction, so a second task finds it locked or no longer
 pending. If the process dies between the provider's send and the commit, the row stays
@@ -49,6 +50,7 @@ from incidents.models import (
 from opsduty import rawsql
 from opsduty.models import Service, User
 from opsduty.queue import enqueue
+from opsduty.retry import run_retrying_conflicts
 
 if TYPE_CHECKING:
     from incidents.hooks import StatusChange
@@ -194,7 +196,7 @@ def _schedule(notification_ids: list[int], due: datetime) -> None:
     if _deliver_inline.get() and due <= timezone.now():
         for notification_id in notification_ids:
             try:
-                notification_deliver(notification_id=notification_id)
+                run_retrying_conflicts(notification_deliver, notification_id=notification_id)
             except Exception:  # noqa: BLE001 - still pending: the sweeper sends it
                 logger.exception("notification %s not delivered; the sweeper will", notification_id)
         return
@@ -210,12 +212,31 @@ def _schedule(notification_ids: list[int], due: datetime) -> None:
         logger.warning("notifications %s not queued; the sweeper will send them", notification_ids)
 
 
+# The rows locked in id order (docs/architecture.md, "Locking order"), the incident's lock
+# being held already by the status change that cancels them.
+_CANCEL_SQL = (
+    f"UPDATE {Notification._meta.db_table} SET status = %(cancelled)s"  # noqa: S608 - our table
+    f" WHERE id IN (SELECT id FROM {Notification._meta.db_table}"
+    " WHERE incident_id = %(incident)s AND status = %(pending)s ORDER BY id FOR UPDATE)"
+)
+
+
 @transaction.atomic
 def notifications_cancel_for(incident: Incident) -> int:
-    """Cancel the incident's pending notifications; logs and returns how many."""
-    count = Notification.objects.filter(
-        incident=incident, status=NotificationStatus.PENDING
-    ).update(status=NotificationStatus.CANCELLED)
+    """Cancel the incident's pending notifications; logs and returns how many.
+
+    Precondition: the caller holds the incident's row lock (a status change).
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _CANCEL_SQL,
+            {
+                "cancelled": NotificationStatus.CANCELLED,
+                "incident": incident.pk,
+                "pending": NotificationStatus.PENDING,
+            },
+        )
+        count = int(cursor.rowcount)
     if count:
         plural = "notification" if count == 1 else "notifications"
         _log(incident, f"{count} pending {plural} cancelled (incident {incident.status})")
@@ -254,6 +275,28 @@ _CLAIM_SQL = (
     " WHERE n.id = %s AND n.status = 'pending' AND n.due_at <= %s"
     " FOR UPDATE OF n SKIP LOCKED"
 )
+
+
+# Before the row, its incident (docs/architecture.md, "Locking order"), while the row is
+# pending and due: `FOR KEY SHARE`, the lock the foreign-key check of the delivery's log line
+# takes at COMMIT anyway, taken first instead of last, so a delivery never waits for an
+# incident while it holds a notification row (a resolve holds the incident and waits for the
+# rows it cancels). It conflicts with no responder's change (`FOR NO KEY UPDATE`): a send in
+# flight holds up nobody but a resolve or acknowledge cancelling that very row, as before.
+_INCIDENT_OF_DUE_SQL = (
+    f"SELECT i.id FROM {Incident._meta.db_table} i"  # noqa: S608 - our tables
+    f" JOIN {Notification._meta.db_table} n ON n.incident_id = i.id"
+    " WHERE n.id = %s AND n.status = 'pending' AND n.due_at <= %s"
+    " FOR KEY SHARE OF i"
+)
+_INCIDENT_SHARE_SQL = f"SELECT id FROM {Incident._meta.db_table} WHERE id = %s FOR KEY SHARE"  # noqa: S608
+
+
+def _incident_of_due_locked(notification_id: int, now: datetime) -> bool:
+    """Lock the incident of a pending, due notification; False when the row is neither."""
+    with connection.cursor() as cursor:
+        cursor.execute(_INCIDENT_OF_DUE_SQL, [notification_id, now])
+        return cursor.fetchone() is not None
 
 
 def _claim(notification_id: int, now: datetime) -> Notification | None:
@@ -413,6 +456,8 @@ def notification_deliver(*, notification_id: int) -> str | None:
     """
     with transaction.atomic():
         now = timezone.now()
+        if not _incident_of_due_locked(notification_id, now):
+            return None
         notification = _claim(notification_id, now)
         if notification is None:
             return None
@@ -507,8 +552,17 @@ def notification_delivery_update(
     """
     if state not in _DELIVERY_RANK:
         raise ValueError(f"unknown delivery state {state!r}")
+    incident_id = (
+        Notification.objects.filter(pk=notification_id, organization_id=organization_id)
+        .values_list("incident_id", flat=True)
+        .first()
+    )
+    if incident_id is None:
+        return False
+    with connection.cursor() as cursor:  # the incident first, as `notification_deliver`
+        cursor.execute(_INCIDENT_SHARE_SQL, [incident_id])
     notification = (
-        Notification.objects.select_for_update()
+        Notification.objects.select_for_update(of=("self",))
         .select_related("incident", "user")
         .filter(pk=notification_id, organization_id=organization_id)
         .first()

@@ -37,6 +37,7 @@ from incidents.services import (
 from opsduty.api.base import OrgScopedAPIView, current_user
 from opsduty.api.errors import UnprocessableEntity
 from opsduty.models import User
+from opsduty.retry import run_retrying_conflicts
 from opsduty.services import can_manage_team
 
 
@@ -87,7 +88,8 @@ class IncidentActionView(OrgScopedAPIView, metaclass=ABCMeta):
         incident = incident_for_request(request, incident_group_id)
         require_can_act(user, incident)
         try:
-            self.act(incident, user, request)
+            # A lost lock race is run again, never answered 500 (opsduty/retry.py).
+            run_retrying_conflicts(self.act, incident, user, request)
         except ValidationError:
             if not self._is_repeat(incident_for_request(request, incident_group_id)):
                 raise
@@ -209,5 +211,5 @@ class IncidentNoteCreateView(OrgScopedAPIView):
         incident = incident_for_request(request, incident_group_id)
         require_can_act(user, incident)
         text = validated(AddIncidentNoteInputSchema, request.data)["note"]
-        note = incident_add_note(incident=incident, by=user, text=text)
+        note = run_retrying_conflicts(incident_add_note, incident=incident, by=user, text=text)
         return Response(IncidentGroupDetailNoteSchema(note).data, status=200)

@@ -24,6 +24,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from incidents.ingest.services import event_directives_apply, ingest_event_in_transaction
+from opsduty.retry import run_retrying_conflicts
 from processing.pipeline.steps import PipelineCache, pipeline_evaluate
 from signals.models import RawEvent, RawEventStatus
 from signals.receiver.services import (
@@ -218,7 +219,10 @@ def _drain(cache: PipelineCache, seconds: float, linger: float) -> int:
         idle_since = None
         if len(ids) == BATCH:
             drain_kick(force=True)  # more waiting: let another worker process help
-        processed += sum(raw_event_process(raw_event_id=raw_id, cache=cache) for raw_id in ids)
+        processed += sum(
+            run_retrying_conflicts(raw_event_process, raw_event_id=raw_id, cache=cache)
+            for raw_id in ids
+        )
     drain_kick(force=True)  # out of time: continue in a fresh task
     return processed
 

@@ -76,7 +76,8 @@ def incident_number_next(organization_id: int) -> int:
 
 _OPEN_INCIDENT_SQL = (
     f"SELECT {', '.join(rawsql.columns(Incident))} FROM {Incident._meta.db_table}"  # noqa: S608
-    f" WHERE service_id = %s AND dedup_id = %s AND status <> '{Status.RESOLVED}' FOR UPDATE"
+    f" WHERE service_id = %s AND dedup_id = %s AND status <> '{Status.RESOLVED}'"
+    " FOR NO KEY UPDATE"  # the incident row lock of every change (incidents/services.py _lock)
 )
 
 
@@ -316,7 +317,7 @@ def _join_service_maintenance(incident: Incident, service: Service) -> None:
         )
         return
     parent = (
-        Incident.objects.select_for_update()
+        Incident.objects.select_for_update(no_key=True)
         .filter(service_id=service.pk, is_maintenance=True)
         .exclude(status=Status.RESOLVED)
         .first()

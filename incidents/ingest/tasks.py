@@ -9,6 +9,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from incidents.ingest import drain
+from opsduty.retry import run_retrying_conflicts
 from signals.receiver import services as receiver
 
 
@@ -27,7 +28,7 @@ def raw_events_drain() -> int:
 )
 def raw_event_process(raw_event_id: int) -> bool:
     """Process one raw event (a no-op when it is not pending any more)."""
-    return drain.raw_event_process(raw_event_id=raw_event_id)
+    return run_retrying_conflicts(drain.raw_event_process, raw_event_id=raw_event_id)
 
 
 @shared_task(name="signals.raw_event_sweep")

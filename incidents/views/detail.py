@@ -30,6 +30,7 @@ from incidents.forms import (
 from incidents.models import OPEN_STATUSES, Incident, Status
 from incidents.selectors import IncidentFilters, incident_get, incident_list
 from incidents.views.timeline import incident_timeline
+from opsduty.retry import run_retrying_conflicts
 from opsduty.services import can_manage_team
 from opsduty.views.common import AuthedRequest, is_htmx
 
@@ -177,7 +178,9 @@ def _run(
         messages.error(request, _form_errors(form))
         return _render(request, incident, bound=bound, status=422)
     try:
-        message = apply(request, incident, form.cleaned_data if form is not None else {})
+        # A lost lock race is run again, never answered 500 (opsduty/retry.py).
+        data = form.cleaned_data if form is not None else {}
+        message = run_retrying_conflicts(apply, request, incident, data)
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         return _render(request, _load(request, incident_id), bound=bound, status=422)

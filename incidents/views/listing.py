@@ -18,6 +18,7 @@ from incidents.forms import BulkForm, IncidentFilterForm
 from incidents.models import Incident
 from incidents.selectors import incident_list as select_incidents
 from opsduty.models import Role, Team
+from opsduty.retry import run_retrying_conflicts
 from opsduty.selectors import service_visible_list
 from opsduty.services import can_manage_team
 from opsduty.tenancy import scoped
@@ -105,8 +106,11 @@ def incident_bulk(request: AuthedRequest) -> HttpResponseBase:
         .select_related("service__team")
     )
     allowed = [i for i in chosen if can_manage_team(request.user, i.service.team)]
-    result = services.incidents_bulk(
-        incidents=allowed, by=request.user, action=form.cleaned_data["action"]
+    result = run_retrying_conflicts(  # a lost lock race runs again (opsduty/retry.py)
+        services.incidents_bulk,
+        incidents=allowed,
+        by=request.user,
+        action=form.cleaned_data["action"],
     )
     refused = [
         *result.refused,

@@ -27,6 +27,7 @@ from integrations.slack.models import SlackWorkspace
 from integrations.slack.respond import response_post
 from opsduty.models import User
 from opsduty.queue import enqueue
+from opsduty.retry import run_retrying_conflicts
 from opsduty.services import can_manage_team
 
 __all__ = ["Press", "actions_receive", "button_press"]
@@ -143,8 +144,8 @@ def _refusal(press: Press, workspace: SlackWorkspace) -> str | None:
     if not _may_act(user, incident):
         return f"You cannot {verb} #{incident.number}: it belongs to another team."
     try:
-        with transaction.atomic():
-            _act(press, incident, user)
+        # A lost lock race is run again (opsduty/retry.py), not a failed press.
+        run_retrying_conflicts(transaction.atomic(_act), press, incident, user)
     except (PermissionDenied, ValidationError) as error:
         reason = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
         return f"Could not {verb} #{incident.number}: {reason}"

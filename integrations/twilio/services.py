@@ -22,6 +22,7 @@ from integrations.twilio import selectors
 from integrations.twilio.models import InboundMessage, PhoneCall, TwilioAccount, TwilioNumber
 from integrations.twilio.texts import SMS_HELP, SMS_UNKNOWN_SENDER
 from opsduty.models import User
+from opsduty.retry import run_retrying_conflicts
 
 __all__ = [
     "ACTIONS",
@@ -75,12 +76,14 @@ def incident_act(*, incident: Incident, by: User, verb: str) -> str:
     if by.is_stakeholder or not by.is_active:
         return f"You cannot {action.name} incidents."
     try:
+        # A lost lock race runs again (opsduty/retry.py) where this is the outermost
+        # transaction (a key pressed on a call); an SMS reply is retried by its view.
         if verb == "a":
-            incident_services.incident_acknowledge(incident=incident, by=by)
+            run_retrying_conflicts(incident_services.incident_acknowledge, incident=incident, by=by)
         elif verb == "r":
-            incident_services.incident_resolve(incident=incident, by=by)
+            run_retrying_conflicts(incident_services.incident_resolve, incident=incident, by=by)
         else:
-            step = incident_escalate(incident=incident, by=by)
+            step = run_retrying_conflicts(incident_escalate, incident=incident, by=by)
             return f"Escalated #{incident.number}: step {step} runs now."
     except PermissionDenied as error:
         return f"Could not {action.name} #{incident.number}: {error}"

@@ -11,6 +11,7 @@ from twilio.twiml.voice_response import VoiceResponse
 from integrations.twilio import selectors, services
 from integrations.twilio.security import TwilioRequest, twilio_signed
 from integrations.twilio.texts import VOICE_MENU, voice_incident_text
+from opsduty.retry import run_retrying_conflicts
 
 VOICE = "Polly.Joanna"
 GATHER_SECONDS = 8
@@ -33,7 +34,8 @@ def sms_inbound(request: TwilioRequest) -> HttpResponse:
     response = MessagingResponse()
     if number is None or number.account_id != request.twilio_account.pk:
         return _twiml(response)  # not our number (any more): nothing to do
-    answer = services.sms_reply_handle(
+    answer = run_retrying_conflicts(  # a lost lock race runs again (opsduty/retry.py)
+        services.sms_reply_handle,
         number=number,
         message_sid=post.get("MessageSid", "") or post.get("SmsSid", ""),
         from_number=post.get("From", ""),
