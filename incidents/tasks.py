@@ -5,9 +5,10 @@ from __future__ import annotations
 from celery import shared_task
 
 from incidents import services
+from opsduty.celery import DATABASE_RETRY
 
 
-@shared_task(name="incidents.silence_expire", acks_late=True)
+@shared_task(name="incidents.silence_expire", acks_late=True, **DATABASE_RETRY)
 def incident_silence_expire(incident_id: int) -> bool:
     """End one incident's silence if it is due (a no-op otherwise: exactly once)."""
     return services.incident_silence_expire(incident_id=incident_id)
