@@ -7,14 +7,14 @@ PgBouncer restarts, and new ones are refused) and restores, and the product's ow
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import threading
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,16 +98,14 @@ class PostgresRelay:
 
     def cut(self) -> None:
         """Close every relayed connection and refuse new ones (PostgreSQL is down)."""
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
         with self._lock:
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
             sockets, self._sockets = self._sockets, set()
         for sock in sockets:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             sock.close()
 
     def _accept(self, listener: socket.socket) -> None:
@@ -122,6 +120,10 @@ class PostgresRelay:
                 client.close()
                 continue
             with self._lock:
+                if self._listener is not listener:  # cut while this one was connecting
+                    client.close()
+                    server.close()
+                    return
                 self._sockets.update((client, server))
             for source, target in ((client, server), (server, client)):
                 threading.Thread(target=self._pump, args=(source, target), daemon=True).start()
@@ -134,10 +136,8 @@ class PostgresRelay:
         except OSError:
             pass
         for sock in (source, target):
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def app_env(*, database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
@@ -219,15 +219,19 @@ def request(
     body: bytes | None = None,
     headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], bytes]:
-    """(status, headers, body) of one HTTP request; error statuses are answers too."""
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310
+    """(status, headers by lower-case name, body) of one loopback request; 0: refused."""
+    assert url.startswith("http://127.0.0.1:")
+    host, _, path = url.removeprefix("http://").partition("/")
+    connection = http.client.HTTPConnection(host, timeout=30)
     try:
-        with urllib.request.urlopen(req, timeout=30) as response:  # noqa: S310 - loopback
-            return response.status, dict(response.headers), response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read()
+        connection.request(method, "/" + path, body=body, headers=headers or {})
+        response = connection.getresponse()
+        headers_ = {name.lower(): value for name, value in response.getheaders()}
+        return response.status, headers_, response.read()
     except OSError:
         return 0, {}, b""
+    finally:
+        connection.close()
 
 
 def get(url: str, **headers: str) -> tuple[int, bytes]:

@@ -19,7 +19,7 @@ import psycopg
 import redis.asyncio
 from django.conf import settings
 from django.db import DatabaseError
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from opsduty.routing_keys import routing_key_known_params, routing_key_known_sql
 from signals.receiver import ingest, services
@@ -84,6 +84,25 @@ async def _db() -> AsyncConnectionPool:
     return _pool
 
 
+_retired: set[asyncio.Task[None]] = set()
+
+
+def _pool_retire(pool: AsyncConnectionPool) -> None:
+    """Replace a pool that could not hand out a connection within POOL_TIMEOUT.
+
+    Its reconnection attempts back off (1, 2, 4 ... s, for up to 5 minutes), so after a
+    long PostgreSQL outage it could keep answering 503 for a minute after the database came
+    back. The next request opens a fresh pool, which connects at once; the old one closes in
+    the background.
+    """
+    global _pool  # noqa: PLW0603 - one pool per process (per event loop)
+    if _pool is pool:
+        _pool = None
+        task = asyncio.get_running_loop().create_task(pool.close(timeout=1.0))
+        _retired.add(task)
+        task.add_done_callback(_retired.discard)
+
+
 async def close() -> None:
     """Close the pool and the Redis client (tests run each case on a new event loop)."""
     global _pool, _redis  # noqa: PLW0603
@@ -123,6 +142,9 @@ async def _fetchone(sql: str, params: Any, *, prepare: bool = False) -> Any:
                     if not conn.broken or attempt == 2:
                         raise
             await pool.check()
+        except PoolTimeout as error:
+            _pool_retire(pool)
+            raise DatabaseError(str(error)) from error
         except psycopg.Error as error:
             raise DatabaseError(str(error)) from error
     raise AssertionError("unreachable")

@@ -223,16 +223,16 @@ def test_postgres_outage_answers_503_and_the_due_step_fires_when_it_returns(
 
         relay.cut()
         status, headers, body = _post_event(base, webhook, service, "Lost?")
-        assert (status, headers.get("Retry-After")) == (503, "5"), body
+        assert (status, headers.get("retry-after")) == (503, "5"), body
         assert _json(body) == {"detail": "The event could not be stored; retry later."}
         status, headers, body = request(f"{base}/incidents/", headers={"Cookie": cookie})
-        assert (status, headers.get("Retry-After")) == (503, "5")
+        assert (status, headers.get("retry-after")) == (503, "5")
         page = body.decode()
         assert "OpsDuty is temporarily unavailable" in page
         assert "Traceback" not in page
         status, headers, body = request(f"{base}/api/v1/incidents/", headers=api)
-        assert (status, headers.get("Retry-After")) == (503, "5")
-        assert headers["Content-Type"] == "application/json"
+        assert (status, headers.get("retry-after")) == (503, "5")
+        assert headers["content-type"] == "application/json"
         assert _json(body) == {
             "detail": "The database is temporarily unavailable; retry in a few seconds."
         }
@@ -253,8 +253,17 @@ def test_postgres_outage_answers_503_and_the_due_step_fires_when_it_returns(
             lambda: get(f"{base}/incidents/", Cookie=cookie)[0] == 200,
             deadline_seconds=PROCESS_DEADLINE,
         )
-        status, _, body = _post_event(base, webhook, service, "After the outage")
-        assert status == 202, body
+        # A sender retries after Retry-After; the webhook path's pool may take a few seconds
+        # longer than the pages to reconnect. Each 503 stored nothing; the 202 stores once.
+        answers: list[int] = []
+
+        def accepted() -> bool:
+            answers.append(_post_event(base, webhook, service, "After the outage")[0])
+            return answers[-1] == 202
+
+        assert wait_until(accepted, deadline_seconds=PROCESS_DEADLINE), answers
+        assert set(answers) <= {503, 202}, answers
+        assert RawEvent.objects.filter(body__title="After the outage").count() == 1
         assert get(f"{base}/api/v1/incidents/", **api)[0] == 200
         assert wait_until(
             lambda: _step_three_lines(incident) == 1, deadline_seconds=PROCESS_DEADLINE
