@@ -38,26 +38,19 @@ TICKS = {
     "signals.raw_event_sweep": "sweeper",
 }
 _TICK_KEY = "opsduty:health:tick:"
-_redis: redis.Redis | None = None
+_clients: dict[str, redis.Redis] = {}
 
 
-def _client() -> redis.Redis:
-    """A Redis client with short time-outs: a probe must answer within a second or two."""
-    global _redis  # noqa: PLW0603 - one client (connection pool) per process
-    if _redis is None:
-        _redis = redis.Redis.from_url(
-            settings.REDIS_URL, socket_timeout=1.0, socket_connect_timeout=1.0
+def _client(url: str | None = None) -> redis.Redis:
+    """A Redis client with short time-outs (a probe must answer within a second or two),
+    one per URL and process; REDIS_URL unless another is named (the broker's)."""
+    url = url or settings.REDIS_URL
+    client = _clients.get(url)
+    if client is None:
+        client = _clients[url] = redis.Redis.from_url(
+            url, socket_timeout=1.0, socket_connect_timeout=1.0
         )
-    return _redis
-
-
-def _broker() -> redis.Redis:
-    """The broker's Redis (the same server as REDIS_URL unless CELERY_BROKER_URL differs)."""
-    if settings.CELERY_BROKER_URL == settings.REDIS_URL:
-        return _client()
-    return redis.Redis.from_url(
-        settings.CELERY_BROKER_URL, socket_timeout=1.0, socket_connect_timeout=1.0
-    )
+    return client
 
 
 def tick_record(task_name: str) -> None:
@@ -106,7 +99,7 @@ def _check_queues(now: float) -> dict[str, Any]:
     limit = settings.OPSDUTY_READYZ_QUEUE_MAX_AGE
     queues: dict[str, Any] = {}
     try:
-        pipe = _broker().pipeline(transaction=False)
+        pipe = _client(settings.CELERY_BROKER_URL).pipeline(transaction=False)
         for name in QUEUES:
             pipe.llen(name)
             pipe.lindex(name, -1)
