@@ -31,6 +31,7 @@ from opsduty.models import Organization, Service, User
 from signals.models import RawEvent, RawEventStatus, Webhook
 from tests import factories
 from tests.celery_workers import WORKER_DEADLINE, StartWorker, worker_database_url
+from tests.heartbeat_factories import make_heartbeat, make_state
 from tests.outages import (
     PROCESS_DEADLINE,
     PostgresRelay,
@@ -187,6 +188,9 @@ def test_postgres_outage_answers_503_and_the_due_step_fires_when_it_returns(
     service = _service(org_a, owner, member)
     _paged_policy(service, owner, member)
     webhook = Webhook.objects.create(organization=org_a, name="Generic")
+    heartbeat = make_heartbeat(service=service)
+    make_state(heartbeat=heartbeat)
+    checkin = f"/heartbeats/checkin/{heartbeat.public_primary_key}/"
     cookie, token = _session_cookie(owner), factories.access_token_for(owner)
     api = {"Authorization": f"Bearer {token}"}
     relay = PostgresRelay()
@@ -246,7 +250,12 @@ def test_postgres_outage_answers_503_and_the_due_step_fires_when_it_returns(
             deadline_seconds=2 * minute + 5,
         )
         assert _step_three_lines(incident) == 0
-        assert not RawEvent.objects.filter(body__title="Lost?").exists()  # 503: not accepted
+        # The webhook's cached lookup has expired by now: the lookup itself fails, and so
+        # does a heartbeat check-in (503 without Retry-After, docs/heartbeats.md).
+        status, headers, body = _post_event(base, webhook, service, "Lost again?")
+        assert (status, headers.get("retry-after")) == (503, "5"), body
+        status, body = get(f"{base}{checkin}")
+        assert (status, _json(body)) == (503, {"detail": "Temporarily unavailable, try again."})
 
         relay.start()  # PostgreSQL is back; nothing else restarts
         assert wait_until(
@@ -265,6 +274,7 @@ def test_postgres_outage_answers_503_and_the_due_step_fires_when_it_returns(
         assert set(answers) <= {503, 202}, answers
         assert RawEvent.objects.filter(body__title="After the outage").count() == 1
         assert get(f"{base}/api/v1/incidents/", **api)[0] == 200
+        assert get(f"{base}{checkin}")[0] == 200
         assert wait_until(
             lambda: _step_three_lines(incident) == 1, deadline_seconds=PROCESS_DEADLINE
         ), worker.log()
@@ -278,6 +288,8 @@ def test_postgres_outage_answers_503_and_the_due_step_fires_when_it_returns(
             deadline_seconds=PROCESS_DEADLINE,
         ), worker.log()
         assert _step_three_lines(incident) == 1  # fired once, whatever retried
+        lost = RawEvent.objects.filter(body__title__in=["Lost?", "Lost again?"])
+        assert not lost.exists()  # answered 503: not accepted, and never half-stored
         assert wait_until(
             lambda: get(f"{base}/readyz")[0] == 200, deadline_seconds=PROCESS_DEADLINE
         )
