@@ -17,7 +17,6 @@ import sys
 import uuid
 from datetime import time, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import time_machine
@@ -111,7 +110,7 @@ def test_a_restored_dump_pages_the_pending_step_once(
 ) -> None:
     _seed(org_a, owner)
     assert EscalationRun.objects.filter(due_at__isnull=False).count() == 1
-    db: dict[str, Any] = settings.DATABASES["default"]
+    db = settings.DATABASES["default"]
     pg = {
         **os.environ,
         "PGHOST": str(db["HOST"]),

@@ -278,9 +278,9 @@ def test_postgres_outage_answers_503_and_the_due_step_fires_when_it_returns(
         assert wait_until(
             lambda: _step_three_lines(incident) == 1, deadline_seconds=PROCESS_DEADLINE
         ), worker.log()
-        status, page = get(f"{base}/incidents/{incident.pk}/", Cookie=cookie)
+        status, detail = get(f"{base}/incidents/{incident.pk}/", Cookie=cookie)
         assert status == 200
-        assert page.decode().count("Step 3: notifying") == 1
+        assert detail.decode().count("Step 3: notifying") == 1
         paged = Notification.objects.filter(incident=incident).values_list("user", flat=True)
         assert set(paged) == {owner.pk, member.pk}  # step 1 paged Owner, step 3 Member
         assert wait_until(
