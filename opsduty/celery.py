@@ -24,8 +24,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 
 # The retry policy of the tasks that must survive a PostgreSQL outage (processing events,
 # escalation steps, deliveries): `@shared_task(..., **DATABASE_RETRY)`. A lost or refused
-# connection is retried with a growing delay (1, 2, 4 ... 60 s, jittered) for about half an
-# hour; the sweepers pick up whatever is still due after that. Each run starts with a
+# connection is retried 40 times, each after a random delay of up to 1, 2, 4 ... 60 s (some
+# twenty minutes in all); the sweepers pick up whatever is still due after that. Each run starts with a
 # healthy connection (`_database_connections_tidy` below), so a retry after the database
 # came back finds it.
 DATABASE_RETRY: dict[str, Any] = {
