@@ -25,9 +25,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 # The retry policy of the tasks that must survive a PostgreSQL outage (processing events,
 # escalation steps, deliveries): `@shared_task(..., **DATABASE_RETRY)`. A lost or refused
 # connection is retried 40 times, each after a random delay of up to 1, 2, 4 ... 60 s (some
-# twenty minutes in all); the sweepers pick up whatever is still due after that. Each run starts with a
-# healthy connection (`_database_connections_tidy` below), so a retry after the database
-# came back finds it.
+# twenty minutes in all); the sweepers pick up whatever is still due after that. Each run
+# starts with a healthy connection (`_database_connections_tidy` below), so a retry after
+# the database came back finds it.
 DATABASE_RETRY: dict[str, Any] = {
     "autoretry_for": (OperationalError, InterfaceError),
     "retry_backoff": 1,
