@@ -86,6 +86,7 @@ def test_events_accepted_while_redis_is_down_become_incidents_when_it_returns(
     start_worker: StartWorker, tmp_path: Path, org_a: Organization, owner: User
 ) -> None:
     service = _service(org_a, owner)
+    _paged_policy(service, owner, owner)
     webhook = Webhook.objects.create(organization=org_a, name="Generic")
     cookie, token = _session_cookie(owner), factories.access_token_for(owner)
     api = {"Authorization": f"Bearer {token}"}
@@ -133,6 +134,19 @@ def test_events_accepted_while_redis_is_down_become_incidents_when_it_returns(
         )
         assert ready["checks"]["postgres"] == {"status": "ok"}
         assert get(f"{base}/readyz?strict=1")[0] == 503
+        # Actions whose next step a Celery task would fire: the change commits and answers
+        # 200 although the task cannot be queued (the escalation sweeper fires the step).
+        before = Incident.objects.get(summary="Before the outage")
+        for action, status_after in (
+            ("acknowledge", "acknowledged"),
+            ("unacknowledge", "triggered"),
+        ):
+            status, _, body = request(
+                f"{base}/api/v1/incidents/{before.pk}/{action}/", method="POST", headers=api
+            )
+            assert status == 200, body
+            assert _json(body)["status"] == status_after
+        assert EscalationRun.objects.get(incident=before).due_at is not None  # restarted
 
         # Redis comes back empty: no task remembers the event. Beat and the worker reconnect
         # by themselves; the raw event sweeper finds the event and a drain processes it.
