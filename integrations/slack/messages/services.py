@@ -80,7 +80,11 @@ class _Touched:
 
     def __call__(self) -> None:
         self.called = True
-        enqueue("slack.incidents_sync", (sorted(self.incident_ids),))
+        try:
+            enqueue("slack.incidents_sync", (sorted(self.incident_ids),))
+        except Exception as error:  # noqa: BLE001 - after the commit: never turn it into a 500
+            # The broker (Redis) is down: the messages catch up at the incidents' next change.
+            logger.warning("Slack messages not synced (%s)", type(error).__name__)
 
 
 def _pending() -> _Touched | None:
