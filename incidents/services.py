@@ -34,7 +34,7 @@ from incidents.models import (
 )
 from opsduty.live import live_notice
 from opsduty.models import Label, Organization, User
-from opsduty.queue import enqueue
+from opsduty.queue import enqueue_or_sweep
 
 MAX_SILENCE_MINUTES = 7 * 24 * 60
 
@@ -245,7 +245,7 @@ def incident_silence(*, incident: Incident, by: User | None, minutes: int | None
 
 
 def _schedule_silence_end(incident_id: int, due: datetime) -> None:
-    enqueue("incidents.silence_expire", (incident_id,), eta=due)
+    enqueue_or_sweep("incidents.silence_expire", (incident_id,), eta=due)
 
 
 @transaction.atomic

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -10,14 +11,33 @@ from celery import Celery, Task
 from celery.schedules import crontab
 from celery.signals import (
     after_setup_logger,
+    before_task_publish,
     task_postrun,
     task_prerun,
     worker_init,
     worker_process_init,
 )
+from django.db import InterfaceError, OperationalError
 from kombu import Exchange, Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
+
+# The retry policy of the tasks that must survive a PostgreSQL outage (processing events,
+# escalation steps, deliveries): `@shared_task(..., **DATABASE_RETRY)`. A lost or refused
+# connection is retried 40 times, each after a random delay of up to 1, 2, 4 ... 60 s (some
+# twenty minutes in all); the sweepers pick up whatever is still due after that. Each run
+# starts with a healthy connection (`_database_connections_tidy` below), so a retry after
+# the database came back finds it.
+DATABASE_RETRY: dict[str, Any] = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 1,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 40,
+}
+# The header `before_task_publish` stamps on every task message: the time it was queued,
+# which /readyz reads from the oldest message waiting in each queue (opsduty/health.py).
+SENT_AT_HEADER = "opsduty_sent_at"
 
 app = Celery("opsduty")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -55,6 +75,13 @@ def _worker_process_warm_up(**_: Any) -> None:
     from opsduty.warmup import worker_child_warm_up
 
     worker_child_warm_up()
+
+
+@before_task_publish.connect
+def _sent_at_stamp(headers: dict[str, Any] | None = None, **_: Any) -> None:
+    """Stamp the queuing time on the message (the queue-age check of /readyz)."""
+    if headers is not None:
+        headers.setdefault(SENT_AT_HEADER, time.time())
 
 
 @task_prerun.connect

@@ -7,6 +7,7 @@ beat schedule carry them): they stay stable when code moves between modules.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 from celery import Task
 
 from opsduty.celery import app, task_packages
+
+logger = logging.getLogger(__name__)
 
 
 def tasks_import() -> None:
@@ -39,3 +42,17 @@ def enqueue(name: str, args: Sequence[Any] = (), *, eta: datetime | None = None)
     """Queue task `name` now (the caller wraps it in `transaction.on_commit` when needed)."""
     options: dict[str, Any] = {"eta": eta} if eta is not None else {}
     task_named(name).apply_async(args=tuple(args), **options)
+
+
+def enqueue_or_sweep(name: str, args: Sequence[Any] = (), *, eta: datetime | None = None) -> None:
+    """Queue task `name` whose work a sweeper also finds (a row with a `due_at`): when the
+    broker cannot take it (Redis down), log it and carry on.
+
+    Called after a commit (`transaction.on_commit`): raising there would answer a request
+    whose change is committed with a 500, and skip the other callbacks of the transaction.
+    The beat sweepers fire the due row instead (docs/operations.md).
+    """
+    try:
+        enqueue(name, args, eta=eta)
+    except Exception as error:  # noqa: BLE001 - kombu, redis and socket errors alike
+        logger.warning("%s not queued (%s); its sweeper will run it", name, type(error).__name__)

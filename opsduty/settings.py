@@ -98,6 +98,20 @@ DATABASES = {
 DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = env_bool(
     "OPSDUTY_DB_SERVER_SIDE_BINDING", True
 )
+# Outages (docs/operations.md): a connection attempt to an unreachable server gives up after
+# OPSDUTY_DB_CONNECT_TIMEOUT seconds (libpq would wait for the kernel, minutes), and TCP
+# keepalives notice a connection whose server side vanished without a FIN. A connection the
+# server closed (PgBouncer or PostgreSQL restarted) is replaced by the health check above
+# at the next request or task.
+DATABASES["default"]["OPTIONS"].update(
+    {
+        "connect_timeout": env_int("OPSDUTY_DB_CONNECT_TIMEOUT", 5),
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:16379/0")
@@ -106,6 +120,13 @@ CACHES = {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
         "KEY_PREFIX": "opsduty",
+        # Redis down must cost a request a fraction of a second, not a hang (docs/operations.md).
+        "OPTIONS": {
+            "socket_connect_timeout": 1.0,
+            "socket_timeout": 1.0,
+            "socket_keepalive": True,
+            "health_check_interval": 10,
+        },
     }
 }
 
@@ -208,10 +229,23 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A lost broker connection is re-established for as long as it takes (Celery's default gives
+# up after 100 attempts and the worker exits): workers and beat outlive a Redis outage and
+# resume without a restart (docs/operations.md).
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES: int | None = None
+CELERY_BROKER_CONNECTION_TIMEOUT = 4
 # Redis redelivers unacknowledged tasks after this; keep it above the longest ETA we schedule
 # so a delayed task is not delivered twice (the sweepers cover anything the broker loses).
+# The socket options make a dead connection noticed: keepalives and a PING every
+# health_check_interval seconds on an idle connection, time-outs above BRPOP's 1 s poll.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("OPSDUTY_VISIBILITY_TIMEOUT", 7200)
+    "visibility_timeout": env_int("OPSDUTY_VISIBILITY_TIMEOUT", 7200),
+    "socket_connect_timeout": 4,
+    "socket_timeout": 10,
+    "socket_keepalive": True,
+    "health_check_interval": 10,
+    "retry_on_timeout": True,
 }
 CELERY_TASK_ALWAYS_EAGER = env_bool("OPSDUTY_CELERY_EAGER", False)
 # Celery's Django fixup closes every database connection around every task unless this is
@@ -225,6 +259,13 @@ ESCALATION_MINUTE_SECONDS = env_int("OPSDUTY_ESCALATION_MINUTE_SECONDS", 60)
 # Benchmarks only (bench/README.md, the analytics upkeep's cost): off, no incident change
 # updates the analytics, which stay stale until `manage.py rebuild_analytics`.
 OPSDUTY_ANALYTICS_UPKEEP = env_bool("OPSDUTY_ANALYTICS_UPKEEP", True)
+
+# /readyz (opsduty/health.py, docs/operations.md): the checks whose failure answers 503 (the
+# others only make the status "degraded"), the age over which a queue's oldest waiting task
+# counts as late, and how long a sweeper may go without a run.
+OPSDUTY_READYZ_REQUIRED = env_list("OPSDUTY_READYZ_REQUIRED", ["postgres"])
+OPSDUTY_READYZ_QUEUE_MAX_AGE = env_int("OPSDUTY_READYZ_QUEUE_MAX_AGE", 60)
+OPSDUTY_READYZ_TICK_MAX_AGE = env_int("OPSDUTY_READYZ_TICK_MAX_AGE", 60)
 
 # --- Static files, email, i18n -------------------------------------------------------------
 

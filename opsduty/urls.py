@@ -1,4 +1,4 @@
-"""Root URLconf: UI at /, API v1 at /api/v1/, OAuth2 at /oauth2/, health at /healthz,
+"""Root URLconf: UI at /, API v1 at /api/v1/, OAuth2 at /oauth2/, health at /healthz and /readyz,
 webcal feeds at /calendar/<token>.ics."""
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ oauth2_patterns = [
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("oauth2/", include((oauth2_patterns, "oauth2_provider"))),
     path("api/v1/", include("opsduty.api.urls")),

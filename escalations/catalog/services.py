@@ -13,7 +13,7 @@ from escalations.models import EscalationPolicy
 from incidents.maintenance import incident_maintenance_close, incident_maintenance_open
 from opsduty.live import live_notice
 from opsduty.models import MaintenanceMode, Service, ServiceType, Team, User
-from opsduty.queue import enqueue
+from opsduty.queue import enqueue_or_sweep
 from opsduty.routing_keys import routing_key_check_free, routing_key_new
 from opsduty.selectors import service_maintenance_active
 from opsduty.services import can_manage_team
@@ -226,7 +226,7 @@ def service_maintenance_start(
 
 
 def _schedule_maintenance_end(service_id: int, due: datetime) -> None:
-    enqueue("escalations.maintenance_expire", (service_id,), eta=due)
+    enqueue_or_sweep("escalations.maintenance_expire", (service_id,), eta=due)
 
 
 @transaction.atomic

@@ -5,10 +5,11 @@ from __future__ import annotations
 from celery import shared_task
 
 from escalations.catalog import services
+from opsduty.celery import DATABASE_RETRY
 from opsduty.retry import run_retrying_conflicts
 
 
-@shared_task(name="escalations.maintenance_expire", acks_late=True)
+@shared_task(name="escalations.maintenance_expire", acks_late=True, **DATABASE_RETRY)
 def service_maintenance_expire(service_id: int) -> bool:
     """End one service's maintenance if it is due (a no-op otherwise: exactly once)."""
     return run_retrying_conflicts(services.service_maintenance_expire, service_id=service_id)

@@ -41,7 +41,7 @@ from incidents.models import Incident, IncidentEvent, LogAction, Status
 from incidents.services import incident_resolve, incident_unacknowledge
 from opsduty import rawsql
 from opsduty.models import Service
-from opsduty.queue import enqueue
+from opsduty.queue import enqueue_or_sweep
 from opsduty.selectors import service_escalation_paused
 
 logger = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ def _level(run: EscalationRun) -> int:
 
 
 def _schedule(run_id: int, version: int, due_at: datetime) -> None:
-    enqueue("escalations.run_fire", (run_id, version), eta=due_at)
+    enqueue_or_sweep("escalations.run_fire", (run_id, version), eta=due_at)
 
 
 def _after_commit(run: EscalationRun) -> None:

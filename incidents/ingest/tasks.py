@@ -9,11 +9,13 @@ from __future__ import annotations
 from celery import shared_task
 
 from incidents.ingest import drain
+from opsduty.celery import DATABASE_RETRY
+from opsduty.health import tick_record
 from opsduty.retry import run_retrying_conflicts
 from signals.receiver import services as receiver
 
 
-@shared_task(name="signals.raw_events_drain", acks_late=True)
+@shared_task(name="signals.raw_events_drain", acks_late=True, **DATABASE_RETRY)
 def raw_events_drain() -> int:
     """Process pending raw events in batches (see incidents/ingest/drain.py)."""
     return drain.raw_events_drain()
@@ -34,7 +36,8 @@ def raw_event_process(raw_event_id: int) -> bool:
 @shared_task(name="signals.raw_event_sweep")
 def raw_event_sweep() -> bool:
     """Queue a drain when an event has waited too long (its task or worker was lost)."""
-    if drain.raw_events_stale():
+    stale = drain.raw_events_stale()
+    if stale:
         receiver.drain_kick(force=True)
-        return True
-    return False
+    tick_record("signals.raw_event_sweep")
+    return stale

@@ -1,6 +1,7 @@
 """JSON error bodies for API v1: always `{"detail": ...}`, never HTML.
 
 * 401, 403, 404, 405, 429 (with `Retry-After`), ...: `{"detail": "<message>"}`.
+* 503 (with `Retry-After`) when PostgreSQL cannot be reached: `{"detail": "<message>"}`.
 * 422: `{"detail": [{"loc": ["body", "field"], "msg": "...", "type": "value_error"}]}` for
   DRF serializer errors, Django `ValidationError`s raised by services, a malformed JSON body
   (`loc: ["body"]`) and bad query parameters (`loc: ["query", "name"]`).
@@ -21,6 +22,8 @@ from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from opsduty.errors import DATABASE_UNAVAILABLE, RETRY_AFTER_SECONDS, database_unavailable
 
 VALUE_ERROR = "value_error"
 
@@ -90,8 +93,21 @@ def _as_api_exception(exc: Exception) -> Exception:
     return exc
 
 
+class ServiceUnavailable(exceptions.APIException):
+    """503 with Retry-After: PostgreSQL could not be reached (opsduty/errors.py)."""
+
+    status_code = 503
+    default_detail = DATABASE_UNAVAILABLE
+    default_code = "service_unavailable"
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, with 422 detail lists and `{"detail": ...}` for everything else."""
+    if database_unavailable(exc):
+        response = drf_exception_handler(ServiceUnavailable(), context)
+        assert response is not None
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     exc = _as_api_exception(exc)
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -68,6 +68,19 @@ def _error(status: int, detail: str, *headers: tuple[str, str]) -> Answer:
     return Answer(status, {"detail": detail}, headers)
 
 
+# Seconds a sender is asked to wait when the database is unavailable.
+RETRY_AFTER_SECONDS = 5
+
+
+def unavailable() -> Answer:
+    """503 with Retry-After: the database could not be reached, nothing was stored."""
+    return _error(
+        503,
+        "The event could not be stored; retry later.",
+        ("Retry-After", str(RETRY_AFTER_SECONDS)),
+    )
+
+
 # --- cached lookups -------------------------------------------------------------------------
 
 _webhooks: dict[str, tuple[float, WebhookInfo | None]] = {}
@@ -322,6 +335,16 @@ def _store(params: dict[str, str | int | datetime]) -> int:
     raise AssertionError("unreachable")
 
 
+def _reconnecting(lookup: Callable[..., Any], step: Step) -> Any:
+    """Run a lookup step; a persistent connection the server dropped is replaced once (the
+    bare WSGI path skips Django's per-request connection health check)."""
+    try:
+        return lookup(*step[1:])
+    except (OperationalError, InterfaceError):
+        connection.close()
+        return lookup(*step[1:])
+
+
 def _headers(environ_headers: Mapping[str, str]) -> dict[str, str]:
     kept: dict[str, str] = {}
     size = 0
@@ -402,9 +425,9 @@ def receive_steps(request: Request) -> Generator[Step, Any, Answer]:
     )
     try:
         yield ("store", params)
-    except DatabaseError:
-        logger.exception("raw event not stored")
-        return _error(503, "The event could not be stored; retry later.", ("Retry-After", "5"))
+    except DatabaseError as error:
+        logger.error("raw event not stored: %s", type(error).__name__)
+        return unavailable()
     if not webhook.enabled:
         return Answer(
             202,
@@ -429,10 +452,13 @@ def receive(*, request: Request, read: Callable[[int], bytes]) -> Answer:
             return done.value  # type: ignore[no-any-return]
         kind = step[0]
         reply = None
-        if kind == "webhook":
-            reply = _webhook(step[1])
-        elif kind == "routing_key":
-            reply = _routing_key_known(step[1], step[2])
+        if kind in ("webhook", "routing_key"):
+            try:
+                reply = _reconnecting(_webhook if kind == "webhook" else _routing_key_known, step)
+            except DatabaseError as error:
+                # PostgreSQL is down (or restarting): ask the sender to retry later.
+                logger.error("webhook lookup failed: %s", type(error).__name__)
+                return unavailable()
         elif kind == "read":
             reply = read(step[1])
         elif kind == "rate":

@@ -19,7 +19,7 @@ import psycopg
 import redis.asyncio
 from django.conf import settings
 from django.db import DatabaseError
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from opsduty.routing_keys import routing_key_known_params, routing_key_known_sql
 from signals.receiver import ingest, services
@@ -36,14 +36,30 @@ _redis: redis.asyncio.Redis | None = None
 _redis_loop: asyncio.AbstractEventLoop | None = None
 
 
+# Seconds a request waits for a pooled connection before it answers 503 (PostgreSQL down);
+# psycopg_pool's default, 30 s, would outlast most senders' own time-outs.
+POOL_TIMEOUT = 3.0
+# The libpq options of settings.DATABASES that the pool uses too (connect time-out, TCP
+# keepalives: docs/operations.md).
+_LIBPQ_OPTIONS = (
+    "connect_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+)
+
+
 def _conninfo() -> str:
     db = settings.DATABASES["default"]
+    options = {k: v for k, v in db.get("OPTIONS", {}).items() if k in _LIBPQ_OPTIONS}
     return psycopg.conninfo.make_conninfo(
         host=db["HOST"],
         port=db["PORT"],
         user=db["USER"],
         password=db["PASSWORD"],
         dbname=db["NAME"],
+        **options,
     )
 
 
@@ -57,10 +73,34 @@ async def _db() -> AsyncConnectionPool:
     if _pool is None:
         _pool_loop = loop
         _pool = AsyncConnectionPool(
-            _conninfo(), min_size=1, max_size=8, kwargs={"autocommit": True}, open=False
+            _conninfo(),
+            min_size=1,
+            max_size=8,
+            kwargs={"autocommit": True},
+            open=False,
+            timeout=POOL_TIMEOUT,
         )
         await _pool.open()
     return _pool
+
+
+_retired: set[asyncio.Task[None]] = set()
+
+
+def _pool_retire(pool: AsyncConnectionPool) -> None:
+    """Replace a pool that could not hand out a connection within POOL_TIMEOUT.
+
+    Its reconnection attempts back off (1, 2, 4 ... s, for up to 5 minutes), so after a
+    long PostgreSQL outage it could keep answering 503 for a minute after the database came
+    back. The next request opens a fresh pool, which connects at once; the old one closes in
+    the background.
+    """
+    global _pool  # noqa: PLW0603 - one pool per process (per event loop)
+    if _pool is pool:
+        _pool = None
+        task = asyncio.get_running_loop().create_task(pool.close(timeout=1.0))
+        _retired.add(task)
+        task.add_done_callback(_retired.discard)
 
 
 async def close() -> None:
@@ -83,13 +123,31 @@ def _redis_client() -> redis.asyncio.Redis:
 
 
 async def _fetchone(sql: str, params: Any, *, prepare: bool = False) -> Any:
+    """One statement on a pooled connection; DatabaseError when PostgreSQL cannot answer.
+
+    A pooled connection the server has closed (PostgreSQL or PgBouncer restarted, an
+    administrator's pg_terminate_backend) fails on first use: the pool then checks its idle
+    connections, replacing the dead ones, and the statement is tried once more. The
+    statement never reached the server on a connection that was already closed, so the
+    retry stores an event once.
+    """
     pool = await _db()
-    try:
-        async with pool.connection() as conn:
-            cursor = await conn.execute(sql, params, prepare=prepare)
-            return await cursor.fetchone()
-    except psycopg.Error as error:
-        raise DatabaseError(str(error)) from error
+    for attempt in (1, 2):
+        try:
+            async with pool.connection() as conn:
+                try:
+                    cursor = await conn.execute(sql, params, prepare=prepare)
+                    return await cursor.fetchone()
+                except psycopg.OperationalError:
+                    if not conn.broken or attempt == 2:
+                        raise
+            await pool.check()
+        except PoolTimeout as error:
+            _pool_retire(pool)
+            raise DatabaseError(str(error)) from error
+        except psycopg.Error as error:
+            raise DatabaseError(str(error)) from error
+    raise AssertionError("unreachable")
 
 
 async def _webhook(key: str) -> ingest.WebhookInfo | None:
@@ -140,10 +198,12 @@ async def _run(request: ingest.Request, receive: Receive) -> ingest.Answer:
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
         kind, reply = step[0], None
-        if kind == "webhook":
-            reply = await _webhook(step[1])
-        elif kind == "routing_key":
-            reply = await _routing_key(step[1], step[2])
+        if kind in ("webhook", "routing_key"):
+            try:
+                reply = await (_webhook(step[1]) if kind == "webhook" else _routing_key(*step[1:]))
+            except DatabaseError as error:
+                logger.error("webhook lookup failed: %s", type(error).__name__)
+                return ingest.unavailable()
         elif kind == "read":
             reply = await _read(receive, step[1])
         elif kind == "rate":

@@ -20,6 +20,7 @@ from escalations.policies.services import policy_create, step_add
 from incidents import services as incident_services
 from incidents.models import Incident
 from integrations.slack.fake import FakeSlack
+from integrations.slack.messages.services import _redis as slack_redis
 from integrations.slack.messages.services import message_sync, pace_settle, pace_wait
 from integrations.slack.models import SlackMessage, SlackWorkspace
 from opsduty.models import Organization, Service, User
@@ -352,6 +353,25 @@ def test_the_channel_pace_allows_a_burst_then_one_per_interval(
     assert waits[3] > 0
     # Another channel has its own pace.
     assert pace_wait("T0PACE", "C0OTHER") == 0
+
+
+@pytest.mark.django_db
+def test_with_redis_down_the_message_is_posted_without_the_pace(
+    workspace: SlackWorkspace,
+    fake_slack: FakeSlack,
+    service: Service,
+    committed: Callable[[], Any],
+    settings: Any,
+) -> None:
+    """The pace lives in Redis; without it the message goes at once (Slack's 429 paces us)."""
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens: refused at once
+    slack_redis.cache_clear()
+    try:
+        incident = _open(committed, service, "Queue stuck")
+    finally:
+        slack_redis.cache_clear()
+    (message,) = fake_slack.messages(CHANNEL)
+    assert message.text.startswith(f"#{incident.number} Queue stuck (Triggered")
 
 
 def test_a_write_counts_from_slacks_answer_not_from_its_turn(settings: Any) -> None:
