@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from opsduty.env import env_bool, env_int, env_list, env_secret, env_str
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "axes",
     "django_htmx",
+    "csp",
     "opsduty",
     "signals",
     "processing",
@@ -50,6 +52,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "opsduty.middleware.CommonMiddleware",
@@ -78,6 +81,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "opsduty.context_processors.organization",
                 "incidents.live.context_processors.live",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -130,6 +134,13 @@ AUTH_PASSWORD_VALIDATORS = [
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 
 SESSION_COOKIE_AGE = env_int("OPSDUTY_SESSION_AGE_SECONDS", 14 * 24 * 3600)
+# Behind a TLS-terminating proxy, X-Forwarded-Proto: https marks a request secure (only set
+# this when the proxy overwrites that header: a client could send it otherwise).
+BEHIND_TLS_PROXY = env_bool("OPSDUTY_BEHIND_TLS_PROXY", False)
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Secure cookies and HSTS are on by default outside DEBUG. HSTS is only ever sent on a secure
+# (HTTPS) answer, so a plain-HTTP development or test server is unaffected.
 SECURE_COOKIES = env_bool("OPSDUTY_SECURE_COOKIES", not DEBUG)
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
@@ -137,11 +148,28 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = env_bool("OPSDUTY_SSL_REDIRECT", False)
-SECURE_HSTS_SECONDS = env_int("OPSDUTY_HSTS_SECONDS", 0)
-if env_bool("OPSDUTY_BEHIND_TLS_PROXY", False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int("OPSDUTY_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("OPSDUTY_HSTS_INCLUDE_SUBDOMAINS", False)
+
+# Content-Security-Policy (django-csp 4): no inline script or style and no eval. The one
+# inline script (base.html) carries the request's nonce; dynamic positions and colours are
+# set through the CSSOM by static/js/app.js (docs/security.md).
+CONTENT_SECURITY_POLICY: dict[str, Any] = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # Login throttling (django-axes): lock a (domain+email, IP) pair after repeated failures.
 AXES_ENABLED = env_bool("OPSDUTY_LOGIN_THROTTLE", True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, path, re_path
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
 from analytics.api import (
@@ -64,8 +64,9 @@ class OpenApiView(SpectacularJSONAPIView):
     throttle_classes: list[type] = []
 
 
-class SwaggerView(SpectacularSwaggerView):
-    """Swagger UI (offline assets from drf-spectacular-sidecar), public."""
+class SwaggerView(SpectacularSwaggerSplitView):
+    """Swagger UI (offline assets from drf-spectacular-sidecar), public; its init script is
+    served by the same view (`?script`), so the page needs no inline script (CSP)."""
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
