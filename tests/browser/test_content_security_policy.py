@@ -38,7 +38,9 @@ def test_an_injected_inline_script_is_refused_and_reported(
     csp_violations.clear()  # seen on purpose: the check at teardown must not fail this test
 
 
-def test_swagger_ui_renders_the_api_without_a_violation(page: Page, live_server: LiveServer) -> None:
+def test_swagger_ui_renders_the_api_without_a_violation(
+    page: Page, live_server: LiveServer
+) -> None:
     page.goto(f"{live_server.url}/api/v1/docs")
     expect(page.get_by_role("heading", name="OpsDuty API v1")).to_be_visible()
     expect(page.locator(".opblock").first).to_be_visible()
