@@ -181,6 +181,28 @@ AXES_LOCKOUT_CALLABLE = "opsduty.views.auth.login_locked_out"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
 
+# --- Abuse limits (opsduty/ratelimit.py, docs/security.md) ---------------------------------
+
+# Fixed windows per key, counted in Redis; the `limits` notation ("120/minute", "20/hour"),
+# "off" for none. A refused request answers 429 with Retry-After and never reaches PostgreSQL.
+OPSDUTY_RATE_LIMITS: dict[str, str] = {
+    # per heartbeat (its check-in key), both the ASGI fast path and the Django view
+    "heartbeat_checkin": env_str("OPSDUTY_RATE_HEARTBEAT_CHECKIN", "120/minute"),
+    # sign-in attempts (POST /login/) per client IP; django-axes also locks an email after
+    # OPSDUTY_LOGIN_FAILURE_LIMIT failures
+    "login": env_str("OPSDUTY_RATE_LOGIN", "30/minute"),
+    # API tokens created per user (profile page, CLI and API alike)
+    "api_token_create": env_str("OPSDUTY_RATE_API_TOKEN_CREATE", "20/hour"),
+    # OAuth2 protocol endpoints (/oauth2/token/, revoke, introspect, authorize) per client IP
+    "oauth": env_str("OPSDUTY_RATE_OAUTH", "60/minute"),
+    # webcal feeds per feed token
+    "calendar_feed": env_str("OPSDUTY_RATE_CALENDAR_FEED", "60/minute"),
+    # the public OpenAPI document and Swagger UI per client IP
+    "public": env_str("OPSDUTY_RATE_PUBLIC", "60/minute"),
+    # Twilio's callbacks per account key, Slack's per client IP (both signed)
+    "provider_callback": env_str("OPSDUTY_RATE_PROVIDER_CALLBACK", "1200/minute"),
+}
+
 # --- API -----------------------------------------------------------------------------------
 
 TWO_YEARS = 2 * 365 * 24 * 3600
@@ -209,7 +231,11 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "opsduty.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["opsduty.api.auth.TokenRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"token": env_str("OPSDUTY_API_RATE", "1200/min")},
+    # Per user, all their tokens together (DRF throttle in Redis): OPSDUTY_RATE_API, or its
+    # older name OPSDUTY_API_RATE.
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env_str("OPSDUTY_RATE_API", env_str("OPSDUTY_API_RATE", "1200/min"))
+    },
     "UNAUTHENTICATED_USER": None,
 }
 

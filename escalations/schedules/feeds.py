@@ -30,6 +30,7 @@ from escalations.schedules.selectors import (
     user_shifts,
 )
 from opsduty.models import User
+from opsduty.ratelimit import by_kwarg, rate_limited
 
 FEED_BEHIND = timedelta(days=60)
 FEED_AHEAD = timedelta(days=120)
@@ -169,6 +170,7 @@ def my_shifts_calendar(*, user: User, now: datetime) -> Calendar:
 
 
 @require_safe
+@rate_limited("calendar_feed", key=by_kwarg("token"))
 def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     """The iCalendar file of a feed (no session: the token is the credential)."""
     feed = feed_lookup(token=token)

@@ -43,6 +43,7 @@ from incidents.api.reads import (
     IncidentResponderListView,
 )
 from opsduty.api.users import UserListView
+from opsduty.ratelimit import by_ip, rate_limited
 from processing.channels.api import ReceiveChannelDebugView, ReceiveChannelListView
 from processing.pipeline.api import RawEventDebugView
 from signals.heartbeats.api import (
@@ -196,7 +197,8 @@ urlpatterns: list[URLPattern] = [
         AnalyticsResponderListView.as_view(),
         name="analytics-responders",
     ),
-    path("openapi.json", OpenApiView.as_view(), name="openapi"),
-    path("docs", SwaggerView.as_view(), name="docs"),
+    # Public (no token): limited per client IP (settings OPSDUTY_RATE_PUBLIC).
+    path("openapi.json", rate_limited("public", key=by_ip)(OpenApiView.as_view()), name="openapi"),
+    path("docs", rate_limited("public", key=by_ip)(SwaggerView.as_view()), name="docs"),
     re_path(r"^.*$", not_found),
 ]

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from django.utils import timezone
 
+from opsduty.ratelimit import rate_limit_hit_async, refusal_detail
 from signals.heartbeats.models import HeartbeatState
 from signals.heartbeats.services import CHECKIN_SQL, checkin_params
 from signals.receiver.ingest_async import Receive, Scope, Send, _db
@@ -53,6 +54,19 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> bool:
     if target is None:
         return False
     key, environment = target
+    # Per heartbeat, before the database (opsduty/ratelimit.py). A check-in handed on to the
+    # Django view below is counted there once more: only the rare ones (unknown keys, a
+    # check-in that resolves an incident).
+    wait = await rate_limit_hit_async("heartbeat_checkin", key)
+    if wait:
+        await _answer(
+            scope,
+            send,
+            {"detail": refusal_detail(wait)},
+            status=429,
+            extra=[(b"retry-after", str(wait).encode())],
+        )
+        return True
     pool = await _db()
     try:
         async with pool.connection() as conn:
@@ -92,13 +106,21 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> bool:
     return True
 
 
-async def _answer(scope: Scope, send: Send, body: dict[str, Any]) -> None:
+async def _answer(
+    scope: Scope,
+    send: Send,
+    body: dict[str, Any],
+    status: int = 200,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     content = json.dumps(body, ensure_ascii=False, separators=(", ", ": ")).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(content)).encode()),
+        (b"x-content-type-options", b"nosniff"),
+        *(extra or []),
     ]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send(
         {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else content}
     )

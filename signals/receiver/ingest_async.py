@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from psycopg_pool import AsyncConnectionPool
 
+from opsduty.ratelimit import rate_limit_close_async
 from opsduty.routing_keys import routing_key_known_params, routing_key_known_sql
 from signals.receiver import ingest, services
 
@@ -71,6 +72,7 @@ async def close() -> None:
     if _redis is not None and _redis_loop is asyncio.get_running_loop():
         await _redis.aclose()
     _pool, _redis = None, None
+    await rate_limit_close_async()  # the check-in limit's connections (opsduty/ratelimit.py)
 
 
 def _redis_client() -> redis.asyncio.Redis:
