@@ -73,12 +73,15 @@ def _async_limiter(url: str) -> AsyncFixedWindowRateLimiter:
     loop = asyncio.get_running_loop()
     if _async is None or _async[0] is not loop:
         pool = redis.asyncio.ConnectionPool.from_url(url, socket_timeout=1.0)
+        # `limits` types its extra options as scalars, but hands them to redis-py, which
+        # takes a connection pool: ours, so that it can be closed with its event loop.
+        options: dict[str, Any] = {"connection_pool": pool}
         storage = AsyncRedisStorage(
             "async+" + url,
             implementation="redispy",
             key_prefix=KEY_PREFIX,
             wrap_exceptions=True,
-            connection_pool=pool,
+            **options,
         )
         _async = (loop, pool, AsyncFixedWindowRateLimiter(storage))
     limiter: AsyncFixedWindowRateLimiter = _async[2]
