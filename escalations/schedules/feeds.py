@@ -29,6 +29,7 @@ from escalations.schedules.selectors import (
     schedule_visible_list,
     user_shifts,
 )
+from opsduty.crypto import secret_digest
 from opsduty.models import User
 from opsduty.ratelimit import by_kwarg, rate_limited
 
@@ -45,14 +46,14 @@ def feed_lookup(*, token: str) -> CalendarFeed | None:
     """The feed of `token` if it may still be served, else None (one answer for every refusal).
 
     None for an unknown (or rotated) token, a deactivated feed user, and a schedule the user
-    can no longer see. The token is the credential: it is looked up by its unique index,
-    which reveals nothing about other tokens.
+    can no longer see. The token is the credential: it is looked up by its SHA-256's unique
+    index (the token itself is stored encrypted), which reveals nothing about other tokens.
     """
     if not token or len(token) > TOKEN_MAX:
         return None
     feed = (
         CalendarFeed.objects.select_related("user", "user__organization", "schedule")
-        .filter(token=token)
+        .filter(token_hash=secret_digest(token))
         .first()
     )
     if feed is None or not feed.user.is_active:

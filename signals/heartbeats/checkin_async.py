@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 from django.utils import timezone
 
+from opsduty.crypto import secret_digest
 from opsduty.ratelimit import rate_limit_hit_async, refusal_detail
 from signals.heartbeats.models import HeartbeatState
 from signals.heartbeats.services import CHECKIN_SQL, checkin_params
@@ -33,8 +34,8 @@ _SELECT = """
     SELECT s.id, s.type, s.cron_expression, s.cron_timezone, s.interval_seconds,
         s.timeout_seconds, s.environment
     FROM signals_heartbeatstate s JOIN signals_heartbeat h ON h.id = s.heartbeat_id"""
-STATE_SQL = _SELECT + " WHERE h.public_primary_key = %s AND s.environment = %s"
-ONLY_STATE_SQL = _SELECT + " WHERE h.public_primary_key = %s ORDER BY s.id LIMIT 2"
+STATE_SQL = _SELECT + " WHERE h.public_primary_key_hash = %s AND s.environment = %s"
+ONLY_STATE_SQL = _SELECT + " WHERE h.public_primary_key_hash = %s ORDER BY s.id LIMIT 2"
 
 
 def _target(path: str) -> tuple[str, str | None] | None:
@@ -71,10 +72,12 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> bool:
     try:
         async with pool.connection() as conn:
             if environment is None:
-                rows = await (await conn.execute(ONLY_STATE_SQL, [key], prepare=True)).fetchall()
+                digest = secret_digest(key)
+                rows = await (await conn.execute(ONLY_STATE_SQL, [digest], prepare=True)).fetchall()
                 row = rows[0] if len(rows) == 1 else None
             else:
-                cursor = await conn.execute(STATE_SQL, [key, environment], prepare=True)
+                params = [secret_digest(key), environment]
+                cursor = await conn.execute(STATE_SQL, params, prepare=True)
                 row = await cursor.fetchone()
             if row is None:
                 return False

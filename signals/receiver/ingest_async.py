@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import DatabaseError
 from psycopg_pool import AsyncConnectionPool
 
+from opsduty.crypto import secret_digest
 from opsduty.ratelimit import rate_limit_close_async
 from opsduty.routing_keys import routing_key_known_params, routing_key_known_sql
 from signals.receiver import ingest, services
@@ -95,7 +96,7 @@ async def _fetchone(sql: str, params: Any, *, prepare: bool = False) -> Any:
 
 
 async def _webhook(key: str) -> ingest.WebhookInfo | None:
-    row = await _fetchone(ingest.WEBHOOK_SQL, [key])
+    row = await _fetchone(ingest.WEBHOOK_SQL, [secret_digest(key)])
     info = ingest.WebhookInfo(*row) if row else None
     return ingest.remember(ingest._webhooks, key, info)  # type: ignore[no-any-return]
 
