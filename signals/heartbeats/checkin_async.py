@@ -76,8 +76,8 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> bool:
                 rows = await (await conn.execute(ONLY_STATE_SQL, [digest], prepare=True)).fetchall()
                 row = rows[0] if len(rows) == 1 else None
             else:
-                params = [secret_digest(key), environment]
-                cursor = await conn.execute(STATE_SQL, params, prepare=True)
+                lookup = [secret_digest(key), environment]
+                cursor = await conn.execute(STATE_SQL, lookup, prepare=True)
                 row = await cursor.fetchone()
             if row is None:
                 return False
