@@ -6,6 +6,9 @@ Migrations convert the rows of an older database in place."""
 
 from __future__ import annotations
 
+import io
+from typing import Any
+
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -18,7 +21,7 @@ from integrations.twilio.models import TwilioAccount
 from opsduty.crypto import secret_digest
 from opsduty.models import Organization, Service, User
 from signals.models import Heartbeat, Webhook
-from tests import factories
+from tests import factories, log_secrets
 from tests.heartbeat_factories import make_heartbeat, make_state
 
 
@@ -151,3 +154,42 @@ def test_the_migration_encrypts_existing_keys_and_they_keep_working(
         content_type="application/json",
     )
     assert event.status_code == 202
+
+
+@pytest.mark.django_db
+def test_a_key_rotation_keeps_every_url_working(settings: Any, service: Service) -> None:
+    from cryptography.fernet import Fernet
+    from django.core.management import call_command
+
+    from opsduty import crypto
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    log_secrets.secret_register(old, new)
+
+    def use(*keys: str) -> None:
+        settings.OPSDUTY_ENCRYPTION_KEYS = list(keys)
+        crypto._fernet.cache_clear()
+
+    try:
+        use(old)
+        heartbeat = make_heartbeat(service=service)
+        make_state(heartbeat=heartbeat, environment="prod")
+        key = heartbeat.public_primary_key
+        use(new, old)  # the new key first; then every secret saved again with it
+        out = io.StringIO()
+        call_command("reencrypt_secrets", stdout=out)
+        assert "signals.Heartbeat.public_primary_key: 1 re-encrypted" in out.getvalue()
+        use(new)  # the old key dropped
+        assert Heartbeat.objects.get(pk=heartbeat.pk).public_primary_key == key
+        answer = Client().get(f"/heartbeats/checkin/{key}/prod/")
+        assert answer.json() == {"detail": "Check-in received.", "environment": "prod"}
+        # A key lost for good: the row still loads, its URL still works (found by digest),
+        # and saving the row does not break it.
+        use(Fernet.generate_key().decode())
+        lost = Heartbeat.objects.get(pk=heartbeat.pk)
+        assert lost.public_primary_key == ""
+        lost.name = "renamed"
+        lost.save()
+        assert Client().get(f"/heartbeats/checkin/{key}/prod/").status_code == 200
+    finally:
+        crypto._fernet.cache_clear()
