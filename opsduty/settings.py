@@ -382,6 +382,10 @@ LOGGING: dict[str, Any] = {
         },
         "console": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
     },
+    "filters": {
+        # Webhook keys, check-in keys and feed tokens are in URL paths (docs/security.md).
+        "url_credentials": {"()": "opsduty.log_filters.UrlCredentialFilter"},
+    },
     "handlers": {
         "stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
     },
@@ -390,6 +394,12 @@ LOGGING: dict[str, Any] = {
         # Replace Django's own DEBUG console handler so each record is written once.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO"},
+        # The loggers that write request paths; uvicorn's access log goes through ours (one
+        # format, JSON included) instead of its own handler.
+        "django.request": {"filters": ["url_credentials"]},
+        "django.server": {"filters": ["url_credentials"]},
+        "uvicorn.access": {"filters": ["url_credentials"], "handlers": [], "propagate": True},
+        "uvicorn.error": {"filters": ["url_credentials"]},
         "axes": {"level": "WARNING"},
         # The twilio SDK logs every request's URL and headers at INFO (never the token, but
         # ten lines per SMS): warnings only.

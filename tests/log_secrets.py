@@ -70,6 +70,12 @@ class LogRecorder(logging.Handler):
             yield from file
 
     def close(self) -> None:
+        # `logging.config.dictConfig` (Django's set-up, a test reconfiguring logging) closes
+        # every handler it replaces; this one outlives that and is re-attached (`_attach`).
+        self._file.flush()
+
+    def finish(self) -> None:
+        """Close the file for good (the end of the session)."""
         self._file.close()
         super().close()
 
@@ -177,5 +183,5 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                 reporter.write_line(f"{masked}: {line[:400]}")
     elif reporter is not None:
         reporter.write_line(f"log scan: no secret of {len(_secrets)} registered in the run's logs")
-    _recorder.close()
+    _recorder.finish()
     _recorder.path.unlink(missing_ok=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from opsduty.models import User
 from signals.models import Webhook
 from tests import factories, log_secrets
 from tests.log_secrets import LogRecorder
@@ -34,7 +35,7 @@ def test_a_logged_secret_is_found_and_reported_masked(tmp_path: Path) -> None:
         "INFO tests.leaky: fine again {'token': 'Bearer <SECRET>'}",
     ]
     assert all(secret not in masked for masked, _ in found)
-    own.close()
+    own.finish()
 
 
 @pytest.mark.django_db
@@ -44,3 +45,29 @@ def test_the_secrets_of_saved_rows_are_registered(owner: object) -> None:
     assert str(Webhook.objects.get(pk=webhook.pk).key) in log_secrets._secrets
     assert raw in log_secrets._secrets
     assert "+15550100999" in log_secrets._secrets
+
+
+@pytest.mark.django_db
+def test_request_logs_never_name_the_credential_in_a_url(
+    caplog: pytest.LogCaptureFixture, owner: User
+) -> None:
+    from django.test import Client
+
+    from escalations.schedules import services as schedule_services
+    from opsduty.log_filters import url_credentials_redact
+
+    feed = schedule_services.feed_get_or_create(user=owner, schedule=None)
+    with caplog.at_level(logging.WARNING, logger="django.request"):
+        assert Client().get("/heartbeats/checkin/HBUNKNOWNKEY0123456789/prod/").status_code == 404
+        assert Client().get(f"/calendar/{feed.token}x.ics").status_code == 404
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages == [
+        "Not Found: /heartbeats/checkin/<redacted>/prod/",
+        "Not Found: /calendar/<redacted>.ics",
+    ]
+    assert all(feed.token not in str(record.__dict__) for record in caplog.records)
+    # uvicorn's access log line, as it formats it.
+    line = '127.0.0.1:5000 - "POST /integrations/webhooks/enque/event/5d2f/api HTTP/1.1" 202'
+    assert url_credentials_redact(line) == (
+        '127.0.0.1:5000 - "POST /integrations/webhooks/enque/event/<redacted>/api HTTP/1.1" 202'
+    )
