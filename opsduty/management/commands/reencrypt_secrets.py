@@ -25,7 +25,7 @@ class Command(BaseCommand):
                     continue
                 with transaction.atomic():
                     done, unreadable = secrets_reencrypt(
-                        connection, model._meta.db_table, field.column
+                        connection, model._meta.db_table, str(field.column)
                     )
                 line = f"{model._meta.label}.{field.name}: {done} re-encrypted"
                 if unreadable:
