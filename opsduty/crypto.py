@@ -1,5 +1,7 @@
 """Secrets at rest: provider tokens and signing secrets are stored encrypted (Fernet, from
-`cryptography`), never in clear text, and shown once.
+`cryptography`), never in clear text, and shown once. The credentials in URLs (webhook keys,
+heartbeat check-in keys, calendar feed tokens) are stored encrypted too, for the pages that
+show them again, and found by their SHA-256 (`SecretDigestField`, `secret_digest`).
 
 Keys come from `OPSDUTY_ENCRYPTION_KEYS` (Fernet keys, the first encrypts, every one
 decrypts, so a key can be rotated: put the new one first, save the secrets again, then
@@ -10,6 +12,7 @@ a development database stays readable across restarts.
 from __future__ import annotations
 
 import base64
+import hashlib
 from functools import cache
 from typing import Any
 
@@ -21,6 +24,8 @@ from django.db import models
 
 __all__ = [
     "EncryptedTextField",
+    "SecretDigestField",
+    "secret_digest",
     "SecretUnreadable",
     "secret_decrypt",
     "secret_encrypt",
@@ -90,3 +95,91 @@ class EncryptedTextField(models.TextField):  # type: ignore[type-arg]
         if value is None:
             return value
         return secret_encrypt(str(value))
+
+
+def secret_digest(value: str) -> str:
+    """The lookup form of a URL credential: its SHA-256, hex.
+
+    Unsalted on purpose: rows are found by it, and the credentials are random (120 bits and
+    more), so the digest cannot be reversed by guessing.
+    """
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class SecretDigestField(models.CharField):  # type: ignore[type-arg]
+    """The `secret_digest` of another field of the row (`of`, an `EncryptedTextField`), set
+    by the field itself whenever the row is saved, so the two cannot disagree.
+
+    A save with `update_fields` must name this field along with `of`; a queryset
+    `.update()` of `of` would not reach it (nothing does that).
+    """
+
+    def __init__(self, *args: Any, of: str = "", **kwargs: Any) -> None:
+        self.of = of
+        kwargs.setdefault("max_length", 64)
+        kwargs.setdefault("unique", True)
+        kwargs.setdefault("editable", False)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self) -> Any:
+        name, path, args, kwargs = super().deconstruct()
+        kwargs["of"] = self.of
+        return name, path, args, kwargs
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> str:
+        plain = str(getattr(model_instance, self.of) or "")
+        if not plain and getattr(model_instance, self.attname):
+            # The credential read as empty: its encryption key is gone (EncryptedTextField).
+            # Keep the digest, so the URL goes on working, instead of hashing "".
+            return str(getattr(model_instance, self.attname))
+        value = secret_digest(plain)
+        setattr(model_instance, self.attname, value)
+        return value
+
+
+def url_credentials_encrypt(schema_editor: Any, table: str, column: str, digest: str) -> None:
+    """Migrations: encrypt `column` of every row in place and fill its `digest` column.
+
+    Raw SQL, not the historical model: its field would already try to decrypt the clear
+    values. Rows already encrypted (a re-run) keep their value.
+    """
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(f'SELECT id, "{column}" FROM "{table}"')  # noqa: S608 - our own names
+        for row_id, value in cursor.fetchall():
+            plain = secret_decrypt(value) if value.startswith(_PREFIX) else value
+            cursor.execute(
+                f'UPDATE "{table}" SET "{column}" = %s, "{digest}" = %s WHERE id = %s',  # noqa: S608
+                [secret_encrypt(plain), secret_digest(plain), row_id],
+            )
+
+
+def secrets_reencrypt(connection: Any, table: str, column: str) -> tuple[int, int]:
+    """Encrypt every stored secret of `table.column` again with the first key (key rotation:
+    `manage.py reencrypt_secrets`). (rows rewritten, rows no key opens: left as they are)."""
+    done = unreadable = 0
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT id, "{column}" FROM "{table}" WHERE "{column}" <> %s', [""])  # noqa: S608
+        for row_id, value in cursor.fetchall():
+            try:
+                plain = secret_decrypt(value) if value.startswith(_PREFIX) else value
+            except SecretUnreadable:
+                unreadable += 1
+                continue
+            cursor.execute(
+                f'UPDATE "{table}" SET "{column}" = %s WHERE id = %s',  # noqa: S608
+                [secret_encrypt(plain), row_id],
+            )
+            done += 1
+    return done, unreadable
+
+
+def url_credentials_decrypt(schema_editor: Any, table: str, column: str, digest: str) -> None:
+    """Migrations, backwards: the clear value back in `column` (the digest column emptied)."""
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(f'SELECT id, "{column}" FROM "{table}"')  # noqa: S608 - our own names
+        for row_id, value in cursor.fetchall():
+            plain = secret_decrypt(value) if value.startswith(_PREFIX) else value
+            cursor.execute(
+                f'UPDATE "{table}" SET "{column}" = %s, "{digest}" = NULL WHERE id = %s',  # noqa: S608
+                [plain, row_id],
+            )

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from opsduty.env import env_bool, env_int, env_list, env_secret, env_str
@@ -38,6 +39,7 @@ INSTALLED_APPS = [
     "oauth2_provider",
     "axes",
     "django_htmx",
+    "csp",
     "opsduty",
     "signals",
     "processing",
@@ -50,6 +52,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "opsduty.middleware.CommonMiddleware",
@@ -78,6 +81,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "opsduty.context_processors.organization",
                 "incidents.live.context_processors.live",
+                "csp.context_processors.nonce",
             ],
         },
     },
@@ -151,6 +155,13 @@ AUTH_PASSWORD_VALIDATORS = [
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 
 SESSION_COOKIE_AGE = env_int("OPSDUTY_SESSION_AGE_SECONDS", 14 * 24 * 3600)
+# Behind a TLS-terminating proxy, X-Forwarded-Proto: https marks a request secure (only set
+# this when the proxy overwrites that header: a client could send it otherwise).
+BEHIND_TLS_PROXY = env_bool("OPSDUTY_BEHIND_TLS_PROXY", False)
+if BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Secure cookies and HSTS are on by default outside DEBUG. HSTS is only ever sent on a secure
+# (HTTPS) answer, so a plain-HTTP development or test server is unaffected.
 SECURE_COOKIES = env_bool("OPSDUTY_SECURE_COOKIES", not DEBUG)
 SESSION_COOKIE_SECURE = SECURE_COOKIES
 CSRF_COOKIE_SECURE = SECURE_COOKIES
@@ -158,11 +169,28 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = env_bool("OPSDUTY_SSL_REDIRECT", False)
-SECURE_HSTS_SECONDS = env_int("OPSDUTY_HSTS_SECONDS", 0)
-if env_bool("OPSDUTY_BEHIND_TLS_PROXY", False):
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int("OPSDUTY_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("OPSDUTY_HSTS_INCLUDE_SUBDOMAINS", False)
+
+# Content-Security-Policy (django-csp 4): no inline script or style and no eval. The one
+# inline script (base.html) carries the request's nonce; dynamic positions and colours are
+# set through the CSSOM by static/js/app.js (docs/security.md).
+CONTENT_SECURITY_POLICY: dict[str, Any] = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # Login throttling (django-axes): lock a (domain+email, IP) pair after repeated failures.
 AXES_ENABLED = env_bool("OPSDUTY_LOGIN_THROTTLE", True)
@@ -173,6 +201,28 @@ AXES_USERNAME_CALLABLE = "opsduty.auth.axes_username"
 AXES_LOCKOUT_CALLABLE = "opsduty.views.auth.login_locked_out"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+
+# --- Abuse limits (opsduty/ratelimit.py, docs/security.md) ---------------------------------
+
+# Fixed windows per key, counted in Redis; the `limits` notation ("120/minute", "20/hour"),
+# "off" for none. A refused request answers 429 with Retry-After and never reaches PostgreSQL.
+OPSDUTY_RATE_LIMITS: dict[str, str] = {
+    # per heartbeat (its check-in key), both the ASGI fast path and the Django view
+    "heartbeat_checkin": env_str("OPSDUTY_RATE_HEARTBEAT_CHECKIN", "120/minute"),
+    # sign-in attempts (POST /login/) per client IP; django-axes also locks an email after
+    # OPSDUTY_LOGIN_FAILURE_LIMIT failures
+    "login": env_str("OPSDUTY_RATE_LOGIN", "30/minute"),
+    # API tokens created per user (profile page, CLI and API alike)
+    "api_token_create": env_str("OPSDUTY_RATE_API_TOKEN_CREATE", "20/hour"),
+    # OAuth2 protocol endpoints (/oauth2/token/, revoke, introspect, authorize) per client IP
+    "oauth": env_str("OPSDUTY_RATE_OAUTH", "60/minute"),
+    # webcal feeds per feed token
+    "calendar_feed": env_str("OPSDUTY_RATE_CALENDAR_FEED", "60/minute"),
+    # the public OpenAPI document and Swagger UI per client IP
+    "public": env_str("OPSDUTY_RATE_PUBLIC", "60/minute"),
+    # Twilio's callbacks per account key, Slack's per client IP (both signed)
+    "provider_callback": env_str("OPSDUTY_RATE_PROVIDER_CALLBACK", "1200/minute"),
+}
 
 # --- API -----------------------------------------------------------------------------------
 
@@ -202,7 +252,11 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "opsduty.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["opsduty.api.auth.TokenRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"token": env_str("OPSDUTY_API_RATE", "1200/min")},
+    # Per user, all their tokens together (DRF throttle in Redis): OPSDUTY_RATE_API, or its
+    # older name OPSDUTY_API_RATE.
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env_str("OPSDUTY_RATE_API", env_str("OPSDUTY_API_RATE", "1200/min"))
+    },
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -369,6 +423,10 @@ LOGGING: dict[str, Any] = {
         },
         "console": {"format": "%(asctime)s %(levelname)-7s %(name)s: %(message)s"},
     },
+    "filters": {
+        # Webhook keys, check-in keys and feed tokens are in URL paths (docs/security.md).
+        "url_credentials": {"()": "opsduty.log_filters.UrlCredentialFilter"},
+    },
     "handlers": {
         "stderr": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
     },
@@ -377,6 +435,12 @@ LOGGING: dict[str, Any] = {
         # Replace Django's own DEBUG console handler so each record is written once.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "INFO"},
+        # The loggers that write request paths; uvicorn's access log goes through ours (one
+        # format, JSON included) instead of its own handler.
+        "django.request": {"filters": ["url_credentials"]},
+        "django.server": {"filters": ["url_credentials"]},
+        "uvicorn.access": {"filters": ["url_credentials"], "handlers": [], "propagate": True},
+        "uvicorn.error": {"filters": ["url_credentials"]},
         "axes": {"level": "WARNING"},
         # The twilio SDK logs every request's URL and headers at INFO (never the token, but
         # ten lines per SMS): warnings only.

@@ -8,11 +8,13 @@ from django.urls import include, path
 from oauth2_provider import urls as oauth2_urls
 
 from opsduty import health
+from opsduty.ratelimit import by_ip, rate_limited
 
 # Only the protocol endpoints of django-oauth-toolkit: applications are managed on our own,
 # organization-scoped developer-settings page, not DOT's per-user management views.
+# Limited per client IP (OPSDUTY_RATE_OAUTH): the token endpoint checks client secrets.
 oauth2_patterns = [
-    p
+    path(str(p.pattern), rate_limited("oauth", key=by_ip)(p.callback), name=p.name)
     for p in oauth2_urls.base_urlpatterns
     if p.name in {"authorize", "token", "revoke-token", "introspect"}
 ]

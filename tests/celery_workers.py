@@ -21,6 +21,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from tests import log_secrets
+
 VISIBILITY_TIMEOUT = 1  # seconds; the test's worker processes only
 # Waits that include a worker process starting: generous, so that a box busy with other work
 # fails nothing; the deadline only stops a broken test from hanging.
@@ -121,3 +123,5 @@ def start_worker(transactional_db: None, tmp_path: Path) -> Iterator[StartWorker
     finally:
         for worker in started:
             worker.stop()
+            # Its output is scanned for secrets with the run's logs (tests/log_secrets.py).
+            log_secrets.recorder().add_text(f"celery worker {worker.log_path.name}", worker.log())

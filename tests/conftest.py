@@ -21,7 +21,8 @@ from tests.waiting import wait_until
 # inside one unless told it is safe (it is: the loop never runs our code concurrently).
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-pytest_plugins = ["tests.celery_workers"]  # the `start_worker` fixture
+# The `start_worker` fixture; the scan of the run's logs for the secrets it created.
+pytest_plugins = ["tests.celery_workers", "tests.log_secrets"]
 
 CHROMIUM_ARGS = [
     "--headless",

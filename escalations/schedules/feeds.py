@@ -29,7 +29,9 @@ from escalations.schedules.selectors import (
     schedule_visible_list,
     user_shifts,
 )
+from opsduty.crypto import secret_digest
 from opsduty.models import User
+from opsduty.ratelimit import by_kwarg, rate_limited
 
 FEED_BEHIND = timedelta(days=60)
 FEED_AHEAD = timedelta(days=120)
@@ -44,14 +46,14 @@ def feed_lookup(*, token: str) -> CalendarFeed | None:
     """The feed of `token` if it may still be served, else None (one answer for every refusal).
 
     None for an unknown (or rotated) token, a deactivated feed user, and a schedule the user
-    can no longer see. The token is the credential: it is looked up by its unique index,
-    which reveals nothing about other tokens.
+    can no longer see. The token is the credential: it is looked up by its SHA-256's unique
+    index (the token itself is stored encrypted), which reveals nothing about other tokens.
     """
     if not token or len(token) > TOKEN_MAX:
         return None
     feed = (
         CalendarFeed.objects.select_related("user", "user__organization", "schedule")
-        .filter(token=token)
+        .filter(token_hash=secret_digest(token))
         .first()
     )
     if feed is None or not feed.user.is_active:
@@ -169,6 +171,7 @@ def my_shifts_calendar(*, user: User, now: datetime) -> Calendar:
 
 
 @require_safe
+@rate_limited("calendar_feed", key=by_kwarg("token"))
 def calendar_feed(request: HttpRequest, token: str) -> HttpResponse:
     """The iCalendar file of a feed (no session: the token is the credential)."""
     feed = feed_lookup(token=token)

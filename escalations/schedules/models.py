@@ -15,6 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
+from opsduty.crypto import EncryptedTextField, SecretDigestField
 from opsduty.models import Team, TenantModel, User
 
 
@@ -127,7 +128,9 @@ class CalendarFeed(TenantModel):
     schedule = models.ForeignKey(
         Schedule, on_delete=models.CASCADE, null=True, blank=True, related_name="feeds"
     )
-    token = models.CharField(max_length=64, unique=True, default=new_feed_token)
+    # The credential of its URL: stored encrypted, found by its SHA-256.
+    token = EncryptedTextField(default=new_feed_token)
+    token_hash = SecretDigestField(of="token")
     created_at = models.DateTimeField(default=now)
 
     class Meta:

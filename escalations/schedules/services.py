@@ -566,5 +566,5 @@ def feed_rotate(*, user: User, schedule: Schedule | None) -> CalendarFeed:
     """A new token for the feed; the old URL stops working at once."""
     feed = feed_get_or_create(user=user, schedule=schedule)
     feed.token = CalendarFeed._meta.get_field("token").get_default()
-    feed.save(update_fields=["token"])
+    feed.save(update_fields=["token", "token_hash"])
     return feed

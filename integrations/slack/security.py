@@ -3,7 +3,8 @@
 secret, and the 5-minute window of `X-Slack-Request-Timestamp` (a replayed request is
 refused). There is no bypass, in DEBUG or otherwise; without a signing secret nothing is
 accepted. The workspace is the one the payload names (`team_id`); a workspace we do not
-know answers 200 with nothing done, as Slack expects of an app that was removed."""
+know answers 200 with nothing done, as Slack expects of an app that was removed. Past
+`OPSDUTY_RATE_PROVIDER_CALLBACK` requests per client IP, 429 with `Retry-After`."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from slack_sdk.signature import SignatureVerifier
+
+from opsduty.ratelimit import by_ip, rate_limited
 
 View = Callable[..., HttpResponseBase]
 
@@ -42,6 +45,7 @@ def slack_signed(view: View) -> View:
 
     @csrf_exempt
     @require_POST
+    @rate_limited("provider_callback", key=by_ip)  # Slack's requests carry no key in the URL
     @wraps(view)
     def checked(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
         if not settings.OPSDUTY_SLACK_SIGNING_SECRET:

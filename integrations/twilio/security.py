@@ -2,7 +2,8 @@
 (invariant 8): the `X-Twilio-Signature` over the public URL Twilio called (so it works behind
 a TLS proxy: `OPSDUTY_PUBLIC_URL`, not the address the proxy forwarded to) and the form
 parameters, with the auth token of the account named by the URL's key. Anything else
-answers 403 and changes nothing."""
+answers 403 and changes nothing. Past `OPSDUTY_RATE_PROVIDER_CALLBACK` requests per account
+key, 429 with `Retry-After` (Twilio retries), counted in Redis before the account is read."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from twilio.request_validator import RequestValidator
 
 from integrations.twilio.models import TwilioAccount
 from integrations.twilio.selectors import public_url
+from opsduty.ratelimit import by_kwarg, rate_limited
 
 View = Callable[..., HttpResponseBase]
 
@@ -35,6 +37,7 @@ def twilio_signed(view: View) -> View:
 
     @csrf_exempt
     @require_POST
+    @rate_limited("provider_callback", key=by_kwarg("key"))  # per account, before the lookup
     @wraps(view)
     def checked(request: HttpRequest, key: str, **kwargs: Any) -> HttpResponseBase:
         signature = request.headers.get("X-Twilio-Signature", "")

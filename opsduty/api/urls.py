@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.http import HttpRequest, JsonResponse
 from django.urls import URLPattern, path, re_path
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
 from analytics.api import (
@@ -43,6 +43,7 @@ from incidents.api.reads import (
     IncidentResponderListView,
 )
 from opsduty.api.users import UserListView
+from opsduty.ratelimit import by_ip, rate_limited
 from processing.channels.api import ReceiveChannelDebugView, ReceiveChannelListView
 from processing.pipeline.api import RawEventDebugView
 from signals.heartbeats.api import (
@@ -64,8 +65,9 @@ class OpenApiView(SpectacularJSONAPIView):
     throttle_classes: list[type] = []
 
 
-class SwaggerView(SpectacularSwaggerView):
-    """Swagger UI (offline assets from drf-spectacular-sidecar), public."""
+class SwaggerView(SpectacularSwaggerSplitView):
+    """Swagger UI (offline assets from drf-spectacular-sidecar), public; its init script is
+    served by the same view (`?script`), so the page needs no inline script (CSP)."""
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
@@ -195,7 +197,8 @@ urlpatterns: list[URLPattern] = [
         AnalyticsResponderListView.as_view(),
         name="analytics-responders",
     ),
-    path("openapi.json", OpenApiView.as_view(), name="openapi"),
-    path("docs", SwaggerView.as_view(), name="docs"),
+    # Public (no token): limited per client IP (settings OPSDUTY_RATE_PUBLIC).
+    path("openapi.json", rate_limited("public", key=by_ip)(OpenApiView.as_view()), name="openapi"),
+    path("docs", rate_limited("public", key=by_ip)(SwaggerView.as_view()), name="docs"),
     re_path(r"^.*$", not_found),
 ]

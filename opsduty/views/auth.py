@@ -17,6 +17,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from opsduty.forms import LoginForm
+from opsduty.ratelimit import by_ip, rate_limited
 from opsduty.views.common import AuthedRequest
 
 # One message for every kind of bad credentials: never say which part was wrong.
@@ -34,9 +35,21 @@ def _safe_next(request: HttpRequest, url: str | None) -> str:
     return resolve_url(settings.LOGIN_REDIRECT_URL)
 
 
+def login_rate_limited(request: HttpRequest, wait: int) -> HttpResponse:
+    """The sign-in page, HTTP 429: too many attempts from this address (any email)."""
+    form = LoginForm(
+        initial={"domain": request.POST.get("domain", ""), "email": request.POST.get("email", "")}
+    )
+    context = {"form": form, "rate_limited": True, "retry_seconds": wait}
+    response = render(request, "registration/login.html", context, status=429)
+    response["Retry-After"] = str(wait)
+    return response
+
+
 @sensitive_post_parameters("password")
 @csrf_protect
 @never_cache
+@rate_limited("login", key=by_ip, methods=("POST",), answer=login_rate_limited)
 def login_view(request: HttpRequest) -> HttpResponseBase:
     """Authenticate with organization domain + email + password (django-axes throttles)."""
     if request.user.is_authenticated and request.method != "POST":

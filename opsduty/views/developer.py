@@ -7,11 +7,13 @@ created it, so the organization's applications are those of its users
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -19,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from opsduty import selectors, services
 from opsduty.forms import ApplicationCreateForm
+from opsduty.ratelimit import by_user, rate_limited, refusal_detail
 from opsduty.services import API_ACCESS_APPLICATION_NAME
 from opsduty.views.common import AuthedRequest, add_validation_error, require_owner
 
@@ -50,9 +53,22 @@ def developer_settings(request: AuthedRequest) -> HttpResponse:
     return _page(request, ApplicationCreateForm())
 
 
+def _too_many_applications(http_request: HttpRequest, wait: int) -> HttpResponse:
+    """The developer settings, HTTP 429: this user created too many applications lately."""
+    request = cast(AuthedRequest, http_request)
+    form = ApplicationCreateForm(request.POST)
+    form.is_valid()
+    form.add_error(None, f"You created many applications lately. {refusal_detail(wait)}")
+    response = _page(request, form)
+    response.status_code = 429
+    response["Retry-After"] = str(wait)
+    return response
+
+
 @never_cache
 @require_POST
 @login_required
+@rate_limited("api_token_create", key=by_user, answer=_too_many_applications)
 def application_create_view(request: AuthedRequest) -> HttpResponse:
     """Create an application and show its client secret, this one time only."""
     require_owner(request)

@@ -7,12 +7,12 @@ checksum is stored), so that answer is never cached and the page never shows it 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from opsduty import selectors, services
 from opsduty.forms import ApiTokenCreateForm
+from opsduty.ratelimit import by_user, rate_limited, refusal_detail
 from opsduty.services import IssuedToken
 from opsduty.views.common import AuthedRequest, add_validation_error, require_owner
 
@@ -42,10 +43,22 @@ def _page(
     return render(request, "opsduty/tokens.html", context, status=status)
 
 
+def _too_many_tokens(http_request: HttpRequest, wait: int) -> HttpResponse:
+    """The tokens page, HTTP 429: this user created too many tokens lately."""
+    request = cast(AuthedRequest, http_request)
+    form = ApiTokenCreateForm(request.POST)
+    form.is_valid()
+    form.add_error(None, f"You created many tokens lately. {refusal_detail(wait)}")
+    response = _page(request, form, status=429)
+    response["Retry-After"] = str(wait)
+    return response
+
+
 @never_cache
 @sensitive_variables("issued")
 @require_http_methods(["GET", "POST"])
 @login_required
+@rate_limited("api_token_create", key=by_user, methods=("POST",), answer=_too_many_tokens)
 def profile_tokens(request: AuthedRequest) -> HttpResponse:
     """GET: your tokens and the create form. POST: create one and show its value, once."""
     if request.method == "GET":

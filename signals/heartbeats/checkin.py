@@ -4,8 +4,10 @@ No authentication (the unguessable `public_primary_key` is the credential) and n
 GET, HEAD and POST all record a check-in; the forms without the trailing slash are served too,
 because a redirect would be followed by requests but not by every cron one-liner. Answers are
 small JSON bodies: 200 on success, 404 with `CheckinNotFound`'s message, 405 for other
-methods, and 503 when the database is unavailable, never with `Retry-After` (the
-opsduty-python library would sleep that long before retrying, spec §5.2).
+methods, 429 with `Retry-After` past the per-heartbeat limit (`OPSDUTY_RATE_HEARTBEAT_CHECKIN`,
+counted in Redis before the database is read: opsduty/ratelimit.py), and 503 when the
+database is unavailable, never with `Retry-After` (the opsduty-python library would sleep
+that long before retrying, spec §5.2).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from opsduty.ratelimit import by_kwarg, rate_limited
 from signals.heartbeats.services import CheckinNotFound, checkin, checkin_state_public
 
 logger = logging.getLogger(__name__)
@@ -43,6 +46,7 @@ def client_ip(request: HttpRequest) -> str | None:
 
 
 @csrf_exempt
+@rate_limited("heartbeat_checkin", key=by_kwarg("key"))
 def heartbeat_checkin(
     request: HttpRequest, key: str, environment: str | None = None
 ) -> JsonResponse:

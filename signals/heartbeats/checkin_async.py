@@ -19,6 +19,8 @@ from typing import Any
 import psycopg
 from django.utils import timezone
 
+from opsduty.crypto import secret_digest
+from opsduty.ratelimit import rate_limit_hit_async, refusal_detail
 from signals.heartbeats.models import HeartbeatState
 from signals.heartbeats.services import CHECKIN_SQL, checkin_params
 from signals.receiver.ingest_async import Receive, Scope, Send, _db
@@ -32,8 +34,8 @@ _SELECT = """
     SELECT s.id, s.type, s.cron_expression, s.cron_timezone, s.interval_seconds,
         s.timeout_seconds, s.environment
     FROM signals_heartbeatstate s JOIN signals_heartbeat h ON h.id = s.heartbeat_id"""
-STATE_SQL = _SELECT + " WHERE h.public_primary_key = %s AND s.environment = %s"
-ONLY_STATE_SQL = _SELECT + " WHERE h.public_primary_key = %s ORDER BY s.id LIMIT 2"
+STATE_SQL = _SELECT + " WHERE h.public_primary_key_hash = %s AND s.environment = %s"
+ONLY_STATE_SQL = _SELECT + " WHERE h.public_primary_key_hash = %s ORDER BY s.id LIMIT 2"
 
 
 def _target(path: str) -> tuple[str, str | None] | None:
@@ -53,14 +55,29 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> bool:
     if target is None:
         return False
     key, environment = target
+    # Per heartbeat, before the database (opsduty/ratelimit.py). A check-in handed on to the
+    # Django view below is counted there once more: only the rare ones (unknown keys, a
+    # check-in that resolves an incident).
+    wait = await rate_limit_hit_async("heartbeat_checkin", key)
+    if wait:
+        await _answer(
+            scope,
+            send,
+            {"detail": refusal_detail(wait)},
+            status=429,
+            extra=[(b"retry-after", str(wait).encode())],
+        )
+        return True
     pool = await _db()
     try:
         async with pool.connection() as conn:
             if environment is None:
-                rows = await (await conn.execute(ONLY_STATE_SQL, [key], prepare=True)).fetchall()
+                digest = secret_digest(key)
+                rows = await (await conn.execute(ONLY_STATE_SQL, [digest], prepare=True)).fetchall()
                 row = rows[0] if len(rows) == 1 else None
             else:
-                cursor = await conn.execute(STATE_SQL, [key, environment], prepare=True)
+                lookup = [secret_digest(key), environment]
+                cursor = await conn.execute(STATE_SQL, lookup, prepare=True)
                 row = await cursor.fetchone()
             if row is None:
                 return False
@@ -92,13 +109,21 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> bool:
     return True
 
 
-async def _answer(scope: Scope, send: Send, body: dict[str, Any]) -> None:
+async def _answer(
+    scope: Scope,
+    send: Send,
+    body: dict[str, Any],
+    status: int = 200,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     content = json.dumps(body, ensure_ascii=False, separators=(", ", ": ")).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(content)).encode()),
+        (b"x-content-type-options", b"nosniff"),
+        *(extra or []),
     ]
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send(
         {"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else content}
     )

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from opsduty.choices import Urgency
+from opsduty.crypto import EncryptedTextField, SecretDigestField
 from opsduty.models import TenantModel
 
 CHECKINS_KEPT = 100
@@ -44,7 +45,9 @@ class Heartbeat(TenantModel):
     link = models.URLField(max_length=2000, null=True, blank=True)  # noqa: DJ001 - API null
     incident_urgency = models.CharField(max_length=8, choices=Urgency.choices, default=Urgency.HIGH)
     labels = models.JSONField(default=list, blank=True)
-    public_primary_key = models.CharField(max_length=40, unique=True, default=new_public_key)
+    # The credential of its check-in URL: stored encrypted, found by its SHA-256.
+    public_primary_key = EncryptedTextField(default=new_public_key)
+    public_primary_key_hash = SecretDigestField(of="public_primary_key")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

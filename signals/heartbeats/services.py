@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from opsduty.choices import Urgency
+from opsduty.crypto import secret_digest
 from opsduty.events import EventData
 from opsduty.models import Service, User
 from opsduty.selectors import timezone_names
@@ -366,20 +367,21 @@ def checkin_state_public(key: str, environment: str | None) -> HeartbeatState:
     Without an environment, a heartbeat with exactly one environment takes the check-in; one
     with none or several answers 404 saying an environment is needed (spec §2.2).
     """
+    digest = secret_digest(key)
     states = list(
-        HeartbeatState.objects.filter(heartbeat__public_primary_key=key)
+        HeartbeatState.objects.filter(heartbeat__public_primary_key_hash=digest)
         .select_related("heartbeat")
         .order_by("id")[: 2 if environment is None else None]
         if environment is None
         else HeartbeatState.objects.filter(
-            heartbeat__public_primary_key=key, environment=environment
+            heartbeat__public_primary_key_hash=digest, environment=environment
         ).select_related("heartbeat")
     )
     if environment is None and len(states) == 1:
         return states[0]
     if environment is not None and states:
         return states[0]
-    if not Heartbeat.objects.filter(public_primary_key=key).exists():
+    if not Heartbeat.objects.filter(public_primary_key_hash=digest).exists():
         raise CheckinNotFound("Unknown heartbeat.")
     if environment is not None:
         raise CheckinNotFound(f"This heartbeat has no environment “{environment}”.")

@@ -32,6 +32,7 @@ from django.db import connection
 from django.db.utils import DatabaseError, InterfaceError, OperationalError
 from django.utils import timezone
 
+from opsduty.crypto import secret_digest
 from opsduty.routing_keys import routing_key_known_params, routing_key_known_sql
 from signals.models import RawEventStatus, ReferenceStatus
 from signals.receiver import services
@@ -121,7 +122,7 @@ def _canonical(key: str) -> str | None:
 
 def _load_webhook(key: str) -> WebhookInfo | None:
     with connection.cursor() as cursor:
-        cursor.execute(WEBHOOK_SQL, [key])
+        cursor.execute(WEBHOOK_SQL, [secret_digest(key)])
         row = cursor.fetchone()
     return WebhookInfo(*row) if row else None
 
@@ -136,7 +137,8 @@ def _load_routing_key(organization_id: int, routing_key: str) -> bool:
 
 
 WEBHOOK_SQL = (
-    "SELECT id, organization_id, enabled, rate_limit_per_minute FROM signals_webhook WHERE key = %s"
+    "SELECT id, organization_id, enabled, rate_limit_per_minute FROM signals_webhook"
+    " WHERE key_hash = %s"
 )
 
 

@@ -21,6 +21,8 @@ from django.conf import settings
 from django.db import DatabaseError
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from opsduty.crypto import secret_digest
+from opsduty.ratelimit import rate_limit_close_async
 from opsduty.routing_keys import routing_key_known_params, routing_key_known_sql
 from signals.receiver import ingest, services
 
@@ -111,6 +113,7 @@ async def close() -> None:
     if _redis is not None and _redis_loop is asyncio.get_running_loop():
         await _redis.aclose()
     _pool, _redis = None, None
+    await rate_limit_close_async()  # the check-in limit's connections (opsduty/ratelimit.py)
 
 
 def _redis_client() -> redis.asyncio.Redis:
@@ -151,7 +154,7 @@ async def _fetchone(sql: str, params: Any, *, prepare: bool = False) -> Any:
 
 
 async def _webhook(key: str) -> ingest.WebhookInfo | None:
-    row = await _fetchone(ingest.WEBHOOK_SQL, [key])
+    row = await _fetchone(ingest.WEBHOOK_SQL, [secret_digest(key)])
     info = ingest.WebhookInfo(*row) if row else None
     return ingest.remember(ingest._webhooks, key, info)  # type: ignore[no-any-return]
 

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from opsduty.crypto import EncryptedTextField, SecretDigestField
 from opsduty.models import TenantModel
 
 DEFAULT_RATE_LIMIT_PER_MINUTE = 600
@@ -31,12 +32,19 @@ class BuiltinTemplate(models.TextChoices):
     SENTRY = "sentry", "Sentry"
 
 
+def new_webhook_key() -> str:
+    """A webhook's key: a random UUID (122 bits), the credential of its URL."""
+    return str(uuid.uuid4())
+
+
 class Webhook(TenantModel):
     """An integration endpoint: senders POST JSON to its key + a routing key."""
 
     name = models.CharField(max_length=200)
     enabled = models.BooleanField(default=True)
-    key = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # The credential of its URL (a UUID): stored encrypted, found by its SHA-256.
+    key = EncryptedTextField(default=new_webhook_key, editable=False)
+    key_hash = SecretDigestField(of="key")
     # A built-in receive-channel template (see processing.channels.builtin_templates), used when no
     # organization channel is chosen.
     builtin_template = models.CharField(max_length=32, default=BuiltinTemplate.GENERIC)

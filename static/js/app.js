@@ -62,6 +62,37 @@
     });
   }
 
+  // The Content-Security-Policy forbids style="" attributes, so the templates carry dynamic
+  // positions and colours as data attributes and they are applied here through the CSSOM
+  // (which the policy allows): timeline bars, ticks and the now line (data-left,
+  // data-width: percentages) and label chips (data-label-color: #rrggbb). Content that
+  // htmx or the live updates add later is styled as it arrives.
+  var NUMBER = /^-?\d+(\.\d+)?$/;
+  var COLOR = /^#[0-9a-fA-F]{6}$/;
+  function applyDataStyles(root) {
+    if (!root.querySelectorAll) return;
+    var nodes = Array.prototype.slice.call(
+      root.querySelectorAll("[data-left], [data-width], [data-label-color]")
+    );
+    if (root.matches && root.matches("[data-left], [data-width], [data-label-color]")) {
+      nodes.push(root);
+    }
+    nodes.forEach(function (el) {
+      var left = el.getAttribute("data-left");
+      var width = el.getAttribute("data-width");
+      var color = el.getAttribute("data-label-color");
+      if (left !== null && NUMBER.test(left)) el.style.left = left + "%";
+      if (width !== null && NUMBER.test(width)) el.style.width = width + "%";
+      if (color !== null && COLOR.test(color)) el.style.setProperty("--label-color", color);
+    });
+  }
+  applyDataStyles(document);
+  new MutationObserver(function (mutations) {
+    mutations.forEach(function (mutation) {
+      mutation.addedNodes.forEach(applyDataStyles);
+    });
+  }).observe(document.body, { childList: true, subtree: true });
+
   // A schedule timeline wider than its box (on a phone) starts scrolled to the "now" line.
   document.querySelectorAll(".sched-timeline").forEach(function (box) {
     var now = box.querySelector(".tl-now");

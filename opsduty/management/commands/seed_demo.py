@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 import zoneinfo
 from datetime import datetime, time, timedelta
 from typing import Any
@@ -26,7 +25,7 @@ from escalations.schedules import services as schedule_services
 from integrations.twilio.devphone import DEV_ACCOUNT_SID, DEV_AUTH_TOKEN, DEV_NUMBER
 from integrations.twilio.models import CallDestination, TwilioAccount, TwilioNumber
 from opsduty import services
-from opsduty.crypto import secret_hint
+from opsduty.crypto import secret_digest, secret_hint
 from opsduty.management.commands._demo_history import DEMO_HISTORY_DAYS, demo_history_write
 from opsduty.models import Organization, Role, Service, ServiceType, Team, User
 from processing.models import RoutingRule
@@ -209,14 +208,14 @@ class Command(BaseCommand):
 
     def _webhooks(self, organization: Organization) -> None:
         for name, template, key in DEMO_WEBHOOKS:
-            if Webhook.objects.filter(key=uuid.UUID(key)).exists():
+            if Webhook.objects.filter(key_hash=secret_digest(key)).exists():
                 continue
             webhook = webhook_services.webhook_create(
                 organization=organization, by=None, name=name, builtin_template=template
             )
             # The service gives every webhook a random key; the demo's are fixed (DEMO.md).
-            webhook.key = uuid.UUID(key)
-            webhook.save(update_fields=["key"])
+            webhook.key = key
+            webhook.save(update_fields=["key", "key_hash"])
 
     def _routing_rule(self, organization: Organization) -> None:
         if RoutingRule.objects.filter(routing_key=DEMO_ROUTER_KEY).exists():
