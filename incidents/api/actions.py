@@ -36,6 +36,7 @@ from incidents.services import (
 )
 from opsduty.api.base import OrgScopedAPIView, current_user
 from opsduty.api.errors import UnprocessableEntity
+from opsduty.api.fields import StrictCharField
 from opsduty.models import User
 from opsduty.services import can_manage_team
 
@@ -43,7 +44,7 @@ from opsduty.services import can_manage_team
 class ResolveIncidentInputSchema(serializers.Serializer[Any]):
     """`ResolveIncidentInputSchema`: an optional note; absent, null and "" mean none."""
 
-    note = serializers.CharField(
+    note = StrictCharField(
         required=False, allow_null=True, allow_blank=True, max_length=NOTE_MAX_LENGTH
     )
 
@@ -51,7 +52,7 @@ class ResolveIncidentInputSchema(serializers.Serializer[Any]):
 class AddIncidentNoteInputSchema(serializers.Serializer[Any]):
     """`AddIncidentNoteInputSchema`: the note text, required and not blank."""
 
-    note = serializers.CharField(max_length=NOTE_MAX_LENGTH)
+    note = StrictCharField(max_length=NOTE_MAX_LENGTH)
 
 
 def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import json
 import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -45,9 +46,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from opsduty import services
 from escalations.models import Schedule, ScheduleOverride
 from incidents.models import Incident
+from opsduty import services
 from opsduty.models import Service
 from signals.models import Heartbeat, HeartbeatState, IncidentReference, RawEvent
 from tests.demo_data import OWNER, demo_organization, demo_user, seed_demo_with_incidents
@@ -61,8 +62,8 @@ LONG = os.environ.get("OPSDUTY_FUZZ_LONG", "") not in ("", "0")
 WORKERS = 2
 # Bounded: a few examples per operation and short workflows (about a minute on 2 cores).
 EXAMPLES = 400 if LONG else 6
-WORKFLOWS = 300 if LONG else 12
-STEPS = 25 if LONG else 8
+WORKFLOWS = 300 if LONG else 40
+STEPS = 25 if LONG else 10
 
 FUZZ_SETTINGS = settings(
     max_examples=EXAMPLES,
@@ -76,28 +77,39 @@ FUZZ_SETTINGS = settings(
 # Refusals (422) of schema-valid input that OpenAPI cannot state, by operation and by the
 # error's `loc`: ids that must exist in the caller's organization, the state an object must be
 # in (`("body",)`: the action does not apply now), one field against another, opaque cursors.
+# OpenAPI 3.0 has no minimum or maximum for a date: the bounds every date and time of the API
+# keeps (1970-01-01 to 2100-01-01, opsduty/timebounds.py) are in the descriptions only.
 CURSORS = {("query", "after"), ("query", "before")}
+SINCE_UNTIL = {("query", "since"), ("query", "until")}
 INCIDENT_STATE = {("body",)}
+HEARTBEAT = {("body", "service"), ("body", "name"), ("body", "link")}
+STATE = {("body", "cron_expression"), ("body", "cron_timezone"), ("body", "interval_seconds")}
 UNSAYABLE: dict[str, set[tuple[str, ...]]] = {
     "GET /api/v1/users/": CURSORS,
     "GET /api/v1/services/": CURSORS,
     "GET /api/v1/schedules/": CURSORS,
     "GET /api/v1/receive-channels/": CURSORS,
     "GET /api/v1/heartbeats/": CURSORS,
-    "GET /api/v1/incidents/": CURSORS | {("query", "until")},
+    "GET /api/v1/incidents/": CURSORS | SINCE_UNTIL,
     "GET /api/v1/incidents/{incident_group_id}/responders/": CURSORS,
-    "GET /api/v1/schedules/{schedule_id}/overrides/": CURSORS | {("query", "until")},
-    "GET /api/v1/schedules/{schedule_id}/shifts/": {("query", "datetime_end")},
+    "GET /api/v1/schedules/{schedule_id}/overrides/": CURSORS | SINCE_UNTIL,
+    "GET /api/v1/schedules/{schedule_id}/shifts/": {
+        ("query", "datetime_start"),
+        ("query", "datetime_end"),  # after the start, at most 120 days later
+    },
     "POST /api/v1/schedules/{schedule_id}/overrides/": {
         ("body", "user_id"),  # must be an owner or member of the schedule's team
         ("body", "end"),  # after the start
         ("body", "start"),  # not in the past
     },
     "DELETE /api/v1/schedules/{schedule_id}/overrides/{override_id}/": {("body",)},  # over
-    "POST /api/v1/heartbeats/": {("body", "service")},
-    "PUT /api/v1/heartbeats/{heartbeat_id}/": {("body", "service")},
-    "POST /api/v1/heartbeats/states/": {("body", "heartbeat_id"), ("body", "environment")},
-    "PUT /api/v1/heartbeats/states/{heartbeat_state_id}/": {("body", "environment")},
+    # A service of the organization, a name not taken on that service, a URL Django accepts.
+    "POST /api/v1/heartbeats/": HEARTBEAT,
+    "PUT /api/v1/heartbeats/{heartbeat_id}/": HEARTBEAT,
+    # A heartbeat of the organization, an environment not taken on it; a cron state needs a
+    # valid expression and a known time zone, an interval state its interval.
+    "POST /api/v1/heartbeats/states/": STATE | {("body", "heartbeat_id"), ("body", "environment")},
+    "PUT /api/v1/heartbeats/states/{heartbeat_state_id}/": STATE,
     "POST /api/v1/incidents/{incident_group_id}/acknowledge/": INCIDENT_STATE,
     "POST /api/v1/incidents/{incident_group_id}/unacknowledge/": INCIDENT_STATE,
     "POST /api/v1/incidents/{incident_group_id}/resolve/": INCIDENT_STATE,
@@ -105,7 +117,7 @@ UNSAYABLE: dict[str, set[tuple[str, ...]]] = {
     "POST /api/v1/incidents/{incident_group_id}/notes/": INCIDENT_STATE,
     "POST /api/v1/incidents/{incident_group_id}/escalate/": INCIDENT_STATE,
     "POST /api/v1/incidents/{incident_group_id}/page/": INCIDENT_STATE
-    | {("body", "user_ids"), ("body", "team_ids")},
+    | {("body", "users"), ("body", "teams")},
     "POST /api/v1/incidents/{incident_group_id}/reassign/": INCIDENT_STATE
     | {("body", "escalation_policy")},
     "POST /api/v1/services/{service_id}/maintenance/": {("body",)},  # already in maintenance
@@ -118,9 +130,28 @@ for _tab in ("overview", "services", "policies", "teams", "responders"):
     UNSAYABLE[f"GET /api/v1/analytics/{_tab}/"] = {
         ("query", "team"),
         ("query", "service"),
+        ("query", "start"),
         ("query", "end"),
         ("query", "range"),
     }
+
+
+# Dates and times mostly inside the API's bounds, some just outside: Hypothesis' own range
+# (years 1 to 9999) would spend nearly every example on the bounds' 422.
+# Hypothesis takes naive bounds; the values are given an offset below.
+_INSTANTS = st.datetimes(
+    min_value=datetime(1965, 1, 1),  # noqa: DTZ001
+    max_value=datetime(2105, 12, 31),  # noqa: DTZ001
+)
+schemathesis.openapi.format(
+    "date-time",
+    st.builds(
+        lambda instant, offset: instant.isoformat(timespec="seconds") + offset,
+        _INSTANTS,
+        st.sampled_from(["Z", "+00:00", "+02:00", "-05:30"]),
+    ),
+)
+schemathesis.openapi.format("date", _INSTANTS.map(lambda instant: instant.date().isoformat()))
 
 
 @schemathesis.check
@@ -180,7 +211,9 @@ class FuzzTarget:
                 pool.map(lambda _: case.call(base_url=self.url, headers=self.headers), range(2))
             )
         self.calls += WORKERS
-        print("CALL", case.operation.label, case.path_parameters, [r.status_code for r in responses])
+        print(
+            "CALL", case.operation.label, case.path_parameters, [r.status_code for r in responses]
+        )
         for response in responses:
             case.validate_response(response, checks=CHECKS, headers=self.headers)
         return responses[0]
@@ -233,8 +266,14 @@ def _seeded_path_values() -> list[dict[str, Any]]:
         for o in ScheduleOverride.objects.filter(organization=organization)
     ]
     values += [
-        {"service_id": s.heartbeat.service_id, "name": s.heartbeat.name, "environment": s.environment}
-        for s in HeartbeatState.objects.filter(organization=organization).select_related("heartbeat")
+        {
+            "service_id": s.heartbeat.service_id,
+            "name": s.heartbeat.name,
+            "environment": s.environment,
+        }
+        for s in HeartbeatState.objects.filter(organization=organization).select_related(
+            "heartbeat"
+        )
     ]
     return values
 
@@ -297,6 +336,9 @@ def test_stateful_workflows_reach_every_operation(api_schema, fuzz_target) -> No
 
     class Workflow(api_schema.as_state_machine()):  # type: ignore[misc]
         def call(self, case: schemathesis.Case, **kwargs: Any) -> schemathesis.Response:
+            # A made-up cursor is refused (422); a workflow goes on from a list's first page.
+            for name in ("after", "before"):
+                (case.query or {}).pop(name, None)
             reached.add(case.operation.label)
             return fuzz_target.call_twice(case)
 
@@ -304,11 +346,17 @@ def test_stateful_workflows_reach_every_operation(api_schema, fuzz_target) -> No
             pass  # call_twice checked both answers
 
     Workflow.run(
-        settings=settings(
-            FUZZ_SETTINGS, max_examples=WORKFLOWS, stateful_step_count=STEPS
-        )
+        settings=settings(FUZZ_SETTINGS, max_examples=WORKFLOWS, stateful_step_count=STEPS)
     )
-    assert reached == _operations(api_schema.raw_schema)
+    assert sorted(_operations(api_schema.raw_schema) - reached - NO_PRODUCER) == []
+
+
+# Ids that no API operation answers with: raw events and incident references come from the
+# webhooks. The fuzzer takes them from the seeded data (`_seeded_path_values`).
+NO_PRODUCER = {
+    "POST /api/v1/raw-events/{raw_event_id}/debug/",
+    "GET /api/v1/incidents/incident-reference/{incident_reference_id}/",
+}
 
 
 def test_every_operation_that_needs_an_id_is_the_target_of_a_link(api_schema) -> None:
@@ -326,6 +374,7 @@ def test_every_operation_that_needs_an_id_is_the_target_of_a_link(api_schema) ->
         for operation in item.values()
         for response in operation.get("responses", {}).values()
         for link in response.get("links", {}).values()
+        if "operationId" in link  # schemathesis adds links of its own (operationRef)
     }
     needing_ids = {label for label in _operations(document) if "{" in label}
-    assert needing_ids - targets == set()
+    assert needing_ids - targets == NO_PRODUCER
