@@ -142,6 +142,8 @@ def operation_links(result: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         if isinstance(operation, dict) and "operationId" in operation
     }
     for source, status, target, parameters in _links():
+        if PREFIX + source not in operations or PREFIX + target not in operations:
+            continue  # a document of some of the routes (tests generate those)
         response = operations[PREFIX + source]["responses"][status]
         response.setdefault("links", {})[_link_name(target)] = {
             "operationId": PREFIX + target,
