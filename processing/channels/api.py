@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from opsduty.api.base import OrgScopedAPIView, OrgScopedListAPIView
-from opsduty.api.errors import UnprocessableEntity
+from opsduty.api.errors import ErrorSchema, UnprocessableEntity
 from opsduty.api.fields import StrictCharField
 from opsduty.models import User
 from processing.channels.rendering import FIELDS, channel_debug_payload, channel_templates
@@ -141,7 +141,7 @@ class ReceiveChannelDebugView(OrgScopedAPIView):
             "rendered field, the errors per field and the event it would create."
         ),
         request=DebugInputSchema,
-        responses={200: DebugOutputSchema},
+        responses={200: DebugOutputSchema, 404: ErrorSchema},  # 404: an unknown `channel`
         tags=["receive channels"],
     )
     def post(self, request: Request) -> Response:

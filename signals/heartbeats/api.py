@@ -220,7 +220,17 @@ class CreateHeartbeatInput(serializers.Serializer[Any]):
 
 
 class UpdateHeartbeatInput(CreateHeartbeatInput):
-    """`UpdateHeartbeatInput`: the same shape as create."""
+    """`UpdateHeartbeatInput`: the same shape as create, every key optional (PUT is partial)."""
+
+    name = _text(
+        200,
+        "The name may be at most 200 characters.",
+        trim_whitespace=False,
+        validators=[NOT_BLANK],
+        error_messages={"blank": "Enter a name."},
+        required=False,
+    )
+    service = serializers.IntegerField(required=False)
 
 
 TIMEOUT_MESSAGE = (
@@ -235,10 +245,10 @@ INTERVAL_MESSAGE = (
 class UpdateHeartbeatStateInput(serializers.Serializer[Any]):
     """`UpdateHeartbeatStateInput` (PUT: absent keys keep the state's current values)."""
 
-    type = NamedChoiceField(HeartbeatType, "HeartbeatType")
-    timeout_seconds = _seconds(0, heartbeats.TIMEOUT_MAX, TIMEOUT_MESSAGE)
-    muted = serializers.BooleanField()
-    resolve_incident = serializers.BooleanField()
+    type = NamedChoiceField(HeartbeatType, "HeartbeatType", required=False)
+    timeout_seconds = _seconds(0, heartbeats.TIMEOUT_MAX, TIMEOUT_MESSAGE, required=False)
+    muted = serializers.BooleanField(required=False)
+    resolve_incident = serializers.BooleanField(required=False)
     cron_expression = _text(
         200,
         "A cron expression has at most 200 characters.",
@@ -257,6 +267,7 @@ class UpdateHeartbeatStateInput(serializers.Serializer[Any]):
 class CreateHeartbeatStateInput(UpdateHeartbeatStateInput):
     """`CreateHeartbeatStateInput`: the update body plus `heartbeat_id` and `environment`."""
 
+    type = NamedChoiceField(HeartbeatType, "HeartbeatType")
     heartbeat_id = serializers.IntegerField()
     environment = _text(
         200,

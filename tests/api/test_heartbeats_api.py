@@ -837,3 +837,20 @@ def test_out_of_range_seconds_and_numbers_for_text_answer_422_with_the_same_mess
     assert not Heartbeat.objects.filter(service=service).exclude(pk=heartbeat.pk).exists()
     status, _ = call(owner_api, "get", "/api/v1/heartbeats/?service=-1")
     assert status == 422
+
+
+def test_put_bodies_are_documented_as_partial_as_they_are(owner_api: Client, service: Service):
+    """PUT keeps absent keys; the document required `name`, `service` and `type` there."""
+    heartbeat = make_heartbeat(service=service)
+    state = make_state(heartbeat=heartbeat)
+    document = json.loads(Client().get("/api/v1/openapi.json").content)
+    schemas = document["components"]["schemas"]
+    assert "required" not in schemas["UpdateHeartbeatInputRequest"]
+    assert "required" not in schemas["UpdateHeartbeatStateInputRequest"]
+    assert schemas["CreateHeartbeatStateInputRequest"]["required"] == [
+        "environment", "heartbeat_id", "type"
+    ]  # fmt: skip
+    status, body = call(owner_api, "put", f"/api/v1/heartbeats/{heartbeat.pk}/", {})
+    assert (status, body["name"]) == (200, heartbeat.name)
+    status, body = call(owner_api, "put", f"/api/v1/heartbeats/states/{state.pk}/", {})
+    assert (status, body["type"]) == (200, state.type)

@@ -185,3 +185,8 @@ def test_the_document_says_what_the_debugger_takes() -> None:
     assert body["payload"] == {"type": "object", "additionalProperties": True}
     assert body["templates"]["additionalProperties"] is False
     assert set(body["templates"]["properties"]) == set(FIELDS)
+    # An unknown `channel` answers 404, which the document did not list.
+    debug = document["paths"]["/api/v1/receive-channels/debug/"]["post"]
+    assert debug["responses"]["404"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorSchema"
+    }
