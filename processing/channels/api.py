@@ -80,7 +80,7 @@ class JSONObjectField(serializers.JSONField):
         "additionalProperties": False,
     }
 )
-class FieldTemplatesField(serializers.DictField):  # type: ignore[type-arg]
+class FieldTemplatesField(serializers.DictField):
     """Templates by field name (documented with the names `validate_templates` accepts)."""
 
 

@@ -176,12 +176,12 @@ NOT_BLANK = RegexValidator(r"\S", "Enter a name.")
 def _text(
     max_length: int, message: str, error_messages: dict[str, str] | None = None, **kwargs: Any
 ) -> StrictCharField:
-    messages = {"max_length": message, **(error_messages or {})}
+    messages: dict[str, Any] = {"max_length": message, **(error_messages or {})}
     return StrictCharField(max_length=max_length, error_messages=messages, **kwargs)
 
 
 def _seconds(low: int, high: int, message: str, **kwargs: Any) -> serializers.IntegerField:
-    messages = {"min_value": message, "max_value": message}
+    messages: dict[str, Any] = {"min_value": message, "max_value": message}
     return serializers.IntegerField(
         min_value=low, max_value=high, error_messages=messages, **kwargs
     )

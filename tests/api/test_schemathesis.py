@@ -30,6 +30,7 @@ import pytest
 import schemathesis
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import QuerySet
 from django.test.utils import override_settings
 from drf_spectacular.generators import SchemaGenerator
 from hypothesis import HealthCheck, Phase, given, settings
@@ -79,11 +80,15 @@ FUZZ_SETTINGS = settings(
 # in (`("body",)`: the action does not apply now), one field against another, opaque cursors.
 # OpenAPI 3.0 has no minimum or maximum for a date: the bounds every date and time of the API
 # keeps (1970-01-01 to 2100-01-01, opsduty/timebounds.py) are in the descriptions only.
-CURSORS = {("query", "after"), ("query", "before")}
-SINCE_UNTIL = {("query", "since"), ("query", "until")}
-INCIDENT_STATE = {("body",)}
-HEARTBEAT = {("body", "service"), ("body", "name"), ("body", "link")}
-STATE = {("body", "cron_expression"), ("body", "cron_timezone"), ("body", "interval_seconds")}
+CURSORS: set[tuple[str, ...]] = {("query", "after"), ("query", "before")}
+SINCE_UNTIL: set[tuple[str, ...]] = {("query", "since"), ("query", "until")}
+INCIDENT_STATE: set[tuple[str, ...]] = {("body",)}
+HEARTBEAT: set[tuple[str, ...]] = {("body", "service"), ("body", "name"), ("body", "link")}
+STATE: set[tuple[str, ...]] = {
+    ("body", "cron_expression"),
+    ("body", "cron_timezone"),
+    ("body", "interval_seconds"),
+}
 UNSAYABLE: dict[str, set[tuple[str, ...]]] = {
     "GET /api/v1/users/": CURSORS,
     "GET /api/v1/services/": CURSORS,
@@ -156,7 +161,7 @@ schemathesis.openapi.format("date", _INSTANTS.map(lambda instant: instant.date()
 
 @schemathesis.check
 def refusals_are_rules_openapi_cannot_state(
-    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case
+    ctx: schemathesis.CheckContext, response: schemathesis.Response, case: schemathesis.Case[Any]
 ) -> bool | None:
     """A schema-valid request is refused (422) only for a rule listed in `UNSAYABLE`."""
     meta = case.meta
@@ -196,7 +201,7 @@ class FuzzTarget:
         """Cases with generated path ids, and as many with the ids of seeded objects."""
         names = {p.name for p in operation.path_parameters}
         known = [v for v in self.path_values if set(v) == names]
-        generated = operation.as_strategy(generation_mode=mode)
+        generated: st.SearchStrategy[Any] = operation.as_strategy(generation_mode=mode)
         if not known:
             return generated
         seeded = st.sampled_from(known).flatmap(
@@ -204,10 +209,10 @@ class FuzzTarget:
         )
         return st.one_of(generated, seeded)
 
-    def call_twice(self, case: schemathesis.Case) -> schemathesis.Response:
+    def call_twice(self, case: schemathesis.Case[Any]) -> schemathesis.Response:
         """Send `case` from two workers at once; check both answers; return the first."""
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            responses = list(
+            responses: list[schemathesis.Response] = list(
                 pool.map(lambda _: case.call(base_url=self.url, headers=self.headers), range(2))
             )
         self.calls += WORKERS
@@ -246,7 +251,7 @@ def fuzz_target(django_db_setup: None, django_db_blocker: Any) -> Iterator[FuzzT
 def _seeded_path_values() -> list[dict[str, Any]]:
     """Every combination of path parameters that names a seeded object of the demo."""
     organization = demo_organization()
-    ids = {
+    ids: dict[str, QuerySet[Any]] = {
         "incident_group_id": Incident.objects.filter(organization=organization),
         "heartbeat_id": Heartbeat.objects.filter(organization=organization),
         "heartbeat_state_id": HeartbeatState.objects.filter(organization=organization),
@@ -374,7 +379,7 @@ def test_links_lead_to_objects_that_exist(target, api_schema, fuzz_target) -> No
     source, status, parameters = _document_links(GENERATED)[target]
     method, path = source.split(" ", 1)
     names = {p.name for p in api_schema[path][method.lower()].path_parameters}
-    source_path = next((v for v in fuzz_target.path_values if set(v) == names), {})
+    source_path: dict[str, Any] = next((v for v in fuzz_target.path_values if set(v) == names), {})
     source_case = api_schema[path][method.lower()].Case(path_parameters=source_path, query={})
     answer = fuzz_target.call_twice(source_case)
     assert str(answer.status_code) == status, answer.text[:300]
@@ -387,7 +392,7 @@ def test_links_lead_to_objects_that_exist(target, api_schema, fuzz_target) -> No
 
     @settings(FUZZ_SETTINGS, max_examples=3)
     @given(case=api_schema[path][method.lower()].as_strategy(path_parameters=values))
-    def follow(case: schemathesis.Case) -> None:
+    def follow(case: schemathesis.Case[Any]) -> None:
         statuses.append(fuzz_target.call_twice(case).status_code)
 
     follow()
@@ -412,7 +417,7 @@ def test_every_operation_answers_as_documented(label, mode, api_schema, fuzz_tar
 
     @FUZZ_SETTINGS
     @given(case=fuzz_target.cases(operation, mode))
-    def fuzz(case: schemathesis.Case) -> None:
+    def fuzz(case: schemathesis.Case[Any]) -> None:
         fuzz_target.call_twice(case)
 
     try:
@@ -423,11 +428,11 @@ def test_every_operation_answers_as_documented(label, mode, api_schema, fuzz_tar
         pytest.skip("nothing about this operation can be invalid")
 
 
-def test_stateful_workflows_follow_the_links(api_schema, fuzz_target) -> None:
+def test_stateful_workflows_follow_the_links(api_schema: Any, fuzz_target: FuzzTarget) -> None:
     """Schemathesis' own workflows: chains of calls along the document's links."""
 
     class Workflow(api_schema.as_state_machine()):  # type: ignore[misc]
-        def call(self, case: schemathesis.Case, **kwargs: Any) -> schemathesis.Response:
+        def call(self, case: schemathesis.Case[Any], **kwargs: Any) -> schemathesis.Response:
             # A made-up cursor is refused (422); a workflow goes on from a list's first page.
             for name in ("after", "before"):
                 (case.query or {}).pop(name, None)
