@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -52,7 +53,11 @@ class ResolveIncidentInputSchema(serializers.Serializer[Any]):
 class AddIncidentNoteInputSchema(serializers.Serializer[Any]):
     """`AddIncidentNoteInputSchema`: the note text, required and not blank."""
 
-    note = StrictCharField(max_length=NOTE_MAX_LENGTH)
+    # The pattern documents what DRF's blank check does after trimming: not only spaces.
+    note = StrictCharField(
+        max_length=NOTE_MAX_LENGTH,
+        validators=[RegexValidator(r"\S", "This field may not be blank.")],
+    )
 
 
 def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:

@@ -578,3 +578,12 @@ def test_a_blank_filter_value_is_422_and_an_empty_one_means_not_given(owner_api,
     assert body["detail"][0]["loc"] == ["query", "until"]
     status, body = get_json(owner_api, URL, until="")
     assert (status, len(body["items"])) == (200, 1)
+
+
+def test_a_note_of_spaces_is_refused_and_the_document_says_so(owner_api, incident):
+    document = json.loads(Client().get("/api/v1/openapi.json").content)
+    note = document["components"]["schemas"]["AddIncidentNoteInputSchemaRequest"]["properties"]
+    assert note["note"]["pattern"] == r"\S"
+    status, body = post_json(owner_api, action_url(incident, "notes"), {"note": "\n"})
+    assert (status, body["detail"][0]["loc"]) == (422, ["body", "note"])
+    assert not incident.notes.exists()
