@@ -203,7 +203,10 @@ class FuzzTarget:
         if mode is GenerationMode.NEGATIVE and operation.label.startswith(ANALYTICS):
             # `start` and `end` are read only with `range=custom` (otherwise ignored, whatever
             # they hold): negative cases fix the range so that a bad date must be refused.
-            return operation.as_strategy(generation_mode=mode, query={"range": "custom"})
+            custom: st.SearchStrategy[Any] = operation.as_strategy(
+                generation_mode=mode, query={"range": "custom"}
+            )
+            return custom
         names = {p.name for p in operation.path_parameters}
         known = [v for v in self.path_values if set(v) == names]
         generated: st.SearchStrategy[Any] = operation.as_strategy(generation_mode=mode)
