@@ -1,4 +1,5 @@
-"""Schemathesis against the OpenAPI document the server serves (docs/api.md, "The fuzzer").
+"""Schemathesis against the OpenAPI document the server serves (docs/api.md, "The OpenAPI
+document and the fuzzer").
 
 A live server on 127.0.0.1 holds the seeded demo organization (incidents in every state, raw
 events, heartbeats, a schedule with an override); every request carries a real personal API
@@ -10,8 +11,10 @@ deletes of one override), and both answers are checked:
 * input the document forbids is refused (negative cases), and input it allows is accepted,
   except for the rules OpenAPI cannot state (`UNSAYABLE`: an id that must exist in the
   organization, a state the object must be in, one field against another);
-* `test_stateful_workflows` follows the document's OpenAPI links, so operations that need an
-  id (an incident, a heartbeat state, an override) get one that exists.
+* `test_links_lead_to_objects_that_exist` follows every OpenAPI link of the document from a
+  real answer, so each operation that needs an id (an incident, a heartbeat state, an
+  override) is reached with one that exists; `test_stateful_workflows_follow_the_links` runs
+  Schemathesis' own workflows along the same links.
 
 The bounded run is part of `make test`; `OPSDUTY_FUZZ_LONG=1` runs the long one (many more
 examples and longer workflows) for `make chaos`.
