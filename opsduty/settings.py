@@ -272,6 +272,12 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "SWAGGER_UI_OAUTH2_CONFIG": {"usePkceWithAuthorizationCodeGrant": True},
     # One name for a choice set used by several serializers.
     "ENUM_NAME_OVERRIDES": {"BuiltinTemplateEnum": "processing.channels.models.BaseTemplate"},
+    # The default enum hook, then empty query values and the OpenAPI links (docs/api.md).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "opsduty.api.openapi.empty_query_values",
+        "opsduty.api.openapi.operation_links",
+    ],
 }
 
 # --- Celery --------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -36,6 +37,7 @@ from incidents.services import (
 )
 from opsduty.api.base import OrgScopedAPIView, current_user
 from opsduty.api.errors import UnprocessableEntity
+from opsduty.api.fields import StrictCharField
 from opsduty.models import User
 from opsduty.retry import run_retrying_conflicts
 from opsduty.services import can_manage_team
@@ -44,7 +46,7 @@ from opsduty.services import can_manage_team
 class ResolveIncidentInputSchema(serializers.Serializer[Any]):
     """`ResolveIncidentInputSchema`: an optional note; absent, null and "" mean none."""
 
-    note = serializers.CharField(
+    note = StrictCharField(
         required=False, allow_null=True, allow_blank=True, max_length=NOTE_MAX_LENGTH
     )
 
@@ -52,7 +54,11 @@ class ResolveIncidentInputSchema(serializers.Serializer[Any]):
 class AddIncidentNoteInputSchema(serializers.Serializer[Any]):
     """`AddIncidentNoteInputSchema`: the note text, required and not blank."""
 
-    note = serializers.CharField(max_length=NOTE_MAX_LENGTH)
+    # The pattern documents what DRF's blank check does after trimming: not only spaces.
+    note = StrictCharField(
+        max_length=NOTE_MAX_LENGTH,
+        validators=[RegexValidator(r"\S", "This field may not be blank.")],
+    )
 
 
 def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:

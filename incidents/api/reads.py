@@ -25,6 +25,7 @@ from opsduty.api.base import (
 )
 from opsduty.api.enums import NamedChoiceField
 from opsduty.api.errors import UnprocessableEntity
+from opsduty.api.fields import query_text
 from opsduty.api.users import UserSchema
 from opsduty.models import Service
 from opsduty.selectors import service_visible_list
@@ -122,7 +123,7 @@ class IncidentReferenceSchema(serializers.ModelSerializer[IncidentReference]):
 
 
 def _query_int(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name, "").strip()
+    raw = query_text(request, name)
     if not raw:
         return None
     try:

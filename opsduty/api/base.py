@@ -27,6 +27,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from opsduty.api.errors import ErrorSchema, UnprocessableEntity, ValidationErrorSchema
+from opsduty.api.fields import query_text
 from opsduty.models import Organization, User
 from opsduty.tenancy import get_for_org_or_404, scoped
 from opsduty.timebounds import RANGE_MESSAGE, datetime_in_range
@@ -124,7 +125,7 @@ def current_user(request: Request) -> User:
 
 def query_datetime(request: Request, name: str) -> datetime | None:
     """An ISO 8601 query value; naive means UTC (spec §2.1). Bad values are a 422."""
-    raw = request.query_params.get(name, "").strip()
+    raw = query_text(request, name)
     if not raw:
         return None
     # A hand-typed `+02:00` arrives as ` 02:00` when the caller did not percent-encode it.

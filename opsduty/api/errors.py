@@ -18,6 +18,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
@@ -125,10 +126,15 @@ class ErrorSchema(serializers.Serializer[Any]):
     detail = serializers.CharField()
 
 
+@extend_schema_field({"oneOf": [{"type": "string"}, {"type": "integer"}]})
+class LocPartField(serializers.Field):  # type: ignore[type-arg]
+    """Documentation of one part of a `loc`: a key, or a list index (`["body", "items", 2]`)."""
+
+
 class ValidationErrorItemSchema(serializers.Serializer[Any]):
     """Documentation of one `ErrorItem`."""
 
-    loc = serializers.ListField(child=serializers.CharField())
+    loc = serializers.ListField(child=LocPartField())
     msg = serializers.CharField()
     type = serializers.CharField()
 

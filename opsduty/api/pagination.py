@@ -42,6 +42,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from opsduty.api.errors import UnprocessableEntity
+from opsduty.api.fields import query_text
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
@@ -123,7 +124,7 @@ def _beyond(fields: list[_OrderField], values: Sequence[Any], forward: bool) -> 
 
 
 def _size(request: Request, param: str) -> int | None:
-    value = request.query_params.get(param, "").strip()
+    value = query_text(request, param)
     if not value:
         return None
     if _UNSIGNED.fullmatch(value):
@@ -135,7 +136,7 @@ def _size(request: Request, param: str) -> int | None:
 def _parse(request: Request, fields: list[_OrderField]) -> _PageRequest:
     cursors: dict[str, tuple[Any, ...] | None] = {}
     for param in ("after", "before"):
-        value = request.query_params.get(param, "").strip()
+        value = query_text(request, param)
         cursors[param] = _decode_cursor(value, fields, param) if value else None
     after, before = cursors["after"], cursors["before"]
     first, last, page_size = (

@@ -17,7 +17,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from opsduty.api.base import OrgScopedAPIView, OrgScopedListAPIView
-from opsduty.api.errors import UnprocessableEntity
+from opsduty.api.errors import ErrorSchema, UnprocessableEntity
+from opsduty.api.fields import StrictCharField
 from opsduty.models import User
 from processing.channels.rendering import FIELDS, channel_debug_payload, channel_templates
 from processing.channels.selectors import receive_channel_get, receive_channel_list
@@ -67,6 +68,22 @@ class ReceiveChannelListView(OrgScopedListAPIView[ReceiveChannel]):
         return super().get(request, *args, **kwargs)
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (documented as one: `validate_payload` refuses anything else)."""
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "properties": {name: {"type": "string", "maxLength": MAX_SOURCE} for name in FIELDS},
+        "additionalProperties": False,
+    }
+)
+class FieldTemplatesField(serializers.DictField):
+    """Templates by field name (documented with the names `validate_templates` accepts)."""
+
+
 class DebugInputSchema(serializers.Serializer[Any]):
     """What to render: a channel or a built-in template (or neither: generic), extra
     templates per field on top, and the payload (a JSON object)."""
@@ -75,11 +92,11 @@ class DebugInputSchema(serializers.Serializer[Any]):
     template = serializers.ChoiceField(
         choices=BaseTemplate.choices, required=False, allow_null=True
     )
-    templates = serializers.DictField(
-        child=serializers.CharField(allow_blank=True, max_length=MAX_SOURCE, trim_whitespace=False),
+    templates = FieldTemplatesField(
+        child=StrictCharField(allow_blank=True, max_length=MAX_SOURCE, trim_whitespace=False),
         required=False,
     )
-    payload = serializers.JSONField()
+    payload = JSONObjectField()
 
     def validate_templates(self, value: dict[str, str]) -> dict[str, str]:
         errors = {}
@@ -124,7 +141,7 @@ class ReceiveChannelDebugView(OrgScopedAPIView):
             "rendered field, the errors per field and the event it would create."
         ),
         request=DebugInputSchema,
-        responses={200: DebugOutputSchema},
+        responses={200: DebugOutputSchema, 404: ErrorSchema},  # 404: an unknown `channel`
         tags=["receive channels"],
     )
     def post(self, request: Request) -> Response:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
+from django.core.validators import RegexValidator
 from django.db import IntegrityError, models
 from django.db.models import Prefetch
 from django.http import HttpRequest
@@ -31,6 +32,7 @@ from rest_framework.response import Response
 from opsduty.api.base import OrgScopedAPIView, OrgScopedListAPIView, current_user
 from opsduty.api.enums import NamedChoiceField
 from opsduty.api.errors import UnprocessableEntity
+from opsduty.api.fields import StrictCharField, query_text
 from opsduty.choices import Urgency
 from opsduty.models import Service, User
 from opsduty.selectors import service_visible_list
@@ -124,7 +126,12 @@ class IntervalHeartbeatStateSchema(_StateSchemaBase):
 def _state_union(many: bool = False) -> PolymorphicProxySerializer:
     return PolymorphicProxySerializer(
         component_name="HeartbeatStateSchema",
-        serializers=[CronHeartbeatStateSchema, IntervalHeartbeatStateSchema],
+        # Keyed by the `type` value, so the discriminator maps "cron" and "interval" (a list
+        # would map the component names, which no response carries).
+        serializers={
+            HeartbeatType.CRON.value: CronHeartbeatStateSchema,
+            HeartbeatType.INTERVAL.value: IntervalHeartbeatStateSchema,
+        },
         resource_type_field_name="type",
         many=many,
     )
@@ -161,43 +168,114 @@ class HeartbeatSchema(serializers.ModelSerializer[Heartbeat]):
 # --- request bodies -------------------------------------------------------------------------
 
 
+# The bounds the services keep (signals/heartbeats/services.py), declared on the fields too so
+# that the OpenAPI document states them; the messages are the services' own.
+NOT_BLANK = RegexValidator(r"\S", "Enter a name.")
+
+
+def _text(
+    max_length: int, message: str, error_messages: dict[str, str] | None = None, **kwargs: Any
+) -> StrictCharField:
+    messages: dict[str, Any] = {"max_length": message, **(error_messages or {})}
+    return StrictCharField(max_length=max_length, error_messages=messages, **kwargs)
+
+
+def _seconds(low: int, high: int, message: str, **kwargs: Any) -> serializers.IntegerField:
+    messages: dict[str, Any] = {"min_value": message, "max_value": message}
+    return serializers.IntegerField(
+        min_value=low, max_value=high, error_messages=messages, **kwargs
+    )
+
+
 class CreateHeartbeatInput(serializers.Serializer[Any]):
     """`CreateHeartbeatInput` / `UpdateHeartbeatInput` (PUT: absent keys stay unchanged)."""
 
-    name = serializers.CharField(allow_blank=True, trim_whitespace=False)
-    description = serializers.CharField(
-        allow_blank=True, allow_null=True, required=False, trim_whitespace=False
+    name = _text(
+        200,
+        "The name may be at most 200 characters.",
+        trim_whitespace=False,
+        validators=[NOT_BLANK],
+        error_messages={"blank": "Enter a name."},
+    )
+    description = _text(
+        2000,
+        "The description may be at most 2000 characters.",
+        allow_blank=True,
+        allow_null=True,
+        required=False,
+        trim_whitespace=False,
     )
     service = serializers.IntegerField()
-    link = serializers.CharField(allow_blank=True, allow_null=True, required=False)
+    link = _text(
+        2000,
+        "Enter a valid URL, e.g. https://wiki.example.com/runbook.",
+        allow_blank=True,
+        allow_null=True,
+        required=False,
+    )
     incident_urgency = NamedChoiceField(Urgency, "IncidentUrgency", allow_null=True, required=False)
     labels = serializers.ListField(
-        child=serializers.CharField(allow_blank=True), allow_null=True, required=False
+        child=StrictCharField(allow_blank=True), allow_null=True, required=False
     )
 
 
 class UpdateHeartbeatInput(CreateHeartbeatInput):
-    """`UpdateHeartbeatInput`: the same shape as create."""
+    """`UpdateHeartbeatInput`: the same shape as create, every key optional (PUT is partial)."""
+
+    name = _text(
+        200,
+        "The name may be at most 200 characters.",
+        trim_whitespace=False,
+        validators=[NOT_BLANK],
+        error_messages={"blank": "Enter a name."},
+        required=False,
+    )
+    service = serializers.IntegerField(required=False)
+
+
+TIMEOUT_MESSAGE = (
+    f"Timeout must be a whole number of seconds from 0 to {heartbeats.TIMEOUT_MAX} (7 days)."
+)
+INTERVAL_MESSAGE = (
+    "An interval state needs interval_seconds: a whole number of seconds "
+    f"from 1 to {heartbeats.INTERVAL_MAX} (366 days)."
+)
 
 
 class UpdateHeartbeatStateInput(serializers.Serializer[Any]):
     """`UpdateHeartbeatStateInput` (PUT: absent keys keep the state's current values)."""
 
-    type = NamedChoiceField(HeartbeatType, "HeartbeatType")
-    timeout_seconds = serializers.IntegerField()
-    muted = serializers.BooleanField()
-    resolve_incident = serializers.BooleanField()
-    cron_expression = serializers.CharField(allow_blank=True, allow_null=True, required=False)
-    cron_timezone = serializers.CharField(allow_blank=True, allow_null=True, required=False)
-    interval_seconds = serializers.IntegerField(allow_null=True, required=False)
+    type = NamedChoiceField(HeartbeatType, "HeartbeatType", required=False)
+    timeout_seconds = _seconds(0, heartbeats.TIMEOUT_MAX, TIMEOUT_MESSAGE, required=False)
+    muted = serializers.BooleanField(required=False)
+    resolve_incident = serializers.BooleanField(required=False)
+    cron_expression = _text(
+        200,
+        "A cron expression has at most 200 characters.",
+        allow_blank=True,
+        allow_null=True,
+        required=False,
+    )
+    cron_timezone = _text(
+        64, "Unknown time zone.", allow_blank=True, allow_null=True, required=False
+    )
+    interval_seconds = _seconds(
+        1, heartbeats.INTERVAL_MAX, INTERVAL_MESSAGE, allow_null=True, required=False
+    )
 
 
 class CreateHeartbeatStateInput(UpdateHeartbeatStateInput):
     """`CreateHeartbeatStateInput`: the update body plus `heartbeat_id` and `environment`."""
 
+    type = NamedChoiceField(HeartbeatType, "HeartbeatType")
     heartbeat_id = serializers.IntegerField()
-    environment = serializers.CharField(allow_blank=True)
-    timeout_seconds = serializers.IntegerField(default=0)
+    environment = _text(
+        200,
+        "The environment may be at most 200 characters.",
+        validators=[RegexValidator(r"\S", "Enter an environment name, e.g. prod.")],
+        error_messages={"blank": "Enter an environment name, e.g. prod."},
+    )
+    timeout_seconds = _seconds(0, heartbeats.TIMEOUT_MAX, TIMEOUT_MESSAGE, default=0)
     muted = serializers.BooleanField(default=False)
     resolve_incident = serializers.BooleanField(default=True)
 
@@ -248,7 +326,7 @@ class HeartbeatListView(OrgScopedListAPIView[Heartbeat]):
 
     def get_base_queryset(self) -> models.QuerySet[Heartbeat]:
         rows = heartbeats_visible(current_user(self.request))
-        raw = self.request.query_params.get("service", "").strip()
+        raw = query_text(self.request, "service")
         if raw:
             if not raw.isdigit():
                 raise UnprocessableEntity.for_field(("query", "service"), "Must be an integer.")
@@ -262,7 +340,7 @@ class HeartbeatListView(OrgScopedListAPIView[Heartbeat]):
             "The heartbeats on the services you can see, oldest first. `service` keeps one "
             "service's heartbeats (an unknown service gives an empty page)."
         ),
-        parameters=[OpenApiParameter("service", OpenApiTypes.INT)],
+        parameters=[OpenApiParameter("service", {"type": "integer", "minimum": 0})],
         tags=TAGS,
     )
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -771,3 +771,86 @@ def test_a_member_of_the_team_is_a_full_manager(member_api: Client, service: Ser
     assert status == 201
     assert call(member_api, "put", f"/api/v1/heartbeats/{created['id']}/", {"name": "m2"})[0] == 200
     assert member_api.delete(f"/api/v1/heartbeats/{created['id']}/").status_code == 204
+
+
+# --- found by the fuzzer (tests/api/test_schemathesis.py) -------------------------------------
+
+
+def test_the_document_maps_each_state_type_to_its_schema_and_states_the_bounds() -> None:
+    """Every `interval` state in an answer failed the document's discriminator (it mapped
+    "null"); the bounds of the seconds were enforced but not documented."""
+    document = json.loads(Client().get("/api/v1/openapi.json").content)
+    schemas = document["components"]["schemas"]
+    assert schemas["HeartbeatStateSchema"]["discriminator"]["mapping"] == {
+        "cron": "#/components/schemas/CronHeartbeatStateSchema",
+        "interval": "#/components/schemas/IntervalHeartbeatStateSchema",
+    }
+    update = schemas["UpdateHeartbeatStateInputRequest"]["properties"]
+    assert (update["timeout_seconds"]["minimum"], update["timeout_seconds"]["maximum"]) == (
+        0,
+        7 * 24 * 3600,
+    )
+    assert update["interval_seconds"]["minimum"] == 1
+    create = schemas["CreateHeartbeatInputRequest"]["properties"]
+    assert create["name"]["maxLength"] == 200 and create["name"]["pattern"] == r"\S"
+    assert (
+        schemas["CreateHeartbeatStateInputRequest"]["properties"]["environment"]["maxLength"] == 200
+    )
+    [service] = [
+        p
+        for p in document["paths"]["/api/v1/heartbeats/"]["get"]["parameters"]
+        if p["name"] == "service"
+    ]
+    assert service["schema"] == {"type": "integer", "minimum": 0}
+
+
+def test_out_of_range_seconds_and_numbers_for_text_answer_422_with_the_same_messages(
+    owner_api: Client, service: Service
+) -> None:
+    heartbeat = make_heartbeat(service=service)
+    status, body = call(
+        owner_api,
+        "post",
+        "/api/v1/heartbeats/states/",
+        {"heartbeat_id": heartbeat.pk, "environment": "prod", "type": "interval",
+         "interval_seconds": 0, "timeout_seconds": -1},
+    )  # fmt: skip
+    assert status == 422
+    messages = {tuple(item["loc"]): item["msg"] for item in body["detail"]}
+    assert messages == {
+        ("body", "timeout_seconds"): (
+            "Timeout must be a whole number of seconds from 0 to 604800 (7 days)."
+        ),
+        ("body", "interval_seconds"): (
+            "An interval state needs interval_seconds: a whole number of seconds "
+            "from 1 to 31622400 (366 days)."
+        ),
+    }
+    status, body = call(
+        owner_api, "post", "/api/v1/heartbeats/", {"name": 42, "service": service.pk}
+    )
+    assert status == 422 and locs(body) == [["body", "name"]]
+    status, body = call(
+        owner_api, "post", "/api/v1/heartbeats/", {"name": "  ", "service": service.pk}
+    )
+    assert (status, body["detail"][0]["msg"]) == (422, "Enter a name.")
+    assert not Heartbeat.objects.filter(service=service).exclude(pk=heartbeat.pk).exists()
+    status, _ = call(owner_api, "get", "/api/v1/heartbeats/?service=-1")
+    assert status == 422
+
+
+def test_put_bodies_are_documented_as_partial_as_they_are(owner_api: Client, service: Service):
+    """PUT keeps absent keys; the document required `name`, `service` and `type` there."""
+    heartbeat = make_heartbeat(service=service)
+    state = make_state(heartbeat=heartbeat)
+    document = json.loads(Client().get("/api/v1/openapi.json").content)
+    schemas = document["components"]["schemas"]
+    assert "required" not in schemas["UpdateHeartbeatInputRequest"]
+    assert "required" not in schemas["UpdateHeartbeatStateInputRequest"]
+    assert schemas["CreateHeartbeatStateInputRequest"]["required"] == [
+        "environment", "heartbeat_id", "type"
+    ]  # fmt: skip
+    status, body = call(owner_api, "put", f"/api/v1/heartbeats/{heartbeat.pk}/", {})
+    assert (status, body["name"]) == (200, heartbeat.name)
+    status, body = call(owner_api, "put", f"/api/v1/heartbeats/states/{state.pk}/", {})
+    assert (status, body["type"]) == (200, state.type)

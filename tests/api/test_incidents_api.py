@@ -555,3 +555,35 @@ def test_actions_need_a_token(client, incident):
     status, body = post_json(client, action_url(incident, "acknowledge"))
     assert status == 401
     assert isinstance(body["detail"], str)
+
+
+# --- found by the fuzzer (tests/api/test_schemathesis.py) -------------------------------------
+
+
+@pytest.mark.parametrize("action", ["notes", "resolve"])
+def test_a_number_for_the_note_is_422_and_writes_nothing(owner_api, incident, action):
+    """DRF turned `{"note": 42}` into the note "42"; the document says string."""
+    status, body = post_json(owner_api, action_url(incident, action), {"note": 42})
+    assert status == 422
+    assert body["detail"] == [
+        {"loc": ["body", "note"], "msg": "Not a valid string.", "type": "value_error"}
+    ]
+    incident.refresh_from_db()
+    assert incident.status == "triggered" and not incident.notes.exists()
+
+
+def test_a_blank_filter_value_is_422_and_an_empty_one_means_not_given(owner_api, incident):
+    status, body = get_json(owner_api, URL, until="  ")
+    assert status == 422
+    assert body["detail"][0]["loc"] == ["query", "until"]
+    status, body = get_json(owner_api, URL, until="")
+    assert (status, len(body["items"])) == (200, 1)
+
+
+def test_a_note_of_spaces_is_refused_and_the_document_says_so(owner_api, incident):
+    document = json.loads(Client().get("/api/v1/openapi.json").content)
+    note = document["components"]["schemas"]["AddIncidentNoteInputSchemaRequest"]["properties"]
+    assert note["note"]["pattern"] == r"\S"
+    status, body = post_json(owner_api, action_url(incident, "notes"), {"note": "\n"})
+    assert (status, body["detail"][0]["loc"]) == (422, ["body", "note"])
+    assert not incident.notes.exists()

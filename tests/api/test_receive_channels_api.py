@@ -11,6 +11,7 @@ from django.test import Client
 
 from incidents.models import Incident
 from opsduty.models import Organization, User
+from processing.channels.rendering import FIELDS
 from processing.models import ReceiveChannel
 from tests import factories
 from tests.api.conftest import get_json
@@ -126,6 +127,13 @@ def test_debug_reports_template_errors_in_200(owner_api: Client) -> None:
             ["body", "templates", "summary"],
             "Template syntax error",
         ),
+        # Found by the fuzzer: numbers were rendered as templates ("42").
+        (
+            {"templates": {"summary": 42}, "payload": {}},
+            ["body", "templates", "summary"],
+            "valid string",
+        ),
+        ({"payload": None}, ["body", "payload"], "may not be null"),
         (
             {"templates": {"colour": "x"}, "payload": {}},
             ["body", "templates", "colour"],
@@ -168,3 +176,17 @@ def test_openapi_documents_the_endpoints() -> None:
     schema = json.loads(Client().get("/api/v1/openapi.json").content)
     assert "post" in schema["paths"]["/api/v1/receive-channels/debug/"]
     assert "get" in schema["paths"]["/api/v1/receive-channels/"]
+
+
+def test_the_document_says_what_the_debugger_takes() -> None:
+    """The payload is a JSON object, templates a string per known field, nothing else."""
+    document = json.loads(Client().get("/api/v1/openapi.json").content)
+    body = document["components"]["schemas"]["DebugInputSchemaRequest"]["properties"]
+    assert body["payload"] == {"type": "object", "additionalProperties": True}
+    assert body["templates"]["additionalProperties"] is False
+    assert set(body["templates"]["properties"]) == set(FIELDS)
+    # An unknown `channel` answers 404, which the document did not list.
+    debug = document["paths"]["/api/v1/receive-channels/debug/"]["post"]
+    assert debug["responses"]["404"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorSchema"
+    }

@@ -115,3 +115,36 @@ def test_detail_views_document_404_and_model_typed_ids_without_warnings(capsys):
     assert operation["responses"]["404"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/ErrorSchema"
     }
+
+
+# --- found by the fuzzer (tests/api/test_schemathesis.py) -------------------------------------
+
+
+def test_a_422_loc_may_hold_list_indexes(schema):
+    """`["body", "items", 2]`: the document said strings only, the answers hold integers."""
+    loc = schema["components"]["schemas"]["ValidationErrorItemSchema"]["properties"]["loc"]
+    assert loc["items"] == {"oneOf": [{"type": "string"}, {"type": "integer"}]}
+
+
+def test_every_query_parameter_allows_an_empty_value(schema):
+    """`?until=` means "not given" everywhere; the document says so."""
+    parameters = [
+        parameter
+        for item in schema["paths"].values()
+        for operation in item.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] == "query"
+    ]
+    assert parameters and all(p["allowEmptyValue"] is True for p in parameters)
+
+
+def test_links_lead_from_a_list_to_the_operations_on_its_items(schema):
+    links = schema["paths"]["/api/v1/incidents/"]["get"]["responses"]["200"]["links"]
+    assert links["IncidentsAcknowledgeIncidentEndpoint"] == {
+        "operationId": "opsduty_api_v1_incidents_acknowledge_incident_endpoint",
+        "parameters": {"incident_group_id": "$response.body#/items/0/id"},
+    }
+    created = schema["paths"]["/api/v1/schedules/{schedule_id}/overrides/"]["post"]
+    assert created["responses"]["201"]["links"]["SchedulesDeleteScheduleOverride"][
+        "parameters"
+    ] == {"schedule_id": "$request.path.schedule_id", "override_id": "$response.body#/id"}
