@@ -226,6 +226,10 @@ ESCALATION_MINUTE_SECONDS = env_int("OPSDUTY_ESCALATION_MINUTE_SECONDS", 60)
 # updates the analytics, which stay stale until `manage.py rebuild_analytics`.
 OPSDUTY_ANALYTICS_UPKEEP = env_bool("OPSDUTY_ANALYTICS_UPKEEP", True)
 
+# A request body must arrive within this many seconds of the request (opsduty/request_body.py):
+# a client sending it a byte at a time gets a 408 instead of holding a Django thread.
+OPSDUTY_REQUEST_BODY_SECONDS = env_int("OPSDUTY_REQUEST_BODY_SECONDS", 15)
+
 # --- Static files, email, i18n -------------------------------------------------------------
 
 STATIC_URL = "/static/"

@@ -360,13 +360,9 @@ class CheckinNotFound(Exception):  # noqa: N818 - reads as an answer, like Http4
     """No such heartbeat or environment (the message says which)."""
 
 
-def checkin_state_public(key: str, environment: str | None) -> HeartbeatState:
-    """The environment a public check-in URL addresses.
-
-    Without an environment, a heartbeat with exactly one environment takes the check-in; one
-    with none or several answers 404 saying an environment is needed (spec §2.2).
-    """
-    states = list(
+def _checkin_states(key: str, environment: str | None) -> list[HeartbeatState]:
+    """The environments a check-in may address (at most two without an environment)."""
+    return list(
         HeartbeatState.objects.filter(heartbeat__public_primary_key=key)
         .select_related("heartbeat")
         .order_by("id")[: 2 if environment is None else None]
@@ -375,6 +371,21 @@ def checkin_state_public(key: str, environment: str | None) -> HeartbeatState:
             heartbeat__public_primary_key=key, environment=environment
         ).select_related("heartbeat")
     )
+
+
+def checkin_state_public(key: str, environment: str | None) -> HeartbeatState:
+    """The environment a public check-in URL addresses.
+
+    Without an environment, a heartbeat with exactly one environment takes the check-in; one
+    with none or several answers 404 saying an environment is needed (spec §2.2).
+    """
+    if "\x00" in key:
+        # PostgreSQL text cannot hold U+0000 (the query would fail): no key has one.
+        raise CheckinNotFound("Unknown heartbeat.")
+    if environment is not None and "\x00" in environment:
+        environment, states = environment.replace("\x00", "\ufffd"), []
+    else:
+        states = _checkin_states(key, environment)
     if environment is None and len(states) == 1:
         return states[0]
     if environment is not None and states:
