@@ -16,6 +16,9 @@ from typing import Any
 import pytest
 from django.conf import settings
 from django.test import Client
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
 from incidents.ingest import drain
 from incidents.models import Incident
@@ -227,3 +230,32 @@ def test_hostile_templates_never_lose_the_event(
     page = html.unescape(owner_client.get(f"/raw-events/{raw.pk}/").content.decode())
     assert "format width over 100000" in page
     _assert_nothing_leaked(page)
+
+
+# Pieces of templates, SSTI payloads and size bombs, for hypothesis to put together.
+PIECES = ["{{ ", " }}", "{% ", " %}", "for x in range(", ") %}", "{% endfor %}", "payload",
+          "payload.text", ".", "__class__", "__globals__", "mro()", " * ", " ** ", "9", "99999",
+          "10**9", "'a'", "'{:>99999999}'", ".format(1)", ".ljust(999999999)", " | join(",
+          " | batch(", " | slice(", " | list", " | format(", " ~ ", "[", "]", "(", ")", ",",
+          "'%0999999d' % 1", "self", "config", "cycler", "range", "time()", "{% macro m(s) %}",
+          "{% endmacro %}", "m(s ~ s)", "m('a')", " | regex_search(payload.pattern)", "x",
+          "{% if x %}", "{% endif %}", "{% set y = ", "'x' * 999999", "[1] * 1000000"]  # fmt: skip
+
+
+def test_fuzzed_templates_never_5xx_or_leak(owner_api: Client) -> None:
+    @hypothesis_settings(
+        max_examples=60,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    @given(st.lists(st.sampled_from(PIECES), min_size=1, max_size=12).map("".join))
+    def debug(template: str) -> None:
+        status, body, text = _debug(owner_api, template)
+        assert status in (200, 422), text
+        if status == 422:
+            assert body["detail"], text
+        _assert_nothing_leaked(text)
+
+    debug()
