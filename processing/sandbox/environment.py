@@ -273,25 +273,39 @@ class _BoundedFormatter(SandboxedFormatter):
 _WIDTH_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
 
 
-def _check_str_method(method: Any, args: tuple[Any, ...]) -> None:
-    """Refuse str method calls whose result would be huge, before the (C) call runs."""
-    owner, name = getattr(method, "__self__", None), getattr(method, "__name__", "")
-    if not isinstance(owner, str):
-        return
+def _checked_str_call(method: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Refuse str and bytes method calls whose result would be huge, before the (C) call
+    runs; the arguments to call with (an iterable given to `join` becomes a list)."""
+    owner: Any = getattr(method, "__self__", None)
+    name = getattr(method, "__name__", "")
+    if not isinstance(owner, str | bytes):
+        return args
     if name in _WIDTH_METHODS:
         width = args[0] if args else 8
-        tabs = owner.count("\t") if name == "expandtabs" else 1
+        tab: Any = "\t" if isinstance(owner, str) else b"\t"
+        tabs = owner.count(tab) if name == "expandtabs" else 1
         if isinstance(width, int) and width * max(tabs, 1) > MAX_OUTPUT:
             raise SecurityError(f"A width over {MAX_OUTPUT} was refused.")
-    elif name == "replace" and len(args) >= 2:
-        _bounded_replace(owner, *args)
+    elif name == "replace" and len(args) >= 2 and type(args[0]) is type(args[1]) is type(owner):
+        text: Any = owner  # str with str arguments, or bytes with bytes
+        old: Any = args[0]
+        new: Any = args[1]
+        hits = text.count(old) if old else len(text) + 1
+        if len(args) > 2 and isinstance(args[2], int) and args[2] >= 0:
+            hits = min(hits, args[2])
+        if len(owner) + hits * (len(new) - len(old)) > MAX_STRING:
+            raise SecurityError(f"A value longer than {MAX_STRING} characters was refused.")
     elif name == "join" and args:
-        _check_join(owner, args[0])
+        items = args[0] if isinstance(args[0], str | bytes | list | tuple) else list(args[0])
+        _check_join(owner, items)
+        return (items, *args[1:])
+    return args
 
 
-def _check_join(separator: str, items: Any) -> None:
-    if isinstance(items, str | list | tuple):
-        total = sum(len(str(item)) for item in items) + len(separator) * max(len(items) - 1, 0)
+def _check_join(separator: str | bytes, items: Any) -> None:
+    if isinstance(items, str | bytes | list | tuple):
+        lengths = (len(item) if isinstance(item, str | bytes) else len(str(item)) for item in items)
+        total = sum(lengths) + len(separator) * max(len(items) - 1, 0)
         if total > MAX_STRING:
             raise SecurityError(f"A value longer than {MAX_STRING} characters was refused.")
 
@@ -370,7 +384,7 @@ class _Environment(ImmutableSandboxedEnvironment):
         _check_deadline()
         for value in itertools.chain(args, kwargs.values()):
             _check_size(value)
-        _check_str_method(__obj, args)
+        args = _checked_str_call(__obj, args)
         return _check_size(super().call(__context, __obj, *args, **kwargs))
 
     def getattr(self, obj: Any, attribute: str) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from typing import Any
 
 import pytest
@@ -34,8 +35,8 @@ pytestmark = pytest.mark.django_db
 API = "/api/v1/receive-channels/debug/"
 PAYLOAD = {"title": "Disk full", "text": "a" * 5000 + "!", "pattern": "(a+)+$"}
 
-# (template, what the user is told). Known Jinja2 SSTI payloads and the ways to make one
-# render take unbounded time or memory.
+# (template, what the user is told, as a regular expression). Known Jinja2 SSTI payloads and
+# the ways to make one render take unbounded time or memory.
 REFUSED = [
     ("{{ ''.__class__.__mro__[1].__subclasses__() }}", "unsafe"),
     ("{{ cycler.__init__.__globals__.os.popen('id').read() }}", "unsafe"),
@@ -46,13 +47,13 @@ REFUSED = [
     ("{{ [].append(1) }}", "unsafe"),
     ("{{ {}.update(a=1) }}", "unsafe"),
     ("{{ config.items() }}", "undefined"),
-    ("{% for x in range(99999999) %}{{ x }}{% endfor %}", "range() is limited to 10000"),
+    ("{% for x in range(99999999) %}{{ x }}{% endfor %}", "range\\(\\) is limited to 10000"),
     ("{{ 'a' * 10**9 }}", "longer than 1000000"),
     ("{{ 9 ** (9 ** 9) }}", "Exponents over 1000"),
     ("{{ ('9' * 4000) | int ** 1000 }}", "bits was refused"),
     ("{{ (2 ** 1000) ** 1000 }}", "bits was refused"),
     ("{{ 99999999999 ** 1000 }}", "4300 digits"),
-    ("{% macro m(n) %}{{ m(n) }}{% endmacro %}{{ m(1) }}", "recursion too deep"),
+    ("{% macro m(n) %}{{ m(n) }}{% endmacro %}{{ m(1) }}", "recursion too deep|took longer"),
     ("{% macro m(s) %}{{ m(s ~ s) }}{% endmacro %}{{ m('a') }}", "longer than 1000000"),
     ("{{ '{:>999999999}'.format(1) }}", "format width over 100000"),
     ("{{ '{0:{1}}'.format('x', 999999999) }}", "format width over 100000"),
@@ -64,7 +65,11 @@ REFUSED = [
     ("{{ ('\t' * 99999).expandtabs(99999) }}", "width over 100000"),
     ("{{ ('x' * 999999).replace('x', 'y' * 999999) }}", "longer than 1000000"),
     ("{{ ('y' * 999999).join(['a'] * 9999) }}", "longer than 1000000"),
-    ("{{ ('a' * 999999) | list | join('b' * 999999) }}", "longer than 1000000"),
+    ("{{ ('a' * 2000) | list | join('b' * 999) }}", "longer than 1000000"),
+    ("{{ ('y' * 999999).join(range(10000) | map('string')) }}", "longer than 1000000"),
+    ("{{ 'ab'.replace('', 'x' * 999999) }}", "longer than 1000000"),
+    ("{{ 'x'.encode().center(999999999) }}", "width over 100000"),
+    ("{{ ('x' * 999999).encode().replace('x'.encode(), ('y' * 999999).encode()) }}", "longer"),
     ("{{ range(10) | batch(999999999999, 'x') | list }}", "count over 10000"),
     ("{{ range(10) | slice(999999999) | list }}", "count over 10000"),
     ("{% for i in range(10000) %}{% for j in range(10000) %}{% endfor %}{% endfor %}", "took"),
@@ -72,7 +77,7 @@ REFUSED = [
         "{% for i in range(9999) %}{% for j in range(9999) %}{{ j }}{% endfor %}{% endfor %}",
         "output",
     ),
-    ("{{ [1] * 1000000 }}", "output is over 100000"),
+    ("{{ [1] * 40000 }}", "output is over 100000"),
     ("{{ 'x' * 999999 ~ 'x' * 999999 }}", "output is over 100000"),
     ("{{ payload.text | regex_search(payload.pattern) }}", "took longer"),
     ("{% include 'x' %}", "Template error"),
@@ -127,7 +132,7 @@ def test_api_debugger_refuses_with_the_reason(
 ) -> None:
     status, body, text = _debug(owner_api, template)
     assert status == 200, text
-    assert reason in body["errors"]["summary"]
+    assert re.search(reason, body["errors"]["summary"])
     # The event still gets a summary: the fallback, not the hostile output.
     assert body["event"]["summary"].startswith(FALLBACK_SUMMARY)
     _assert_nothing_leaked(text)
@@ -151,6 +156,11 @@ def test_api_debugger_refuses_uncheckable_templates_with_422(
     _assert_nothing_leaked(text)
 
 
+# One case of each kind of refusal for the debugger page (the API test runs them all).
+PAGE_REASONS = ("unsafe", "range", "format width", "count over", "took", "output")
+PAGE_CASES = [next(c for c in REFUSED if c[1].startswith(r)) for r in PAGE_REASONS]
+
+
 def _channel(org: Organization, template: str) -> ReceiveChannel:
     return factories.make_receive_channel(
         organization=org, base_template="generic", overrides={"summary": template}
@@ -159,7 +169,7 @@ def _channel(org: Organization, template: str) -> ReceiveChannel:
 
 @pytest.mark.parametrize(
     ("template", "reason"),
-    [REFUSED[1], REFUSED[9], REFUSED[17], REFUSED[23], REFUSED[28], REFUSED[30], REFUSED[34]],
+    PAGE_CASES,
 )
 def test_debugger_page_shows_the_reason(
     owner_client: Client, org_a: Organization, template: str, reason: str
@@ -170,7 +180,7 @@ def test_debugger_page_shows_the_reason(
     )
     assert response.status_code == 200
     page = html.unescape(response.content.decode())
-    assert reason in page
+    assert re.search(reason, page)
     _assert_nothing_leaked(page)
 
 
