@@ -178,7 +178,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_PERMISSION_CLASSES": ["opsduty.api.auth.HasApiScope"],
     "DEFAULT_PAGINATION_CLASS": "opsduty.api.pagination.RelayCursorPagination",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["opsduty.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "opsduty.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["opsduty.api.auth.TokenRateThrottle"],

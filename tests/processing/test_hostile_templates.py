@@ -269,3 +269,44 @@ def test_fuzzed_templates_never_5xx_or_leak(owner_api: Client) -> None:
         _assert_nothing_leaked(text)
 
     debug()
+
+
+# --- hostile payloads for the debugger ------------------------------------------------------
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(
+    ("payload_json", "reason"),
+    [
+        ('{"a": ' + DEEP + "}", "nest over 128 levels"),  # was a 500 (RecursionError)
+        ('{"a": ' + "[" * 200 + "]" * 200 + "}", "nest over 128 levels"),
+        ('{"a": "\\ud800"}', "lone surrogate"),  # was a 500 (the answer could not be encoded)
+        ('{"a": "x\\u0000"}', "U\\+0000"),
+    ],
+)
+def test_api_refuses_unusable_json_with_422(
+    owner_api: Client, payload_json: str, reason: str
+) -> None:
+    body = '{"template": "generic", "payload": ' + payload_json + "}"
+    response = owner_api.post(API, body, content_type="application/json")
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body"]
+    assert re.search(reason, error["msg"])
+
+
+@pytest.mark.parametrize(
+    ("payload_json", "reason"),
+    [
+        (DEEP, "nested too deeply"),
+        ('{"a": ' + "[" * 200 + "]" * 200 + "}", "over 128 levels"),
+        ('{"a": "\\ud800"}', "lone surrogate"),  # was a 500 (the page could not be encoded)
+    ],
+)
+def test_debugger_page_refuses_unusable_payloads(
+    owner_client: Client, org_a: Organization, payload_json: str, reason: str
+) -> None:
+    response = owner_client.post("/receive-channels/debug/", {"payload": payload_json})
+    assert response.status_code == 422
+    assert reason in html.unescape(response.content.decode())
