@@ -4,7 +4,9 @@ Webhook POSTs (the hottest path) go to `signals.receiver.ingest_async.app` on th
 do heartbeat check-ins (`signals.heartbeats.checkin_async`, which hands the rare cases on) and
 the live-update stream (`incidents.live.stream`: server-sent events, one coroutine per open tab);
 everything else is Django as a WSGI application in a thread pool (a2wsgi), so views,
-middleware and database connections behave exactly as under a threaded WSGI server.
+middleware and database connections behave exactly as under a threaded WSGI server. Request
+bodies are read on the event loop first, within `OPSDUTY_REQUEST_BODY_SECONDS` and 2.5 MB
+(`opsduty.request_body`).
 """
 
 import os
@@ -20,6 +22,7 @@ django_application = WSGIMiddleware(get_wsgi_application(), workers=8)  # type: 
 from incidents import live  # noqa: E402
 from incidents.live import stream as live_stream  # noqa: E402
 from opsduty.queue import tasks_import  # noqa: E402
+from opsduty.request_body import bounded_body  # noqa: E402
 from signals.heartbeats import checkin_async as heartbeat_checkin_async  # noqa: E402
 from signals.receiver import (  # noqa: E402
     ingest,
@@ -30,7 +33,7 @@ from signals.receiver import (  # noqa: E402
 tasks_import()
 
 
-async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def _application(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] == "http":
         path = scope["path"]
         if path.startswith(ingest.PREFIX):
@@ -45,3 +48,8 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
         ):
             return
     await django_application(scope, receive, send)  # type: ignore[arg-type]
+
+
+# Every request body is read on the event loop first, within a deadline and a size limit
+# (opsduty/request_body.py), so no slow sender holds one of a2wsgi's threads.
+application = bounded_body(_application)

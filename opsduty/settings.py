@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "opsduty.middleware.NulRefusalMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -248,7 +249,7 @@ REST_FRAMEWORK: dict[str, Any] = {
     "DEFAULT_PERMISSION_CLASSES": ["opsduty.api.auth.HasApiScope"],
     "DEFAULT_PAGINATION_CLASS": "opsduty.api.pagination.RelayCursorPagination",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["opsduty.api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "opsduty.api.errors.exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["opsduty.api.auth.TokenRateThrottle"],
@@ -326,6 +327,9 @@ OPSDUTY_ANALYTICS_UPKEEP = env_bool("OPSDUTY_ANALYTICS_UPKEEP", True)
 OPSDUTY_READYZ_REQUIRED = env_list("OPSDUTY_READYZ_REQUIRED", ["postgres"])
 OPSDUTY_READYZ_QUEUE_MAX_AGE = env_int("OPSDUTY_READYZ_QUEUE_MAX_AGE", 60)
 OPSDUTY_READYZ_TICK_MAX_AGE = env_int("OPSDUTY_READYZ_TICK_MAX_AGE", 60)
+# A request body must arrive within this many seconds of the request (opsduty/request_body.py):
+# a client sending it a byte at a time gets a 408 instead of holding a Django thread.
+OPSDUTY_REQUEST_BODY_SECONDS = env_int("OPSDUTY_REQUEST_BODY_SECONDS", 15)
 
 # --- Static files, email, i18n -------------------------------------------------------------
 

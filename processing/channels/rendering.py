@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +25,7 @@ from opsduty.events import EventData
 from processing.channels.builtin_templates import BUILTIN_TEMPLATES
 from processing.channels.models import OVERRIDE_FIELDS, BaseTemplate, ReceiveChannel
 from processing.sandbox.environment import SandboxError, is_truthy, render
+from signals.receiver.ingest import MAX_DEPTH
 
 FIELDS: tuple[str, ...] = OVERRIDE_FIELDS
 MAX_LABELS = 20
@@ -240,7 +242,29 @@ def parse_payload(payload_text: str) -> dict[str, Any]:
     if not isinstance(payload, dict):
         kind = type(payload).__name__.replace("NoneType", "null")
         raise PayloadError(f"The payload must be a JSON object, not {kind}.")
+    _check_payload(payload)
     return payload
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _check_payload(payload: dict[str, Any]) -> None:
+    """Refuse what the webhook receiver refuses and `json` lets through: nesting over
+    MAX_DEPTH levels, and lone surrogates (`"\\ud800"`), which no page can be encoded with."""
+    stack: list[tuple[Any, int]] = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if _SURROGATE.search(value):
+                raise PayloadError("The payload is not valid JSON: a lone surrogate (\\ud800).")
+        elif depth > MAX_DEPTH:
+            raise PayloadError(f"The payload nests objects and arrays over {MAX_DEPTH} levels.")
+        elif isinstance(value, dict):
+            stack.extend((key, depth) for key in value)
+            stack.extend((child, depth + 1) for child in value.values())
+        elif isinstance(value, list):
+            stack.extend((child, depth + 1) for child in value)
 
 
 def channel_debug_payload(*, templates: dict[str, str], payload: dict[str, Any]) -> DebugResult:

@@ -8,7 +8,10 @@ Bounds, because templates and payloads are both untrusted:
   calls; every sandboxed call also checks the deadline.
 - Size: output is streamed and cut off at `MAX_OUTPUT`; `*`, `**`, `%` and string-building
   filters refuse results over `MAX_STRING`; call arguments over `MAX_STRING` are refused
-  (this stops a recursive macro from doubling a string).
+  (this stops a recursive macro from doubling a string). Work that happens inside one C call
+  cannot be interrupted by the watchdog, so it is refused before the call: padding widths
+  (`str.format` specs, `ljust`/`center`/`zfill`/`expandtabs`), `join` and `replace` results,
+  `batch`/`slice` counts, and integers past `MAX_INT_BITS` from `*` and `**`.
 - Regexes go through `processing.sandbox.regexes` (timeout per match).
 """
 
@@ -30,7 +33,9 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from jinja2 import StrictUndefined, TemplateError, Undefined, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.filters import do_join as _jinja_join
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedFormatter
+from jinja2.utils import pass_eval_context
 
 from processing.sandbox import regexes
 
@@ -41,6 +46,7 @@ MAX_OUTPUT = 100_000
 MAX_STRING = 1_000_000
 MAX_SOURCE = 20_000
 MAX_RANGE = 10_000
+MAX_INT_BITS = 100_000  # ~30,000 digits: one multiplication of two stays well under a second
 
 
 class SandboxError(Exception):
@@ -245,6 +251,101 @@ def _bounded_width(filter_: Callable[..., Any]) -> Callable[..., Any]:
     return bounded
 
 
+_SPEC_NUMBER = re.compile(r"\d+")
+
+
+def _check_spec(spec: str) -> None:
+    """Refuse `str.format` specs whose width or precision ("{:>999999999}") builds a huge
+    string inside one C call, where the watchdog cannot stop it."""
+    if any(int(number) > MAX_OUTPUT for number in _SPEC_NUMBER.findall(spec)):
+        raise SecurityError(f"A format width over {MAX_OUTPUT} was refused.")
+
+
+class _BoundedFormatter(SandboxedFormatter):
+    """Jinja's sandboxed `str.format` with the width and precision of each field checked."""
+
+    def format_field(self, value: Any, format_spec: str) -> Any:
+        _check_spec(format_spec)
+        return _check_size(super().format_field(value, format_spec))
+
+
+# str methods that pad to a width given as their first argument (and expandtabs' tab size).
+_WIDTH_METHODS = frozenset({"ljust", "rjust", "center", "zfill", "expandtabs"})
+
+
+def _checked_str_call(method: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Refuse str and bytes method calls whose result would be huge, before the (C) call
+    runs; the arguments to call with (an iterable given to `join` becomes a list)."""
+    owner: Any = getattr(method, "__self__", None)
+    name = getattr(method, "__name__", "")
+    if not isinstance(owner, str | bytes):
+        return args
+    if name in _WIDTH_METHODS:
+        width = args[0] if args else 8
+        tab: Any = "\t" if isinstance(owner, str) else b"\t"
+        tabs = owner.count(tab) if name == "expandtabs" else 1
+        if isinstance(width, int) and width * max(tabs, 1) > MAX_OUTPUT:
+            raise SecurityError(f"A width over {MAX_OUTPUT} was refused.")
+    elif name == "replace" and len(args) >= 2 and type(args[0]) is type(args[1]) is type(owner):
+        text: Any = owner  # str with str arguments, or bytes with bytes
+        old: Any = args[0]
+        new: Any = args[1]
+        hits = text.count(old) if old else len(text) + 1
+        if len(args) > 2 and isinstance(args[2], int) and args[2] >= 0:
+            hits = min(hits, args[2])
+        if len(owner) + hits * (len(new) - len(old)) > MAX_STRING:
+            raise SecurityError(f"A value longer than {MAX_STRING} characters was refused.")
+    elif name == "join" and args:
+        items = args[0] if isinstance(args[0], str | bytes | list | tuple) else list(args[0])
+        _check_join(owner, items)
+        return (items, *args[1:])
+    return args
+
+
+def _check_join(separator: str | bytes, items: Any) -> None:
+    if isinstance(items, str | bytes | list | tuple):
+        lengths = (len(item) if isinstance(item, str | bytes) else len(str(item)) for item in items)
+        total = sum(lengths) + len(separator) * max(len(items) - 1, 0)
+        if total > MAX_STRING:
+            raise SecurityError(f"A value longer than {MAX_STRING} characters was refused.")
+
+
+@pass_eval_context
+def _bounded_join(eval_ctx: Any, value: Any, d: str = "", attribute: Any = None) -> str:
+    """Jinja's `join`, refusing a result over MAX_STRING before it is built."""
+    items = list(value)
+    if attribute is None:
+        _check_join(str(d), items)
+    return _check_size(str(_jinja_join(eval_ctx, items, d, attribute)))
+
+
+def _bounded_count(filter_: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap `batch` / `slice`, whose second argument is a count (of items per batch, or of
+    slices) that the filter pads or allocates up to."""
+
+    def bounded(value: Any, count: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(count, int) and count > MAX_RANGE:
+            raise SecurityError(f"A count over {MAX_RANGE} was refused.")
+        return filter_(value, count, *args, **kwargs)
+
+    return bounded
+
+
+def _check_int_result(operator: str, left: Any, right: Any) -> None:
+    """Refuse `*` and `**` on integers whose result would pass MAX_INT_BITS: a single big
+    multiplication is one C call that the watchdog cannot interrupt."""
+    if not (isinstance(left, int) and isinstance(right, int)):
+        return
+    if operator == "*":
+        bits = left.bit_length() + right.bit_length()
+    elif right > 0:
+        bits = max(left.bit_length() - 1, 1) * right if abs(left) > 1 else 1
+    else:
+        return
+    if bits > MAX_INT_BITS:
+        raise SecurityError(f"A number over {MAX_INT_BITS} bits was refused.")
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "datetime_format": datetime_format,
     "iso8601_to_time": iso8601_to_time,
@@ -270,6 +371,8 @@ class _Environment(ImmutableSandboxedEnvironment):
             _check_format(left)
         if operator == "**" and isinstance(right, int | float) and abs(right) > 1000:
             raise SecurityError("Exponents over 1000 are refused.")
+        if operator in ("*", "**"):
+            _check_int_result(operator, left, right)
         if operator == "*":
             for seq, times in ((left, right), (right, left)):
                 sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
@@ -281,11 +384,29 @@ class _Environment(ImmutableSandboxedEnvironment):
         _check_deadline()
         for value in itertools.chain(args, kwargs.values()):
             _check_size(value)
+        args = _checked_str_call(__obj, args)
         return _check_size(super().call(__context, __obj, *args, **kwargs))
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         _check_deadline()
         return super().getattr(obj, attribute)
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """Jinja's `str.format` / `format_map` wrapper, with each field's spec checked."""
+        wrapped = super().wrap_str_format(value)
+        if wrapped is None:
+            return None
+        text, is_map = value.__self__, value.__name__ == "format_map"
+        formatter = _BoundedFormatter(self)
+
+        def bounded(*args: Any, **kwargs: Any) -> str:
+            if is_map:
+                if kwargs or len(args) != 1:
+                    return wrapped(*args, **kwargs)  # Jinja's own TypeError
+                return _check_size(formatter.vformat(text, (), args[0]))
+            return _check_size(formatter.vformat(text, args, kwargs))
+
+        return bounded
 
     def getitem(self, obj: Any, argument: Any) -> Any:
         _check_deadline()
@@ -306,6 +427,9 @@ def _make_environment(undefined: type[Undefined]) -> _Environment:
     for name in ("center", "indent", "wordwrap", "truncate"):
         env.filters[name] = _bounded_width(env.filters[name])
     env.filters["format"] = _bounded_format
+    env.filters["join"] = _bounded_join
+    for name in ("batch", "slice"):
+        env.filters[name] = _bounded_count(env.filters[name])
     return env
 
 
@@ -320,8 +444,30 @@ def _compile(source: str, strict: bool) -> Any:
 
 
 def template_check(source: str) -> None:
-    """Raise SandboxError with the parser's message when `source` does not compile."""
+    """Raise SandboxError with the parser's message when `source` does not compile, or when
+    a literal pattern given to a regex function is refused (`regexes.regex_check`)."""
     _template(source, strict=False)
+    try:
+        for pattern in _literal_patterns(_lenient.parse(source)):
+            regexes.regex_check(pattern)
+    except regexes.RegexError as error:
+        raise SandboxError(str(error)) from None
+
+
+_REGEX_FUNCTIONS = frozenset({"regex_match", "regex_search", "regex_replace"})
+
+
+def _literal_patterns(tree: nodes.Template) -> Iterable[str]:
+    """The constant patterns of `x | regex_search('...')` and `regex_search(x, '...')`."""
+    for node in tree.find_all((nodes.Filter, nodes.Call)):
+        if isinstance(node, nodes.Filter) and node.name in _REGEX_FUNCTIONS:
+            pattern = node.args[0] if node.args else None
+        elif isinstance(node, nodes.Call) and getattr(node.node, "name", "") in _REGEX_FUNCTIONS:
+            pattern = node.args[1] if len(node.args) > 1 else None
+        else:
+            continue
+        if isinstance(pattern, nodes.Const) and isinstance(pattern.value, str):
+            yield pattern.value
 
 
 def _template(source: str, *, strict: bool) -> Any:
@@ -361,6 +507,11 @@ def render(source: str, context: dict[str, Any], *, seconds: float = RENDER_SECO
             raise SandboxError(f"Template error: {type(error).__name__}: {error}") from None
         except RecursionError:
             raise SandboxError("Template error: recursion too deep.") from None
+        except MemoryError:
+            # A last resort: the checks above refuse what they can foresee.
+            raise SandboxError(
+                "Refused by the sandbox: the template needed too much memory."
+            ) from None
 
     return _bounded(work, seconds)
 

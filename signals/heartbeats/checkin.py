@@ -70,3 +70,10 @@ def heartbeat_checkin(
         logger.exception("heartbeat check-in failed: database unavailable")
         return _answer({"detail": "Temporarily unavailable, try again."}, 503)
     return _answer({"detail": "Check-in received.", "environment": state.environment})
+
+
+@csrf_exempt
+def heartbeat_checkin_unmatched(request: HttpRequest) -> JsonResponse:
+    """Any other path under `heartbeats/checkin/` (an empty key, a line break in the
+    environment): the JSON 404 a check-in client reads, not the HTML page."""
+    return _answer({"detail": "Use /heartbeats/checkin/<key>/ or /<key>/<environment>/."}, 404)

@@ -41,6 +41,8 @@ ONLY_STATE_SQL = _SELECT + " WHERE h.public_primary_key_hash = %s ORDER BY s.id 
 def _target(path: str) -> tuple[str, str | None] | None:
     """(key, environment or None) of a check-in path; None for any other shape."""
     rest = path[len(PREFIX) :]
+    if "\x00" in rest:
+        return None  # PostgreSQL text cannot hold U+0000: the Django view answers the 404
     if rest.endswith("/"):
         rest = rest[:-1]
     key, _, environment = rest.partition("/")

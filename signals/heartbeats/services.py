@@ -361,14 +361,9 @@ class CheckinNotFound(Exception):  # noqa: N818 - reads as an answer, like Http4
     """No such heartbeat or environment (the message says which)."""
 
 
-def checkin_state_public(key: str, environment: str | None) -> HeartbeatState:
-    """The environment a public check-in URL addresses.
-
-    Without an environment, a heartbeat with exactly one environment takes the check-in; one
-    with none or several answers 404 saying an environment is needed (spec §2.2).
-    """
-    digest = secret_digest(key)
-    states = list(
+def _checkin_states(digest: str, environment: str | None) -> list[HeartbeatState]:
+    """The environments a check-in may address (at most two without an environment)."""
+    return list(
         HeartbeatState.objects.filter(heartbeat__public_primary_key_hash=digest)
         .select_related("heartbeat")
         .order_by("id")[: 2 if environment is None else None]
@@ -377,6 +372,22 @@ def checkin_state_public(key: str, environment: str | None) -> HeartbeatState:
             heartbeat__public_primary_key_hash=digest, environment=environment
         ).select_related("heartbeat")
     )
+
+
+def checkin_state_public(key: str, environment: str | None) -> HeartbeatState:
+    """The environment a public check-in URL addresses.
+
+    Without an environment, a heartbeat with exactly one environment takes the check-in; one
+    with none or several answers 404 saying an environment is needed (spec §2.2).
+    """
+    if "\x00" in key:
+        # No key has U+0000 (PostgreSQL text cannot hold one).
+        raise CheckinNotFound("Unknown heartbeat.")
+    digest = secret_digest(key)
+    if environment is not None and "\x00" in environment:
+        environment, states = environment.replace("\x00", "\ufffd"), []
+    else:
+        states = _checkin_states(digest, environment)
     if environment is None and len(states) == 1:
         return states[0]
     if environment is not None and states:

@@ -41,6 +41,10 @@ logger = logging.getLogger(__name__)
 
 PREFIX = "/integrations/webhooks/enque/event/"
 MAX_BODY = 512 * 1024
+# Deeper bodies are refused with a 400: the pipeline serialises payloads with orjson, which
+# stops at 255 levels, so a deeper event would be accepted and then fail (orjson's parser
+# allows 1024). Real alert payloads nest less than 10 levels.
+MAX_DEPTH = 128
 CACHE_SECONDS = 5.0
 # Headers worth keeping with the event (lower-case, without the HTTP_ prefix of WSGI).
 _DROP_HEADERS = frozenset({"cookie", "authorization", "proxy-authorization"})
@@ -149,8 +153,8 @@ def _webhook(key: str) -> WebhookInfo | None:
 
 
 def _routing_key_cached(organization_id: int, routing_key: str) -> Any:
-    if not routing_key or len(routing_key) > 64:
-        return False
+    if not routing_key or len(routing_key) > 64 or "\x00" in routing_key:
+        return False  # PostgreSQL text cannot hold U+0000: no routing key has one
     return _cached_hit(_routing_keys, (organization_id, routing_key))
 
 
@@ -264,10 +268,24 @@ def _parse(body: bytes) -> tuple[bytes, Answer | None]:
         return body, _error(400, f"The body is not valid JSON: {error}")
     if not isinstance(data, dict):
         return body, _error(400, "The body must be a JSON object ({...}).")
+    if _deeper_than(data, MAX_DEPTH):
+        return body, _error(400, f"The body nests objects and arrays over {MAX_DEPTH} levels deep.")
     if b"\\u0000" in body:
         # PostgreSQL's jsonb cannot hold U+0000: store it as U+FFFD rather than lose the event.
         return orjson.dumps(_without_nul(data)), None
     return body, None
+
+
+def _deeper_than(data: dict[str, Any], limit: int) -> bool:
+    """True when objects and arrays nest more than `limit` levels (the body itself is 1)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _without_nul(value: Any) -> Any:

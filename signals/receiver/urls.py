@@ -3,7 +3,7 @@ routes to WSGI directly) and the public heartbeat check-in."""
 
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import path, re_path
 
 from signals.heartbeats import checkin as heartbeat_checkin
 from signals.receiver import views
@@ -32,4 +32,5 @@ urlpatterns = [
         name="heartbeat_checkin_environment",
     ),
     path("heartbeats/checkin/<str:key>/<path:environment>", heartbeat_checkin.heartbeat_checkin),
+    re_path(r"^heartbeats/checkin/", heartbeat_checkin.heartbeat_checkin_unmatched),
 ]
