@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import secrets
 import shutil
@@ -57,9 +58,9 @@ STOP_INTERVAL, STOP_TIMEOUT = 20, 10  # stopped environments: a miss every 20 s 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add = parser.add_argument
-    add("--quick", action="store_true", help="smoke run: 1 kill of each kind, 50 events/s")
+    add("--quick", action="store_true", help="smoke run: 2 kills of each kind, 50 events/s")
     add("--kills", type=int, default=10, help="kills of each kind (default 10)")
-    add("--duration", type=float, default=540, help="seconds over which the kills are spread")
+    add("--duration", type=float, default=480, help="seconds over which the kills are spread")
     add("--rate", type=float, default=200, help="webhook events a second (default 200)")
     add("--escalating-rate", type=float, default=1.0, help="escalating incidents a second")
     add("--minute-seconds", type=int, default=10, help="a policy minute, in seconds")
@@ -71,7 +72,7 @@ def _arguments() -> argparse.Namespace:
     add("--keep", action="store_true", help="keep the temporary directory (logs, mail)")
     args = parser.parse_args()
     if args.quick:
-        args.kills, args.duration, args.rate = 1, 60, 50
+        args.kills, args.duration, args.rate = 2, 90, 50
         args.environments, args.stopping = 10, 5
     return args
 
@@ -93,6 +94,7 @@ def _product(args: argparse.Namespace, stamp: str) -> dict[str, Any]:
     import django
 
     django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     from django.utils import timezone
 
     from escalations.catalog import services as catalog

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.support import stats
-from bench.support.chaos_load import Attempt, Load
+from bench.support.chaos_load import ESCALATING, LIFECYCLE, Attempt, Load
 from bench.support.chaos_mail import deliveries
 from bench.support.chaos_supervise import Outage
 
@@ -125,11 +125,13 @@ def incidents(org: Any, load: Load, services: dict[str, Any]) -> dict[str, Any]:
     not_triggered = [
         k for k in load.escalating_keys if len(rows[k]) == 1 and rows[k][0] != "triggered"
     ]
+    causes = _extra_incident_causes(org, wrong_count)
     return {
         "keys": len(load.lifecycle_keys) + len(load.escalating_keys),
         "incidents": sum(len(v) for v in rows.values()),
+        "keys_with_extra_incidents_by_cause": dict(Counter(c["cause"] for c in causes.values())),
         "examples": {
-            "not_one_incident": {k: rows[k] for k in wrong_count[:SAMPLES]},
+            "not_one_incident": {k: causes[k] for k in wrong_count[:SAMPLES]},
             "lifecycle_not_resolved": {k: rows[k] for k in unresolved[:SAMPLES]},
         },
         "failures": {
@@ -138,6 +140,43 @@ def incidents(org: Any, load: Load, services: dict[str, Any]) -> dict[str, Any]:
             "escalating_keys_not_triggered": len(not_triggered),
         },
     }
+
+
+def _extra_incident_causes(org: Any, keys: list[str]) -> dict[str, dict[str, Any]]:
+    """Why a key has more than one incident, from its raw events: `out of order` when an event
+    accepted earlier was committed after a later one (two drains took the key's events at
+    once), `retried event` when an event the sender retried (the first attempt stored but not
+    answered) opened the extra incident, else `other`."""
+    from signals.models import RawEvent
+
+    found: dict[str, dict[str, Any]] = {}
+    for key in keys:
+        raws = list(
+            RawEvent.objects.filter(organization=org, body__dedup_id=key)
+            .order_by("id")
+            .values_list("id", "body__chaos_step", "processed_at", "incident_id")
+        )
+        steps = [step for _, step, _, _ in raws]
+        done = [at for _, _, at, _ in raws]
+        out_of_order = any(
+            a is not None and b is not None and a > b
+            for i, a in enumerate(done)
+            for b in done[i + 1 :]
+        )
+        openers = [
+            step for n, (_, step, _, incident) in enumerate(raws)
+            if incident not in {inc for _, _, _, inc in raws[:n]}
+        ]  # fmt: skip
+        sent_once = Counter(LIFECYCLE if "-life-" in key else ESCALATING)
+        retried = any(n > sent_once[step] for step, n in Counter(steps).items())
+        cause = "out of order" if out_of_order else "retried event" if retried else "other"
+        found[key] = {
+            "cause": cause,
+            "events_in_acceptance_order": steps,
+            "opened_by": openers,
+            "processed_at": [at.isoformat(timespec="milliseconds") if at else None for at in done],
+        }
+    return found
 
 
 def escalation(

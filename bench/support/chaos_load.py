@@ -108,6 +108,10 @@ class Load:
             attempt.status = answer.status_code
         except httpx.HTTPError as error:
             attempt.error = type(error).__name__
+        except asyncio.CancelledError:  # the run ended with the request under way
+            attempt.error = "cancelled at the end"
+            attempt.answered = time.time()
+            raise
         attempt.answered = time.time()
         return 200 <= attempt.status < 300
 
