@@ -318,7 +318,12 @@ def _report(
         "escalation": checks.escalation(
             org, services["escalating"], args.minute_seconds, outages, tmp / "mail"
         ),
-        "heartbeats": checks.heartbeats(org, load, STOP_INTERVAL, STOP_TIMEOUT, outages),
+        "heartbeats": checks.heartbeats(
+            org,
+            load,
+            {"on_time": (HB_INTERVAL, HB_TIMEOUT), "stopping": (STOP_INTERVAL, STOP_TIMEOUT)},
+            outages,
+        ),
     }
     short = [k for k in KINDS if out["kills"]["by_kind"][k] < args.kills]
     out["failed"] = {

@@ -264,10 +264,11 @@ def escalation(
 
 
 def heartbeats(
-    org: Any, load: Load, interval: float, timeout: float, outages: list[Outage]
+    org: Any, load: Load, plans: dict[str, tuple[float, float]], outages: list[Outage]
 ) -> dict[str, Any]:
-    """Each deadline a stopped environment passed before the load ended reported exactly once;
-    the environments that kept checking in never reported."""
+    """Every deadline an environment passed before the load ended is reported exactly once,
+    and only those: a report is false when a check-in answered 2xx in the interval plus
+    timeout before its deadline. `plans`: heartbeat name -> (interval, timeout)."""
     from incidents.models import IncidentEvent
     from signals.models import HeartbeatState
 
@@ -279,50 +280,62 @@ def heartbeats(
         deadline = datetime.fromisoformat(payload["heartbeat"]["deadline"]).timestamp()
         if deadline <= end:
             reports[int(dedup.split(":")[1])].append((deadline, received.timestamp()))
-    states = {
-        s.pk: s for s in HeartbeatState.objects.filter(organization=org).select_related("heartbeat")
-    }
+    ok: dict[str, list[float]] = defaultdict(list)
+    for a in load.attempts:
+        if a.kind == "checkin" and a.status == 200:
+            ok[a.key].append(a.sent)
     stopping = set(load.plan.stopping_paths)
-    false_misses, missed, duplicated, lost_checkins = 0, [], 0, []
-    expected_total, lateness, after_back = 0, [], []
-    for pk, state in states.items():
+    figures: Counter[str] = Counter()
+    missed: list[dict[str, str]] = []
+    false: list[dict[str, str]] = []
+    lateness, after_back, lost_checkins = [], [], []
+    states = list(HeartbeatState.objects.filter(organization=org).select_related("heartbeat"))
+    for state in states:
+        interval, timeout = plans[state.heartbeat.name]
         path = f"/heartbeats/checkin/{state.heartbeat.public_primary_key}/{state.environment}/"
-        got = sorted(reports.get(pk, []))
-        last_ok = load.last_checkin_ok.get(path)
+        got = sorted(reports.get(state.pk, []))
         last = state.last_checkin_at.timestamp() if state.last_checkin_at else None
-        if last_ok is not None and (last is None or last < last_ok - 15):
+        if ok[path] and (last is None or last < max(ok[path]) - 1):
             lost_checkins.append(path)
-        if path not in stopping:
-            false_misses += len(got)
+        figures["misses_reported_twice"] += len(got) - len({round(d, 1) for d, _ in got})
+        for deadline, detected in got:
+            if any(deadline - interval - timeout + 0.5 < t < deadline - 0.5 for t in ok[path]):
+                false.append({"environment": path, "deadline": _iso(deadline)})
+            lateness.append(detected - deadline)
+            after_back.append(detected - effective_due(deadline, detected, outages))
+            if last is None or deadline < last:
+                figures["misses_while_checkins_failed"] += 1
+        if path not in stopping or last is None:
             continue
-        if last is None:
-            continue
-        deadline = last + interval + timeout
-        seen = {round(d, 1) for d, _ in got}
-        duplicated += len(got) - len(seen)
+        # After its last check-in: a deadline every interval (counted from the later of the
+        # deadline and its detection, as misses_detect schedules), each reported once.
         by_deadline = dict(got)
+        deadline = last + interval + timeout
         while deadline <= end - 1:
-            expected_total += 1
+            figures["misses_expected_after_stop"] += 1
             match = next((d for d in by_deadline if abs(d - deadline) < 1.0), None)
             if match is None:
                 missed.append({"environment": path, "deadline": _iso(deadline)})
                 break
-            detected = by_deadline[match]
-            lateness.append(detected - match)
-            after_back.append(detected - effective_due(match, detected, outages))
-            deadline = max(match, detected) + interval
+            deadline = max(match, by_deadline[match]) + interval
     return {
         "environments_on_time": len(states) - len(stopping),
         "environments_stopped": len(stopping),
-        "misses_expected": expected_total,
+        "checkins_answered_2xx": sum(len(v) for v in ok.values()),
         "misses_reported": sum(len(v) for v in reports.values()),
+        "misses_expected_after_stop": figures["misses_expected_after_stop"],
+        "misses_while_checkins_failed": figures["misses_while_checkins_failed"],
         "detection_lateness_against_deadline": _ms(lateness),
         "detection_lateness_after_component_back": _ms(after_back),
-        "examples": {"missed": missed[:SAMPLES], "checkins_lost": lost_checkins[:SAMPLES]},
+        "examples": {
+            "missed": missed[:SAMPLES],
+            "false": false[:SAMPLES],
+            "checkins_lost": lost_checkins[:SAMPLES],
+        },
         "failures": {
             "misses_not_reported": len(missed),
-            "misses_reported_twice": duplicated,
-            "misses_reported_for_on_time_environments": false_misses,
+            "misses_reported_twice": figures["misses_reported_twice"],
+            "misses_reported_despite_a_checkin": len(false),
             "misses_over_10s_after_back": sum(1 for v in after_back if v > LATE_AFTER_BACK),
             "checkins_answered_2xx_not_stored": len(lost_checkins),
         },

@@ -181,15 +181,21 @@ class Load:
 
     async def _run(self) -> None:
         plan = self.plan
-        limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         timeout = httpx.Timeout(10.0, connect=2.0)
-        async with httpx.AsyncClient(base_url=plan.base_url, limits=limits, timeout=timeout) as c:
+        # Requests held by a server waiting for PostgreSQL must not starve the rest of the
+        # load of connections: a large pool, and the check-ins on a pool of their own.
+        limits = httpx.Limits(max_connections=512, max_keepalive_connections=64)
+        hb_limits = httpx.Limits(max_connections=64, max_keepalive_connections=16)
+        async with (
+            httpx.AsyncClient(base_url=plan.base_url, limits=limits, timeout=timeout) as c,
+            httpx.AsyncClient(base_url=plan.base_url, limits=hb_limits, timeout=timeout) as hb,
+        ):
             tasks: set[asyncio.Task[None]] = set()
             started = self.started_at
             checkins = [
-                asyncio.create_task(self._checkins(c, p, float("inf"))) for p in plan.checkin_paths
+                asyncio.create_task(self._checkins(hb, p, float("inf"))) for p in plan.checkin_paths
             ] + [
-                asyncio.create_task(self._checkins(c, p, started + stop))
+                asyncio.create_task(self._checkins(hb, p, started + stop))
                 for p, stop in plan.stopping_paths.items()
             ]
             lifecycle_rate = max(0.0, plan.rate - len(ESCALATING) * plan.escalating_rate) / len(
