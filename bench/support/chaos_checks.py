@@ -22,10 +22,21 @@ def _ms(values: list[float]) -> dict[str, Any]:
     return stats.ms(values, digits=0)
 
 
+# What an escalation step and a heartbeat miss need: the escalator runs them, beat's sweepers
+# and the detector's schedule start them, the ETA tasks wait in Redis, the rows in PostgreSQL.
+# A web or ingest worker outage excuses no lateness.
+TIMERS_NEED = frozenset({"escalator", "beat", "redis", "postgres"})
+
+
 def effective_due(due: float, fired: float, outages: list[Outage]) -> float:
-    """The due time, or later when a component was down at it: the latest time a unit killed
-    before `fired` was back, among the outages that overlap [due, fired]."""
-    backs = [o.back_at for o in outages if o.killed_at <= fired and o.back_at >= due]
+    """The due time, or later when a component the timers need was down at it: the latest
+    time such a unit, killed before `fired`, was back, among the outages overlapping
+    [due, fired]."""
+    backs = [
+        o.back_at
+        for o in outages
+        if o.kind in TIMERS_NEED and o.killed_at <= fired and o.back_at >= due
+    ]
     return max([due, *backs])
 
 
