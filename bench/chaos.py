@@ -32,8 +32,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
+import resource
 import secrets
 import shutil
 import subprocess
@@ -94,7 +94,6 @@ def _product(args: argparse.Namespace, stamp: str) -> dict[str, Any]:
     import django
 
     django.setup()
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request otherwise
     from django.utils import timezone
 
     from escalations.catalog import services as catalog
@@ -155,8 +154,11 @@ def _product(args: argparse.Namespace, stamp: str) -> dict[str, Any]:
 def _chaos(supervisor: Supervisor, plan: list[tuple[str, ...]], duration: float) -> float:
     """Run the kill plan, one kill (or pair) per slot of `duration / len(plan)` seconds (a
     slot starts no earlier than the previous kill's units are back)."""
-    slot = duration / len(plan)
     began = time.monotonic()
+    if not plan:  # --kills 0: the same load without faults, a baseline
+        time.sleep(duration)
+        return time.monotonic() - began
+    slot = duration / len(plan)
     for n, kinds in enumerate(plan):
         time.sleep(max(0.0, began + n * slot - time.monotonic()))
         outages = supervisor.kill_and_restart(kinds)
@@ -305,6 +307,7 @@ def _report(
         "redis": redis.version(),
         "settings": {k: v for k, v in vars(args).items() if k != "keep"},
         "load": checks.http_figures(load),
+        "rig_cpu_seconds": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 1),
         "kills": {
             "by_kind": {k: sum(1 for o in outages if o.kind == k) for k in KINDS},
             "down_seconds_max_by_kind": {

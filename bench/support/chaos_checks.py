@@ -243,6 +243,10 @@ def escalation(
         pk for _, pk, status, _ in notifications if status == "sent" and not delivered[pk]
     ]
     never = [pk for _, pk, status, _ in notifications if not delivered[pk]]
+    # Mail for a notification the database no longer has: its transaction was committed
+    # (the escalator saw it) but lost in a PostgreSQL crash, then done again: a second page.
+    known = set(Notification.objects.filter(organization=org).values_list("pk", flat=True))
+    phantom = sorted(pk for pk in delivered if pk not in known)
     runs = Counter(
         EscalationRun.objects.filter(incident__service=service).values_list("state", flat=True)
     )
@@ -260,6 +264,7 @@ def escalation(
             "missed": missed[:SAMPLES],
             "duplicated": duplicated[:SAMPLES],
             "late": sorted(late, key=lambda x: -x["late_after_back_s"])[:SAMPLES],
+            "delivered_but_not_in_the_database": phantom[:SAMPLES],
             "delivered_twice": [
                 {"notification": pk, "deliveries": delivered[pk]} for pk in twice[:SAMPLES]
             ],
@@ -270,6 +275,7 @@ def escalation(
             "steps_late_over_10s_after_back": len(late),
             "notifications_delivered_twice": len(twice),
             "notifications_marked_sent_not_at_provider": len(sent_not_delivered),
+            "deliveries_of_notifications_not_in_the_database": len(phantom),
         },
     }
 
