@@ -207,6 +207,7 @@ def _table(out: dict[str, Any]) -> str:
                  "escalating keys"),
         ("answers", json.dumps(http["attempts_by_kind_and_answer"])),
         ("kills", ", ".join(f"{k} {v}" for k, v in out["kills"]["by_kind"].items())),
+        ("exited on their own", json.dumps(out["kills"]["processes_that_exited_on_their_own"])),
     ]  # fmt: skip
     for section in ("events", "incidents", "escalation", "heartbeats"):
         for key, value in out[section].items():
@@ -298,7 +299,8 @@ def _report(
     redis: Redis,
     tmp: Path,
 ) -> dict[str, Any]:
-    org, services, outages = product["org"], product["services"], supervisor.outages
+    org, services = product["org"], product["services"]
+    outages = supervisor.outages + supervisor.exits  # both excuse a late timer
     out: dict[str, Any] = {
         "benchmark": "chaos",
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
@@ -309,12 +311,21 @@ def _report(
         "load": checks.http_figures(load),
         "rig_cpu_seconds": round(sum(resource.getrusage(resource.RUSAGE_SELF)[:2]), 1),
         "kills": {
-            "by_kind": {k: sum(1 for o in outages if o.kind == k) for k in KINDS},
+            "by_kind": {k: sum(1 for o in supervisor.outages if o.kind == k) for k in KINDS},
             "down_seconds_max_by_kind": {
-                k: round(max([o.back_at - o.killed_at for o in outages if o.kind == k] or [0]), 1)
+                k: round(
+                    max(
+                        [o.back_at - o.killed_at for o in supervisor.outages if o.kind == k] or [0]
+                    ),
+                    1,
+                )
                 for k in KINDS
             },
-            "outages": [o.as_dict() for o in outages],
+            "outages": [o.as_dict() for o in supervisor.outages],
+            "processes_that_exited_on_their_own": [
+                {**o.as_dict(), "at": time.strftime("%H:%M:%S", time.gmtime(o.killed_at))}
+                for o in supervisor.exits
+            ],
         },
         "events": checks.events(org, load),
         "incidents": checks.incidents(org, load, services),

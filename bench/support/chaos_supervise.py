@@ -10,6 +10,7 @@ import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from itertools import combinations
@@ -93,6 +94,11 @@ class Supervisor:
         self.outages: list[Outage] = []
         self.web_kills = 0
         self.host = socket.gethostname()
+        # Held while units are killed and restarted: the watchdog waits for it.
+        self.lock = threading.Lock()
+        self.exits: list[Outage] = []  # processes that exited without being killed
+        self._watching = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch, daemon=True)
 
     # --- processes ------------------------------------------------------------------------
 
@@ -105,6 +111,27 @@ class Supervisor:
         procfile.wait_for_port(self.web_port)
         for name in NODES:
             self.wait_ready(name, timeout=180)
+        self._watching.set()
+        self._watchdog.start()
+
+    def _watch(self) -> None:
+        """A process that exits without being killed is restarted after the delay too, as
+        systemd's Restart=always or a Kubernetes pod would, and recorded in `exits`."""
+        while self._watching.is_set():
+            time.sleep(0.5)
+            with self.lock:
+                for name, process in list(self.processes.items()):
+                    if process.poll() is None or not self._watching.is_set():
+                        continue
+                    outage = Outage(
+                        name, f"exited on its own (status {process.returncode})", time.time()
+                    )
+                    time.sleep(self.delay)
+                    outage.restarted_at = time.time()
+                    self.start(name)
+                    self.wait_ready(name)
+                    outage.back_at = time.time()
+                    self.exits.append(outage)
 
     def _killpg(self, name: str, sig: int = signal.SIGKILL) -> None:
         process = self.processes[name]
@@ -113,6 +140,9 @@ class Supervisor:
         process.wait()
 
     def stop_all(self) -> None:
+        self._watching.clear()
+        with self.lock:
+            pass  # a restart under way finishes first
         for name, process in self.processes.items():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
@@ -179,6 +209,10 @@ class Supervisor:
     def kill_and_restart(self, kinds: tuple[str, ...]) -> list[Outage]:
         """Kill `kinds` at once; after the delay restart them (the servers first), then wait
         until each is back."""
+        with self.lock:
+            return self._kill_and_restart(kinds)
+
+    def _kill_and_restart(self, kinds: tuple[str, ...]) -> list[Outage]:
         outages = []
         for kind in kinds:
             killed_at = time.time()
