@@ -322,10 +322,7 @@ def _report(
                 for k in KINDS
             },
             "outages": [o.as_dict() for o in supervisor.outages],
-            "processes_that_exited_on_their_own": [
-                {**o.as_dict(), "at": time.strftime("%H:%M:%S", time.gmtime(o.killed_at))}
-                for o in supervisor.exits
-            ],
+            "processes_that_exited_on_their_own": [o.as_dict() for o in supervisor.exits],
         },
         "events": checks.events(org, load),
         "incidents": checks.incidents(org, load, services),

@@ -100,6 +100,7 @@ def events(org: Any, load: Load) -> dict[str, Any]:
         "processed_more_than_once": sum(1 for i in not_once if processed[i] > 1),
         "examples": {
             "answered_2xx_not_stored": [_attempt(attempts[i]) for i in lost[:SAMPLES]],
+            "refused_but_stored": [_attempt(attempts[i]) for i in refused_stored[:SAMPLES]],
             "not_processed_exactly_once": [
                 {"chaos_id": i, "stored": stored[i], "incident_events": processed[i]}
                 for i in not_once[:SAMPLES]

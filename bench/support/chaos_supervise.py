@@ -38,6 +38,7 @@ class Outage:
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "at": time.strftime("%H:%M:%S", time.gmtime(self.killed_at)),
             "kind": self.kind,
             "mode": self.mode,
             "together_with": self.together_with,
