@@ -155,33 +155,50 @@ def incidents(org: Any, load: Load, services: dict[str, Any]) -> dict[str, Any]:
 
 
 def _extra_incident_causes(org: Any, keys: list[str]) -> dict[str, dict[str, Any]]:
-    """Why a key has more than one incident, from its raw events: `out of order` when an event
-    accepted earlier was committed after a later one (two drains took the key's events at
-    once), `retried event` when an event the sender retried (the first attempt stored but not
-    answered) opened the extra incident, else `other`."""
+    """Why a key has not exactly one incident, from its raw events (one query for all keys):
+    `not processed` when some are still pending, `out of order` when an event accepted
+    earlier was committed after a later one (two drains took the key's events at once),
+    `retried event` when the sender retried an event (the first attempt stored but not
+    answered 2xx), else `other`."""
     from signals.models import RawEvent
 
+    wanted = set(keys)
+    by_key: dict[str, list[tuple[int, str, Any, Any, str]]] = defaultdict(list)
+    for row in (
+        RawEvent.objects.filter(organization=org)
+        .order_by("id")
+        .values_list(
+            "body__dedup_id", "id", "body__chaos_step", "processed_at", "incident_id", "status"
+        )  # fmt: skip
+    ):
+        if row[0] in wanted:
+            by_key[row[0]].append(row[1:])
     found: dict[str, dict[str, Any]] = {}
     for key in keys:
-        raws = list(
-            RawEvent.objects.filter(organization=org, body__dedup_id=key)
-            .order_by("id")
-            .values_list("id", "body__chaos_step", "processed_at", "incident_id")
-        )
-        steps = [step for _, step, _, _ in raws]
-        done = [at for _, _, at, _ in raws]
+        raws = by_key[key]
+        steps = [step for _, step, _, _, _ in raws]
+        done = [at for _, _, at, _, _ in raws]
         out_of_order = any(
             a is not None and b is not None and a > b
             for i, a in enumerate(done)
             for b in done[i + 1 :]
         )
         openers = [
-            step for n, (_, step, _, incident) in enumerate(raws)
-            if incident not in {inc for _, _, _, inc in raws[:n]}
+            step for n, (_, step, _, incident, _) in enumerate(raws)
+            if incident is not None and incident not in {r[3] for r in raws[:n]}
         ]  # fmt: skip
         sent_once = Counter(LIFECYCLE if "-life-" in key else ESCALATING)
         retried = any(n > sent_once[step] for step, n in Counter(steps).items())
-        cause = "out of order" if out_of_order else "retried event" if retried else "other"
+        pending = any(status == "pending" for *_, status in raws)
+        cause = (
+            "not processed"
+            if pending
+            else "out of order"
+            if out_of_order
+            else "retried event"
+            if retried
+            else "other"
+        )
         found[key] = {
             "cause": cause,
             "events_in_acceptance_order": steps,
