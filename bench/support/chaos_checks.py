@@ -4,6 +4,7 @@ database and the fake email provider hold. Each function returns figures plus `f
 
 from __future__ import annotations
 
+import time
 from collections import Counter, defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -30,13 +31,9 @@ TIMERS_NEED = frozenset({"escalator", "beat", "redis", "postgres"})
 
 def effective_due(due: float, fired: float, outages: list[Outage]) -> float:
     """The due time, or later when a component the timers need was down at it: the latest
-    time such a unit, killed before `fired`, was back, among the outages overlapping
-    [due, fired]."""
-    backs = [
-        o.back_at
-        for o in outages
-        if o.kind in TIMERS_NEED and o.killed_at <= fired and o.back_at >= due
-    ]
+    time such a unit was back within [due, fired] (a timer that fired before the rig saw its
+    unit back was not held up by it)."""
+    backs = [o.back_at for o in outages if o.kind in TIMERS_NEED and due <= o.back_at <= fired]
     return max([due, *backs])
 
 
@@ -229,12 +226,17 @@ def escalation(
         fired[(incident_id, step)].append((created.timestamp(), pk, status, int(key.split(":")[2])))
     raw, after_back, late = [], [], []
     missed, duplicated = [], []
+    not_yet_due = 0
+    now = time.time()
     for incident_id, created in opened.items():
         due = created
         for step in (0, 2):
             rows = sorted(fired.get((incident_id, step), []))
+            if not rows and due > now - LATE_AFTER_BACK:
+                not_yet_due += 1  # opened late from a backlog: its step is not late yet
+                break
             if not rows:
-                missed.append({"incident": incident_id, "step": step + 1})
+                missed.append({"incident": incident_id, "step": step + 1, "due": _iso(due)})
                 break
             if len(rows) > 1:
                 duplicated.append({"incident": incident_id, "step": step + 1, "rows": len(rows)})
@@ -272,6 +274,7 @@ def escalation(
         "incidents": len(opened),
         "runs_by_state": dict(runs),
         "steps_fired": len(raw),
+        "steps_not_yet_due_at_the_reconciliation": not_yet_due,
         "step_lateness_against_due": _ms(raw),
         "step_lateness_after_component_back": _ms(after_back),
         "notifications": len(notifications),
