@@ -31,10 +31,15 @@ TIMERS_NEED = frozenset({"escalator", "beat", "redis", "postgres"})
 
 def effective_due(due: float, fired: float, outages: list[Outage]) -> float:
     """The due time, or later when a component the timers need was down at it: the latest
-    time such a unit was back within [due, fired] (a timer that fired before the rig saw its
-    unit back was not held up by it)."""
-    backs = [o.back_at for o in outages if o.kind in TIMERS_NEED and due <= o.back_at <= fired]
-    return max([due, *backs])
+    time such a unit was back, among the outages overlapping [due, fired]; never after
+    `fired` (a worker takes tasks a moment before it answers the rig's ping, so a timer can
+    fire just before its unit is "back": it was on time)."""
+    backs = [
+        o.back_at
+        for o in outages
+        if o.kind in TIMERS_NEED and o.killed_at <= fired and o.back_at >= due
+    ]
+    return min(fired, max([due, *backs]))
 
 
 def http_figures(load: Load) -> dict[str, Any]:
