@@ -1,5 +1,5 @@
 # The two commands that matter: `make run` and `make test` (see README.md).
-.PHONY: run test setup services stop lint bench
+.PHONY: run test setup services stop lint bench chaos
 
 run:        ## install what is missing, start PostgreSQL + Redis, migrate, seed, run web/worker/beat
 	@bin/dev run
@@ -16,5 +16,8 @@ services:   ## start PostgreSQL + Redis in the background; use with: eval "$$(ma
 stop:       ## stop the servers started by this checkout
 	@bin/dev stop
 
-bench:      ## run the benchmarks (prints JSON); needs `eval "$$(make -s services)"` first
-	@for b in bench/*.py; do .venv/bin/python $$b; done
+bench:      ## run the benchmarks (prints JSON); needs `eval "$$(make -s services)"` first; not the fault rig (make chaos)
+	@for b in bench/*.py; do [ "$$b" = bench/chaos.py ] || .venv/bin/python $$b; done
+
+chaos:      ## the fault rig (bench/chaos.py, docs/reliability.md): kills and restarts every process, PostgreSQL and Redis under load, then reconciles; not part of `make test`. CHAOS_ARGS=--quick for a smoke run
+	@.venv/bin/python bench/chaos.py $(CHAOS_ARGS)

@@ -35,9 +35,10 @@ def command(name: str, env: dict[str, str]) -> list[str]:
     raise SystemExit(f"no {name}: line in Procfile")
 
 
-def start(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start(name: str, env: dict[str, str], *, new_session: bool = False) -> subprocess.Popen[bytes]:
     """Start one Procfile process with DEBUG off and `env` added; its output is discarded, or
-    appended to `<name>.log` in BENCH_LOG_DIR when that is set."""
+    appended to `<name>.log` in BENCH_LOG_DIR when that is set. `new_session`: in a process
+    group of its own, which bench/chaos.py kills as a whole (as systemd or Kubernetes do)."""
     full = {
         **os.environ,
         "OPSDUTY_DEBUG": "0",
@@ -52,6 +53,7 @@ def start(name: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
         env=full,
         stdout=output,
         stderr=subprocess.STDOUT if log_dir else subprocess.DEVNULL,
+        start_new_session=new_session,
     )
 
 
