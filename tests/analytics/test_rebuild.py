@@ -155,13 +155,14 @@ def test_a_rebuild_waits_for_the_changes_already_counting(
     change.start()
     assert acknowledged.wait(30)
     result: list[Any] = []
-    rebuilder = threading.Thread(
-        target=lambda: (
-            result.append(analytics_rebuild(organizations=[org_a])),
-            connection.close(),
-        ),
-        daemon=True,
-    )
+
+    def rebuild() -> None:
+        try:
+            result.append(analytics_rebuild(organizations=[org_a]))
+        finally:
+            connection.close()
+
+    rebuilder = threading.Thread(target=rebuild, daemon=True)
     rebuilder.start()
     rebuilder.join(1)
     assert rebuilder.is_alive()  # waiting for the acknowledgement to commit
