@@ -54,21 +54,7 @@ def test_ordinary_nested_repeats_are_accepted(pattern: str) -> None:
     regexes.regex_check(pattern)
 
 
-@pytest.fixture
-def team(org_a: Any, member: Any) -> Team:
-    team = factories.make_team(organization=org_a, name="Platform")
-    factories.add_member(team, member)
-    return team
-
-
-@pytest.fixture
-def api(team: Team) -> Service:
-    return factories.make_service(team=team, name="API")
-
-
-@pytest.fixture
-def db_service(team: Team) -> Service:
-    return factories.make_service(team=team, name="Database")
+# team, api and db_service: tests/processing/conftest.py
 
 
 def _editor(pattern: str, operation: str) -> dict[str, str]:
