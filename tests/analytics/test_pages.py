@@ -398,7 +398,6 @@ def test_another_organizations_ids_answer_400_no_such(
         ("service=987654321", "service", "No such service."),
         ("urgency=urgent", "urgency", "Urgency is high or low."),
         ("label=nope", "label", "No such label."),
-        ("label=%00", "label", "No such label."),
     ],
 )
 def test_bad_parameters_answer_400_with_the_page_and_the_fields_message(
