@@ -1,5 +1,5 @@
 # The two commands that matter: `make run` and `make test` (see README.md).
-.PHONY: run test setup services stop lint bench chaos
+.PHONY: run test setup services stop lint bench chaos fuzz
 
 run:        ## install what is missing, start PostgreSQL + Redis, migrate, seed, run web/worker/beat
 	@bin/dev run
@@ -21,3 +21,6 @@ bench:      ## run the benchmarks (prints JSON); needs `eval "$$(make -s service
 
 chaos:      ## the fault rig (bench/chaos.py, docs/reliability.md): kills and restarts every process, PostgreSQL and Redis under load, then reconciles; not part of `make test`. CHAOS_ARGS=--quick for a smoke run
 	@.venv/bin/python bench/chaos.py $(CHAOS_ARGS)
+
+fuzz:       ## the long schemathesis run against the served OpenAPI document (docs/api.md; about an hour on 2 cores); make test runs a bounded one
+	@OPSDUTY_FUZZ_LONG=1 bin/dev test tests/api/test_schemathesis.py -q -p no:warnings
