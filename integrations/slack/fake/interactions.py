@@ -37,6 +37,8 @@ from integrations.slack.fake.outbound import (
 )
 
 if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
+
     from integrations.slack.fake.api import WebApi
 
 FORM = "application/x-www-form-urlencoded"
@@ -62,11 +64,13 @@ class Interactions:
     verification_token: str
     shortcut_callback_id: str
     sender: Sender | None
+    _server: ThreadingHTTPServer  # FakeSlack's (server.py)
 
     @property
     def url(self) -> str:
-        """The fake's base URL: FakeSlack (server.py), which mixes this in, defines it."""
-        raise NotImplementedError("FakeSlack defines url")
+        """The fake's base URL (its HTTP server's address)."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
 
     def response_url(self, hook_id: str) -> str:
         return f"{self.url}/response/{hook_id}"

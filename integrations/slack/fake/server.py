@@ -86,11 +86,6 @@ class FakeSlack(Interactions):
         self._thread: threading.Thread | None = None
 
     @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
-
-    @property
     def api_url(self) -> str:
         return self.url + "/api/"
 
