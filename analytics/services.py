@@ -49,7 +49,6 @@ from opsduty.models import Organization, User
 
 __all__ = [
     "INTERRUPTING",
-    "PENDING_BATCH",
     "Contribution",
     "analytics_rebuild",
     "bucket_of",
@@ -335,6 +334,11 @@ def _counting(organization_id: int) -> bool:
     return bool(row and row[0])
 
 
+def _later(organization_id: int, **change: int | None) -> None:
+    """Leave the change for after the running rebuild (in the change's transaction)."""
+    PendingChange.objects.create(organization_id=organization_id, at=timezone.now(), **change)
+
+
 def _matters(line: LogLine) -> bool:
     if line.action in UPKEEP_ACTIONS:
         return True
@@ -352,9 +356,7 @@ def incident_line(line: LogLine) -> None:
         if _counting(organization_id):
             incident_fact_refresh(line.incident.pk)
         else:
-            PendingChange.objects.create(
-                organization_id=organization_id, incident_id=line.incident.pk, at=timezone.now()
-            )
+            _later(organization_id, incident_id=line.incident.pk)
     elif line.action == LogAction.NOTIFICATION and line.data.get("channel") in INTERRUPTING:
         user_id, notification_id = line.data.get("sent_to"), line.data.get("notification")
         if not isinstance(user_id, int):
@@ -362,12 +364,8 @@ def incident_line(line: LogLine) -> None:
         if _counting(organization_id):
             responder_notified(organization_id=organization_id, user_id=user_id, at=timezone.now())
         else:
-            PendingChange.objects.create(
-                organization_id=organization_id,
-                notification_id=notification_id if isinstance(notification_id, int) else None,
-                user_id=user_id,
-                at=timezone.now(),
-            )
+            notification = notification_id if isinstance(notification_id, int) else None
+            _later(organization_id, notification_id=notification, user_id=user_id)
 
 
 # --- Responder load ---------------------------------------------------------------------------
@@ -585,14 +583,22 @@ def rebuilds_run() -> int:
             analytics_rebuild(organizations=[first.organization])
             PendingChange.objects.filter(pk__in=answered).delete()
         ran += 1
-    while pending_apply() == PENDING_BATCH:
-        pass
+    pending_apply()
     return ran
 
 
-def pending_apply(*, limit: int = PENDING_BATCH) -> int:
+def pending_apply() -> int:
     """Count the changes left while a rebuild ran (those whose rebuild has committed), then
-    forget them; how many."""
+    forget them, a batch per transaction; how many."""
+    applied = 0
+    while True:
+        done = _pending_apply_batch(PENDING_BATCH)
+        applied += done
+        if done < PENDING_BATCH:
+            return applied
+
+
+def _pending_apply_batch(limit: int) -> int:
     with transaction.atomic():
         rows = list(
             PendingChange.objects.select_for_update(skip_locked=True)

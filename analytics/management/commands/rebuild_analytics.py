@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from analytics.services import PENDING_BATCH, analytics_rebuild, pending_apply
+from analytics.services import analytics_rebuild, pending_apply
 from opsduty.models import Organization
 
 
@@ -25,8 +25,7 @@ class Command(BaseCommand):
                 raise CommandError(f"No organization with the domain {options['org']!r}.")
         started = time.monotonic()
         counted = analytics_rebuild(organizations=organizations)
-        while pending_apply() == PENDING_BATCH:  # the changes made while it ran
-            pass
+        pending_apply()  # the changes made while it ran
         self.stdout.write(
             f"Rebuilt the analytics of {counted} incidents in {time.monotonic() - started:.1f} s."
         )
