@@ -50,6 +50,7 @@ from bench.support import chaos_checks as checks  # noqa: E402
 from bench.support.chaos_cluster import Postgres, Redis, free_port  # noqa: E402
 from bench.support.chaos_load import Load, Plan  # noqa: E402
 from bench.support.chaos_supervise import KINDS, Supervisor, kill_plan  # noqa: E402
+from bench.support.world import paged_team  # noqa: E402
 
 HB_INTERVAL, HB_TIMEOUT = 60, 30  # on-time environments: check in every --period seconds
 STOP_INTERVAL, STOP_TIMEOUT = 20, 10  # stopped environments: a miss every 20 s once stopped
@@ -97,28 +98,10 @@ def _product(args: argparse.Namespace, stamp: str) -> dict[str, Any]:
     from django.utils import timezone
 
     from escalations.catalog import services as catalog
-    from escalations.notifications.models import Channel
-    from escalations.notifications.rules import RuleInput, notification_rules_replace
-    from escalations.policies import services as policies
-    from escalations.policies.models import StepKind
-    from incidents.models import Urgency
-    from opsduty import services
-    from opsduty.models import Team
     from signals.models import Heartbeat, HeartbeatState, Webhook
 
-    org = services.organization_create(name="Chaos", domain=f"chaos-{stamp}")
-    team = Team.objects.create(organization=org, name="Chaos")
-    member = services.user_create(
-        organization=org, email=f"oncall@chaos-{stamp}.test", password=None, first_name="On"
-    )
-    services.team_add_member(team=team, user=member, by=None)
-    notification_rules_replace(
-        user=member, urgency=Urgency.HIGH, rules=[RuleInput(0, Channel.EMAIL)]
-    )
-    policy = policies.policy_create(team=team, by=None, name="Chaos")
-    policies.step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[member])
-    policies.step_add(policy=policy, by=None, kind=StepKind.WAIT, wait_minutes=1)
-    policies.step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[member])
+    world = paged_team(name="Chaos", domain=f"chaos-{stamp}")
+    org, team, policy = world.organization, world.team, world.policy
     made = {name: catalog.service_create(team=team, by=None, name=name.title())
             for name in ("lifecycle", "escalating", "heartbeats")}  # fmt: skip
     catalog.service_set_policy(service=made["escalating"], policy=policy, by=None)

@@ -51,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.support import cpu, procfile, stats  # noqa: E402
 from bench.support.webhooks import alert_body, post_all  # noqa: E402
+from bench.support.world import paged_team  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 os.environ["OPSDUTY_DEBUG"] = "0"
@@ -101,30 +102,11 @@ def _setup() -> tuple[str, Any, Any]:
 
     django.setup()
     from escalations.catalog import services as escalation_services
-    from escalations.notifications.models import Channel
-    from escalations.notifications.rules import RuleInput, notification_rules_replace
-    from escalations.policies import services as policy_services
-    from escalations.policies.models import StepKind
-    from incidents.models import Urgency
-    from opsduty import services
-    from opsduty.models import Team
     from signals.models import Webhook
 
     stamp = time.strftime("%Y%m%d%H%M%S")
-    org = services.organization_create(name="Bench escalation", domain=f"bench-esc-{stamp}")
-    team = Team.objects.create(organization=org, name="Bench")
-    member = services.user_create(
-        organization=org, email=f"oncall@bench-esc-{stamp}.test", password=None, first_name="On"
-    )
-    services.team_add_member(team=team, user=member, by=None)
-    # One row per notify step: no 5-minute voice rows left pending after the bench.
-    notification_rules_replace(
-        user=member, urgency=Urgency.HIGH, rules=[RuleInput(0, Channel.EMAIL)]
-    )
-    policy = policy_services.policy_create(team=team, by=None, name="Bench")
-    policy_services.step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[member])
-    policy_services.step_add(policy=policy, by=None, kind=StepKind.WAIT, wait_minutes=1)
-    policy_services.step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[member])
+    world = paged_team(name="Bench", domain=f"bench-esc-{stamp}")
+    org, team, policy = world.organization, world.team, world.policy
     service = escalation_services.service_create(team=team, by=None, name="Bench")
     escalation_services.service_set_policy(service=service, policy=policy, by=None)
     webhook = Webhook.objects.create(
