@@ -99,6 +99,8 @@ class Incident(TenantModel):
         ]
         indexes = [
             models.Index(fields=["organization", "-created_at"], name="incident_org_created"),
+            # The dedup id's latest incident (an acknowledge or resolve with none open).
+            models.Index(fields=["service", "dedup_id", "-id"], name="incident_dedup_latest"),
             models.Index(
                 fields=["silenced_until"],
                 condition=Q(status=Status.SILENCED),

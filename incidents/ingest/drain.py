@@ -5,15 +5,17 @@ route, orchestrate) and into ingest (`incidents.ingest.services`), in one transa
 its "processed" mark. Raw events are processed by drain tasks rather than one Celery task
 each: queuing a task costs the receiver more than storing the event. After its commit the
 receiver queues `signals.raw_events_drain` at most once at a time (a Redis flag, see
-`signals/receiver/services.py`); a drain clears the flag, then claims pending events in
-batches (`FOR UPDATE SKIP LOCKED`, `claimed_at`) and processes each in its own transaction.
-A full batch queues one more drain, so busy periods spread over every worker process. The
+`signals/receiver/services.py`); a drain clears the flag, then claims a batch of one
+channel's pending events (`raw_events_claim`: a dedup id's events in the order they were
+accepted) and processes each in its own transaction, in order. A full batch queues one more
+drain, so busy periods spread over every worker process (one channel at a time each). The
 sweeper queues a drain when an event has waited past `STALE_AFTER` (a lost task, a dead
 worker whose claim went stale).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from datetime import datetime, timedelta
@@ -38,6 +40,8 @@ from signals.receiver.services import (
 logger = logging.getLogger(__name__)
 
 STALE_AFTER = timedelta(seconds=5)
+# A batch slower than this renews its claim, so it never looks stale while its drain lives.
+REFRESH_SECONDS = 1.0
 BATCH = 50
 DRAIN_SECONDS = 10.0
 # A drain that runs dry keeps polling for LINGER_SECONDS, longer than the receiver's
@@ -170,20 +174,103 @@ def _fail(raw_event_id: int, message: str) -> None:
     reference_fail(reference_id=raw.reference_id, reason=message[:MAX_ERROR])
 
 
+# --- claiming: one drain per channel at a time, its events in the order they were stored ---
+#
+# A channel is one webhook (or one routing key) of one organization. A dedup id's events all
+# come through one channel, and must be processed in the order they were accepted: an
+# acknowledge processed after the resolve that followed it opened a second incident (the
+# chaos rig, docs/reliability.md). The dedup id is known only after the pipeline rendered the
+# event, so the unit of ordering is the channel: a drain claims a batch of one channel's oldest
+# pending events, and no other drain claims that channel while any of them is pending and its
+# claim is fresh. Channels are processed in parallel; one channel by one drain at a time.
+# The claim transaction holds the channel's advisory lock (transaction-level: nothing outlives
+# the transaction, so PgBouncer in transaction mode is fine), so two drains never both find a
+# channel free.
+
+_CHANNEL = "organization_id = %s AND webhook_id IS NOT DISTINCT FROM %s AND routing_key = %s"
+_TABLE = RawEvent._meta.db_table
+# The oldest pending events first (the partial index `rawevent_pending`): most claims find a
+# free channel among them.
+_WINDOW_SQL = (
+    f"SELECT organization_id, webhook_id, routing_key FROM {_TABLE}"  # noqa: S608
+    " WHERE status = 'pending' ORDER BY id LIMIT %s"
+)
+# When they all belong to busy channels (one channel's backlog), every channel with pending
+# events, oldest first: a flood on one channel does not hold up the others.
+_CHANNELS_SQL = (
+    f"SELECT organization_id, webhook_id, routing_key FROM {_TABLE}"  # noqa: S608
+    " WHERE status = 'pending' GROUP BY 1, 2, 3 ORDER BY min(id) LIMIT %s"
+)
+_HEAD_SQL = (
+    f"SELECT claimed_at FROM {_TABLE} WHERE status = 'pending' AND {_CHANNEL}"  # noqa: S608
+    " ORDER BY id LIMIT 1"
+)
+# Plain FOR UPDATE, not SKIP LOCKED: holding the channel, nobody else claims these rows; a
+# row lock can only be a moment's (a dead drain's last statement, a replay).
+_CLAIM_SQL = (
+    f"UPDATE {_TABLE} SET claimed_at = %s WHERE id IN ("  # noqa: S608
+    f"  SELECT id FROM {_TABLE} WHERE status = 'pending' AND {_CHANNEL}"
+    "   ORDER BY id LIMIT %s FOR UPDATE"
+    ") RETURNING id"
+)
+_REFRESH_SQL = (
+    f"UPDATE {_TABLE} SET claimed_at = %s WHERE id = ANY(%s) AND status = 'pending'"  # noqa: S608
+)
+WINDOW = 200
+Channel = tuple[int, int | None, str]
+
+
+def _channel_lock_key(channel: Channel) -> int:
+    """A signed 64-bit advisory lock key for the channel (a collision only serializes two
+    channels)."""
+    digest = hashlib.blake2b(repr(("raw-channel", *channel)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _candidates(cursor: Any, sql: str, limit: int) -> list[Channel]:
+    cursor.execute(sql, [limit])
+    return list(dict.fromkeys((int(o), w, str(r)) for o, w, r in cursor.fetchall()))
+
+
+def _claim_channel(cursor: Any, channel: Channel, now: datetime, limit: int) -> list[int] | None:
+    """Claim the channel's oldest pending events; None when another drain holds it."""
+    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_channel_lock_key(channel)])
+    if not cursor.fetchone()[0]:
+        return None
+    cursor.execute(_HEAD_SQL, list(channel))
+    head = cursor.fetchone()
+    if head is None:
+        return []  # processed meanwhile
+    if head[0] is not None and head[0] >= now - STALE_AFTER:
+        return None  # a live drain is processing this channel's batch
+    cursor.execute(_CLAIM_SQL, [now, *channel, limit])
+    return sorted(int(row[0]) for row in cursor.fetchall())
+
+
 def raw_events_claim(*, now: datetime | None = None, limit: int = BATCH) -> list[int]:
-    """Claim up to `limit` pending events, oldest first, that nobody claimed recently."""
+    """Claim up to `limit` pending events of one channel that no live drain holds, oldest first.
+
+    A claim older than STALE_AFTER belongs to a drain that died: it is taken over, from the
+    channel's oldest pending event on.
+    """
     now = now or timezone.now()
-    table = RawEvent._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} SET claimed_at = %s WHERE id IN ("  # noqa: S608
-            f"  SELECT id FROM {table} WHERE status = %s"
-            "   AND (claimed_at IS NULL OR claimed_at < %s)"
-            "   ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
-            ") RETURNING id",
-            [now, RawEventStatus.PENDING, now - STALE_AFTER, limit],
-        )
-        return sorted(int(row[0]) for row in cursor.fetchall())
+        tried: set[Channel] = set()
+        for sql, count in ((_WINDOW_SQL, WINDOW), (_CHANNELS_SQL, WINDOW)):
+            for channel in _candidates(cursor, sql, count):
+                if channel in tried:
+                    continue
+                tried.add(channel)
+                ids = _claim_channel(cursor, channel, now, limit)
+                if ids:
+                    return ids
+        return []
+
+
+def _claims_refresh(ids: list[int]) -> None:
+    """Keep this drain's claim on its batch's remaining events fresh."""
+    with connection.cursor() as cursor:
+        cursor.execute(_REFRESH_SQL, [timezone.now(), ids])
 
 
 def raw_events_drain(*, seconds: float = DRAIN_SECONDS, linger: float = LINGER_SECONDS) -> int:
@@ -219,10 +306,12 @@ def _drain(cache: PipelineCache, seconds: float, linger: float) -> int:
         idle_since = None
         if len(ids) == BATCH:
             drain_kick(force=True)  # more waiting: let another worker process help
-        processed += sum(
-            run_retrying_conflicts(raw_event_process, raw_event_id=raw_id, cache=cache)
-            for raw_id in ids
-        )
+        claimed = time.monotonic()
+        for n, raw_id in enumerate(ids):
+            if time.monotonic() - claimed > REFRESH_SECONDS:
+                _claims_refresh(ids[n:])
+                claimed = time.monotonic()
+            processed += run_retrying_conflicts(raw_event_process, raw_event_id=raw_id, cache=cache)
     drain_kick(force=True)  # out of time: continue in a fresh task
     return processed
 

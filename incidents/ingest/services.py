@@ -81,6 +81,14 @@ _OPEN_INCIDENT_SQL = (
 )
 
 
+# The dedup id's latest incident, for an acknowledge or resolve that finds none open (the
+# index `incident_dedup_latest`).
+_LATEST_INCIDENT_SQL = (
+    f"SELECT {', '.join(rawsql.columns(Incident))} FROM {Incident._meta.db_table}"  # noqa: S608
+    " WHERE service_id = %s AND dedup_id = %s ORDER BY id DESC LIMIT 1 FOR NO KEY UPDATE"
+)
+
+
 def _open_incident(service: Service, dedup_id: str) -> Incident | None:
     """The open incident of this dedup id, locked (the partial unique index allows one).
 
@@ -137,10 +145,19 @@ def _find_or_create(service: Service, event: EventData) -> tuple[Incident, bool]
 
     Two transactions may both see no open incident; the partial unique index lets only one
     insert win, the other rolls back its savepoint and appends to the winner's incident.
+
+    An acknowledge or resolve that finds no open incident goes to the dedup id's latest one
+    (resolved), where it changes nothing: a sender's retry of a resolve that was stored but
+    not answered, or an acknowledge overtaken by its resolve, opens no incident (PagerDuty's
+    Events API drops them). Only a dedup id never seen opens one, as the spec says (§4).
     """
     incident = _open_incident(service, event.dedup_id)
     if incident is not None:
         return incident, False
+    if event.acknowledge or event.resolve:
+        latest = rawsql.fetch_one(Incident, _LATEST_INCIDENT_SQL, [service.pk, event.dedup_id])
+        if latest is not None:
+            return latest, False
     try:
         with transaction.atomic():
             return _create_incident(service, event), True
@@ -367,6 +384,14 @@ def _apply_signals(incident: Incident, event: EventData) -> None:
         status_set(incident, Status.RESOLVED, None, LogAction.RESOLVED)
     elif event.acknowledge and incident.status in ALLOWED_FROM[Status.ACKNOWLEDGED]:
         status_set(incident, Status.ACKNOWLEDGED, None, LogAction.ACKNOWLEDGED)
+    elif incident.status == Status.RESOLVED:
+        signal = "Resolve" if event.resolve else "Acknowledge"
+        log_line(
+            incident,
+            None,
+            LogAction.SIGNAL_IGNORED,
+            f"{signal} signal ignored: incident already resolved",
+        )
 
 
 @transaction.atomic
