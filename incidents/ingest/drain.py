@@ -213,9 +213,7 @@ _CLAIM_SQL = (
     "   ORDER BY id LIMIT %s FOR UPDATE"
     ") RETURNING id"
 )
-_REFRESH_SQL = (
-    f"UPDATE {_TABLE} SET claimed_at = %s WHERE id = ANY(%s) AND status = 'pending'"  # noqa: S608
-)
+_REFRESH_SQL = f"UPDATE {_TABLE} SET claimed_at = %s WHERE id = ANY(%s) AND status = 'pending'"  # noqa: S608
 WINDOW = 200
 Channel = tuple[int, int | None, str]
 

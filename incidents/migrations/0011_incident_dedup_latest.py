@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('incidents', '0010_alter_incidentlogentry_action'),
-        ('opsduty', '0006_organization_user_time_zone'),
+        ("incidents", "0010_alter_incidentlogentry_action"),
+        ("opsduty", "0006_organization_user_time_zone"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='incident',
-            index=models.Index(fields=['service', 'dedup_id', '-id'], name='incident_dedup_latest'),
+            model_name="incident",
+            index=models.Index(fields=["service", "dedup_id", "-id"], name="incident_dedup_latest"),
         ),
     ]
