@@ -41,6 +41,9 @@ SENT_AT_HEADER = "opsduty_sent_at"
 
 app = Celery("opsduty")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# Celery's consumer, surviving a Redis that dies while the worker holds messages
+# (opsduty/celery_consumer.py).
+app.conf.worker_consumer = "opsduty.celery_consumer:Consumer"
 
 
 def task_packages() -> list[str]:
