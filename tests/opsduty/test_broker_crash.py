@@ -10,6 +10,7 @@ that the message is unacknowledged at the moment Redis dies.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -99,6 +100,10 @@ def test_a_worker_holding_unacknowledged_tasks_survives_a_redis_crash(
         redis_server.stop()
 
 
+def _release_transport(broker: Any, **_: object) -> None:
+    broker._do_close_transport()
+
+
 def test_the_consumer_survives_closing_a_connection_whose_transport_kombu_released(
     tmp_path: Path,
 ) -> None:
@@ -123,7 +128,7 @@ def test_the_consumer_survives_closing_a_connection_whose_transport_kombu_releas
             )
             assert channel.basic_get("probe", no_ack=False) is not None  # unacknowledged
             # kombu's `collect` after its channel close failed half-way: transport released.
-            broker.collect = lambda **_: broker._do_close_transport()
+            broker.collect = partial(_release_transport, broker)
             # Stand-ins for the worker and its pool: only these attributes are read here.
             worker = SimpleNamespace(use_eventloop=False)
             pool = SimpleNamespace(is_green=False, num_processes=1)
