@@ -106,6 +106,10 @@ class Notification(TenantModel):
     provider_id = models.CharField(max_length=64, blank=True, default="", db_default="")
     delivery_status = models.CharField(max_length=16, blank=True, default="", db_default="")
     delivery_updated_at = models.DateTimeField(null=True, blank=True)
+    # Set while a sender holds the row between its claim and the record of the provider's
+    # answer (escalations/notifications/services.py, LEASE): nobody else claims it until then.
+    # Still set after that time: the sender stopped mid-send, the outcome is unknown.
+    lease_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -1,29 +1,52 @@
 """The notification outbox (invariant 5, docs/architecture.md): rows written with the decision
 to notify, delivered by a retried task, every attempt logged on the incident.
 
-Delivery is exactly once per row under duplicated tasks: the task takes its incident `FOR
-KEY SHARE` (the locking order, docs/architecture.md), claims the row with
-`SELECT ... FOR UPDATE SKIP LOCKED` where it is pending and due, sends while holding the lock
-and sets the outcome in the same transaction, so a second task finds it locked or no longer
-pending. If the process dies between the provider's send and the commit, the row stays
-pending and is sent again (by a redelivered task or the sweeper): we choose at-least-once
-there, because a duplicate page is better than a missed one.
+Delivery is claim -> send -> record, so that no crash PostgreSQL survives sends a row twice:
+
+1. Claim (T1, committed before the send): the incident `FOR KEY SHARE` (the locking order,
+   docs/architecture.md), the row `FOR UPDATE SKIP LOCKED` where it is pending, due and not
+   under a live lease; `attempts` + 1 and `lease_until` = now + LEASE. The row stays
+   `pending` (no new status: the UI, API and analytics see what they saw).
+2. Send, with no transaction open and no lock held: a slow provider holds up nobody, and a
+   database that goes away now loses nothing.
+3. Record (T2): the incident `FOR KEY SHARE`, then the outcome written only while the row is
+   still this attempt's (same `attempts`, lease still on it), the lease cleared. If T2 fails
+   because the connection broke (PostgreSQL restarted), this process knows the outcome: it
+   records it again on a new connection, for up to RECORD_PATIENCE. Lock races are retried
+   around T1 and around T2, never around the send.
+
+A duplicated task, the ETA task racing the sweeper, or a second sender during the send finds
+the row held or leased: a no-op. If the process dies between the claim and the record (a
+SIGKILL, or RECORD_PATIENCE ran out), the lease expires and the row is claimed and sent
+again, once PostgreSQL has been up for RECOVERY_GRACE (so a live sender waiting out a restart
+records first); the timeline says the earlier attempt's outcome is unknown. That window is
+still at-least-once, because a duplicate page is better than a missed one; email carries
+the same Message-ID on every attempt so that a receiver that dedupes shows it once.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
-from django.db import connection, transaction
-from django.db.models import Model
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
+from django.db.models import BooleanField, Model, Q
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_delay,
+    wait_exponential,
+)
 
 from escalations.notifications.models import (
     Channel,
@@ -196,7 +219,7 @@ def _schedule(notification_ids: list[int], due: datetime) -> None:
     if _deliver_inline.get() and due <= timezone.now():
         for notification_id in notification_ids:
             try:
-                run_retrying_conflicts(notification_deliver, notification_id=notification_id)
+                notification_deliver(notification_id=notification_id)
             except Exception:  # noqa: BLE001 - still pending: the sweeper sends it
                 logger.exception("notification %s not delivered; the sweeper will", notification_id)
         return
@@ -251,6 +274,23 @@ def on_incident_status_changed(change: StatusChange) -> None:
 
 # --- delivery -----------------------------------------------------------------------------
 
+# How long a claim holds a row: the provider's send must be over by then. Each provider's own
+# timeout is below it: EMAIL_TIMEOUT 10 s (settings), Twilio's API_TIMEOUT 10 s
+# (integrations/twilio/client.py), Slack's TIMEOUT_SECONDS 10 s (integrations/slack/client.py).
+# Those are per socket operation (an SMTP exchange has several), so a server that answers
+# each step just in time could outlast it: the row is then claimed and sent again (at least
+# once), and the late record finds the row claimed by another attempt and only logs.
+LEASE = timedelta(seconds=30)
+# A row whose lease expired (its sender died between the claim and the record) is claimed
+# again only once PostgreSQL has been up this long: a live sender that waited out a restart
+# to record its outcome (RECORD_PATIENCE, retried at least every 2 s) records it first.
+RECOVERY_GRACE = timedelta(seconds=5)
+# How long a sender that knows its outcome keeps trying to record it while the database is
+# unreachable (restarted, connection dropped), closing the broken connection each time.
+RECORD_PATIENCE = timedelta(minutes=10)
+RECORD_WAIT = wait_exponential(multiplier=0.2, min=0.2, max=2)
+RECORD_WARN_EVERY = 60.0  # seconds between the warnings of a sender waiting to record
+
 
 def _label(notification: Notification) -> str:
     return f"{Channel(notification.channel).label} to {notification.user.get_full_name()}"
@@ -262,6 +302,13 @@ _CLAIM_MODELS: list[tuple[type[Model], str]] = [
     (Service, "s"),
     (User, "u"),
 ]
+# Pending, due and not held: no lease, or an expired one (the sender died mid-send) once the
+# server has been up for RECOVERY_GRACE. `now` is the application's clock, as the lease's;
+# the server's start time is compared with the server's own clock.
+_CLAIMABLE = (
+    " n.status = 'pending' AND n.due_at <= %(now)s AND (n.lease_until IS NULL"
+    " OR (n.lease_until < %(now)s AND pg_postmaster_start_time() < now() - %(grace)s))"
+)
 # What `select_related("incident", "incident__service", "user")` would read, as plain SQL
 # (opsduty.rawsql): building that ORM query cost about a third of a delivery's CPU. None of
 # these models has a field that needs a converter from the database (no JSON).
@@ -272,38 +319,39 @@ _CLAIM_SQL = (
     f" JOIN {Incident._meta.db_table} i ON i.id = n.incident_id"
     f" JOIN {Service._meta.db_table} s ON s.id = i.service_id"
     f" JOIN {User._meta.db_table} u ON u.id = n.user_id"
-    " WHERE n.id = %s AND n.status = 'pending' AND n.due_at <= %s"
-    " FOR UPDATE OF n SKIP LOCKED"
+    " WHERE n.id = %(id)s AND" + _CLAIMABLE + " FOR UPDATE OF n SKIP LOCKED"
 )
 
 
 # Before the row, its incident (docs/architecture.md, "Locking order"), while the row is
-# pending and due: `FOR KEY SHARE`, the lock the foreign-key check of the delivery's log line
-# takes at COMMIT anyway, taken first instead of last, so a delivery never waits for an
-# incident while it holds a notification row (a resolve holds the incident and waits for the
-# rows it cancels). It conflicts with no responder's change (`FOR NO KEY UPDATE`): a send in
-# flight holds up nobody but a resolve or acknowledge cancelling that very row, as before.
+# claimable: `FOR KEY SHARE`, the lock the foreign-key check of a log line takes at COMMIT
+# anyway, taken first instead of last, so a claim or a record never waits for an incident
+# while it holds a notification row (a resolve holds the incident and waits for the rows it
+# cancels). It conflicts with no responder's change (`FOR NO KEY UPDATE`).
 _INCIDENT_OF_DUE_SQL = (
     f"SELECT i.id FROM {Incident._meta.db_table} i"  # noqa: S608 - our tables
     f" JOIN {Notification._meta.db_table} n ON n.incident_id = i.id"
-    " WHERE n.id = %s AND n.status = 'pending' AND n.due_at <= %s"
-    " FOR KEY SHARE OF i"
+    " WHERE n.id = %(id)s AND" + _CLAIMABLE + " FOR KEY SHARE OF i"
 )
 _INCIDENT_SHARE_SQL = f"SELECT id FROM {Incident._meta.db_table} WHERE id = %s FOR KEY SHARE"  # noqa: S608
 
 
+def _claim_params(notification_id: int, now: datetime) -> dict[str, Any]:
+    return {"id": notification_id, "now": now, "grace": RECOVERY_GRACE}
+
+
 def _incident_of_due_locked(notification_id: int, now: datetime) -> bool:
-    """Lock the incident of a pending, due notification; False when the row is neither."""
+    """Lock the incident of a claimable notification; False when the row is not claimable."""
     with connection.cursor() as cursor:
-        cursor.execute(_INCIDENT_OF_DUE_SQL, [notification_id, now])
+        cursor.execute(_INCIDENT_OF_DUE_SQL, _claim_params(notification_id, now))
         return cursor.fetchone() is not None
 
 
 def _claim(notification_id: int, now: datetime) -> Notification | None:
-    """The row if pending, due and not held by another worker (the caller holds a transaction),
+    """The row if claimable and not locked by another worker (the caller holds a transaction),
     with its incident, the incident's service and its user."""
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_SQL, [notification_id, now])
+        cursor.execute(_CLAIM_SQL, _claim_params(notification_id, now))
         row = cursor.fetchone()
     if row is None:
         return None
@@ -321,6 +369,61 @@ def _claim(notification_id: int, now: datetime) -> Notification | None:
     return notification
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """A row claimed for one attempt (T1 committed), as the record (T2) needs it."""
+
+    notification: Notification
+    due_at: datetime  # the row's due time at the claim: each run of T2 starts from it
+    # The row's previous lease had expired: that attempt's sender stopped mid-send, so its
+    # outcome is unknown and the person may get this message twice.
+    recovered: bool
+
+
+_LEASE_SQL = (
+    f"UPDATE {Notification._meta.db_table} SET attempts = %s, lease_until = %s"  # noqa: S608
+    " WHERE id = %s"
+)
+
+
+@transaction.atomic
+def _lease(notification_id: int) -> _Claim | None:
+    """T1: claim a claimable row for one attempt (attempts + 1, a lease until now + LEASE; the
+    row stays pending) and commit before the send; None when there is nothing to do.
+
+    A stale row is cancelled instead (the claim comes back with that status); its lease, if
+    any, is left for a late record of the sender that held it (`_record`).
+    """
+    now = timezone.now()
+    if not _incident_of_due_locked(notification_id, now):
+        return None
+    notification = _claim(notification_id, now)
+    if notification is None:
+        return None
+    claim = _Claim(notification, notification.due_at, notification.lease_until is not None)
+    if _stale(notification):
+        # Defensive: the hook cancels these, but a row written afterwards must not page.
+        notification.status = NotificationStatus.CANCELLED
+        notification.save(update_fields=["status"])
+        return claim
+    notification.attempts += 1
+    notification.lease_until = now + LEASE
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LEASE_SQL, [notification.attempts, notification.lease_until, notification.pk]
+        )
+    return claim
+
+
+def _send(notification: Notification) -> Receipt | DeliveryError:
+    """The provider's receipt, or its refusal. Called with no transaction open and no lock
+    held: a slow provider holds up nobody, and a database that goes away now loses nothing."""
+    try:
+        return provider_for(notification.channel).send(notification)
+    except DeliveryError as error:
+        return error
+
+
 def _backoff(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min, 4 min after attempts 1..4."""
     return BACKOFF_BASE * (1 << (attempts - 1))
@@ -330,13 +433,21 @@ _RESPONDER_NOTIFIED_SQL = (
     f"UPDATE {IncidentResponder._meta.db_table} SET last_notified = %s"  # noqa: S608
     " WHERE incident_id = %s AND user_id = %s"
 )
+# Only the attempt this process claimed, while its lease is on the row: not a row claimed
+# again after the lease expired (attempts moved on), nor one this process recorded already
+# (a COMMIT that went through although its answer was lost: lease cleared). A status callback
+# may have come before the record: its state stays (states only move forward).
 _OUTCOME_SQL = (
     f"UPDATE {Notification._meta.db_table} SET status = %s, attempts = %s, due_at = %s,"  # noqa: S608
-    " last_error = %s, sent_at = %s, provider_id = %s, delivery_status = %s WHERE id = %s"
+    " last_error = %s, sent_at = %s, provider_id = %s,"
+    " delivery_status = CASE WHEN delivery_status = '' THEN %s ELSE delivery_status END,"
+    " lease_until = NULL"
+    " WHERE id = %s AND attempts = %s AND status = %s AND lease_until IS NOT NULL"
 )
 
 
-def _outcome_save(notification: Notification) -> None:
+def _outcome_save(notification: Notification, *, status_was: str) -> bool:
+    """Write the attempt's outcome if the row is still this attempt's and `status_was`."""
     with connection.cursor() as cursor:
         cursor.execute(
             _OUTCOME_SQL,
@@ -349,23 +460,30 @@ def _outcome_save(notification: Notification) -> None:
                 notification.provider_id,
                 notification.delivery_status,
                 notification.pk,
+                notification.attempts,
+                status_was,
             ],
         )
+        return bool(cursor.rowcount == 1)
 
 
-def _sent(notification: Notification, receipt: Receipt, now: datetime) -> None:
+def _sent_fields(notification: Notification, receipt: Receipt, now: datetime) -> None:
     notification.status = NotificationStatus.SENT
     notification.sent_at = now
     notification.last_error = ""
     notification.provider_id = receipt.provider_id[:64]
     notification.delivery_status = receipt.delivery_status[:16]
+
+
+def _sent(notification: Notification, receipt: Receipt, now: datetime, note: str = "") -> None:
+    """The responder's `last_notified` and the timeline's line of a sent notification."""
     with connection.cursor() as cursor:
         cursor.execute(
             _RESPONDER_NOTIFIED_SQL, [now, notification.incident_id, notification.user_id]
         )
     _log(
         notification.incident,
-        f"{_label(notification)}: {receipt.answer}",
+        f"{_label(notification)}: {receipt.answer}{note}"[:MAX_ERROR],
         notification=notification.pk,
         attempt=notification.attempts,
         provider_id=receipt.provider_id,
@@ -375,38 +493,45 @@ def _sent(notification: Notification, receipt: Receipt, now: datetime) -> None:
     )
 
 
-def _failed(notification: Notification, error: DeliveryError, now: datetime) -> None:
+def _failed_fields(notification: Notification, error: DeliveryError, now: datetime) -> str:
+    """Set the failed attempt's status (or its retry's due time); the timeline's message."""
     notification.last_error = error.message[:MAX_ERROR]
-    data: dict[str, Any] = {"notification": notification.pk, "attempt": notification.attempts}
     if isinstance(error, Throttled):
         notification.status = NotificationStatus.THROTTLED
-        message = f"{_label(notification)} not sent: {error.message}"
-        following = _next_rule_now(notification, now)
-        if following is not None:
-            message += f"; {Channel(following.channel).label} goes now instead"
-    elif isinstance(error, ChannelNotConfigured):
+        return f"{_label(notification)} not sent: {error.message}"
+    if isinstance(error, ChannelNotConfigured):
         notification.status = NotificationStatus.NOT_CONFIGURED
         channel = Channel(notification.channel).label
-        name = notification.user.get_full_name()
-        message = f"{channel} not sent: {error.message} (to {name})"
-    elif error.permanent or notification.attempts >= MAX_ATTEMPTS:
+        return f"{channel} not sent: {error.message} (to {notification.user.get_full_name()})"
+    if error.permanent or notification.attempts >= MAX_ATTEMPTS:
         notification.status = NotificationStatus.FAILED
         message = f"{_label(notification)}: failed ({error.message})"
         if not error.permanent:
             message += f", gave up after {notification.attempts} attempts"
-    else:
-        wait = _backoff(notification.attempts)
-        if error.retry_after is not None:
-            wait = timedelta(seconds=error.retry_after)
-        notification.due_at = now + wait
-        message = (
-            f"{_label(notification)}: failed ({error.message}), "
-            f"retry {notification.attempts + 1} of {MAX_ATTEMPTS} at "
-            f"{notification.due_at:%H:%M:%S} UTC"
-        )
+        return message
+    wait = _backoff(notification.attempts)
+    if error.retry_after is not None:
+        wait = timedelta(seconds=error.retry_after)
+    notification.due_at = now + wait
+    return (
+        f"{_label(notification)}: failed ({error.message}), "
+        f"retry {notification.attempts + 1} of {MAX_ATTEMPTS} at "
+        f"{notification.due_at:%H:%M:%S} UTC"
+    )
+
+
+def _failed(notification: Notification, message: str, now: datetime, note: str = "") -> None:
+    """What follows a recorded failure: the retry's task, or the next rule brought forward
+    (throttled); and the timeline's line."""
+    data: dict[str, Any] = {"notification": notification.pk, "attempt": notification.attempts}
+    if notification.status == NotificationStatus.THROTTLED:
+        following = _next_rule_now(notification, now)
+        if following is not None:
+            message += f"; {Channel(following.channel).label} goes now instead"
+    elif notification.status == NotificationStatus.PENDING:
         data["retry_at"] = notification.due_at.isoformat()
         transaction.on_commit(partial(_schedule, [notification.pk], notification.due_at))
-    _log(notification.incident, message[:MAX_ERROR], **data)
+    _log(notification.incident, f"{message}{note}"[:MAX_ERROR], **data)
 
 
 def _next_rule_now(notification: Notification, now: datetime) -> Notification | None:
@@ -447,42 +572,199 @@ def _stale(notification: Notification) -> bool:
     return status in _CANCEL_ON
 
 
+# --- the record (T2) --------------------------------------------------------------------------
+
+_CANCELLED_NOTE = " (it was on its way when the pending notifications were cancelled)"
+_LATE_NOTE = " (recorded late: the notification had been claimed again by then)"
+_ROW_STATE_SQL = (
+    f"SELECT status, attempts, lease_until FROM {Notification._meta.db_table}"  # noqa: S608
+    " WHERE id = %s FOR UPDATE"
+)
+
+
+def _unknown_note(claim: _Claim, outcome: Receipt | DeliveryError) -> str:
+    """Said on the timeline when an expired lease was taken over: the person may have had the
+    earlier attempt's message."""
+    if not claim.recovered:
+        return ""
+    earlier = claim.notification.attempts - 1
+    if isinstance(outcome, Receipt):
+        return (
+            f" (again: attempt {earlier} stopped mid-send and its outcome is unknown,"
+            " so this may be a second message)"
+        )
+    return f" (attempt {earlier} stopped mid-send and its outcome is unknown)"
+
+
+def _row_state(notification: Notification) -> tuple[str, int, datetime | None] | None:
+    """The row's status, attempts and lease, locked; None when it is gone."""
+    with connection.cursor() as cursor:
+        cursor.execute(_ROW_STATE_SQL, [notification.pk])
+        row = cursor.fetchone()
+    return None if row is None else (str(row[0]), int(row[1]), row[2])
+
+
+def _recorded_or_late(notification: Notification) -> tuple[str | None, bool]:
+    """When the outcome could not be written: the row's status, and whether this attempt's
+    line is still to be logged (True: the row was claimed again after this attempt's lease;
+    False: the row is gone, or this attempt's record committed although its answer was
+    lost, the run now repeated)."""
+    state = _row_state(notification)
+    if state is None:
+        return None, False
+    status, attempts, lease_until = state
+    return status, not (attempts == notification.attempts and lease_until is None)
+
+
+def _record_sent(
+    notification: Notification, receipt: Receipt, now: datetime, note: str
+) -> str | None:
+    """T2 of a sent notification (see `_record`)."""
+    _sent_fields(notification, receipt, now)
+    status: str | None = notification.status
+    if _outcome_save(notification, status_was=NotificationStatus.PENDING):
+        pass
+    elif _outcome_save(notification, status_was=NotificationStatus.CANCELLED):
+        note += _CANCELLED_NOTE
+    else:
+        status, to_log = _recorded_or_late(notification)
+        if not to_log:
+            return status
+        note += _LATE_NOTE
+    _sent(notification, receipt, now, note)
+    return status
+
+
+def _record_failed(claim: _Claim, error: DeliveryError, now: datetime, note: str) -> str | None:
+    """T2 of a notification the provider refused (see `_record`)."""
+    notification = claim.notification
+    message = _failed_fields(notification, error, now)
+    if _outcome_save(notification, status_was=NotificationStatus.PENDING):
+        _failed(notification, message, now, note)
+        return notification.status
+    notification.status, notification.due_at = NotificationStatus.CANCELLED, claim.due_at
+    data = {"notification": notification.pk, "attempt": notification.attempts}
+    if _outcome_save(notification, status_was=NotificationStatus.CANCELLED):
+        message = (
+            f"{_label(notification)}: not sent ({error.message}); not retried: the pending"
+            " notifications were cancelled meanwhile"
+        )
+        _log(notification.incident, f"{message}{note}"[:MAX_ERROR], **data)
+        return notification.status
+    status, to_log = _recorded_or_late(notification)
+    if to_log:
+        _log(notification.incident, f"{message}{note}{_LATE_NOTE}"[:MAX_ERROR], **data)
+    return status
+
+
+@transaction.atomic
+def _record(claim: _Claim, outcome: Receipt | DeliveryError, now: datetime) -> str | None:
+    """T2: the attempt's outcome on the row (lease cleared) and on the timeline; the row's
+    status. Safe to run again (a lost connection, a lock race): it starts from the claim.
+
+    The incident first, `FOR KEY SHARE` (docs/architecture.md, "Locking order"), then the
+    row, only while it is still this attempt's (`_OUTCOME_SQL`). A row cancelled during the
+    send (an acknowledge) still says what happened: a sent one becomes sent (the message went
+    out; the rate limits count it), a failed one is not retried. A row claimed again after
+    this attempt's lease expired keeps the new attempt; the timeline gets this one's line.
+    """
+    notification = claim.notification
+    notification.status, notification.due_at = NotificationStatus.PENDING, claim.due_at
+    with connection.cursor() as cursor:
+        cursor.execute(_INCIDENT_SHARE_SQL, [notification.incident_id])
+    note = _unknown_note(claim, outcome)
+    if isinstance(outcome, Receipt):
+        return _record_sent(notification, outcome, now, note)
+    return _record_failed(claim, outcome, now, note)
+
+
+_DISCONNECTED_SQLSTATES = frozenset({"57P01", "57P02", "57P03"})  # shut down, crashed, starting
+
+
+def _connection_lost(error: BaseException) -> bool:
+    """The database went away (restarted, connection dropped or refused): the transaction
+    is gone and a new connection may work. Not a lock race (`run_retrying_conflicts`), not a
+    timeout, not a bug."""
+    if isinstance(error, InterfaceError):
+        return True
+    if not isinstance(error, OperationalError):
+        return False
+    state = getattr(error.__cause__, "sqlstate", None)
+    return state is None or state.startswith("08") or state in _DISCONNECTED_SQLSTATES
+
+
+def _waiting_to_record(notification_id: int) -> Callable[[RetryCallState], None]:
+    """Before each new try of T2: drop the broken connection; a warning each minute (ids and
+    the error's type only: never the message, never an address or a number)."""
+    warned_at: list[float] = []
+
+    def before_sleep(state: RetryCallState) -> None:
+        with suppress(DatabaseError):
+            connection.close()
+        waited = state.seconds_since_start or 0.0
+        if warned_at and waited - warned_at[-1] < RECORD_WARN_EVERY:
+            return
+        warned_at.append(waited)
+        error = state.outcome.exception() if state.outcome is not None else None
+        logger.warning(
+            "notification %s: its provider answered %.0f s ago but the database is unreachable"
+            " (%s); recording it again for up to %d s",
+            notification_id,
+            waited,
+            type(error).__name__,
+            RECORD_PATIENCE.total_seconds(),
+        )
+
+    return before_sleep
+
+
+def _record_patiently(claim: _Claim, outcome: Receipt | DeliveryError, now: datetime) -> str | None:
+    """T2 until it commits: again after a lock race (`run_retrying_conflicts`), and after a
+    lost connection, on a new one, 0.2 s growing to 2 s apart, for up to RECORD_PATIENCE.
+    This process knows the outcome; a re-send after the lease would only guess it."""
+    if connection.in_atomic_block:  # the caller's transaction: the error is the caller's
+        return _record(claim, outcome, now)
+    retrying = Retrying(
+        retry=retry_if_exception(_connection_lost),
+        wait=RECORD_WAIT,
+        stop=stop_after_delay(RECORD_PATIENCE.total_seconds()),
+        before_sleep=_waiting_to_record(claim.notification.pk),
+        reraise=True,
+    )
+    status: str | None = retrying(run_retrying_conflicts, _record, claim, outcome, now)
+    return status
+
+
 def notification_deliver(*, notification_id: int) -> str | None:
     """Send one due, pending notification once; its new status, or None when nothing to do.
 
-    A duplicated task, the ETA task racing the sweeper, or an early redelivery is a no-op
-    (row lock + pending/due check). A non-permanent provider error schedules a retry with
+    Claim (T1, committed), send (no transaction, no lock), record (T2): see the module's
+    docstring. A duplicated task, the ETA task racing the sweeper, an early redelivery or a
+    row under a live lease is a no-op. A non-permanent provider error schedules a retry with
     exponential backoff; after MAX_ATTEMPTS, or on a permanent error, the row is failed.
+    Lock races are retried around T1 and T2 separately, never around the send.
     """
-    with transaction.atomic():
-        now = timezone.now()
-        if not _incident_of_due_locked(notification_id, now):
-            return None
-        notification = _claim(notification_id, now)
-        if notification is None:
-            return None
-        if _stale(notification):
-            # Defensive: the hook cancels these, but a row written afterwards must not page.
-            notification.status = NotificationStatus.CANCELLED
-            notification.save(update_fields=["status"])
-            return notification.status
-        notification.attempts += 1
-        try:
-            receipt = provider_for(notification.channel).send(notification)
-        except DeliveryError as error:
-            _failed(notification, error, now)
-        else:
-            _sent(notification, receipt, now)
-        _outcome_save(notification)
-        return notification.status
+    claim = run_retrying_conflicts(_lease, notification_id)
+    if claim is None:
+        return None
+    if claim.notification.status != NotificationStatus.PENDING:
+        return claim.notification.status  # stale: cancelled
+    outcome = _send(claim.notification)
+    return _record_patiently(claim, outcome, timezone.now())
 
 
 def notifications_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:
-    """Ids of pending notifications due for longer than SWEEP_GRACE (for the sweeper)."""
+    """Ids of claimable notifications due for longer than SWEEP_GRACE (for the sweeper): not
+    under a live lease; under an expired one once the server has been up RECOVERY_GRACE."""
     now = now or timezone.now()
+    recoverable = RawSQL(
+        "pg_postmaster_start_time() < now() - %s", [RECOVERY_GRACE], output_field=BooleanField()
+    )
     return list(
         Notification.objects.filter(
-            status=NotificationStatus.PENDING, due_at__lte=now - SWEEP_GRACE
+            Q(lease_until__isnull=True) | Q(recoverable, lease_until__lt=now),
+            status=NotificationStatus.PENDING,
+            due_at__lte=now - SWEEP_GRACE,
         )
         .order_by("due_at")
         .values_list("id", flat=True)[:limit]

@@ -6,20 +6,19 @@ from celery import shared_task
 
 from escalations.notifications import services
 from opsduty.celery import DATABASE_RETRY
-from opsduty.retry import run_retrying_conflicts
 
 
 @shared_task(name="notifications.deliver", acks_late=True, **DATABASE_RETRY)
 def notification_deliver(notification_id: int) -> str | None:
     """Send one due notification (a no-op when it is not pending, not due, or held)."""
-    return run_retrying_conflicts(services.notification_deliver, notification_id=notification_id)
+    return services.notification_deliver(notification_id=notification_id)
 
 
 @shared_task(name="notifications.deliver_many", acks_late=True, **DATABASE_RETRY)
 def notifications_deliver(notification_ids: list[int]) -> list[str | None]:
     """Send several notifications due at the same time (each exactly as `deliver` would)."""
     return [
-        run_retrying_conflicts(services.notification_deliver, notification_id=notification_id)
+        services.notification_deliver(notification_id=notification_id)
         for notification_id in notification_ids
     ]
 

@@ -2,10 +2,13 @@
 names for `slack`): a DM to the person, the incident's message with its buttons, kept
 current like the channel's message afterwards.
 
-`send` runs in the outbox's delivery transaction (escalations/notifications/services.py), so
-delivery, failure and retries show on the timeline like any channel: not connected or not
-linked is `not_configured`; a person who left the workspace fails for good; a 429 is retried
-after its Retry-After; Slack being down is retried with the outbox's backoff.
+`send` runs between the outbox's claim and its record (escalations/notifications/services.py),
+with no transaction open, so delivery, failure and retries show on the timeline like any
+channel: not connected or not linked is `not_configured`; a person who left the workspace
+fails for good; a 429 is retried after its Retry-After; Slack being down is retried with the
+outbox's backoff. A notification sent again after its sender died mid-send (the outbox's
+lease expired) posts a second DM (`chat.postMessage` takes no idempotency key); its
+`SlackMessage` row then follows the newest one.
 """
 
 from __future__ import annotations
@@ -66,14 +69,16 @@ class SlackProvider:
                 permanent=failure.retry_after is None,
                 retry_after=failure.retry_after if failure.code == "ratelimited" else None,
             ) from error
-        SlackMessage.objects.create(
-            organization_id=notification.organization_id,
-            incident=incident,
-            workspace=workspace,
-            kind=MessageKind.DM,
+        SlackMessage.objects.update_or_create(
             notification=notification,
-            channel_id=str(answer.get("channel") or link.slack_user_id),
-            ts=str(answer["ts"]),
-            rendered_hash=message_digest(rendered.text, rendered.blocks),
+            defaults={
+                "organization_id": notification.organization_id,
+                "incident": incident,
+                "workspace": workspace,
+                "kind": MessageKind.DM,
+                "channel_id": str(answer.get("channel") or link.slack_user_id),
+                "ts": str(answer["ts"]),
+                "rendered_hash": message_digest(rendered.text, rendered.blocks),
+            },
         )
         return Receipt(answer="sent as a Slack DM", provider_id=str(answer["ts"]))

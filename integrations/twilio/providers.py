@@ -1,9 +1,13 @@
 """SMS and voice notifications through the organization's Twilio account (the providers that
 `settings.OPSDUTY_NOTIFICATION_PROVIDERS` names for the `sms` and `voice` channels).
 
-`send` runs inside the outbox's delivery transaction (escalations/notifications/services.py):
-it checks the person's number and the rate limit, hands the message or call to Twilio and
-answers a `Receipt` with Twilio's id; Twilio's status callbacks (views.py) report the rest.
+`send` runs between the outbox's claim and its record (escalations/notifications/services.py),
+with no transaction open: it checks the person's number and the rate limit, hands the message
+or call to Twilio and answers a `Receipt` with Twilio's id; Twilio's status callbacks
+(views.py) report the rest. A notification can be sent again when its sender died mid-send
+(the outbox's lease expired): its rows here are then updated, not added (one per
+notification), and the SMS keeps its reply code. Twilio's Messages and Calls APIs take no
+idempotency key, so that copy reaches the person.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import requests
-from django.db import connection
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from twilio.base.exceptions import TwilioException
@@ -112,11 +116,32 @@ def _client(account: TwilioAccount) -> Client:
 
 
 def _next_code(user: User) -> int:
-    """The person's next reply code, 1..99 round-robin (serialized per person)."""
+    """The person's next reply code, 1..99 round-robin (serialized per person by a lock held
+    until the caller's transaction ends)."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext('sms_code'), %s)", [user.pk])
     last = SmsCode.objects.filter(user=user).order_by("-created_at", "-id").first()
     return 1 if last is None else last.code % MAX_SMS_CODE + 1
+
+
+@transaction.atomic
+def _code_reserve(notification: Notification, to: str) -> tuple[int, bool]:
+    """The SMS's reply code, reserved before the send in a short transaction of its own (the
+    send holds no lock), and whether this call reserved it: an earlier attempt's code when
+    there is one (a re-send says the same code), else the person's next."""
+    reserved = SmsCode.objects.filter(notification=notification).first()
+    if reserved is not None:
+        return reserved.code, False
+    code = _next_code(notification.user)
+    SmsCode.objects.create(
+        organization_id=notification.organization_id,
+        user=notification.user,
+        code=code,
+        notification=notification,
+        incident=notification.incident,
+        phone_number=to,
+    )
+    return code, True
 
 
 class SmsProvider:
@@ -125,7 +150,7 @@ class SmsProvider:
 
     def send(self, notification: Notification) -> Receipt:
         account, to, sender = _prepared(notification, voice=False)
-        code = _next_code(notification.user)
+        code, reserved = _code_reserve(notification, to)
         incident = notification.incident
         link = selectors.public_url(
             reverse("incident_short_link", kwargs={"incident_id": incident.pk})
@@ -141,15 +166,9 @@ class SmsProvider:
                 ),
             )
         except (TwilioException, requests.RequestException) as error:
+            if reserved:  # not sent: the code means nothing (a retry reserves one again)
+                SmsCode.objects.filter(notification=notification).delete()
             raise _twilio_error(error, notification.user) from error
-        SmsCode.objects.create(
-            organization_id=notification.organization_id,
-            user=notification.user,
-            code=code,
-            notification=notification,
-            incident=incident,
-            phone_number=to,
-        )
         return Receipt(
             answer=f"handed to Twilio for {to} (reply code {code})",
             provider_id=message.sid or "",
@@ -182,16 +201,18 @@ class VoiceProvider:
             )
         except (TwilioException, requests.RequestException) as error:
             raise _twilio_error(error, notification.user) from error
-        PhoneCall.objects.create(
-            organization_id=notification.organization_id,
-            kind=CallKind.NOTIFICATION,
-            call_sid=call.sid or "",
-            number=sender,
+        PhoneCall.objects.update_or_create(
             notification=notification,
-            incident=notification.incident,
-            user=notification.user,
-            from_number=sender.phone_number,
-            to_number=to,
+            defaults={
+                "organization_id": notification.organization_id,
+                "kind": CallKind.NOTIFICATION,
+                "call_sid": call.sid or "",
+                "number": sender,
+                "incident": notification.incident,
+                "user": notification.user,
+                "from_number": sender.phone_number,
+                "to_number": to,
+            },
         )
         return Receipt(
             answer=f"call placed through Twilio to {to}",

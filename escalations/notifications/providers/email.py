@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.mail import EmailMessage
@@ -41,6 +42,15 @@ def email_body(notification: Notification) -> str:
     return "\n".join(lines)
 
 
+def message_id(notification: Notification) -> str:
+    """The same Message-ID on every attempt of a notification (a re-send after a sender died
+    mid-send, a retry): a receiver that drops duplicate Message-IDs shows it once. The row's
+    creation time keeps it unique when a reset database reuses the id."""
+    domain = urlsplit(settings.OPSDUTY_PUBLIC_URL).hostname or "opsduty.invalid"
+    created = int(notification.created_at.timestamp() * 1_000_000)
+    return f"<notification-{notification.pk}.{created}@{domain}>"
+
+
 class EmailProvider:
     """Sends one email per notification to the user's address."""
 
@@ -52,7 +62,10 @@ class EmailProvider:
             subject=email_subject(notification),
             body=email_body(notification),
             to=[address],
-            headers={"X-OpsDuty-Notification": str(notification.pk)},
+            headers={
+                "X-OpsDuty-Notification": str(notification.pk),
+                "Message-ID": message_id(notification),
+            },
         )
         try:
             message.send(fail_silently=False)
