@@ -174,7 +174,9 @@ class Supervisor:
         from opsduty.celery import app
 
         try:
-            return bool(app.control.ping(destination=[node], timeout=1.0))
+            # A fresh connection each time: the rig's own pooled one may be a dead Redis's.
+            with app.connection_for_write() as broker:
+                return bool(app.control.ping(destination=[node], timeout=1.0, connection=broker))
         except Exception:  # noqa: BLE001 - Redis may be down too: not answered yet
             time.sleep(0.5)
             return False

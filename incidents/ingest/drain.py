@@ -1,16 +1,26 @@
-"""Processing of stored raw events: exactly once per event, failures kept and replayable.
+"""Processing of stored raw events: exactly once per event, in order per dedup id, failures
+kept and replayable.
 
 Each event goes through the pipeline (`processing.pipeline.steps.pipeline_evaluate`: render,
 route, orchestrate) and into ingest (`incidents.ingest.services`), in one transaction with
 its "processed" mark. Raw events are processed by drain tasks rather than one Celery task
 each: queuing a task costs the receiver more than storing the event. After its commit the
 receiver queues `signals.raw_events_drain` at most once at a time (a Redis flag, see
-`signals/receiver/services.py`); a drain clears the flag, then claims a batch of one
-channel's pending events (`raw_events_claim`: a dedup id's events in the order they were
-accepted) and processes each in its own transaction, in order. A full batch queues one more
-drain, so busy periods spread over every worker process (one channel at a time each). The
-sweeper queues a drain when an event has waited past `STALE_AFTER` (a lost task, a dead
-worker whose claim went stale).
+`signals/receiver/services.py`); a drain clears the flag, then claims pending events in
+batches (`FOR UPDATE SKIP LOCKED`, `claimed_at`). A full batch queues one more drain, so busy
+periods spread over every worker process. The sweeper queues a drain when an event has
+waited past `STALE_AFTER` (a lost task, a dead worker whose claim went stale).
+
+Order per dedup id. Two drains work on consecutive batches at once, and an acknowledge in
+one batch could commit after the resolve that followed it in the next (the chaos rig found
+it, docs/reliability.md): the acknowledge then found no open incident. The dedup id is known
+only once the pipeline has run, so a drain first runs the pipeline for its whole batch (no
+writes) and stores each event's order key, a hash of its service and dedup id
+(`RawEvent.order_key`, one UPDATE for the batch). Then it ingests the batch in id order, each
+event in its own transaction, but only an event with no pending event before it (a smaller
+id, same organization) of the same order key or not yet keyed: such an event waits, and the
+drain goes on with the others. The oldest pending event never waits, so processing always
+moves; a drain that waited past its patience releases what still waits for a later claim.
 """
 
 from __future__ import annotations
@@ -18,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +38,7 @@ from django.utils import timezone
 
 from incidents.ingest.services import event_directives_apply, ingest_event_in_transaction
 from opsduty.retry import run_retrying_conflicts
-from processing.pipeline.steps import PipelineCache, pipeline_evaluate
+from processing.pipeline.steps import PipelineCache, ProcessedEvent, pipeline_evaluate
 from signals.models import RawEvent, RawEventStatus
 from signals.receiver.services import (
     REFERENCE_COMPLETE_SQL,
@@ -48,6 +59,11 @@ DRAIN_SECONDS = 10.0
 # KICK_EVERY, so an event stored after a skipped kick is still picked up.
 LINGER_SECONDS = 0.3
 POLL_SECONDS = 0.02
+# How long a drain keeps trying events that wait for an earlier event of their dedup id
+# (another drain's batch) before it releases them to a later claim.
+PATIENCE_SECONDS = 2.0
+# ...polling this often: the event it waits for is usually one commit away.
+WAIT_POLL_SECONDS = 0.002
 MAX_ERROR = 4000
 
 
@@ -67,11 +83,7 @@ def raw_event_process(*, raw_event_id: int, cache: PipelineCache | None = None) 
             raw = _lock_pending(raw_event_id)
             if raw is None:
                 return False
-            processed = pipeline_evaluate(raw, cache)
-            event = processed.event
-            incident = ingest_event_in_transaction(service=processed.service, event=event)
-            actions = event_directives_apply(incident=incident, directives=event.directives)
-            _mark_processed(raw, incident.pk, {**event.processing, "actions": actions})
+            _ingest_and_mark(raw, pipeline_evaluate(raw, cache))
             return True
     except DatabaseError:
         raise
@@ -79,6 +91,15 @@ def raw_event_process(*, raw_event_id: int, cache: PipelineCache | None = None) 
         logger.exception("raw event %s failed", raw_event_id)
         _fail(raw_event_id, f"{type(error).__name__}: {error}")
         return False
+
+
+def _ingest_and_mark(raw: RawEvent, processed: ProcessedEvent) -> None:
+    """Ingest what the pipeline made of `raw` and mark it processed (the caller's transaction
+    holds the raw event's row lock)."""
+    event = processed.event
+    incident = ingest_event_in_transaction(service=processed.service, event=event)
+    actions = event_directives_apply(incident=incident, directives=event.directives)
+    _mark_processed(raw, incident.pk, {**event.processing, "actions": actions})
 
 
 # In model field order: Model.from_db() reads the values in that order.
@@ -110,13 +131,29 @@ _LOCK_PENDING_SQL = (
 )
 
 
+_LOCK_PENDING_ID_SQL = (
+    f"SELECT id FROM {RawEvent._meta.db_table} WHERE id = %s AND status = 'pending'"  # noqa: S608
+    " FOR UPDATE"
+)
+
+
 def _lock_pending(raw_event_id: int) -> RawEvent | None:
     """The raw event if still pending, locked (plain SQL, once per event)."""
     with connection.cursor() as cursor:
         cursor.execute(_LOCK_PENDING_SQL, [raw_event_id])
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else _raw_from_row(row)
+
+
+def _lock_pending_id(raw_event_id: int) -> bool:
+    """Lock the raw event if still pending (its columns were read when it was prepared)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_PENDING_ID_SQL, [raw_event_id])
+        return cursor.fetchone() is not None
+
+
+def _raw_from_row(row: tuple[Any, ...]) -> RawEvent:
+    """A RawEvent from a row of `_RAW_COLUMNS`."""
     # Model.from_db() skips the field converters: decode the JSON body ourselves.
     values = list(row)
     body = _RAW_COLUMNS.index("body")
@@ -174,104 +211,209 @@ def _fail(raw_event_id: int, message: str) -> None:
     reference_fail(reference_id=raw.reference_id, reason=message[:MAX_ERROR])
 
 
-# --- claiming: one drain per channel at a time, its events in the order they were stored ---
-#
-# A channel is one webhook (or one routing key) of one organization. A dedup id's events all
-# come through one channel, and must be processed in the order they were accepted: an
-# acknowledge processed after the resolve that followed it opened a second incident (the
-# chaos rig, docs/reliability.md). The dedup id is known only after the pipeline rendered the
-# event, so the unit of ordering is the channel: a drain claims a batch of one channel's oldest
-# pending events, and no other drain claims that channel while any of them is pending and its
-# claim is fresh. Channels are processed in parallel; one channel by one drain at a time.
-# The claim transaction holds the channel's advisory lock (transaction-level: nothing outlives
-# the transaction, so PgBouncer in transaction mode is fine), so two drains never both find a
-# channel free.
-
-_CHANNEL = "organization_id = %s AND webhook_id IS NOT DISTINCT FROM %s AND routing_key = %s"
-_TABLE = RawEvent._meta.db_table
-# The oldest pending events first (the partial index `rawevent_pending`): most claims find a
-# free channel among them.
-_WINDOW_SQL = (
-    f"SELECT organization_id, webhook_id, routing_key FROM {_TABLE}"  # noqa: S608
-    " WHERE status = 'pending' ORDER BY id LIMIT %s"
-)
-# When they all belong to busy channels (one channel's backlog), every channel with pending
-# events, oldest first: a flood on one channel does not hold up the others.
-_CHANNELS_SQL = (
-    f"SELECT organization_id, webhook_id, routing_key FROM {_TABLE}"  # noqa: S608
-    " WHERE status = 'pending' GROUP BY 1, 2, 3 ORDER BY min(id) LIMIT %s"
-)
-_HEAD_SQL = (
-    f"SELECT claimed_at FROM {_TABLE} WHERE status = 'pending' AND {_CHANNEL}"  # noqa: S608
-    " ORDER BY id LIMIT 1"
-)
-# Plain FOR UPDATE, not SKIP LOCKED: holding the channel, nobody else claims these rows; a
-# row lock can only be a moment's (a dead drain's last statement, a replay).
-_CLAIM_SQL = (
-    f"UPDATE {_TABLE} SET claimed_at = %s WHERE id IN ("  # noqa: S608
-    f"  SELECT id FROM {_TABLE} WHERE status = 'pending' AND {_CHANNEL}"
-    "   ORDER BY id LIMIT %s FOR UPDATE"
-    ") RETURNING id"
-)
-_REFRESH_SQL = f"UPDATE {_TABLE} SET claimed_at = %s WHERE id = ANY(%s) AND status = 'pending'"  # noqa: S608
-WINDOW = 200
-Channel = tuple[int, int | None, str]
-
-
-def _channel_lock_key(channel: Channel) -> int:
-    """A signed 64-bit advisory lock key for the channel (a collision only serializes two
-    channels)."""
-    digest = hashlib.blake2b(repr(("raw-channel", *channel)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
-
-
-def _candidates(cursor: Any, sql: str, limit: int) -> list[Channel]:
-    cursor.execute(sql, [limit])
-    return list(dict.fromkeys((int(o), w, str(r)) for o, w, r in cursor.fetchall()))
-
-
-def _claim_channel(cursor: Any, channel: Channel, now: datetime, limit: int) -> list[int] | None:
-    """Claim the channel's oldest pending events; None when another drain holds it."""
-    cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [_channel_lock_key(channel)])
-    if not cursor.fetchone()[0]:
-        return None
-    cursor.execute(_HEAD_SQL, list(channel))
-    head = cursor.fetchone()
-    if head is None:
-        return []  # processed meanwhile
-    if head[0] is not None and head[0] >= now - STALE_AFTER:
-        return None  # a live drain is processing this channel's batch
-    cursor.execute(_CLAIM_SQL, [now, *channel, limit])
-    return sorted(int(row[0]) for row in cursor.fetchall())
-
-
 def raw_events_claim(*, now: datetime | None = None, limit: int = BATCH) -> list[int]:
-    """Claim up to `limit` pending events of one channel that no live drain holds, oldest first.
-
-    A claim older than STALE_AFTER belongs to a drain that died: it is taken over, from the
-    channel's oldest pending event on.
-    """
+    """Claim up to `limit` pending events, oldest first, that nobody claimed recently."""
     now = now or timezone.now()
+    table = RawEvent._meta.db_table
     with transaction.atomic(), connection.cursor() as cursor:
-        tried: set[Channel] = set()
-        for sql, count in ((_WINDOW_SQL, WINDOW), (_CHANNELS_SQL, WINDOW)):
-            for channel in _candidates(cursor, sql, count):
-                if channel in tried:
-                    continue
-                tried.add(channel)
-                ids = _claim_channel(cursor, channel, now, limit)
-                if ids:
-                    return ids
-        return []
+        cursor.execute(
+            f"UPDATE {table} SET claimed_at = %s WHERE id IN ("  # noqa: S608
+            f"  SELECT id FROM {table} WHERE status = %s"
+            "   AND (claimed_at IS NULL OR claimed_at < %s)"
+            "   ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED"
+            ") RETURNING id",
+            [now, RawEventStatus.PENDING, now - STALE_AFTER, limit],
+        )
+        return sorted(int(row[0]) for row in cursor.fetchall())
+
+
+@dataclass
+class Prepared:
+    """A claimed event after the pipeline: what to ingest (or why it fails), and its order key."""
+
+    raw: RawEvent
+    order_key: int
+    processed: ProcessedEvent | None = None
+    error: str = ""
+
+
+def _order_key(organization_id: int, *parts: object) -> int:
+    """A signed 64-bit hash (a collision only makes two dedup ids wait for each other)."""
+    text = repr((organization_id, *parts)).encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big", signed=True)
+
+
+_PENDING_ROWS_SQL = (
+    f"SELECT {', '.join(_RAW_COLUMNS)} FROM {RawEvent._meta.db_table}"  # noqa: S608
+    " WHERE id = ANY(%s) AND status = 'pending' ORDER BY id"
+)
+_ORDER_KEYS_SQL = (
+    f"UPDATE {RawEvent._meta.db_table} AS r SET order_key = k.key"  # noqa: S608
+    " FROM unnest(%s::bigint[], %s::bigint[]) AS k(id, key) WHERE r.id = k.id"
+)
+
+
+def raw_events_prepare(ids: list[int], cache: PipelineCache | None = None) -> list[Prepared]:
+    """Run the pipeline for claimed events (no writes but their order keys), in id order."""
+    cache = cache or PipelineCache()
+    with connection.cursor() as cursor:
+        cursor.execute(_PENDING_ROWS_SQL, [ids])
+        raws = [_raw_from_row(row) for row in cursor.fetchall()]
+    prepared = []
+    for raw in raws:
+        try:
+            processed = pipeline_evaluate(raw, cache)
+        except DatabaseError:
+            raise
+        except Exception as error:  # noqa: BLE001 - failed in its turn, replayable from the UI
+            logger.exception("raw event %s failed", raw.pk)
+            # A key of its own: it holds up nobody while it waits to be marked failed.
+            failed = Prepared(raw, _order_key(raw.organization_id, "raw", raw.pk))
+            failed.error = f"{type(error).__name__}: {error}"
+            prepared.append(failed)
+            continue
+        key = _order_key(raw.organization_id, processed.service.pk, processed.event.dedup_id)
+        prepared.append(Prepared(raw, key, processed))
+    if prepared:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _ORDER_KEYS_SQL,
+                [[p.raw.pk for p in prepared], [p.order_key for p in prepared]],
+            )
+    return prepared
+
+
+# Uses the partial index `rawevent_pending` (id): the events before this one that are still
+# pending are the few batches ahead of it.
+_WAITS_SQL = (
+    f"SELECT 1 FROM {RawEvent._meta.db_table} WHERE status = 'pending' AND id < %s"  # noqa: S608
+    " AND organization_id = %s AND (order_key IS NULL OR order_key = %s) LIMIT 1"
+)
+
+
+def _must_wait(prepared: Prepared) -> bool:
+    """An event of the same order key, or one not keyed yet, is pending before this one."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _WAITS_SQL, [prepared.raw.pk, prepared.raw.organization_id, prepared.order_key]
+        )
+        return cursor.fetchone() is not None
+
+
+def raw_event_ingest(prepared: Prepared) -> bool | None:
+    """Ingest a prepared event: True when processed, False when there was nothing to do (or
+    it failed), None when it must wait for an earlier event of its order key."""
+    if _must_wait(prepared):
+        return None
+    return _ingest_prepared(prepared)
+
+
+def _ingest_prepared(prepared: Prepared) -> bool:
+    """Ingest a prepared event that waits for nothing (see `raw_event_ingest`)."""
+    raw = prepared.raw
+    if prepared.processed is None:
+        _fail(raw.pk, prepared.error)
+        return False
+    try:
+        with transaction.atomic():
+            if not _async_commit_session:
+                _commit_without_waiting_for_disk()
+            if not _lock_pending_id(raw.pk):
+                return False
+            _ingest_and_mark(raw, prepared.processed)
+            return True
+    except DatabaseError:
+        raise
+    except Exception as error:  # noqa: BLE001 - kept on the event, replayable from the UI
+        logger.exception("raw event %s failed", raw.pk)
+        _fail(raw.pk, f"{type(error).__name__}: {error}")
+        return False
+
+
+# `_WAITS_SQL` for a whole batch at once: the (organization, order key) of the pending events
+# before it that could hold up one of its events (an unkeyed one holds up its organization).
+_BLOCKERS_SQL = (
+    f"SELECT DISTINCT organization_id, order_key FROM {RawEvent._meta.db_table}"  # noqa: S608
+    " WHERE status = 'pending' AND id < %s AND organization_id = ANY(%s)"
+    " AND (order_key IS NULL OR order_key = ANY(%s))"
+)
+
+
+def _blockers(batch: list[Prepared]) -> set[tuple[int, int | None]]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _BLOCKERS_SQL,
+            [
+                batch[0].raw.pk,
+                list({p.raw.organization_id for p in batch}),
+                list({p.order_key for p in batch}),
+            ],
+        )
+        return {(int(org), key) for org, key in cursor.fetchall()}
+
+
+_RELEASE_SQL = (
+    f"UPDATE {RawEvent._meta.db_table} SET claimed_at = NULL"  # noqa: S608
+    " WHERE id = ANY(%s) AND status = 'pending'"
+)
+_REFRESH_SQL = (
+    f"UPDATE {RawEvent._meta.db_table} SET claimed_at = %s"  # noqa: S608
+    " WHERE id = ANY(%s) AND status = 'pending'"
+)
 
 
 def _claims_refresh(ids: list[int]) -> None:
-    """Keep this drain's claim on its batch's remaining events fresh."""
+    """Keep this drain's claim on events it still holds fresh (a live drain never looks dead)."""
     with connection.cursor() as cursor:
         cursor.execute(_REFRESH_SQL, [timezone.now(), ids])
 
 
-def raw_events_drain(*, seconds: float = DRAIN_SECONDS, linger: float = LINGER_SECONDS) -> int:
+def _claims_release(ids: list[int]) -> None:
+    """Give events that still wait back to the next claim."""
+    with connection.cursor() as cursor:
+        cursor.execute(_RELEASE_SQL, [ids])
+
+
+def _ingest_batch(prepared: list[Prepared], patience: float) -> tuple[int, bool]:
+    """Ingest a prepared batch in id order; events that must wait are tried again until
+    `patience` runs out, then released. (How many were processed, whether some were released.)
+
+    One query per pass finds what the events before the batch hold up (`_blockers`); within
+    the batch, an event that waits holds up the later ones of its key.
+    """
+    processed = 0
+    give_up = time.monotonic() + patience
+    refreshed = time.monotonic()
+    waiting = prepared
+    while waiting:
+        blockers = _blockers(waiting)
+        held: set[tuple[int, int | None]] = set()
+        still: list[Prepared] = []
+        for item in waiting:
+            if time.monotonic() - refreshed > REFRESH_SECONDS:
+                _claims_refresh([p.raw.pk for p in waiting])
+                refreshed = time.monotonic()
+            org, key = item.raw.organization_id, item.order_key
+            if (org, None) in blockers or (org, key) in blockers or (org, key) in held:
+                held.add((org, key))
+                still.append(item)
+                continue
+            processed += run_retrying_conflicts(_ingest_prepared, prepared=item)
+        if still and time.monotonic() >= give_up:
+            _claims_release([p.raw.pk for p in still])
+            return processed, True
+        if still:
+            time.sleep(WAIT_POLL_SECONDS)
+        waiting = still
+    return processed, False
+
+
+def raw_events_drain(
+    *,
+    seconds: float = DRAIN_SECONDS,
+    linger: float = LINGER_SECONDS,
+    patience: float = PATIENCE_SECONDS,
+) -> int:
     """Process pending events batch by batch until none is left or `seconds` have passed."""
     drain_flag_clear()
     global _async_commit_session  # noqa: PLW0603 - the drain's session setting, see below
@@ -282,14 +424,14 @@ def raw_events_drain(*, seconds: float = DRAIN_SECONDS, linger: float = LINGER_S
         cursor.execute("SET synchronous_commit TO OFF")
     _async_commit_session = True
     try:
-        return _drain(cache, seconds, linger)
+        return _drain(cache, seconds, linger, patience)
     finally:
         _async_commit_session = False
         with connection.cursor() as cursor:
             cursor.execute("RESET synchronous_commit")
 
 
-def _drain(cache: PipelineCache, seconds: float, linger: float) -> int:
+def _drain(cache: PipelineCache, seconds: float, linger: float, patience: float) -> int:
     deadline = time.monotonic() + seconds
     processed = 0
     idle_since: float | None = None
@@ -304,12 +446,12 @@ def _drain(cache: PipelineCache, seconds: float, linger: float) -> int:
         idle_since = None
         if len(ids) == BATCH:
             drain_kick(force=True)  # more waiting: let another worker process help
-        claimed = time.monotonic()
-        for n, raw_id in enumerate(ids):
-            if time.monotonic() - claimed > REFRESH_SECONDS:
-                _claims_refresh(ids[n:])
-                claimed = time.monotonic()
-            processed += run_retrying_conflicts(raw_event_process, raw_event_id=raw_id, cache=cache)
+        done, released = _ingest_batch(raw_events_prepare(ids, cache), patience)
+        processed += done
+        if released:
+            # Held up by another drain's events: that drain, when it is done, or the
+            # sweeper, if it died, takes these; claiming them again here would only spin.
+            return processed
     drain_kick(force=True)  # out of time: continue in a fresh task
     return processed
 

@@ -74,6 +74,9 @@ class RawEvent(TenantModel):
     incident = models.ForeignKey(
         "incidents.Incident", null=True, blank=True, on_delete=models.SET_NULL
     )
+    # Set by the drain once the pipeline ran: a hash of the event's service and dedup id.
+    # Events of one key are ingested in id order (incidents/ingest/drain.py); NULL = not yet.
+    order_key = models.BigIntegerField(null=True, blank=True)
     # What each pipeline stage made of it: {"channel": ..., "routing": ..., "orchestration": ...}
     result = models.JSONField(default=dict, blank=True)
 

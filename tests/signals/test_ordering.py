@@ -9,9 +9,12 @@ be swallowed by the incident the resolve then closes, and nobody would be paged 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.test import Client
+from django.utils import timezone
 
 from incidents.ingest import drain
 from incidents.models import Incident, Status
@@ -30,7 +33,7 @@ def _send(client: Client, webhook: Webhook, service: Service, status: str, key: 
 
 
 @pytest.mark.django_db
-def test_a_second_drain_never_overtakes_the_first_on_one_webhook(
+def test_a_second_drain_never_overtakes_the_first_on_one_dedup_id(
     client: Client, webhook: Webhook, service: Service, org_a: Organization
 ) -> None:
     _send(client, webhook, service, "firing", "disk")
@@ -40,37 +43,38 @@ def test_a_second_drain_never_overtakes_the_first_on_one_webhook(
     other_webhook = Webhook.objects.create(organization=org_a, name="Grafana")
     elsewhere = _send(client, other_webhook, service, "firing", "cpu")
 
-    # Drain A claims the resolve (a batch of one) and is slow to process it...
-    assert drain.raw_events_claim(limit=1) == [resolve]
-    # ...drain B meanwhile takes what it may: the other webhook's event, not the new firing.
-    assert drain.raw_events_drain(linger=0) == 1
+    # Drain A claims the resolve (a batch of one), runs its pipeline, and is slow to go on...
+    claimed = drain.raw_events_claim(limit=1)
+    assert claimed == [resolve]
+    (prepared,) = drain.raw_events_prepare(claimed)
+    # ...drain B meanwhile takes what it may: another dedup id's event, not the new firing.
+    assert drain.raw_events_drain(linger=0, patience=0) == 1
     assert RawEvent.objects.get(pk=elsewhere).status == RawEventStatus.PROCESSED
     assert RawEvent.objects.filter(status=RawEventStatus.PENDING).count() == 2
     # A goes on; then everything.
-    assert drain.raw_event_process(raw_event_id=resolve) is True
+    assert drain.raw_event_ingest(prepared) is True
     assert drain.raw_events_drain(linger=0) == 1
 
     disk = Incident.objects.filter(dedup_id="disk").order_by("id")
     assert [incident.status for incident in disk] == [Status.RESOLVED, Status.TRIGGERED]
 
 
-@pytest.mark.django_db
-def test_a_dead_drains_batch_is_taken_over_from_its_oldest_event(
+@pytest.mark.django_db(transaction=True)
+def test_a_dead_drains_events_hold_up_the_later_ones_until_its_claim_is_stale(
     client: Client, webhook: Webhook, service: Service
 ) -> None:
-    """A drain that died holding a batch: after STALE_AFTER the next drain starts at the
-    batch's first event, not at the events behind it."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    first = _send(client, webhook, service, "firing", "disk")
-    second = _send(client, webhook, service, "resolved", "disk")
-    now = timezone.now()
-    assert drain.raw_events_claim(now=now, limit=1) == [first]
-    assert drain.raw_events_claim(now=now + timedelta(seconds=1)) == []
-    later = now + drain.STALE_AFTER + timedelta(seconds=1)
-    assert drain.raw_events_claim(now=later) == [first, second]
+    """A drain that died after claiming, before its pipeline ran: nobody knows its events'
+    dedup ids, so the organization's later events wait; after STALE_AFTER its claim is taken
+    over and everything goes in order."""
+    firing = _send(client, webhook, service, "firing", "disk")
+    _send(client, webhook, service, "resolved", "disk")
+    assert drain.raw_events_claim(limit=1) == [firing]  # and the drain dies
+    assert drain.raw_events_drain(linger=0, patience=0) == 0
+    assert not Incident.objects.exists()
+    later = timezone.now() + drain.STALE_AFTER + timedelta(seconds=1)
+    with time_machine.travel(later, tick=True):
+        assert drain.raw_events_drain(linger=0) == 2
+    assert Incident.objects.get(dedup_id="disk").status == Status.RESOLVED
 
 
 @pytest.mark.django_db
