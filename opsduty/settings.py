@@ -361,7 +361,8 @@ EMAIL_BACKEND = env_str(
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_HOST = env_str("OPSDUTY_EMAIL_HOST", "localhost")
-# A notification email is sent while its outbox row is locked: bound the wait for SMTP.
+# A notification email is sent under a 30 s lease (escalations/notifications/services.py LEASE):
+# bound each wait for SMTP well below it.
 EMAIL_TIMEOUT = env_int("OPSDUTY_EMAIL_TIMEOUT", 10)
 EMAIL_PORT = env_int("OPSDUTY_EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("OPSDUTY_EMAIL_USER")
