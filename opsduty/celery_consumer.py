@@ -26,11 +26,11 @@ from celery.worker.consumer import Consumer as CeleryConsumer
 logger = logging.getLogger(__name__)
 
 
-class Consumer(CeleryConsumer):  # type: ignore[misc]
+class Consumer(CeleryConsumer):
     def on_connection_error_after_connected(self, exc: Exception) -> None:
         connection = self.connection
         if connection is not None:
-            connection.close = partial(_close_detached, connection.close)
+            connection.close = partial(_close_detached, connection.close)  # type: ignore[method-assign]
         super().on_connection_error_after_connected(exc)
 
 

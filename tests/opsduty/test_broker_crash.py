@@ -22,6 +22,7 @@ from django.db import connection
 from escalations.models import Notification, NotificationStatus
 from escalations.notifications.services import notify_user
 from incidents.ingest import services as ingest
+from incidents.models import Incident
 from opsduty.celery import app
 from opsduty.events import EventData
 from opsduty.models import Organization, User
@@ -34,7 +35,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def _email_to(incident_id: int, user: User, prefix: str) -> Notification:
-    incident = ingest.Incident.objects.get(pk=incident_id)
+    incident = Incident.objects.get(pk=incident_id)
     rows = notify_user(incident=incident, user=user, reason="paged", key_prefix=prefix)
     return next(row for row in rows if row.channel == "email")
 
@@ -131,9 +132,9 @@ def test_the_consumer_survives_closing_a_connection_whose_transport_kombu_releas
             broker.Producer(channel).publish(
                 {"probe": 1}, exchange=queue.exchange, routing_key="probe", declare=[queue]
             )
-            assert channel.basic_get("probe", no_ack=False) is not None  # unacknowledged
+            assert channel.basic_get("probe", no_ack=False) is not None  # type: ignore[attr-defined]
             # kombu's `collect` after its channel close failed half-way: transport released.
-            broker.collect = partial(_release_transport, broker)
+            broker.collect = partial(_release_transport, broker)  # type: ignore[method-assign]
             # Stand-ins for the worker and its pool: only these attributes are read here.
             worker = SimpleNamespace(use_eventloop=False)
             pool = SimpleNamespace(is_green=False, num_processes=1)
