@@ -283,27 +283,10 @@ def raw_events_prepare(ids: list[int], cache: PipelineCache | None = None) -> li
     return prepared
 
 
-# Uses the partial index `rawevent_pending` (id): the events before this one that are still
-# pending are the few batches ahead of it.
-_WAITS_SQL = (
-    f"SELECT 1 FROM {RawEvent._meta.db_table} WHERE status = 'pending' AND id < %s"  # noqa: S608
-    " AND organization_id = %s AND (order_key IS NULL OR order_key = %s) LIMIT 1"
-)
-
-
-def _must_wait(prepared: Prepared) -> bool:
-    """An event of the same order key, or one not keyed yet, is pending before this one."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _WAITS_SQL, [prepared.raw.pk, prepared.raw.organization_id, prepared.order_key]
-        )
-        return cursor.fetchone() is not None
-
-
 def raw_event_ingest(prepared: Prepared) -> bool | None:
     """Ingest a prepared event: True when processed, False when there was nothing to do (or
     it failed), None when it must wait for an earlier event of its order key."""
-    if _must_wait(prepared):
+    if _waits(prepared, _blockers([prepared]), set()):
         return None
     return _ingest_prepared(prepared)
 
@@ -330,8 +313,10 @@ def _ingest_prepared(prepared: Prepared) -> bool:
         return False
 
 
-# `_WAITS_SQL` for a whole batch at once: the (organization, order key) of the pending events
-# before it that could hold up one of its events (an unkeyed one holds up its organization).
+# The (organization, order key) of the pending events before a batch that could hold up one
+# of its events (an unkeyed one holds up its organization), in one query per batch. Uses the
+# partial index `rawevent_pending` (id): the pending events before it are the few batches
+# ahead of it.
 _BLOCKERS_SQL = (
     f"SELECT DISTINCT organization_id, order_key FROM {RawEvent._meta.db_table}"  # noqa: S608
     " WHERE status = 'pending' AND id < %s AND organization_id = ANY(%s)"
@@ -360,6 +345,15 @@ _REFRESH_SQL = (
     f"UPDATE {RawEvent._meta.db_table} SET claimed_at = %s"  # noqa: S608
     " WHERE id = ANY(%s) AND status = 'pending'"
 )
+
+
+def _waits(
+    item: Prepared, blockers: set[tuple[int, int | None]], held: set[tuple[int, int | None]]
+) -> bool:
+    """An event before `item` of its key, or not keyed yet, is pending (`blockers`), or an
+    earlier event of the batch with its key waits (`held`)."""
+    org, key = item.raw.organization_id, item.order_key
+    return (org, None) in blockers or (org, key) in blockers or (org, key) in held
 
 
 def _claims_refresh(ids: list[int]) -> None:
@@ -393,9 +387,8 @@ def _ingest_batch(prepared: list[Prepared], patience: float) -> tuple[int, bool]
             if time.monotonic() - refreshed > REFRESH_SECONDS:
                 _claims_refresh([p.raw.pk for p in waiting])
                 refreshed = time.monotonic()
-            org, key = item.raw.organization_id, item.order_key
-            if (org, None) in blockers or (org, key) in blockers or (org, key) in held:
-                held.add((org, key))
+            if _waits(item, blockers, held):
+                held.add((item.raw.organization_id, item.order_key))
                 still.append(item)
                 continue
             processed += run_retrying_conflicts(_ingest_prepared, prepared=item)
