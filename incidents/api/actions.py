@@ -62,8 +62,9 @@ class AddIncidentNoteInputSchema(serializers.Serializer[Any]):
 
 
 def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
-    # An empty body arrives as {} (spec §B.2: #24 may say JSON and send nothing).
-    serializer = serializer_class(data={} if data is None else data)
+    # An empty body arrives as {} (DRF's parsers; spec §B.2: #24 may say JSON and send
+    # nothing). A JSON `null` is a body that is not an object: refused like a list.
+    serializer = serializer_class(data=data)
     if not serializer.is_valid():
         raise UnprocessableEntity.from_detail(serializer.errors)
     validated: dict[str, Any] = serializer.validated_data

@@ -48,8 +48,9 @@ class RawEventDebugView(OrgScopedAPIView):
         description=(
             "Render the stored body of raw event `raw_event_id` through the receive channel "
             "`channel`, the built-in `template`, or (both null or absent) the channel or "
-            "template its webhook uses now. Answers every rendered field, the errors per "
-            "field and the event it would create; nothing is created or changed. Owners only."
+            "template its webhook uses now; both at once are refused (422). Answers every "
+            "rendered field, the errors per field and the event it would create; nothing is "
+            "created or changed. Owners only."
         ),
         request=RawEventDebugInputSchema,
         responses={200: DebugOutputSchema},

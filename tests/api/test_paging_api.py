@@ -154,6 +154,10 @@ def test_escalate_refusals(member_api, ladder, api_service, owner, outsider):
         status, answer = post_json(member_api, action_url(incident, "escalate"), body)
         assert status == 422
         assert_422(answer)
+    # A JSON `null` is not an empty body (found by schemathesis: it escalated).
+    response = member_api.post(action_url(incident, "escalate"), "null", "application/json")
+    assert response.status_code == 422
+    assert_422(response.json())
     incident_services.incident_acknowledge(incident=incident, by=owner)
     status, answer = post_json(member_api, action_url(incident, "escalate"), {})
     assert status == 422 and "Only a triggered incident" in answer["detail"][0]["msg"]
