@@ -36,16 +36,21 @@ import orjson
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
-from incidents.ingest.services import event_directives_apply, ingest_event_in_transaction
+from incidents.ingest.services import (
+    event_directives_apply,
+    incidents_number_assign,
+    ingest_event_in_transaction,
+)
+from incidents.models import Incident
 from opsduty.retry import run_retrying_conflicts
 from processing.pipeline.steps import PipelineCache, ProcessedEvent, pipeline_evaluate
 from signals.models import RawEvent, RawEventStatus
 from signals.receiver.services import (
-    REFERENCE_COMPLETE_SQL,
+    REFERENCES_COMPLETE_SQL,
     drain_flag_clear,
     drain_kick,
-    reference_complete_params,
     reference_fail,
+    references_complete_params,
 )
 
 logger = logging.getLogger(__name__)
@@ -96,10 +101,29 @@ def raw_event_process(*, raw_event_id: int, cache: PipelineCache | None = None) 
 def _ingest_and_mark(raw: RawEvent, processed: ProcessedEvent) -> None:
     """Ingest what the pipeline made of `raw` and mark it processed (the caller's transaction
     holds the raw event's row lock)."""
+    numbering: list[Incident] = []
+    mark = _ingest(raw, processed, numbering)
+    incidents_number_assign(numbering)
+    _mark_processed([mark])
+
+
+def _ingest(raw: RawEvent, processed: ProcessedEvent, numbering: list[Incident]) -> _Mark:
+    """Ingest what the pipeline made of `raw` (a new incident goes to `numbering`)."""
     event = processed.event
-    incident = ingest_event_in_transaction(service=processed.service, event=event)
+    incident = ingest_event_in_transaction(
+        service=processed.service, event=event, number_later=numbering
+    )
     actions = event_directives_apply(incident=incident, directives=event.directives)
-    _mark_processed(raw, incident.pk, {**event.processing, "actions": actions})
+    return _Mark(raw, incident.pk, {**event.processing, "actions": actions})
+
+
+@dataclass
+class _Mark:
+    """A raw event ingested in the current transaction: marked processed at its end."""
+
+    raw: RawEvent
+    incident_id: int
+    result: dict[str, Any]
 
 
 # In model field order: Model.from_db() reads the values in that order.
@@ -137,6 +161,19 @@ _LOCK_PENDING_ID_SQL = (
 )
 
 
+_LOCK_PENDING_IDS_SQL = (
+    f"SELECT id FROM {RawEvent._meta.db_table} WHERE id = ANY(%s) AND status = 'pending'"  # noqa: S608
+    " ORDER BY id FOR UPDATE"
+)
+
+
+def _lock_pending_ids(ids: list[int]) -> set[int]:
+    """Lock those of the raw events that are still pending (in id order); their ids."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_PENDING_IDS_SQL, [ids])
+        return {int(row[0]) for row in cursor.fetchall()}
+
+
 def _lock_pending(raw_event_id: int) -> RawEvent | None:
     """The raw event if still pending, locked (plain SQL, once per event)."""
     with connection.cursor() as cursor:
@@ -163,23 +200,25 @@ def _raw_from_row(row: tuple[Any, ...]) -> RawEvent:
 
 
 _MARK_PROCESSED_SQL = f"""
-WITH reference AS ({REFERENCE_COMPLETE_SQL})
-UPDATE {RawEvent._meta.db_table} SET status = %(processed)s, attempts = attempts + 1,
-    processed_at = %(now)s, incident_id = %(incident)s, result = %(result)s::jsonb, error = ''
-WHERE id = %(raw)s
+WITH reference AS ({REFERENCES_COMPLETE_SQL})
+UPDATE {RawEvent._meta.db_table} AS r SET status = %(processed)s, attempts = r.attempts + 1,
+    processed_at = %(now)s, incident_id = m.incident, result = m.result::jsonb, error = ''
+FROM unnest(%(raws)s::bigint[], %(incidents)s::bigint[], %(results)s::text[])
+    AS m(raw, incident, result)
+WHERE r.id = m.raw
 """  # noqa: S608
 
 
-def _mark_processed(raw: RawEvent, incident_id: int, result: dict[str, Any]) -> None:
-    """Mark the raw event processed and complete its reference, in one statement."""
+def _mark_processed(marks: list[_Mark]) -> None:
+    """Mark raw events processed and complete their references, in one statement."""
     with connection.cursor() as cursor:
         cursor.execute(
             _MARK_PROCESSED_SQL,
             {
-                **reference_complete_params(reference_id=raw.reference_id, incident_id=incident_id),
+                **references_complete_params([(m.raw.reference_id, m.incident_id) for m in marks]),
                 "processed": RawEventStatus.PROCESSED,
-                "result": orjson.dumps(result).decode(),
-                "raw": raw.pk,
+                "raws": [m.raw.pk for m in marks],
+                "results": [orjson.dumps(m.result).decode() for m in marks],
             },
         )
 
@@ -313,6 +352,53 @@ def _ingest_prepared(prepared: Prepared) -> bool:
         return False
 
 
+class _OneFailed(Exception):
+    """An event of a batch failed (not a database error): its transaction is rolled back."""
+
+
+def _ingest_ready(ready: list[Prepared]) -> int:
+    """Ingest prepared events that wait for nothing, in id order, in one transaction (the
+    per-event statements stay, but not the per-event BEGIN, COMMIT, lock and "processed" mark,
+    and new incidents are numbered together at the end). If one of them fails, the transaction
+    is rolled back and each is ingested alone, so that only that one is marked failed."""
+    good = []
+    for item in ready:
+        if item.processed is None:
+            _fail(item.raw.pk, item.error)
+        else:
+            good.append(item)
+    if len(good) > 1:
+        try:
+            done: int = run_retrying_conflicts(_ingest_together, good)
+            return done
+        except _OneFailed:
+            pass
+    return sum(run_retrying_conflicts(_ingest_prepared, prepared=item) for item in good)
+
+
+def _ingest_together(items: list[Prepared]) -> int:
+    with transaction.atomic():
+        if not _async_commit_session:
+            _commit_without_waiting_for_disk()
+        locked = _lock_pending_ids([item.raw.pk for item in items])
+        numbering: list[Incident] = []
+        marks: list[_Mark] = []
+        for item in items:
+            if item.raw.pk not in locked:
+                continue  # processed meanwhile (a duplicated task, a replay)
+            assert item.processed is not None  # `_ingest_ready` passes only those
+            try:
+                marks.append(_ingest(item.raw, item.processed, numbering))
+            except DatabaseError:
+                raise
+            except Exception as error:
+                raise _OneFailed from error
+        incidents_number_assign(numbering)
+        if marks:
+            _mark_processed(marks)
+        return len(marks)
+
+
 # The (organization, order key) of the pending events before a batch that could hold up one
 # of its events (an unkeyed one holds up its organization), in one query per batch. Uses the
 # partial index `rawevent_pending` (id): the pending events before it are the few batches
@@ -383,15 +469,17 @@ def _ingest_batch(prepared: list[Prepared], patience: float) -> tuple[int, bool]
         blockers = _blockers(waiting)
         held: set[tuple[int, int | None]] = set()
         still: list[Prepared] = []
+        if time.monotonic() - refreshed > REFRESH_SECONDS:
+            _claims_refresh([p.raw.pk for p in waiting])
+            refreshed = time.monotonic()
+        ready: list[Prepared] = []
         for item in waiting:
-            if time.monotonic() - refreshed > REFRESH_SECONDS:
-                _claims_refresh([p.raw.pk for p in waiting])
-                refreshed = time.monotonic()
             if _waits(item, blockers, held):
                 held.add((item.raw.organization_id, item.order_key))
                 still.append(item)
-                continue
-            processed += run_retrying_conflicts(_ingest_prepared, prepared=item)
+            else:
+                ready.append(item)
+        processed += _ingest_ready(ready)
         if still and time.monotonic() >= give_up:
             _claims_release([p.raw.pk for p in still])
             return processed, True

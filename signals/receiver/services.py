@@ -84,21 +84,23 @@ def drain_flag_clear() -> None:
         logger.warning("drain flag not cleared: Redis unavailable")
 
 
-# Completing a reference: the one definition, used alone (`reference_complete`) and inside
-# the drain's single "processed" statement (`incidents/ingest/drain.py`).
-REFERENCE_COMPLETE_SQL = (
-    f"UPDATE {IncidentReference._meta.db_table} SET status = %(completed)s,"  # noqa: S608
-    " incident_id = %(incident)s, updated_at = %(now)s WHERE id = %(reference)s"
+# Completing references: the one definition, used alone (`reference_complete`) and inside
+# the drain's single "processed" statement for a batch (`incidents/ingest/drain.py`).
+REFERENCES_COMPLETE_SQL = (
+    f"UPDATE {IncidentReference._meta.db_table} AS r SET status = %(completed)s,"  # noqa: S608
+    " incident_id = n.incident, updated_at = %(now)s"
+    " FROM unnest(%(references)s::bigint[], %(incidents)s::bigint[]) AS n(reference, incident)"
+    " WHERE r.id = n.reference"
 )
 
 
-def reference_complete_params(*, reference_id: int, incident_id: int) -> dict[str, Any]:
-    """The parameters of `REFERENCE_COMPLETE_SQL`."""
+def references_complete_params(pairs: list[tuple[int | None, int]]) -> dict[str, Any]:
+    """The parameters of `REFERENCES_COMPLETE_SQL` for (reference id, incident id) pairs."""
     return {
         "completed": ReferenceStatus.COMPLETED,
-        "incident": incident_id,
+        "references": [reference for reference, _ in pairs],
+        "incidents": [incident for _, incident in pairs],
         "now": timezone.now(),
-        "reference": reference_id,
     }
 
 
@@ -106,8 +108,7 @@ def reference_complete(*, reference_id: int, incident_id: int) -> None:
     """The sender's reference now names its incident; the caller holds the transaction."""
     with connection.cursor() as cursor:
         cursor.execute(
-            REFERENCE_COMPLETE_SQL,
-            reference_complete_params(reference_id=reference_id, incident_id=incident_id),
+            REFERENCES_COMPLETE_SQL, references_complete_params([(reference_id, incident_id)])
         )
 
 
