@@ -12,6 +12,7 @@ from django.conf import settings
 from django.test import Client
 from django.utils import timezone
 
+from incidents import hooks
 from incidents.ingest import drain as services
 from incidents.ingest import tasks
 from incidents.models import Incident, IncidentEvent
@@ -98,6 +99,57 @@ def test_a_failing_event_keeps_its_error_and_can_be_replayed(
     assert raw.status == RawEventStatus.PROCESSED
     assert raw.attempts == 2
     assert Incident.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_an_event_failing_in_a_batch_fails_alone(
+    client: Client, webhook: Webhook, service: Service, owner_api: Client
+) -> None:
+    """The drain ingests a batch in one transaction; an event that fails there (here: a
+    subscriber of new incidents refuses one) rolls it back, and the others are still processed,
+    numbered in order, each exactly once; the failing one keeps its error for a replay."""
+
+    def refuse(change: hooks.StatusChange) -> None:
+        if change.incident.summary == "poison":
+            raise ValueError("refused by a subscriber")
+
+    references = [
+        _send(client, webhook, service, {"title": title, "dedup_id": title})
+        for title in ("first", "poison", "third")
+    ]
+    hooks.subscribe(refuse)
+    try:
+        assert services.raw_events_drain(linger=0) == 2
+    finally:
+        hooks.unsubscribe(refuse)
+    incidents = Incident.objects.order_by("number")
+    assert [(i.number, i.summary) for i in incidents] == [(1, "first"), (2, "third")]
+    assert IncidentEvent.objects.count() == 2
+    statuses = [
+        owner_api.get(f"/api/v1/incidents/incident-reference/{ref}/").json()["status"]
+        for ref in references
+    ]
+    assert statuses == ["completed", "failed", "completed"]
+    poison = RawEvent.objects.get(status=RawEventStatus.FAILED)
+    assert "refused by a subscriber" in poison.error
+    assert RawEvent.objects.filter(status=RawEventStatus.PROCESSED, attempts=1).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_batch_numbers_its_new_incidents_in_order_after_earlier_ones(
+    client: Client, webhook: Webhook, service: Service
+) -> None:
+    _send(client, webhook, service, {"title": "before", "dedup_id": "before"})
+    assert services.raw_events_drain(linger=0) == 1
+    for n in range(5):
+        _send(client, webhook, service, {"title": f"new {n}", "dedup_id": f"new-{n}"})
+    _send(client, webhook, service, {"title": "again", "dedup_id": "new-2"})
+    assert services.raw_events_drain(linger=0) == 6
+    assert list(Incident.objects.order_by("number").values_list("number", "summary")) == [
+        (1, "before"),
+        *[(n + 2, f"new {n}") for n in range(5)],
+    ]
+    assert IncidentEvent.objects.filter(incident__dedup_id="new-2").count() == 2
 
 
 @pytest.mark.django_db
