@@ -43,6 +43,7 @@ from analytics.models import (
     Span,
 )
 from escalations.notifications.models import Channel, Notification, NotificationStatus
+from incidents import hooks
 from incidents.hooks import LogLine
 from incidents.models import LogAction
 from opsduty.models import Organization, User
@@ -298,9 +299,9 @@ def rollups_compact(*, limit: int = COMPACT_BATCH) -> int:
 
 
 _REFRESH = (
-    f"WITH new AS ({FACT_SELECT.format(where='i.id = %(incident)s')}),"  # noqa: S608
-    f" old AS (SELECT {', '.join(FACT_COLUMNS)} FROM {_F} WHERE incident_id = %(incident)s"
-    " FOR UPDATE),"
+    f"WITH new AS ({FACT_SELECT.format(where='i.id = ANY(%(incidents)s::bigint[])')}),"  # noqa: S608
+    f" old AS (SELECT {', '.join(FACT_COLUMNS)} FROM {_F}"
+    " WHERE incident_id = ANY(%(incidents)s::bigint[]) ORDER BY incident_id FOR UPDATE),"
     f" up AS (INSERT INTO {_F} ({', '.join(FACT_COLUMNS)}) SELECT * FROM new"
     f" ON CONFLICT (incident_id) DO UPDATE SET "
     + ", ".join(f"{name} = EXCLUDED.{name}" for name in FACT_COLUMNS[1:])
@@ -310,8 +311,14 @@ _REFRESH = (
 
 def incident_fact_refresh(incident_id: int) -> None:
     """Recompute the incident's fact and move the difference into the rollups."""
+    incident_facts_refresh([incident_id])
+
+
+def incident_facts_refresh(incident_ids: list[int]) -> None:
+    """Recompute the incidents' facts and move the differences into the rollups (one statement
+    for the facts, one for the rollups)."""
     with connection.cursor() as cursor:
-        _execute_prepared(cursor, _REFRESH, {"incident": incident_id})
+        _execute_prepared(cursor, _REFRESH, {"incidents": sorted(incident_ids)})
         rows = cursor.fetchall()
     changes: dict[tuple[Any, ...], Contribution] = defaultdict(Contribution)
     for row in rows:
@@ -353,6 +360,10 @@ def incident_line(line: LogLine) -> None:
     """The incidents log hook (in the writer's transaction)."""
     organization_id = line.incident.organization_id
     if _matters(line):
+        batch = hooks.log_batched("analytics", _batch_count)
+        if batch is not None:  # counted once per incident at the batch's end
+            batch.setdefault(organization_id, set()).add(line.incident.pk)
+            return
         if _counting(organization_id):
             incident_fact_refresh(line.incident.pk)
         else:
@@ -366,6 +377,16 @@ def incident_line(line: LogLine) -> None:
         else:
             notification = notification_id if isinstance(notification_id, int) else None
             _later(organization_id, notification_id=notification, user_id=user_id)
+
+
+def _batch_count(batch: dict[int, set[int]]) -> None:
+    """A batch's changed incidents, by organization (`incident_line` in a batch)."""
+    for organization_id, incident_ids in batch.items():
+        if _counting(organization_id):
+            incident_facts_refresh(list(incident_ids))
+        else:
+            for incident_id in sorted(incident_ids):
+                _later(organization_id, incident_id=incident_id)
 
 
 # --- Responder load ---------------------------------------------------------------------------

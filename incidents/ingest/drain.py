@@ -36,6 +36,7 @@ import orjson
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from incidents import hooks
 from incidents.ingest.services import (
     event_directives_apply,
     incidents_number_assign,
@@ -383,16 +384,17 @@ def _ingest_together(items: list[Prepared]) -> int:
         locked = _lock_pending_ids([item.raw.pk for item in items])
         numbering: list[Incident] = []
         marks: list[_Mark] = []
-        for item in items:
-            if item.raw.pk not in locked:
-                continue  # processed meanwhile (a duplicated task, a replay)
-            assert item.processed is not None  # `_ingest_ready` passes only those
-            try:
-                marks.append(_ingest(item.raw, item.processed, numbering))
-            except DatabaseError:
-                raise
-            except Exception as error:
-                raise _OneFailed from error
+        with hooks.log_batch():  # the analytics upkeep, once for the batch
+            for item in items:
+                if item.raw.pk not in locked:
+                    continue  # processed meanwhile (a duplicated task, a replay)
+                assert item.processed is not None  # `_ingest_ready` passes only those
+                try:
+                    marks.append(_ingest(item.raw, item.processed, numbering))
+                except DatabaseError:
+                    raise
+                except Exception as error:
+                    raise _OneFailed from error
         incidents_number_assign(numbering)
         if marks:
             _mark_processed(marks)
