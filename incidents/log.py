@@ -31,6 +31,15 @@ _INSERT_SQL = (
 )
 
 
+# A batch's lines (`hooks.log_batch`, the drain) in one statement at its end, in order.
+_INSERT_MANY_SQL = (
+    f"INSERT INTO {IncidentLogEntry._meta.db_table}"  # noqa: S608 - our table name, values bound
+    " (organization_id, incident_id, actor_id, action, message, data, created_at)"
+    " SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],"
+    " %s::jsonb[], %s::timestamptz[])"
+)
+
+
 def incident_log_write(
     *,
     incident: Incident,
@@ -39,19 +48,29 @@ def incident_log_write(
     actor: User | None = None,
     data: dict[str, Any] | None = None,
 ) -> None:
-    """Append one line to the incident's log, in the caller's transaction."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _INSERT_SQL,
-            [
-                incident.organization_id,
-                incident.pk,
-                actor.pk if actor is not None else None,
-                action,
-                message,
-                orjson.dumps(data or {}).decode(),
-                timezone.now(),
-            ],
-        )
+    """Append one line to the incident's log, in the caller's transaction (in a batch, at its
+    end, before the subscribers' gathered work, which may read the lines)."""
+    row = [
+        incident.organization_id,
+        incident.pk,
+        actor.pk if actor is not None else None,
+        action,
+        message,
+        orjson.dumps(data or {}).decode(),
+        timezone.now(),
+    ]
+    batch = hooks.log_batched("log", _rows_insert)
+    if batch is not None:
+        batch.setdefault("rows", []).append(row)
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT_SQL, row)
     incident_changed(incident)
     hooks.log_publish(hooks.LogLine(incident=incident, action=action, actor=actor, data=data or {}))
+
+
+def _rows_insert(batch: dict[str, list[list[Any]]]) -> None:
+    rows = batch.get("rows", [])
+    if rows:
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT_MANY_SQL, [list(column) for column in zip(*rows, strict=True)])
