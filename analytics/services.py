@@ -360,7 +360,7 @@ def incident_line(line: LogLine) -> None:
     """The incidents log hook (in the writer's transaction)."""
     organization_id = line.incident.organization_id
     if _matters(line):
-        batch = hooks.log_batched("analytics", _batch_count)
+        batch = hooks.batch_scratch("analytics", _batch_count)
         if batch is not None:  # counted once per incident at the batch's end
             batch.setdefault(organization_id, set()).add(line.incident.pk)
             return

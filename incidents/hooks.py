@@ -96,32 +96,36 @@ def log_publish(line: LogLine) -> None:
 
 
 # A batch: many changes in one transaction (the drain ingests a batch of events so). Inside
-# `log_batch()`, a subscriber may gather its work per batch rather than do it per line
-# (`log_batched`), and does it once at the end of the block, still in the transaction:
-# one statement for fifty incidents instead of fifty.
+# `batch()`, the code that runs per change may gather work per batch rather than do it per
+# change (`batch_scratch`), and does it once at the end of the block, still in the
+# transaction: one statement for fifty incidents instead of fifty (the log lines, the
+# analytics upkeep); or it may keep what it read for the rest of the batch (a service row
+# it holds locked until commit).
 BatchFlush = Callable[[dict[Any, Any]], None]
-_batch: ContextVar[dict[str, tuple[dict[Any, Any], BatchFlush]] | None] = ContextVar(
-    "incident_log_batch", default=None
+_batch: ContextVar[dict[str, tuple[dict[Any, Any], BatchFlush | None]] | None] = ContextVar(
+    "incident_batch", default=None
 )
 
 
 @contextmanager
-def log_batch() -> Iterator[None]:
-    """Run the block as one batch of changes; the subscribers' gathered work runs at its end
-    (not when the block raises: the caller's transaction is rolled back then)."""
-    gathered: dict[str, tuple[dict[Any, Any], BatchFlush]] = {}
+def batch() -> Iterator[None]:
+    """Run the block as one batch of changes; the gathered work runs at its end, in the order
+    it was first gathered (not when the block raises: the caller's transaction is rolled back
+    then)."""
+    gathered: dict[str, tuple[dict[Any, Any], BatchFlush | None]] = {}
     token = _batch.set(gathered)
     try:
         yield
     finally:
         _batch.reset(token)
     for scratch, flush in gathered.values():
-        flush(scratch)
+        if flush is not None:
+            flush(scratch)
 
 
-def log_batched(name: str, flush: BatchFlush) -> dict[Any, Any] | None:
-    """Inside `log_batch()`: subscriber `name`'s scratch dict for this batch, and `flush`
-    (called with it once, at the batch's end); outside one: None, do the work now."""
+def batch_scratch(name: str, flush: BatchFlush | None = None) -> dict[Any, Any] | None:
+    """Inside `batch()`: the scratch dict `name` of this batch, and `flush` (called with it
+    once, at the batch's end); outside one: None, do the work now."""
     gathered = _batch.get()
     if gathered is None:
         return None

@@ -31,7 +31,7 @@ _INSERT_SQL = (
 )
 
 
-# A batch's lines (`hooks.log_batch`, the drain) in one statement at its end, in order.
+# A batch's lines (`hooks.batch`, the drain) in one statement at its end, in order.
 _INSERT_MANY_SQL = (
     f"INSERT INTO {IncidentLogEntry._meta.db_table}"  # noqa: S608 - our table name, values bound
     " (organization_id, incident_id, actor_id, action, message, data, created_at)"
@@ -59,7 +59,7 @@ def incident_log_write(
         orjson.dumps(data or {}).decode(),
         timezone.now(),
     ]
-    batch = hooks.log_batched("log", _rows_insert)
+    batch = hooks.batch_scratch("log", _rows_insert)
     if batch is not None:
         batch.setdefault("rows", []).append(row)
     else:

@@ -106,6 +106,16 @@ def _policy_for(incident: Incident) -> EscalationPolicy | None:
     return service.escalation_policy
 
 
+def _service_fresh(service_id: int) -> Service:
+    seen = hooks.batch_scratch("engine services")
+    service = seen.get(service_id) if seen is not None else None
+    if service is None:
+        service = Service.objects.select_related("escalation_policy").get(pk=service_id)
+        if seen is not None:
+            seen[service_id] = service
+    return service
+
+
 def run_start(
     *,
     incident: Incident,
@@ -130,8 +140,9 @@ def run_start(
     now = now or timezone.now()
     if new:
         # Fresh from the database (the caller's Service may be a cached copy): the policy,
-        # and the maintenance window that `_advance` checks.
-        service = Service.objects.select_related("escalation_policy").get(pk=incident.service_id)
+        # and the maintenance window that `_advance` checks; once per batch of events
+        # ingested together (`incidents.hooks.batch`: one transaction, one instant).
+        service = _service_fresh(incident.service_id)
         incident.service = service
         policy = policy_override or service.escalation_policy
     else:

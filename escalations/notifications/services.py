@@ -62,6 +62,7 @@ from escalations.notifications.providers import (
     provider_for,
 )
 from escalations.notifications.rules import notification_rule_list
+from incidents import hooks
 from incidents.log import incident_log_write
 from incidents.models import (
     Incident,
@@ -174,7 +175,7 @@ def notify_user(
         rules = []
         inserted = [_insert(incident, user, None, reason, f"{key_prefix}:{channel}", now, channel)]
     else:
-        rules = notification_rule_list(user=user, urgency=incident.urgency)
+        rules = _rules_of(user, incident.urgency)
         inserted = [
             _insert(incident, user, rule, reason, f"{key_prefix}:{rule.pk}", now) for rule in rules
         ]
@@ -186,13 +187,40 @@ def notify_user(
     if not created:
         return []
     _responder_pending(incident, user, timezone.now())
-    # One task per due time (email and SMS "immediately" share one), not one per row.
+    # One task per due time (email and SMS "immediately" share one), not one per row; in a
+    # batch of events ingested together, one for all its rows (`_schedule_batch`).
     by_due: dict[datetime, list[int]] = {}
     for notification in created:
         by_due.setdefault(notification.due_at, []).append(notification.pk)
+    batch = hooks.batch_scratch("deliveries", _schedule_batch)
     for due, due_ids in by_due.items():
-        transaction.on_commit(partial(_schedule, due_ids, due))
+        if batch is not None:
+            batch.setdefault(due, []).extend(due_ids)
+        else:
+            transaction.on_commit(partial(_schedule, due_ids, due))
     return created
+
+
+def _rules_of(user: User, urgency: str) -> list[NotificationRule]:
+    """The user's rules, read once per batch of events ingested together."""
+    seen = hooks.batch_scratch("notification rules")
+    rules = seen.get((user.pk, urgency)) if seen is not None else None
+    if rules is None:
+        rules = notification_rule_list(user=user, urgency=urgency)
+        if seen is not None:
+            seen[(user.pk, urgency)] = rules
+    return rules
+
+
+def _schedule_batch(by_due: dict[datetime, list[int]]) -> None:
+    """A batch's rows: those due by now in one task, the others one per due time."""
+    now = timezone.now()
+    due_now = sorted(pk for due, ids in by_due.items() if due <= now for pk in ids)
+    if due_now:
+        transaction.on_commit(partial(_schedule, due_now, now))
+    for due, ids in by_due.items():
+        if due > now:
+            transaction.on_commit(partial(_schedule, ids, due))
 
 
 # Set while a task of the escalator (the process that delivers) runs: rows it writes that

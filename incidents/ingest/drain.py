@@ -16,11 +16,19 @@ one batch could commit after the resolve that followed it in the next (the chaos
 it, docs/reliability.md): the acknowledge then found no open incident. The dedup id is known
 only once the pipeline has run, so a drain first runs the pipeline for its whole batch (no
 writes) and stores each event's order key, a hash of its service and dedup id
-(`RawEvent.order_key`, one UPDATE for the batch). Then it ingests the batch in id order, each
-event in its own transaction, but only an event with no pending event before it (a smaller
-id, same organization) of the same order key or not yet keyed: such an event waits, and the
-drain goes on with the others. The oldest pending event never waits, so processing always
-moves; a drain that waited past its patience releases what still waits for a later claim.
+(`RawEvent.order_key`, one UPDATE for the batch). Then it ingests the batch in id order, but
+only an event with no pending event before it (a smaller id, same organization) of the same
+order key or not yet keyed: such an event waits, and the drain goes on with the others. The
+oldest pending event never waits, so processing always moves; a drain that waited past its
+patience releases what still waits for a later claim.
+
+The events of a pass that wait for nothing are ingested in one transaction (`_ingest_ready`):
+one lock statement, one "processed" mark for all with their references, new incidents
+numbered together at the end, and inside `incidents.hooks.batch()`, so that the log lines,
+the analytics upkeep and the deliveries' tasks are written once for the batch and what the
+per-event code reads (a service's maintenance and policy, labels, notification rules) is read
+once. An event that fails there rolls the transaction back, and the pass is ingested again
+one event per transaction, so that only that event is marked failed.
 """
 
 from __future__ import annotations
@@ -384,7 +392,7 @@ def _ingest_together(items: list[Prepared]) -> int:
         locked = _lock_pending_ids([item.raw.pk for item in items])
         numbering: list[Incident] = []
         marks: list[_Mark] = []
-        with hooks.log_batch():  # the analytics upkeep, once for the batch
+        with hooks.batch():  # log lines and the analytics upkeep, once per batch
             for item in items:
                 if item.raw.pk not in locked:
                     continue  # processed meanwhile (a duplicated task, a replay)

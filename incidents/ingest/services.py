@@ -334,8 +334,12 @@ WITH labels AS (
     INSERT INTO {Incident.labels.through._meta.db_table} (incident_id, label_id)
     SELECT %(incident)s, id FROM labels ON CONFLICT DO NOTHING
 )
-SELECT name FROM labels ORDER BY name
+SELECT id, name FROM labels ORDER BY name
 """  # noqa: S608
+_LABELS_LINK_KNOWN_SQL = (
+    f"INSERT INTO {Incident.labels.through._meta.db_table} (incident_id, label_id)"  # noqa: S608
+    " SELECT %s, unnest(%s::bigint[]) ON CONFLICT DO NOTHING"
+)
 
 
 def _labels_attach(incident: Incident, service: Service, names: list[str]) -> None:
@@ -349,21 +353,31 @@ def _labels_attach(incident: Incident, service: Service, names: list[str]) -> No
     wanted = list(dict.fromkeys(name.strip() for name in names if 0 < len(name.strip()) <= 64))
     if not wanted:
         return
-    color = Label._meta.get_field("color").get_default()
+    # In a batch, the labels found for these names are linked at once to the next incidents.
+    known = hooks.batch_scratch("labels")
+    key = (incident.organization_id, service.team_id, tuple(wanted))
+    labels: list[tuple[int, str]] | None = known.get(key) if known is not None else None
     with connection.cursor() as cursor:
-        cursor.execute(
-            _LABELS_CREATE_SQL, [incident.organization_id, color, timezone.now(), wanted]
-        )
-        cursor.execute(
-            _LABELS_LINK_SQL,
-            {
-                "org": incident.organization_id,
-                "names": wanted,
-                "team": service.team_id,
-                "incident": incident.pk,
-            },
-        )
-        attached = [str(row[0]) for row in cursor.fetchall()]
+        if labels is not None:
+            cursor.execute(_LABELS_LINK_KNOWN_SQL, [incident.pk, [pk for pk, _ in labels]])
+        else:
+            color = Label._meta.get_field("color").get_default()
+            cursor.execute(
+                _LABELS_CREATE_SQL, [incident.organization_id, color, timezone.now(), wanted]
+            )
+            cursor.execute(
+                _LABELS_LINK_SQL,
+                {
+                    "org": incident.organization_id,
+                    "names": wanted,
+                    "team": service.team_id,
+                    "incident": incident.pk,
+                },
+            )
+            labels = [(int(pk), str(name)) for pk, name in cursor.fetchall()]
+            if known is not None:
+                known[key] = labels
+    attached = [name for _, name in labels]
     if attached:
         names_text = ", ".join(f"“{name}”" for name in attached)
         log_line(incident, None, LogAction.LABEL_ADDED, f"Labels {names_text} added by OpsDuty")
@@ -388,10 +402,17 @@ def _join_service_maintenance(incident: Incident, service: Service) -> None:
     meanwhile). Outside maintenance: one pk lookup.
     """
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(_SERVICE_MAINTENANCE_SQL, [service.pk])
-        row = cursor.fetchone()
-    assert row is not None  # the incident's service: the caller's insert references it
+    # In a batch, read once per service: the lock is held until commit, so the maintenance
+    # it saw cannot change before then.
+    seen = hooks.batch_scratch("service maintenance")
+    row = seen.get(service.pk) if seen is not None else None
+    if row is None:
+        with connection.cursor() as cursor:
+            cursor.execute(_SERVICE_MAINTENANCE_SQL, [service.pk])
+            row = cursor.fetchone()
+        assert row is not None  # the incident's service: the caller's insert references it
+        if seen is not None:
+            seen[service.pk] = row
     mode, end = row
     if not maintenance_in_effect(mode=mode, end=end, now=now):
         return

@@ -199,7 +199,7 @@ def test_a_batch_of_events_is_counted_once_per_change(
     org_a: Organization, service: Service
 ) -> None:
     """The drain ingests a batch in one transaction and counts its incidents once at its end
-    (`incidents.hooks.log_batch`): the figures equal the direct query and a rebuild."""
+    (`incidents.hooks.batch`): the figures equal the direct query and a rebuild."""
     bodies = [{"title": f"Alert {n}", "dedup_id": f"alert-{n}"} for n in range(6)]
     bodies += [{"title": "Alert 1 again", "dedup_id": "alert-1"}]  # a duplicate: no change
     bodies += [{"dedup_id": "alert-2", "status": "acknowledged"}]
