@@ -9,9 +9,15 @@ import pytest
 import redis
 import time_machine
 from django.conf import settings
+from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
+from escalations.catalog.services import service_set_policy
+from escalations.notifications.models import Notification
+from escalations.notifications.rules import RuleInput, notification_rules_replace
+from escalations.policies.models import StepKind
+from escalations.policies.services import policy_create, step_add
 from incidents import hooks
 from incidents.ingest import drain as services
 from incidents.ingest import tasks
@@ -19,6 +25,7 @@ from incidents.models import Incident, IncidentEvent
 from opsduty.models import Service, User
 from signals.models import RawEvent, RawEventStatus, ReferenceStatus, Webhook
 from signals.receiver import services as receiver
+from tests import factories
 from tests.signals.conftest import url
 from tests.waiting import wait_until
 
@@ -227,6 +234,40 @@ def test_events_reach_incidents_through_a_real_worker(
     assert wait_until(lambda: RawEvent.objects.filter(status=RawEventStatus.PROCESSED).count() == 5)
     assert Incident.objects.count() == 2
     assert IncidentEvent.objects.count() == 5
+
+
+def test_a_batch_of_new_incidents_pages_each_person_once_per_incident(
+    celery_worker: object, webhook: Webhook, service: Service, owner: User, member: User
+) -> None:
+    """A drained batch opens its incidents in one transaction and queues the deliveries due
+    now as one task: every person on the step gets one email per incident, none twice."""
+    factories.add_member(service.team, member)
+    for person in (owner, member):
+        notification_rules_replace(user=person, urgency="high", rules=[RuleInput(0, "email")])
+    policy = policy_create(team=service.team, by=None, name="Both")
+    step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[owner, member])
+    service_set_policy(service=service, policy=policy, by=None)
+    mail.outbox = []
+    for n in range(6):  # stored, not yet processed: one batch for the drain below
+        factories.make_raw_event(
+            organization=service.organization,
+            webhook=webhook,
+            routing_key=service.routing_key,
+            body={"title": f"alert {n}", "dedup_id": f"k{n % 4}"},
+        )
+    assert services.raw_events_drain(linger=0) == 6
+    assert Incident.objects.count() == 4
+    # The worker delivers what the batch queued after its commit.
+    assert wait_until(lambda: not Notification.objects.filter(status="pending").exists())
+    assert wait_until(lambda: _queue_empty("notify"))
+    received = sorted((m.to[0], m.extra_headers["X-OpsDuty-Notification"]) for m in mail.outbox)
+    assert len(received) == len(set(received)) == 8
+    assert sorted({to for to, _ in received}) == sorted([owner.email, member.email])
+    assert Notification.objects.filter(status="sent").count() == 8
+
+
+def _queue_empty(queue: str) -> bool:
+    return redis.Redis.from_url(settings.CELERY_BROKER_URL).llen(queue) == 0
 
 
 @pytest.mark.django_db(transaction=True)
