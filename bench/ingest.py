@@ -22,6 +22,7 @@ BENCH_BACKLOG (default 4000).
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import subprocess
@@ -73,7 +74,6 @@ async def _client(
 ) -> None:
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
-    n = 0
     next_at = time.perf_counter()
     while time.perf_counter() < stop and limit[0] > 0:
         limit[0] -= 1
@@ -85,8 +85,9 @@ async def _client(
         if writer is None:
             reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
         assert reader is not None
-        body = bodies[n % len(bodies)]
-        n += 1
+        # The next body of the load, whichever client sends it: the clients share one
+        # sequence (each starting at the first body sent the same events 8 times over).
+        body = bodies[next(_SENT) % len(bodies)]
         request = (
             f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
@@ -120,6 +121,7 @@ async def _client(
 
 
 _REFERENCES: list[tuple[float, str]] = []
+_SENT = itertools.count()
 
 
 def _load(
@@ -130,6 +132,8 @@ def _load(
     rate: float | None = None,
     count: int = MAX_REQUESTS,
 ) -> list[tuple[float, float, int]]:
+    global _SENT  # noqa: PLW0603 - one sequence per load
+    _SENT = itertools.count()
     out: list[tuple[float, float, int]] = []
     limit = [count]
     pace = clients / rate if rate else None
