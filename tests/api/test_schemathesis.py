@@ -136,10 +136,11 @@ UNSAYABLE: dict[str, set[tuple[str, ...]]] = {
 }
 ANALYTICS = "GET /api/v1/analytics/"
 for _tab in ("overview", "services", "policies", "teams", "responders"):
-    # A team or service of the organization; a custom range no longer than 366 days.
+    # A team, service or label of the organization; a custom range no longer than 366 days.
     UNSAYABLE[f"GET /api/v1/analytics/{_tab}/"] = {
         ("query", "team"),
         ("query", "service"),
+        ("query", "label"),
         ("query", "start"),
         ("query", "end"),
         ("query", "range"),
