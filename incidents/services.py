@@ -35,6 +35,7 @@ from incidents.models import (
 from opsduty.live import live_notice
 from opsduty.models import Label, Organization, User
 from opsduty.queue import enqueue_or_sweep
+from opsduty.text import text_strip
 
 MAX_SILENCE_MINUTES = 7 * 24 * 60
 
@@ -345,7 +346,7 @@ def incident_detach(*, incident: Incident, by: User | None) -> Incident:
 
 
 def _note_create(incident: Incident, by: User | None, text: str) -> IncidentNote:
-    text = (text or "").strip()
+    text = text_strip(text or "")  # the API document's notion of blank
     if not text:
         raise ValidationError({"note": "A note cannot be empty."})
     if len(text) > NOTE_MAX_LENGTH:

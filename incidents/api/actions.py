@@ -16,7 +16,6 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.validators import RegexValidator
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -37,7 +36,7 @@ from incidents.services import (
 )
 from opsduty.api.base import OrgScopedAPIView, current_user
 from opsduty.api.errors import UnprocessableEntity
-from opsduty.api.fields import StrictCharField
+from opsduty.api.fields import StrictCharField, not_blank
 from opsduty.models import User
 from opsduty.retry import run_retrying_conflicts
 from opsduty.services import can_manage_team
@@ -54,10 +53,9 @@ class ResolveIncidentInputSchema(serializers.Serializer[Any]):
 class AddIncidentNoteInputSchema(serializers.Serializer[Any]):
     """`AddIncidentNoteInputSchema`: the note text, required and not blank."""
 
-    # The pattern documents what DRF's blank check does after trimming: not only spaces.
+    # The pattern documents the blank check after trimming: not only whitespace.
     note = StrictCharField(
-        max_length=NOTE_MAX_LENGTH,
-        validators=[RegexValidator(r"\S", "This field may not be blank.")],
+        max_length=NOTE_MAX_LENGTH, validators=[not_blank("This field may not be blank.")]
     )
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
-from django.core.validators import RegexValidator
 from django.db import IntegrityError, models
 from django.db.models import Prefetch
 from django.http import HttpRequest
@@ -32,7 +31,7 @@ from rest_framework.response import Response
 from opsduty.api.base import OrgScopedAPIView, OrgScopedListAPIView, current_user
 from opsduty.api.enums import NamedChoiceField
 from opsduty.api.errors import UnprocessableEntity
-from opsduty.api.fields import StrictCharField, query_text
+from opsduty.api.fields import StrictCharField, not_blank, query_text
 from opsduty.choices import Urgency
 from opsduty.models import Service, User
 from opsduty.selectors import service_visible_list
@@ -170,7 +169,7 @@ class HeartbeatSchema(serializers.ModelSerializer[Heartbeat]):
 
 # The bounds the services keep (signals/heartbeats/services.py), declared on the fields too so
 # that the OpenAPI document states them; the messages are the services' own.
-NOT_BLANK = RegexValidator(r"\S", "Enter a name.")
+NOT_BLANK = not_blank("Enter a name.")
 
 
 def _text(
@@ -272,7 +271,7 @@ class CreateHeartbeatStateInput(UpdateHeartbeatStateInput):
     environment = _text(
         200,
         "The environment may be at most 200 characters.",
-        validators=[RegexValidator(r"\S", "Enter an environment name, e.g. prod.")],
+        validators=[not_blank("Enter an environment name, e.g. prod.")],
         error_messages={"blank": "Enter an environment name, e.g. prod."},
     )
     timeout_seconds = _seconds(0, heartbeats.TIMEOUT_MAX, TIMEOUT_MESSAGE, default=0)

@@ -33,6 +33,7 @@ from opsduty.events import EventData
 from opsduty.models import Service, User
 from opsduty.selectors import timezone_names
 from opsduty.services import can_manage_team
+from opsduty.text import text_strip
 from signals.heartbeats.models import (
     CHECKINS_KEPT,
     Heartbeat,
@@ -142,7 +143,7 @@ def state_values(data: StateInput) -> dict[str, Any]:
 
 
 def _clean_heartbeat(heartbeat: Heartbeat) -> None:
-    heartbeat.name = (heartbeat.name or "").strip()
+    heartbeat.name = text_strip(heartbeat.name or "")
     errors: dict[str, str] = {}
     if not heartbeat.name:
         errors["name"] = "Enter a name."
@@ -236,7 +237,7 @@ def heartbeat_delete(*, heartbeat: Heartbeat, by: User | None) -> None:
 
 
 def _clean_environment(heartbeat: Heartbeat, environment: Any, exclude: int | None = None) -> str:
-    name = environment.strip() if isinstance(environment, str) else ""
+    name = text_strip(environment) if isinstance(environment, str) else ""
     if not name:
         raise ValidationError({"environment": "Enter an environment name, e.g. prod."})
     if len(name) > 200:

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 
 from opsduty.models import Organization, Service, Team, User
+from opsduty.text import NOT_BLANK_PATTERN
 from signals.models import Heartbeat, HeartbeatCheckIn, HeartbeatState
 from tests import factories
 from tests.conftest import api_client_for
@@ -792,7 +793,7 @@ def test_the_document_maps_each_state_type_to_its_schema_and_states_the_bounds()
     )
     assert update["interval_seconds"]["minimum"] == 1
     create = schemas["CreateHeartbeatInputRequest"]["properties"]
-    assert create["name"]["maxLength"] == 200 and create["name"]["pattern"] == r"\S"
+    assert create["name"]["maxLength"] == 200 and create["name"]["pattern"] == NOT_BLANK_PATTERN
     assert (
         schemas["CreateHeartbeatStateInputRequest"]["properties"]["environment"]["maxLength"] == 200
     )
