@@ -14,9 +14,9 @@ got (202 within its budget, 429 beyond), and Q's events all stored.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ os.environ["OPSDUTY_DEBUG"] = "0"
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 RATE = float(os.environ.get("BENCH_RATE", "20"))
 FLOOD_CLIENTS = int(os.environ.get("BENCH_FLOOD_CLIENTS", "32"))
+FLOOD_NICE = int(os.environ.get("BENCH_FLOOD_NICE", "19"))
 
 
 def _organization(name: str) -> tuple[str, Any]:
@@ -52,6 +53,16 @@ def _organization(name: str) -> tuple[str, Any]:
 def _steady(path: str, tag: str) -> list[tuple[float, float, int]]:
     bodies = [ingest._body(n, f"{tag}-{n}") for n in range(int(RATE * SECONDS) + 10)]
     return ingest._load(path, 4, SECONDS, bodies, rate=RATE)
+
+
+def _flood(path: str, results: multiprocessing.Queue[list[tuple[float, float, int]]]) -> None:
+    """The flood, in a process of its own: in a thread of the bench's process it held the
+    GIL from the steady clients, whose latency then measured the bench, not the server. At
+    the lowest priority (BENCH_FLOOD_NICE, 19): on this 2-core box the generator's own CPU
+    would otherwise be taken from the server, which a remote flood's is not."""
+    os.nice(FLOOD_NICE)
+    bodies = [ingest._body(n, f"flood-{n % 100}") for n in range(1000)]
+    results.put(ingest._load(path, FLOOD_CLIENTS, SECONDS + 1, bodies))
 
 
 def _figures(answers: list[tuple[float, float, int]]) -> dict[str, Any]:
@@ -84,16 +95,12 @@ def main() -> None:
         procfile.wait_for_port(ingest.PORT)
         warm_up = ingest._load(quiet_path, 4, 1.0, [ingest._body(0, "warm-up")], rate=RATE)
         alone = _steady(quiet_path, "alone")
-        flood: list[tuple[float, float, int]] = []
-
-        def flood_run() -> None:
-            bodies = [ingest._body(n, f"flood-{n % 100}") for n in range(1000)]
-            flood.extend(ingest._load(flood_path, FLOOD_CLIENTS, SECONDS + 1, bodies))
-
-        flooder = threading.Thread(target=flood_run)
+        results: multiprocessing.Queue[list[tuple[float, float, int]]] = multiprocessing.Queue()
+        flooder = multiprocessing.Process(target=_flood, args=(flood_path, results))
         flooder.start()
         time.sleep(0.5)  # the flood is under way
         during = _steady(quiet_path, "during")
+        flood = results.get(timeout=120)
         flooder.join()
     finally:
         procfile.stop(web)
@@ -118,6 +125,7 @@ def main() -> None:
                     "requests_per_second": round(len(flood) / (SECONDS + 1), 1),
                     "statuses": flood_statuses,
                     "budget_per_minute": DEFAULT_RATE_LIMIT_PER_MINUTE,
+                    "generator_nice": FLOOD_NICE,
                 },
                 "quiet_events_accepted_and_stored": [
                     sent,

@@ -93,9 +93,11 @@ _routing_keys: dict[tuple[int, str], tuple[float, bool]] = {}
 
 
 def cache_clear() -> None:
-    """Forget cached webhooks and routing keys (tests; a process sees changes after 5 s)."""
+    """Forget cached webhooks, routing keys and rate windows (tests; a process sees changes
+    after 5 s)."""
     _webhooks.clear()
     _routing_keys.clear()
+    _windows.clear()
 
 
 _MISS: Any = object()
@@ -205,11 +207,15 @@ def rate_step(webhook: WebhookInfo, now: float) -> tuple[int, RateStep | None]:
     minute = int(now // 60)
     wait = max(1, 60 - int(now % 60))
     limit = webhook.rate_limit_per_minute
-    if limit <= EXACT_UP_TO:
-        return 0, RateStep(_rate_key(webhook.id, minute), 1, wait, exact=True)
     window = _windows.get(webhook.id)
     if window is None or window.minute != minute:
         window = _windows[webhook.id] = _Window(minute)
+    if limit <= EXACT_UP_TO:
+        if window.total > limit:
+            # Over the limit for the rest of the minute, as Redis said: refused here, without
+            # a round trip (a flood's 429s cost its web process as little as possible).
+            return wait, None
+        return 0, RateStep(_rate_key(webhook.id, minute), 1, wait, exact=True)
     if window.total + window.local >= limit:
         return wait, None
     window.local += 1
@@ -221,11 +227,11 @@ def rate_step(webhook: WebhookInfo, now: float) -> tuple[int, RateStep | None]:
 
 def rate_result(webhook: WebhookInfo, step: RateStep, total: int) -> int:
     """Seconds to wait given the counter Redis returned for `step` (0 = accepted)."""
+    window = _windows.get(webhook.id)
+    if window is not None and step.key == _rate_key(webhook.id, window.minute):
+        window.total = max(window.total, total)
     if step.exact:
         return step.wait if total > webhook.rate_limit_per_minute else 0
-    window = _windows.get(webhook.id)
-    if window is not None:
-        window.total = total
     return 0
 
 

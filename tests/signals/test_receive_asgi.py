@@ -137,6 +137,24 @@ def test_rate_limit_answers_429(webhook: Webhook, service: Service) -> None:
     assert 1 <= int(headers["retry-after"]) <= 60
 
 
+def test_over_the_limit_stays_refused_for_the_minute_without_asking_redis(
+    webhook: Webhook, service: Service, settings: Any
+) -> None:
+    """Once Redis said the minute's budget is spent, the process refuses the rest of the
+    minute itself: a flood's 429s cost no Redis round trip (and a Redis outage then does not
+    let the flood through until the next minute)."""
+    Webhook.objects.filter(pk=webhook.pk).update(rate_limit_per_minute=2)
+    path = url(webhook, service.routing_key)
+    assert [(_call(path, b"{}"))[0] for _ in range(3)] == [202, 202, 429]
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    ingest_async._redis = None
+    try:
+        assert [(_call(path, b"{}"))[0] for _ in range(3)] == [429, 429, 429]
+    finally:
+        ingest_async._redis = None
+    assert len(_raw_events()) == 2
+
+
 def test_disabled_webhook_stores_as_rejected(webhook: Webhook, service: Service) -> None:
     Webhook.objects.filter(pk=webhook.pk).update(enabled=False)
     status, _, answer = _call(url(webhook, service.routing_key), b"{}")
