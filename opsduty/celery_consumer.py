@@ -27,6 +27,28 @@ logger = logging.getLogger(__name__)
 
 
 class Consumer(CeleryConsumer):
+    @property
+    def ack_errors(self) -> tuple[type[BaseException], ...]:
+        """What acknowledging (or rejecting) a task's message may raise without stopping the
+        worker: the connection's errors, and kombu's AttributeError when the message came on
+        a connection that was lost since. A delivery held up while Redis died and came back
+        acknowledges on the old channel, whose transport kombu released: "Unrecoverable
+        error: AttributeError('NoneType' object has no attribute 'hostname')" (the chaos rig,
+        after finding 4's fix). Logged instead ("Couldn't ack"): the message died with that
+        Redis, and the task's work is committed."""
+        errors: tuple[type[BaseException], ...] = self.connection_errors  # type: ignore[has-type]
+        return (*errors, AttributeError)
+
+    def update_strategies(self) -> None:
+        # Celery's strategies hand `connection_errors` to each task request, which acks with
+        # them; only there are they widened.
+        errors = self.connection_errors  # type: ignore[has-type]
+        self.connection_errors = self.ack_errors
+        try:
+            super().update_strategies()
+        finally:
+            self.connection_errors = errors
+
     def on_connection_error_after_connected(self, exc: Exception) -> None:
         connection = self.connection
         if connection is not None:

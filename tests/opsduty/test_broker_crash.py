@@ -12,6 +12,7 @@ in, where Celery's own consumer raises and ours goes on.
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
@@ -150,5 +151,49 @@ def test_the_consumer_survives_closing_a_connection_whose_transport_kombu_releas
             else:
                 with pytest.raises(AttributeError, match="hostname"):
                     consumer.on_connection_error_after_connected(ConnectionError("lost"))
+    finally:
+        redis_server.stop()
+
+
+def test_a_late_acknowledgement_on_a_lost_connection_is_logged_not_fatal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A delivery held up while Redis died and came back acknowledges its message on the old
+    channel, whose transport kombu released: the chaos rig saw the escalator stop there
+    ("Unrecoverable error: AttributeError ... 'hostname'") after finding 4's fix. With the
+    errors our consumer hands its task requests (`ack_errors`), the acknowledgement is logged
+    and the worker goes on; with Celery's own (`connection_errors`) it raises."""
+    from kombu import Exchange, Queue
+
+    from opsduty.celery_consumer import Consumer
+
+    redis_server = RedisServer(tmp_path)
+    redis_server.start()
+    try:
+        worker = SimpleNamespace(use_eventloop=False)
+        pool = SimpleNamespace(is_green=False, num_processes=1)
+        consumer = Consumer(
+            lambda *_: None, app=app, hostname="probe", controller=worker, pool=pool
+        )
+        for errors, survives in ((consumer.connection_errors, False), (consumer.ack_errors, True)):
+            broker = app.connection_for_read(redis_server.url)
+            channel = broker.default_channel
+            queue = Queue("probe", Exchange("probe"), routing_key="probe")
+            broker.Producer(channel).publish(
+                {"probe": 1}, exchange=queue.exchange, routing_key="probe", declare=[queue]
+            )
+            message = channel.basic_get("probe", no_ack=False)  # type: ignore[attr-defined]
+            assert message is not None
+            # The connection was lost and collected: transport released, pool gone.
+            broker._do_close_transport()
+            channel._pool = None  # type: ignore[attr-defined]
+            ack = partial(message.ack_log_error, logging.getLogger("probe"), errors)
+            if survives:
+                ack()
+                assert "Couldn't ack" in caplog.text
+            else:
+                with pytest.raises(AttributeError, match="hostname"):
+                    ack()
+            channel.do_restore = False  # type: ignore[attr-defined]  # nothing to give back
     finally:
         redis_server.stop()
