@@ -207,6 +207,10 @@ AXES_VERBOSE = False
 
 # Fixed windows per key, counted in Redis; the `limits` notation ("120/minute", "20/hour"),
 # "off" for none. A refused request answers 429 with Retry-After and never reaches PostgreSQL.
+# A webhook or check-in refused for its rate limit (429) is answered after this many
+# milliseconds: a client flooding as fast as it gets answers is slowed to a trickle, and the
+# web process's time goes to other organizations' events (docs/security.md). 0: at once.
+OPSDUTY_RATE_LIMIT_TARPIT_MS = env_int("OPSDUTY_RATE_LIMIT_TARPIT_MS", 250)
 OPSDUTY_RATE_LIMITS: dict[str, str] = {
     # per heartbeat (its check-in key), both the ASGI fast path and the Django view
     "heartbeat_checkin": env_str("OPSDUTY_RATE_HEARTBEAT_CHECKIN", "120/minute"),

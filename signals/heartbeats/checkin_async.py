@@ -12,11 +12,13 @@ HEAD and POST. Both paths write with the one statement `signals.heartbeats.servi
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.utils import timezone
 
 from opsduty.crypto import secret_digest
@@ -62,6 +64,8 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> bool:
     # check-in that resolves an incident).
     wait = await rate_limit_hit_async("heartbeat_checkin", key)
     if wait:
+        if settings.OPSDUTY_RATE_LIMIT_TARPIT_MS > 0:  # as the webhook receiver's 429
+            await asyncio.sleep(settings.OPSDUTY_RATE_LIMIT_TARPIT_MS / 1000)
         await _answer(
             scope,
             send,

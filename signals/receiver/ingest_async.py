@@ -264,6 +264,10 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if request is not None:
         answer = await _run(request, receive)
     assert answer is not None
+    if answer.status == 429 and settings.OPSDUTY_RATE_LIMIT_TARPIT_MS > 0:
+        # Tarpit: the flooding connection waits (a sleeping coroutine costs nothing), so a
+        # sender that retries at once sends a few requests a second instead of thousands.
+        await asyncio.sleep(settings.OPSDUTY_RATE_LIMIT_TARPIT_MS / 1000)
     content = answer.content()
     headers = [
         (b"content-type", b"application/json"),
