@@ -13,11 +13,11 @@ they did in `effects` (shown on the raw event's processing result).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opsduty.events import EventDirectives
 
@@ -102,6 +102,7 @@ def log_publish(line: LogLine) -> None:
 # analytics upkeep); or it may keep what it read for the rest of the batch (a service row
 # it holds locked until commit).
 BatchFlush = Callable[[dict[Any, Any]], None]
+T = TypeVar("T")
 _batch: ContextVar[dict[str, tuple[dict[Any, Any], BatchFlush | None]] | None] = ContextVar(
     "incident_batch", default=None
 )
@@ -121,6 +122,18 @@ def batch() -> Iterator[None]:
     for scratch, flush in gathered.values():
         if flush is not None:
             flush(scratch)
+
+
+def batch_memo(name: str, key: Hashable, read: Callable[[], T]) -> T:
+    """`read()` once per batch for `key` (what it read stays true until commit, e.g. a row
+    the transaction holds locked); outside a batch, every time."""
+    seen = batch_scratch(name)
+    if seen is None:
+        return read()
+    if key not in seen:
+        seen[key] = read()
+    value: T = seen[key]
+    return value
 
 
 def batch_scratch(name: str, flush: BatchFlush | None = None) -> dict[Any, Any] | None:

@@ -24,15 +24,8 @@ if TYPE_CHECKING:
     from incidents.models import Incident
     from opsduty.models import User
 
+# One line, or a batch's lines (`hooks.batch`, the drain) in order, in one statement.
 _INSERT_SQL = (
-    f"INSERT INTO {IncidentLogEntry._meta.db_table}"  # noqa: S608 - our table name, values bound
-    " (organization_id, incident_id, actor_id, action, message, data, created_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s)"
-)
-
-
-# A batch's lines (`hooks.batch`, the drain) in one statement at its end, in order.
-_INSERT_MANY_SQL = (
     f"INSERT INTO {IncidentLogEntry._meta.db_table}"  # noqa: S608 - our table name, values bound
     " (organization_id, incident_id, actor_id, action, message, data, created_at)"
     " SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],"
@@ -63,8 +56,7 @@ def incident_log_write(
     if batch is not None:
         batch.setdefault("rows", []).append(row)
     else:
-        with connection.cursor() as cursor:
-            cursor.execute(_INSERT_SQL, row)
+        _rows_insert({"rows": [row]})
     incident_changed(incident)
     hooks.log_publish(hooks.LogLine(incident=incident, action=action, actor=actor, data=data or {}))
 
@@ -73,4 +65,4 @@ def _rows_insert(batch: dict[str, list[list[Any]]]) -> None:
     rows = batch.get("rows", [])
     if rows:
         with connection.cursor() as cursor:
-            cursor.execute(_INSERT_MANY_SQL, [list(column) for column in zip(*rows, strict=True)])
+            cursor.execute(_INSERT_SQL, [list(column) for column in zip(*rows, strict=True)])

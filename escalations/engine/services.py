@@ -107,13 +107,11 @@ def _policy_for(incident: Incident) -> EscalationPolicy | None:
 
 
 def _service_fresh(service_id: int) -> Service:
-    seen = hooks.batch_scratch("engine services")
-    service = seen.get(service_id) if seen is not None else None
-    if service is None:
-        service = Service.objects.select_related("escalation_policy").get(pk=service_id)
-        if seen is not None:
-            seen[service_id] = service
-    return service
+    return hooks.batch_memo(
+        "engine services",
+        service_id,
+        lambda: Service.objects.select_related("escalation_policy").get(pk=service_id),
+    )
 
 
 def run_start(

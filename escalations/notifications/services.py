@@ -203,13 +203,11 @@ def notify_user(
 
 def _rules_of(user: User, urgency: str) -> list[NotificationRule]:
     """The user's rules, read once per batch of events ingested together."""
-    seen = hooks.batch_scratch("notification rules")
-    rules = seen.get((user.pk, urgency)) if seen is not None else None
-    if rules is None:
-        rules = notification_rule_list(user=user, urgency=urgency)
-        if seen is not None:
-            seen[(user.pk, urgency)] = rules
-    return rules
+    return hooks.batch_memo(
+        "notification rules",
+        (user.pk, urgency),
+        lambda: notification_rule_list(user=user, urgency=urgency),
+    )
 
 
 def _schedule_batch(by_due: dict[datetime, list[int]]) -> None:

@@ -164,12 +164,6 @@ _LOCK_PENDING_SQL = (
 )
 
 
-_LOCK_PENDING_ID_SQL = (
-    f"SELECT id FROM {RawEvent._meta.db_table} WHERE id = %s AND status = 'pending'"  # noqa: S608
-    " FOR UPDATE"
-)
-
-
 _LOCK_PENDING_IDS_SQL = (
     f"SELECT id FROM {RawEvent._meta.db_table} WHERE id = ANY(%s) AND status = 'pending'"  # noqa: S608
     " ORDER BY id FOR UPDATE"
@@ -189,13 +183,6 @@ def _lock_pending(raw_event_id: int) -> RawEvent | None:
         cursor.execute(_LOCK_PENDING_SQL, [raw_event_id])
         row = cursor.fetchone()
     return None if row is None else _raw_from_row(row)
-
-
-def _lock_pending_id(raw_event_id: int) -> bool:
-    """Lock the raw event if still pending (its columns were read when it was prepared)."""
-    with connection.cursor() as cursor:
-        cursor.execute(_LOCK_PENDING_ID_SQL, [raw_event_id])
-        return cursor.fetchone() is not None
 
 
 def _raw_from_row(row: tuple[Any, ...]) -> RawEvent:
@@ -349,7 +336,7 @@ def _ingest_prepared(prepared: Prepared) -> bool:
         with transaction.atomic():
             if not _async_commit_session:
                 _commit_without_waiting_for_disk()
-            if not _lock_pending_id(raw.pk):
+            if raw.pk not in _lock_pending_ids([raw.pk]):
                 return False
             _ingest_and_mark(raw, prepared.processed)
             return True

@@ -13,6 +13,7 @@ import contextlib
 import secrets
 from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import orjson
 from django.core.exceptions import ValidationError
@@ -404,16 +405,9 @@ def _join_service_maintenance(incident: Incident, service: Service) -> None:
     now = timezone.now()
     # In a batch, read once per service: the lock is held until commit, so the maintenance
     # it saw cannot change before then.
-    seen = hooks.batch_scratch("service maintenance")
-    row = seen.get(service.pk) if seen is not None else None
-    if row is None:
-        with connection.cursor() as cursor:
-            cursor.execute(_SERVICE_MAINTENANCE_SQL, [service.pk])
-            row = cursor.fetchone()
-        assert row is not None  # the incident's service: the caller's insert references it
-        if seen is not None:
-            seen[service.pk] = row
-    mode, end = row
+    mode, end = hooks.batch_memo(
+        "service maintenance", service.pk, partial(_service_maintenance, service.pk)
+    )
     if not maintenance_in_effect(mode=mode, end=end, now=now):
         return
     if mode == MaintenanceMode.DEBUG:
@@ -430,6 +424,14 @@ def _join_service_maintenance(incident: Incident, service: Service) -> None:
     if parent is not None:
         incident_number_assign(incident)  # the maintenance incident's log names it
         attach_to_maintenance(incident, parent)
+
+
+def _service_maintenance(service_id: int) -> tuple[str, Any]:
+    with connection.cursor() as cursor:
+        cursor.execute(_SERVICE_MAINTENANCE_SQL, [service_id])
+        row = cursor.fetchone()
+    assert row is not None  # the incident's service: the caller's insert references it
+    return row[0], row[1]
 
 
 def attach_to_maintenance(incident: Incident, parent: Incident) -> None:
