@@ -31,6 +31,8 @@ one JSON document on stdout and a Markdown table on stderr; `--json FILE` also w
 
 Environment: BENCH_SECONDS (5), BENCH_CLIENTS (8), BENCH_EVENTS (4000), BENCH_BURST (1000),
 BENCH_PORT (8313), BENCH_TIMEOUT (300 s per load), BENCH_LOG_DIR (keep the processes' output).
+`--loads ingest,paged_burst` runs some of the loads; `--top N` adds each load's N statements
+run most (calls and execution time per event), where PostgreSQL's share goes.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ EVENTS = int(os.environ.get("BENCH_EVENTS", "4000")) // 4 * 4
 BURST = int(os.environ.get("BENCH_BURST", "1000"))
 PORT = int(os.environ.get("BENCH_PORT", "8313"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "300"))
+LOADS = ("ingest", "mixed", "new_incidents", "dedup_storm", "paged_burst")
+TOP = 0  # --top
 RUN_DIR = tempfile.mkdtemp(prefix="opsduty-bench-pipeline-")
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 COMPONENTS = ("web", "worker", "escalator", "beat")
@@ -109,8 +113,15 @@ def _redis_publishes() -> int:
     return sum(int(commands.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("lpush", "rpush"))
 
 
-def _statements() -> int | None:
-    """Statements PostgreSQL ran in this database (pg_stat_statements), or None without it."""
+# The foreign-key checks PostgreSQL's triggers run for each row written: counted by
+# pg_stat_statements as top-level statements, but no process sent them (not round trips).
+_FK_CHECK = "SELECT $2 FROM ONLY %FOR KEY SHARE OF x"
+
+
+def _statements() -> tuple[int, int] | None:
+    """Statements the processes sent to PostgreSQL in this database (round trips, BEGIN and
+    COMMIT included), and foreign-key checks it ran itself (pg_stat_statements); None
+    without it."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -118,10 +129,48 @@ def _statements() -> int | None:
         if cursor.fetchone() is None:
             return None
         cursor.execute(
-            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements"
-            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            "SELECT coalesce(sum(calls) FILTER (WHERE query NOT LIKE %s), 0),"
+            " coalesce(sum(calls) FILTER (WHERE query LIKE %s), 0) FROM pg_stat_statements"
+            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            [_FK_CHECK, _FK_CHECK],
         )
-        return int(cursor.fetchone()[0])
+        sent, checks = cursor.fetchone()
+        return int(sent), int(checks)
+
+
+def _statement_calls() -> dict[str, tuple[int, float]]:
+    """Calls and milliseconds per normalized statement in this database (pg_stat_statements)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
+        if cursor.fetchone() is None:
+            return {}
+        cursor.execute(
+            "SELECT query, sum(calls), sum(total_exec_time) FROM pg_stat_statements"
+            " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            " GROUP BY query"
+        )
+        return {query: (int(calls), float(ms)) for query, calls, ms in cursor.fetchall()}
+
+
+def _top_statements(
+    before: dict[str, tuple[int, float]], after: dict[str, tuple[int, float]], events: int
+) -> list[dict[str, Any]]:
+    """The TOP statements a load ran most, per event: where PostgreSQL's share goes."""
+    rows: list[dict[str, Any]] = []
+    for query, (calls, ms) in after.items():
+        calls_before, ms_before = before.get(query, (0, 0.0))
+        if calls > calls_before:
+            rows.append(
+                {
+                    "calls_per_event": round((calls - calls_before) / max(events, 1), 2),
+                    "exec_ms_per_event": round((ms - ms_before) / max(events, 1), 3),
+                    "statement": " ".join(query.split())[:160],
+                }
+            )
+    rows.sort(key=lambda row: -row["calls_per_event"])
+    return rows[:TOP]
 
 
 class Meter:
@@ -132,7 +181,7 @@ class Meter:
         self.worker_startup = 0.0
 
     def _read(self) -> dict[str, float | int | None]:
-        values: dict[str, float | int | None] = {
+        values: dict[str, Any] = {
             name: cpu.tree_cpu_seconds(process.pid)
             for name, process in self.processes.items()
             if process.poll() is None
@@ -144,6 +193,7 @@ class Meter:
         return values
 
     def start(self) -> None:
+        self.statements_before = _statement_calls() if TOP else {}
         self.before = self._read()
         self.started = time.monotonic()
 
@@ -151,6 +201,7 @@ class Meter:
         """Figures per event since `start()`; `fresh_worker`: the worker was started at
         `start()`, and its start-up is not the load's."""
         after = self._read()
+        top = _top_statements(self.statements_before, _statement_calls(), events) if TOP else []
         if fresh_worker and isinstance(after.get("worker"), float):
             after["worker"] = max(0.0, after["worker"] - self.worker_startup)  # type: ignore[operator]
         per = 1000 / max(events, 1)
@@ -160,20 +211,24 @@ class Meter:
             if name in after and name in self.before
         }
         cpu_ms = {name: round(value, 3) for name, value in cpu_ms.items()}
-        statements = (
-            None
-            if after["statements"] is None or self.before["statements"] is None
-            else (after["statements"] - self.before["statements"]) / max(events, 1)
-        )
+        sent = checks = None
+        if after["statements"] is not None and self.before["statements"] is not None:
+            sent, checks = (
+                (after["statements"][k] - self.before["statements"][k]) / max(events, 1)
+                for k in (0, 1)
+            )
         return {
             "cpu_seconds_per_1000_events": cpu_ms,  # = CPU ms per event
             "cpu_ms_per_event_all": round(sum(cpu_ms.values()), 2),
-            "statements_per_event": None if statements is None else round(statements, 1),
+            # Round trips: statements sent by the processes, BEGIN and COMMIT included.
+            "statements_per_event": None if sent is None else round(sent, 1),
+            "foreign_key_checks_per_event": None if checks is None else round(checks, 1),
             "publishes_per_event": round(
                 (after["publishes"] - self.before["publishes"]) / max(events, 1),  # type: ignore[operator]
                 2,
             ),
             "seconds": round(time.monotonic() - self.started, 2),
+            **({"top_statements": top} if TOP else {}),
         }
 
 
@@ -372,38 +427,39 @@ def _table(result: dict[str, Any]) -> str:
         return "-" if value is None else f"{value / raw:.2f}"
 
     lines = [
-        "| load | figure | share of raw | target | CPU ms/event (all) | statements/event"
+        "| load | figure | share of raw | target | CPU ms/event (all) | round trips/event"
         " | publishes/event |",
         "|---|---|---|---|---|---|---|",
         f"| raw INSERT, {CLIENTS} clients | {raw:,.0f}/s | 1.00 | | | | |",
     ]
-    i = loads["ingest"]
-    lines.append(
-        f"| webhook ingest, {CLIENTS} clients | {i['accepted_per_second']:,.0f}/s,"
-        f" p99 {i['p99_ms']} ms | {ratio(i['accepted_per_second'])} | >= 0.50, p99 < 25 ms"
-        f" | {i['cpu_ms_per_event_all']} | {i['statements_per_event']}"
-        f" | {i['publishes_per_event']} |"
-    )
+    if i := loads.get("ingest"):
+        lines.append(
+            f"| webhook ingest, {CLIENTS} clients | {i['accepted_per_second']:,.0f}/s,"
+            f" p99 {i['p99_ms']} ms | {ratio(i['accepted_per_second'])} | >= 0.50, p99 < 25 ms"
+            f" | {i['cpu_ms_per_event_all']} | {i['statements_per_event']}"
+            f" | {i['publishes_per_event']} |"
+        )
     for name, label, target in (
         ("mixed", "events processed, mixed", ">= 2,000/s"),
         ("new_incidents", "new incidents, no policy", ">= 1,000/s"),
         ("dedup_storm", "dedup storm (one key)", ">= 5,000/s, 1 incident"),
     ):
-        load = loads[name]
+        if (load := loads.get(name)) is None:
+            continue
         lines.append(
             f"| {label} | {load['events_per_second']}/s, {load['incidents_opened']} incidents"
             f" (expected {load['incidents_expected']}) | {ratio(load['events_per_second'])}"
             f" | {target} | {load['cpu_ms_per_event_all']} | {load['statements_per_event']}"
             f" | {load['publishes_per_event']} |"
         )
-    p = loads["paged_burst"]
-    lines.append(
-        f"| {BURST:,} new incidents paged, burst | {p['paged_per_second']}/s, first"
-        f" notification p99 {p['post_to_first_notification_sent']['p99_ms']} ms, missed"
-        f" {p['missed']}, dup {p['duplicated_first_steps']} | {ratio(p['paged_per_second'])}"
-        f" | >= 500/s, p99 < 2 s; <= 5 ms CPU, <= 6 statements | {p['cpu_ms_per_event_all']}"
-        f" | {p['statements_per_event']} | {p['publishes_per_event']} |"
-    )
+    if p := loads.get("paged_burst"):
+        lines.append(
+            f"| {BURST:,} new incidents paged, burst | {p['paged_per_second']}/s, first"
+            f" notification p99 {p['post_to_first_notification_sent']['p99_ms']} ms, missed"
+            f" {p['missed']}, dup {p['duplicated_first_steps']} | {ratio(p['paged_per_second'])}"
+            f" | >= 500/s, p99 < 2 s; <= 5 ms CPU, <= 6 statements | {p['cpu_ms_per_event_all']}"
+            f" | {p['statements_per_event']} | {p['publishes_per_event']} |"
+        )
     lines.append("")
     lines.append("CPU ms per event by component:")
     lines.append("")
@@ -413,13 +469,31 @@ def _table(result: dict[str, Any]) -> str:
     for name, load in loads.items():
         per = load["cpu_seconds_per_1000_events"]
         lines.append(f"| {name} | " + " | ".join(str(per.get(n, "-")) for n in names) + " |")
+    for name, load in loads.items():
+        if load.get("top_statements"):
+            lines += ["", f"Statements run most, {name} (per event):", ""]
+            lines += ["| calls | exec ms | statement |", "|---|---|---|"]
+            for row in load["top_statements"]:
+                text = row["statement"].replace("|", "\\|")
+                lines.append(
+                    f"| {row['calls_per_event']} | {row['exec_ms_per_event']} | `{text}` |"
+                )
     return "\n".join(lines)
 
 
 def main() -> None:
+    global TOP  # noqa: PLW0603 - read by the meter
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="also write the JSON document here")
+    parser.add_argument(
+        "--loads", default=",".join(LOADS), help=f"comma-separated, of {', '.join(LOADS)}"
+    )
+    parser.add_argument("--top", type=int, default=0, help="each load's N most run statements")
     args = parser.parse_args()
+    chosen = [name.strip() for name in args.loads.split(",") if name.strip()]
+    if unknown := set(chosen) - set(LOADS):
+        parser.error(f"unknown loads: {', '.join(sorted(unknown))}")
+    TOP = args.top
     world = World()
     from django.db import connections
 
@@ -437,7 +511,8 @@ def main() -> None:
         meter.worker_startup = cpu.tree_cpu_seconds(processes["worker"].pid)
         post_all(PORT, [("warm", world.quiet_path, _body(0, "warm"))] * 16, rate=0, clients=8)
         time.sleep(1.0)
-        loads["ingest"] = ingest(world, meter)
+        if "ingest" in chosen:
+            loads["ingest"] = ingest(world, meter)
         ids = EVENTS // 4
         # Every id's new event, then every duplicate, acknowledge, resolve: an id's four events
         # are `ids` POSTs apart, so they are stored in their order whatever the clients do.
@@ -446,19 +521,23 @@ def main() -> None:
             for k, status in enumerate(("firing", "firing", "acknowledged", "resolved"))
             for n in range(ids)
         ]
-        loads["mixed"] = backlog(world, processes, meter, mixed, ids)
+        if "mixed" in chosen:
+            loads["mixed"] = backlog(world, processes, meter, mixed, ids)
         new = [
             (f"new-{n}", world.quiet_path, _body(n, f"new-{world.stamp}-{n}"))
             for n in range(EVENTS)
         ]
-        loads["new_incidents"] = backlog(world, processes, meter, new, EVENTS)
+        if "new_incidents" in chosen:
+            loads["new_incidents"] = backlog(world, processes, meter, new, EVENTS)
         storm = [
             (f"storm-{n}", world.quiet_path, _body(n, f"storm-{world.stamp}"))
             for n in range(EVENTS)
         ]
-        loads["dedup_storm"] = backlog(world, processes, meter, storm, 1)
-        procfile.wait_for_worker()
-        loads["paged_burst"] = paged_burst(world, meter)
+        if "dedup_storm" in chosen:
+            loads["dedup_storm"] = backlog(world, processes, meter, storm, 1)
+        if "paged_burst" in chosen:
+            procfile.wait_for_worker()
+            loads["paged_burst"] = paged_burst(world, meter)
     finally:
         for process in processes.values():
             procfile.stop(process)

@@ -27,13 +27,14 @@ the same Message-ID on every attempt so that a receiver that dedupes shows it on
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.core.cache import cache
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
@@ -80,6 +81,7 @@ if TYPE_CHECKING:
     from incidents.hooks import StatusChange
 
 logger = logging.getLogger(__name__)
+R = TypeVar("R")
 
 MAX_ATTEMPTS = 5
 BACKOFF_BASE = timedelta(seconds=30)
@@ -243,11 +245,10 @@ def _schedule(notification_ids: list[int], due: datetime) -> None:
     """Queue delivery at `due` (or deliver now, see `delivering_inline`); if the broker is
     down, or the process dies first, the sweeper sends them."""
     if _deliver_inline.get() and due <= timezone.now():
-        for notification_id in notification_ids:
-            try:
-                notification_deliver(notification_id=notification_id)
-            except Exception:  # noqa: BLE001 - still pending: the sweeper sends it
-                logger.exception("notification %s not delivered; the sweeper will", notification_id)
+        try:
+            notifications_deliver(notification_ids=notification_ids)
+        except Exception:  # noqa: BLE001 - still pending: the sweeper sends them
+            logger.exception("notifications %s not delivered; the sweeper will", notification_ids)
         return
     # No ETA for rows already due: a worker holds an ETA task in its timer first, which costs
     # it more than running a plain task.
@@ -338,14 +339,22 @@ _CLAIMABLE = (
 # What `select_related("incident", "incident__service", "user")` would read, as plain SQL
 # (opsduty.rawsql): building that ORM query cost about a third of a delivery's CPU. None of
 # these models has a field that needs a converter from the database (no JSON).
-_CLAIM_SQL = (
+_CLAIM_SELECT = (
     "SELECT "  # noqa: S608 - our tables
     + ", ".join(rawsql.select_list(model, alias) for model, alias in _CLAIM_MODELS)
     + f" FROM {Notification._meta.db_table} n"
     f" JOIN {Incident._meta.db_table} i ON i.id = n.incident_id"
     f" JOIN {Service._meta.db_table} s ON s.id = i.service_id"
     f" JOIN {User._meta.db_table} u ON u.id = n.user_id"
-    " WHERE n.id = %(id)s AND" + _CLAIMABLE + " FOR UPDATE OF n SKIP LOCKED"
+)
+_CLAIM_SQL = (
+    _CLAIM_SELECT + " WHERE n.id = %(id)s AND" + _CLAIMABLE + " FOR UPDATE OF n SKIP LOCKED"
+)
+_CLAIM_MANY_SQL = (
+    _CLAIM_SELECT
+    + " WHERE n.id = ANY(%(ids)s) AND"
+    + _CLAIMABLE
+    + " ORDER BY n.id FOR UPDATE OF n SKIP LOCKED"
 )
 
 
@@ -359,7 +368,16 @@ _INCIDENT_OF_DUE_SQL = (
     f" JOIN {Notification._meta.db_table} n ON n.incident_id = i.id"
     " WHERE n.id = %(id)s AND" + _CLAIMABLE + " FOR KEY SHARE OF i"
 )
+_INCIDENTS_OF_DUE_SQL = (
+    f"SELECT i.id FROM {Incident._meta.db_table} i"  # noqa: S608 - our tables
+    f" JOIN {Notification._meta.db_table} n ON n.incident_id = i.id"
+    " WHERE n.id = ANY(%(ids)s) AND" + _CLAIMABLE + " ORDER BY i.id FOR KEY SHARE OF i"
+)
 _INCIDENT_SHARE_SQL = f"SELECT id FROM {Incident._meta.db_table} WHERE id = %s FOR KEY SHARE"  # noqa: S608
+_INCIDENTS_SHARE_SQL = (
+    f"SELECT id FROM {Incident._meta.db_table}"  # noqa: S608 - our table
+    " WHERE id = ANY(%s) ORDER BY id FOR KEY SHARE"
+)
 
 
 def _claim_params(notification_id: int, now: datetime) -> dict[str, Any]:
@@ -379,8 +397,11 @@ def _claim(notification_id: int, now: datetime) -> Notification | None:
     with connection.cursor() as cursor:
         cursor.execute(_CLAIM_SQL, _claim_params(notification_id, now))
         row = cursor.fetchone()
-    if row is None:
-        return None
+    return None if row is None else _claimed(row)
+
+
+def _claimed(row: Sequence[Any]) -> Notification:
+    """A claimed row of `_CLAIM_SELECT`: the notification with its incident, service, user."""
     values: list[Sequence[Any]] = []
     start = 0
     for model, _ in _CLAIM_MODELS:
@@ -507,6 +528,11 @@ def _sent(notification: Notification, receipt: Receipt, now: datetime, note: str
         cursor.execute(
             _RESPONDER_NOTIFIED_SQL, [now, notification.incident_id, notification.user_id]
         )
+    _sent_line(notification, receipt, note)
+
+
+def _sent_line(notification: Notification, receipt: Receipt, note: str = "") -> None:
+    """The timeline's line of a sent notification."""
     _log(
         notification.incident,
         f"{_label(notification)}: {receipt.answer}{note}"[:MAX_ERROR],
@@ -744,21 +770,27 @@ def _waiting_to_record(notification_id: int) -> Callable[[RetryCallState], None]
     return before_sleep
 
 
-def _record_patiently(claim: _Claim, outcome: Receipt | DeliveryError, now: datetime) -> str | None:
-    """T2 until it commits: again after a lock race (`run_retrying_conflicts`), and after a
-    lost connection, on a new one, 0.2 s growing to 2 s apart, for up to RECORD_PATIENCE.
-    This process knows the outcome; a re-send after the lease would only guess it."""
+def _patiently(fn: Callable[..., R], notification_id: int, *args: Any) -> R:
+    """`fn(*args)` (a T2) until it commits: again after a lock race (`run_retrying_conflicts`),
+    and after a lost connection, on a new one, 0.2 s growing to 2 s apart, for up to
+    RECORD_PATIENCE. This process knows the outcome; a re-send after the lease would only
+    guess it."""
     if connection.in_atomic_block:  # the caller's transaction: the error is the caller's
-        return _record(claim, outcome, now)
+        return fn(*args)
     retrying = Retrying(
         retry=retry_if_exception(_connection_lost),
         wait=RECORD_WAIT,
         stop=stop_after_delay(RECORD_PATIENCE.total_seconds()),
-        before_sleep=_waiting_to_record(claim.notification.pk),
+        before_sleep=_waiting_to_record(notification_id),
         reraise=True,
     )
-    status: str | None = retrying(run_retrying_conflicts, _record, claim, outcome, now)
-    return status
+    result: R = retrying(run_retrying_conflicts, fn, *args)
+    return result
+
+
+def _record_patiently(claim: _Claim, outcome: Receipt | DeliveryError, now: datetime) -> str | None:
+    """T2 of one attempt until it commits (`_patiently`)."""
+    return _patiently(_record, claim.notification.pk, claim, outcome, now)
 
 
 def notification_deliver(*, notification_id: int) -> str | None:
@@ -777,6 +809,171 @@ def notification_deliver(*, notification_id: int) -> str | None:
         return claim.notification.status  # stale: cancelled
     outcome = _send(claim.notification)
     return _record_patiently(claim, outcome, timezone.now())
+
+
+# --- many rows due together: one claim and one record for a chunk --------------------------
+# The rows a batch of events wrote, due at once, are claimed in one T1 and recorded in one T2
+# per chunk instead of one T1 and one T2 each: the same claim -> send -> record, with the
+# same conditions, in set-based statements. A chunk is small enough that its sends fit well
+# inside LEASE; a send that starts past half the lease is not made: its row's claim is given
+# back in the T2 (the attempt never happened) and it is claimed again in the next chunk.
+# Whatever the set-based T2 does not record (a failed send, a row cancelled or claimed
+# again meanwhile, a recovered lease) is recorded one row at a time, in the same T2.
+DELIVERY_CHUNK = 25
+
+_LEASE_MANY_SQL = (
+    f"UPDATE {Notification._meta.db_table} SET attempts = attempts + 1,"  # noqa: S608
+    " lease_until = %s WHERE id = ANY(%s)"
+)
+# A claim given back: the attempt was not made (no send), its lease and count undone.
+_UNCLAIM_SQL = (
+    f"UPDATE {Notification._meta.db_table} AS n SET attempts = n.attempts - 1,"  # noqa: S608
+    " lease_until = NULL FROM unnest(%s::bigint[], %s::int[]) AS m(id, attempts)"
+    " WHERE n.id = m.id AND n.attempts = m.attempts AND n.lease_until IS NOT NULL"
+)
+# `_OUTCOME_SQL` of many sent rows (status_was pending), each only while it is this attempt's.
+_SENT_MANY_SQL = (
+    f"UPDATE {Notification._meta.db_table} AS n SET status = %(sent)s,"  # noqa: S608
+    " sent_at = m.sent_at, last_error = '', provider_id = m.provider_id,"
+    " delivery_status = CASE WHEN n.delivery_status = '' THEN m.delivery_status"
+    " ELSE n.delivery_status END, lease_until = NULL"
+    " FROM unnest(%(ids)s::bigint[], %(attempts)s::int[], %(sent_at)s::timestamptz[],"
+    " %(provider_ids)s::text[], %(delivery)s::text[])"
+    " AS m(id, attempts, sent_at, provider_id, delivery_status)"
+    " WHERE n.id = m.id AND n.attempts = m.attempts AND n.status = %(pending)s"
+    " AND n.lease_until IS NOT NULL RETURNING n.id"
+)
+_RESPONDERS_NOTIFIED_SQL = (
+    f"UPDATE {IncidentResponder._meta.db_table} AS r SET last_notified = m.at"  # noqa: S608
+    " FROM unnest(%s::bigint[], %s::bigint[], %s::timestamptz[]) AS m(incident, person, at)"
+    " WHERE r.incident_id = m.incident AND r.user_id = m.person"
+)
+
+
+@transaction.atomic
+def _lease_many(notification_ids: list[int]) -> dict[int, _Claim]:
+    """T1 of many rows (`_lease`, set-based): the claims made, by row id."""
+    now = timezone.now()
+    params: dict[str, Any] = {"ids": notification_ids, "now": now, "grace": RECOVERY_GRACE}
+    with connection.cursor() as cursor:
+        cursor.execute(_INCIDENTS_OF_DUE_SQL, params)
+        if not cursor.fetchall():
+            return {}
+        cursor.execute(_CLAIM_MANY_SQL, params)
+        rows = cursor.fetchall()
+    claims: dict[int, _Claim] = {}
+    leased: list[int] = []
+    for row in rows:
+        notification = _claimed(row)
+        claims[notification.pk] = _Claim(
+            notification, notification.due_at, notification.lease_until is not None
+        )
+        if _stale(notification):
+            notification.status = NotificationStatus.CANCELLED
+            notification.save(update_fields=["status"])
+            continue
+        notification.attempts += 1
+        notification.lease_until = now + LEASE
+        leased.append(notification.pk)
+    if leased:
+        with connection.cursor() as cursor:
+            cursor.execute(_LEASE_MANY_SQL, [now + LEASE, leased])
+    return claims
+
+
+_Outcome = tuple[_Claim, Receipt | DeliveryError, datetime]
+
+
+def _record_many(outcomes: list[_Outcome], unsent: list[_Claim]) -> dict[int, str | None]:
+    """T2 of many attempts (`_record`, set-based for the sent ones), and the claims of the
+    rows not sent given back; each recorded row's status."""
+    statuses: dict[int, str | None] = {}
+    with transaction.atomic(), hooks.batch():  # the timeline's lines in one statement
+        incidents = sorted({claim.notification.incident_id for claim, _, _ in outcomes})
+        with connection.cursor() as cursor:
+            cursor.execute(_INCIDENTS_SHARE_SQL, [incidents])
+            if unsent:
+                given_back = [claim.notification for claim in unsent]
+                cursor.execute(
+                    _UNCLAIM_SQL, [[n.pk for n in given_back], [n.attempts for n in given_back]]
+                )
+        sent = [
+            (claim, outcome, now)
+            for claim, outcome, now in outcomes
+            if isinstance(outcome, Receipt) and not claim.recovered
+        ]
+        for claim, receipt, now in sent:
+            claim.notification.due_at = claim.due_at
+            _sent_fields(claim.notification, receipt, now)
+        recorded = _sent_many(sent)
+        for claim, receipt, _ in sent:
+            if claim.notification.pk in recorded:
+                _sent_line(claim.notification, receipt)
+                statuses[claim.notification.pk] = claim.notification.status
+        for claim, outcome, now in outcomes:
+            if claim.notification.pk not in statuses:
+                statuses[claim.notification.pk] = _record(claim, outcome, now)
+    return statuses
+
+
+def _sent_many(sent: list[tuple[_Claim, Receipt, datetime]]) -> set[int]:
+    """Write the sent rows that are still their attempt's, and their responders'
+    `last_notified`; the ids written."""
+    if not sent:
+        return set()
+    rows = [claim.notification for claim, _, _ in sent]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _SENT_MANY_SQL,
+            {
+                "sent": NotificationStatus.SENT,
+                "pending": NotificationStatus.PENDING,
+                "ids": [row.pk for row in rows],
+                "attempts": [row.attempts for row in rows],
+                "sent_at": [row.sent_at for row in rows],
+                "provider_ids": [row.provider_id for row in rows],
+                "delivery": [row.delivery_status for row in rows],
+            },
+        )
+        recorded = {int(found[0]) for found in cursor.fetchall()}
+        notified = [row for row in rows if row.pk in recorded]
+        if notified:
+            cursor.execute(
+                _RESPONDERS_NOTIFIED_SQL,
+                [
+                    [row.incident_id for row in notified],
+                    [row.user_id for row in notified],
+                    [row.sent_at for row in notified],
+                ],
+            )
+    return recorded
+
+
+def notifications_deliver(*, notification_ids: list[int]) -> list[str | None]:
+    """`notification_deliver` for each of several rows due together, in order: each sent
+    once, claimed and recorded a chunk at a time (`DELIVERY_CHUNK`)."""
+    if len(notification_ids) == 1:
+        return [notification_deliver(notification_id=notification_ids[0])]
+    statuses: dict[int, str | None] = {}
+    waiting = list(dict.fromkeys(notification_ids))
+    while waiting:
+        chunk, waiting = waiting[:DELIVERY_CHUNK], waiting[DELIVERY_CHUNK:]
+        claims = run_retrying_conflicts(_lease_many, chunk)
+        leased_at = time.monotonic()
+        outcomes: list[_Outcome] = []
+        unsent: list[_Claim] = []
+        for pk in chunk:
+            claim = claims.get(pk)
+            if claim is None or claim.notification.status != NotificationStatus.PENDING:
+                statuses[pk] = None if claim is None else claim.notification.status
+            elif outcomes and time.monotonic() - leased_at > LEASE.total_seconds() / 2:
+                unsent.append(claim)  # too late in its lease to send: claimed again next
+            else:
+                outcomes.append((claim, _send(claim.notification), timezone.now()))
+        if outcomes or unsent:
+            statuses.update(_patiently(_record_many, chunk[0], outcomes, unsent))
+        waiting = [claim.notification.pk for claim in unsent] + waiting
+    return [statuses.get(pk) for pk in notification_ids]
 
 
 def notifications_due(*, now: datetime | None = None, limit: int = 500) -> list[int]:

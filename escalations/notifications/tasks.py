@@ -17,10 +17,7 @@ def notification_deliver(notification_id: int) -> str | None:
 @shared_task(name="notifications.deliver_many", acks_late=True, **DATABASE_RETRY)
 def notifications_deliver(notification_ids: list[int]) -> list[str | None]:
     """Send several notifications due at the same time (each exactly as `deliver` would)."""
-    return [
-        services.notification_deliver(notification_id=notification_id)
-        for notification_id in notification_ids
-    ]
+    return services.notifications_deliver(notification_ids=notification_ids)
 
 
 @shared_task(name="notifications.sweep")
