@@ -102,6 +102,9 @@ def log_publish(line: LogLine) -> None:
 # analytics upkeep); or it may keep what it read for the rest of the batch (a service row
 # it holds locked until commit).
 BatchFlush = Callable[[dict[Any, Any]], None]
+# The scratch of the incident events a batch stores in one statement at its end
+# (`incidents.ingest.services`): flushed first by code that counts them in the batch.
+EVENTS = "incident events"
 T = TypeVar("T")
 _batch: ContextVar[dict[str, tuple[dict[Any, Any], BatchFlush | None]] | None] = ContextVar(
     "incident_batch", default=None
@@ -117,11 +120,26 @@ def batch() -> Iterator[None]:
     token = _batch.set(gathered)
     try:
         yield
+        # Still inside the batch: what a flush gathers (a label's log line) is flushed after.
+        while pending := [name for name, (scratch, flush) in gathered.items() if flush and scratch]:
+            for name in pending:
+                batch_flush(name)
     finally:
         _batch.reset(token)
-    for scratch, flush in gathered.values():
-        if flush is not None:
-            flush(scratch)
+
+
+def batch_flush(name: str) -> None:
+    """Do the work gathered in scratch `name` now (before something in the batch reads what
+    it writes); nothing outside a batch or when nothing is gathered."""
+    gathered = _batch.get()
+    if gathered is None or name not in gathered:
+        return
+    scratch, flush = gathered[name]
+    if flush is None or not scratch:
+        return
+    work = dict(scratch)
+    scratch.clear()
+    flush(work)
 
 
 def batch_memo(name: str, key: Hashable, read: Callable[[], T]) -> T:

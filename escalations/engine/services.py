@@ -517,6 +517,7 @@ def _notify_if_events(
     step: EscalationStep, run: EscalationRun, incident: Incident, now: datetime, number: int
 ) -> None:
     window = _minutes(step.window_minutes or 0)
+    hooks.batch_flush(hooks.EVENTS)  # the batch's events so far count
     count = IncidentEvent.objects.filter(incident=incident, received_at__gte=now - window).count()
     if count >= (step.events_count or 1):
         _notify(step, run, incident, f"step {number}", now)

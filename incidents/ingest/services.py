@@ -296,29 +296,50 @@ _EVENT_INSERT_SQL = (
 )
 
 
+# The events of a batch in one statement, in the order they came (`_events_insert`).
+_EVENTS_INSERT_SQL = (
+    f"INSERT INTO {IncidentEvent._meta.db_table} (organization_id, incident_id, summary,"  # noqa: S608
+    " description, source_url, dedup_id, acknowledge, resolve, payload, processing,"
+    " received_at, created_at)"
+    " SELECT o, i, s, d, u, k, a, r, p::jsonb, x::jsonb, t, c FROM unnest(%s::bigint[],"
+    " %s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::boolean[],"
+    " %s::boolean[], %s::text[], %s::text[], %s::timestamptz[], %s::timestamptz[])"
+    " WITH ORDINALITY AS e(o, i, s, d, u, k, a, r, p, x, t, c, n) ORDER BY n"
+)
+
+
 def _event_insert(incident: Incident, event: EventData) -> None:
-    """Store the event on its incident (plain SQL: once per event, see `_open_incident`)."""
+    """Store the event on its incident (plain SQL: once per event, see `_open_incident`); in
+    a batch, with the batch's other events at its end (`hooks.EVENTS`)."""
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _EVENT_INSERT_SQL,
-            [
-                incident.organization_id,
-                incident.pk,
-                event.summary,
-                event.description,
-                event.source_url,
-                event.dedup_id,
-                event.acknowledge,
-                event.resolve,
-                orjson.dumps(event.payload).decode(),
-                orjson.dumps(event.processing).decode(),
-                event.received_at or now,
-                now,
-            ],
-        )
+    row: list[Any] = [
+        incident.organization_id,
+        incident.pk,
+        event.summary,
+        event.description,
+        event.source_url,
+        event.dedup_id,
+        event.acknowledge,
+        event.resolve,
+        orjson.dumps(event.payload).decode(),
+        orjson.dumps(event.processing).decode(),
+        event.received_at or now,
+        now,
+    ]
+    batch = hooks.batch_scratch(hooks.EVENTS, _events_insert)
+    if batch is not None:
+        batch[len(batch)] = row
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_EVENT_INSERT_SQL, row)
     # An appended event writes no log line, but it is on the incident's timeline.
     incident_changed(incident)
+
+
+def _events_insert(rows: dict[int, list[Any]]) -> None:
+    ordered = [rows[n] for n in sorted(rows)]
+    with connection.cursor() as cursor:
+        cursor.execute(_EVENTS_INSERT_SQL, [list(column) for column in zip(*ordered, strict=True)])
 
 
 _LABELS_CREATE_SQL = (
@@ -337,14 +358,33 @@ WITH labels AS (
 )
 SELECT id, name FROM labels ORDER BY name
 """  # noqa: S608
-_LABELS_LINK_KNOWN_SQL = (
-    f"INSERT INTO {Incident.labels.through._meta.db_table} (incident_id, label_id)"  # noqa: S608
-    " SELECT %s, unnest(%s::bigint[]) ON CONFLICT DO NOTHING"
+# `_LABELS_CREATE_SQL` and `_LABELS_LINK_SQL` for a batch's new incidents, two statements in
+# all: (organization, incident, team, name) rows.
+_LABELS_CREATE_MANY_SQL = (
+    f"INSERT INTO {Label._meta.db_table} (organization_id, name, color, team_id, created_at)"  # noqa: S608
+    " SELECT DISTINCT o, name, %s, NULL::bigint, %s::timestamptz"
+    " FROM unnest(%s::bigint[], %s::text[]) AS w(o, name) ORDER BY o, name"
+    " ON CONFLICT (organization_id, name) DO NOTHING"
 )
+_LABELS_LINK_MANY_SQL = f"""
+WITH wanted AS (
+    SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[])
+        AS w(organization, incident, team, name)
+), labels AS (
+    SELECT w.incident, l.id, l.name FROM wanted w JOIN {Label._meta.db_table} l
+        ON l.organization_id = w.organization AND l.name = w.name
+        AND (l.team_id IS NULL OR l.team_id = w.team)
+), linked AS (
+    INSERT INTO {Incident.labels.through._meta.db_table} (incident_id, label_id)
+    SELECT incident, id FROM labels ON CONFLICT DO NOTHING
+)
+SELECT incident, name FROM labels ORDER BY incident, name
+"""  # noqa: S608
 
 
 def _labels_attach(incident: Incident, service: Service, names: list[str]) -> None:
-    """Put an event's labels on the incident it opened, in two statements.
+    """Put an event's labels on the incident it opened, in two statements; in a batch, with
+    the labels of its other new incidents, at its end.
 
     Organization labels are created on first use; names of another team's labels and
     invalid names (empty, over 64 characters) are skipped, as `incident_add_label` refuses.
@@ -354,31 +394,47 @@ def _labels_attach(incident: Incident, service: Service, names: list[str]) -> No
     wanted = list(dict.fromkeys(name.strip() for name in names if 0 < len(name.strip()) <= 64))
     if not wanted:
         return
-    # In a batch, the labels found for these names are linked at once to the next incidents.
-    known = hooks.batch_scratch("labels")
-    key = (incident.organization_id, service.team_id, tuple(wanted))
-    labels: list[tuple[int, str]] | None = known.get(key) if known is not None else None
+    batch = hooks.batch_scratch("labels", _labels_attach_many)
+    if batch is not None:
+        batch[incident.pk] = (incident, service.team_id, wanted)
+        return
     with connection.cursor() as cursor:
-        if labels is not None:
-            cursor.execute(_LABELS_LINK_KNOWN_SQL, [incident.pk, [pk for pk, _ in labels]])
-        else:
-            color = Label._meta.get_field("color").get_default()
-            cursor.execute(
-                _LABELS_CREATE_SQL, [incident.organization_id, color, timezone.now(), wanted]
-            )
-            cursor.execute(
-                _LABELS_LINK_SQL,
-                {
-                    "org": incident.organization_id,
-                    "names": wanted,
-                    "team": service.team_id,
-                    "incident": incident.pk,
-                },
-            )
-            labels = [(int(pk), str(name)) for pk, name in cursor.fetchall()]
-            if known is not None:
-                known[key] = labels
-    attached = [name for _, name in labels]
+        color = Label._meta.get_field("color").get_default()
+        cursor.execute(
+            _LABELS_CREATE_SQL, [incident.organization_id, color, timezone.now(), wanted]
+        )
+        cursor.execute(
+            _LABELS_LINK_SQL,
+            {
+                "org": incident.organization_id,
+                "names": wanted,
+                "team": service.team_id,
+                "incident": incident.pk,
+            },
+        )
+        _labels_added(incident, [str(name) for _, name in cursor.fetchall()])
+
+
+def _labels_attach_many(wanted: dict[int, tuple[Incident, int | None, list[str]]]) -> None:
+    rows = [
+        (incident.organization_id, incident.pk, team, name)
+        for incident, team, names in wanted.values()
+        for name in names
+    ]
+    organizations, incidents, teams, names = (list(column) for column in zip(*rows, strict=True))
+    color = Label._meta.get_field("color").get_default()
+    attached: dict[int, list[str]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(_LABELS_CREATE_MANY_SQL, [color, timezone.now(), organizations, names])
+        cursor.execute(_LABELS_LINK_MANY_SQL, [organizations, incidents, teams, names])
+        for incident_id, name in cursor.fetchall():
+            attached.setdefault(int(incident_id), []).append(str(name))
+    for incident_id, (incident, _, _) in wanted.items():
+        _labels_added(incident, attached.get(incident_id, []))
+
+
+def _labels_added(incident: Incident, attached: list[str]) -> None:
+    """The timeline's line of the labels an event put on its new incident."""
     if attached:
         names_text = ", ".join(f"“{name}”" for name in attached)
         log_line(incident, None, LogAction.LABEL_ADDED, f"Labels {names_text} added by OpsDuty")

@@ -73,7 +73,7 @@ def _sent_lines(incident: Incident, user: User) -> list[str]:
 
 
 def _subjects() -> list[str]:
-    return sorted(message.subject for message in mail.outbox)
+    return sorted(str(message.subject) for message in mail.outbox)
 
 
 class _Provider:

@@ -22,7 +22,7 @@ from incidents import hooks
 from incidents.ingest import drain as services
 from incidents.ingest import tasks
 from incidents.models import Incident, IncidentEvent
-from opsduty.models import Service, User
+from opsduty.models import Label, Service, User
 from signals.models import RawEvent, RawEventStatus, ReferenceStatus, Webhook
 from signals.receiver import services as receiver
 from tests import factories
@@ -318,3 +318,64 @@ def test_an_event_locked_for_a_moment_is_processed_not_skipped(
     assert results == [True]
     raw.refresh_from_db()
     assert raw.status == RawEventStatus.PROCESSED
+
+
+@pytest.mark.django_db
+def test_a_batch_gives_each_incident_its_own_labels_and_events(
+    client: Client, webhook: Webhook, service: Service, owner_client: Client
+) -> None:
+    """A batch stores its events and its new incidents' labels in a few statements at its
+    end: each incident still gets exactly its own, and another team's label is not taken."""
+    other_team = factories.make_team(organization=service.organization, name="DBA")
+    Label.objects.create(organization=service.organization, name="owner=dba", team=other_team)
+    for n in range(3):
+        labels = {"env": "prod", "host": f"db-{n}", "owner": "dba"}
+        _send(
+            client,
+            webhook,
+            service,
+            {"title": f"db-{n} down", "dedup_id": f"db-{n}", "labels": labels},
+        )  # type: ignore[dict-item]
+    _send(client, webhook, service, {"title": "db-0 still down", "dedup_id": "db-0"})
+    assert services.raw_events_drain(linger=0) == 4
+    for n in range(3):
+        incident = Incident.objects.get(dedup_id=f"db-{n}")
+        assert sorted(incident.labels.values_list("name", flat=True)) == [
+            "env=prod",
+            f"host=db-{n}",
+        ]
+        page = owner_client.get(f"/incidents/{incident.pk}/").content.decode()
+        assert f"host=db-{n}" in page
+        assert f"host=db-{(n + 1) % 3}" not in page
+        expected = [f"db-{n} down"] + (["db-0 still down"] if n == 0 else [])
+        assert list(incident.events.order_by("id").values_list("summary", flat=True)) == expected
+        assert incident.log.filter(message__startswith="Labels ").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_step_counting_events_counts_the_batch_s_events(
+    webhook: Webhook, service: Service, owner: User
+) -> None:
+    """ "Notify if 1 event in 10 minutes" on incidents opened by a batch: the opening event,
+    stored with the batch's others, is counted, and the person is paged."""
+    notification_rules_replace(user=owner, urgency="high", rules=[RuleInput(0, "email")])
+    policy = policy_create(team=service.team, by=None, name="If events")
+    step_add(
+        policy=policy,
+        by=None,
+        kind=StepKind.NOTIFY_IF_EVENTS,
+        users=[owner],
+        events_count=1,
+        window_minutes=10,
+    )
+    service_set_policy(service=service, policy=policy, by=None)
+    for n in range(3):
+        factories.make_raw_event(
+            organization=service.organization,
+            webhook=webhook,
+            routing_key=service.routing_key,
+            body={"title": f"alert {n}", "dedup_id": f"k{n}"},
+        )
+    assert services.raw_events_drain(linger=0) == 3
+    paged = Notification.objects.filter(user=owner).values_list("incident__dedup_id", flat=True)
+    assert sorted(paged) == ["k0", "k1", "k2"]
