@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import redis
@@ -32,7 +33,7 @@ from tests.waiting import wait_until
 ALERT = {"title": "Disk full on db-1", "dedup_id": "disk-db-1"}
 
 
-def _send(client: Client, webhook: Webhook, service: Service, body: dict[str, str] = ALERT) -> str:
+def _send(client: Client, webhook: Webhook, service: Service, body: dict[str, Any] = ALERT) -> str:
     response = client.post(
         url(webhook, service.routing_key), data=json.dumps(body), content_type="application/json"
     )
@@ -335,7 +336,7 @@ def test_a_batch_gives_each_incident_its_own_labels_and_events(
             webhook,
             service,
             {"title": f"db-{n} down", "dedup_id": f"db-{n}", "labels": labels},
-        )  # type: ignore[dict-item]
+        )
     _send(client, webhook, service, {"title": "db-0 still down", "dedup_id": "db-0"})
     assert services.raw_events_drain(linger=0) == 4
     for n in range(3):
