@@ -46,6 +46,7 @@ from django.utils import timezone
 
 from incidents import hooks
 from incidents.ingest.services import (
+    dedup_ids_without_open_incident,
     event_directives_apply,
     incidents_number_assign,
     ingest_event_in_transaction,
@@ -380,6 +381,13 @@ def _ingest_together(items: list[Prepared]) -> int:
         numbering: list[Incident] = []
         marks: list[_Mark] = []
         with hooks.batch():  # log lines and the analytics upkeep, once per batch
+            dedup_ids_without_open_incident(
+                [
+                    (item.processed.service.pk, item.processed.event.dedup_id)
+                    for item in items
+                    if item.processed is not None and item.raw.pk in locked
+                ]
+            )
             for item in items:
                 if item.raw.pk not in locked:
                     continue  # processed meanwhile (a duplicated task, a replay)

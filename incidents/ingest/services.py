@@ -94,9 +94,37 @@ def _open_incident(service: Service, dedup_id: str) -> Incident | None:
     """The open incident of this dedup id, locked (the partial unique index allows one).
 
     Plain SQL: this runs for every event, and building the ORM query cost more than the
-    round trip.
+    round trip. In a batch, a dedup id known to have none (`dedup_ids_without_open_incident`)
+    is not looked up for its first event.
     """
+    absent = hooks.batch_scratch(_ABSENT)
+    if absent is not None and absent.pop((service.pk, dedup_id), False):
+        return None
     return rawsql.fetch_one(Incident, _OPEN_INCIDENT_SQL, [service.pk, dedup_id])
+
+
+_ABSENT = "dedup ids without an open incident"
+_OPEN_AMONG_SQL = (
+    f"SELECT DISTINCT service_id, dedup_id FROM {Incident._meta.db_table}"  # noqa: S608
+    " WHERE (service_id, dedup_id) IN (SELECT * FROM unnest(%s::bigint[], %s::text[]))"
+    f" AND status <> '{Status.RESOLVED}'"
+)
+
+
+def dedup_ids_without_open_incident(keys: list[tuple[int, str]]) -> None:
+    """Inside `hooks.batch()`, before its events are ingested: note which of the batch's
+    (service id, dedup id) have no open incident, in one query, so that the first event of
+    each opens one without looking it up first. Not a lock: an incident that another
+    transaction opens meanwhile makes the insert do nothing, and the event then finds it
+    (`_find_or_create`), as without the note."""
+    absent = hooks.batch_scratch(_ABSENT)
+    if absent is None or not keys:
+        return
+    wanted = list(dict.fromkeys(keys))
+    with connection.cursor() as cursor:
+        cursor.execute(_OPEN_AMONG_SQL, [[k[0] for k in wanted], [k[1] for k in wanted]])
+        found = {(int(service), str(dedup)) for service, dedup in cursor.fetchall()}
+    absent.update((key, True) for key in wanted if key not in found)
 
 
 def incident_number_assign(incident: Incident) -> None:

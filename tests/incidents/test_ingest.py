@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from escalations.catalog import services as escalation_services
+from incidents import hooks
 from incidents.ingest import services as ingest
 from incidents.models import Incident, IncidentEvent, Status
 from opsduty.events import EventData
@@ -134,3 +135,42 @@ def test_event_labels_go_on_the_incident_it_opens(service: Service) -> None:
     # A later event's labels do not change the incident.
     ingest.ingest_event(service=service, event=EventData(summary="b", dedup_id="k", labels=["z"]))
     assert incident.labels.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_noted_no_open_incident_appends_to_one_opened_meanwhile(
+    service: Service,
+) -> None:
+    """A batch notes which dedup ids have no open incident (one query, no lock); an incident
+    another transaction opens for one of them before the batch gets there is found and
+    appended to, not opened twice (invariant 3)."""
+    opened: dict[str, Incident] = {}
+
+    def open_elsewhere() -> None:
+        try:
+            opened["other"] = ingest.ingest_event(
+                service=service, event=EventData(summary="elsewhere", dedup_id="k")
+            )
+        finally:
+            connection.close()
+
+    with transaction.atomic(), hooks.batch():
+        ingest.dedup_ids_without_open_incident([(service.pk, "k"), (service.pk, "fresh")])
+        thread = threading.Thread(target=open_elsewhere)
+        thread.start()
+        thread.join(timeout=10)
+        assert not thread.is_alive()
+        mine = ingest.ingest_event_in_transaction(
+            service=service, event=EventData(summary="batch", dedup_id="k")
+        )
+        fresh = ingest.ingest_event_in_transaction(
+            service=service, event=EventData(summary="fresh", dedup_id="fresh")
+        )
+    assert mine.pk == opened["other"].pk
+    assert Incident.objects.filter(dedup_id="k").count() == 1
+    assert list(mine.events.order_by("id").values_list("summary", flat=True)) == [
+        "elsewhere",
+        "batch",
+    ]
+    assert fresh.opened_by_event
+    assert list(fresh.events.values_list("summary", flat=True)) == ["fresh"]
