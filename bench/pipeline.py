@@ -138,6 +138,24 @@ def _statements() -> tuple[int, int] | None:
         return int(sent), int(checks)
 
 
+def _statements_reset() -> None:
+    """Start this database's statement counts from zero: pg_stat_statements keeps 10,000
+    statements (`make services`), and one it drops to make room takes its calls with it, so a
+    load's count is only right from an empty view (`bin/dev` grants the reset)."""
+    from django.db import DatabaseError, connection
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_stat_statements_reset(0, (SELECT oid FROM pg_database"
+                " WHERE datname = current_database()), 0)"
+            )
+    except DatabaseError:
+        print(
+            "pipeline: pg_stat_statements not reset; statement counts may be low", file=sys.stderr
+        )
+
+
 def _statement_calls() -> dict[str, tuple[int, float]]:
     """Calls and milliseconds per normalized statement in this database (pg_stat_statements)."""
     from django.db import connection
@@ -193,6 +211,7 @@ class Meter:
         return values
 
     def start(self) -> None:
+        _statements_reset()
         self.statements_before = _statement_calls() if TOP else {}
         self.before = self._read()
         self.started = time.monotonic()
