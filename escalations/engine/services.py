@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextvars
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -79,10 +80,47 @@ def _schedule(run_id: int, version: int, due_at: datetime) -> None:
     enqueue_or_sweep("escalations.run_fire", (run_id, version), eta=due_at)
 
 
+# The runs a batch of events started that fall due within this of each other are fired by
+# one task, at the latest of their due times: one broker message for a batch's next steps
+# instead of one per incident (a publish costs the worker about 1 ms of CPU).
+SCHEDULE_TOGETHER = timedelta(milliseconds=100)
+
+
+def _schedule_many(runs: dict[int, tuple[int, datetime]]) -> None:
+    """After the batch's commit: its runs' next steps, one task per group of due times."""
+    group: list[tuple[int, int]] = []
+    first = last = None
+    for run_id, (version, due_at) in sorted(runs.items(), key=lambda item: item[1][1]):
+        if first is not None and last is not None and due_at - first > SCHEDULE_TOGETHER:
+            _schedule_group(group, last)
+            group = []
+        if not group:
+            first = due_at
+        group.append((run_id, version))
+        last = due_at
+    if group and last is not None:
+        _schedule_group(group, last)
+
+
+def _schedule_group(group: list[tuple[int, int]], due_at: datetime) -> None:
+    if len(group) == 1:
+        _schedule(group[0][0], group[0][1], due_at)
+    else:
+        enqueue_or_sweep("escalations.runs_fire", ([list(run) for run in group],), eta=due_at)
+
+
 def _after_commit(run: EscalationRun) -> None:
     if run.state == RunState.ACTIVE and run.due_at is not None:
         run_id, version, due_at = run.pk, run.version, run.due_at
-        transaction.on_commit(lambda: _schedule(run_id, version, due_at))
+        batch = hooks.batch_scratch("run schedules", _schedules_after_commit)
+        if batch is not None:
+            batch[run_id] = (version, due_at)
+        else:
+            transaction.on_commit(lambda: _schedule(run_id, version, due_at))
+
+
+def _schedules_after_commit(runs: dict[int, tuple[int, datetime]]) -> None:
+    transaction.on_commit(partial(_schedule_many, runs))
 
 
 # --- start and stop ---------------------------------------------------------------------------

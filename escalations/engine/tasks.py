@@ -19,6 +19,17 @@ def escalation_run_fire(run_id: int, version: int | None = None) -> bool:
         return run_retrying_conflicts(engine.run_fire, run_id=run_id, version=version)
 
 
+@shared_task(name="escalations.runs_fire", acks_late=True, **DATABASE_RETRY)
+def escalation_runs_fire(runs: list[list[int]]) -> int:
+    """`run_fire` for the runs a batch started that fall due together ([run id, version]
+    pairs), each in its own transaction; how many fired."""
+    with delivering_inline():
+        return sum(
+            run_retrying_conflicts(engine.run_fire, run_id=run_id, version=version)
+            for run_id, version in runs
+        )
+
+
 @shared_task(name="escalations.run_sweep")
 def escalation_run_sweep() -> int:
     """Fire every due run whose ETA task was lost (worker died, broker lost it)."""

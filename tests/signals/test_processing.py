@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from escalations.catalog.services import service_set_policy
+from escalations.engine.models import EscalationRun, RunState
 from escalations.notifications.models import Notification
 from escalations.notifications.rules import RuleInput, notification_rules_replace
 from escalations.policies.models import StepKind
@@ -380,3 +382,69 @@ def test_a_step_counting_events_counts_the_batch_s_events(
     assert services.raw_events_drain(linger=0) == 3
     paged = Notification.objects.filter(user=owner).values_list("incident__dedup_id", flat=True)
     assert sorted(paged) == ["k0", "k1", "k2"]
+
+
+def _two_step_policy(service: Service, member: User) -> None:
+    """ "Notify the member; wait 1 minute; notify the member" on the service."""
+    notification_rules_replace(user=member, urgency="high", rules=[RuleInput(0, "email")])
+    policy = policy_create(team=service.team, by=None, name="Twice")
+    step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[member])
+    step_add(policy=policy, by=None, kind=StepKind.WAIT, wait_minutes=1)
+    step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[member])
+    service_set_policy(service=service, policy=policy, by=None)
+
+
+def _store_batch(webhook: Webhook, service: Service, count: int, keys: int) -> None:
+    for n in range(count):  # stored, not yet processed: one batch for the drain
+        factories.make_raw_event(
+            organization=service.organization,
+            webhook=webhook,
+            routing_key=service.routing_key,
+            body={"title": f"alert {n}", "dedup_id": f"k{n % keys}"},
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_queues_its_runs_next_steps_as_one_task(
+    webhook: Webhook, service: Service, member: User
+) -> None:
+    """The runs a batch starts are due again together: one broker message fires them all."""
+    from celery import current_app
+
+    factories.add_member(service.team, member)
+    _two_step_policy(service, member)
+    current_app.control.purge()
+    _store_batch(webhook, service, 6, 4)
+    assert services.raw_events_drain(linger=0) == 6
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    messages = [json.loads(raw)["headers"] for raw in client.lrange("escalation", 0, -1)]
+    current_app.control.purge()
+    fired = [m for m in messages if m["task"].startswith("escalations.run")]
+    assert [m["task"] for m in fired] == ["escalations.runs_fire"]
+    runs = EscalationRun.objects.filter(incident__service=service)
+    assert sorted(runs.values_list("pk", "version")) == sorted(
+        tuple(pair) for pair in ast.literal_eval(fired[0]["argsrepr"])[0]
+    )
+    due = max(runs.values_list("due_at", flat=True))
+    assert datetime.fromisoformat(fired[0]["eta"]) == due
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_s_runs_page_their_second_step_once_each(
+    celery_worker: object, webhook: Webhook, service: Service, member: User, settings: Any
+) -> None:
+    """The task that fires a batch's runs pages each incident's next step once."""
+    settings.ESCALATION_MINUTE_SECONDS = 1  # the wait lasts one real second
+    factories.add_member(service.team, member)
+    _two_step_policy(service, member)
+    mail.outbox = []
+    _store_batch(webhook, service, 6, 4)
+    assert services.raw_events_drain(linger=0) == 6
+    runs = EscalationRun.objects.filter(incident__service=service)
+    assert wait_until(lambda: set(runs.values_list("state", flat=True)) == {RunState.FINISHED})
+    assert wait_until(lambda: not Notification.objects.filter(status="pending").exists())
+    sent = Notification.objects.filter(user=member, status="sent")
+    per_incident = sorted(sent.values_list("incident__dedup_id", flat=True))
+    assert per_incident == sorted(["k0", "k1", "k2", "k3"] * 2)
+    assert len(mail.outbox) == 8
