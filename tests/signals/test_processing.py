@@ -425,7 +425,7 @@ def test_a_batch_queues_its_runs_next_steps_as_one_task(
     assert sorted(runs.values_list("pk", "version")) == sorted(
         tuple(pair) for pair in ast.literal_eval(fired[0]["argsrepr"])[0]
     )
-    due = max(runs.values_list("due_at", flat=True))
+    due = max(at for at in runs.values_list("due_at", flat=True) if at is not None)
     assert datetime.fromisoformat(fired[0]["eta"]) == due
 
 
