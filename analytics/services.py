@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analytics.facts import FACT_COLUMNS, FACT_SELECT, UPKEEP_ACTIONS
+from analytics.facts import FACT_COLUMNS, FACT_SELECT, FACT_SELECT_FEW, UPKEEP_ACTIONS
 from analytics.models import (
     BUCKETS,
     HISTOGRAM_BOUNDS,
@@ -299,7 +299,7 @@ def rollups_compact(*, limit: int = COMPACT_BATCH) -> int:
 
 
 _REFRESH = (
-    f"WITH new AS ({FACT_SELECT.format(where='i.id = ANY(%(incidents)s::bigint[])')}),"  # noqa: S608
+    f"WITH new AS ({FACT_SELECT_FEW.format(where='i.id = ANY(%(incidents)s::bigint[])')}),"  # noqa: S608
     f" old AS (SELECT {', '.join(FACT_COLUMNS)} FROM {_F}"
     " WHERE incident_id = ANY(%(incidents)s::bigint[]) ORDER BY incident_id FOR UPDATE),"
     f" up AS (INSERT INTO {_F} ({', '.join(FACT_COLUMNS)}) SELECT * FROM new"
