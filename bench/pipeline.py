@@ -115,7 +115,7 @@ def _redis_publishes() -> int:
 
 # The foreign-key checks PostgreSQL's triggers run for each row written: counted by
 # pg_stat_statements as top-level statements, but no process sent them (not round trips).
-_FK_CHECK = "SELECT $2 FROM ONLY %FOR KEY SHARE OF x"
+_FK_CHECK = "SELECT % FROM ONLY %FOR KEY SHARE OF x"
 
 
 def _statements() -> tuple[int, int] | None:
