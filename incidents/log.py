@@ -24,12 +24,15 @@ if TYPE_CHECKING:
     from incidents.models import Incident
     from opsduty.models import User
 
-# One line, or a batch's lines (`hooks.batch`, the drain) in order, in one statement.
+# One line, or a batch's lines (`hooks.batch`, the drain) in order, in one statement. The
+# lines go as one JSON document: psycopg escapes each element of a text array with a regular
+# expression, which cost the worker more than the statement (0.4 ms a paged incident).
 _INSERT_SQL = (
     f"INSERT INTO {IncidentLogEntry._meta.db_table}"  # noqa: S608 - our table name, values bound
     " (organization_id, incident_id, actor_id, action, message, data, created_at)"
-    " SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[], %s::text[], %s::text[],"
-    " %s::jsonb[], %s::timestamptz[])"
+    " SELECT o, i, a, k, m, d, t FROM ROWS FROM (json_to_recordset(%s::json)"
+    " AS (o bigint, i bigint, a bigint, k text, m text, d jsonb, t timestamptz))"
+    " WITH ORDINALITY AS l(o, i, a, k, m, d, t, n) ORDER BY n"
 )
 
 
@@ -43,15 +46,15 @@ def incident_log_write(
 ) -> None:
     """Append one line to the incident's log, in the caller's transaction (in a batch, at its
     end, before the subscribers' gathered work, which may read the lines)."""
-    row = [
-        incident.organization_id,
-        incident.pk,
-        actor.pk if actor is not None else None,
-        action,
-        message,
-        orjson.dumps(data or {}).decode(),
-        timezone.now(),
-    ]
+    row = {
+        "o": incident.organization_id,
+        "i": incident.pk,
+        "a": actor.pk if actor is not None else None,
+        "k": action,
+        "m": message,
+        "d": data or {},
+        "t": timezone.now(),
+    }
     batch = hooks.batch_scratch("log", _rows_insert)
     if batch is not None:
         batch.setdefault("rows", []).append(row)
@@ -61,8 +64,8 @@ def incident_log_write(
     hooks.log_publish(hooks.LogLine(incident=incident, action=action, actor=actor, data=data or {}))
 
 
-def _rows_insert(batch: dict[str, list[list[Any]]]) -> None:
+def _rows_insert(batch: dict[str, list[dict[str, Any]]]) -> None:
     rows = batch.get("rows", [])
     if rows:
         with connection.cursor() as cursor:
-            cursor.execute(_INSERT_SQL, [list(column) for column in zip(*rows, strict=True)])
+            cursor.execute(_INSERT_SQL, [orjson.dumps(rows).decode()])
