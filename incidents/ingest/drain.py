@@ -199,11 +199,10 @@ def _raw_from_row(row: tuple[Any, ...]) -> RawEvent:
 _MARK_PROCESSED_SQL = f"""
 WITH reference AS ({REFERENCES_COMPLETE_SQL})
 UPDATE {RawEvent._meta.db_table} AS r SET status = %(processed)s, attempts = r.attempts + 1,
-    processed_at = %(now)s, incident_id = m.incident, result = m.result::jsonb, error = ''
-FROM unnest(%(raws)s::bigint[], %(incidents)s::bigint[], %(results)s::text[])
-    AS m(raw, incident, result)
+    processed_at = %(now)s, incident_id = m.incident, result = m.result, error = ''
+FROM json_to_recordset(%(marks)s::json) AS m(raw bigint, incident bigint, result jsonb)
 WHERE r.id = m.raw
-"""  # noqa: S608
+"""  # noqa: S608 - the marks as one JSON document (see incidents/log.py)
 
 
 def _mark_processed(marks: list[_Mark]) -> None:
@@ -214,8 +213,12 @@ def _mark_processed(marks: list[_Mark]) -> None:
             {
                 **references_complete_params([(m.raw.reference_id, m.incident_id) for m in marks]),
                 "processed": RawEventStatus.PROCESSED,
-                "raws": [m.raw.pk for m in marks],
-                "results": [orjson.dumps(m.result).decode() for m in marks],
+                "marks": orjson.dumps(
+                    [
+                        {"raw": m.raw.pk, "incident": m.incident_id, "result": m.result}
+                        for m in marks
+                    ]
+                ).decode(),
             },
         )
 
