@@ -16,7 +16,8 @@ the same number of worker processes, DEBUG off, email to a file per process
   `default_pool_size` BENCH_POOL_SIZE, 20) with OPSDUTY_DB_PGBOUNCER=1. The load's clients
   are split between the two web processes, as a load balancer would.
 
-The load, in two phases (each with its own CPU figures):
+The load, in phases (each with its own CPU figures), after BENCH_IDLE_SECONDS (10) with no
+load at all (what beat's periodic tasks cost every second, in every phase's figures too):
 
 1. `paged`: BENCH_INCIDENTS (1,000) new alerts, each on a new dedup id, and then each one
    again (a repeat of the same dedup id), POSTed as fast as BENCH_CLIENTS (8) connections
@@ -46,10 +47,10 @@ any count is off.
 
 Environment: BENCH_INCIDENTS (1000), BENCH_CLIENTS (8), BENCH_MINUTE_SECONDS (3),
 BENCH_CHECKING (500), BENCH_MISSING (500), BENCH_CHECKIN_RATE (200),
-BENCH_HEARTBEAT_SECONDS (10), BENCH_POOL_SIZE (20), BENCH_PORT (8320; the pooled run's
-second web process takes the next port), BENCH_TIMEOUT (300 s per phase), BENCH_ONLY
-(`single` or `pooled`), BENCH_LOG_DIR (the processes' output; by default a temporary
-directory, printed).
+BENCH_HEARTBEAT_SECONDS (10), BENCH_IDLE_SECONDS (10), BENCH_POOL_SIZE (20), BENCH_PORT
+(8320; the pooled run's second web process takes the next port), BENCH_TIMEOUT (300 s per
+phase), BENCH_ONLY (`single` or `pooled`), BENCH_LOG_DIR (the processes' output; by
+default a temporary directory, printed).
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ MISSING = int(os.environ.get("BENCH_MISSING", "500"))
 CHECKIN_RATE = float(os.environ.get("BENCH_CHECKIN_RATE", "200"))
 HEARTBEAT_SECONDS = float(os.environ.get("BENCH_HEARTBEAT_SECONDS", "10"))
 POOL_SIZE = int(os.environ.get("BENCH_POOL_SIZE", "20"))
+IDLE_SECONDS = float(os.environ.get("BENCH_IDLE_SECONDS", "10"))
 PORT = int(os.environ.get("BENCH_PORT", "8320"))
 TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "300"))
 ONLY = os.environ.get("BENCH_ONLY", "")
@@ -339,6 +341,27 @@ def _mute(world: World) -> None:
     HeartbeatState.objects.filter(organization=world.organization).update(
         muted=True, next_deadline=None
     )
+
+
+# --- phase 0: idle ---------------------------------------------------------------------------
+
+
+def idle(deployment: Deployment) -> dict[str, Any]:
+    """CPU per component per second with no load: beat's periodic tasks (the sweepers, the
+    heartbeat miss detector every second) on the escalators and workers. A fixed cost of the
+    deployment, in every phase's figures too."""
+    meter = Meter(deployment)
+    meter.start()
+    time.sleep(IDLE_SECONDS)
+    figures = meter.stop(1000)  # per 1,000 events of 1 "event" a second: per second x 1,000
+    return {
+        "seconds": figures["seconds"],
+        "cpu_seconds_per_second": {
+            name: round(value / figures["seconds"], 4)
+            for name, value in figures["cpu_seconds"].items()
+        },
+        "cores_busy": figures["cores_busy"],
+    }
 
 
 # --- phase 1: paged incidents ---------------------------------------------------------------
@@ -611,6 +634,7 @@ def run(name: str) -> dict[str, Any]:
     }
     try:
         time.sleep(1.0)  # beat's first sends
+        result["idle"] = idle(deployment)
         result["paged"] = paged(world, deployment)
         result["heartbeats"] = heartbeats(world, deployment)
     finally:
@@ -730,6 +754,10 @@ def _table(result: dict[str, Any]) -> str:
         ),
     )
     row("failures", lambda r: len(r["failures"]))
+    row(
+        "idle: cores busy (beat's sweepers and detector, no load)",
+        lambda r: r["idle"]["cores_busy"],
+    )
     lines += ["", "CPU seconds per 1,000 events, by component:", ""]
     lines.append("| run, phase | " + " | ".join(COMPONENTS) + " | all | statements/event (SET) |")
     lines.append("|---|" + "---|" * (len(COMPONENTS) + 2))
