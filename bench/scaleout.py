@@ -49,7 +49,8 @@ Environment: BENCH_INCIDENTS (1000), BENCH_CLIENTS (8), BENCH_MINUTE_SECONDS (3)
 BENCH_CHECKING (500), BENCH_MISSING (500), BENCH_CHECKIN_RATE (200),
 BENCH_HEARTBEAT_SECONDS (10), BENCH_IDLE_SECONDS (10), BENCH_POOL_SIZE (20), BENCH_PORT
 (8320; the pooled run's second web process takes the next port), BENCH_TIMEOUT (300 s per
-phase), BENCH_ONLY (`single` or `pooled`), BENCH_LOG_DIR (the processes' output; by
+phase), BENCH_ONLY (`single`, `pooled`, or both in the order to run them, e.g.
+`pooled,single`), BENCH_LOG_DIR (the processes' output; by
 default a temporary directory, printed).
 """
 
@@ -389,6 +390,35 @@ def _post_split(ports: list[int], events: list[tuple[str, str, bytes]]) -> Sent:
     return merged
 
 
+class _PoolSampler:
+    """The most client and server connections PgBouncer's pool had at once (SHOW POOLS every
+    0.5 s), while the paged phase runs."""
+
+    def __init__(self, bouncer: PgBouncer | None) -> None:
+        self.bouncer, self.clients, self.servers = bouncer, 0, 0
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        if bouncer is not None:
+            self.thread.start()
+
+    def _run(self) -> None:
+        assert self.bouncer is not None
+        while not self.stopping.wait(0.5):
+            for pool in self.bouncer.show("POOLS"):
+                if pool["database"] == self.bouncer.dbname:
+                    clients = int(pool["cl_active"]) + int(pool["cl_waiting"])
+                    servers = sum(int(pool[k]) for k in ("sv_active", "sv_idle", "sv_used"))
+                    self.clients = max(self.clients, clients)
+                    self.servers = max(self.servers, servers)
+
+    def stop(self) -> dict[str, Any]:
+        if self.bouncer is None:
+            return {}
+        self.stopping.set()
+        self.thread.join(timeout=5)
+        return {"pgbouncer_most_clients": self.clients, "pgbouncer_most_servers": self.servers}
+
+
 def paged(world: World, deployment: Deployment) -> dict[str, Any]:
     from escalations.notifications.models import Notification, NotificationStatus
     from signals.models import RawEvent, RawEventStatus
@@ -401,6 +431,7 @@ def paged(world: World, deployment: Deployment) -> dict[str, Any]:
     rows = Notification.objects.filter(incident__service=world.paged)
     meter = Meter(deployment)
     meter.start()
+    sampler = _PoolSampler(deployment.pgbouncer)
     sent = _post_split(deployment.ports, first + again)
     raw = RawEvent.objects.filter(organization=world.organization)
     delivered = _wait(
@@ -412,6 +443,7 @@ def paged(world: World, deployment: Deployment) -> dict[str, Any]:
     )
     figures = meter.stop(2 * INCIDENTS)
     return {
+        **sampler.stop(),
         "events": 2 * INCIDENTS,
         "incidents": INCIDENTS,
         "post_statuses": {str(k): v for k, v in sorted(sent.statuses.items())},
@@ -646,9 +678,26 @@ def run(name: str) -> dict[str, Any]:
             result["pgbouncer"] = _pgbouncer_figures(deployment.pgbouncer)
     finally:
         deployment.stop()
+    _above_idle(result)
     result["tracebacks_and_errors_in_logs"] = _log_errors(deployment)
     result["failures"] = _failures(result)
     return result
+
+
+def _above_idle(result: dict[str, Any]) -> None:
+    """Each phase's CPU per 1,000 events less what the deployment spends idle over as many
+    seconds: the cost that grows with the load (capacity = idle + rate x this)."""
+    idle = result["idle"]["cpu_seconds_per_second"]
+    for phase in ("paged", "heartbeats"):
+        load = result[phase]
+        events = load.get("events") or load.get("checkins") or 1
+        load["cpu_seconds_per_1000_events_above_idle"] = {
+            name: round(
+                max(0.0, load["cpu_seconds"][name] - idle[name] * load["seconds"]) * 1000 / events,
+                3,
+            )
+            for name in COMPONENTS
+        }
 
 
 def _failures(result: dict[str, Any]) -> list[str]:
@@ -745,6 +794,14 @@ def _table(result: dict[str, Any]) -> str:
         ),
     )
     row(
+        "PgBouncer: most client / server connections at once",
+        lambda r: (
+            f"{r['paged']['pgbouncer_most_clients']} / {r['paged']['pgbouncer_most_servers']}"
+            if "pgbouncer_most_clients" in r["paged"]
+            else "-"
+        ),
+    )
+    row(
         "server sessions left with state (of those checked)",
         lambda r: (
             f"{len(r['pgbouncer']['server_sessions_with_state_left'])}"
@@ -782,7 +839,7 @@ def main() -> None:
     from bench.support.pgbouncer import binary
 
     binary()  # installed, or stop here with what to run
-    names = [ONLY] if ONLY else ["single", "pooled"]
+    names = ONLY.split(",") if ONLY else ["single", "pooled"]
     runs = {}
     for name in names:
         runs[name] = run(name)
