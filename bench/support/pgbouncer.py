@@ -122,6 +122,8 @@ class PgBouncer:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+        # It holds the database password: not left behind in the kept run directory.
+        (self.root / "userlist.txt").unlink(missing_ok=True)
 
     def _connect(self, dbname: str, **options: Any) -> Any:
         import psycopg
