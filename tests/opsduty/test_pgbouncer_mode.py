@@ -14,6 +14,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -123,4 +124,7 @@ def test_the_receivers_pool_prepares_only_where_allowed(prepared: bool, settings
         finally:
             await ingest_async.close()
 
-    assert (asyncio.run(threshold()) is not None) is prepared
+    # On a loop of its own in another thread: Playwright may own this thread's loop.
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        found = executor.submit(asyncio.run, threshold()).result()
+    assert (found is not None) is prepared
