@@ -26,6 +26,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -224,13 +225,17 @@ def _values(changes: dict[tuple[Any, ...], Contribution], params: list[Any]) -> 
 
 def _execute_prepared(cursor: Any, sql: str, params: Sequence[Any] | dict[str, Any]) -> None:
     """Execute `sql` as a prepared statement of the connection where it binds parameters
-    server-side (OPSDUTY_DB_SERVER_SIDE_BINDING, off behind a pooler without prepared
-    statements): the upkeep's statements run at every incident change, and planning the fact's
-    query each time cost four times its execution (0.4 against 0.1 ms). A parameter used
-    twice is named (`%(incident)s`): one parameter, so the generic plan is as good as a
-    custom one and PostgreSQL keeps it after five runs."""
+    server-side (OPSDUTY_DB_SERVER_SIDE_BINDING) and prepared statements are allowed
+    (OPSDUTY_DB_PREPARED_STATEMENTS: not behind a PgBouncer without them): the upkeep's
+    statements run at every incident change, and planning the fact's query each time cost
+    four times its execution (0.4 against 0.1 ms). A parameter used twice is named
+    (`%(incident)s`): one parameter, so the generic plan is as good as a custom one and
+    PostgreSQL keeps it after five runs."""
     raw = connection.connection
-    if connection.settings_dict["OPTIONS"].get("server_side_binding") is not True:
+    if (
+        connection.settings_dict["OPTIONS"].get("server_side_binding") is not True
+        or not settings.OPSDUTY_DB_PREPARED_STATEMENTS
+    ):
         cursor.execute(sql, params)
         return
     # Django leaves psycopg's automatic preparing off (prepare_threshold None): on for this

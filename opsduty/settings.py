@@ -117,6 +117,23 @@ DATABASES["default"]["OPTIONS"].update(
         "keepalives_count": 3,
     }
 )
+# Behind PgBouncer in transaction mode (docs/scaling.md), a server connection is ours for one
+# transaction only, and the next one may run on another. Nothing may live in the session
+# between transactions: no cursor outliving its transaction (Django's `.iterator()` declares
+# a WITH HOLD cursor in autocommit; with this, the whole result comes in one round trip) and
+# no session settings (the drain sets `synchronous_commit` per transaction instead).
+OPSDUTY_DB_PGBOUNCER = env_bool("OPSDUTY_DB_PGBOUNCER", False)
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = OPSDUTY_DB_PGBOUNCER
+# Named prepared statements are kept by one server session. PgBouncer follows them across
+# server connections only from 1.21 (`max_prepared_statements`); Debian 12 ships 1.18. Off,
+# no connection prepares anything: psycopg's automatic preparing stays off (Django's default,
+# `prepare_threshold` None, here and in the receiver's async pool) and the analytics upkeep
+# does not prepare its statements. Parameters stay bound server-side either way: unnamed
+# statements live within one round trip, which PgBouncer passes whole.
+OPSDUTY_DB_PREPARED_STATEMENTS = env_bool(
+    "OPSDUTY_DB_PREPARED_STATEMENTS", not OPSDUTY_DB_PGBOUNCER
+)
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:16379/0")

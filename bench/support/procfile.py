@@ -39,6 +39,14 @@ def start(name: str, env: dict[str, str], *, new_session: bool = False) -> subpr
     """Start one Procfile process with DEBUG off and `env` added; its output is discarded, or
     appended to `<name>.log` in BENCH_LOG_DIR when that is set. `new_session`: in a process
     group of its own, which bench/chaos.py kills as a whole (as systemd or Kubernetes do)."""
+    return start_command(name, command(name, env), env, new_session=new_session)
+
+
+def start_command(
+    label: str, argv: list[str], env: dict[str, str], *, new_session: bool = False
+) -> subprocess.Popen[bytes]:
+    """`start` for a command of one's own (e.g. a Procfile line with other options), its
+    output in `<label>.log` of BENCH_LOG_DIR."""
     full = {
         **os.environ,
         "OPSDUTY_DEBUG": "0",
@@ -46,9 +54,9 @@ def start(name: str, env: dict[str, str], *, new_session: bool = False) -> subpr
         "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
     }
     log_dir = os.environ.get("BENCH_LOG_DIR")  # keep each process's output there
-    output = open(Path(log_dir) / f"{name}.log", "ab") if log_dir else subprocess.DEVNULL  # noqa: SIM115
+    output = open(Path(log_dir) / f"{label}.log", "ab") if log_dir else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
-        command(name, env),
+        argv,
         cwd=ROOT,
         env=full,
         stdout=output,

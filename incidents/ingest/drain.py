@@ -41,6 +41,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
@@ -505,6 +506,10 @@ def raw_events_drain(
 ) -> int:
     """Process pending events batch by batch until none is left or `seconds` have passed."""
     drain_flag_clear()
+    if settings.OPSDUTY_DB_PGBOUNCER:
+        # A session setting would stay on a pooled server connection that other clients get
+        # next (a webhook's durable INSERT among them): each transaction sets it LOCAL.
+        return _drain(PipelineCache(), seconds, linger, patience)
     global _async_commit_session  # noqa: PLW0603 - the drain's session setting, see below
     cache = PipelineCache()  # configuration read once per drain
     # For the whole drain rather than per event (one round trip less per event); reset

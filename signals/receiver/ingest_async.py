@@ -78,7 +78,12 @@ async def _db() -> AsyncConnectionPool:
             _conninfo(),
             min_size=1,
             max_size=8,
-            kwargs={"autocommit": True},
+            # psycopg's default threshold, or none behind a PgBouncer that cannot follow
+            # prepared statements (OPSDUTY_DB_PREPARED_STATEMENTS): `prepare=True` is a no-op.
+            kwargs={
+                "autocommit": True,
+                "prepare_threshold": 5 if settings.OPSDUTY_DB_PREPARED_STATEMENTS else None,
+            },
             open=False,
             timeout=POOL_TIMEOUT,
         )
