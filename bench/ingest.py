@@ -307,13 +307,17 @@ def _shares(figures: dict[str, Any], raw: dict[str, float]) -> dict[str, Any]:
     return figures
 
 
+def _clients(count: str) -> str:
+    return "1 client" if count == "1" else f"{count} clients"
+
+
 def _table(out: dict[str, Any]) -> list[tuple[str, str, float | None, Any]]:
     processing = out["sustained_processing"]
     rows: list[tuple[str, str, float | None, Any]] = []
     for clients, each in out["accepted"].items():
         rows.append(
             (
-                f"webhook POSTs, {clients} clients, unpaced, worker running",
+                f"webhook POSTs, {_clients(clients)}, unpaced, worker running",
                 f"{each['accepted_per_second']:,.0f} 202/s, p99 {each['p99_ms']} ms",
                 each["share_of_raw"],
                 each,
@@ -331,7 +335,7 @@ def _table(out: dict[str, Any]) -> list[tuple[str, str, float | None, Any]]:
     for clients, each in processing["accepted_with_the_worker_stopped"].items():
         rows.append(
             (
-                f"webhook POSTs, {clients} clients, unpaced, worker stopped",
+                f"webhook POSTs, {_clients(clients)}, unpaced, worker stopped",
                 f"{each['accepted_per_second']:,.0f} 202/s, p99 {each['p99_ms']} ms",
                 each["share_of_raw"],
                 each,
