@@ -8,7 +8,7 @@ measured in the same run, each rate as a share of it, and CPU per component per 
 - `share_of_raw()`: a rate divided by that one.
 - `CpuMeter`: CPU seconds of each component between `start()` and `stop(count)` from /proc:
   the processes started through bench/support/procfile.py (by Procfile name: web, worker,
-  escalator, beat, ...), PostgreSQL (`cpu.postgres_cpu_seconds`), Redis (INFO's process_id),
+  escalator, beat, ...), PostgreSQL (as `cpu.postgres_cpu_seconds`), Redis (INFO's process_id),
   and optionally this process; per counted thing (event, request, change, call, ...) in ms,
   which is also CPU seconds per 1,000 of them: capacity for N cores is N * 1000 over the sum.
 - `table()`: the Markdown lines a benchmark prints on stderr.
@@ -63,20 +63,25 @@ BODY = json.dumps(
 # --- the raw-PostgreSQL baseline ------------------------------------------------------------
 
 
-def raw_inserts(clients: int, seconds: float, body: bytes = BODY) -> float:
-    """Durable single-row INSERTs of `body` a second from `clients` connections for `seconds`,
-    into a table created for the run and dropped after (call after django.setup())."""
-    import psycopg
+def _conninfo() -> dict[str, Any]:
     from django.conf import settings
 
     db = settings.DATABASES["default"]
-    conninfo = dict(
+    return dict(
         host=db["HOST"],
         port=db["PORT"],
         user=db["USER"],
         password=db["PASSWORD"],
         dbname=db["NAME"],
     )
+
+
+def raw_inserts(clients: int, seconds: float, body: bytes = BODY) -> float:
+    """Durable single-row INSERTs of `body` a second from `clients` connections for `seconds`,
+    into a table created for the run and dropped after (call after django.setup())."""
+    import psycopg
+
+    conninfo = _conninfo()
     table_name = f"bench_raw_insert_{os.getpid()}"  # two benches on one database: two tables
     with psycopg.connect(**conninfo, autocommit=True) as conn:
         conn.execute(
@@ -132,6 +137,23 @@ def share_of_raw(rate: float | None, baseline: Mapping[str, Any]) -> float | Non
 # --- CPU per component ----------------------------------------------------------------------
 
 
+_POSTMASTER: list[int] = []
+
+
+def _postgres_cpu_seconds() -> float:
+    """`cpu.postgres_cpu_seconds`, its postmaster found once through a connection of its own:
+    Django's refuses to be used from the async load generators, and a new one per reading
+    would be load."""
+    if not _POSTMASTER:
+        import psycopg
+
+        with psycopg.connect(**_conninfo()) as conn:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+            assert row is not None
+            _POSTMASTER.append(cpu.parent_pid(int(row[0])))
+    return cpu.postmaster_cpu_seconds(_POSTMASTER[0])
+
+
 def _redis_cpu_seconds() -> float:
     import redis
     from django.conf import settings
@@ -174,7 +196,7 @@ class CpuMeter:
             for name, process in self.processes.items()
             if process.poll() is None
         }
-        now["postgres"] = (None, cpu.postgres_cpu_seconds())
+        now["postgres"] = (None, _postgres_cpu_seconds())
         now["redis"] = (None, _redis_cpu_seconds())
         if self.own:
             now[self.own] = (None, _own_cpu_seconds())
@@ -187,15 +209,18 @@ class CpuMeter:
 
     def stop(
         self,
-        count: int,
+        count: float,
         unit: str = "event",
         *,
         extra: Mapping[str, float] | None = None,
         startup: Mapping[str, float] | None = None,
     ) -> dict[str, Any]:
         """`cpu_ms_per_<unit>` by component (= CPU seconds per 1,000), `cpu_ms_per_<unit>_all`
-        (the product's components summed) and what it was measured over. `extra`: CPU seconds
-        measured elsewhere (e.g. by the processes themselves) as components of their own."""
+        (the product's components summed; None when nothing was counted) and what it was
+        measured over (`cores_busy`: every component, this process's too, over the wall time).
+        `count` things of `unit` ("second": pass the wall seconds, for a load without events).
+        `extra`: CPU seconds measured elsewhere (e.g. by the processes themselves), as
+        components of their own."""
         wall = time.monotonic() - self.started
         after = self._read()
         used: dict[str, float] = {}
@@ -208,15 +233,19 @@ class CpuMeter:
                 used[name] = max(0.0, seconds - (startup or {}).get(name, 0.0))
                 restarted.append(name)
         used.update(extra or {})
-        per = 1000 / max(count, 1)
         product = [n for n in used if n != self.own or self.own_is_product]
-        window: dict[str, Any] = {
-            f"{unit}s" if unit != "second" else "counted_seconds": count,
-            "seconds": round(wall, 2),
-            "cores_busy": round(sum(used.values()) / wall, 2) if wall > 0 else None,
-        }
+        window: dict[str, Any] = {} if unit == "second" else {f"{unit}s": count}
+        window["seconds"] = round(wall, 2)
+        window["cores_busy"] = round(sum(used.values()) / wall, 2) if wall > 0 else None
         if restarted and any(n in self.processes for n in restarted):
             window["started_in_window"] = [n for n in restarted if n in self.processes]
+        if count <= 0:
+            return {
+                f"cpu_ms_per_{unit}": dict.fromkeys(used),
+                f"cpu_ms_per_{unit}_all": None,
+                "cpu_measured_over": window,
+            }
+        per = 1000 / count
         return {
             f"cpu_ms_per_{unit}": {name: round(value * per, 3) for name, value in used.items()},
             f"cpu_ms_per_{unit}_all": round(sum(used[n] for n in product) * per, 2),
