@@ -11,6 +11,7 @@ measured in the same run, each rate as a share of it, and CPU per component per 
   escalator, beat, ...), PostgreSQL (as `cpu.postgres_cpu_seconds`), Redis (INFO's process_id),
   and optionally this process; per counted thing (event, request, change, call, ...) in ms,
   which is also CPU seconds per 1,000 of them: capacity for N cores is N * 1000 over the sum.
+  /proc counts in clock ticks (10 ms): a window's figure is good to 10 ms over its count.
 - `table()`: the Markdown lines a benchmark prints on stderr.
 """
 
@@ -296,9 +297,11 @@ def table(baseline: Mapping[str, Any], rows: list[tuple[str, str, float | None, 
             if name not in names:
                 names.append(name)
     names.sort(key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+    clients = baseline["clients"]
     lines = [
         f"Raw PostgreSQL baseline, same run: {baseline['rows_per_second']:,.0f} durable"
-        f" single-row INSERTs/s from {baseline['clients']} connections ({baseline['seconds']:g} s)."
+        f" single-row INSERTs/s from {clients} connection{'' if clients == 1 else 's'}"
+        f" ({baseline['seconds']:g} s)."
         " CPU ms per thing counted, by component (= CPU s per 1,000; 'all' leaves out the"
         " bench's own load generator).",
         "",
