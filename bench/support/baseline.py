@@ -235,7 +235,7 @@ class CpuMeter:
                 restarted.append(name)
         used.update(extra or {})
         product = [n for n in used if n != self.own or self.own_is_product]
-        window: dict[str, Any] = {} if unit == "second" else {f"{unit}s": count}
+        window: dict[str, Any] = {} if unit == "second" else {_plural(unit): count}
         window["seconds"] = round(wall, 2)
         window["cores_busy"] = round(sum(used.values()) / wall, 2) if wall > 0 else None
         if restarted and any(n in self.processes for n in restarted):
@@ -252,6 +252,10 @@ class CpuMeter:
             f"cpu_ms_per_{unit}_all": round(sum(used[n] for n in product) * per, 2),
             "cpu_measured_over": window,
         }
+
+
+def _plural(unit: str) -> str:
+    return unit[:-1] + "ies" if unit.endswith("y") and unit[-2:-1] not in "aeiou" else unit + "s"
 
 
 def components(processes: Iterable[str], **others: str) -> dict[str, str]:
