@@ -928,7 +928,7 @@ def _baseline_rows(out: dict[str, Any]) -> list[tuple[str, str, float | None, An
     if "created" in data:
         rows.append(
             (
-                f"{out['incidents']:,} incidents written (COPY, one connection)",
+                f"{out['incidents']:,} incidents written by COPY (organization and plan included)",
                 f"{data['incidents_per_second']:,.0f} incidents/s",
                 data["share_of_raw"],
                 data,
