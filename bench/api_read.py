@@ -146,7 +146,7 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        result = {
+        result: dict[str, Any] = {
             "benchmark": "api_read",
             "duration_seconds": DURATION,
             "warm_up_seconds_not_counted": _warm_up(port, token, server),

@@ -289,7 +289,7 @@ def main() -> None:
         for process in processes.values():
             procfile.stop(process)
     posts_per_second = round(INCIDENTS / send_seconds, 1)
-    out = {
+    out: dict[str, Any] = {
         "benchmark": "escalation",
         "incidents": INCIDENTS,
         "start_path": "webhook POST (web: + worker: from the Procfile)",

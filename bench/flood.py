@@ -123,7 +123,7 @@ def main() -> None:
     sent = quiet_alone["accepted"] + quiet_during["accepted"] + warmed
     quiet_alone.update(cpu_alone)
     flood_rate = round(len(flood) / (SECONDS + 1), 1)
-    out = {
+    out: dict[str, Any] = {
         "benchmark": "flood",
         "seconds_per_phase": SECONDS,
         "quiet_rate_per_second": RATE,

@@ -314,7 +314,7 @@ def main() -> None:
     escalator_cpu = cpu_after[0] - cpu_before[0]
     beat_cpu = cpu_after[1] - cpu_before[1]
     steady_rate = len(paths) / 50.0  # _steady: every environment once per 50 s
-    out = {
+    out: dict[str, Any] = {
         "benchmark": "heartbeats",
         "environments": ENVIRONMENTS,
         "heartbeats": HEARTBEATS,

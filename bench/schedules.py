@@ -300,7 +300,7 @@ def main() -> None:
         ],
     )
 
-    out = {
+    out: dict[str, Any] = {
         "benchmark": "schedules",
         "config": {
             "timezone": ZONE,

@@ -132,7 +132,7 @@ def share_of_raw(rate: float | None, baseline: Mapping[str, Any]) -> float | Non
     raw = baseline.get("rows_per_second")
     if rate is None or not raw:
         return None
-    return round(rate / raw, 4)
+    return round(rate / float(raw), 4)
 
 
 # --- CPU per component ----------------------------------------------------------------------
