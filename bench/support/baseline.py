@@ -314,7 +314,7 @@ def table(baseline: Mapping[str, Any], rows: list[tuple[str, str, float | None, 
     ]
     for load, figure, share, figures in rows:
         unit, per, total = _cpu_of(figures or {})
-        cells = [str(per.get(n, "-")) for n in names]
+        cells = ["-" if per.get(n) is None else str(per[n]) for n in names]
         lines.append(
             f"| {load} | {figure} | {'-' if share is None else f'{share:.3f}'} | {unit or '-'} | "
             + " | ".join(cells)
