@@ -345,6 +345,8 @@ def main() -> None:
             "stopped_but_never_reported": unreported,
             "incidents": incidents,
             "checkins_meanwhile": {str(k): v for k, v in sorted(kept.items())},
+            "checkins_per_second_meanwhile": round(len(keep) / 50.0, 1),
+            "share_of_raw": baseline.share_of_raw(len(keep) / 50.0, base),
             **cpu_detection,
         },
         "targets": {"detection_p99_ms_below": 5000, "detector_share_pct_below": 5},
@@ -375,7 +377,7 @@ def main() -> None:
                 f"{MISSING:,} environments stop, the rest check in, {INTERVAL + TIMEOUT + 10} s",
                 f"reported late p99 {late['p99_ms']} ms, never reported"
                 f" {detection['stopped_but_never_reported']}",
-                None,
+                detection["share_of_raw"],
                 detection,
             ),
         ],
