@@ -16,8 +16,8 @@ services:   ## start PostgreSQL + Redis in the background; use with: eval "$$(ma
 stop:       ## stop the servers started by this checkout
 	@bin/dev stop
 
-bench:      ## run the benchmarks (prints JSON); needs `eval "$$(make -s services)"` first; not the fault rig (make chaos)
-	@for b in bench/*.py; do [ "$$b" = bench/chaos.py ] || .venv/bin/python $$b; done
+bench:      ## run the benchmarks (JSON on stdout; the raw-PostgreSQL baseline and CPU per component as Markdown on stderr); needs `eval "$$(make -s services)"` first; not the fault rig (make chaos); fails if any failed
+	@failed=; for b in bench/*.py; do [ "$$b" = bench/chaos.py ] && continue; .venv/bin/python $$b || failed="$$failed $$b"; done; [ -z "$$failed" ] || { echo "make bench: failed:$$failed" >&2; exit 1; }
 
 chaos:      ## the fault rig (bench/chaos.py, docs/reliability.md): kills and restarts every process, PostgreSQL and Redis under load, then reconciles; not part of `make test`. CHAOS_ARGS=--quick for a smoke run
 	@.venv/bin/python bench/chaos.py $(CHAOS_ARGS)

@@ -30,7 +30,13 @@
    urgency, resolve, through the incident services) on `--upkeep-incidents` recent incidents,
    timed at the client (`connection.execute_wrapper`), in one transaction rolled back.
 
-Prints one JSON object on stdout and a Markdown table on stderr.
+Beside them (bench/support/baseline.py): the raw-PostgreSQL baseline measured in the same run
+from one connection (everything here runs on one, one statement after another), and CPU of
+this process (`app`: the code measured runs in it), PostgreSQL and Redis: per incident written
+and its share of raw (incidents a second; when the data is created, not reused), per incident
+rebuilt and its share, per tab call (`cpu_ms_per_call` in each case, and over all the timed
+calls), per incident change of the upkeep (the whole service call, the upkeep in it). Nothing
+here is an event. Prints one JSON object on stdout and Markdown tables on stderr.
 
     eval "$(make -s services)"; .venv/bin/python manage.py migrate
     .venv/bin/python bench/analytics.py [--incidents 1000000 --repeat 30]
@@ -54,7 +60,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import stats  # noqa: E402
+from bench.support import baseline, stats  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 os.environ["OPSDUTY_DEBUG"] = "0"
@@ -596,9 +602,11 @@ def _rebuild(world: World) -> dict[str, Any]:
 
     from analytics.services import analytics_rebuild
 
+    meter = baseline.CpuMeter(own="app", own_is_product=True).start()
     started = time.monotonic()
     counted = analytics_rebuild(organizations=[world.organization])
     seconds = time.monotonic() - started
+    cpu_figures = meter.stop(counted, "incident")
     mark = time.monotonic()
     with connection.cursor() as cursor:
         for table in _analytics_tables():
@@ -607,6 +615,8 @@ def _rebuild(world: World) -> dict[str, Any]:
         "incidents_counted": counted,
         "seconds": round(seconds, 1),
         "vacuum_analyze_seconds": round(time.monotonic() - mark, 1),
+        "incidents_per_second": round(counted / seconds, 1) if seconds else None,
+        **cpu_figures,
     }
 
 
@@ -655,11 +665,16 @@ def _time(call: Callable[[], Any], repeat: int) -> dict[str, Any]:
     for _ in range(3):
         call()
     seconds = []
+    meter = baseline.CpuMeter(own="app", own_is_product=True).start()
     for _ in range(repeat):
         started = time.perf_counter()
         call()
         seconds.append(time.perf_counter() - started)
-    return stats.ms(seconds, digits=1)
+    _TIMED.append(sum(seconds))
+    return {**stats.ms(seconds, digits=1), **meter.stop(repeat, "call")}
+
+
+_TIMED: list[float] = []  # each case's timed seconds, for the rate over all the calls
 
 
 def _measure(world: World, repeat: int) -> dict[str, Any]:
@@ -678,6 +693,8 @@ def _measure(world: World, repeat: int) -> dict[str, Any]:
         )
         busiest_team = cursor.fetchone()[0]
     results: dict[str, Any] = {}
+    meter = baseline.CpuMeter(own="app", own_is_product=True).start()
+    _TIMED.clear()
     for days in (90, 365):
         start = today - timedelta(days=days - 1)
         for variant, extra in (
@@ -688,6 +705,13 @@ def _measure(world: World, repeat: int) -> dict[str, Any]:
             filters = selectors.Filters(start=start, end=today, **extra)
             for tab, call in _tabs(scope, filters, days).items():
                 results[f"{tab}/{days}d/{variant}"] = _time(call, repeat)
+    # Warm-up calls included: the window holds 3 of them for each case's `repeat`.
+    calls = len(results) * (3 + repeat)
+    every_tab = {
+        "calls": calls,
+        "calls_per_second_one_client": round(len(results) * repeat / sum(_TIMED), 1),
+        **meter.stop(calls, "call"),
+    }
     info: dict[str, Any] = {}
     for days in (90, 365):
         start = today - timedelta(days=days - 1)
@@ -706,6 +730,7 @@ def _measure(world: World, repeat: int) -> dict[str, Any]:
         "today": today.isoformat(),
         "busiest_team_id": busiest_team,
         "tabs": results,
+        "every_tab_call": every_tab,
         "information_only": info,
         "overview_365d": check.as_dict(),
     }
@@ -770,6 +795,7 @@ def _upkeep(world: World, count: int) -> dict[str, Any]:
     calls: dict[str, list[float]] = {name: [] for name in actions}
     statements: dict[str, int] = dict.fromkeys(actions, 0)
     before = _server_times()
+    meter = baseline.CpuMeter(own="app", own_is_product=True).start()
     with transaction.atomic(), connection.execute_wrapper(wrapper):
         for incident in chosen:
             by = people[world.people[incident.service.team_id][0][0]]
@@ -782,6 +808,7 @@ def _upkeep(world: World, count: int) -> dict[str, Any]:
                 statements[name] += len(spent)
                 incident.refresh_from_db()
         transaction.set_rollback(True)
+    cpu_figures = meter.stop(len(chosen) * len(actions), "change")
     after = _server_times()
     server = None
     if before is not None and after is not None:
@@ -806,6 +833,11 @@ def _upkeep(world: World, count: int) -> dict[str, Any]:
         "upkeep_ms_per_change": {name: stats.ms(t, digits=2) for name, t in upkeep.items()},
         "upkeep_ms_per_change_all": stats.ms(every, digits=2),
         "service_call_ms": {name: stats.ms(t, digits=1) for name, t in calls.items()},
+        "changes": len(chosen) * len(actions),
+        "changes_per_second_one_client": round(
+            len(chosen) * len(actions) / max(sum(sum(t) for t in calls.values()), 1e-9), 1
+        ),
+        **cpu_figures,
     }
 
 
@@ -847,15 +879,32 @@ def main() -> None:
     import django
 
     django.setup()
+    base = baseline.measure(clients=1)
+    meter = baseline.CpuMeter(own="app", own_is_product=True).start()
     world, data = _data(args)
+    if "created" in data:
+        data["incidents_per_second"] = round(args.incidents / data["total_seconds"], 1)
+        data["share_of_raw"] = baseline.share_of_raw(data["incidents_per_second"], base)
+        data.update(meter.stop(args.incidents, "incident"))
     rebuild = None if args.no_rebuild else _rebuild(world)
+    if rebuild is not None:
+        rebuild["share_of_raw"] = baseline.share_of_raw(rebuild["incidents_per_second"], base)
     measured = _measure(world, args.repeat)
+    every_tab = measured["every_tab_call"]
+    every_tab["share_of_raw"] = baseline.share_of_raw(
+        every_tab["calls_per_second_one_client"], base
+    )
     upkeep = _upkeep(world, args.upkeep_incidents)
+    upkeep["share_of_raw"] = baseline.share_of_raw(upkeep["changes_per_second_one_client"], base)
     worst = max(t["p99_ms"] for t in measured["tabs"].values())
     out = {
         "benchmark": "analytics",
         "organization": world.organization.domain,
         "incidents": args.incidents,
+        "baseline": base,
+        "cpu_components": baseline.components(
+            (), app="this process: the data load, the rebuild, the selectors, the services"
+        ),
         "data": data,
         "rebuild": rebuild,
         "analytics_rows": _table_rows(world),
@@ -870,6 +919,50 @@ def main() -> None:
     }
     print(json.dumps(out, indent=2, default=str))
     print(_table(out), file=sys.stderr)
+    baseline.print_table(base, _baseline_rows(out))
+
+
+def _baseline_rows(out: dict[str, Any]) -> list[tuple[str, str, float | None, Any]]:
+    rows: list[tuple[str, str, float | None, Any]] = []
+    data, rebuild = out["data"], out["rebuild"]
+    if "created" in data:
+        rows.append(
+            (
+                f"{out['incidents']:,} incidents written by COPY (organization and plan included)",
+                f"{data['incidents_per_second']:,.0f} incidents/s",
+                data["share_of_raw"],
+                data,
+            )
+        )
+    if rebuild is not None:
+        rows.append(
+            (
+                f"analytics_rebuild of {rebuild['incidents_counted']:,} incidents",
+                f"{rebuild['incidents_per_second']:,.0f} incidents/s",
+                rebuild["share_of_raw"],
+                rebuild,
+            )
+        )
+    every_tab, upkeep = out["measured"]["every_tab_call"], out["upkeep"]
+    rows.append(
+        (
+            f"every tab's selector calls, one after another ({every_tab['calls']}, warm-ups"
+            " included)",
+            f"{every_tab['calls_per_second_one_client']} calls/s (timed ones)",
+            every_tab["share_of_raw"],
+            every_tab,
+        )
+    )
+    rows.append(
+        (
+            f"incident changes through the services, {upkeep['changes']} (upkeep included),"
+            " rolled back",
+            f"{upkeep['changes_per_second_one_client']} changes/s",
+            upkeep["share_of_raw"],
+            upkeep,
+        )
+    )
+    return rows
 
 
 if __name__ == "__main__":

@@ -1,12 +1,12 @@
 """Escalation benchmark: step lateness, missed and duplicated steps, event to first page.
 
-Serves the product the way `make run` does (the `web:`, `worker:` and `beat:` lines of the
-Procfile, DEBUG off) with a policy minute shortened by `OPSDUTY_ESCALATION_MINUTE_SECONDS`
-(time is shortened by the setting, never faked). A bench organization gets one member, one
-service and the policy "notify the member; wait 1 minute; notify the member". BENCH_INCIDENTS
-Alertmanager-like events with unique dedup ids are POSTed to a webhook on loopback (each
-POST's send time recorded), then the bench waits until every run has finished (or
-BENCH_TIMEOUT) and measures from the database:
+Serves the product the way `make run` does (every line of the Procfile: `web:`, `worker:`,
+`escalator:`, `beat:`, ..., DEBUG off) with a policy minute shortened by
+`OPSDUTY_ESCALATION_MINUTE_SECONDS` (time is shortened by the setting, never faked). A bench
+organization gets one member, one service and the policy "notify the member; wait 1 minute;
+notify the member". BENCH_INCIDENTS Alertmanager-like events with unique dedup ids are POSTed
+to a webhook on loopback (each POST's send time recorded), then the bench waits until every
+run has finished (or BENCH_TIMEOUT) and measures from the database:
 
 - lateness of each step that fired: the first Notification row of the step (created_at)
   minus its due time. Step 1 is due at the incident's creation; step 3 (after the wait) at
@@ -21,7 +21,13 @@ BENCH_TIMEOUT) and measures from the database:
 - database: PostgreSQL's CPU seconds from the first POST until the deliveries are done (the
   server's process tree, from /proc), per incident and per incident state change (the
   timeline lines the analytics upkeep acts on). Run it with OPSDUTY_ANALYTICS_UPKEEP=0 and
-  with it on: the difference is what the analytics upkeep costs the database per change.
+  with it on: the difference is what the analytics upkeep costs the database per change;
+- beside them (bench/support/baseline.py): the raw-PostgreSQL baseline measured in the same
+  run before the processes start, the POST rate as a share of it (a paced load: the share is
+  what the load asked of the machine, not what it can take), and CPU ms per incident of every
+  component (each Procfile process, PostgreSQL, Redis; this process, the load generator, not
+  summed into `_all`) over the same window as the database's figure. JSON on stdout, a
+  Markdown table on stderr.
 
     eval "$(make -s services)"; .venv/bin/python manage.py migrate
     BENCH_INCIDENTS=1000 .venv/bin/python bench/escalation.py
@@ -49,7 +55,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import cpu, procfile, stats  # noqa: E402
+from bench.support import baseline, cpu, procfile, stats  # noqa: E402
 from bench.support.webhooks import alert_body, post_all  # noqa: E402
 from bench.support.world import paged_team  # noqa: E402
 
@@ -256,12 +262,14 @@ def main() -> None:
     from django.db import connections
 
     connections.close_all()
+    base = baseline.measure()
     processes = {name: procfile.start(name, _env()) for name in PROCESSES}
     try:
         procfile.wait_for_port(PORT)
         procfile.wait_for_worker()
         time.sleep(1.0)  # let beat start its schedule
         postgres_before = cpu.postgres_cpu_seconds()
+        meter = baseline.CpuMeter(processes, own="bench").start()
         sent, statuses, send_seconds = _send_all(path, f"esc-{stamp}")
         started = time.monotonic()
         deadline = started + TIMEOUT
@@ -274,58 +282,78 @@ def main() -> None:
             time.sleep(0.5)  # the last steps' deliveries
         delivered_after = time.monotonic() - started
         postgres_used = cpu.postgres_cpu_seconds() - postgres_before
+        cpu_figures = meter.stop(INCIDENTS, "incident")
         results = _measure(service, sent)
         database = _database_cost(postgres_used, _state_changes(service))
     finally:
         for process in processes.values():
             procfile.stop(process)
-    print(
-        json.dumps(
-            {
-                "benchmark": "escalation",
-                "incidents": INCIDENTS,
-                "start_path": "webhook POST (web: + worker: from the Procfile)",
-                "policy": "notify member; wait 1 minute; notify member",
-                "escalation_minute_seconds": MINUTE_SECONDS,
-                "clients": CLIENTS,
-                "queued_tasks_at_start": queued_at_start,
-                "rate_per_second": RATE or "unpaced burst",
-                "post_seconds": round(send_seconds, 2),
-                "posts_per_second": round(INCIDENTS / send_seconds, 1),
-                "post_statuses": {str(k): v for k, v in sorted(statuses.items())},
-                "seconds_waited_after_posts": round(waited, 1),
-                "seconds_until_delivered_after_posts": round(delivered_after, 1),
-                "runs_finished": finished,
-                "runs": runs,
-                "timed_out": finished < INCIDENTS,
-                **results,
-                "database": database,
-                "analytics_upkeep": os.environ.get("OPSDUTY_ANALYTICS_UPKEEP", "1"),
-                "targets": {
-                    "p99_lateness_ms_below": 2000,
-                    "missed": 0,
-                    "duplicated": 0,
-                    "event_to_first_notification_p99_ms_below": 1000,
-                },
-                "commands": {
-                    name: shlex.join(
-                        [
-                            Path(part).name if i == 0 else part
-                            for i, part in enumerate(procfile.command(name, _env()))
-                        ]
-                    )
-                    for name in PROCESSES
-                },
-                "env": {
-                    "OPSDUTY_ESCALATION_MINUTE_SECONDS": str(MINUTE_SECONDS),
-                    "OPSDUTY_EMAIL_BACKEND": EMAIL_BACKEND,
-                    "OPSDUTY_DEBUG": "0",
-                    "OPSDUTY_ANALYTICS_UPKEEP": os.environ.get("OPSDUTY_ANALYTICS_UPKEEP", "1"),
-                },
-                "cpus": os.cpu_count(),
-            },
-            indent=2,
-        )
+    posts_per_second = round(INCIDENTS / send_seconds, 1)
+    out: dict[str, Any] = {
+        "benchmark": "escalation",
+        "incidents": INCIDENTS,
+        "start_path": "webhook POST (web: + worker: from the Procfile)",
+        "policy": "notify member; wait 1 minute; notify member",
+        "escalation_minute_seconds": MINUTE_SECONDS,
+        "clients": CLIENTS,
+        "queued_tasks_at_start": queued_at_start,
+        "rate_per_second": RATE or "unpaced burst",
+        "post_seconds": round(send_seconds, 2),
+        "posts_per_second": posts_per_second,
+        "baseline": base,
+        "share_of_raw": baseline.share_of_raw(posts_per_second, base),
+        "post_statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "seconds_waited_after_posts": round(waited, 1),
+        "seconds_until_delivered_after_posts": round(delivered_after, 1),
+        "runs_finished": finished,
+        "runs": runs,
+        "timed_out": finished < INCIDENTS,
+        **results,
+        "database": database,
+        "cpu_components": baseline.components(
+            PROCESSES, bench="this process: the load generator (not in _all)"
+        ),
+        **cpu_figures,
+        "analytics_upkeep": os.environ.get("OPSDUTY_ANALYTICS_UPKEEP", "1"),
+        "targets": {
+            "p99_lateness_ms_below": 2000,
+            "missed": 0,
+            "duplicated": 0,
+            "event_to_first_notification_p99_ms_below": 1000,
+        },
+        "commands": {
+            name: shlex.join(
+                [
+                    Path(part).name if i == 0 else part
+                    for i, part in enumerate(procfile.command(name, _env()))
+                ]
+            )
+            for name in PROCESSES
+        },
+        "env": {
+            "OPSDUTY_ESCALATION_MINUTE_SECONDS": str(MINUTE_SECONDS),
+            "OPSDUTY_EMAIL_BACKEND": EMAIL_BACKEND,
+            "OPSDUTY_DEBUG": "0",
+            "OPSDUTY_ANALYTICS_UPKEEP": os.environ.get("OPSDUTY_ANALYTICS_UPKEEP", "1"),
+        },
+        "cpus": os.cpu_count(),
+    }
+    print(json.dumps(out, indent=2))
+    lateness = out["lateness"]["all_steps"]
+    pace = f"{RATE:g}/s" if RATE else "unpaced"
+    baseline.print_table(
+        base,
+        [
+            (
+                f"{INCIDENTS} webhook events, {pace}, {CLIENTS} clients, each an incident under"
+                f" 'notify; wait 1 minute ({MINUTE_SECONDS} s); notify', until delivered",
+                f"{posts_per_second:,.1f} POSTs/s; step lateness p99 {lateness['p99_ms']} ms,"
+                f" missed {out['missed_incidents_fewer_than_2_steps']},"
+                f" duplicated {out['duplicated_steps']}",
+                out["share_of_raw"],
+                out,
+            )
+        ],
     )
 
 

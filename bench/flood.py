@@ -6,7 +6,13 @@ connections, first alone, then while organization F floods its own webhook as fa
 BENCH_FLOOD_CLIENTS (32) connections allow, far over its per-webhook budget (the default,
 docs/security.md), for BENCH_SECONDS (10) each. Prints one JSON document: Q's 202 latency
 p50/p99/max in both phases and their ratio (issue 19's bar: p99 within 2x), what F's flood
-got (202 within its budget, 429 beyond), and Q's events all stored.
+got (202 within its budget, 429 beyond), and Q's events all stored. Beside them
+(bench/support/baseline.py): the raw-PostgreSQL baseline measured in the same run before the
+processes start, the flood's requests/s as a share of it, and CPU ms of each component (web,
+worker, PostgreSQL, Redis; this process, the steady clients, not summed into `_all`; the
+flood's generator, a process of its own at nice 19, not counted) per steady event accepted
+when Q is alone, and per request (Q's and F's, whatever their status) from the flood's start
+to its end. JSON on stdout, a Markdown table on stderr.
 
     eval "$(make -s services)"; .venv/bin/python manage.py migrate; .venv/bin/python bench/flood.py
 """
@@ -25,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import ingest  # noqa: E402 - its load generator and the Procfile's processes
-from bench.support import procfile  # noqa: E402
+from bench.support import baseline, procfile  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 os.environ["OPSDUTY_DEBUG"] = "0"
@@ -89,52 +95,80 @@ def main() -> None:
     quiet_path, quiet_org = _organization("Q")
     flood_path, _ = _organization("F")
     connections.close_all()
-    web = ingest._start("web")
-    worker = ingest._start("worker")
+    base = baseline.measure()
+    processes = {"web": ingest._start("web"), "worker": ingest._start("worker")}
     try:
         procfile.wait_for_port(ingest.PORT)
         warm_up = ingest._load(quiet_path, 4, 1.0, [ingest._body(0, "warm-up")], rate=RATE)
+        meter = baseline.CpuMeter(processes, own="bench").start()
         alone = _steady(quiet_path, "alone")
+        cpu_alone = meter.stop(sum(status == 202 for _, _, status in alone))
         results: multiprocessing.Queue[list[tuple[float, float, int]]] = multiprocessing.Queue()
+        meter.start()
         flooder = multiprocessing.Process(target=_flood, args=(flood_path, results))
         flooder.start()
         time.sleep(0.5)  # the flood is under way
         during = _steady(quiet_path, "during")
         flood = results.get(timeout=120)
         flooder.join()
+        cpu_flood = meter.stop(len(flood) + len(during), "request")
     finally:
-        procfile.stop(web)
-        procfile.stop(worker)
+        for process in processes.values():
+            procfile.stop(process)
     flood_statuses: dict[str, int] = {}
     for _, _, status in flood:
         flood_statuses[str(status)] = flood_statuses.get(str(status), 0) + 1
     quiet_alone, quiet_during = _figures(alone), _figures(during)
     warmed = sum(status == 202 for _, _, status in warm_up)
     sent = quiet_alone["accepted"] + quiet_during["accepted"] + warmed
-    print(
-        json.dumps(
-            {
-                "benchmark": "flood",
-                "seconds_per_phase": SECONDS,
-                "quiet_rate_per_second": RATE,
-                "quiet_alone": quiet_alone,
-                "quiet_during_the_flood": quiet_during,
-                "p99_ratio": round(quiet_during["p99_ms"] / quiet_alone["p99_ms"], 2),
-                "flood": {
-                    "clients": FLOOD_CLIENTS,
-                    "requests_per_second": round(len(flood) / (SECONDS + 1), 1),
-                    "statuses": flood_statuses,
-                    "budget_per_minute": DEFAULT_RATE_LIMIT_PER_MINUTE,
-                    "generator_nice": FLOOD_NICE,
-                },
-                "quiet_events_accepted_and_stored": [
-                    sent,
-                    RawEvent.objects.filter(organization=quiet_org).count(),
-                ],
-                "cpus": os.cpu_count(),
-            },
-            indent=2,
-        )
+    quiet_alone.update(cpu_alone)
+    flood_rate = round(len(flood) / (SECONDS + 1), 1)
+    out: dict[str, Any] = {
+        "benchmark": "flood",
+        "seconds_per_phase": SECONDS,
+        "quiet_rate_per_second": RATE,
+        "quiet_rate_share_of_raw": baseline.share_of_raw(RATE, base),
+        "quiet_alone": quiet_alone,
+        "quiet_during_the_flood": quiet_during,
+        "p99_ratio": round(quiet_during["p99_ms"] / quiet_alone["p99_ms"], 2),
+        "flood": {
+            "clients": FLOOD_CLIENTS,
+            "requests_per_second": flood_rate,
+            "share_of_raw": baseline.share_of_raw(flood_rate, base),
+            "statuses": flood_statuses,
+            "budget_per_minute": DEFAULT_RATE_LIMIT_PER_MINUTE,
+            "generator_nice": FLOOD_NICE,
+        },
+        "flood_phase_cpu": cpu_flood,
+        "quiet_events_accepted_and_stored": [
+            sent,
+            RawEvent.objects.filter(organization=quiet_org).count(),
+        ],
+        "baseline": base,
+        "cpu_components": baseline.components(
+            processes, bench="this process: Q's steady clients (not in _all)"
+        ),
+        "cpus": os.cpu_count(),
+    }
+    print(json.dumps(out, indent=2))
+    statuses = ", ".join(f"{k}: {v}" for k, v in sorted(flood_statuses.items()))
+    baseline.print_table(
+        base,
+        [
+            (
+                f"Q alone: webhook POSTs paced at {RATE:g}/s, 4 clients",
+                f"202 p99 {quiet_alone['p99_ms']} ms",
+                out["quiet_rate_share_of_raw"],
+                quiet_alone,
+            ),
+            (
+                f"Q at {RATE:g}/s while F floods from {FLOOD_CLIENTS} clients, unpaced",
+                f"F {flood_rate:,.0f} requests/s ({statuses});"
+                f" Q's 202 p99 {quiet_during['p99_ms']} ms ({out['p99_ratio']}x alone)",
+                out["flood"]["share_of_raw"],
+                cpu_flood,
+            ),
+        ],
     )
 
 

@@ -20,6 +20,13 @@ timeout. Then, measured from outside the processes:
    incident's creation time minus the deadline the detector reports in the event payload
    (p50/p99/max), and whether every one of them was reported exactly once.
 
+Beside them (bench/support/baseline.py): the raw-PostgreSQL baseline measured in the same run
+before the processes start, the check-in rates as shares of it (of 2 and 3, paced, what the
+load asked of the machine), and for each of the three phases CPU ms per check-in served of
+every component (each Procfile process, PostgreSQL, Redis; this process, the load generator,
+not summed into `_all`; in phases 2 and 3 the detector's and the escalation sweep's CPU are in
+it too, and in 3 the reporting of the misses). JSON on stdout, a Markdown table on stderr.
+
     eval "$(make -s services)"; .venv/bin/python manage.py migrate
     .venv/bin/python bench/heartbeats.py
 
@@ -42,7 +49,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import cpu, procfile, stats  # noqa: E402
+from bench.support import baseline, cpu, procfile, stats  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 os.environ["OPSDUTY_DEBUG"] = "0"
@@ -183,7 +190,17 @@ async def _steady(paths: list[str], seconds: float) -> dict[int, int]:
                 path = await asyncio.wait_for(queue.get(), timeout=0.5)
             except TimeoutError:
                 continue
-            status = await _get(reader, writer, path)
+            try:
+                status = await _get(reader, writer, path)
+            except (ConnectionError, asyncio.IncompleteReadError):
+                status = 0
+            if status == 0:
+                # The server closes a keep-alive connection idle for 5 s (uvicorn's default),
+                # which a client of a small run at a few check-ins a second can be: again, on a
+                # new connection.
+                writer.close()
+                reader, writer = await asyncio.open_connection("127.0.0.1", PORT)
+                status = await _get(reader, writer, path)
             statuses[status] = statuses.get(status, 0) + 1
         writer.close()
 
@@ -254,33 +271,41 @@ def main() -> None:
         .values_list("id", flat=True)
     )
     connections.close_all()
+    base = baseline.measure()
     env = {"OPSDUTY_WEB_PORT": str(PORT), "OPSDUTY_RUN_DIR": RUN_DIR}
     processes = {name: procfile.start(name, env) for name in procfile.names()}
     try:
         procfile.wait_for_port(PORT)
         _wait_for_worker()
         # 1. throughput
+        meter = baseline.CpuMeter(processes, own="bench").start()
         count, latencies, statuses = asyncio.run(_hammer(paths, CHECKIN_SECONDS))
         throughput = {
             "requests": count,
             "seconds": CHECKIN_SECONDS,
             "requests_per_second": round(count / CHECKIN_SECONDS, 1),
+            "share_of_raw": baseline.share_of_raw(count / CHECKIN_SECONDS, base),
             "latency": _ms(latencies),
             "statuses": {str(k): v for k, v in sorted(statuses.items())},
+            **meter.stop(count, "checkin"),
         }
         # 2. detector CPU while everything checks in on time
         escalator, beat = processes["escalator"].pid, processes["beat"].pid
         cpu_before = (cpu.tree_cpu_seconds(escalator), cpu.tree_cpu_seconds(beat))
         wall = time.monotonic()
+        meter.start()
         steady_statuses = asyncio.run(_steady(paths, IDLE_SECONDS))
         wall = time.monotonic() - wall
         cpu_after = (cpu.tree_cpu_seconds(escalator), cpu.tree_cpu_seconds(beat))
+        cpu_steady = meter.stop(sum(steady_statuses.values()), "checkin")
         incidents_while_steady = service.incidents.count()
         # 3. misses: the first MISSING environments stop; the rest keep checking in.
         missing = set(state_ids[:MISSING])
         keep = [p for sid, p in zip(state_ids, paths, strict=True) if sid not in missing]
-        asyncio.run(_steady(keep, INTERVAL + TIMEOUT + 10))
+        meter.start()
+        kept = asyncio.run(_steady(keep, INTERVAL + TIMEOUT + 10))
         time.sleep(3)
+        cpu_detection = meter.stop(sum(kept.values()), "checkin")
         lateness, unreported, incidents = _lateness(service, missing)
     finally:
         for process in processes.values():
@@ -288,38 +313,74 @@ def main() -> None:
         _quiet_earlier_runs()
     escalator_cpu = cpu_after[0] - cpu_before[0]
     beat_cpu = cpu_after[1] - cpu_before[1]
-    print(
-        json.dumps(
-            {
-                "benchmark": "heartbeats",
-                "environments": ENVIRONMENTS,
-                "heartbeats": HEARTBEATS,
-                "interval_seconds": INTERVAL,
-                "timeout_seconds": TIMEOUT,
-                "clients": CLIENTS,
-                "checkins_served": throughput,
-                "detector_cpu": {
-                    "background_work_at_start": background,
-                    "window_seconds": round(wall, 1),
-                    "steady_checkins": {str(k): v for k, v in sorted(steady_statuses.items())},
-                    "incidents_opened_while_all_on_time": incidents_while_steady,
-                    "escalator_process_tree_cpu_seconds": round(escalator_cpu, 2),
-                    "escalator_share_of_one_core_pct": round(100 * escalator_cpu / wall, 2),
-                    "beat_cpu_seconds": round(beat_cpu, 2),
-                    "beat_share_of_one_core_pct": round(100 * beat_cpu / wall, 2),
-                },
-                "detection": {
-                    "environments_stopped": MISSING,
-                    "late_after_deadline": _ms(lateness),
-                    "stopped_but_never_reported": unreported,
-                    "incidents": incidents,
-                },
-                "targets": {"detection_p99_ms_below": 5000, "detector_share_pct_below": 5},
-                "cpus": os.cpu_count(),
-                "load_average_1min": round(os.getloadavg()[0], 2),
-            },
-            indent=2,
-        )
+    steady_rate = len(paths) / 50.0  # _steady: every environment once per 50 s
+    out: dict[str, Any] = {
+        "benchmark": "heartbeats",
+        "environments": ENVIRONMENTS,
+        "heartbeats": HEARTBEATS,
+        "interval_seconds": INTERVAL,
+        "timeout_seconds": TIMEOUT,
+        "clients": CLIENTS,
+        "baseline": base,
+        "cpu_components": baseline.components(
+            processes, bench="this process: the load generator (not in _all)"
+        ),
+        "checkins_served": throughput,
+        "detector_cpu": {
+            "background_work_at_start": background,
+            "window_seconds": round(wall, 1),
+            "steady_checkins": {str(k): v for k, v in sorted(steady_statuses.items())},
+            "incidents_opened_while_all_on_time": incidents_while_steady,
+            "escalator_process_tree_cpu_seconds": round(escalator_cpu, 2),
+            "escalator_share_of_one_core_pct": round(100 * escalator_cpu / wall, 2),
+            "beat_cpu_seconds": round(beat_cpu, 2),
+            "beat_share_of_one_core_pct": round(100 * beat_cpu / wall, 2),
+            "steady_checkins_per_second": round(steady_rate, 1),
+            "share_of_raw": baseline.share_of_raw(steady_rate, base),
+            **cpu_steady,
+        },
+        "detection": {
+            "environments_stopped": MISSING,
+            "late_after_deadline": _ms(lateness),
+            "stopped_but_never_reported": unreported,
+            "incidents": incidents,
+            "checkins_meanwhile": {str(k): v for k, v in sorted(kept.items())},
+            "checkins_per_second_meanwhile": round(len(keep) / 50.0, 1),
+            "share_of_raw": baseline.share_of_raw(len(keep) / 50.0, base),
+            **cpu_detection,
+        },
+        "targets": {"detection_p99_ms_below": 5000, "detector_share_pct_below": 5},
+        "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
+    print(json.dumps(out, indent=2))
+    detector, detection = out["detector_cpu"], out["detection"]
+    late = detection["late_after_deadline"]
+    baseline.print_table(
+        base,
+        [
+            (
+                f"check-ins, {CLIENTS} keep-alive clients, unpaced, {CHECKIN_SECONDS:g} s",
+                f"{throughput['requests_per_second']:,.0f} check-ins/s,"
+                f" p99 {throughput['latency']['p99_ms']} ms",
+                throughput["share_of_raw"],
+                throughput,
+            ),
+            (
+                f"{ENVIRONMENTS:,} environments checking in on time ({steady_rate:g}/s paced),"
+                f" {detector['window_seconds']:g} s",
+                f"escalator {detector['escalator_share_of_one_core_pct']}% of a core",
+                detector["share_of_raw"],
+                detector,
+            ),
+            (
+                f"{MISSING:,} environments stop, the rest check in, {INTERVAL + TIMEOUT + 10} s",
+                f"reported late p99 {late['p99_ms']} ms, never reported"
+                f" {detection['stopped_but_never_reported']}",
+                detection["share_of_raw"],
+                detection,
+            ),
+        ],
     )
 
 

@@ -11,7 +11,15 @@ where the server allows it). Prints one JSON document:
 - the sustained processing rate: the backlog (the burst above plus BENCH_BACKLOG events over
   1,000 dedup ids) drained by the Procfile's worker, first to last processed event;
 - the raw rate of single-row durable INSERTs of the same body at the same client counts
-  against the same PostgreSQL, and our rate as a share of it.
+  against the same PostgreSQL, and our rate as a share of it (`baseline` is the 8-client one;
+  each `share_of_raw` is against the raw rate at the same client count, the processing rate
+  against the 8-client one);
+- CPU ms per event of each component (web, worker, PostgreSQL, Redis; and the bench's own
+  load generator, not summed into `_all`) for each phase: per accepted event while
+  accepting (the worker processes what it can meanwhile, as with `make run`), per event
+  sent at 100/s until all are processed, per event of the drained backlog (the worker's
+  start-up CPU, measured before the first load, left out). JSON on stdout, a Markdown table
+  on stderr.
 
     eval "$(make -s services)"; .venv/bin/python manage.py migrate; .venv/bin/python bench/ingest.py
 
@@ -27,7 +35,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -35,7 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import procfile  # noqa: E402
+from bench.support import baseline, cpu, procfile  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 os.environ["OPSDUTY_DEBUG"] = "0"
@@ -167,42 +174,8 @@ def _start(name: str) -> subprocess.Popen[bytes]:
 # --- the physical limit ---------------------------------------------------------------------
 
 
-def _raw_inserts(clients: int, seconds: float, body: bytes) -> float:
-    import psycopg
-    from django.conf import settings
-
-    db = settings.DATABASES["default"]
-    conninfo = dict(
-        host=db["HOST"],
-        port=db["PORT"],
-        user=db["USER"],
-        password=db["PASSWORD"],
-        dbname=db["NAME"],
-    )
-    with psycopg.connect(**conninfo, autocommit=True) as conn:
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS bench_raw_insert (id bigserial PRIMARY KEY,"
-            " received_at timestamptz NOT NULL DEFAULT now(), body jsonb NOT NULL)"
-        )
-    counts = [0] * clients
-    stop = time.perf_counter() + seconds
-
-    def work(i: int) -> None:
-        with psycopg.connect(**conninfo, autocommit=True) as conn:
-            while time.perf_counter() < stop:
-                conn.execute(
-                    "INSERT INTO bench_raw_insert (body) VALUES (%s::jsonb)", [body.decode()]
-                )
-                counts[i] += 1
-
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    with psycopg.connect(**conninfo, autocommit=True) as conn:
-        conn.execute("DROP TABLE bench_raw_insert")
-    return sum(counts) / seconds
+# Moved to bench/support/baseline.py; the name stays for branches whose pipeline.py uses it.
+_raw_inserts = baseline.raw_inserts
 
 
 # --- the run --------------------------------------------------------------------------------
@@ -233,10 +206,11 @@ def _pending(org: Any) -> int:
     return RawEvent.objects.filter(organization=org, status=RawEventStatus.PENDING).count()
 
 
-def _accept_phase(path: str) -> dict[str, Any]:
+def _accept_phase(path: str, processes: dict[str, subprocess.Popen[bytes]]) -> dict[str, Any]:
     bodies = [_body(n, f"accept-{n % 500}") for n in range(1000)]
     results: dict[str, Any] = {}
     for clients in CLIENTS:
+        meter = baseline.CpuMeter(processes, own="bench").start()
         out = _load(path, clients, SECONDS, bodies)
         ok = [latency for _, latency, status in out if status == 202]
         results[str(clients)] = {
@@ -246,20 +220,25 @@ def _accept_phase(path: str) -> dict[str, Any]:
             "p50_ms": round(_percentile(ok, 0.5) * 1000, 2),
             "p99_ms": round(_percentile(ok, 0.99) * 1000, 2),
             "other_statuses": sorted({status for _, _, status in out if status != 202}),
+            **meter.stop(len(ok)),
         }
     return results
 
 
-def _end_to_end_phase(path: str, org: Any) -> dict[str, Any]:
+def _end_to_end_phase(
+    path: str, org: Any, processes: dict[str, subprocess.Popen[bytes]]
+) -> dict[str, Any]:
     from signals.models import IncidentReference
 
     _REFERENCES.clear()
     bodies = [_body(n, f"e2e-{n}") for n in range(int(100 * SECONDS) + 10)]
+    meter = baseline.CpuMeter(processes, own="bench").start()
     _load(path, 4, SECONDS, bodies, rate=100.0)
     sent = dict((ref, started) for started, ref in _REFERENCES)
     deadline = time.monotonic() + 60
     while _pending(org) and time.monotonic() < deadline:
         time.sleep(0.2)
+    cpu_figures = meter.stop(len(_REFERENCES))  # the events sent, until all were processed
     # Wall clock of the POST (perf_counter) mapped onto the database's timestamps.
     offset = time.time() - time.perf_counter()
     done = IncidentReference.objects.filter(public_id__in=list(sent), status="completed")
@@ -270,15 +249,18 @@ def _end_to_end_phase(path: str, org: Any) -> dict[str, Any]:
         "rate_per_second": 100,
         "p50_ms": round(_percentile(delays, 0.5) * 1000, 1),
         "p99_ms": round(_percentile(delays, 0.99) * 1000, 1),
+        **cpu_figures,
     }
 
 
 def _processing_phase(
-    path: str, org: Any, worker: subprocess.Popen[bytes]
-) -> tuple[dict[str, Any], subprocess.Popen[bytes]]:
-    procfile.stop(worker)
+    path: str, org: Any, processes: dict[str, subprocess.Popen[bytes]], worker_startup: float
+) -> dict[str, Any]:
+    """With the worker stopped, what the web alone accepts; then the backlog drained by a
+    worker started again (`processes["worker"]` is the new one)."""
+    procfile.stop(processes["worker"])
     # With the worker stopped: what the web alone accepts (a burst absorbed into the backlog).
-    accepted_alone = _accept_phase(path)
+    accepted_alone = _accept_phase(path, {"web": processes["web"]})
     bodies = [_body(n, f"backlog-{n % 1000}") for n in range(BACKLOG)]
     _load(path, 8, 120, bodies, count=BACKLOG)
     from django.db.models import Max, Min
@@ -290,7 +272,8 @@ def _processing_phase(
             "id", flat=True
         )
     )
-    worker = _start("worker")
+    meter = baseline.CpuMeter(processes, own="bench").start()
+    processes["worker"] = _start("worker")
     started = time.perf_counter()
     deadline = started + 300
     while _pending(org) and time.perf_counter() < deadline:
@@ -300,6 +283,7 @@ def _processing_phase(
     span = done.aggregate(first=Min("processed_at"), last=Max("processed_at"))
     count = done.count()
     steady = (span["last"] - span["first"]).total_seconds() if count > 1 else float("nan")
+    cpu_figures = meter.stop(count, startup={"worker": worker_startup})
     return {
         "accepted_with_the_worker_stopped": accepted_alone,
         "backlog": len(backlog_ids),
@@ -309,7 +293,63 @@ def _processing_phase(
         "seconds_first_to_last": round(steady, 2),
         "events_per_second": round(count / steady, 1) if count > 1 else None,
         "events_per_second_with_worker_start": round(count / elapsed, 1),
-    }, worker
+        "worker_startup_cpu_seconds_left_out": round(worker_startup, 2),
+        **cpu_figures,
+    }
+
+
+def _shares(figures: dict[str, Any], raw: dict[str, float]) -> dict[str, Any]:
+    """Each client count's accepted rate as a share of the raw rate at that client count."""
+    for clients, each in figures.items():
+        each["share_of_raw"] = baseline.share_of_raw(
+            each["accepted_per_second"], {"rows_per_second": raw[clients]}
+        )
+    return figures
+
+
+def _clients(count: str) -> str:
+    return "1 client" if count == "1" else f"{count} clients"
+
+
+def _table(out: dict[str, Any]) -> list[tuple[str, str, float | None, Any]]:
+    processing = out["sustained_processing"]
+    rows: list[tuple[str, str, float | None, Any]] = []
+    for clients, each in out["accepted"].items():
+        rows.append(
+            (
+                f"webhook POSTs, {_clients(clients)}, unpaced, worker running",
+                f"{each['accepted_per_second']:,.0f} 202/s, p99 {each['p99_ms']} ms",
+                each["share_of_raw"],
+                each,
+            )
+        )
+    e2e = out["end_to_end_at_100_per_second"]
+    rows.append(
+        (
+            "webhook POSTs paced at 100/s, 4 clients, until processed",
+            f"POST to processed p99 {e2e['p99_ms']} ms",
+            e2e["share_of_raw"],
+            e2e,
+        )
+    )
+    for clients, each in processing["accepted_with_the_worker_stopped"].items():
+        rows.append(
+            (
+                f"webhook POSTs, {_clients(clients)}, unpaced, worker stopped",
+                f"{each['accepted_per_second']:,.0f} 202/s, p99 {each['p99_ms']} ms",
+                each["share_of_raw"],
+                each,
+            )
+        )
+    rows.append(
+        (
+            f"backlog of {processing['backlog']} events (1,000 dedup ids) drained by the worker",
+            f"{processing['events_per_second']} events/s",
+            processing["share_of_raw"],
+            processing,
+        )
+    )
+    return rows
 
 
 def main() -> None:
@@ -317,40 +357,53 @@ def main() -> None:
     from django.db import connections
 
     connections.close_all()
-    web = _start("web")
-    worker = _start("worker")
+    processes = {"web": _start("web"), "worker": _start("worker")}
     try:
         procfile.wait_for_port(PORT)
+        procfile.wait_for_worker()
+        # What a worker spends starting (imports, warm-ups): left out of the drain's worker CPU,
+        # as the backlog is drained by a worker started again.
+        worker_startup = cpu.tree_cpu_seconds(processes["worker"].pid)
         _load(path, 8, 1.0, [_body(0, "warm-up")])  # warm every web process
-        accept = _accept_phase(path)
+        accept = _accept_phase(path, processes)
         # let the worker finish the acceptance backlog before measuring latency
         deadline = time.monotonic() + 300
         while _pending(org) and time.monotonic() < deadline:
             time.sleep(0.2)
-        end_to_end = _end_to_end_phase(path, org)
-        processing, worker = _processing_phase(path, org, worker)
+        end_to_end = _end_to_end_phase(path, org, processes)
+        processing = _processing_phase(path, org, processes, worker_startup)
     finally:
-        procfile.stop(web)
-        procfile.stop(worker)
-    raw = {str(c): round(_raw_inserts(c, SECONDS, _body(0, "raw")), 1) for c in CLIENTS}
+        for process in processes.values():
+            procfile.stop(process)
+    connections.close_all()
+    raw = {str(c): round(baseline.raw_inserts(c, SECONDS, _body(0, "raw")), 1) for c in CLIENTS}
     ratio = {c: round(accept[c]["accepted_per_second"] / raw[c], 3) for c in raw}
-    print(
-        json.dumps(
-            {
-                "benchmark": "ingest",
-                "seconds_per_phase": SECONDS,
-                "web": " ".join(procfile.command("web", _env())[1:]),
-                "worker": " ".join(procfile.command("worker", _env())[1:]),
-                "accepted": accept,
-                "end_to_end_at_100_per_second": end_to_end,
-                "sustained_processing": processing,
-                "raw_postgres_inserts_per_second": raw,
-                "accepted_share_of_raw_inserts": ratio,
-                "cpus": os.cpu_count(),
-            },
-            indent=2,
-        )
-    )
+    _shares(accept, raw)
+    _shares(processing["accepted_with_the_worker_stopped"], raw)
+    base = {
+        **baseline.described(raw["8"], 8, SECONDS, _body(0, "raw")),
+        "rows_per_second_by_clients": raw,
+    }
+    processing["share_of_raw"] = baseline.share_of_raw(processing["events_per_second"], base)
+    end_to_end["share_of_raw"] = baseline.share_of_raw(100.0, base)  # paced: the load's share
+    out = {
+        "benchmark": "ingest",
+        "seconds_per_phase": SECONDS,
+        "web": " ".join(procfile.command("web", _env())[1:]),
+        "worker": " ".join(procfile.command("worker", _env())[1:]),
+        "baseline": base,
+        "cpu_components": baseline.components(
+            processes, bench="this process: the load generator (not in _all)"
+        ),
+        "accepted": accept,
+        "end_to_end_at_100_per_second": end_to_end,
+        "sustained_processing": processing,
+        "raw_postgres_inserts_per_second": raw,
+        "accepted_share_of_raw_inserts": ratio,
+        "cpus": os.cpu_count(),
+    }
+    print(json.dumps(out, indent=2))
+    baseline.print_table(base, _table(out))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,13 @@ BENCH_USERS people (one owner, the rest members), a service and one incident; th
    its notice to the process's publisher thread (`opsduty/live.py`), and the time for
    BENCH_NOTICES (2,000) such notices, one organization each, to be sent to Redis.
 
+Beside them (bench/support/baseline.py): the raw-PostgreSQL baseline measured in the same run
+before the web starts, and CPU of the web, PostgreSQL and Redis (and this process, the streams'
+reader, not summed into `_all`): per second in steps 1 and 2 (nothing arrives: CPU ms per
+second is a thousandth of a core), per change in step 3. No figure here is a rate the machine
+sustains, so none is given as a share of the baseline. JSON on stdout, a Markdown table on
+stderr.
+
     eval "$(make -s services)"; .venv/bin/python manage.py migrate
     .venv/bin/python bench/live_idle.py
 
@@ -38,6 +45,7 @@ import http.client
 import json
 import os
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,7 +55,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import cpu, procfile, stats  # noqa: E402
+from bench.support import baseline, cpu, procfile, stats  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 os.environ["OPSDUTY_DEBUG"] = "0"
@@ -194,7 +202,10 @@ def _post(path: str, token: str) -> float:
     return time.monotonic() - start
 
 
-async def _latencies(tabs: list[Tab], incident_id: int, token: str, web_pid: int) -> dict[str, Any]:
+async def _latencies(
+    tabs: list[Tab], incident_id: int, token: str, web: subprocess.Popen[bytes]
+) -> dict[str, Any]:
+    web_pid = web.pid
     latencies: list[float] = []
     posts: list[float] = []
     missed = 0
@@ -203,6 +214,7 @@ async def _latencies(tabs: list[Tab], incident_id: int, token: str, web_pid: int
         await asyncio.to_thread(_post, f"/api/v1/incidents/{incident_id}/{action}/", token)
     await asyncio.sleep(1)
     cpu_before = cpu.tree_cpu_seconds(web_pid)
+    meter = baseline.CpuMeter({"web": web}, own="bench").start()
     for change in range(CHANGES):
         action = "acknowledge" if change % 2 == 0 else "unacknowledge"
         seen = [len(tab.events) for tab in tabs]
@@ -230,6 +242,7 @@ async def _latencies(tabs: list[Tab], incident_id: int, token: str, web_pid: int
                 latencies.append(arrival - start)
         await asyncio.sleep(max(0.0, start + 1.0 - time.monotonic()))
     cpu_spent = cpu.tree_cpu_seconds(web_pid) - cpu_before
+    cpu_figures = meter.stop(CHANGES, "change")
     return {
         "changes": CHANGES,
         "warm_up_changes_not_counted": WARMUP,
@@ -237,10 +250,14 @@ async def _latencies(tabs: list[Tab], incident_id: int, token: str, web_pid: int
         "events_missed": missed,
         "post": stats.ms(posts),
         "web_cpu_ms_per_change": round(cpu_spent / max(CHANGES, 1) * 1000, 1),
+        **cpu_figures,
     }
 
 
-async def _run(keys: list[str], cookie: str, incident_id: int, token: str, web_pid: int) -> Any:
+async def _run(
+    keys: list[str], cookie: str, incident_id: int, token: str, web: subprocess.Popen[bytes]
+) -> Any:
+    web_pid = web.pid
     rss_before = cpu.tree_rss_mb(web_pid)
     tabs = [Tab(key, cookie) for key in keys]
     for start in range(0, len(tabs), 20):  # a few at a time, as browsers would arrive
@@ -251,8 +268,10 @@ async def _run(keys: list[str], cookie: str, incident_id: int, token: str, web_p
     rss_after = cpu.tree_rss_mb(web_pid)
     pings_before = sum(tab.pings for tab in tabs)
     cpu_before, wall = cpu.tree_cpu_seconds(web_pid), time.monotonic()
+    meter = baseline.CpuMeter({"web": web}, own="bench").start()
     await asyncio.sleep(IDLE_SECONDS)
     cpu_idle, wall = cpu.tree_cpu_seconds(web_pid) - cpu_before, time.monotonic() - wall
+    cpu_figures = meter.stop(wall, "second")
     idle = {
         "seconds": round(wall, 1),
         "web_cpu_seconds": round(cpu_idle, 3),
@@ -261,8 +280,9 @@ async def _run(keys: list[str], cookie: str, incident_id: int, token: str, web_p
         "events_received": sum(len(tab.events) for tab in tabs) - len(tabs),
         "rss_mb_before_streams": rss_before,
         "rss_mb_with_streams": rss_after,
+        **cpu_figures,
     }
-    latency = await _latencies(tabs, incident_id, token, web_pid)
+    latency = await _latencies(tabs, incident_id, token, web)
     for tab in tabs:
         tab.close()
     return statuses, idle, latency
@@ -274,35 +294,63 @@ def main() -> None:
     from django.db import connections
 
     connections.close_all()
+    base = baseline.measure()
     env = {"OPSDUTY_WEB_PORT": str(PORT), "OPSDUTY_RUN_DIR": RUN_DIR}
     web = procfile.start("web", env)
     try:
         procfile.wait_for_port(PORT)
         time.sleep(2)
         cpu_before, wall = cpu.tree_cpu_seconds(web.pid), time.monotonic()
+        meter = baseline.CpuMeter({"web": web}, own="bench").start()
         time.sleep(BASELINE_SECONDS)
         baseline_cpu = cpu.tree_cpu_seconds(web.pid) - cpu_before
         baseline_wall = time.monotonic() - wall
-        statuses, idle, latency = asyncio.run(_run(keys, cookie, incident_id, token, web.pid))
+        cpu_no_streams = meter.stop(baseline_wall, "second")
+        statuses, idle, latency = asyncio.run(_run(keys, cookie, incident_id, token, web))
     finally:
         procfile.stop(web)
-    print(
-        json.dumps(
-            {
-                "benchmark": "live_idle",
-                "tabs": TABS,
-                "users": USERS,
-                "stream_statuses": statuses,
-                "baseline_no_streams": {
-                    "seconds": round(baseline_wall, 1),
-                    "web_cpu_percent_of_one_core": round(baseline_cpu / baseline_wall * 100, 2),
-                },
-                "idle": idle,
-                "latency": latency,
-                "notice": notice,
-            },
-            indent=2,
-        )
+    out = {
+        "benchmark": "live_idle",
+        "tabs": TABS,
+        "users": USERS,
+        "stream_statuses": statuses,
+        "baseline": base,
+        "cpu_components": baseline.components(
+            ["web"], bench="this process: the streams' reader and the API client (not in _all)"
+        ),
+        "baseline_no_streams": {
+            "seconds": round(baseline_wall, 1),
+            "web_cpu_percent_of_one_core": round(baseline_cpu / baseline_wall * 100, 2),
+            **cpu_no_streams,
+        },
+        "idle": idle,
+        "latency": latency,
+        "notice": notice,
+    }
+    print(json.dumps(out, indent=2))
+    change = latency["change_to_event"]
+    baseline.print_table(
+        base,
+        [
+            (
+                f"web alone, no stream open, {baseline_wall:.0f} s",
+                f"web {out['baseline_no_streams']['web_cpu_percent_of_one_core']}% of a core",
+                None,
+                out["baseline_no_streams"],
+            ),
+            (
+                f"{TABS} open streams, nothing changing, {idle['seconds']:g} s",
+                f"web {idle['web_cpu_percent_of_one_core']}% of a core",
+                None,
+                idle,
+            ),
+            (
+                f"{CHANGES} API acknowledge/unacknowledge calls, 1/s, {TABS} streams",
+                f"change to event p99 {change['p99_ms']} ms, missed {latency['events_missed']}",
+                None,
+                latency,
+            ),
+        ],
     )
 
 

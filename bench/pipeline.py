@@ -54,7 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import ingest as ingest_bench  # noqa: E402 - the raw INSERTs, the timed load
-from bench.support import cpu, procfile, stats  # noqa: E402
+from bench.support import baseline, cpu, procfile, stats  # noqa: E402
 from bench.support.webhooks import alert_body, post_all  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
@@ -317,7 +317,7 @@ def _body(n: int, dedup: str, status: str = "firing") -> bytes:
 
 def raw_insert() -> dict[str, Any]:
     """Durable single-row INSERTs of a webhook body from CLIENTS connections: rows/s."""
-    rate = ingest_bench._raw_inserts(CLIENTS, SECONDS, _body(0, "raw"))
+    rate = baseline.raw_inserts(CLIENTS, SECONDS, _body(0, "raw"))
     return {"clients": CLIENTS, "rows_per_second": round(rate, 1)}
 
 

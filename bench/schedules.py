@@ -12,6 +12,14 @@ a new bench organization with five layers of mixed shapes and 200 overrides, the
   cached two-day timeline); warm = lookups at random instants inside the cached window.
   And the uncached pure `shifts.oncall_at`.
 
+Beside each figure (bench/support/baseline.py): the raw-PostgreSQL baseline measured in the
+same run from one connection (the calls here are made one after another from one), the calls
+a second that one client makes (`calls_per_second_one_client`, from the mean) and its share of
+that baseline, and CPU of this process (`app`: the code measured runs in it), PostgreSQL and
+Redis per call: `cpu_ms_per_timeline` for the timelines, `cpu_ms_per_lookup` for the lookups,
+`cpu_ms_per_read` for the row reads and the timeline's inputs. Nothing here is an event.
+JSON on stdout, a Markdown table on stderr.
+
     eval "$(make -s services)"; .venv/bin/python manage.py migrate
     .venv/bin/python bench/schedules.py
 
@@ -45,6 +53,7 @@ django.setup()
 
 from django.utils import timezone  # noqa: E402
 
+from bench.support import baseline  # noqa: E402
 from escalations.models import Frequency, Rotation, Schedule  # noqa: E402
 from escalations.schedules import services as ss  # noqa: E402
 from escalations.schedules import shifts  # noqa: E402
@@ -175,7 +184,7 @@ def build() -> tuple[Schedule, datetime, list[str]]:
     return schedule, window_start, described
 
 
-def _figures(samples: list[float]) -> dict[str, float]:
+def _figures(samples: list[float]) -> dict[str, Any]:
     ordered = sorted(samples)
     return {
         "p50_ms": round(statistics.median(ordered) * 1000, 3),
@@ -183,6 +192,29 @@ def _figures(samples: list[float]) -> dict[str, float]:
         "max_ms": round(ordered[-1] * 1000, 3),
         "n": len(ordered),
     }
+
+
+class _Metered:
+    """Each measured loop's samples with the CPU they cost (CpuMeter) and their rate."""
+
+    def __init__(self, base: dict[str, Any]) -> None:
+        self.base = base
+        self.meter = baseline.CpuMeter(own="app", own_is_product=True)
+
+    def __call__(self, unit: str, loop: Callable[[], list[float]]) -> tuple[list[float], Any]:
+        self.meter.start()
+        samples = loop()
+        cpu = self.meter.stop(len(samples), unit)
+        rate = len(samples) / sum(samples) if sum(samples) > 0 else None
+        return samples, {
+            "calls_per_second_one_client": None if rate is None else round(rate, 1),
+            "share_of_raw": baseline.share_of_raw(rate, self.base),
+            **cpu,
+        }
+
+
+def _with(samples: list[float], extra: dict[str, Any]) -> dict[str, Any]:
+    return {**_figures(samples), **extra}
 
 
 def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
@@ -193,86 +225,133 @@ def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
 
 def main() -> None:
     schedule, window_start, described = build()
+    base = baseline.measure(clients=1)
+    metered = _Metered(base)
     window_end = window_start + WINDOW
     layers, overrides = schedule_inputs(schedule, window_start, window_end)
     final = shifts.final_shifts(layers, overrides, window_start, window_end)
 
-    timeline = [
-        _timed(lambda: schedule_shifts(schedule, window_start, window_end))[0]
-        for _ in range(REPEAT)
-    ]
-    pure_timeline = [
-        _timed(lambda: shifts.final_shifts(layers, overrides, window_start, window_end))[0]
-        for _ in range(REPEAT)
-    ]
+    timeline, timeline_cpu = metered(
+        "timeline",
+        lambda: [
+            _timed(lambda: schedule_shifts(schedule, window_start, window_end))[0]
+            for _ in range(REPEAT)
+        ],
+    )
+    pure_timeline, pure_timeline_cpu = metered(
+        "timeline",
+        lambda: [
+            _timed(lambda: shifts.final_shifts(layers, overrides, window_start, window_end))[0]
+            for _ in range(REPEAT)
+        ],
+    )
 
     def lookup(at: datetime) -> tuple[int, ...]:
         fresh = Schedule.objects.get(pk=schedule.pk)  # as the engine reads it, with its version
         return oncall_user_ids(fresh, at)
 
     rng = random.Random(11)
-    base = window_start + timedelta(days=30)
-    cold = []
-    for _ in range(COLD):
-        oncall_forget()
-        cold.append(_timed(lambda: lookup(base))[0])
-    oncall_forget()
-    lookup(base)  # fills the cache for [base - 5 min, base + 2 days)
-    span = int(CACHE_AHEAD.total_seconds()) - 60
-    instants = [base + timedelta(seconds=rng.randrange(0, span)) for _ in range(LOOKUPS)]
-    warm, agree = [], 0
-    for at in instants:
-        elapsed, users = _timed(partial(lookup, at))
-        warm.append(elapsed)
-        agree += users == shifts.oncall_at(layers, overrides, at)
-    pure_lookup = [_timed(partial(shifts.oncall_at, layers, overrides, at))[0] for at in instants]
-    row_read = [_timed(lambda: Schedule.objects.get(pk=schedule.pk))[0] for _ in range(LOOKUPS)]
-    loaded = Schedule.objects.get(pk=schedule.pk)
-    cached_only = [_timed(partial(oncall_user_ids, loaded, at))[0] for at in instants]
-    inputs = [
-        _timed(lambda: schedule_inputs(schedule, window_start, window_end))[0]
-        for _ in range(REPEAT)
-    ]
 
-    print(
-        json.dumps(
-            {
-                "benchmark": "schedules",
-                "config": {
-                    "timezone": ZONE,
-                    "layers": described,
-                    "layer_versions": len(layers),
-                    "overrides": OVERRIDES,
-                    "overrides_read_for_window": len(overrides),
-                    "window_days": WINDOW.days,
-                    "final_shifts_in_window": len(final),
-                    "timeline_repetitions": REPEAT,
-                    "cold_lookups": COLD,
-                    "warm_lookups": LOOKUPS,
-                    "schedule_id": schedule.pk,
-                    "organization": schedule.organization.domain,
-                },
-                "timeline_120_days": {
-                    "schedule_selectors.schedule_shifts (with DB reads)": _figures(timeline),
-                    "shifts.final_shifts (pure)": _figures(pure_timeline),
-                    "of which schedule_inputs (the DB reads)": _figures(inputs),
-                },
-                "oncall_lookup": {
-                    "oncall_user_ids cold (fresh row + cache fill)": _figures(cold),
-                    "oncall_user_ids warm (fresh row + cached)": _figures(warm),
-                    "of which the Schedule row read": _figures(row_read),
-                    "oncall_user_ids warm, row already loaded": _figures(cached_only),
-                    "shifts.oncall_at (pure, uncached)": _figures(pure_lookup),
-                    "warm answers equal to shifts.oncall_at": f"{agree}/{LOOKUPS}",
-                },
-                "targets": {"timeline_ms_below": 20, "lookup_ms_below": 2},
-                "cpus": os.cpu_count(),
-                # Other work on the box inflates every figure; the 1-minute load at the end.
-                "load_average_1min": round(os.getloadavg()[0], 2),
-            },
-            indent=2,
-        )
+    def cold_loop() -> list[float]:
+        cold = []
+        for _ in range(COLD):
+            oncall_forget()
+            cold.append(_timed(lambda: lookup(at_base))[0])
+        return cold
+
+    at_base = window_start + timedelta(days=30)
+    cold, cold_cpu = metered("lookup", cold_loop)
+    oncall_forget()
+    lookup(at_base)  # fills the cache for [at_base - 5 min, at_base + 2 days)
+    span = int(CACHE_AHEAD.total_seconds()) - 60
+    instants = [at_base + timedelta(seconds=rng.randrange(0, span)) for _ in range(LOOKUPS)]
+    answers: list[tuple[int, ...]] = []
+
+    def warm_loop() -> list[float]:
+        samples = []
+        for at in instants:
+            elapsed, users = _timed(partial(lookup, at))
+            samples.append(elapsed)
+            answers.append(users)
+        return samples
+
+    warm, warm_cpu = metered("lookup", warm_loop)
+    agree = sum(
+        users == shifts.oncall_at(layers, overrides, at)
+        for users, at in zip(answers, instants, strict=True)
     )
+    pure_lookup, pure_lookup_cpu = metered(
+        "lookup",
+        lambda: [_timed(partial(shifts.oncall_at, layers, overrides, at))[0] for at in instants],
+    )
+    row_read, row_read_cpu = metered(
+        "read",
+        lambda: [_timed(lambda: Schedule.objects.get(pk=schedule.pk))[0] for _ in range(LOOKUPS)],
+    )
+    loaded = Schedule.objects.get(pk=schedule.pk)
+    cached_only, cached_only_cpu = metered(
+        "lookup", lambda: [_timed(partial(oncall_user_ids, loaded, at))[0] for at in instants]
+    )
+    inputs, inputs_cpu = metered(
+        "read",
+        lambda: [
+            _timed(lambda: schedule_inputs(schedule, window_start, window_end))[0]
+            for _ in range(REPEAT)
+        ],
+    )
+
+    out: dict[str, Any] = {
+        "benchmark": "schedules",
+        "config": {
+            "timezone": ZONE,
+            "layers": described,
+            "layer_versions": len(layers),
+            "overrides": OVERRIDES,
+            "overrides_read_for_window": len(overrides),
+            "window_days": WINDOW.days,
+            "final_shifts_in_window": len(final),
+            "timeline_repetitions": REPEAT,
+            "cold_lookups": COLD,
+            "warm_lookups": LOOKUPS,
+            "schedule_id": schedule.pk,
+            "organization": schedule.organization.domain,
+        },
+        "baseline": base,
+        "cpu_components": baseline.components(
+            (), app="this process: the selectors and pure functions measured"
+        ),
+        "timeline_120_days": {
+            "schedule_selectors.schedule_shifts (with DB reads)": _with(timeline, timeline_cpu),
+            "shifts.final_shifts (pure)": _with(pure_timeline, pure_timeline_cpu),
+            "of which schedule_inputs (the DB reads)": _with(inputs, inputs_cpu),
+        },
+        "oncall_lookup": {
+            "oncall_user_ids cold (fresh row + cache fill)": _with(cold, cold_cpu),
+            "oncall_user_ids warm (fresh row + cached)": _with(warm, warm_cpu),
+            "of which the Schedule row read": _with(row_read, row_read_cpu),
+            "oncall_user_ids warm, row already loaded": _with(cached_only, cached_only_cpu),
+            "shifts.oncall_at (pure, uncached)": _with(pure_lookup, pure_lookup_cpu),
+            "warm answers equal to shifts.oncall_at": f"{agree}/{LOOKUPS}",
+        },
+        "targets": {"timeline_ms_below": 20, "lookup_ms_below": 2},
+        "cpus": os.cpu_count(),
+        # Other work on the box inflates every figure; the 1-minute load at the end.
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
+    print(json.dumps(out, indent=2))
+    rows = []
+    for group in ("timeline_120_days", "oncall_lookup"):
+        for name, figures in out[group].items():
+            if isinstance(figures, dict):
+                rows.append(
+                    (
+                        f"{name}, {figures['n']} calls one after another",
+                        f"p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms",
+                        figures["share_of_raw"],
+                        figures,
+                    )
+                )
+    baseline.print_table(base, rows)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,11 @@ with a burst of 4 (`FakeSlack.channel_rate`), the product's own pace
    last change).
 
 CPU seconds of each process (tree) per phase, and of this process (fake + load generator).
-Prints one JSON object on stdout and a short Markdown table on stderr.
+Beside them (bench/support/baseline.py): the raw-PostgreSQL baseline measured in the same run
+before the processes start, the posting rate (paced: what the load asked of the machine) and
+the burst's changes a second (unpaced) as shares of it, and CPU ms of every component (each
+process, PostgreSQL, Redis; this process, not summed into `_all`) per incident posted and per
+change of the burst. Prints one JSON object on stdout and short Markdown tables on stderr.
 
     eval "$(make -s services)"; .venv/bin/python manage.py migrate
     .venv/bin/python bench/slack.py [--incidents 1000 --rate 20 --channels 25]
@@ -65,7 +69,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import cpu, procfile, stats  # noqa: E402
+from bench.support import baseline, cpu, procfile, stats  # noqa: E402
 from bench.support.webhooks import alert_body, post_all  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
@@ -715,6 +719,7 @@ def main() -> None:
         "OPSDUTY_SLACK_API_URL": fake.api_url,
         "OPSDUTY_API_RATE": API_RATE,
     }
+    base = baseline.measure()
     load = os.getloadavg()
     processes = {name: procfile.start(name, env) for name in PROCESSES}
     try:
@@ -722,6 +727,7 @@ def main() -> None:
         procfile.wait_for_worker()
         time.sleep(1.0)  # let beat start its schedule
         usage = cpu.Usage(processes, "bench (fake + load)")
+        meter = baseline.CpuMeter(processes, own="bench").start()
         paths = bench["paths"]
         dedups = [f"slack-{bench['stamp']}-{n}" for n in range(args.incidents)]
         events = [
@@ -731,6 +737,7 @@ def main() -> None:
         waited = _wait_for_posts(fake, org, args.incidents, args.timeout)
         settled = _wait_quiet(fake, POST_QUIET_SECONDS, args.timeout)
         cpu_posting = usage.mark()
+        per_incident = meter.stop(args.incidents, "incident")
         posting = _posting_figures(fake, org, sent)
 
         chosen = _chosen(org, args.burst_incidents)
@@ -744,6 +751,7 @@ def main() -> None:
             settings.CSRF_HEADER_NAME.removeprefix("HTTP_").replace("_", "-"),
         )
         burst_started = time.time()
+        meter.start()
         fired = _fire(plan, sender, args.clients)
 
         def all_final() -> bool:
@@ -751,6 +759,8 @@ def main() -> None:
 
         converged = _wait_quiet(fake, BURST_QUIET_SECONDS, args.timeout, all_final)
         cpu_burst = usage.mark()
+        changes_sent = sum(len(steps) for steps in plan.values())
+        per_change = meter.stop(changes_sent, "change")
         burst = _burst_figures(fake, org, chosen, plan, burst_started)
         channel_rate = _channel_figures(fake, bench["channels"], burst_started)
         with fake.state.lock:
@@ -773,7 +783,14 @@ def main() -> None:
         else "unpaced",
         "policy": "none (nobody paged): the services' Slack channels only",
         "queued_tasks_at_start": queued_at_start,
+        "baseline": base,
+        "cpu_components": baseline.components(
+            PROCESSES, bench="this process: the fake Slack and the load (not in _all)"
+        ),
         "posting": {
+            "posts_per_second": round(args.incidents / sent.seconds, 1),
+            "share_of_raw": baseline.share_of_raw(args.incidents / sent.seconds, base),
+            **per_incident,
             "post_seconds": round(sent.seconds, 2),
             "post_statuses": {str(k): v for k, v in sorted(sent.statuses.items())},
             "seconds_waited_after_posts": round(waited, 1),
@@ -785,6 +802,9 @@ def main() -> None:
             "clients": args.clients,
             "seed": args.seed,
             "seconds_sending": round(fired, 2),
+            "changes_per_second": round(changes_sent / fired, 1) if fired else None,
+            "share_of_raw": baseline.share_of_raw(changes_sent / fired if fired else None, base),
+            **per_change,
             "seconds_waited_after_sending": round(converged, 1),
             **burst,
         },
@@ -811,6 +831,28 @@ def main() -> None:
     }
     print(json.dumps(out, indent=2))
     print(_table(out), file=sys.stderr)
+    posting_out, burst_out = out["posting"], out["burst"]
+    baseline.print_table(
+        base,
+        [
+            (
+                f"{args.incidents} webhook events paced at {args.rate:g}/s over"
+                f" {args.channels} channels, each a Slack message",
+                f"{posting_out['posts_per_second']} POSTs/s, POST to message p99"
+                f" {posting_out['post_sent_to_message_at_slack']['p99_ms']} ms",
+                posting_out["share_of_raw"],
+                posting_out,
+            ),
+            (
+                f"{changes_sent} changes on {args.burst_incidents} incidents, unpaced,"
+                f" {args.clients} connections, until every message is final",
+                f"{burst_out['changes_per_second']} changes/s,"
+                f" {burst_out['chat_update_calls']} chat.update calls",
+                burst_out["share_of_raw"],
+                burst_out,
+            ),
+        ],
+    )
 
 
 if __name__ == "__main__":

@@ -24,7 +24,11 @@ the services, so each person's reply codes (1..99, round-robin) stay unique in t
    reply" timeline lines per incident (missed: none; duplicated: more than one).
 
 CPU seconds of each process (tree) per phase, and of this process (fake + load generator).
-Prints one JSON object on stdout and a short Markdown table on stderr.
+Beside them (bench/support/baseline.py): the raw-PostgreSQL baseline measured in the same run
+before the processes start, each phase's rate as a share of it (paced: what the load asked of
+the machine), and CPU ms of every component (each process, PostgreSQL, Redis; this process,
+not summed into `_all`) per incident paged, per status callback, per reply. Prints one JSON
+object on stdout and short Markdown tables on stderr.
 
     eval "$(make -s services)"; .venv/bin/python manage.py migrate
     .venv/bin/python bench/telephony.py [--incidents 1000 --rate 20]
@@ -48,7 +52,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import cpu, procfile, stats  # noqa: E402
+from bench.support import baseline, cpu, procfile, stats  # noqa: E402
 from bench.support.webhooks import alert_body, post_all  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
@@ -403,6 +407,7 @@ def main() -> None:
         "OPSDUTY_TWILIO_API_URL": fake.url,
         "OPSDUTY_PUBLIC_URL": WEB,
     }
+    base = baseline.measure()
     load = os.getloadavg()
     processes = {name: procfile.start(name, env) for name in PROCESSES}
     try:
@@ -410,6 +415,7 @@ def main() -> None:
         procfile.wait_for_worker()
         time.sleep(1.0)  # let beat start its schedule
         usage = cpu.Usage(processes, "bench (fake + load)")
+        meter = baseline.CpuMeter(processes, own="bench").start()
         paths = bench["paths"]
         dedups = [f"tel-{bench['stamp']}-{n}" for n in range(args.incidents)]
         events = [
@@ -418,6 +424,10 @@ def main() -> None:
         sent = post_all(PORT, events, rate=args.rate, clients=args.clients)
         waited = _wait_for_pages(org, args.incidents, args.timeout)
         cpu_paging = usage.mark()
+        per_incident = meter.stop(args.incidents, "incident")
+        with fake.lock:
+            callbacks_while_paging = len(fake.timings["status"])
+        meter.start()
         settle_started = time.monotonic()
         fake.settle(timeout=args.timeout)  # the status callbacks (sent, delivered)
         callbacks_seconds = time.monotonic() - settle_started
@@ -425,17 +435,21 @@ def main() -> None:
         paging = _paging_figures(fake, org, sent)
         with fake.lock:
             status_http = [seconds for _, seconds in fake.timings["status"]]
+        # Those answered while paging are in the paging's figures.
+        per_callback = meter.stop(len(status_http) - callbacks_while_paging, "callback")
         paging["status_callbacks"] = {
             "count": len(status_http),
             "http_request_to_answer": stats.ms(status_http),
             "seconds_draining_after_last_sms": round(callbacks_seconds, 1),
         }
         replies = _reply_list(org, bench["phones"])
+        meter.start()
         results, reply_seconds = _send_replies(
             fake, replies, bench["number"], args.reply_rate, args.senders
         )
         fake.settle(timeout=args.timeout)
         cpu_replies = usage.mark()
+        per_reply = meter.stop(len(results), "reply")
         reply_figures = _reply_figures(fake, org, results, args.incidents)
     finally:
         for process in processes.values():
@@ -448,7 +462,14 @@ def main() -> None:
         "people": args.people,
         "policy": "notify the service's person (rule: SMS at 0 minutes)",
         "queued_tasks_at_start": queued_at_start,
+        "baseline": base,
+        "cpu_components": baseline.components(
+            PROCESSES, bench="this process: the fake Twilio and the load (not in _all)"
+        ),
         "paging": {
+            "posts_per_second": round(args.incidents / sent.seconds, 1),
+            "share_of_raw": baseline.share_of_raw(args.incidents / sent.seconds, base),
+            **per_incident,
             "post_seconds": round(sent.seconds, 2),
             "post_statuses": {str(k): v for k, v in sorted(sent.statuses.items())},
             "seconds_waited_after_posts": round(waited, 1),
@@ -459,6 +480,9 @@ def main() -> None:
             "rate_per_second": args.reply_rate or "unpaced",
             "senders": args.senders,
             "seconds": round(reply_seconds, 1),
+            "replies_per_second": round(len(results) / reply_seconds, 1),
+            "share_of_raw": baseline.share_of_raw(len(results) / reply_seconds, base),
+            **per_reply,
             **reply_figures,
         },
         "cpu": {
@@ -484,8 +508,36 @@ def main() -> None:
         "cpus": os.cpu_count(),
         "load_average_before_and_after": [round(load[0], 2), round(os.getloadavg()[0], 2)],
     }
+    out["paging"]["status_callbacks"].update(per_callback)
     print(json.dumps(out, indent=2))
     print(_table(out), file=sys.stderr)
+    paging, replying = out["paging"], out["replies"]
+    baseline.print_table(
+        base,
+        [
+            (
+                f"{args.incidents} webhook events paced at {args.rate:g}/s, each an SMS page",
+                f"{paging['posts_per_second']} POSTs/s, POST to SMS p99"
+                f" {paging['post_sent_to_sms_at_twilio']['p99_ms']} ms",
+                paging["share_of_raw"],
+                paging,
+            ),
+            (
+                "the status callbacks (sent, delivered) left after the pages, drained",
+                f"{paging['status_callbacks']['cpu_measured_over']['callbacks']} of"
+                f" {paging['status_callbacks']['count']} callbacks (the rest: in the pages')",
+                None,
+                paging["status_callbacks"],
+            ),
+            (
+                f"{len(results)} SMS replies at {args.reply_rate:g}/s, {args.senders} senders",
+                f"{replying['replies_per_second']} replies/s, send to answer p99"
+                f" {replying['fake_send_to_twiml_answer']['p99_ms']} ms",
+                replying["share_of_raw"],
+                replying,
+            ),
+        ],
+    )
 
 
 if __name__ == "__main__":

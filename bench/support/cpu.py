@@ -50,8 +50,17 @@ def postgres_cpu_seconds() -> float:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
-    raw = Path(f"/proc/{backend}/stat").read_text()
-    postmaster = int(raw[raw.rindex(")") + 2 :].split()[1])
+    return postmaster_cpu_seconds(parent_pid(backend))
+
+
+def parent_pid(pid: int) -> int:
+    """The parent of `pid` (a PostgreSQL backend's is its postmaster)."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    return int(raw[raw.rindex(")") + 2 :].split()[1])
+
+
+def postmaster_cpu_seconds(postmaster: int) -> float:
+    """`postgres_cpu_seconds` of the server whose postmaster is `postmaster`."""
     pids, stats = _tree(postmaster)
     own = stats[postmaster]
     exited = (int(own[13]) + int(own[14])) / CLOCK_TICKS
