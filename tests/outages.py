@@ -15,8 +15,10 @@ import socket
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 
@@ -237,3 +239,47 @@ def request(
 def get(url: str, **headers: str) -> tuple[int, bytes]:
     status, _, body = request(url, headers=headers)
     return status, body
+
+
+THREAD_DEADLINE = 10.0  # seconds: only stops a hung test
+
+
+def in_thread(fn: Callable[[], Any]) -> tuple[bool, Any]:
+    """Run `fn` on another thread (its own database connection); (finished in time, result).
+
+    An exception in `fn` is raised here."""
+    from django.db import connection
+
+    result: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            result["value"] = fn()
+        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
+            result["error"] = error
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=THREAD_DEADLINE)
+    if "error" in result:
+        raise result["error"]
+    return not thread.is_alive(), result.get("value")
+
+
+def terminate_my_backend(*_: object) -> None:
+    """What a PostgreSQL restart does to this thread's connection, from a second connection
+    (waiting until the backend is gone)."""
+    from django.db import connection, connections
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
+            assert cursor.fetchone()[0]
+    finally:
+        other.close()

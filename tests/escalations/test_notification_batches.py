@@ -11,14 +11,13 @@ locmem backend, as tests/escalations/test_notification_lease.py.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core import mail
-from django.db import connection, connections
+from django.db import connection
 
 from escalations.models import Notification
 from escalations.notifications import services as notifications
@@ -30,8 +29,7 @@ from incidents.ingest import services as ingest
 from incidents.models import Incident, IncidentResponder, LogAction
 from opsduty.events import EventData
 from opsduty.models import Service, User
-
-THREAD_DEADLINE = 10.0  # seconds: only stops a hung test
+from tests.outages import in_thread, terminate_my_backend
 
 
 @pytest.fixture(autouse=True)
@@ -81,7 +79,7 @@ class _Provider:
     message, before the outcome is recorded; `refuse` holds the rows it refuses."""
 
     def __init__(self) -> None:
-        self.during: dict[int, Callable[[Notification], None]] = {}
+        self.during: dict[int, Callable[[Notification], object]] = {}
         self.refuse: set[int] = set()
         self.calls: list[int] = []
 
@@ -101,27 +99,6 @@ def provider() -> Iterator[_Provider]:
     provider_register("email", installed)
     yield installed
     provider_register("email", None)
-
-
-def _in_thread(fn: Callable[[], Any]) -> Any:
-    """`fn()` on another thread (its own database connection); its result."""
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            result["value"] = fn()
-        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
-            result["error"] = error
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout=THREAD_DEADLINE)
-    assert not thread.is_alive()
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
 
 
 @pytest.mark.django_db(transaction=True)
@@ -156,7 +133,10 @@ def test_a_second_sender_of_the_same_rows_sends_nothing(
 
     def meanwhile(_: Notification) -> None:
         assert not connection.in_atomic_block  # the sends run outside any transaction
-        second["statuses"] = _in_thread(lambda: notifications_deliver(notification_ids=ids))
+        finished, second["statuses"] = in_thread(
+            lambda: notifications_deliver(notification_ids=ids)
+        )
+        assert finished
 
     provider.during[ids[2]] = meanwhile
     assert notifications_deliver(notification_ids=ids) == ["sent"] * 5
@@ -173,7 +153,7 @@ def test_a_failure_and_an_acknowledge_in_a_batch_are_recorded_as_for_one_row(
     rows = _emails(incidents, member)
     refused, acknowledged = rows[1], rows[3]
     provider.refuse.add(refused.pk)
-    provider.during[acknowledged.pk] = lambda _: _in_thread(
+    provider.during[acknowledged.pk] = lambda _: in_thread(
         lambda: incident_services.incident_acknowledge(incident=incidents[3], by=owner)
     )
     statuses = notifications_deliver(notification_ids=[row.pk for row in rows])
@@ -196,27 +176,12 @@ def test_a_failure_and_an_acknowledge_in_a_batch_are_recorded_as_for_one_row(
         assert _sent_lines(incidents[n], member) == [f"Email to {member.get_full_name()}: sent"]
 
 
-def _terminate_my_backend(_: Notification) -> None:
-    """What a PostgreSQL restart does to the sender's connection (see
-    test_notification_lease.py)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    other = connections.create_connection("default")
-    try:
-        with other.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
-            assert cursor.fetchone()[0]
-    finally:
-        other.close()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_broken_before_the_batch_record_records_each_once(
     incidents: list[Incident], member: User, provider: _Provider
 ) -> None:
     rows = _emails(incidents, member)
-    provider.during[rows[-1].pk] = _terminate_my_backend
+    provider.during[rows[-1].pk] = terminate_my_backend
     assert notifications_deliver(notification_ids=[row.pk for row in rows]) == ["sent"] * 5
     assert len(mail.outbox) == 5
     for incident, row in zip(incidents, rows, strict=True):

@@ -11,7 +11,6 @@ tests/notifications/test_outbox.py.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,7 +18,7 @@ from typing import Any
 import pytest
 import time_machine
 from django.core import mail
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from escalations.models import Notification, NotificationStatus
 from escalations.notifications import services as notifications
@@ -37,10 +36,10 @@ from incidents.models import Incident, LogAction
 from opsduty.events import EventData
 from opsduty.models import Service, User
 from tests.notifications.conftest import ScriptedProvider
+from tests.outages import in_thread, terminate_my_backend
 from tests.waiting import wait_until
 
 START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-THREAD_DEADLINE = 10.0  # seconds: only stops a hung test
 
 
 @pytest.fixture(autouse=True)
@@ -73,28 +72,6 @@ def _sent_lines(incident: Incident, user: User) -> list[str]:
     return [m for m in _lines(incident) if m.startswith(f"Email to {user.get_full_name()}: sent")]
 
 
-def _in_thread(fn: Callable[[], Any]) -> tuple[bool, Any]:
-    """Run `fn` on another thread (its own database connection); (finished in time, result).
-
-    An exception in `fn` is raised here."""
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            result["value"] = fn()
-        except BaseException as error:  # noqa: BLE001 - handed to the test's thread
-            result["error"] = error
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout=THREAD_DEADLINE)
-    if "error" in result:
-        raise result["error"]
-    return not thread.is_alive(), result.get("value")
-
-
 class _Provider:
     """The real email provider, and `during(notification)` after it accepted the message and
     before the outcome is recorded."""
@@ -123,21 +100,6 @@ def install() -> Iterator[Callable[[str, Any], None]]:
         provider_register(channel, None)
 
 
-def _terminate_my_backend(_: Notification) -> None:
-    """What a PostgreSQL restart does to the sender's connection, from a second connection
-    (waiting until the backend is gone)."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    other = connections.create_connection("default")
-    try:
-        with other.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s, 5000)", [pid])
-            assert cursor.fetchone()[0]
-    finally:
-        other.close()
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_connection_broken_after_the_send_records_the_outcome_once(
     incident: Incident,
@@ -145,7 +107,7 @@ def test_a_connection_broken_after_the_send_records_the_outcome_once(
     install: Callable[[str, Any], None],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    provider = _Provider(_terminate_my_backend)
+    provider = _Provider(terminate_my_backend)
     install("email", provider)
     email = _email(incident, member)
     with caplog.at_level(logging.WARNING, logger=notifications.__name__):
@@ -175,7 +137,7 @@ def test_a_live_lease_keeps_other_senders_off_while_no_lock_is_held(
 
     def meanwhile(notification: Notification) -> None:
         assert not connection.in_atomic_block  # the send runs outside any transaction
-        finished, seen["second"] = _in_thread(
+        finished, seen["second"] = in_thread(
             lambda: notification_deliver(notification_id=notification.pk)
         )
         assert finished
@@ -196,7 +158,7 @@ def test_a_live_lease_keeps_other_senders_off_while_no_lock_is_held(
                 )
             return True
 
-        seen["locked"] = _in_thread(lock_both)[1]
+        seen["locked"] = in_thread(lock_both)[1]
 
     provider = _Provider(meanwhile)
     install("email", provider)
@@ -213,7 +175,7 @@ def test_a_notification_acknowledged_during_its_send_is_recorded_as_sent(
     incident: Incident, member: User, owner: User, install: Callable[[str, Any], None]
 ) -> None:
     def acknowledge(_: Notification) -> None:
-        finished, _result = _in_thread(
+        finished, _result = in_thread(
             lambda: incident_services.incident_acknowledge(incident=incident, by=owner)
         )
         assert finished  # the send holds no lock that the acknowledge waits for
@@ -239,7 +201,7 @@ def test_a_failure_during_an_acknowledge_is_not_retried(
 ) -> None:
     class Refusing(ScriptedProvider):
         def send(self, notification: Notification) -> Receipt:
-            finished, _result = _in_thread(
+            finished, _result = in_thread(
                 lambda: incident_services.incident_acknowledge(incident=incident, by=owner)
             )
             assert finished

@@ -251,13 +251,7 @@ def test_a_batch_of_new_incidents_pages_each_person_once_per_incident(
     step_add(policy=policy, by=None, kind=StepKind.NOTIFY, users=[owner, member])
     service_set_policy(service=service, policy=policy, by=None)
     mail.outbox = []
-    for n in range(6):  # stored, not yet processed: one batch for the drain below
-        factories.make_raw_event(
-            organization=service.organization,
-            webhook=webhook,
-            routing_key=service.routing_key,
-            body={"title": f"alert {n}", "dedup_id": f"k{n % 4}"},
-        )
+    _store_batch(webhook, service, 6, 4)
     assert services.raw_events_drain(linger=0) == 6
     assert Incident.objects.count() == 4
     # The worker delivers what the batch queued after its commit.
