@@ -1,8 +1,8 @@
 """Reads for the owners' Diagnostics page: configurations that would miss notifications.
 
-Every list but the schedule gaps is read in a fixed number of queries (targets prefetched),
-whatever the size of the organization; the gaps cost two queries per schedule that a policy
-notifies (its layer versions and overrides, through `schedule_selectors.schedule_gaps`).
+Every list is read in a fixed number of queries (targets prefetched), whatever the size of
+the organization; the gaps of all the schedules that policies notify take two (their layer
+versions and overrides, through `schedule_selectors.schedule_gaps_many`).
 "Pageable" is what the engine pages (`escalations.engine.targets.step_targets`): an active user who
 is not a stakeholder, named on the step, a member of a team on it, or on call in its schedule.
 """
@@ -24,7 +24,7 @@ from escalations.notifications.rules import (
     users_channels,
     users_without_contact,
 )
-from escalations.schedules.selectors import schedule_gaps
+from escalations.schedules.selectors import schedule_gaps_many
 from opsduty.models import Organization, Role, Service, Team, User
 
 NOTIFY_KINDS = (StepKind.NOTIFY, StepKind.NOTIFY_IF_EVENTS, StepKind.NOTIFY_IF_TIME)
@@ -158,11 +158,12 @@ def schedule_gap_list(*, organization: Organization, now: datetime) -> list[Sche
         policies.setdefault(step.policy_id, step.policy)
     end = now + GAP_HORIZON
     found = []
+    every_gap = schedule_gaps_many([schedule for schedule, _ in used.values()], now, end)
     for schedule, policies in used.values():
         zone = zoneinfo.ZoneInfo(schedule.timezone)
         gaps = [
             (max(start, now).astimezone(zone), min(stop, end).astimezone(zone))
-            for start, stop in schedule_gaps(schedule, now, end)
+            for start, stop in every_gap[schedule.pk]
             if stop > now and start < end
         ]
         if gaps:
@@ -198,8 +199,7 @@ def unverified_phone_list(*, organization: Organization) -> list[ContactProblem]
 
 
 def diagnostics_for(*, organization: Organization, now: datetime | None = None) -> Diagnostics:
-    """Every diagnostics finding of one organization (about ten queries, plus two per
-    schedule that a policy notifies)."""
+    """Every diagnostics finding of one organization (about a dozen queries)."""
     services = (
         Service.objects.for_org(organization)
         .filter(escalation_policy__isnull=True)
