@@ -8,6 +8,7 @@ from django import forms
 from django.core.validators import RegexValidator
 
 from integrations.twilio.models import TwilioAccount
+from opsduty.longchoices import NameChoiceField
 from opsduty.models import Organization, Service
 from opsduty.tenancy import scoped
 
@@ -101,13 +102,28 @@ class DestinationForm(forms.Form):
     digit = forms.TypedChoiceField(
         label="Digit", coerce=int, choices=[(d, str(d)) for d in range(1, 10)]
     )
-    service = forms.ModelChoiceField(label="Service", queryset=Service.objects.none())
+    service = NameChoiceField(label="Service", queryset=Service.objects.none())
 
-    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        organization: Organization,
+        services: list[tuple[int, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """`services`: the options as `destination_services` read them, once for every
+        number of the settings page (else each form reads them: a query per number)."""
         super().__init__(*args, **kwargs)
         field = self.fields["service"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = scoped(Service, organization).order_by("name")
+        if services is not None:
+            field.choices = [("", field.empty_label), *services]  # the queryset still checks
+
+
+def destination_services(organization: Organization) -> list[tuple[int, str]]:
+    """The services a destination may point at, as (id, name), by name."""
+    return list(scoped(Service, organization).order_by("name").values_list("pk", "name"))
 
 
 class AddressForm(forms.Form):
