@@ -8,6 +8,7 @@ from django import forms
 
 from integrations.slack.models import SlackChannel, SlackWorkspace
 from integrations.slack.setup import selectors
+from opsduty.longchoices import FastSelect
 
 __all__ = ["ChannelSettingsForm", "ServiceChannelForm", "UninstallForm"]
 
@@ -24,6 +25,7 @@ class ChannelSettingsForm(forms.Form):
     default_channel = forms.ChoiceField(
         label="Default channel",
         required=False,
+        widget=FastSelect,
         help_text="New incidents are posted here unless their service names its own channel.",
     )
     thread_replies = forms.BooleanField(
@@ -53,7 +55,7 @@ class ChannelSettingsForm(forms.Form):
 
 
 class ServiceChannelForm(forms.Form):
-    channel = forms.ChoiceField(label="Slack channel", required=False)
+    channel = forms.ChoiceField(label="Slack channel", required=False, widget=FastSelect)
 
     def __init__(
         self,
