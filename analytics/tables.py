@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db.models import Model
@@ -145,6 +145,10 @@ def value_text(kind: str, value: Any) -> str:
     return "" if value is None else str(value)
 
 
+# Rows of a table on one page (the CSV has them all).
+PAGE_ROWS = 50
+
+
 @dataclass(frozen=True)
 class Cell:
     header: str
@@ -158,7 +162,20 @@ class Row:
     name: str
     values: dict[str, Any]
     url: str | None = None
-    cells: list[Cell] = field(default_factory=list)
+    columns: tuple[Column, ...] = ()  # set by its Table
+
+    @property
+    def cells(self) -> list[Cell]:
+        """The row's cells as the page shows them (made when drawn: a table of 2,000
+        services shows a page of them)."""
+        return [
+            Cell(
+                column.header,
+                value_text(column.kind, self.values[column.key]),
+                self.values[column.key],
+            )
+            for column in self.columns
+        ]
 
 
 @dataclass
@@ -177,14 +194,15 @@ class Table:
 
     def __post_init__(self) -> None:
         for row in self.rows:
-            row.cells = [
-                Cell(
-                    column.header,
-                    value_text(column.kind, row.values[column.key]),
-                    row.values[column.key],
-                )
-                for column in self.columns
-            ]
+            row.columns = self.columns
+
+    def page(self, number: int, size: int = PAGE_ROWS) -> Table:
+        """The same table with only the rows of page `number` (from 1; clamped)."""
+        number = min(max(number, 1), self.page_count(size))
+        return replace(self, rows=self.rows[(number - 1) * size : number * size])
+
+    def page_count(self, size: int = PAGE_ROWS) -> int:
+        return max(1, -(-len(self.rows) // size))
 
     @property
     def width(self) -> int:
