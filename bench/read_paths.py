@@ -300,6 +300,10 @@ def _deep_incident_page(first_page: str, ids: Ids) -> str | None:
     href = urljoin("/incidents/", link.group(1).replace("&amp;", "&"))
     if "page=" in href:
         return re.sub(r"page=\d+", f"page={DEEP // 50 + 1}", href)
+    if "after=" in href:  # opsduty/paging.py: the cursor of the row before the page
+        from opsduty.paging import cursor_encode
+
+        return re.sub(r"after=[^&]+", f"after={cursor_encode([ids.deep_incident + 1])}", href)
     if "before=" in href:
         return re.sub(r"before=\d+", f"before={ids.deep_incident + 1}", href)
     return None

@@ -10,10 +10,11 @@ is not a stakeholder, named on the step, a member of a team on it, or on call in
 from __future__ import annotations
 
 import zoneinfo
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Exists, OuterRef, Prefetch
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from escalations.models import EscalationPolicy, EscalationStep, Schedule, ScheduleLayer, StepKind
@@ -25,7 +26,7 @@ from escalations.notifications.rules import (
     users_without_contact,
 )
 from escalations.schedules.selectors import schedule_gaps_many
-from opsduty.models import Organization, Role, Service, Team, User
+from opsduty.models import Organization, Role, Service, Team, TeamMembership, User
 
 NOTIFY_KINDS = (StepKind.NOTIFY, StepKind.NOTIFY_IF_EVENTS, StepKind.NOTIFY_IF_TIME)
 # How far ahead the gaps of schedules that policies notify are looked for.
@@ -79,31 +80,69 @@ class Diagnostics:
         )
 
 
-def _pageable(user: User) -> bool:
-    return user.is_active and user.role != Role.STAKEHOLDER
+@dataclass(frozen=True)
+class _Targets:
+    """Who the organization's notify steps name, as ids (read in four queries, whatever the
+    number of steps): `users` and `teams` by step, `members` by team, `pageable` the active
+    people who are not stakeholders, `layered` the schedules with current layers."""
+
+    users: dict[int, list[int]]
+    teams: dict[int, list[int]]
+    members: dict[int, set[int]]
+    pageable: set[int]
+    layered: set[int]
+
+    def reaches_someone(self, step_id: int, schedule_id: int | None) -> bool:
+        """A schedule with at least one current layer counts as a target: when it has nobody
+        on call is a question of time, answered by the schedule gaps list."""
+        if any(u in self.pageable for u in self.users.get(step_id, ())):
+            return True
+        for team_id in self.teams.get(step_id, ()):
+            if any(u in self.pageable for u in self.members.get(team_id, ())):
+                return True
+        return schedule_id is not None and schedule_id in self.layered
 
 
-def _unreachable_reason(step: EscalationStep, layered: set[int]) -> str | None:
-    """Why the step pages nobody, or None when someone would be paged.
-
-    A schedule with at least one current layer counts as a target: when it has nobody on
-    call is a question of time, answered by the schedule gaps list. `layered` holds the ids
-    of the schedules with current layers.
-    """
-    users = list(step.users.all())
-    teams = list(step.teams.all())
-    if any(_pageable(u) for u in users) or any(
-        _pageable(u) for team in teams for u in team.members.all()
+def _targets(organization: Organization, step_ids: list[int]) -> _Targets:
+    users: dict[int, list[int]] = defaultdict(list)
+    for step_id, user_id in EscalationStep.users.through.objects.filter(
+        escalationstep_id__in=step_ids
+    ).values_list("escalationstep_id", "user_id"):
+        users[step_id].append(user_id)
+    teams: dict[int, list[int]] = defaultdict(list)
+    for step_id, team_id in EscalationStep.teams.through.objects.filter(
+        escalationstep_id__in=step_ids
+    ).values_list("escalationstep_id", "team_id"):
+        teams[step_id].append(team_id)
+    members: dict[int, set[int]] = defaultdict(set)
+    for team_id, user_id in TeamMembership.objects.for_org(organization).values_list(
+        "team_id", "user_id"
     ):
-        return None
-    if step.schedule_id is not None and step.schedule_id in layered:
-        return None
+        members[team_id].add(user_id)
+    pageable = set(
+        User.objects.for_org(organization)
+        .filter(is_active=True)
+        .exclude(role=Role.STAKEHOLDER)
+        .values_list("pk", flat=True)
+    )
+    layered = set(
+        ScheduleLayer.objects.for_org(organization)
+        .filter(effective_until__isnull=True)
+        .values_list("schedule_id", flat=True)
+        .distinct()
+    )
+    return _Targets(users, teams, members, pageable, layered)
+
+
+def _unreachable_reason(step: EscalationStep, targets: _Targets, names: dict[int, str]) -> str:
+    """Why the step pages nobody (it does not reach anyone: `_Targets.reaches_someone`)."""
     reasons = []
-    if users:
+    if targets.users.get(step.pk):
         reasons.append("its users are stakeholders or deactivated")
-    if teams:
-        names = ", ".join(team.name for team in teams)
-        reasons.append(f"no pageable members in {names}")
+    team_ids = targets.teams.get(step.pk, [])
+    if team_ids:
+        listed = ", ".join(sorted(names[team_id] for team_id in team_ids))
+        reasons.append(f"no pageable members in {listed}")
     if step.schedule is not None:
         reasons.append(f"its schedule “{step.schedule.name}” has no layers")
     if not reasons:
@@ -112,33 +151,23 @@ def _unreachable_reason(step: EscalationStep, layered: set[int]) -> str | None:
 
 
 def unreachable_step_list(*, organization: Organization) -> list[UnreachableStep]:
-    """Notify steps of the organization's policies that would page nobody, by policy."""
-    members = User.objects.filter(is_active=True).only("id", "role", "is_active")
-    layered = set(
-        ScheduleLayer.objects.for_org(organization)
-        .filter(effective_until__isnull=True)
-        .values_list("schedule_id", flat=True)
-        .distinct()
-    )
-    steps = (
-        EscalationStep.objects.for_org(organization)
-        .filter(kind__in=NOTIFY_KINDS)
+    """Notify steps of the organization's policies that would page nobody, by policy.
+
+    Who each step reaches is worked out from ids (four queries for every step); only the
+    steps found are read whole, with their policy and schedule."""
+    steps = EscalationStep.objects.for_org(organization).filter(kind__in=NOTIFY_KINDS)
+    ids = list(steps.values_list("pk", "schedule_id"))
+    targets = _targets(organization, [pk for pk, _ in ids])
+    found = [pk for pk, schedule_id in ids if not targets.reaches_someone(pk, schedule_id)]
+    if not found:
+        return []
+    names = dict(Team.objects.for_org(organization).values_list("pk", "name"))
+    return [
+        UnreachableStep(step=step, reason=_unreachable_reason(step, targets, names))
+        for step in steps.filter(pk__in=found)
         .select_related("policy", "policy__team", "schedule")
-        .prefetch_related(
-            Prefetch("users", queryset=User.objects.only("id", "role", "is_active")),
-            Prefetch(
-                "teams",
-                queryset=Team.objects.prefetch_related(Prefetch("members", queryset=members)),
-            ),
-        )
         .order_by("policy__name", "policy_id", "position")
-    )
-    found = []
-    for step in steps:
-        reason = _unreachable_reason(step, layered)
-        if reason is not None:
-            found.append(UnreachableStep(step=step, reason=reason))
-    return found
+    ]
 
 
 def schedule_gap_list(*, organization: Organization, now: datetime) -> list[ScheduleGaps]:
