@@ -163,6 +163,7 @@ class TimeZoneForm(forms.Form):
 
     time_zone = forms.ChoiceField(
         label="Organization time zone",
+        widget=FastSelect,
         error_messages={"invalid_choice": "Choose a time zone from the list, e.g. Europe/Oslo."},
     )
 

@@ -7,7 +7,7 @@ The metrics' definitions are the words of `analytics/facts.py` (the one SQL defi
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -306,10 +306,14 @@ def _names(user: User, dimension: str, ids: Iterable[int]) -> dict[int, str]:
     return {pk: "none" if pk == 0 else found.get(pk) or f"deleted {word} #{pk}" for pk in set(ids)}
 
 
-def _url(dimension: str, pk: int) -> str:
+def _url_maker(dimension: str) -> Callable[[int], str]:
+    """The page URL of an id of `dimension`: one `reverse` per table (one per row was a third
+    of the by-service tab's time at 2,000 services)."""
     name = _DIMENSIONS[dimension][2]
     kwarg = {"service": "service_id", "policy": "policy_id", "team": "team_id"}[dimension]
-    return reverse(name, kwargs={kwarg: pk})
+    marker = 987654321987
+    head, tail = reverse(name, kwargs={kwarg: marker}).split(str(marker))
+    return lambda pk: f"{head}{pk}{tail}"
 
 
 def breakdown_table(user: User, scope: Scope, filters: Filters, dimension: str) -> Table:
@@ -317,12 +321,13 @@ def breakdown_table(user: User, scope: Scope, filters: Filters, dimension: str) 
     groups = breakdown(scope, filters, dimension)
     names = _names(user, dimension, groups)
     linkable = _linkable(user, dimension)
+    url = _url_maker(dimension)
     rows = [
         Row(
             key=pk,
             name=names[pk],
             values=metrics.as_dict(),
-            url=_url(dimension, pk) if pk in linkable else None,
+            url=url(pk) if pk in linkable else None,
         )
         for pk, metrics in groups.items()
     ]

@@ -16,7 +16,9 @@ timed against one organization with 100,000 incidents, 2,000 services and 500 pe
 4. For each case: the status and body size, the queries it makes (counted in this process
    through Django's test client, CaptureQueriesContext: the same code as the server runs)
    and `--repeat` timed requests after 3 warm-up ones (p50 / p99 / max, milliseconds from
-   sending the request to the last byte of the answer, on loopback).
+   sending the request to the last byte of the answer, on loopback), with the CPU time the
+   web processes and PostgreSQL spent per request (from /proc: what an answer costs,
+   whatever else the machine runs, where the latency also holds the waits for a core).
 
 JSON on stdout, a Markdown table on stderr (`--json FILE` writes the JSON there too).
 
@@ -42,7 +44,7 @@ from urllib.parse import urljoin
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.support import procfile, stats  # noqa: E402
+from bench.support import cpu, procfile, stats  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 os.environ["OPSDUTY_DEBUG"] = "0"
@@ -331,15 +333,21 @@ def _count_queries(case: Case, client: Any) -> tuple[int, int]:
 
 
 def _time(
-    port: int, case: Case, headers: dict[str, str], repeat: int, budget: float
+    web: int, port: int, case: Case, headers: dict[str, str], repeat: int, budget: float
 ) -> dict[str, Any]:
+    """`repeat` timed requests after 3 warm-up ones, and the CPU the web processes and
+    PostgreSQL spent on them (from /proc: what the answer costs, whatever else the machine
+    runs; the latency also holds the waits for a core)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     seconds: list[float] = []
     status, size = 0, 0
     stop = time.monotonic() + budget
+    web_cpu = pg_cpu = 0.0
     for n in range(3 + repeat):
         if len(seconds) >= 10 and time.monotonic() > stop:
             break
+        if n == 3:
+            web_cpu, pg_cpu = cpu.tree_cpu_seconds(web), cpu.postgres_cpu_seconds()
         started = time.perf_counter()
         conn.request("GET", case.url, headers=headers)
         response = conn.getresponse()
@@ -348,8 +356,17 @@ def _time(
         status, size = response.status, len(body)
         if n >= 3:
             seconds.append(elapsed)
+    web_cpu = cpu.tree_cpu_seconds(web) - web_cpu
+    pg_cpu = cpu.postgres_cpu_seconds() - pg_cpu
     conn.close()
-    return {"status": status, "bytes": size, **stats.ms(seconds, digits=1)}
+    per = 1000 / max(1, len(seconds))
+    return {
+        "status": status,
+        "bytes": size,
+        **stats.ms(seconds, digits=1),
+        "web_cpu_ms": round(web_cpu * per, 1),
+        "postgres_cpu_ms": round(pg_cpu * per, 1),
+    }
 
 
 def _first_page(port: int, url: str, headers: dict[str, str]) -> str:
@@ -409,18 +426,20 @@ def _free_port() -> int:
 
 def _table(out: dict[str, Any]) -> str:
     lines = [
-        "| Page or endpoint | URL | status | queries | KB | p50 / p99 / max (ms) |",
-        "|---|---|---|---|---|---|",
+        "| Page or endpoint | URL | status | queries | KB | p50 / p99 / max (ms)"
+        " | CPU web + PostgreSQL (ms) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for case in out["cases"]:
         r = case["result"]
         if "p50_ms" not in r:
-            lines.append(f"| {case['name']} | `{case['url']}` | {r.get('error', '')} | | | |")
+            lines.append(f"| {case['name']} | `{case['url']}` | {r.get('error', '')} | | | | |")
             continue
         p99 = f"**{r['p99_ms']}**" if r["p99_ms"] >= TARGET_P99_MS else str(r["p99_ms"])
         lines.append(
             f"| {case['name']} | `{case['url'][:70]}` | {r['status']} | {r['queries']}"
-            f" | {r['bytes'] / 1024:.0f} | {r['p50_ms']} / {p99} / {r['max_ms']} |"
+            f" | {r['bytes'] / 1024:.0f} | {r['p50_ms']} / {p99} / {r['max_ms']}"
+            f" | {r.get('web_cpu_ms', '')} + {r.get('postgres_cpu_ms', '')} |"
         )
     return "\n".join(lines)
 
@@ -482,7 +501,7 @@ def main() -> None:
                 continue
             status, queries = _count_queries(case, api if case.api else session)
             headers = api_headers if case.api else ui_headers
-            timed = _time(port, case, headers, args.repeat, args.case_seconds)
+            timed = _time(web.pid, port, case, headers, args.repeat, args.case_seconds)
             case.result = {**timed, "queries": queries, "in_process_status": status}
             print(f"{case.name}: {timed['p50_ms']} / {timed['p99_ms']} ms", file=sys.stderr)
     finally:
