@@ -8,11 +8,12 @@ reads its options as (id, name) pairs. Both are only read when the form is drawn
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.forms.models import ModelChoiceIterator
+from django.utils.choices import BaseChoiceIterator
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -89,3 +90,14 @@ class NameChoiceField(_ModelChoiceField):
     def __init__(self, *args: Any, label_field: str = "name", **kwargs: Any) -> None:
         self.label_field = label_field
         super().__init__(*args, **kwargs)
+
+
+class SharedChoices(BaseChoiceIterator):
+    """Choices read once for many forms of a page (a select per row): Django normalizes a
+    list again for every field and widget it is given to, but leaves an iterator as it is."""
+
+    def __init__(self, choices: Iterable[tuple[Any, Any]]) -> None:
+        self.choices = list(choices)
+
+    def __iter__(self) -> Iterator[tuple[Any, Any]]:
+        return iter(self.choices)

@@ -15,7 +15,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from integrations.slack import selectors as slack_selectors
 from integrations.slack.models import SlackWorkspace
 from integrations.slack.setup import selectors, services
-from integrations.slack.setup.forms import ChannelSettingsForm, ServiceChannelForm, UninstallForm
+from integrations.slack.setup.forms import (
+    ChannelSettingsForm,
+    ServiceChannelForm,
+    UninstallForm,
+    service_channel_choices,
+)
 from opsduty.models import Service
 from opsduty.navigation import SettingsPage
 from opsduty.tenancy import get_for_org_or_404, scoped
@@ -62,10 +67,11 @@ def _page(
             if form_service.pk not in shown
         ]
         rows = []
+        choices = service_channel_choices(directory)
         for row in selectors.service_channel_list(services=[*refused, *page], directory=directory):
             form = (service_forms or {}).get(row.service.pk) or ServiceChannelForm(
                 workspace=workspace,
-                channels=directory,
+                choices=choices,
                 initial={"channel": row.channel_id},
                 prefix=f"service-{row.service.pk}",
             )

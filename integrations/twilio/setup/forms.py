@@ -8,7 +8,7 @@ from django import forms
 from django.core.validators import RegexValidator
 
 from integrations.twilio.models import TwilioAccount
-from opsduty.longchoices import NameChoiceField
+from opsduty.longchoices import NameChoiceField, SharedChoices
 from opsduty.models import Organization, Service
 from opsduty.tenancy import scoped
 
@@ -98,17 +98,22 @@ class NumberForm(forms.Form):
     voice_enabled = forms.BooleanField(label="Voice notifications", required=False)
 
 
+EMPTY_LABEL = "---------"  # Django's own, shown before a service is chosen
+
+
 class DestinationForm(forms.Form):
     digit = forms.TypedChoiceField(
         label="Digit", coerce=int, choices=[(d, str(d)) for d in range(1, 10)]
     )
-    service = NameChoiceField(label="Service", queryset=Service.objects.none())
+    service = NameChoiceField(
+        label="Service", queryset=Service.objects.none(), empty_label=EMPTY_LABEL
+    )
 
     def __init__(
         self,
         *args: Any,
         organization: Organization,
-        services: list[tuple[int, str]] | None = None,
+        services: SharedChoices | None = None,
         **kwargs: Any,
     ) -> None:
         """`services`: the options as `destination_services` read them, once for every
@@ -118,12 +123,13 @@ class DestinationForm(forms.Form):
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = scoped(Service, organization).order_by("name")
         if services is not None:
-            field.choices = [("", field.empty_label), *services]  # the queryset still checks
+            field.choices = services  # shown; the queryset still checks the value
 
 
-def destination_services(organization: Organization) -> list[tuple[int, str]]:
-    """The services a destination may point at, as (id, name), by name."""
-    return list(scoped(Service, organization).order_by("name").values_list("pk", "name"))
+def destination_services(organization: Organization) -> SharedChoices:
+    """The choices of `DestinationForm.service`: the services by name, as (id, name)."""
+    services = scoped(Service, organization).order_by("name").values_list("pk", "name")
+    return SharedChoices([("", EMPTY_LABEL), *services])
 
 
 class AddressForm(forms.Form):
