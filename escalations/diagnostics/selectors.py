@@ -215,12 +215,14 @@ def _phone_problems(user: User, used: set[str]) -> list[str]:
     return problems
 
 
-def unverified_phone_list(*, organization: Organization) -> list[ContactProblem]:
+def unverified_phone_list(
+    *, organization: Organization, channels: list[tuple[User, set[str]]] | None = None
+) -> list[ContactProblem]:
     """Active responders whose SMS or voice rules need a verified phone number they lack
     (the providers skip an unverified number), or who answered STOP to our SMS. People with
     no number at all are in `users_without_contact`."""
     found = []
-    for user, used in users_channels(organization):
+    for user, used in channels if channels is not None else users_channels(organization):
         problems = _phone_problems(user, used)
         if problems:
             found.append(ContactProblem(user=user, problems=problems))
@@ -242,11 +244,12 @@ def diagnostics_for(*, organization: Organization, now: datetime | None = None) 
         .select_related("team")
         .order_by("name", "id")
     )
+    channels = users_channels(organization)  # who uses which channels, read once
     return Diagnostics(
         services_without_policy=list(services),
         unreachable_steps=unreachable_step_list(organization=organization),
         unused_policies=list(unused),
-        users_without_contact=users_without_contact(organization),
-        unverified_phones=unverified_phone_list(organization=organization),
+        users_without_contact=users_without_contact(organization, channels),
+        unverified_phones=unverified_phone_list(organization=organization, channels=channels),
         schedule_gaps=schedule_gap_list(organization=organization, now=now or timezone.now()),
     )
