@@ -111,6 +111,23 @@ class AnalyticsMetricsSchema(serializers.Serializer[Any]):
     reassigned = _count("Reassigned by a person to another escalation policy.")
 
 
+# (key, written as a float) of AnalyticsMetricsSchema, in its order.
+_METRIC_KINDS = [
+    (name, isinstance(field, serializers.FloatField))
+    for name, field in AnalyticsMetricsSchema().fields.items()
+]
+
+
+def _metrics_data(values: dict[str, Any]) -> dict[str, Any]:
+    """`AnalyticsMetricsSchema(values).data`, written directly (same keys, order, types)."""
+    return {
+        name: (None if values[name] is None else float(values[name]))
+        if is_float
+        else int(values[name])
+        for name, is_float in _METRIC_KINDS
+    }
+
+
 class AnalyticsSeriesPointSchema(serializers.Serializer[Any]):
     """New incidents of one bucket (a day, or a week from Monday) by urgency."""
 
@@ -338,8 +355,14 @@ class AnalyticsBreakdownView(AnalyticsAPIView):
         scope, filters = self.scope_and_filters(request)
         payload = _envelope(self.organization, filters)
         by_id = breakdown(scope, filters, self.dimension)
-        payload["items"] = _breakdown_items(self.model, self.organization, by_id)
-        return Response(AnalyticsBreakdownSchema(payload).data)
+        data = AnalyticsBreakdownSchema({**payload, "items": []}).data
+        # The items as the schema would write them, without a serializer call per field:
+        # 2,000 services' metrics took DRF half of the request's time.
+        data["items"] = [
+            {"id": int(item["id"]), "name": item["name"], "metrics": _metrics_data(item["metrics"])}
+            for item in _breakdown_items(self.model, self.organization, by_id)
+        ]
+        return Response(data)
 
 
 _BREAKDOWN = (

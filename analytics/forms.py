@@ -17,6 +17,7 @@ from analytics.filters import DEFAULT_PRESET, filters_from_query
 from analytics.selectors import Filters
 from opsduty.choices import Urgency
 from opsduty.forms import time_zone_choices
+from opsduty.longchoices import FastSelect
 from opsduty.models import Label, Organization, Role, Service, Team, User
 from opsduty.selectors import service_visible_list
 from opsduty.tenancy import scoped
@@ -83,14 +84,14 @@ class AnalyticsFilterForm(forms.Form):
     end = forms.CharField(
         label="To", required=False, help_text="Inclusive; custom ranges.", widget=_date_widget()
     )
-    team = forms.CharField(label="Team", required=False, widget=forms.Select)
-    service = forms.CharField(label="Service", required=False, widget=forms.Select)
+    team = forms.CharField(label="Team", required=False, widget=FastSelect)
+    service = forms.CharField(label="Service", required=False, widget=FastSelect)
     urgency = forms.CharField(
         label="Urgency",
         required=False,
         widget=forms.Select(choices=[("", "Any"), *Urgency.choices]),
     )
-    label = forms.CharField(label="Label", required=False, widget=forms.Select)
+    label = forms.CharField(label="Label", required=False, widget=FastSelect)
 
     def __init__(
         self, query: Mapping[str, str], *, organization: Organization, choices: FilterChoices
@@ -162,6 +163,7 @@ class TimeZoneForm(forms.Form):
 
     time_zone = forms.ChoiceField(
         label="Organization time zone",
+        widget=FastSelect,
         error_messages={"invalid_choice": "Choose a time zone from the list, e.g. Europe/Oslo."},
     )
 

@@ -176,6 +176,9 @@ class IncidentSpanRollup(models.Model):
             models.Index(
                 fields=["id"], condition=models.Q(compacted=False), name="analytics_span_new"
             ),
+            # The tabs read a range's weeks and months, compacted or not (the key above is
+            # partial): without it, every tab scanned the whole table.
+            models.Index(fields=["organization_id", "span", "day"], name="analytics_span_series"),
         ]
 
     def __str__(self) -> str:

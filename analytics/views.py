@@ -71,8 +71,11 @@ def _render(
     content: dict[str, Any],
     status: int = 200,
 ) -> HttpResponse:
-    # The tabs keep a valid query string (a bad one would only lead to more 400s).
-    query = request.GET.urlencode() if form.filters is not None else ""
+    # The tabs keep a valid query string (a bad one would only lead to more 400s), but not
+    # the page of a table.
+    kept = request.GET.copy()
+    kept.pop("page", None)
+    query = kept.urlencode() if form.filters is not None else ""
     context = {
         **content,
         "form": form,
@@ -131,6 +134,21 @@ def analytics_overview(request: AuthedRequest) -> HttpResponse:
     return _overview_page(request)
 
 
+def _table_page(request: AuthedRequest, table: Table) -> dict[str, Any]:
+    """The page of the table's rows that `?page=` asks for (the rows are counted in memory:
+    paging them only spares drawing thousands of services)."""
+    raw = request.GET.get("page", "")
+    number = int(raw) if raw.isdigit() and len(raw) < 9 else 1
+    shown = table.page(number)
+    number = min(max(number, 1), table.page_count())
+    return {
+        "table": shown,
+        "table_page": number,
+        "table_pages": table.page_count(),
+        "table_rows": len(table.rows),
+    }
+
+
 def _breakdown(request: AuthedRequest, tab: str, filters: Filters) -> Table:
     return breakdown_table(request.user, scope_for(request.user), filters, DIMENSIONS[tab])
 
@@ -145,7 +163,7 @@ def _breakdown_view(tab: str) -> Callable[[AuthedRequest], HttpResponse]:
             table = _breakdown(request, tab, form.filters)
             title = f"Incidents and MTTA by {DIMENSIONS[tab]}"
             chart = chart_spec(table, ("incidents", "mtta_seconds"), stacked=False, title=title)
-            content = {"table": table, "chart": chart}
+            content = {"chart": chart, **_table_page(request, table)}
         return _render(request, tab, form, content)
 
     view.__name__ = view.__qualname__ = f"analytics_{tab}"
@@ -169,7 +187,7 @@ def analytics_responders(request: AuthedRequest) -> HttpResponse:
         chart = chart_spec(
             table, ("business", "off", "sleep"), stacked=True, title="Interruptions by person"
         )
-        content = {"table": table, "chart": chart}
+        content = {"chart": chart, **_table_page(request, table)}
     return _render(request, "responders", form, content)
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from incidents.models import NOTE_MAX_LENGTH, Status, Urgency
 from incidents.selectors import IncidentFilters
 from incidents.services import MAX_SILENCE_MINUTES
+from opsduty.longchoices import NameChoiceField
 from opsduty.models import Service, Team
 
 
@@ -21,10 +22,10 @@ class IncidentFilterForm(forms.Form):
     status = forms.MultipleChoiceField(
         label="Status", choices=Status.choices, required=False, widget=forms.CheckboxSelectMultiple
     )
-    service = forms.ModelChoiceField(
+    service = NameChoiceField(
         label="Service", queryset=Service.objects.none(), required=False, empty_label="Any"
     )
-    team = forms.ModelChoiceField(
+    team = NameChoiceField(
         label="Team", queryset=Team.objects.none(), required=False, empty_label="Any"
     )
     urgency = forms.ChoiceField(

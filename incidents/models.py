@@ -101,6 +101,12 @@ class Incident(TenantModel):
             models.Index(fields=["organization", "-created_at"], name="incident_org_created"),
             # The dedup id's latest incident (an acknowledge or resolve with none open).
             models.Index(fields=["service", "dedup_id", "-id"], name="incident_dedup_latest"),
+            # Open incidents by service: the services list's counts, a service's open ones.
+            models.Index(
+                fields=["service"],
+                condition=Q(status__in=OPEN_STATUSES, archived_at=None),
+                name="incident_open_by_service",
+            ),
             models.Index(
                 fields=["silenced_until"],
                 condition=Q(status=Status.SILENCED),

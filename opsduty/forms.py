@@ -10,6 +10,7 @@ from django.contrib.auth import forms as auth_forms
 from django.utils import timezone
 from oauth2_provider.models import Application
 
+from opsduty.longchoices import FastSelect
 from opsduty.models import API_TOKEN_NAME_MAX, Organization, Role, Team, User
 from opsduty.selectors import timezone_names
 from opsduty.tenancy import scoped
@@ -114,6 +115,10 @@ class TeamCreateForm(forms.Form):
 
 
 class UserChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+    """People shown by name (and email when it differs), drawn in one pass."""
+
+    widget = FastSelect
+
     def label_from_instance(self, obj: Any) -> str:
         name: str = obj.get_full_name()
         return name if name == obj.email else f"{name} ({obj.email})"

@@ -26,6 +26,7 @@ from incidents.models import OPEN_STATUSES
 from incidents.selectors import IncidentFilters, incident_list
 from opsduty import selectors
 from opsduty.models import Service
+from opsduty.paging import page_of
 from opsduty.selectors import team_manageable_list
 from opsduty.services import can_manage_team
 from opsduty.views.common import AuthedRequest, add_validation_error
@@ -41,9 +42,13 @@ def _require_manage(request: AuthedRequest, service: Service) -> None:
 @require_GET
 @login_required
 def service_list(request: AuthedRequest) -> HttpResponse:
-    """Visible services with their type, team and number of open incidents."""
+    """Visible services with their type, team and number of open incidents, 50 a page."""
+    page = page_of(selectors.service_list(user=request.user), request.GET, ordering=("id",))
+    counts = selectors.service_open_counts(service_ids=[service.pk for service in page])
+    for service in page:
+        service.open_incidents = counts.get(service.pk, 0)
     context = {
-        "services": selectors.service_list(user=request.user),
+        "services": page,
         "can_create": team_manageable_list(user=request.user).exists(),
         "now": timezone.now(),
         "active": "services",

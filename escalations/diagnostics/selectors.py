@@ -1,8 +1,8 @@
 """Reads for the owners' Diagnostics page: configurations that would miss notifications.
 
-Every list but the schedule gaps is read in a fixed number of queries (targets prefetched),
-whatever the size of the organization; the gaps cost two queries per schedule that a policy
-notifies (its layer versions and overrides, through `schedule_selectors.schedule_gaps`).
+Every list is read in a fixed number of queries (targets prefetched), whatever the size of
+the organization; the gaps of all the schedules that policies notify take two (their layer
+versions and overrides, through `schedule_selectors.schedule_gaps_many`).
 "Pageable" is what the engine pages (`escalations.engine.targets.step_targets`): an active user who
 is not a stakeholder, named on the step, a member of a team on it, or on call in its schedule.
 """
@@ -10,10 +10,11 @@ is not a stakeholder, named on the step, a member of a team on it, or on call in
 from __future__ import annotations
 
 import zoneinfo
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Exists, OuterRef, Prefetch
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from escalations.models import EscalationPolicy, EscalationStep, Schedule, ScheduleLayer, StepKind
@@ -24,8 +25,8 @@ from escalations.notifications.rules import (
     users_channels,
     users_without_contact,
 )
-from escalations.schedules.selectors import schedule_gaps
-from opsduty.models import Organization, Role, Service, Team, User
+from escalations.schedules.selectors import schedule_gaps_many
+from opsduty.models import Organization, Role, Service, Team, TeamMembership, User
 
 NOTIFY_KINDS = (StepKind.NOTIFY, StepKind.NOTIFY_IF_EVENTS, StepKind.NOTIFY_IF_TIME)
 # How far ahead the gaps of schedules that policies notify are looked for.
@@ -79,31 +80,69 @@ class Diagnostics:
         )
 
 
-def _pageable(user: User) -> bool:
-    return user.is_active and user.role != Role.STAKEHOLDER
+@dataclass(frozen=True)
+class _Targets:
+    """Who the organization's notify steps name, as ids (read in four queries, whatever the
+    number of steps): `users` and `teams` by step, `members` by team, `pageable` the active
+    people who are not stakeholders, `layered` the schedules with current layers."""
+
+    users: dict[int, list[int]]
+    teams: dict[int, list[int]]
+    members: dict[int, set[int]]
+    pageable: set[int]
+    layered: set[int]
+
+    def reaches_someone(self, step_id: int, schedule_id: int | None) -> bool:
+        """A schedule with at least one current layer counts as a target: when it has nobody
+        on call is a question of time, answered by the schedule gaps list."""
+        if any(u in self.pageable for u in self.users.get(step_id, ())):
+            return True
+        for team_id in self.teams.get(step_id, ()):
+            if any(u in self.pageable for u in self.members.get(team_id, ())):
+                return True
+        return schedule_id is not None and schedule_id in self.layered
 
 
-def _unreachable_reason(step: EscalationStep, layered: set[int]) -> str | None:
-    """Why the step pages nobody, or None when someone would be paged.
-
-    A schedule with at least one current layer counts as a target: when it has nobody on
-    call is a question of time, answered by the schedule gaps list. `layered` holds the ids
-    of the schedules with current layers.
-    """
-    users = list(step.users.all())
-    teams = list(step.teams.all())
-    if any(_pageable(u) for u in users) or any(
-        _pageable(u) for team in teams for u in team.members.all()
+def _targets(organization: Organization, step_ids: list[int]) -> _Targets:
+    users: dict[int, list[int]] = defaultdict(list)
+    for step_id, user_id in EscalationStep.users.through.objects.filter(
+        escalationstep_id__in=step_ids
+    ).values_list("escalationstep_id", "user_id"):
+        users[step_id].append(user_id)
+    teams: dict[int, list[int]] = defaultdict(list)
+    for step_id, team_id in EscalationStep.teams.through.objects.filter(
+        escalationstep_id__in=step_ids
+    ).values_list("escalationstep_id", "team_id"):
+        teams[step_id].append(team_id)
+    members: dict[int, set[int]] = defaultdict(set)
+    for team_id, user_id in TeamMembership.objects.for_org(organization).values_list(
+        "team_id", "user_id"
     ):
-        return None
-    if step.schedule_id is not None and step.schedule_id in layered:
-        return None
+        members[team_id].add(user_id)
+    pageable = set(
+        User.objects.for_org(organization)
+        .filter(is_active=True)
+        .exclude(role=Role.STAKEHOLDER)
+        .values_list("pk", flat=True)
+    )
+    layered = set(
+        ScheduleLayer.objects.for_org(organization)
+        .filter(effective_until__isnull=True)
+        .values_list("schedule_id", flat=True)
+        .distinct()
+    )
+    return _Targets(users, teams, members, pageable, layered)
+
+
+def _unreachable_reason(step: EscalationStep, targets: _Targets, names: dict[int, str]) -> str:
+    """Why the step pages nobody (it does not reach anyone: `_Targets.reaches_someone`)."""
     reasons = []
-    if users:
+    if targets.users.get(step.pk):
         reasons.append("its users are stakeholders or deactivated")
-    if teams:
-        names = ", ".join(team.name for team in teams)
-        reasons.append(f"no pageable members in {names}")
+    team_ids = targets.teams.get(step.pk, [])
+    if team_ids:
+        listed = ", ".join(sorted(names[team_id] for team_id in team_ids))
+        reasons.append(f"no pageable members in {listed}")
     if step.schedule is not None:
         reasons.append(f"its schedule “{step.schedule.name}” has no layers")
     if not reasons:
@@ -112,33 +151,23 @@ def _unreachable_reason(step: EscalationStep, layered: set[int]) -> str | None:
 
 
 def unreachable_step_list(*, organization: Organization) -> list[UnreachableStep]:
-    """Notify steps of the organization's policies that would page nobody, by policy."""
-    members = User.objects.filter(is_active=True).only("id", "role", "is_active")
-    layered = set(
-        ScheduleLayer.objects.for_org(organization)
-        .filter(effective_until__isnull=True)
-        .values_list("schedule_id", flat=True)
-        .distinct()
-    )
-    steps = (
-        EscalationStep.objects.for_org(organization)
-        .filter(kind__in=NOTIFY_KINDS)
+    """Notify steps of the organization's policies that would page nobody, by policy.
+
+    Who each step reaches is worked out from ids (four queries for every step); only the
+    steps found are read whole, with their policy and schedule."""
+    steps = EscalationStep.objects.for_org(organization).filter(kind__in=NOTIFY_KINDS)
+    ids = list(steps.values_list("pk", "schedule_id"))
+    targets = _targets(organization, [pk for pk, _ in ids])
+    found = [pk for pk, schedule_id in ids if not targets.reaches_someone(pk, schedule_id)]
+    if not found:
+        return []
+    names = dict(Team.objects.for_org(organization).values_list("pk", "name"))
+    return [
+        UnreachableStep(step=step, reason=_unreachable_reason(step, targets, names))
+        for step in steps.filter(pk__in=found)
         .select_related("policy", "policy__team", "schedule")
-        .prefetch_related(
-            Prefetch("users", queryset=User.objects.only("id", "role", "is_active")),
-            Prefetch(
-                "teams",
-                queryset=Team.objects.prefetch_related(Prefetch("members", queryset=members)),
-            ),
-        )
         .order_by("policy__name", "policy_id", "position")
-    )
-    found = []
-    for step in steps:
-        reason = _unreachable_reason(step, layered)
-        if reason is not None:
-            found.append(UnreachableStep(step=step, reason=reason))
-    return found
+    ]
 
 
 def schedule_gap_list(*, organization: Organization, now: datetime) -> list[ScheduleGaps]:
@@ -158,11 +187,12 @@ def schedule_gap_list(*, organization: Organization, now: datetime) -> list[Sche
         policies.setdefault(step.policy_id, step.policy)
     end = now + GAP_HORIZON
     found = []
+    every_gap = schedule_gaps_many([schedule for schedule, _ in used.values()], now, end)
     for schedule, policies in used.values():
         zone = zoneinfo.ZoneInfo(schedule.timezone)
         gaps = [
             (max(start, now).astimezone(zone), min(stop, end).astimezone(zone))
-            for start, stop in schedule_gaps(schedule, now, end)
+            for start, stop in every_gap[schedule.pk]
             if stop > now and start < end
         ]
         if gaps:
@@ -185,12 +215,14 @@ def _phone_problems(user: User, used: set[str]) -> list[str]:
     return problems
 
 
-def unverified_phone_list(*, organization: Organization) -> list[ContactProblem]:
+def unverified_phone_list(
+    *, organization: Organization, channels: list[tuple[User, set[str]]] | None = None
+) -> list[ContactProblem]:
     """Active responders whose SMS or voice rules need a verified phone number they lack
     (the providers skip an unverified number), or who answered STOP to our SMS. People with
     no number at all are in `users_without_contact`."""
     found = []
-    for user, used in users_channels(organization):
+    for user, used in channels if channels is not None else users_channels(organization):
         problems = _phone_problems(user, used)
         if problems:
             found.append(ContactProblem(user=user, problems=problems))
@@ -198,8 +230,7 @@ def unverified_phone_list(*, organization: Organization) -> list[ContactProblem]
 
 
 def diagnostics_for(*, organization: Organization, now: datetime | None = None) -> Diagnostics:
-    """Every diagnostics finding of one organization (about ten queries, plus two per
-    schedule that a policy notifies)."""
+    """Every diagnostics finding of one organization (about a dozen queries)."""
     services = (
         Service.objects.for_org(organization)
         .filter(escalation_policy__isnull=True)
@@ -213,11 +244,12 @@ def diagnostics_for(*, organization: Organization, now: datetime | None = None) 
         .select_related("team")
         .order_by("name", "id")
     )
+    channels = users_channels(organization)  # who uses which channels, read once
     return Diagnostics(
         services_without_policy=list(services),
         unreachable_steps=unreachable_step_list(organization=organization),
         unused_policies=list(unused),
-        users_without_contact=users_without_contact(organization),
-        unverified_phones=unverified_phone_list(organization=organization),
+        users_without_contact=users_without_contact(organization, channels),
+        unverified_phones=unverified_phone_list(organization=organization, channels=channels),
         schedule_gaps=schedule_gap_list(organization=organization, now=now or timezone.now()),
     )

@@ -153,10 +153,13 @@ def users_channels(organization: Organization) -> list[tuple[User, set[str]]]:
     ]
 
 
-def users_without_contact(organization: Organization) -> list[ContactProblem]:
-    """Active responders whose rules use a channel they have no contact for (diagnostics)."""
+def users_without_contact(
+    organization: Organization, channels: list[tuple[User, set[str]]] | None = None
+) -> list[ContactProblem]:
+    """Active responders whose rules use a channel they have no contact for (diagnostics);
+    `channels`: `users_channels(organization)` when the caller has read it already."""
     found = []
-    for user, used in users_channels(organization):
+    for user, used in channels if channels is not None else users_channels(organization):
         problems = _problems(user, used)
         if problems:
             found.append(ContactProblem(user=user, problems=problems))

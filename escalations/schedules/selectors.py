@@ -103,30 +103,44 @@ def schedule_inputs(
     schedule: Schedule, start: datetime, end: datetime
 ) -> tuple[list[shifts.LayerSpec], list[shifts.OverrideSpec]]:
     """Every layer version and override that can shape the shifts of [start, end)."""
+    return schedule_inputs_many([schedule], start, end)[schedule.pk]
+
+
+def schedule_inputs_many(
+    schedules: Iterable[Schedule], start: datetime, end: datetime
+) -> dict[int, tuple[list[shifts.LayerSpec], list[shifts.OverrideSpec]]]:
+    """`schedule_inputs` of several schedules, by schedule id, in two queries (a page that
+    shows many schedules reads them together, not two queries each)."""
+    ids = [schedule.pk for schedule in schedules]
+    inputs: dict[int, tuple[list[shifts.LayerSpec], list[shifts.OverrideSpec]]] = {
+        pk: ([], []) for pk in ids
+    }
+    if not ids:
+        return inputs
     low, high = start - CONTEXT, end + CONTEXT
-    layers = [
-        layer_spec(layer)
-        for layer in ScheduleLayer.objects.filter(schedule=schedule, effective_from__lt=high)
+    for layer in (
+        ScheduleLayer.objects.filter(schedule_id__in=ids, effective_from__lt=high)
         .filter(Q(effective_until__isnull=True) | Q(effective_until__gt=low))
         .order_by("id")
-    ]
+    ):
+        inputs[layer.schedule_id][0].append(layer_spec(layer))
     # Epoch seconds rather than timestamptz: psycopg's timestamptz parsing was half the time
     # of a 120-day timeline with 200 overrides (bench/schedules.py).
-    overrides = [
-        shifts.OverrideSpec(
-            override_id=pk,
-            start=_bounded_instant(o_start),
-            end=_bounded_instant(o_end),
-            users=(user_id,),
-        )
-        for pk, o_start, o_end, user_id in ScheduleOverride.objects.filter(
-            schedule=schedule, start__lt=high, end__gt=low
-        )
+    for schedule_id, pk, o_start, o_end, user_id in (
+        ScheduleOverride.objects.filter(schedule_id__in=ids, start__lt=high, end__gt=low)
         .annotate(start_epoch=_Epoch("start"), end_epoch=_Epoch("end"))
         .order_by("start", "id")
-        .values_list("pk", "start_epoch", "end_epoch", "user_id")
-    ]
-    return layers, overrides
+        .values_list("schedule_id", "pk", "start_epoch", "end_epoch", "user_id")
+    ):
+        inputs[schedule_id][1].append(
+            shifts.OverrideSpec(
+                override_id=pk,
+                start=_bounded_instant(o_start),
+                end=_bounded_instant(o_end),
+                users=(user_id,),
+            )
+        )
+    return inputs
 
 
 _EARLIEST_EPOCH, _LATEST_EPOCH = EARLIEST.timestamp(), LATEST.timestamp()
@@ -212,18 +226,39 @@ _oncall_cache: dict[int, _Cached] = {}
 def oncall_user_ids(schedule: Schedule, at: datetime) -> tuple[int, ...]:
     """The ids of whoever is on call in `schedule` at `at` (a fresh `schedule` row: its
     version decides whether the cached timeline is still good)."""
+    return oncall_user_ids_many([schedule], at)[schedule.pk]
+
+
+def _cache_good(schedule: Schedule, at: datetime) -> bool:
     hit = _oncall_cache.get(schedule.pk)
-    if hit is None or hit.version != schedule.version or not hit.start <= at < hit.end:
-        start, end = at - CACHE_BEHIND, at + CACHE_AHEAD
-        rows = schedule_shifts(schedule, start, end)
-        if len(_oncall_cache) >= CACHE_MAX_SCHEDULES:
+    return hit is not None and hit.version == schedule.version and hit.start <= at < hit.end
+
+
+def oncall_user_ids_many(schedules: Iterable[Schedule], at: datetime) -> dict[int, tuple[int, ...]]:
+    """`oncall_user_ids` of several schedules, by id; the timelines not cached are read
+    together (`schedule_inputs_many`: two queries, whatever their number)."""
+    chosen = list(schedules)
+    missing = [schedule for schedule in chosen if not _cache_good(schedule, at)]
+    if missing:
+        if len(_oncall_cache) + len(missing) > CACHE_MAX_SCHEDULES:
             _oncall_cache.clear()
-        hit = _Cached(schedule.version, start, end, [row.start for row in rows], rows)
-        _oncall_cache[schedule.pk] = hit
-    index = bisect.bisect_right(hit.starts, at) - 1
-    if index >= 0 and hit.rows[index].end > at:
-        return hit.rows[index].users
-    return ()
+            missing = chosen
+        start, end = at - CACHE_BEHIND, at + CACHE_AHEAD
+        inputs = schedule_inputs_many(missing, start, end)
+        for schedule in missing:
+            layers, overrides = inputs[schedule.pk]
+            rows = shifts.final_shifts(layers, overrides, start, end)
+            _oncall_cache[schedule.pk] = _Cached(
+                schedule.version, start, end, [row.start for row in rows], rows
+            )
+    found: dict[int, tuple[int, ...]] = {}
+    for schedule in chosen:
+        hit = _oncall_cache[schedule.pk]
+        index = bisect.bisect_right(hit.starts, at) - 1
+        found[schedule.pk] = (
+            hit.rows[index].users if index >= 0 and hit.rows[index].end > at else ()
+        )
+    return found
 
 
 def oncall_next_change(schedule: Schedule, at: datetime) -> datetime | None:
@@ -268,10 +303,11 @@ def user_shifts(
     schedules = scoped(Schedule, user.organization).filter(
         Q(layers__groups__contains=[[user.pk]]) | Q(overrides__user=user)
     )
-    for schedule in schedules.distinct().order_by("id"):
-        for row in schedule_shifts(schedule, start, end):
+    chosen = {schedule.pk: schedule for schedule in schedules.distinct().order_by("id")}
+    for pk, (layers, overrides) in schedule_inputs_many(chosen.values(), start, end).items():
+        for row in shifts.final_shifts(layers, overrides, start, end):
             if user.pk in row.users:
-                mine.append((schedule, row))
+                mine.append((chosen[pk], row))
     mine.sort(key=lambda item: (item[1].start, item[0].pk))
     return mine
 
@@ -280,5 +316,14 @@ def schedule_gaps(
     schedule: Schedule, start: datetime, end: datetime
 ) -> list[tuple[datetime, datetime]]:
     """Periods in [start, end) when nobody is on call."""
-    layers, overrides = schedule_inputs(schedule, start, end)
-    return shifts.gaps(layers, overrides, start, end)
+    return schedule_gaps_many([schedule], start, end)[schedule.pk]
+
+
+def schedule_gaps_many(
+    schedules: Iterable[Schedule], start: datetime, end: datetime
+) -> dict[int, list[tuple[datetime, datetime]]]:
+    """`schedule_gaps` of several schedules, by id, in two queries."""
+    inputs = schedule_inputs_many(schedules, start, end)
+    return {
+        pk: shifts.gaps(layers, overrides, start, end) for pk, (layers, overrides) in inputs.items()
+    }

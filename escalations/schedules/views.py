@@ -86,7 +86,7 @@ def schedule_list(request: AuthedRequest) -> HttpResponse:
         .order_by("name", "id")
     )
     # One user query for the whole page, not one per schedule.
-    ids = {schedule.pk: selectors.oncall_user_ids(schedule, now) for schedule in schedules}
+    ids = selectors.oncall_user_ids_many(schedules, now)
     users = {user.pk: user for user in selectors.responders(pk for v in ids.values() for pk in v)}
     rows = [
         (schedule, [users[pk] for pk in ids[schedule.pk] if pk in users]) for schedule in schedules

@@ -6,7 +6,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
@@ -18,6 +17,7 @@ from incidents.forms import BulkForm, IncidentFilterForm
 from incidents.models import Incident
 from incidents.selectors import incident_list as select_incidents
 from opsduty.models import Role, Team
+from opsduty.paging import Page, count_capped, page_of
 from opsduty.retry import run_retrying_conflicts
 from opsduty.selectors import service_visible_list
 from opsduty.services import can_manage_team
@@ -25,6 +25,10 @@ from opsduty.tenancy import scoped
 from opsduty.views.common import AuthedRequest
 
 PAGE_SIZE = 50
+# The list says how many incidents match up to this many ("10,000+" beyond): counting every
+# row of a large organization's history cost more than the page itself.
+COUNT_CAP = 10_000
+PAGING = {"after", "before"}
 # The bulk form names at most this many incidents (one page plus slack).
 BULK_LIMIT = 200
 
@@ -44,18 +48,21 @@ def _filter_form(request: AuthedRequest) -> IncidentFilterForm:
     )
 
 
-def _page(request: AuthedRequest, form: IncidentFilterForm) -> Page[Incident]:
-    incidents = select_incidents(user=request.user, filters=form.to_filters()).prefetch_related(
-        "labels"
+def _page(request: AuthedRequest, form: IncidentFilterForm) -> tuple[Page[Incident], Any]:
+    """The page the query string asks for (`after` / `before` cursors, newest first) and the
+    filtered list it is a page of."""
+    incidents = select_incidents(user=request.user, filters=form.to_filters())
+    page = page_of(
+        incidents.prefetch_related("labels"), request.GET, ordering=("-id",), size=PAGE_SIZE
     )
-    return Paginator(incidents, PAGE_SIZE).get_page(request.GET.get("page"))
+    return page, incidents
 
 
 def _rows_context(request: AuthedRequest, form: IncidentFilterForm) -> dict[str, Any]:
-    page = _page(request, form)
+    page, _ = _page(request, form)
     return {
-        "page_obj": page,
-        "incidents": page.object_list,
+        "page": page,
+        "incidents": page.items,
         "can_bulk": request.user.role != Role.STAKEHOLDER,
     }
 
@@ -65,8 +72,25 @@ def _rows_context(request: AuthedRequest, form: IncidentFilterForm) -> dict[str,
 def incident_list(request: AuthedRequest) -> HttpResponse:
     """Visible, unarchived incidents, newest first, filtered and paginated (50 a page)."""
     form = _filter_form(request)
-    context = {**_rows_context(request, form), "form": form, "active": "incidents"}
+    page, incidents = _page(request, form)
+    count, more = count_capped(incidents, COUNT_CAP)
+    context = {
+        "page": page,
+        "incidents": page.items,
+        "can_bulk": request.user.role != Role.STAKEHOLDER,
+        "count_text": _count_text(count, more, filtered=bool(set(request.GET) - PAGING)),
+        "form": form,
+        "active": "incidents",
+    }
     return render(request, "incidents/incident_list.html", context)
+
+
+def _count_text(count: int, more: bool, *, filtered: bool) -> str:
+    one = count == 1 and not more
+    text = f"{count:,}{'+' if more else ''} incident{'' if one else 's'}"
+    if filtered:
+        text += f" match{'es' if one else ''} these filters"
+    return text + "."
 
 
 @require_GET

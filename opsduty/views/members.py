@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from opsduty import selectors, services
 from opsduty.forms import RoleForm
 from opsduty.models import Role, User
+from opsduty.paging import page_of
 from opsduty.tenancy import get_for_org_or_404
 from opsduty.views.common import AuthedRequest, is_htmx, require_owner
 
@@ -19,8 +20,12 @@ from opsduty.views.common import AuthedRequest, is_htmx, require_owner
 @require_GET
 @login_required
 def member_list(request: AuthedRequest) -> HttpResponse:
-    """Every user of the organization, oldest first, with role and teams."""
-    users = selectors.user_list(organization=request.organization).prefetch_related("teams")
+    """Every user of the organization, oldest first, with role and teams, 50 a page."""
+    users = page_of(
+        selectors.user_list(organization=request.organization).prefetch_related("teams"),
+        request.GET,
+        ordering=("id",),
+    )
     return render(
         request,
         "opsduty/members.html",

@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.db.models import QuerySet
 
+from opsduty.longchoices import NameChoiceField
 from signals.models import RawEventStatus, Webhook
 from signals.receiver.selectors import RawEventFilters
 from signals.webhooks.forms import TemplateSelectForm
@@ -32,7 +33,7 @@ class RawEventFilterForm(forms.Form):
     status = forms.ChoiceField(
         label="Status", choices=[("", "Any"), *RawEventStatus.choices], required=False
     )
-    webhook = forms.ModelChoiceField(
+    webhook = NameChoiceField(
         label="Webhook", queryset=Webhook.objects.none(), required=False, empty_label="Any"
     )
     since = forms.DateTimeField(

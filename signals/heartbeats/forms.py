@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
 from opsduty.choices import Urgency
+from opsduty.longchoices import FastSelect, NameChoiceField
 from opsduty.models import Service
 from opsduty.views.common import add_validation_error
 from signals.heartbeats.models import HeartbeatState, HeartbeatType
@@ -35,6 +36,24 @@ class ServiceChoice(_OneService):
 
     def label_from_instance(self, obj: Service) -> str:
         return f"{obj.name} ({obj.team.name})"
+
+
+class HeartbeatFilterForm(forms.Form):
+    """The list's service filter (GET); an unknown or invisible service filters nothing."""
+
+    service = NameChoiceField(
+        label="Service",
+        queryset=Service.objects.none(),
+        required=False,
+        empty_label="All services",
+        widget=FastSelect(attrs={"id": "service-filter"}),
+    )
+
+    def __init__(self, *args: Any, services: QuerySet[Service], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["service"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = services
 
 
 def parse_labels(raw: str) -> list[str]:

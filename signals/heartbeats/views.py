@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from opsduty.choices import OPEN_STATUSES
+from opsduty.paging import page_of
 from opsduty.selectors import service_visible_list, timezone_names
 from opsduty.services import can_manage_team
 from opsduty.views.common import (
@@ -40,6 +41,7 @@ from signals.heartbeats import selectors, services
 from signals.heartbeats.forms import (
     BaseEnvironmentFormSet,
     EnvironmentFormSet,
+    HeartbeatFilterForm,
     HeartbeatForm,
     environment_initial,
 )
@@ -108,10 +110,16 @@ def heartbeat_list(request: AuthedRequest) -> HttpResponse:
     """Visible heartbeats with their service and each environment's state (htmx: the table)."""
     now = timezone.now()
     service_id = _service_filter(request)
-    heartbeats = selectors.heartbeat_visible_list(user=request.user, service_id=service_id)
+    heartbeats = page_of(
+        selectors.heartbeat_visible_list(user=request.user, service_id=service_id),
+        request.GET,
+        ordering=("service__name", "name", "id"),
+    )
+    services = service_visible_list(user=request.user).order_by("name", "id")
     context = {
         "rows": [(hb, _rows(request, hb, now)) for hb in heartbeats],
-        "services": service_visible_list(user=request.user).order_by("name", "id"),
+        "page": heartbeats,
+        "filter_form": HeartbeatFilterForm(initial={"service": service_id}, services=services),
         "service_id": service_id,
         "can_create": selectors.heartbeat_manageable_services(user=request.user).exists(),
         "now": now,

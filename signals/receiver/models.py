@@ -84,6 +84,14 @@ class RawEvent(TenantModel):
         indexes = [
             models.Index(fields=["id"], condition=Q(status="pending"), name="rawevent_pending"),
             models.Index(fields=["organization", "-id"], name="rawevent_org_recent"),
+            # The webhook list's "events in the last 24 h" (signals/webhooks/selectors.py).
+            models.Index(fields=["webhook", "received_at"], name="rawevent_webhook_received"),
+            # The raw event browser's failed ones, newest first: a few among many.
+            models.Index(
+                fields=["organization", "-id"],
+                condition=Q(status="failed"),
+                name="rawevent_failed_recent",
+            ),
         ]
         ordering = ["-id"]
 

@@ -17,6 +17,7 @@ from django.http import HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from opsduty.paging import Page, page_of
 from opsduty.views.common import AuthedRequest, add_validation_error, require_owner
 from signals.models import BuiltinTemplate, RawEvent, Webhook
 from signals.receiver import ingest
@@ -27,6 +28,7 @@ from signals.webhooks.forms import EnabledForm, WebhookForm
 from signals.webhooks.models import ReceiveChannel, receive_channels_of
 
 RECENT_EVENTS_SHOWN = 20
+TARGETS_SHOWN = 20
 CURL_BODY = '{"title":"Test","dedup_id":"test-1"}'
 
 
@@ -36,16 +38,23 @@ class SendTarget:
     url: str
 
 
-def _send_targets(request: AuthedRequest, webhook: Webhook) -> list[SendTarget]:
-    """One receiver URL per service whose routing key the user may see."""
-    services = selectors.webhook_target_services(user=request.user)
-    return [
+def _send_targets(request: AuthedRequest, webhook: Webhook) -> tuple[list[SendTarget], Page[Any]]:
+    """One receiver URL per service whose routing key the user may see, by name, a page of
+    TARGETS_SHOWN at a time (an organization may have thousands of services)."""
+    services = page_of(
+        selectors.webhook_target_services(user=request.user),
+        request.GET,
+        ordering=("name", "id"),
+        size=TARGETS_SHOWN,
+    )
+    targets = [
         SendTarget(
             service.name,
             request.build_absolute_uri(f"{ingest.PREFIX}{webhook.key}/{service.routing_key}"),
         )
         for service in services
     ]
+    return targets, services
 
 
 # --- webhooks -------------------------------------------------------------------------------
@@ -64,7 +73,7 @@ def webhook_list(request: AuthedRequest) -> HttpResponse:
 
 
 def _detail_context(request: AuthedRequest, webhook: Webhook) -> dict[str, Any]:
-    targets = _send_targets(request, webhook)
+    targets, target_page = _send_targets(request, webhook)
     recent: list[RawEvent] = []
     if request.user.is_owner:
         filters = raw_selectors.RawEventFilters(webhook_id=webhook.pk)
@@ -76,6 +85,7 @@ def _detail_context(request: AuthedRequest, webhook: Webhook) -> dict[str, Any]:
         "webhook": webhook,
         "can_manage": request.user.is_owner,
         "targets": targets,
+        "page": target_page,
         "curl_body": CURL_BODY,
         "recent_events": recent,
         "cache_seconds": int(ingest.CACHE_SECONDS),

@@ -3,7 +3,9 @@ detail actions (success, refusal, htmx), the archive setting; tenancy and permis
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -167,10 +169,17 @@ def test_list_paginates_and_keeps_filters_in_page_links(api: Service, owner_clie
         factories.make_incident(service=api, summary=f"Bulk {n}")
     page_one = owner_client.get("/incidents/?status=triggered").content.decode()
     assert page_one.count('name="incident"') == 50
-    assert "?status=triggered&amp;page=2" in page_one
-    page_two = owner_client.get("/incidents/?status=triggered&page=2").content.decode()
+    assert "51 incidents match these filters." in page_one
+    older = re.search(r'href="(\?status=triggered&amp;after=[^"]+)" rel="next"', page_one)
+    assert older is not None, "the Older link keeps the filter"
+    page_two = owner_client.get("/incidents/" + html.unescape(older.group(1))).content.decode()
     assert page_two.count('name="incident"') == 1
     assert "Bulk 0<" in page_two
+    assert 'rel="next"' not in page_two
+    newer = re.search(r'href="([^"]+)" rel="prev"', page_two)
+    assert newer is not None
+    back = owner_client.get("/incidents/" + html.unescape(newer.group(1))).content.decode()
+    assert back.count('name="incident"') == 50 and "Bulk 50<" in back and "Bulk 0<" not in back
 
 
 def test_live_fragment_returns_rows_only_and_keeps_filters(

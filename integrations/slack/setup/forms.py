@@ -8,8 +8,9 @@ from django import forms
 
 from integrations.slack.models import SlackChannel, SlackWorkspace
 from integrations.slack.setup import selectors
+from opsduty.longchoices import FastSelect, SharedChoices
 
-__all__ = ["ChannelSettingsForm", "ServiceChannelForm", "UninstallForm"]
+__all__ = ["ChannelSettingsForm", "ServiceChannelForm", "UninstallForm", "service_channel_choices"]
 
 
 def _choices(channels: list[SlackChannel], empty: str) -> list[tuple[str, str]]:
@@ -24,6 +25,7 @@ class ChannelSettingsForm(forms.Form):
     default_channel = forms.ChoiceField(
         label="Default channel",
         required=False,
+        widget=FastSelect,
         help_text="New incidents are posted here unless their service names its own channel.",
     )
     thread_replies = forms.BooleanField(
@@ -53,20 +55,28 @@ class ChannelSettingsForm(forms.Form):
 
 
 class ServiceChannelForm(forms.Form):
-    channel = forms.ChoiceField(label="Slack channel", required=False)
+    channel = forms.ChoiceField(label="Slack channel", required=False, widget=FastSelect)
 
     def __init__(
         self,
         *args: Any,
         workspace: SlackWorkspace,
-        channels: list[SlackChannel] | None = None,
+        choices: SharedChoices | None = None,
         **kwargs: Any,
     ) -> None:
+        """`choices`: `service_channel_choices` of the directory, made once for a page's rows
+        (else the workspace's directory is read)."""
         super().__init__(*args, **kwargs)
-        listed = channels if channels is not None else selectors.channel_list(workspace=workspace)
         field = self.fields["channel"]
         assert isinstance(field, forms.ChoiceField)
-        field.choices = _choices(listed, "Organization default")
+        field.choices = choices or service_channel_choices(
+            selectors.channel_list(workspace=workspace)
+        )
+
+
+def service_channel_choices(channels: list[SlackChannel]) -> SharedChoices:
+    """The choices of `ServiceChannelForm.channel`; made once, they serve every row's form."""
+    return SharedChoices(_choices(channels, "Organization default"))
 
 
 class UninstallForm(forms.Form):

@@ -4,14 +4,17 @@ rate limit as the page words it."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from django.urls import reverse
 
 from integrations.slack import selectors as slack_selectors
 from integrations.slack.models import SlackChannel, SlackWorkspace
 from opsduty.models import Organization, Service
+from opsduty.paging import Page, page_of
 from opsduty.tenancy import scoped
 
 __all__ = [
@@ -21,6 +24,7 @@ __all__ = [
     "rate_limited_until",
     "redirect_uri",
     "service_channel_list",
+    "service_page",
 ]
 
 
@@ -56,16 +60,21 @@ class ServiceChannel:
         return written if written and not self.channel_id else ""
 
 
+def service_page(*, organization: Organization, params: Mapping[str, Any]) -> Page[Service]:
+    """The page of the organization's services, by name, that the query string asks for (an
+    organization may have thousands: each row carries a form with the channel directory)."""
+    return page_of(scoped(Service, organization), params, ordering=("name", "id"))
+
+
 def service_channel_list(
-    *, organization: Organization, workspace: SlackWorkspace
+    *, services: Iterable[Service], directory: list[SlackChannel]
 ) -> list[ServiceChannel]:
-    """The organization's services, by name, each with the directory's channel it names
-    (by "#name" or by id, as `channels.channel_for_incident` reads it)."""
-    directory = channel_list(workspace=workspace)
+    """These services, each with the directory's channel it names (by "#name" or by id, as
+    `channels.channel_for_incident` reads it)."""
     ids = {channel.channel_id for channel in directory}
     by_name = {channel.name: channel.channel_id for channel in directory}
     rows = []
-    for service in scoped(Service, organization).order_by("name"):
+    for service in services:
         name = service.slack_channel.strip().lstrip("#")
         channel_id = name if name in ids else by_name.get(name.lower(), "")
         rows.append(ServiceChannel(service=service, channel_id=channel_id))

@@ -15,10 +15,15 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from integrations.slack import selectors as slack_selectors
 from integrations.slack.models import SlackWorkspace
 from integrations.slack.setup import selectors, services
-from integrations.slack.setup.forms import ChannelSettingsForm, ServiceChannelForm, UninstallForm
+from integrations.slack.setup.forms import (
+    ChannelSettingsForm,
+    ServiceChannelForm,
+    UninstallForm,
+    service_channel_choices,
+)
 from opsduty.models import Service
 from opsduty.navigation import SettingsPage
-from opsduty.tenancy import get_for_org_or_404
+from opsduty.tenancy import get_for_org_or_404, scoped
 from opsduty.views.common import AuthedRequest, add_validation_error, require_owner
 
 ACTIVE = "slack_settings"
@@ -53,13 +58,20 @@ def _page(
         bound = settings_form is not None or bool(service_forms)
         failure = None if bound else services.directory_refresh(workspace=workspace)
         directory = selectors.channel_list(workspace=workspace)
+        page = selectors.service_page(organization=request.organization, params=request.GET)
+        # A refused form is shown whichever page its service is on.
+        shown = {service.pk for service in page}
+        refused = [
+            form_service
+            for form_service in _refused_services(request, service_forms)
+            if form_service.pk not in shown
+        ]
         rows = []
-        for row in selectors.service_channel_list(
-            organization=request.organization, workspace=workspace
-        ):
+        choices = service_channel_choices(directory)
+        for row in selectors.service_channel_list(services=[*refused, *page], directory=directory):
             form = (service_forms or {}).get(row.service.pk) or ServiceChannelForm(
                 workspace=workspace,
-                channels=directory,
+                choices=choices,
                 initial={"channel": row.channel_id},
                 prefix=f"service-{row.service.pk}",
             )
@@ -70,11 +82,20 @@ def _page(
             settings_form=settings_form
             or ChannelSettingsForm(workspace=workspace, channels=directory),
             rows=rows,
+            page=page,
             rate_limited_until=selectors.rate_limited_until(
                 workspace=workspace, now=timezone.now()
             ),
         )
     return render(request, "integrations/slack/settings.html", context, status=status)
+
+
+def _refused_services(
+    request: AuthedRequest, service_forms: dict[int, ServiceChannelForm] | None
+) -> list[Service]:
+    if not service_forms:
+        return []
+    return list(scoped(Service, request.organization).filter(pk__in=list(service_forms)))
 
 
 @require_GET

@@ -8,6 +8,7 @@ from django import forms
 from django.core.validators import RegexValidator
 
 from integrations.twilio.models import TwilioAccount
+from opsduty.longchoices import NameChoiceField, SharedChoices
 from opsduty.models import Organization, Service
 from opsduty.tenancy import scoped
 
@@ -97,17 +98,38 @@ class NumberForm(forms.Form):
     voice_enabled = forms.BooleanField(label="Voice notifications", required=False)
 
 
+EMPTY_LABEL = "---------"  # Django's own, shown before a service is chosen
+
+
 class DestinationForm(forms.Form):
     digit = forms.TypedChoiceField(
         label="Digit", coerce=int, choices=[(d, str(d)) for d in range(1, 10)]
     )
-    service = forms.ModelChoiceField(label="Service", queryset=Service.objects.none())
+    service = NameChoiceField(
+        label="Service", queryset=Service.objects.none(), empty_label=EMPTY_LABEL
+    )
 
-    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        organization: Organization,
+        services: SharedChoices | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """`services`: the options as `destination_services` read them, once for every
+        number of the settings page (else each form reads them: a query per number)."""
         super().__init__(*args, **kwargs)
         field = self.fields["service"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = scoped(Service, organization).order_by("name")
+        if services is not None:
+            field.choices = services  # shown; the queryset still checks the value
+
+
+def destination_services(organization: Organization) -> SharedChoices:
+    """The choices of `DestinationForm.service`: the services by name, as (id, name)."""
+    services = scoped(Service, organization).order_by("name").values_list("pk", "name")
+    return SharedChoices([("", EMPTY_LABEL), *services])
 
 
 class AddressForm(forms.Form):

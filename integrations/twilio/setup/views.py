@@ -26,6 +26,7 @@ from integrations.twilio.setup.forms import (
     LimitsForm,
     NumberForm,
     NumberSearchForm,
+    destination_services,
 )
 from opsduty.navigation import SettingsPage
 from opsduty.tenancy import get_for_org_or_404
@@ -50,8 +51,11 @@ def _number_rows(
 ) -> list[dict[str, Any]]:
     """Each number with its settings form, destinations and the form to add one."""
     rows = []
+    services = destination_services(request.organization)
     for number in twilio_selectors.number_list(organization=request.organization):
-        form = (bound or {}).get(number.pk) or DestinationForm(organization=request.organization)
+        form = (bound or {}).get(number.pk) or DestinationForm(
+            organization=request.organization, services=services
+        )
         destinations = sorted(number.destinations.all(), key=lambda d: d.digit)
         rows.append({"number": number, "destinations": destinations, "form": form})
     return rows
