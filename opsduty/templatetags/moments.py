@@ -7,11 +7,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from django import template
-from django.utils import dateformat
+from django.utils import dateformat, timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
-from django.utils.timezone import template_localtime
 
 register = template.Library()
 
@@ -24,7 +23,7 @@ def moment(t: datetime | None) -> SafeString | str:
     """The markup of _time.html for `t` (nothing for no time)."""
     if t is None:
         return ""
-    local = template_localtime(t)
+    local = timezone.localtime(t) if timezone.is_aware(t) else t  # as the `date` filter
     since = timesince(t)
     relative = "just now" if since == _JUST_NOW else f"{since} ago"
     zone = dateformat.format(local, "T")
