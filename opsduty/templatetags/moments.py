@@ -23,7 +23,10 @@ def moment(t: datetime | None) -> SafeString | str:
     """The markup of _time.html for `t` (nothing for no time)."""
     if t is None:
         return ""
-    local = timezone.localtime(t) if timezone.is_aware(t) else t  # as the `date` filter
+    try:
+        local = timezone.localtime(t) if timezone.is_aware(t) else t  # as the `date` filter
+    except OverflowError:  # year 1 or 9999 moved past the calendar's ends by the zone
+        local = t
     since = timesince(t)
     relative = "just now" if since == _JUST_NOW else f"{since} ago"
     zone = dateformat.format(local, "T")
