@@ -23,6 +23,7 @@ from incidents import live  # noqa: E402
 from incidents.live import stream as live_stream  # noqa: E402
 from opsduty.queue import tasks_import  # noqa: E402
 from opsduty.request_body import bounded_body  # noqa: E402
+from opsduty.warmup import web_warm_up  # noqa: E402
 from signals.heartbeats import checkin_async as heartbeat_checkin_async  # noqa: E402
 from signals.receiver import (  # noqa: E402
     ingest,
@@ -31,6 +32,8 @@ from signals.receiver import (  # noqa: E402
 
 # The first event queues its drain without importing the tasks modules first.
 tasks_import()
+# Start-up's objects out of the garbage collector's way (opsduty/warmup.py).
+web_warm_up()
 
 
 async def _application(scope: dict[str, Any], receive: Any, send: Any) -> None:
