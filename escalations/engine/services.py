@@ -28,7 +28,6 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from escalations.engine.models import EscalationRun, RunState
@@ -234,11 +233,30 @@ def run_start(
     return run
 
 
-def run_stop(*, incident: Incident, reason: str) -> bool:
-    """Stop the incident's running escalation (no-op when none runs)."""
-    stopped = EscalationRun.objects.filter(incident=incident, state__in=_PENDING).update(
-        state=RunState.STOPPED, due_at=None, version=F("version") + 1, updated_at=timezone.now()
-    )
+_RUN_STOP_SQL = (
+    f"UPDATE {EscalationRun._meta.db_table} SET state = %(stopped)s,"  # noqa: S608 - our table
+    " due_at = NULL, version = version + 1, updated_at = %(now)s"
+    " WHERE incident_id = %(incident)s AND state = ANY(%(pending)s)"
+)
+
+
+def run_stop(*, incident: Incident, reason: str, unless_ack_timeout: bool = False) -> bool:
+    """Stop the incident's running escalation (no-op when none runs); with
+    `unless_ack_timeout`, not a run that waits out an acknowledge timeout (`_ack_wait`)."""
+    sql = _RUN_STOP_SQL
+    if unless_ack_timeout:
+        sql += " AND (ack_timeout_minutes IS NULL OR ack_timeout_minutes = 0)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {
+                "stopped": RunState.STOPPED,
+                "now": timezone.now(),
+                "incident": incident.pk,
+                "pending": list(_PENDING),
+            },
+        )
+        stopped = cursor.rowcount
     if stopped:
         _log(incident, f"Escalation stopped: {reason}.")
     return bool(stopped)
@@ -251,15 +269,18 @@ def on_status_change(change: hooks.StatusChange) -> None:
 
     Acknowledged with an acknowledge timeout (from an event orchestration) waits instead:
     when the timeout passes and the incident is still acknowledged, it is triggered again.
+    A run without one is stopped by one statement, with no look for the timeout first.
     """
     if change.old_status is None:
         return
+    reason = f"incident {change.new_status}"
     if change.new_status == Status.TRIGGERED:
         run_start(incident=change.incident)
-    elif change.new_status == Status.ACKNOWLEDGED and _ack_wait(change.incident):
-        return
+    elif change.new_status == Status.ACKNOWLEDGED:
+        if not run_stop(incident=change.incident, reason=reason, unless_ack_timeout=True):
+            _ack_wait(change.incident)
     else:
-        run_stop(incident=change.incident, reason=f"incident {change.new_status}")
+        run_stop(incident=change.incident, reason=reason)
 
 
 def _ack_wait(incident: Incident) -> bool:

@@ -271,11 +271,11 @@ _CANCEL_SQL = (
 )
 
 
-@transaction.atomic
 def notifications_cancel_for(incident: Incident) -> int:
     """Cancel the incident's pending notifications; logs and returns how many.
 
-    Precondition: the caller holds the incident's row lock (a status change).
+    Precondition: the caller holds the incident's row lock in its transaction (a status
+    change); one statement, so it needs no savepoint of its own.
     """
     with connection.cursor() as cursor:
         cursor.execute(
