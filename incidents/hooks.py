@@ -106,23 +106,25 @@ BatchFlush = Callable[[dict[Any, Any]], None]
 # (`incidents.ingest.services`): flushed first by code that counts them in the batch.
 EVENTS = "incident events"
 T = TypeVar("T")
-_batch: ContextVar[dict[str, tuple[dict[Any, Any], BatchFlush | None]] | None] = ContextVar(
-    "incident_batch", default=None
-)
+_Scratch = tuple[dict[Any, Any], BatchFlush | None, bool]  # the work, its flush, rows first
+_batch: ContextVar[dict[str, _Scratch] | None] = ContextVar("incident_batch", default=None)
 
 
 @contextmanager
 def batch() -> Iterator[None]:
     """Run the block as one batch of changes; the gathered work runs at its end, in the order
-    it was first gathered (not when the block raises: the caller's transaction is rolled back
-    then)."""
-    gathered: dict[str, tuple[dict[Any, Any], BatchFlush | None]] = {}
+    it was first gathered, rows first (`batch_scratch(rows=True)`: the other work reads them);
+    not when the block raises: the caller's transaction is rolled back then."""
+    gathered: dict[str, _Scratch] = {}
     token = _batch.set(gathered)
     try:
         yield
         # Still inside the batch: what a flush gathers (a label's log line) is flushed after.
-        while pending := [name for name, (scratch, flush) in gathered.items() if flush and scratch]:
-            for name in pending:
+        while pending := [
+            name for name, (scratch, flush, _) in gathered.items() if flush and scratch
+        ]:
+            rows = [name for name in pending if gathered[name][2]]
+            for name in rows or pending:
                 batch_flush(name)
     finally:
         _batch.reset(token)
@@ -134,7 +136,7 @@ def batch_flush(name: str) -> None:
     gathered = _batch.get()
     if gathered is None or name not in gathered:
         return
-    scratch, flush = gathered[name]
+    scratch, flush, _ = gathered[name]
     if flush is None or not scratch:
         return
     work = dict(scratch)
@@ -154,10 +156,17 @@ def batch_memo(name: str, key: Hashable, read: Callable[[], T]) -> T:
     return value
 
 
-def batch_scratch(name: str, flush: BatchFlush | None = None) -> dict[Any, Any] | None:
+def batch_scratch(
+    name: str, flush: BatchFlush | None = None, *, rows: bool = False
+) -> dict[Any, Any] | None:
     """Inside `batch()`: the scratch dict `name` of this batch, and `flush` (called with it
-    once, at the batch's end); outside one: None, do the work now."""
+    once, at the batch's end); outside one: None, do the work now.
+
+    `rows`: the flush writes rows that the batch's other work may read (a new incident's
+    escalation run, its notification rows): such flushes run before the others, and the code
+    that reads those rows in the batch calls `batch_flush(name)` first.
+    """
     gathered = _batch.get()
     if gathered is None:
         return None
-    return gathered.setdefault(name, ({}, flush))[0]
+    return gathered.setdefault(name, ({}, flush, rows))[0]

@@ -26,7 +26,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from escalations.engine.models import EscalationRun, RunState
-from escalations.engine.services import run_escalate, run_start
+from escalations.engine.services import run_escalate, run_start, runs_written
 from escalations.notifications.services import DIRECT_PAGE_KEY_PREFIX, notify_user
 from escalations.policies.models import EscalationPolicy
 from incidents.log import incident_log_write
@@ -183,6 +183,7 @@ def reassign(*, incident: Incident, policy: EscalationPolicy, by: User | None) -
     Precondition: the caller holds a transaction and the incident is not resolved.
     """
     _check_team(incident, policy)
+    runs_written()
     run, created = EscalationRun.objects.select_for_update().get_or_create(
         incident=incident,
         defaults={

@@ -132,6 +132,7 @@ def _escalates(incident: Incident) -> bool:
 
 def _policy_for(incident: Incident) -> EscalationPolicy | None:
     """The policy the incident was reassigned to, else its service's current policy."""
+    runs_written()
     overridden = (
         EscalationRun.objects.filter(incident=incident, policy_overridden=True)
         .select_related("policy")
@@ -246,6 +247,7 @@ def run_stop(*, incident: Incident, reason: str, unless_ack_timeout: bool = Fals
     sql = _RUN_STOP_SQL
     if unless_ack_timeout:
         sql += " AND (ack_timeout_minutes IS NULL OR ack_timeout_minutes = 0)"
+    runs_written()
     with connection.cursor() as cursor:
         cursor.execute(
             sql,
@@ -284,6 +286,7 @@ def on_status_change(change: hooks.StatusChange) -> None:
 
 
 def _ack_wait(incident: Incident) -> bool:
+    runs_written()
     run = (
         EscalationRun.objects.select_for_update()
         .filter(incident=incident, ack_timeout_minutes__isnull=False)
@@ -369,17 +372,39 @@ def _run_id_next() -> int:
     return free.pop(0)
 
 
+# A batch's new runs (`incidents.hooks.batch`), inserted together before the batch's other
+# work reads them; code that reads runs in a batch calls `runs_written()` first.
+RUN_ROWS = "escalation runs"
+_RUN_COLUMNS = ", ".join(str(field.column) for field in EscalationRun._meta.concrete_fields)
+
+
 def _run_insert(run: EscalationRun) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _RUN_INSERT_SQL,
-            [
-                field.get_db_prep_save(getattr(run, field.attname), connection)
-                for field in EscalationRun._meta.concrete_fields
-            ],
-        )
+    values = [
+        field.get_db_prep_save(getattr(run, field.attname), connection)
+        for field in EscalationRun._meta.concrete_fields
+    ]
+    batch = hooks.batch_scratch(RUN_ROWS, _runs_insert, rows=True)
+    if batch is not None:
+        batch[run.pk] = values
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(_RUN_INSERT_SQL, values)
     run._state.adding = False
     run._state.db = "default"
+
+
+def _runs_insert(rows: dict[int, list[Any]]) -> None:
+    values, params = rawsql.values_rows(list(rows.values()))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {EscalationRun._meta.db_table} ({_RUN_COLUMNS}) {values}",  # noqa: S608
+            params,
+        )
+
+
+def runs_written() -> None:
+    """The batch's new runs in the database (before a statement that reads runs)."""
+    hooks.batch_flush(RUN_ROWS)
 
 
 def _run_save(run: EscalationRun) -> None:
@@ -457,6 +482,7 @@ def run_escalate(*, incident: Incident, expected_step: int | None = None) -> int
     escalating at once move on one step, not two. Returns the number of the step that was
     next.
     """
+    runs_written()
     run = EscalationRun.objects.select_for_update().filter(incident=incident).first()
     if run is None or run.state != RunState.ACTIVE or run.policy_id is None:
         raise ValidationError(NOTHING_TO_ESCALATE, code="nothing_to_escalate")
@@ -608,6 +634,7 @@ def _notify(
             reason=f"escalation {label}",
             key_prefix=f"{prefix}:{user.pk}",
             channel=step.channel,
+            later=True,  # in a batch of events, written with the batch's other rows
         )
     names = ", ".join(user.get_full_name() or user.email for user in targets)
     _log(

@@ -36,6 +36,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import orjson
 from django.core.cache import cache
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, transaction
 from django.db.models import BooleanField, Model, Q
@@ -110,30 +111,6 @@ _INSERT_SQL = (
 )
 
 
-def _insert(
-    incident: Incident,
-    user: User,
-    rule: NotificationRule | None,
-    reason: str,
-    key: str,
-    now: datetime,
-    channel: str = "",
-) -> Notification | None:
-    """Insert one outbox row unless its key exists; the new row, or None on a duplicate.
-
-    Without a rule (a step's channel override) the row goes out at once on `channel`.
-    """
-    due = now + timedelta(minutes=rule.delay_minutes if rule is not None else 0)
-    params = (
-        incident.organization_id,
-        incident.pk,
-        user.pk,
-        rule.channel if rule is not None else channel,
-        rule.pk if rule is not None else None,
-    ) + (reason, due, key, now)
-    return rawsql.fetch_one(Notification, _INSERT_SQL, params)
-
-
 _RESPONDER_SQL = (
     f"INSERT INTO {IncidentResponder._meta.db_table}"  # noqa: S608 - our table name
     " (organization_id, incident_id, user_id, status, last_notified, status_updated_at)"
@@ -156,7 +133,13 @@ def _responder_pending(incident: Incident, user: User, now: datetime) -> None:
 
 @transaction.atomic(savepoint=False)  # no error is caught inside: no savepoint needed
 def notify_user(
-    *, incident: Incident, user: User, reason: str, key_prefix: str, channel: str = ""
+    *,
+    incident: Incident,
+    user: User,
+    reason: str,
+    key_prefix: str,
+    channel: str = "",
+    later: bool = False,
 ) -> list[Notification]:
     """Write one outbox row per rule of the user's policy for the incident's urgency.
 
@@ -165,6 +148,10 @@ def notify_user(
     Runs in the caller's transaction; idempotent per `key_prefix` (a second call with the same
     prefix writes nothing and returns []). Stakeholders and inactive users are skipped.
     Delivery is scheduled after commit, at each row's due time.
+
+    `later` (an escalation step): inside a batch of events ingested together
+    (`incidents.hooks.batch`), the rows and the responder are written with the batch's others
+    in one statement each, before the batch's other work, and [] is returned.
     """
     if user.organization_id != incident.organization_id:
         raise ValueError("the user and the incident belong to different organizations")
@@ -173,34 +160,120 @@ def notify_user(
         _log(incident, f"{user.get_full_name()} not notified: {who} not notified", user=user.pk)
         return []
     now = timezone.now()  # one "now": rules with the same delay share a due time (one task)
-    if channel:
-        rules = []
-        inserted = [_insert(incident, user, None, reason, f"{key_prefix}:{channel}", now, channel)]
-    else:
-        rules = _rules_of(user, incident.urgency)
-        inserted = [
-            _insert(incident, user, rule, reason, f"{key_prefix}:{rule.pk}", now) for rule in rules
-        ]
+    rules = [] if channel else _rules_of(user, incident.urgency)
+    if not rules and not channel:
+        _log(incident, f"{user.get_full_name()} has no {incident.urgency} urgency rules")
+        return []
+    rows = (
+        [_row(incident, user, None, reason, f"{key_prefix}:{channel}", now, channel)]
+        if channel
+        else [_row(incident, user, rule, reason, f"{key_prefix}:{rule.pk}", now) for rule in rules]
+    )
+    batch = hooks.batch_scratch(NOTIFICATION_ROWS, _rows_write, rows=True) if later else None
+    if batch is not None:
+        batch[len(batch)] = rows
+        return []
+    inserted = [rawsql.fetch_one(Notification, _INSERT_SQL, row) for row in rows]
     created = sorted(
         (row for row in inserted if row is not None), key=lambda row: (row.due_at, row.pk)
     )
-    if not rules and not channel:
-        _log(incident, f"{user.get_full_name()} has no {incident.urgency} urgency rules")
     if not created:
         return []
     _responder_pending(incident, user, timezone.now())
-    # One task per due time (email and SMS "immediately" share one), not one per row; in a
-    # batch of events ingested together, one for all its rows (`_schedule_batch`).
+    _deliveries([(row.pk, row.due_at) for row in created])
+    return created
+
+
+def _deliveries(rows: list[tuple[int, datetime]]) -> None:
+    """Schedule new rows (id, due time) after commit: one task per due time (email and SMS
+    "immediately" share one), not one per row; in a batch of events ingested together, one
+    for all its rows (`_schedule_batch`)."""
     by_due: dict[datetime, list[int]] = {}
-    for notification in created:
-        by_due.setdefault(notification.due_at, []).append(notification.pk)
+    for pk, due in sorted(rows, key=lambda row: (row[1], row[0])):
+        by_due.setdefault(due, []).append(pk)
     batch = hooks.batch_scratch("deliveries", _schedule_batch)
     for due, due_ids in by_due.items():
         if batch is not None:
             batch.setdefault(due, []).extend(due_ids)
         else:
             transaction.on_commit(partial(_schedule, due_ids, due))
-    return created
+
+
+# A batch's notification rows (`notify_user(later=True)`); `notifications_cancel_for` writes
+# them before it cancels.
+NOTIFICATION_ROWS = "notification rows"
+_ROW_COLUMNS = (
+    "organization_id, incident_id, user_id, channel, rule_id, reason, due_at,"
+    " idempotency_key, created_at"
+)
+_ROWS_INSERT_SQL = (
+    f"INSERT INTO {Notification._meta.db_table} ({_ROW_COLUMNS}, status, attempts, last_error)"  # noqa: S608
+    " SELECT o, i, u, c, r, w, d, k, t, 'pending', 0, ''"
+    " FROM ROWS FROM (json_to_recordset(%s::json) AS (o bigint, i bigint, u bigint, c text,"
+    " r bigint, w text, d timestamptz, k text, t timestamptz)) WITH ORDINALITY"
+    " AS n(o, i, u, c, r, w, d, k, t, n) ORDER BY n"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, organization_id, incident_id,"
+    " user_id, due_at"
+)
+_RESPONDERS_SQL = (
+    f"INSERT INTO {IncidentResponder._meta.db_table}"  # noqa: S608 - our table name
+    " (organization_id, incident_id, user_id, status, last_notified, status_updated_at)"
+    " SELECT o, i, u, %s, %s::timestamptz, %s::timestamptz"
+    " FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[]) AS r(o, i, u) ORDER BY i, u"
+    " ON CONFLICT (incident_id, user_id) DO UPDATE SET last_notified = EXCLUDED.last_notified"
+)
+
+
+def _row(
+    incident: Incident,
+    user: User,
+    rule: NotificationRule | None,
+    reason: str,
+    key: str,
+    now: datetime,
+    channel: str = "",
+) -> tuple[Any, ...]:
+    """An outbox row's values (`_INSERT_SQL`). Without a rule (a step's channel override) the
+    row goes out at once on `channel`."""
+    due = now + timedelta(minutes=rule.delay_minutes if rule is not None else 0)
+    return (
+        incident.organization_id,
+        incident.pk,
+        user.pk,
+        rule.channel if rule is not None else channel,
+        rule.pk if rule is not None else None,
+        reason,
+        due,
+        key,
+        now,
+    )
+
+
+def _rows_write(batch: dict[int, list[tuple[Any, ...]]]) -> None:
+    """A batch's outbox rows in one statement (a key that exists writes nothing), their users
+    marked paged in one more, and their deliveries scheduled."""
+    keys = ("o", "i", "u", "c", "r", "w", "d", "k", "t")
+    rows = [dict(zip(keys, row, strict=True)) for n in sorted(batch) for row in batch[n]]
+    with connection.cursor() as cursor:
+        cursor.execute(_ROWS_INSERT_SQL, [orjson.dumps(rows).decode()])
+        inserted = cursor.fetchall()
+    if not inserted:
+        return
+    responders = sorted({(int(o), int(i), int(u)) for _, o, i, u, _ in inserted})
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _RESPONDERS_SQL,
+            [
+                ResponderStatus.PENDING,
+                now,
+                now,
+                [o for o, _, _ in responders],
+                [i for _, i, _ in responders],
+                [u for _, _, u in responders],
+            ],
+        )
+    _deliveries([(int(pk), due) for pk, _, _, _, due in inserted])
 
 
 def _rules_of(user: User, urgency: str) -> list[NotificationRule]:
@@ -277,6 +350,7 @@ def notifications_cancel_for(incident: Incident) -> int:
     Precondition: the caller holds the incident's row lock in its transaction (a status
     change); one statement, so it needs no savepoint of its own.
     """
+    hooks.batch_flush(NOTIFICATION_ROWS)
     with connection.cursor() as cursor:
         cursor.execute(
             _CANCEL_SQL,

@@ -47,9 +47,9 @@ from django.utils import timezone
 
 from incidents import hooks
 from incidents.ingest.services import (
-    dedup_ids_without_open_incident,
     event_directives_apply,
     incidents_number_assign,
+    incidents_open_together,
     ingest_event_in_transaction,
 )
 from incidents.models import Incident
@@ -389,9 +389,9 @@ def _ingest_together(items: list[Prepared]) -> int:
         numbering: list[Incident] = []
         marks: list[_Mark] = []
         with hooks.batch():  # log lines and the analytics upkeep, once per batch
-            dedup_ids_without_open_incident(
+            incidents_open_together(
                 [
-                    (item.processed.service.pk, item.processed.event.dedup_id)
+                    (item.processed.service, item.processed.event)
                     for item in items
                     if item.processed is not None and item.raw.pk in locked
                 ]

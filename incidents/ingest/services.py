@@ -127,6 +127,63 @@ def dedup_ids_without_open_incident(keys: list[tuple[int, str]]) -> None:
     absent.update((key, True) for key in wanted if key not in found)
 
 
+_OPENED = "incidents opened ahead"
+
+
+def incidents_open_together(events: list[tuple[Service, EventData]]) -> None:
+    """Inside `hooks.batch()`, before its events (in their order) are ingested: open the
+    incidents that their first event of a dedup id opens, in one statement.
+
+    Each dedup id without an open incident (`dedup_ids_without_open_incident`) whose first
+    event in the batch carries no acknowledge or resolve signal gets its incident here, with
+    that event's fields; the event then takes it (`_find_or_create`) instead of inserting its
+    own. A dedup id that another transaction opened meanwhile inserts nothing (the partial
+    unique index, as for one incident), and its event finds that incident, as without this.
+    The caller ingests every event it passed in the same transaction, or rolls back.
+    """
+    opened = hooks.batch_scratch(_OPENED)
+    if opened is None or not events:
+        return
+    for _service, event in events:
+        _validate_event(event)
+    dedup_ids_without_open_incident([(service.pk, event.dedup_id) for service, event in events])
+    absent = hooks.batch_scratch(_ABSENT) or {}
+    first: dict[tuple[int, str], Incident] = {}
+    for service, event in events:
+        key = (service.pk, event.dedup_id)
+        if key in first or not absent.get(key):
+            continue
+        if event.acknowledge or event.resolve:
+            absent.pop(key, None)  # looked up as one event does (its latest incident)
+            continue
+        first[key] = _incident_new(service, event)
+    if not first:
+        return
+    rows = [
+        [
+            field.get_db_prep_save(field.pre_save(incident, True), connection)
+            for field in _INSERT_FIELDS
+        ]
+        for incident in first.values()
+    ]
+    values, params = rawsql.values_rows(rows)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Incident._meta.db_table} ({_INCIDENT_COLUMNS}) {values}"  # noqa: S608
+            f" ON CONFLICT (service_id, dedup_id) WHERE status <> '{Status.RESOLVED}' DO NOTHING"
+            " RETURNING id, service_id, dedup_id",
+            params,
+        )
+        for pk, service_id, dedup_id in cursor.fetchall():
+            incident = first[(int(service_id), str(dedup_id))]
+            incident.pk = int(pk)
+            incident._state.adding = False
+            incident._state.db = "default"
+            opened[(int(service_id), str(dedup_id))] = incident
+    for key in first:
+        absent.pop(key, None)  # opened here, or by another transaction: looked up
+
+
 def incident_number_assign(incident: Incident) -> None:
     """Give an incident opened with `UNNUMBERED` its organization's next number (idempotent).
 
@@ -186,6 +243,7 @@ _NUMBER_ASSIGN_SQL = (
 
 
 _INSERT_FIELDS = [field for field in Incident._meta.concrete_fields if not field.primary_key]
+_INCIDENT_COLUMNS = ", ".join(str(field.column) for field in _INSERT_FIELDS)
 # Plain SQL rather than `save()` in a savepoint: a concurrent transaction that opened the
 # same dedup id makes the insert do nothing (the partial unique index
 # `one_open_incident_per_dedup_id`; PostgreSQL waits for that transaction first), and the
@@ -199,10 +257,9 @@ _INSERT_INCIDENT_SQL = (
 )
 
 
-def _create_incident(service: Service, event: EventData) -> Incident | None:
-    """Insert the incident, unnumbered (`ingest_event_in_transaction` numbers it at its end);
-    None when an open incident of its dedup id was opened meanwhile."""
-    incident = Incident(
+def _incident_new(service: Service, event: EventData) -> Incident:
+    """The incident an event opens, unnumbered and not saved."""
+    return Incident(
         organization_id=service.organization_id,
         service=service,
         number=UNNUMBERED,
@@ -212,6 +269,12 @@ def _create_incident(service: Service, event: EventData) -> Incident | None:
         urgency=event.urgency,
         dedup_id=event.dedup_id,
     )
+
+
+def _create_incident(service: Service, event: EventData) -> Incident | None:
+    """Insert the incident, unnumbered (`ingest_event_in_transaction` numbers it at its end);
+    None when an open incident of its dedup id was opened meanwhile."""
+    incident = _incident_new(service, event)
     values = [
         field.get_db_prep_save(field.pre_save(incident, True), connection)
         for field in _INSERT_FIELDS
@@ -238,6 +301,9 @@ def _find_or_create(service: Service, event: EventData) -> tuple[Incident, bool]
     not answered, or an acknowledge overtaken by its resolve, opens no incident (PagerDuty's
     Events API drops them). Only a dedup id never seen opens one, as the spec says (§4).
     """
+    opened = hooks.batch_scratch(_OPENED)
+    if opened and (early := opened.pop((service.pk, event.dedup_id), None)) is not None:
+        return early, True  # opened for it by `incidents_open_together`
     incident = _open_incident(service, event.dedup_id)
     if incident is not None:
         return incident, False

@@ -17,8 +17,10 @@ from django.utils import timezone
 
 from escalations.catalog.services import service_set_policy
 from escalations.engine.models import EscalationRun, RunState
+from escalations.engine.tasks import escalation_run_sweep
 from escalations.notifications.models import Notification
 from escalations.notifications.rules import RuleInput, notification_rules_replace
+from escalations.notifications.tasks import notifications_deliver
 from escalations.policies.models import StepKind
 from escalations.policies.services import policy_create, step_add
 from incidents import hooks
@@ -29,6 +31,7 @@ from opsduty.models import Label, Service, User
 from signals.models import RawEvent, RawEventStatus, ReferenceStatus, Webhook
 from signals.receiver import services as receiver
 from tests import factories
+from tests.conftest import api_client_for
 from tests.signals.conftest import url
 from tests.waiting import wait_until
 
@@ -442,3 +445,63 @@ def test_a_batch_s_runs_page_their_second_step_once_each(
     per_incident = sorted(sent.values_list("incident__dedup_id", flat=True))
     assert per_incident == sorted(["k0", "k1", "k2", "k3"] * 2)
     assert len(mail.outbox) == 8
+
+
+def _store(webhook: Webhook, service: Service, *bodies: dict[str, Any]) -> None:
+    for body in bodies:  # stored, not yet processed: one batch for the drain
+        factories.make_raw_event(
+            organization=service.organization,
+            webhook=webhook,
+            routing_key=service.routing_key,
+            body=body,
+        )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_acknowledge_in_the_same_batch_pages_nobody(
+    webhook: Webhook, service: Service, member: User, owner_client: Client
+) -> None:
+    """A batch writes its new incidents' runs and notification rows together, late in its
+    transaction; an acknowledge later in the same batch still cancels the first page and
+    stops the run: nobody is emailed, now or when the second step would have been due."""
+    factories.add_member(service.team, member)
+    _two_step_policy(service, member)
+    mail.outbox = []
+    _store(
+        webhook,
+        service,
+        {"title": "disk full", "dedup_id": "disk"},
+        {"title": "cpu hot", "dedup_id": "cpu"},
+        {"title": "disk full", "dedup_id": "disk", "status": "acknowledged"},
+    )
+    assert services.raw_events_drain(linger=0) == 3
+    with time_machine.travel(timezone.now() + timedelta(minutes=2)):
+        escalation_run_sweep()  # the second steps, as when their task is due
+        notifications_deliver(list(Notification.objects.values_list("pk", flat=True)))
+    # Only the incident nobody acknowledged paged, at both steps.
+    assert len(mail.outbox) == 2
+    assert all("cpu hot" in m.subject for m in mail.outbox)
+    disk = Incident.objects.get(dedup_id="disk")
+    page = owner_client.get(f"/incidents/{disk.pk}/").content.decode()
+    assert "1 pending notification cancelled (incident acknowledged)" in page
+    assert "Escalation stopped: incident acknowledged." in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_s_new_incidents_count_under_their_policy(
+    webhook: Webhook, service: Service, member: User, owner: User
+) -> None:
+    """The analytics upkeep of a batch runs after its runs are written: each new paged
+    incident counts under the policy that paged it, not under "no policy"."""
+    factories.add_member(service.team, member)
+    _two_step_policy(service, member)
+    _store_batch(webhook, service, 3, 3)
+    assert services.raw_events_drain(linger=0) == 3
+    api = api_client_for(owner)
+    today = timezone.localdate().isoformat()
+    response = api.get(
+        "/api/v1/analytics/policies/", {"range": "custom", "start": today, "end": today}
+    )
+    assert response.status_code == 200, response.content[:200]
+    items = json.loads(response.content)["items"]
+    assert [(item["name"], item["metrics"]["incidents"]) for item in items] == [("Twice", 3)]
