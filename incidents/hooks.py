@@ -105,6 +105,11 @@ BatchFlush = Callable[[dict[Any, Any]], None]
 # The scratch of the incident events a batch stores in one statement at its end
 # (`incidents.ingest.services`): flushed first by code that counts them in the batch.
 EVENTS = "incident events"
+# The open incidents a batch's events went to, by (service id, dedup id): the next event of
+# the dedup id in the batch takes its incident from here (the batch's transaction holds its
+# row lock) instead of reading it again. Any log line of an incident drops it: whatever
+# changed it (a status, an attach) wrote one, and the next event reads it afresh.
+OPEN_INCIDENTS = "open incidents"
 T = TypeVar("T")
 _Scratch = tuple[dict[Any, Any], BatchFlush | None, bool]  # the work, its flush, rows first
 _batch: ContextVar[dict[str, _Scratch] | None] = ContextVar("incident_batch", default=None)

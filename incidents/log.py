@@ -58,6 +58,9 @@ def incident_log_write(
     batch = hooks.batch_scratch("log", _rows_insert)
     if batch is not None:
         batch.setdefault("rows", []).append(row)
+        held = hooks.batch_scratch(hooks.OPEN_INCIDENTS)
+        if held:
+            held.pop((incident.service_id, incident.dedup_id), None)
     else:
         _rows_insert({"rows": [row]})
     incident_changed(incident)

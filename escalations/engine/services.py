@@ -241,16 +241,12 @@ _RUN_STOP_SQL = (
 )
 
 
-def run_stop(*, incident: Incident, reason: str, unless_ack_timeout: bool = False) -> bool:
-    """Stop the incident's running escalation (no-op when none runs); with
-    `unless_ack_timeout`, not a run that waits out an acknowledge timeout (`_ack_wait`)."""
-    sql = _RUN_STOP_SQL
-    if unless_ack_timeout:
-        sql += " AND (ack_timeout_minutes IS NULL OR ack_timeout_minutes = 0)"
+def run_stop(*, incident: Incident, reason: str) -> bool:
+    """Stop the incident's running escalation (no-op when none runs)."""
     runs_written()
     with connection.cursor() as cursor:
         cursor.execute(
-            sql,
+            _RUN_STOP_SQL,
             {
                 "stopped": RunState.STOPPED,
                 "now": timezone.now(),
@@ -271,41 +267,57 @@ def on_status_change(change: hooks.StatusChange) -> None:
 
     Acknowledged with an acknowledge timeout (from an event orchestration) waits instead:
     when the timeout passes and the incident is still acknowledged, it is triggered again.
-    A run without one is stopped by one statement, with no look for the timeout first.
     """
     if change.old_status is None:
         return
-    reason = f"incident {change.new_status}"
     if change.new_status == Status.TRIGGERED:
         run_start(incident=change.incident)
     elif change.new_status == Status.ACKNOWLEDGED:
-        if not run_stop(incident=change.incident, reason=reason, unless_ack_timeout=True):
-            _ack_wait(change.incident)
+        _ack_stop(change.incident)
     else:
-        run_stop(incident=change.incident, reason=reason)
+        run_stop(incident=change.incident, reason=f"incident {change.new_status}")
 
 
-def _ack_wait(incident: Incident) -> bool:
+# An acknowledge, in one statement: a run with an acknowledge timeout (whatever its state)
+# waits it out; else a pending run stops.
+_ACK_SQL = (
+    f"UPDATE {EscalationRun._meta.db_table} SET"  # noqa: S608 - our table
+    " state = CASE WHEN COALESCE(ack_timeout_minutes, 0) > 0 THEN %(wait)s ELSE %(stopped)s END,"
+    " due_at = CASE WHEN COALESCE(ack_timeout_minutes, 0) > 0"
+    " THEN %(now)s + ack_timeout_minutes * %(minute)s ELSE NULL END,"
+    " version = version + 1, updated_at = %(now)s"
+    " WHERE incident_id = %(incident)s"
+    " AND (COALESCE(ack_timeout_minutes, 0) > 0 OR state = ANY(%(pending)s))"
+    " RETURNING id, state, due_at, version"
+)
+
+
+def _ack_stop(incident: Incident) -> None:
     runs_written()
-    run = (
-        EscalationRun.objects.select_for_update()
-        .filter(incident=incident, ack_timeout_minutes__isnull=False)
-        .first()
-    )
-    if run is None or not run.ack_timeout_minutes:
-        return False
-    now = timezone.now()
-    run.state = RunState.ACK_WAIT
-    run.due_at = now + _minutes(run.ack_timeout_minutes)
-    run.version += 1
-    run.updated_at = now
-    run.save()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _ACK_SQL,
+            {
+                "wait": RunState.ACK_WAIT,
+                "stopped": RunState.STOPPED,
+                "now": timezone.now(),
+                "minute": _minutes(1),
+                "incident": incident.pk,
+                "pending": list(_PENDING),
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return
+    run_id, state, due_at, version = row
+    if state == RunState.STOPPED:
+        _log(incident, "Escalation stopped: incident acknowledged.")
+        return
     _log(
         incident,
-        f"Escalation paused: back to triggered if still acknowledged at {run.due_at:%H:%M} UTC.",
+        f"Escalation paused: back to triggered if still acknowledged at {due_at:%H:%M} UTC.",
     )
-    _after_commit(run)
-    return True
+    _after_commit(EscalationRun(pk=run_id, state=state, due_at=due_at, version=version))
 
 
 # --- firing -----------------------------------------------------------------------------------

@@ -301,9 +301,13 @@ def _find_or_create(service: Service, event: EventData) -> tuple[Incident, bool]
     not answered, or an acknowledge overtaken by its resolve, opens no incident (PagerDuty's
     Events API drops them). Only a dedup id never seen opens one, as the spec says (§4).
     """
+    key = (service.pk, event.dedup_id)
     opened = hooks.batch_scratch(_OPENED)
-    if opened and (early := opened.pop((service.pk, event.dedup_id), None)) is not None:
+    if opened and (early := opened.pop(key, None)) is not None:
         return early, True  # opened for it by `incidents_open_together`
+    held = hooks.batch_scratch(hooks.OPEN_INCIDENTS)
+    if held and (incident := held.get(key)) is not None:
+        return incident, False  # an earlier event of the batch's, unchanged since
     incident = _open_incident(service, event.dedup_id)
     if incident is not None:
         return incident, False
@@ -379,6 +383,9 @@ def ingest_event_in_transaction(
     _apply_signals(incident, event)
     if reference_id is not None:
         reference_complete(reference_id=reference_id, incident_id=incident.pk)
+    held = hooks.batch_scratch(hooks.OPEN_INCIDENTS)
+    if held is not None and incident.status != Status.RESOLVED:
+        held[(service.pk, incident.dedup_id)] = incident
     return incident
 
 

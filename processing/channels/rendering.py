@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,7 +24,7 @@ from opsduty.choices import DEDUP_ID_MAX_LENGTH, SUMMARY_MAX_LENGTH, Urgency
 from opsduty.events import EventData
 from processing.channels.builtin_templates import BUILTIN_TEMPLATES
 from processing.channels.models import OVERRIDE_FIELDS, BaseTemplate, ReceiveChannel
-from processing.sandbox.environment import SandboxError, is_truthy, render
+from processing.sandbox.environment import is_truthy, render_each
 from signals.receiver.ingest import MAX_DEPTH
 
 FIELDS: tuple[str, ...] = OVERRIDE_FIELDS
@@ -70,8 +70,10 @@ class RenderedEvent:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able data (the pipeline stores it on the raw event)."""
-        return asdict(self)
+        """Plain JSON-able data (the pipeline stores it on the raw event): a shallow copy,
+        its lists and dicts shared (`dataclasses.asdict`'s deep copy cost a fifth of the
+        pipeline's time)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def builtin_keys() -> list[str]:
@@ -99,19 +101,10 @@ def channel_templates(*, channel: ReceiveChannel | None, builtin: str | None) ->
 def _render_fields(
     templates: dict[str, str], payload: Any
 ) -> tuple[dict[str, str], dict[str, str]]:
-    raw: dict[str, str] = {}
-    errors: dict[str, str] = {}
-    context = {"payload": payload}
-    for name in FIELDS:
-        source = templates.get(name) or ""
-        if not source:
-            raw[name] = ""  # nothing to render: the field's default applies
-            continue
-        try:
-            raw[name] = render(source, context)
-        except SandboxError as error:
-            raw[name] = ""
-            errors[name] = str(error)
+    sources = {name: templates[name] for name in FIELDS if templates.get(name)}
+    rendered, errors = render_each(sources, {"payload": payload})
+    # A field without a template, or whose template failed, is "": its default applies.
+    raw = {name: rendered.get(name, "") for name in FIELDS}
     return raw, errors
 
 

@@ -49,8 +49,9 @@ class OrchestrationOutcome:
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-able copy (for the raw event record)."""
-        return dataclasses.asdict(self)
+        """JSON-able data (for the raw event record): a shallow copy, its lists shared (see
+        `RenderedEvent.as_dict`)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def apply_to_event(self, event_data: EventData) -> None:
         """Apply what changes the event itself, in place (urgency, auto-resolve "deny"), and

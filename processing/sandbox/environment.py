@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, TypeVar
 
 from django.utils import timezone
@@ -490,30 +490,52 @@ def _collect(chunks: Iterable[str]) -> str:
     return "".join(parts)
 
 
+def _rendered(chunks: Iterable[str]) -> str:
+    """The text of a template's `chunks` (a generator: rendered as it is read);
+    SandboxError says what went wrong."""
+    try:
+        return _collect(chunks)
+    except SecurityError as error:
+        raise SandboxError(f"Refused by the sandbox: {error}") from None
+    except regexes.RegexError as error:
+        raise SandboxError(str(error)) from None
+    except TemplateError as error:
+        raise SandboxError(f"Template error: {error}") from None
+    except (ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as error:
+        raise SandboxError(f"Template error: {type(error).__name__}: {error}") from None
+    except RecursionError:
+        raise SandboxError("Template error: recursion too deep.") from None
+    except MemoryError:
+        # A last resort: the checks above refuse what they can foresee.
+        raise SandboxError("Refused by the sandbox: the template needed too much memory.") from None
+
+
 def render(source: str, context: dict[str, Any], *, seconds: float = RENDER_SECONDS) -> str:
     """Render `source` with `context` in the sandbox; SandboxError says what went wrong."""
     template = _template(source, strict=False)
+    return _bounded(lambda: _rendered(template.generate(context)), seconds)
 
-    def work() -> str:
+
+def render_each(
+    sources: dict[str, str], context: dict[str, Any], *, seconds: float = RENDER_SECONDS
+) -> tuple[dict[str, str], dict[str, str]]:
+    """`render` for several templates with one context (an event's fields): the texts and
+    the errors, by name. The context is merged with the globals once, not once a template
+    (rendering is most of the pipeline's time); each template has its `seconds`."""
+    texts: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    parents: dict[int, dict[str, Any]] = {}
+    for name, source in sources.items():
         try:
-            return _collect(template.generate(context))
-        except SecurityError as error:
-            raise SandboxError(f"Refused by the sandbox: {error}") from None
-        except regexes.RegexError as error:
-            raise SandboxError(str(error)) from None
-        except TemplateError as error:
-            raise SandboxError(f"Template error: {error}") from None
-        except (ArithmeticError, TypeError, ValueError, LookupError, AttributeError) as error:
-            raise SandboxError(f"Template error: {type(error).__name__}: {error}") from None
-        except RecursionError:
-            raise SandboxError("Template error: recursion too deep.") from None
-        except MemoryError:
-            # A last resort: the checks above refuse what they can foresee.
-            raise SandboxError(
-                "Refused by the sandbox: the template needed too much memory."
-            ) from None
-
-    return _bounded(work, seconds)
+            template = _template(source, strict=False)
+            parent = parents.get(id(template.globals))
+            if parent is None:
+                parent = parents[id(template.globals)] = {**template.globals, **context}
+            chunks = template.root_render_func(template.new_context(parent, shared=True))
+            texts[name] = _bounded(partial(_rendered, chunks), seconds)
+        except SandboxError as error:
+            errors[name] = str(error)
+    return texts, errors
 
 
 def expression_is_simple(source: str) -> bool:
