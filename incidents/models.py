@@ -50,7 +50,15 @@ class Incident(TenantModel):
     """An incident group: events with one dedup id on one service, and what responders did."""
 
     number = models.PositiveIntegerField()  # UNNUMBERED only inside the opening transaction
-    service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="incidents")
+    # Both indexed as the first column of an index in Meta (`incident_org_created`,
+    # `incident_dedup_latest`): an index of their own would only slow every insert and
+    # status change.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    service = models.ForeignKey(
+        Service, on_delete=models.PROTECT, related_name="incidents", db_index=False
+    )
     summary = models.CharField(max_length=SUMMARY_MAX_LENGTH)
     description = models.TextField(blank=True)
     source_url = models.URLField(max_length=2000, blank=True)
@@ -219,7 +227,10 @@ class ResponderStatus(models.TextChoices):
 class IncidentResponder(TenantModel):
     """A user involved in an incident: `pending` when paged, `active` once they responded."""
 
-    incident = models.ForeignKey(Incident, on_delete=models.CASCADE, related_name="responders")
+    # Indexed as the first column of `responder_once`.
+    incident = models.ForeignKey(
+        Incident, on_delete=models.CASCADE, related_name="responders", db_index=False
+    )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     status = models.CharField(max_length=8, choices=ResponderStatus.choices)
     last_notified = models.DateTimeField(null=True, blank=True)

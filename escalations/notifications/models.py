@@ -80,8 +80,11 @@ class NotificationStatus(models.TextChoices):
 class Notification(TenantModel):
     """An outbox row: written with the decision to notify, delivered by a retried task."""
 
-    incident = models.ForeignKey(
-        "incidents.Incident", on_delete=models.CASCADE, related_name="notifications"
+    incident = models.ForeignKey(  # indexed as the first column of `notification_incident_status`
+        "incidents.Incident",
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,
     )
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
