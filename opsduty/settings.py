@@ -125,15 +125,17 @@ DATABASES["default"]["OPTIONS"].update(
 OPSDUTY_DB_PGBOUNCER = env_bool("OPSDUTY_DB_PGBOUNCER", False)
 DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = OPSDUTY_DB_PGBOUNCER
 # Named prepared statements are kept by one server session. PgBouncer follows them across
-# server connections only from 1.21 (`max_prepared_statements`); Debian 12 ships 1.18. Off,
-# no connection prepares anything: psycopg's automatic preparing stays off (Django's default,
-# `prepare_threshold` None, here and in the receiver's async pool) and the analytics upkeep
-# does not prepare its statements. Parameters stay bound server-side either way: unnamed
-# statements live within one round trip, which PgBouncer passes whole.
+# server connections only from 1.21 (`max_prepared_statements`); Debian 12 ships 1.18. On
+# (without PgBouncer), psycopg prepares a statement the fifth time a connection runs it, and
+# PostgreSQL no longer parses and plans the hot statements (the pipeline's, each delivery's)
+# again each time: Django leaves that off (`prepare_threshold` None). Off, no connection
+# prepares anything, here, in the receiver's async pool, or in the analytics upkeep.
+# Parameters stay bound server-side either way: unnamed statements live within one round
+# trip, which PgBouncer passes whole.
 OPSDUTY_DB_PREPARED_STATEMENTS = env_bool(
     "OPSDUTY_DB_PREPARED_STATEMENTS", not OPSDUTY_DB_PGBOUNCER
 )
-DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
+DATABASES["default"]["OPTIONS"]["prepare_threshold"] = 5 if OPSDUTY_DB_PREPARED_STATEMENTS else None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:16379/0")
