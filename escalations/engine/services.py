@@ -237,27 +237,39 @@ def run_start(
 _RUN_STOP_SQL = (
     f"UPDATE {EscalationRun._meta.db_table} SET state = %(stopped)s,"  # noqa: S608 - our table
     " due_at = NULL, version = version + 1, updated_at = %(now)s"
-    " WHERE incident_id = %(incident)s AND state = ANY(%(pending)s)"
+    " WHERE incident_id = ANY(%(incidents)s) AND state = ANY(%(pending)s) RETURNING incident_id"
 )
 
 
 def run_stop(*, incident: Incident, reason: str) -> bool:
     """Stop the incident's running escalation (no-op when none runs)."""
-    runs_written()
+    return bool(_runs_stop({incident.pk: (incident, reason)}))
+
+
+def _runs_stop(incidents: dict[int, tuple[Incident, str]]) -> set[int]:
+    """Stop these incidents' running escalations (a line each, with its reason); the ids of
+    the incidents whose run stopped."""
+    hooks.batch_flush(RUN_ROWS)
     with connection.cursor() as cursor:
         cursor.execute(
             _RUN_STOP_SQL,
             {
                 "stopped": RunState.STOPPED,
                 "now": timezone.now(),
-                "incident": incident.pk,
+                "incidents": list(incidents),
                 "pending": list(_PENDING),
             },
         )
-        stopped = cursor.rowcount
-    if stopped:
-        _log(incident, f"Escalation stopped: {reason}.")
-    return bool(stopped)
+        stopped = {int(row[0]) for row in cursor.fetchall()}
+    for incident_id, (incident, reason) in incidents.items():
+        if incident_id in stopped:
+            _log(incident, f"Escalation stopped: {reason}.")
+    return stopped
+
+
+# A batch's acknowledges and stops (`on_status_change` in `incidents.hooks.batch`), set-based
+# at its end: incident id -> (incident, [(kind, reason), ...] in the order they came).
+RUN_CHANGES = "run stops"
 
 
 def on_status_change(change: hooks.StatusChange) -> None:
@@ -267,18 +279,43 @@ def on_status_change(change: hooks.StatusChange) -> None:
 
     Acknowledged with an acknowledge timeout (from an event orchestration) waits instead:
     when the timeout passes and the incident is still acknowledged, it is triggered again.
+    In a batch of events, the acknowledges and stops are one statement each at its end
+    (`_run_changes`); what reads runs before then applies them first (`runs_written`).
     """
     if change.old_status is None:
         return
     if change.new_status == Status.TRIGGERED:
         run_start(incident=change.incident)
-    elif change.new_status == Status.ACKNOWLEDGED:
-        _ack_stop(change.incident)
+        return
+    kind = "ack" if change.new_status == Status.ACKNOWLEDGED else "stop"
+    reason = f"incident {change.new_status}"
+    batch = hooks.batch_scratch(RUN_CHANGES, _run_changes)
+    if batch is not None:
+        batch.setdefault(change.incident.pk, (change.incident, []))[1].append((kind, reason))
     else:
-        run_stop(incident=change.incident, reason=f"incident {change.new_status}")
+        _run_changes({change.incident.pk: (change.incident, [(kind, reason)])})
 
 
-# An acknowledge, in one statement: a run with an acknowledge timeout (whatever its state)
+def _run_changes(batch: dict[int, tuple[Incident, list[tuple[str, str]]]]) -> None:
+    """Apply gathered acknowledges and stops: each incident's in the order they came, all
+    incidents' n-th change together (one statement per kind)."""
+    for n in range(max(len(changes) for _, changes in batch.values())):
+        acks: dict[int, Incident] = {}
+        stops: dict[int, tuple[Incident, str]] = {}
+        for incident_id, (incident, changes) in batch.items():
+            if len(changes) > n:
+                kind, reason = changes[n]
+                if kind == "ack":
+                    acks[incident_id] = incident
+                else:
+                    stops[incident_id] = (incident, reason)
+        if acks:
+            _acks_stop(acks)
+        if stops:
+            _runs_stop(stops)
+
+
+# Acknowledges, in one statement: a run with an acknowledge timeout (whatever its state)
 # waits it out; else a pending run stops.
 _ACK_SQL = (
     f"UPDATE {EscalationRun._meta.db_table} SET"  # noqa: S608 - our table
@@ -286,38 +323,37 @@ _ACK_SQL = (
     " due_at = CASE WHEN COALESCE(ack_timeout_minutes, 0) > 0"
     " THEN %(now)s + ack_timeout_minutes * %(minute)s ELSE NULL END,"
     " version = version + 1, updated_at = %(now)s"
-    " WHERE incident_id = %(incident)s"
+    " WHERE incident_id = ANY(%(incidents)s)"
     " AND (COALESCE(ack_timeout_minutes, 0) > 0 OR state = ANY(%(pending)s))"
-    " RETURNING id, state, due_at, version"
+    " RETURNING incident_id, id, state, due_at, version"
 )
 
 
-def _ack_stop(incident: Incident) -> None:
-    runs_written()
+def _acks_stop(incidents: dict[int, Incident]) -> None:
+    hooks.batch_flush(RUN_ROWS)
+    params: dict[str, Any] = {
+        "wait": RunState.ACK_WAIT,
+        "stopped": RunState.STOPPED,
+        "now": timezone.now(),
+        "minute": _minutes(1),
+        "incidents": list(incidents),
+        "pending": list(_PENDING),
+    }
     with connection.cursor() as cursor:
-        cursor.execute(
-            _ACK_SQL,
-            {
-                "wait": RunState.ACK_WAIT,
-                "stopped": RunState.STOPPED,
-                "now": timezone.now(),
-                "minute": _minutes(1),
-                "incident": incident.pk,
-                "pending": list(_PENDING),
-            },
+        cursor.execute(_ACK_SQL, params)
+        changed = {int(row[0]): row[1:] for row in cursor.fetchall()}
+    for incident_id, incident in incidents.items():
+        if incident_id not in changed:
+            continue
+        run_id, state, due_at, version = changed[incident_id]
+        if state == RunState.STOPPED:
+            _log(incident, "Escalation stopped: incident acknowledged.")
+            continue
+        _log(
+            incident,
+            f"Escalation paused: back to triggered if still acknowledged at {due_at:%H:%M} UTC.",
         )
-        row = cursor.fetchone()
-    if row is None:
-        return
-    run_id, state, due_at, version = row
-    if state == RunState.STOPPED:
-        _log(incident, "Escalation stopped: incident acknowledged.")
-        return
-    _log(
-        incident,
-        f"Escalation paused: back to triggered if still acknowledged at {due_at:%H:%M} UTC.",
-    )
-    _after_commit(EscalationRun(pk=run_id, state=state, due_at=due_at, version=version))
+        _after_commit(EscalationRun(pk=run_id, state=state, due_at=due_at, version=version))
 
 
 # --- firing -----------------------------------------------------------------------------------
@@ -415,8 +451,10 @@ def _runs_insert(rows: dict[int, list[Any]]) -> None:
 
 
 def runs_written() -> None:
-    """The batch's new runs in the database (before a statement that reads runs)."""
+    """The batch's new runs in the database, and its gathered stops applied (before a
+    statement that reads runs)."""
     hooks.batch_flush(RUN_ROWS)
+    hooks.batch_flush(RUN_CHANGES)
 
 
 def _run_save(run: EscalationRun) -> None:

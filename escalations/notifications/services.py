@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from contextvars import ContextVar
@@ -173,6 +174,7 @@ def notify_user(
     if batch is not None:
         batch[len(batch)] = rows
         return []
+    hooks.batch_flush(CANCELS)  # a cancel gathered earlier in a batch is not for these rows
     inserted = [rawsql.fetch_one(Notification, _INSERT_SQL, row) for row in rows]
     created = sorted(
         (row for row in inserted if row is not None), key=lambda row: (row.due_at, row.pk)
@@ -335,13 +337,17 @@ def _schedule(notification_ids: list[int], due: datetime) -> None:
         logger.warning("notifications %s not queued; the sweeper will send them", notification_ids)
 
 
-# The rows locked in id order (docs/architecture.md, "Locking order"), the incident's lock
-# being held already by the status change that cancels them.
+# The rows locked in id order (docs/architecture.md, "Locking order"), the incidents' locks
+# being held already by the status changes that cancel them.
 _CANCEL_SQL = (
     f"UPDATE {Notification._meta.db_table} SET status = %(cancelled)s"  # noqa: S608 - our table
     f" WHERE id IN (SELECT id FROM {Notification._meta.db_table}"
-    " WHERE incident_id = %(incident)s AND status = %(pending)s ORDER BY id FOR UPDATE)"
+    " WHERE incident_id = ANY(%(incidents)s) AND status = %(pending)s ORDER BY id FOR UPDATE)"
+    " RETURNING incident_id"
 )
+# A batch's cancels (`on_incident_status_changed` in `incidents.hooks.batch`), in one
+# statement at its end: incident id -> (incident, the status that cancelled).
+CANCELS = "notification cancels"
 
 
 def notifications_cancel_for(incident: Incident) -> int:
@@ -350,27 +356,44 @@ def notifications_cancel_for(incident: Incident) -> int:
     Precondition: the caller holds the incident's row lock in its transaction (a status
     change); one statement, so it needs no savepoint of its own.
     """
-    hooks.batch_flush(NOTIFICATION_ROWS)
+    return _cancel({incident.pk: (incident, incident.status)}).get(incident.pk, 0)
+
+
+def _cancel(incidents: dict[int, tuple[Incident, str]]) -> dict[int, int]:
+    """Cancel these incidents' pending notifications, a line each on the ones that had some;
+    how many, by incident id."""
+    hooks.batch_flush(NOTIFICATION_ROWS)  # a batch's rows are written before they are cancelled
     with connection.cursor() as cursor:
         cursor.execute(
             _CANCEL_SQL,
             {
                 "cancelled": NotificationStatus.CANCELLED,
-                "incident": incident.pk,
+                "incidents": list(incidents),
                 "pending": NotificationStatus.PENDING,
             },
         )
-        count = int(cursor.rowcount)
-    if count:
-        plural = "notification" if count == 1 else "notifications"
-        _log(incident, f"{count} pending {plural} cancelled (incident {incident.status})")
-    return count
+        counts = Counter(int(row[0]) for row in cursor.fetchall())
+    for incident_id, (incident, status) in incidents.items():
+        if count := counts.get(incident_id, 0):
+            plural = "notification" if count == 1 else "notifications"
+            _log(incident, f"{count} pending {plural} cancelled (incident {status})")
+    return dict(counts)
+
+
+def _cancel_gathered(batch: dict[int, tuple[Incident, str]]) -> None:
+    _cancel(batch)
 
 
 def on_incident_status_changed(change: StatusChange) -> None:
-    """The incidents hook: acknowledged or resolved stops pending notifications."""
-    if change.new_status in _CANCEL_ON:
+    """The incidents hook: acknowledged or resolved stops pending notifications; in a batch of
+    events, with the batch's other cancels at its end (`_cancel`)."""
+    if change.new_status not in _CANCEL_ON:
+        return
+    batch = hooks.batch_scratch(CANCELS, _cancel_gathered)
+    if batch is None:
         notifications_cancel_for(change.incident)
+    elif change.incident.pk not in batch:
+        batch[change.incident.pk] = (change.incident, change.new_status)
 
 
 # --- delivery -----------------------------------------------------------------------------

@@ -345,9 +345,10 @@ def _store(params: dict[str, str | int | datetime]) -> int:
         try:
             with connection.wrap_database_errors:
                 connection.ensure_connection()
-                # Server-side binding and a prepared statement: no query text to build and
-                # no parsing or planning in PostgreSQL per event (Django's cursors bind
-                # client-side).
+                # Server-side binding and, where prepared statements are allowed
+                # (OPSDUTY_DB_PREPARED_STATEMENTS: not behind PgBouncer before 1.21, where
+                # `prepare=True` does nothing), a prepared statement: no parsing or planning
+                # in PostgreSQL per event.
                 with psycopg.Cursor(connection.connection) as cursor:
                     cursor.execute(INSERT_SQL, params, prepare=True)
                     row = cursor.fetchone()

@@ -462,8 +462,10 @@ def test_an_acknowledge_in_the_same_batch_pages_nobody(
     webhook: Webhook, service: Service, member: User, owner_client: Client
 ) -> None:
     """A batch writes its new incidents' runs and notification rows together, late in its
-    transaction; an acknowledge later in the same batch still cancels the first page and
-    stops the run: nobody is emailed, now or when the second step would have been due."""
+    transaction, and its acknowledges and resolves stop runs and cancel rows together at its
+    end: each incident acknowledged or resolved later in the same batch still pages nobody,
+    now or when its second step would have been due, and says so once on its timeline; the
+    one nobody touched pages at both steps."""
     factories.add_member(service.team, member)
     _two_step_policy(service, member)
     mail.outbox = []
@@ -472,19 +474,23 @@ def test_an_acknowledge_in_the_same_batch_pages_nobody(
         service,
         {"title": "disk full", "dedup_id": "disk"},
         {"title": "cpu hot", "dedup_id": "cpu"},
+        {"title": "memory low", "dedup_id": "mem"},
         {"title": "disk full", "dedup_id": "disk", "status": "acknowledged"},
+        {"title": "memory low", "dedup_id": "mem", "status": "resolved"},
+        {"title": "disk full", "dedup_id": "disk", "status": "resolved"},
     )
-    assert services.raw_events_drain(linger=0) == 3
+    assert services.raw_events_drain(linger=0) == 6
     with time_machine.travel(timezone.now() + timedelta(minutes=2)):
         escalation_run_sweep()  # the second steps, as when their task is due
         notifications_deliver(list(Notification.objects.values_list("pk", flat=True)))
-    # Only the incident nobody acknowledged paged, at both steps.
     assert len(mail.outbox) == 2
     assert all("cpu hot" in m.subject for m in mail.outbox)
-    disk = Incident.objects.get(dedup_id="disk")
-    page = owner_client.get(f"/incidents/{disk.pk}/").content.decode()
-    assert "1 pending notification cancelled (incident acknowledged)" in page
-    assert "Escalation stopped: incident acknowledged." in page
+    for dedup_id, status in (("disk", "acknowledged"), ("mem", "resolved")):
+        incident = Incident.objects.get(dedup_id=dedup_id)
+        page = owner_client.get(f"/incidents/{incident.pk}/").content.decode()
+        assert page.count(f"1 pending notification cancelled (incident {status})") == 1
+        assert page.count("Escalation stopped") == 1
+        assert f"Escalation stopped: incident {status}." in page
 
 
 @pytest.mark.django_db(transaction=True)
