@@ -26,7 +26,6 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -47,6 +46,7 @@ from escalations.notifications.models import Channel, Notification, Notification
 from incidents import hooks
 from incidents.hooks import LogLine
 from incidents.models import LogAction
+from opsduty import rawsql
 from opsduty.models import Organization, User
 
 __all__ = [
@@ -224,27 +224,13 @@ def _values(changes: dict[tuple[Any, ...], Contribution], params: list[Any]) -> 
 
 
 def _execute_prepared(cursor: Any, sql: str, params: Sequence[Any] | dict[str, Any]) -> None:
-    """Execute `sql` as a prepared statement of the connection where it binds parameters
-    server-side (OPSDUTY_DB_SERVER_SIDE_BINDING) and prepared statements are allowed
-    (OPSDUTY_DB_PREPARED_STATEMENTS: not behind a PgBouncer without them): the upkeep's
-    statements run at every incident change, and planning the fact's query each time cost
-    four times its execution (0.4 against 0.1 ms). A parameter used twice is named
+    """Execute `sql` as a prepared statement where allowed (`opsduty.rawsql.preparing`): the
+    upkeep's statements run at every incident change, and planning the fact's query each
+    time cost four times its execution (0.4 against 0.1 ms). A parameter used twice is named
     (`%(incident)s`): one parameter, so the generic plan is as good as a custom one and
     PostgreSQL keeps it after five runs."""
-    raw = connection.connection
-    if (
-        connection.settings_dict["OPTIONS"].get("server_side_binding") is not True
-        or not settings.OPSDUTY_DB_PREPARED_STATEMENTS
-    ):
+    with rawsql.preparing():
         cursor.execute(sql, params)
-        return
-    # Django leaves psycopg's automatic preparing off (prepare_threshold None): on for this
-    # statement only, the rest of the application's statements are unchanged.
-    previous, raw.prepare_threshold = raw.prepare_threshold, 0
-    try:
-        cursor.execute(sql, params)
-    finally:
-        raw.prepare_threshold = previous
 
 
 def _rollups_add(changes: dict[tuple[Any, ...], Contribution]) -> None:

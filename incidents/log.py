@@ -19,6 +19,7 @@ from django.utils import timezone
 from incidents import hooks
 from incidents.live.publish import incident_changed
 from incidents.models import IncidentLogEntry
+from opsduty import rawsql
 
 if TYPE_CHECKING:
     from incidents.models import Incident
@@ -72,3 +73,7 @@ def _rows_insert(batch: dict[str, list[dict[str, Any]]]) -> None:
     if rows:
         with connection.cursor() as cursor:
             cursor.execute(_INSERT_SQL, [orjson.dumps(rows).decode()])
+
+
+# Run for every change; safe as a generic plan (opsduty/rawsql.py).
+rawsql.prepared(_INSERT_SQL)

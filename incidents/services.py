@@ -32,6 +32,7 @@ from incidents.models import (
     Status,
     Urgency,
 )
+from opsduty import rawsql
 from opsduty.live import live_notice
 from opsduty.models import Label, Organization, User
 from opsduty.queue import enqueue_or_sweep
@@ -519,3 +520,7 @@ def incidents_archive(*, organization: Organization, before: datetime, by: User)
 
 
 # --- ingest --------------------------------------------------------------------------------
+
+
+# Run for every event, change or step; safe as generic plans (opsduty/rawsql.py).
+rawsql.prepared(_STATUS_SET_SQL)

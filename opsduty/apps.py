@@ -7,7 +7,10 @@ class OpsdutyConfig(AppConfig):
 
     def ready(self) -> None:
         from django.core import checks
+        from django.db.backends.signals import connection_created
 
         from opsduty.ratelimit import rate_limits_check
+        from opsduty.rawsql import prepare_listed_on
 
         checks.register(rate_limits_check)
+        connection_created.connect(prepare_listed_on, dispatch_uid="opsduty.prepare_listed")

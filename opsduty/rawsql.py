@@ -8,10 +8,13 @@ converters, so a model with a field that needs one (JSON) must decode it itself 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 
 M = TypeVar("M", bound=Model)
@@ -58,3 +61,55 @@ def values_rows(rows: Sequence[Sequence[Any]], casts: Sequence[str] = ()) -> tup
     other = ", ".join(["%s"] * width)
     sql = "VALUES " + ", ".join(f"({first if n == 0 else other})" for n in range(len(rows)))
     return sql, [value for row in rows for value in row]
+
+
+# --- prepared statements ----------------------------------------------------------------------
+
+# The statements that run for every event, change or step (`prepared()`): PostgreSQL keeps
+# their plan instead of parsing and planning each again. Only statements whose generic plan
+# is as good as a custom one belong here: lookups and writes by key or by an array of keys,
+# a partial index's condition written in the text, not passed as a parameter.
+_PREPARED: set[str] = set()
+
+
+def prepared(*statements: str) -> None:
+    """Have these statements prepared by every connection that runs them (where prepared
+    statements are allowed: OPSDUTY_DB_PREPARED_STATEMENTS, server-side binding)."""
+    _PREPARED.update(statements)
+
+
+@contextmanager
+def preparing(db: BaseDatabaseWrapper | None = None) -> Iterator[None]:
+    """Statements run in the block on `db` (the default connection) are prepared, and their
+    prepared plan reused, where allowed. Django leaves psycopg's automatic preparing off
+    (`prepare_threshold` None): on for the block only."""
+    db = db or connection
+    if (
+        db.settings_dict["OPTIONS"].get("server_side_binding") is not True
+        or not settings.OPSDUTY_DB_PREPARED_STATEMENTS
+    ):
+        yield
+        return
+    db.ensure_connection()
+    raw = db.connection
+    previous, raw.prepare_threshold = raw.prepare_threshold, 0
+    try:
+        yield
+    finally:
+        raw.prepare_threshold = previous
+
+
+def _prepare_listed(
+    execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
+    if many or sql not in _PREPARED:
+        return execute(sql, params, many, context)
+    with preparing(context["connection"]):
+        return execute(sql, params, many, context)
+
+
+def prepare_listed_on(**signal: Any) -> None:
+    """`connection_created`: the new connection prepares the statements `prepared()` lists."""
+    db: BaseDatabaseWrapper = signal["connection"]
+    if _prepare_listed not in db.execute_wrappers:
+        db.execute_wrappers.append(_prepare_listed)

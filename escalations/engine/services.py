@@ -727,3 +727,16 @@ def _window_opens(step: EscalationStep, now: datetime) -> datetime | None:
     # Rebuild in the zone so a DST change between now and the opening is respected.
     opening = datetime.combine(opening.date(), start, tzinfo=zone)
     return opening.astimezone(ZoneInfo("UTC"))
+
+
+# Run for every event, change or step; safe as generic plans (opsduty/rawsql.py).
+rawsql.prepared(
+    _RUN_STOP_SQL,
+    _ACK_SQL,
+    _RUN_DUE_SQL,
+    _RUN_SAVE_SQL,
+    _RUN_INSERT_SQL,
+    _RUN_IDS_SQL,
+    _INCIDENT_OF_DUE_RUN_SQL,
+    _INCIDENT_OF_DUE_RUN_SKIP_SQL,
+)

@@ -1183,3 +1183,7 @@ def notification_delivery_update(
             text += f" ({detail})"
         _log(notification.incident, text[:MAX_ERROR], notification=notification.pk, delivery=state)
     return True
+
+
+# Run for every event, change or step; safe as generic plans (opsduty/rawsql.py).
+rawsql.prepared(_INSERT_SQL, _RESPONDER_SQL, _ROWS_INSERT_SQL, _RESPONDERS_SQL, _CANCEL_SQL)

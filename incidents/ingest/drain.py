@@ -53,6 +53,7 @@ from incidents.ingest.services import (
     ingest_event_in_transaction,
 )
 from incidents.models import Incident
+from opsduty import rawsql
 from opsduty.retry import run_retrying_conflicts
 from processing.pipeline.steps import PipelineCache, ProcessedEvent, pipeline_evaluate
 from signals.models import RawEvent, RawEventStatus
@@ -566,3 +567,16 @@ def raw_events_stale(*, now: datetime | None = None) -> bool:
         .exclude(claimed_at__gte=cutoff)
         .exists()
     )
+
+
+# Run for every event, change or step; safe as generic plans (opsduty/rawsql.py).
+rawsql.prepared(
+    _LOCK_PENDING_SQL,
+    _LOCK_PENDING_IDS_SQL,
+    _MARK_PROCESSED_SQL,
+    _PENDING_ROWS_SQL,
+    _ORDER_KEYS_SQL,
+    _BLOCKERS_SQL,
+    _RELEASE_SQL,
+    _REFRESH_SQL,
+)

@@ -740,3 +740,20 @@ class IncidentSink:
         # Refused, e.g., for an incident attached to a maintenance incident (it ends with that).
         with contextlib.suppress(ValidationError):
             incident_resolve(incident=incident, by=None, note=note)
+
+
+# Run for every event, change or step; safe as generic plans (opsduty/rawsql.py).
+rawsql.prepared(
+    _NEXT_NUMBER_SQL,
+    _OPEN_INCIDENT_SQL,
+    _LATEST_INCIDENT_SQL,
+    _OPEN_AMONG_SQL,
+    _NUMBERS_ASSIGN_SQL,
+    _NUMBER_ASSIGN_SQL,
+    _INSERT_INCIDENT_SQL,
+    _EVENT_INSERT_SQL,
+    _EVENTS_INSERT_SQL,
+    _LABELS_CREATE_MANY_SQL,
+    _LABELS_LINK_MANY_SQL,
+    _SERVICE_MAINTENANCE_SQL,
+)
