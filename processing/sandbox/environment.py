@@ -389,6 +389,13 @@ class _Environment(ImmutableSandboxedEnvironment):
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         _check_deadline()
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            # Where Jinja's lookup ends for a payload's key (`p.title`), without failing to
+            # find an attribute of that name first: a plain dict has only its type's.
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
         return super().getattr(obj, attribute)
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
@@ -411,6 +418,9 @@ class _Environment(ImmutableSandboxedEnvironment):
     def getitem(self, obj: Any, argument: Any) -> Any:
         _check_deadline()
         return super().getitem(obj, argument)
+
+
+_DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
 def _make_environment(undefined: type[Undefined]) -> _Environment:
@@ -516,21 +526,27 @@ def render(source: str, context: dict[str, Any], *, seconds: float = RENDER_SECO
     return _bounded(lambda: _rendered(template.generate(context)), seconds)
 
 
+@lru_cache(maxsize=1)
+def _lenient_globals() -> dict[str, Any]:
+    """The globals every template compiled by `_template(strict=False)` sees (`from_string`
+    without globals of its own), as a plain dict: a template's `globals` is a ChainMap over
+    them, slow to merge once per template and event."""
+    return dict(_lenient.globals)
+
+
 def render_each(
     sources: dict[str, str], context: dict[str, Any], *, seconds: float = RENDER_SECONDS
 ) -> tuple[dict[str, str], dict[str, str]]:
     """`render` for several templates with one context (an event's fields): the texts and
     the errors, by name. The context is merged with the globals once, not once a template
-    (rendering is most of the pipeline's time); each template has its `seconds`."""
+    (rendering is most of the pipeline's time); each template has its `seconds`. Globals
+    are read at the first render: they are set when the environment is made, never after."""
     texts: dict[str, str] = {}
     errors: dict[str, str] = {}
-    parents: dict[int, dict[str, Any]] = {}
+    parent = {**_lenient_globals(), **context}
     for name, source in sources.items():
         try:
             template = _template(source, strict=False)
-            parent = parents.get(id(template.globals))
-            if parent is None:
-                parent = parents[id(template.globals)] = {**template.globals, **context}
             chunks = template.root_render_func(template.new_context(parent, shared=True))
             texts[name] = _bounded(partial(_rendered, chunks), seconds)
         except SandboxError as error:

@@ -24,6 +24,17 @@ def _render(source: str) -> str:
     return render(source, {"payload": PAYLOAD})
 
 
+def test_a_payload_key_named_like_a_dict_method_is_the_method_as_in_jinja() -> None:
+    """A payload's keys are read as attributes (`p.title`); a dict's own attribute of that
+    name comes first, as in Jinja: `p.items` is the method, `p['items']` the key."""
+    payload = {"title": "Disk full", "items": [1, 2], "keys": "k"}
+    source = (
+        "{{ payload.title }}|{{ payload.items is callable }}|{{ payload['items'] | length }}"
+        "|{{ payload.keys is callable }}|{{ payload.missing }}|{{ payload.missing is defined }}"
+    )
+    assert render(source, {"payload": payload}) == "Disk full|True|2|True||False"
+
+
 def test_payload_fields_render() -> None:
     assert _render("{{ payload.labels.alertname }} ({{ payload.labels.severity }})") == (
         "DiskFull (critical)"
