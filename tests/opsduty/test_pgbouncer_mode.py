@@ -58,6 +58,19 @@ def test_the_pgbouncer_setting_turns_off_held_cursors_and_prepared_statements() 
     assert both == [True, True, None]
 
 
+def _three_pending_events(organization: Organization) -> None:
+    """Three stored events of new dedup ids on a service without a policy, not processed."""
+    service = factories.make_service(organization=organization)
+    webhook = factories.make_webhook(organization=organization)
+    for n in range(3):
+        factories.make_raw_event(
+            organization=organization,
+            webhook=webhook,
+            routing_key=service.routing_key,
+            body={"title": f"Disk full {n}", "dedup_id": f"disk-{n}"},
+        )
+
+
 _SESSION_STATEMENT = re.compile(r"^\s*(SET|RESET)\s+(?!LOCAL\b)", re.IGNORECASE)
 
 
@@ -69,15 +82,7 @@ def test_a_drain_behind_pgbouncer_sets_synchronous_commit_per_transaction_only(
     """Session-wide, `synchronous_commit = off` would stay on the pooled server connection,
     where the next client's transaction may be a webhook's durable INSERT."""
     settings.OPSDUTY_DB_PGBOUNCER = pgbouncer
-    service = factories.make_service(organization=org_a)
-    webhook = factories.make_webhook(organization=org_a)
-    for n in range(3):
-        factories.make_raw_event(
-            organization=org_a,
-            webhook=webhook,
-            routing_key=service.routing_key,
-            body={"title": f"Disk full {n}", "dedup_id": f"disk-{n}"},
-        )
+    _three_pending_events(org_a)
     with CaptureQueriesContext(connection) as queries:
         assert raw_events_drain(linger=0) == 3
     assert RawEvent.objects.filter(status=RawEventStatus.PROCESSED).count() == 3
@@ -119,15 +124,7 @@ def test_the_pipeline_prepares_its_listed_statements_only_where_allowed(
     """The drain's hot statements (`opsduty.rawsql.prepared`) are prepared where allowed, and
     nothing else is: an ad hoc query's generic plan can be far worse than its custom one."""
     settings.OPSDUTY_DB_PREPARED_STATEMENTS = prepared
-    service = factories.make_service(organization=org_a)
-    webhook = factories.make_webhook(organization=org_a)
-    for n in range(3):
-        factories.make_raw_event(
-            organization=org_a,
-            webhook=webhook,
-            routing_key=service.routing_key,
-            body={"title": f"disk {n}", "dedup_id": f"disk-{n}"},
-        )
+    _three_pending_events(org_a)
     connection.close()  # a new session, with nothing prepared yet
     assert raw_events_drain(linger=0) == 3
     with connection.cursor() as cursor:
