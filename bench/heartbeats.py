@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.support import baseline, cpu, procfile, stats  # noqa: E402
+from bench.support.webhooks import response_read  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 os.environ["OPSDUTY_DEBUG"] = "0"
@@ -133,17 +134,8 @@ def _quiet_earlier_runs() -> int:
 
 async def _get(reader: Any, writer: Any, path: str) -> int:
     writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\n\r\n".encode())
-    status_line = await reader.readline()
-    length = 0
-    while True:
-        line = await reader.readline()
-        if line in (b"\r\n", b""):
-            break
-        name, _, value = line.decode().partition(":")
-        if name.lower() == "content-length":
-            length = int(value)
-    await reader.readexactly(length)
-    return int(status_line.split()[1]) if status_line else 0
+    status, _, _ = await response_read(reader)
+    return status
 
 
 async def _hammer(paths: list[str], seconds: float) -> tuple[int, list[float], dict[int, int]]:

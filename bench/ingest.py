@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.support import baseline, cpu, procfile  # noqa: E402
+from bench.support.webhooks import response_read  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 os.environ["OPSDUTY_DEBUG"] = "0"
@@ -101,24 +102,13 @@ async def _client(
         ).encode() + body
         started = time.perf_counter()
         writer.write(request)
-        status_line = await reader.readline()
-        if not status_line:
+        status, keep, content = await response_read(reader)
+        if not status:  # closed before answering
             writer.close()
             writer = None
             continue
-        length, close = 0, False
-        while True:
-            line = await reader.readline()
-            if line in (b"\r\n", b""):
-                break
-            name, _, value = line.decode().partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-            elif name.lower() == "connection" and "close" in value.lower():
-                close = True
-        content = await reader.readexactly(length)
-        out.append((started, time.perf_counter() - started, int(status_line.split()[1])))
-        if close or status_line.startswith(b"HTTP/1.0"):
+        out.append((started, time.perf_counter() - started, status))
+        if not keep:
             writer.close()
             writer = None
         if out[-1][2] == 202 and pace:

@@ -79,7 +79,7 @@ from bench.support import cpu, procfile, stats  # noqa: E402
 from bench.support.chaos_mail import deliveries  # noqa: E402
 from bench.support.pgbouncer import PgBouncer  # noqa: E402
 from bench.support.pgbouncer import version as pgbouncer_version  # noqa: E402
-from bench.support.webhooks import Sent, alert_body, post_all  # noqa: E402
+from bench.support.webhooks import Sent, alert_body, post_all, response_read  # noqa: E402
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsduty.settings")
 os.environ["OPSDUTY_DEBUG"] = "0"
@@ -521,17 +521,8 @@ async def _get(port: int, path: str, connection: list[Any]) -> int:
         connection.extend(await asyncio.open_connection("127.0.0.1", port))
     reader, writer = connection
     writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-    status_line = await reader.readline()
-    length = 0
-    while True:
-        line = await reader.readline()
-        if line in (b"\r\n", b""):
-            break
-        name, _, value = line.decode().partition(":")
-        if name.lower() == "content-length":
-            length = int(value)
-    await reader.readexactly(length)
-    return int(status_line.split()[1]) if status_line else 0
+    status, _, _ = await response_read(reader)
+    return status
 
 
 async def _checkins(ports: list[int], paths: list[str]) -> tuple[Counter[int], list[float]]:

@@ -9,7 +9,7 @@ import json
 import time
 from dataclasses import dataclass, field
 
-__all__ = ["Sent", "alert_body", "post_all"]
+__all__ = ["Sent", "alert_body", "post_all", "response_read"]
 
 
 def alert_body(n: int, dedup: str) -> bytes:
@@ -36,6 +36,27 @@ class Sent:
     seconds: float = 0.0
 
 
+async def response_read(reader: asyncio.StreamReader) -> tuple[int, bool, bytes]:
+    """Read one HTTP/1.1 answer (status line, headers, Content-Length body): its status (0 if
+    the connection closed first), whether the connection stays open for the next request, and
+    its body."""
+    status_line = await reader.readline()
+    length, close = 0, False
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.decode().partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+        elif name.lower() == "connection" and "close" in value.lower():
+            close = True
+    content = await reader.readexactly(length)
+    status = int(status_line.split()[1]) if status_line else 0
+    keep = not close and bool(status_line) and not status_line.startswith(b"HTTP/1.0")
+    return status, keep, content
+
+
 async def _client(
     port: int,
     queue: list[tuple[int, str, str, bytes]],
@@ -54,22 +75,10 @@ async def _client(
         ).encode() + body
         result.sent[dedup] = time.time()
         writer.write(request)
-        status_line = await reader.readline()
-        length, close = 0, False
-        while True:
-            line = await reader.readline()
-            if line in (b"\r\n", b""):
-                break
-            name, _, value = line.decode().partition(":")
-            if name.lower() == "content-length":
-                length = int(value)
-            elif name.lower() == "connection" and "close" in value.lower():
-                close = True
-        await reader.readexactly(length)
+        status, keep, _ = await response_read(reader)
         result.answered[dedup] = time.time()
-        status = int(status_line.split()[1]) if status_line else 0
         result.statuses[status] = result.statuses.get(status, 0) + 1
-        if close or not status_line or status_line.startswith(b"HTTP/1.0"):
+        if not keep:
             writer.close()
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.close()
