@@ -28,6 +28,7 @@ from incidents.ingest import drain as services
 from incidents.ingest import tasks
 from incidents.models import Incident, IncidentEvent
 from opsduty.models import Label, Service, User
+from processing.routing.services import OrchestrationFields, orchestration_create
 from signals.models import RawEvent, RawEventStatus, ReferenceStatus, Webhook
 from signals.receiver import services as receiver
 from tests import factories
@@ -498,9 +499,17 @@ def test_a_batch_s_new_incidents_count_under_their_policy(
     webhook: Webhook, service: Service, member: User, owner: User
 ) -> None:
     """The analytics upkeep of a batch runs after its runs are written: each new paged
-    incident counts under the policy that paged it, not under "no policy"."""
+    incident counts under the policy its run pages with (here an orchestration's override),
+    not under the service's."""
     factories.add_member(service.team, member)
     _two_step_policy(service, member)
+    quiet = policy_create(team=service.team, by=None, name="Quiet")
+    step_add(policy=quiet, by=None, kind=StepKind.NOTIFY, users=[member])
+    orchestration_create(
+        service=service,
+        by=None,
+        fields=OrchestrationFields(name="Quiet", escalation_policy_override_id=quiet.pk),
+    )
     _store_batch(webhook, service, 3, 3)
     assert services.raw_events_drain(linger=0) == 3
     api = api_client_for(owner)
@@ -510,4 +519,4 @@ def test_a_batch_s_new_incidents_count_under_their_policy(
     )
     assert response.status_code == 200, response.content[:200]
     items = json.loads(response.content)["items"]
-    assert [(item["name"], item["metrics"]["incidents"]) for item in items] == [("Twice", 3)]
+    assert [(item["name"], item["metrics"]["incidents"]) for item in items] == [("Quiet", 3)]
