@@ -51,16 +51,21 @@ def fetch_all(model: type[M], sql: str, params: Any) -> list[M]:
     return [instance(model, row) for row in rows]
 
 
-def values_rows(rows: Sequence[Sequence[Any]], casts: Sequence[str] = ()) -> tuple[str, list[Any]]:
+def stored(instance: M, pk: Any = None) -> M:
+    """`instance`, written by plain SQL (with `pk` when the database chose it), marked as a
+    saved row: a later `save()` updates it."""
+    if pk is not None:
+        instance.pk = pk
+    instance._state.adding = False
+    instance._state.db = "default"
+    return instance
+
+
+def values_rows(rows: Sequence[Sequence[Any]]) -> tuple[str, list[Any]]:
     """`VALUES (%s, ...), (%s, ...)` for `rows` (all of one width) and their flat parameters,
-    for a multi-row INSERT: one statement and one round trip for a batch's rows. `casts`, one
-    per column ("" for none), types the first row's placeholders where PostgreSQL cannot
-    infer them (`%s::jsonb`)."""
-    width = len(rows[0])
-    first = ", ".join(f"%s::{cast}" if cast else "%s" for cast in (list(casts) or [""] * width))
-    other = ", ".join(["%s"] * width)
-    sql = "VALUES " + ", ".join(f"({first if n == 0 else other})" for n in range(len(rows)))
-    return sql, [value for row in rows for value in row]
+    for a multi-row INSERT: one statement and one round trip for a batch's rows."""
+    row = "(" + ", ".join(["%s"] * len(rows[0])) + ")"
+    return "VALUES " + ", ".join([row] * len(rows)), [value for row in rows for value in row]
 
 
 # --- prepared statements ----------------------------------------------------------------------

@@ -437,8 +437,7 @@ def _run_insert(run: EscalationRun) -> None:
     else:
         with connection.cursor() as cursor:
             cursor.execute(_RUN_INSERT_SQL, values)
-    run._state.adding = False
-    run._state.db = "default"
+    rawsql.stored(run)
 
 
 def _runs_insert(rows: dict[int, list[Any]]) -> None:

@@ -102,36 +102,6 @@ def _log(incident: Incident, message: str, **data: Any) -> None:
     incident_log_write(incident=incident, action=LogAction.NOTIFICATION, message=message, data=data)
 
 
-_INSERT_SQL = (
-    f"INSERT INTO {Notification._meta.db_table}"  # noqa: S608 - our table name, values bound
-    " (organization_id, incident_id, user_id, channel, rule_id, reason, due_at,"
-    " idempotency_key, status, attempts, last_error, created_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'pending', 0, '', %s)"
-    " ON CONFLICT (idempotency_key) DO NOTHING"
-    f" RETURNING {', '.join(rawsql.columns(Notification))}"
-)
-
-
-_RESPONDER_SQL = (
-    f"INSERT INTO {IncidentResponder._meta.db_table}"  # noqa: S608 - our table name
-    " (organization_id, incident_id, user_id, status, last_notified, status_updated_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s)"
-    " ON CONFLICT (incident_id, user_id) DO UPDATE SET last_notified = EXCLUDED.last_notified"
-)
-
-
-def _responder_pending(incident: Incident, user: User, now: datetime) -> None:
-    """Mark the user paged; an active responder stays active (only `last_notified` moves).
-
-    One upsert on the `responder_once` constraint (no read, no savepoint).
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _RESPONDER_SQL,
-            [incident.organization_id, incident.pk, user.pk, ResponderStatus.PENDING, now, now],
-        )
-
-
 @transaction.atomic(savepoint=False)  # no error is caught inside: no savepoint needed
 def notify_user(
     *,
@@ -175,15 +145,7 @@ def notify_user(
         batch[len(batch)] = rows
         return []
     hooks.batch_flush(CANCELS)  # a cancel gathered earlier in a batch is not for these rows
-    inserted = [rawsql.fetch_one(Notification, _INSERT_SQL, row) for row in rows]
-    created = sorted(
-        (row for row in inserted if row is not None), key=lambda row: (row.due_at, row.pk)
-    )
-    if not created:
-        return []
-    _responder_pending(incident, user, timezone.now())
-    _deliveries([(row.pk, row.due_at) for row in created])
-    return created
+    return _rows_insert(rows)
 
 
 def _deliveries(rows: list[tuple[int, datetime]]) -> None:
@@ -214,8 +176,8 @@ _ROWS_INSERT_SQL = (
     " FROM ROWS FROM (json_to_recordset(%s::json) AS (o bigint, i bigint, u bigint, c text,"
     " r bigint, w text, d timestamptz, k text, t timestamptz)) WITH ORDINALITY"
     " AS n(o, i, u, c, r, w, d, k, t, n) ORDER BY n"
-    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, organization_id, incident_id,"
-    " user_id, due_at"
+    " ON CONFLICT (idempotency_key) DO NOTHING"
+    f" RETURNING {', '.join(rawsql.columns(Notification))}"
 )
 _RESPONDERS_SQL = (
     f"INSERT INTO {IncidentResponder._meta.db_table}"  # noqa: S608 - our table name
@@ -235,7 +197,7 @@ def _row(
     now: datetime,
     channel: str = "",
 ) -> tuple[Any, ...]:
-    """An outbox row's values (`_INSERT_SQL`). Without a rule (a step's channel override) the
+    """An outbox row's values (`_ROWS_INSERT_SQL`). Without a rule (a step's channel override) the
     row goes out at once on `channel`."""
     due = now + timedelta(minutes=rule.delay_minutes if rule is not None else 0)
     return (
@@ -252,16 +214,23 @@ def _row(
 
 
 def _rows_write(batch: dict[int, list[tuple[Any, ...]]]) -> None:
-    """A batch's outbox rows in one statement (a key that exists writes nothing), their users
-    marked paged in one more, and their deliveries scheduled."""
+    """A batch's outbox rows (`notify_user(later=True)`), in the order they came."""
+    _rows_insert([row for n in sorted(batch) for row in batch[n]])
+
+
+def _rows_insert(rows: list[tuple[Any, ...]]) -> list[Notification]:
+    """Outbox rows (`_row`) in one statement (a key that exists writes nothing), their users
+    marked paged in one more (an active responder stays active: only `last_notified` moves),
+    and their deliveries scheduled; the new rows, by due time."""
     keys = ("o", "i", "u", "c", "r", "w", "d", "k", "t")
-    rows = [dict(zip(keys, row, strict=True)) for n in sorted(batch) for row in batch[n]]
-    with connection.cursor() as cursor:
-        cursor.execute(_ROWS_INSERT_SQL, [orjson.dumps(rows).decode()])
-        inserted = cursor.fetchall()
-    if not inserted:
-        return
-    responders = sorted({(int(o), int(i), int(u)) for _, o, i, u, _ in inserted})
+    documents = [dict(zip(keys, row, strict=True)) for row in rows]
+    created = sorted(
+        rawsql.fetch_all(Notification, _ROWS_INSERT_SQL, [orjson.dumps(documents).decode()]),
+        key=lambda row: (row.due_at, row.pk),
+    )
+    if not created:
+        return []
+    responders = sorted({(row.organization_id, row.incident_id, row.user_id) for row in created})
     now = timezone.now()
     with connection.cursor() as cursor:
         cursor.execute(
@@ -275,7 +244,8 @@ def _rows_write(batch: dict[int, list[tuple[Any, ...]]]) -> None:
                 [u for _, _, u in responders],
             ],
         )
-    _deliveries([(int(pk), due) for pk, _, _, _, due in inserted])
+    _deliveries([(row.pk, row.due_at) for row in created])
+    return created
 
 
 def _rules_of(user: User, urgency: str) -> list[NotificationRule]:
@@ -1186,4 +1156,4 @@ def notification_delivery_update(
 
 
 # Run for every event, change or step; safe as generic plans (opsduty/rawsql.py).
-rawsql.prepared(_INSERT_SQL, _RESPONDER_SQL, _ROWS_INSERT_SQL, _RESPONDERS_SQL, _CANCEL_SQL)
+rawsql.prepared(_ROWS_INSERT_SQL, _RESPONDERS_SQL, _CANCEL_SQL)

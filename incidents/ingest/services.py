@@ -159,14 +159,7 @@ def incidents_open_together(events: list[tuple[Service, EventData]]) -> None:
         first[key] = _incident_new(service, event)
     if not first:
         return
-    rows = [
-        [
-            field.get_db_prep_save(field.pre_save(incident, True), connection)
-            for field in _INSERT_FIELDS
-        ]
-        for incident in first.values()
-    ]
-    values, params = rawsql.values_rows(rows)
+    values, params = rawsql.values_rows([_insert_values(i) for i in first.values()])
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {Incident._meta.db_table} ({_INCIDENT_COLUMNS}) {values}"  # noqa: S608
@@ -175,11 +168,8 @@ def incidents_open_together(events: list[tuple[Service, EventData]]) -> None:
             params,
         )
         for pk, service_id, dedup_id in cursor.fetchall():
-            incident = first[(int(service_id), str(dedup_id))]
-            incident.pk = int(pk)
-            incident._state.adding = False
-            incident._state.db = "default"
-            opened[(int(service_id), str(dedup_id))] = incident
+            key = (int(service_id), str(dedup_id))
+            opened[key] = rawsql.stored(first[key], int(pk))
     for key in first:
         absent.pop(key, None)  # opened here, or by another transaction: looked up
 
@@ -271,23 +261,22 @@ def _incident_new(service: Service, event: EventData) -> Incident:
     )
 
 
+def _insert_values(incident: Incident) -> list[Any]:
+    """The incident's values for `_INSERT_FIELDS`."""
+    return [
+        field.get_db_prep_save(field.pre_save(incident, True), connection)
+        for field in _INSERT_FIELDS
+    ]
+
+
 def _create_incident(service: Service, event: EventData) -> Incident | None:
     """Insert the incident, unnumbered (`ingest_event_in_transaction` numbers it at its end);
     None when an open incident of its dedup id was opened meanwhile."""
     incident = _incident_new(service, event)
-    values = [
-        field.get_db_prep_save(field.pre_save(incident, True), connection)
-        for field in _INSERT_FIELDS
-    ]
     with connection.cursor() as cursor:
-        cursor.execute(_INSERT_INCIDENT_SQL, values)
+        cursor.execute(_INSERT_INCIDENT_SQL, _insert_values(incident))
         row = cursor.fetchone()
-    if row is None:
-        return None
-    incident.pk = int(row[0])
-    incident._state.adding = False
-    incident._state.db = "default"
-    return incident
+    return None if row is None else rawsql.stored(incident, int(row[0]))
 
 
 def _find_or_create(service: Service, event: EventData) -> tuple[Incident, bool]:
