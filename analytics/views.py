@@ -134,11 +134,16 @@ def analytics_overview(request: AuthedRequest) -> HttpResponse:
     return _overview_page(request)
 
 
+def _page_number(request: AuthedRequest) -> int:
+    """What `?page=` asks for (1 unless a number; clamped by `Table.page`)."""
+    raw = request.GET.get("page", "")
+    return int(raw) if raw.isdigit() and len(raw) < 9 else 1
+
+
 def _table_page(request: AuthedRequest, table: Table) -> dict[str, Any]:
     """The page of the table's rows that `?page=` asks for (the rows are counted in memory:
     paging them only spares drawing thousands of services)."""
-    raw = request.GET.get("page", "")
-    number = int(raw) if raw.isdigit() and len(raw) < 9 else 1
+    number = _page_number(request)
     shown = table.page(number)
     number = min(max(number, 1), table.page_count())
     return {
@@ -149,8 +154,12 @@ def _table_page(request: AuthedRequest, table: Table) -> dict[str, Any]:
     }
 
 
-def _breakdown(request: AuthedRequest, tab: str, filters: Filters) -> Table:
-    return breakdown_table(request.user, scope_for(request.user), filters, DIMENSIONS[tab])
+def _breakdown(request: AuthedRequest, tab: str, filters: Filters, *, paged: bool) -> Table:
+    """The tab's table; `paged`: with the percentiles of the page shown only (not a CSV)."""
+    page = _page_number(request) if paged else None
+    return breakdown_table(
+        request.user, scope_for(request.user), filters, DIMENSIONS[tab], page=page
+    )
 
 
 def _breakdown_view(tab: str) -> Callable[[AuthedRequest], HttpResponse]:
@@ -160,7 +169,7 @@ def _breakdown_view(tab: str) -> Callable[[AuthedRequest], HttpResponse]:
         form = _filter_form(request)
         content: dict[str, Any] = {}
         if form.filters is not None:
-            table = _breakdown(request, tab, form.filters)
+            table = _breakdown(request, tab, form.filters, paged=True)
             title = f"Incidents and MTTA by {DIMENSIONS[tab]}"
             chart = chart_spec(table, ("incidents", "mtta_seconds"), stacked=False, title=title)
             content = {"chart": chart, **_table_page(request, table)}
@@ -202,7 +211,7 @@ def _table_of(request: AuthedRequest, tab: str, filters: Filters) -> Table:
         return over_time_table(scope, filters)
     if tab == "responders":
         return responders_table(request.user, scope, filters)
-    return _breakdown(request, tab, filters)
+    return _breakdown(request, tab, filters, paged=False)
 
 
 def _csv_view(tab: str, page: str) -> Callable[[AuthedRequest], HttpResponse]:

@@ -107,6 +107,10 @@ class Incident(TenantModel):
         ]
         indexes = [
             models.Index(fields=["organization", "-created_at"], name="incident_org_created"),
+            # An organization's newest first (the incident list, API v1's pages): without it
+            # the list walked the primary key back through every newer incident of the other
+            # organizations (150,000 of them: 50 ms; the planner cannot know they come first).
+            models.Index(fields=["organization", "-id"], name="incident_org_recent"),
             # The dedup id's latest incident (an acknowledge or resolve with none open).
             models.Index(fields=["service", "dedup_id", "-id"], name="incident_dedup_latest"),
             # Open incidents by service: the services list's counts, a service's open ones.
@@ -114,6 +118,13 @@ class Incident(TenantModel):
                 fields=["service"],
                 condition=Q(status__in=OPEN_STATUSES, archived_at=None),
                 name="incident_open_by_service",
+            ),
+            # Open incidents of an organization: the open count in every page's tab title
+            # (the index above, by service, also holds every other organization's).
+            models.Index(
+                fields=["organization"],
+                condition=Q(status__in=OPEN_STATUSES, archived_at=None),
+                name="incident_open_by_org",
             ),
             models.Index(
                 fields=["silenced_until"],

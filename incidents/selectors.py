@@ -8,7 +8,7 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from incidents.models import Incident
-from opsduty.models import User
+from opsduty.models import Label, User
 from opsduty.selectors import service_visible_list
 from opsduty.tenancy import get_for_org_or_404, scoped
 
@@ -43,7 +43,11 @@ def incident_list(*, user: User, filters: IncidentFilters | None = None) -> Quer
     if filters.urgency:
         conditions &= Q(urgency=filters.urgency)
     if filters.label:
-        conditions &= Q(labels__name=filters.label)
+        # By the label's id (read first): joined by name across every organization's labels,
+        # the planner guessed 31 incidents for 3,300 and nested the services over them
+        # (0.7 s at 100,000 incidents); an id has its row count in the statistics.
+        named = scoped(Label, user.organization).filter(name=filters.label)
+        conditions &= Q(labels__in=list(named.values_list("id", flat=True)))
     if filters.since is not None:
         conditions &= Q(created_at__gte=filters.since)
     if filters.until is not None:

@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.forms.models import ModelChoiceIterator
 from django.utils.choices import BaseChoiceIterator
-from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
+
+from opsduty.markup import escaped
 
 
 def _attributes(attrs: dict[str, Any]) -> str:
     """As Django's widget template writes them: in order, True as a bare name, False left
     out (`flatatt` would sort them)."""
     return "".join(
-        f" {key}" if value is True else f' {key}="{conditional_escape(value)}"'
+        f" {key}" if value is True else f' {key}="{escaped(value)}"'
         for key, value in attrs.items()
         if value is not False and value is not None
     )
@@ -40,7 +41,7 @@ class FastSelect(forms.Select):
         chosen = False
         for option_value, label in self.choices:
             if isinstance(label, list | tuple):  # an optgroup
-                parts.append(f'\n  <optgroup label="{conditional_escape(option_value)}">')
+                parts.append(f'\n  <optgroup label="{escaped(option_value)}">')
                 for inner_value, inner_label in label:
                     chosen = self._option(parts, inner_value, inner_label, wanted, chosen)
                 parts.append("\n  </optgroup>")
@@ -54,10 +55,7 @@ class FastSelect(forms.Select):
         text = "" if value is None else str(value)
         selected = not chosen and text in wanted
         mark = " selected" if selected else ""
-        parts.append(
-            f'\n  <option value="{conditional_escape(text)}"{mark}>'
-            f"{conditional_escape(label)}</option>"
-        )
+        parts.append(f'\n  <option value="{escaped(text)}"{mark}>{escaped(label)}</option>')
         return chosen or selected
 
 

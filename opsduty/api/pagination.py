@@ -28,10 +28,11 @@ import binascii
 import json
 import operator
 import re
-from collections.abc import Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import reduce
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured, ValidationError
 from django.db import models
@@ -44,6 +45,7 @@ from rest_framework.views import APIView
 from opsduty.api.errors import UnprocessableEntity
 from opsduty.api.fields import query_text
 
+T = TypeVar("T")
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
 _UNSIGNED = re.compile(r"[0-9]+")
@@ -97,17 +99,19 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def _decode_cursor(cursor: str, fields: list[_OrderField], param: str) -> tuple[Any, ...]:
+def _decode_cursor(
+    cursor: str, converters: Sequence[Callable[[Any], Any]], param: str
+) -> tuple[Any, ...]:
     malformed = UnprocessableEntity.for_field(["query", param], "Malformed cursor.")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
     except (binascii.Error, ValueError):
         raise malformed from None
-    if not isinstance(values, list) or len(values) != len(fields) or None in values:
+    if not isinstance(values, list) or len(values) != len(converters) or None in values:
         raise malformed
     try:
-        return tuple(f.field.to_python(v) for f, v in zip(fields, values, strict=True))
+        return tuple(convert(v) for convert, v in zip(converters, values, strict=True))
     except (ValidationError, TypeError, ValueError):
         raise malformed from None
 
@@ -123,6 +127,18 @@ def _beyond(fields: list[_OrderField], values: Sequence[Any], forward: bool) -> 
     return reduce(operator.or_, clauses)
 
 
+def _any_beyond(
+    queryset: QuerySet[Any], fields: list[_OrderField], values: Sequence[Any], forward: bool
+) -> bool:
+    """Whether the list has an item after (`forward`) or before `values`: the nearest one,
+    read in list order with LIMIT 1, which follows the list's index. EXISTS left the planner
+    to guess: "this organization's ids above X" looked 30,000 rows wide where there were
+    none, and it scanned the table (60 ms at 460,000 incidents)."""
+    order = [f.order_by(reverse=not forward) for f in fields]
+    nearest = queryset.filter(_beyond(fields, values, forward)).order_by(*order)
+    return bool(list(nearest.values_list("pk", flat=True)[:1]))
+
+
 def _size(request: Request, param: str) -> int | None:
     value = query_text(request, param)
     if not value:
@@ -133,11 +149,11 @@ def _size(request: Request, param: str) -> int | None:
     raise UnprocessableEntity.for_field(["query", param], message)
 
 
-def _parse(request: Request, fields: list[_OrderField]) -> _PageRequest:
+def _parse(request: Request, converters: Sequence[Callable[[Any], Any]]) -> _PageRequest:
     cursors: dict[str, tuple[Any, ...] | None] = {}
     for param in ("after", "before"):
         value = query_text(request, param)
-        cursors[param] = _decode_cursor(value, fields, param) if value else None
+        cursors[param] = _decode_cursor(value, converters, param) if value else None
     after, before = cursors["after"], cursors["before"]
     first, last, page_size = (
         _size(request, "first"),
@@ -162,7 +178,7 @@ class RelayCursorPagination(BasePagination):
         if not isinstance(queryset, QuerySet):
             raise TypeError("RelayCursorPagination pages querysets only")
         fields = _order_fields(queryset.model, getattr(view, "ordering", "id"))
-        page = _parse(request, fields)
+        page = _parse(request, [f.field.to_python for f in fields])
         window = queryset
         if page.after is not None:
             window = window.filter(_beyond(fields, page.after, forward=True))
@@ -176,11 +192,15 @@ class RelayCursorPagination(BasePagination):
             assert page.last is not None
             reverse = window.order_by(*(f.order_by(reverse=True) for f in fields))
             items = list(reverse[: page.last])[::-1]
-        self.page_info = self._page_info(queryset, fields, items)
+        self.page_info = self._page_info(queryset, fields, items, page)
         return items
 
     def _page_info(
-        self, queryset: QuerySet[Any], fields: list[_OrderField], items: list[Any]
+        self,
+        queryset: QuerySet[Any],
+        fields: list[_OrderField],
+        items: list[Any],
+        page: _PageRequest,
     ) -> dict[str, Any]:
         if not items:
             return {
@@ -191,9 +211,13 @@ class RelayCursorPagination(BasePagination):
             }
         start = [getattr(items[0], f.field.attname) for f in fields]
         end = [getattr(items[-1], f.field.attname) for f in fields]
+        # The first items of the list (or the last ones) have nothing before (after) them.
+        from_start = page.after is None and page.last is None
+        from_end = page.before is None and page.first is None
         return {
-            "has_next_page": queryset.filter(_beyond(fields, end, forward=True)).exists(),
-            "has_previous_page": queryset.filter(_beyond(fields, start, forward=False)).exists(),
+            "has_next_page": not from_end and _any_beyond(queryset, fields, end, forward=True),
+            "has_previous_page": not from_start
+            and _any_beyond(queryset, fields, start, forward=False),
             "start_cursor": encode_cursor(start),
             "end_cursor": encode_cursor(end),
         }
@@ -259,4 +283,40 @@ def _query_param(
         "schema": schema,
         "description": description,
         **extra,
+    }
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(value)
+    return value
+
+
+def page_of_list(
+    request: Request, items: Sequence[T], key: Callable[[T], tuple[int, ...]]
+) -> tuple[list[T], dict[str, Any]]:
+    """The page of `items` that the request's `after`/`before`/`first`/`last` (and
+    `page_size`) ask for, and its `page_info`, as `RelayCursorPagination` answers for a
+    queryset: for a list worked out in memory (an analytics breakdown). `items` are in
+    list order already: ascending `key`, a tuple of integers whose last one is unique."""
+    keys = [key(item) for item in items]
+    page = _parse(request, [_integer] * (len(keys[0]) if keys else 1))
+    low = 0 if page.after is None else bisect_right(keys, page.after)
+    high = len(keys) if page.before is None else bisect_left(keys, page.before)
+    window = range(low, max(low, high))
+    if page.first is not None:
+        window = window[: page.first]
+        if page.last is not None:
+            window = window[-page.last :]
+    else:
+        assert page.last is not None
+        window = window[-page.last :]
+    if not window:
+        info = {"has_next_page": False, "has_previous_page": False}
+        return [], {**info, "start_cursor": None, "end_cursor": None}
+    return [items[n] for n in window], {
+        "has_next_page": window[-1] < len(keys) - 1,
+        "has_previous_page": window[0] > 0,
+        "start_cursor": encode_cursor(keys[window[0]]),
+        "end_cursor": encode_cursor(keys[window[-1]]),
     }

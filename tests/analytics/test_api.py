@@ -195,8 +195,9 @@ def test_breakdowns_are_the_selectors_most_incidents_first(
     dimension: str,
 ) -> None:
     body = ok(owner_api, tab, **ON_DAY)
-    assert set(body) == {"range", "filters", "items"}
+    assert set(body) == {"range", "filters", "items", "page_info"}
     assert body["range"]["bucket"] == "day"
+    assert body["page_info"]["has_next_page"] is False
     by_id = breakdown(scope_for(owner), Filters(start=DAY, end=DAY), dimension)
     assert {item["id"]: item["metrics"] for item in body["items"]} == {
         pk: metrics.as_dict() for pk, metrics in by_id.items()
@@ -210,6 +211,49 @@ def test_breakdowns_are_the_selectors_most_incidents_first(
         zip(ids[dimension], names[dimension], strict=True)
     )
     assert [item["metrics"]["incidents"] for item in body["items"]] == [2, 1]
+
+
+def test_a_breakdown_comes_a_page_at_a_time_each_item_with_its_percentiles(
+    owner: User, owner_api: Client, oslo: Organization, payments: Team
+) -> None:
+    """Seven services, the k-th's incidents acknowledged after k minutes: pages of three
+    (`first`/`after`, back with `last`/`before`) hold every service once, most incidents
+    first, each with the selector's metrics, percentiles included (read per page)."""
+    for k in range(1, 8):
+        service = catalog.service_create(team=payments, by=None, name=f"S{k}")
+        for _ in range(k % 3 + 1):
+            incident = _open(service)
+            _at(
+                T0 + timedelta(minutes=k),
+                incident_services.incident_acknowledge,
+                incident=incident,
+                by=owner,
+            )
+    by_id = breakdown(scope_for(owner), Filters(start=DAY, end=DAY), "service")
+    expected = sorted(by_id, key=lambda pk: (-by_id[pk].incidents, pk))
+    seen: list[int] = []
+    pages: list[dict[str, Any]] = []
+    after: dict[str, str] = {}
+    while True:
+        body = ok(owner_api, "services", **ON_DAY, first="3", **after)
+        pages.append(body["page_info"])
+        for item in body["items"]:
+            assert item["metrics"] == by_id[item["id"]].as_dict()
+            assert item["metrics"]["mtta_p50_seconds"] is not None
+            seen.append(item["id"])
+        if not body["page_info"]["has_next_page"]:
+            break
+        after = {"after": body["page_info"]["end_cursor"]}
+    assert seen == expected and len(seen) == 7
+    assert [(p["has_previous_page"], p["has_next_page"]) for p in pages] == [
+        (False, True),
+        (True, True),
+        (True, False),
+    ]
+    back = ok(owner_api, "services", **ON_DAY, last="2", before=pages[1]["start_cursor"])
+    assert [item["id"] for item in back["items"]] == expected[1:3]
+    status, body = get(owner_api, "services", **ON_DAY, after="not-a-cursor")
+    assert status == 422, body
 
 
 def test_policies_without_a_policy_are_id_0_and_a_deleted_policy_has_no_name(
@@ -556,7 +600,21 @@ def test_the_endpoints_are_in_the_served_openapi_document() -> None:
         assert operation["tags"] == ["analytics"]
         assert "extension" in operation["description"]
         params = {p["name"]: p for p in operation["parameters"]}
-        assert set(params) == {"range", "start", "end", "team", "service", "urgency", "label"}
+        paged = {"first", "last", "after", "before", "page_size"}
+        assert set(params) - paged == {
+            "range",
+            "start",
+            "end",
+            "team",
+            "service",
+            "urgency",
+            "label",
+        }
+        assert (
+            paged <= set(params)
+            if schema == "AnalyticsBreakdownSchema"
+            else not paged & set(params)
+        )
         assert all(p["in"] == "query" for p in params.values())
         assert set(params["range"]["schema"]["enum"]) == {"7", "30", "90", "custom"}
         assert params["start"]["schema"] == {"type": "string", "format": "date"}
@@ -565,6 +623,9 @@ def test_the_endpoints_are_in_the_served_openapi_document() -> None:
         assert ok_schema == {"$ref": f"#/components/schemas/{schema}"}
         assert {"401", "422"} <= set(operation["responses"])
         assert {"bearerAuth": []} in operation["security"]
+    assert set(schemas["AnalyticsBreakdownSchema"]["required"]) == {
+        "range", "filters", "items", "page_info"
+    }  # fmt: skip
     assert set(schemas["AnalyticsOverviewSchema"]["required"]) == {
         "range", "filters", "metrics", "incidents_over_time"
     }  # fmt: skip

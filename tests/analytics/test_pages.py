@@ -258,6 +258,39 @@ def test_the_service_breakdown_names_and_links_each_service(
     assert rows["Checkout"][6].text == duration_text(checkout.mtta) == "4 min 12 s"
 
 
+def test_every_page_of_a_long_breakdown_shows_its_rows_percentiles(
+    org_a: Organization, owner: User, owner_client: Client
+) -> None:
+    """52 services, the k-th's incident acknowledged after k minutes: a tab of two pages,
+    which reads the histograms of the page it shows only; each page's p50 and p95 are the
+    selector's, worked out over all the services at once."""
+    team = factories.make_team(organization=org_a, name="Many")
+    for k in range(1, 53):
+        service = catalog.service_create(team=team, by=None, name=f"Service {k:02d}")
+        for _ in range(k % 3 + 1):  # 1 to 3 incidents: the order is not the names'
+            incident = _open(service, T0)
+            _at(
+                T0 + timedelta(minutes=k),
+                incident_services.incident_acknowledge,
+                incident=incident,
+                by=owner,
+            )
+    expected = breakdown(scope_for(owner), WEEK, "service")
+    shown: dict[str, list[str | None]] = {}
+    for number in (1, 2):
+        page = _page(owner_client, f"/analytics/services/?range=7&page={number}")
+        table = page.tables["table-services"]
+        assert len(table.rows) == (50 if number == 1 else 2)
+        for row in table.rows:
+            shown[row[0].text] = [row[1 + 6].value, row[1 + 7].value]  # MTTA p50, p95
+    names = dict(Service.objects.filter(organization=org_a).values_list("name", "pk"))
+    assert len(shown) == 52
+    for name, values in shown.items():
+        metrics = expected[names[name]]
+        assert values == [str(metrics.mtta_p50), str(metrics.mtta_p95)], name
+    assert shown["Service 52"] != shown["Service 01"]
+
+
 def test_no_policy_reads_none_and_a_deleted_policy_by_its_number(
     world: World, owner_client: Client
 ) -> None:
