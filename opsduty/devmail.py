@@ -3,8 +3,9 @@ at /dev/inbox/ instead of only scrolling past in the console.
 
 `InboxEmailBackend` prints each message as the console backend does and keeps it in a
 capped Redis list (the web process shows what a worker sent). Owners see the mail sent to
-people of their organization. On only when `OPSDUTY_DEV_INBOX` is set, which `DEBUG`
-defaults it to: a production server never keeps mail.
+people of their organization and to the addresses it invited. On only when
+`OPSDUTY_DEV_INBOX` is set, which `DEBUG` defaults it to: a production server never keeps
+mail.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from django.core.mail import EmailMessage
 from django.core.mail.backends.console import EmailBackend as ConsoleEmailBackend
 from django.utils import timezone
 
-from opsduty.models import Organization, User
+from opsduty.models import Invitation, Organization, User
 
 INBOX_KEY = "opsduty:dev:inbox"
 INBOX_SIZE = 500
@@ -68,11 +69,11 @@ class InboxEmailBackend(ConsoleEmailBackend):
 
 
 def dev_inbox_list(*, organization: Organization, limit: int = 100) -> list[InboxMail]:
-    """The newest kept mail sent to people of `organization` (not to anyone else's)."""
-    addresses = {
-        email.lower()
-        for email in User.objects.filter(organization=organization).values_list("email", flat=True)
-    }
+    """The newest kept mail sent to people of `organization` or to addresses it invited (not
+    to anyone else's)."""
+    people = User.objects.filter(organization=organization).values_list("email", flat=True)
+    invited = Invitation.objects.for_org(organization).values_list("email", flat=True)
+    addresses = {email.lower() for email in [*people, *invited]}
     mails = []
     for raw in _redis().lrange(INBOX_KEY, 0, INBOX_SIZE - 1):
         item = orjson.loads(raw)

@@ -206,3 +206,56 @@ class ApiTokenCreateForm(forms.Form):
         if day <= timezone.now().date():
             raise forms.ValidationError("Choose a day after today (UTC).")
         return datetime.combine(day, time(0, 0), tzinfo=UTC)
+
+
+class InvitationForm(forms.Form):
+    """Who to invite (owners): an address, a role and the teams they join."""
+
+    email = forms.EmailField(
+        label="Email", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "off"})
+    )
+    role = forms.ChoiceField(label="Role", choices=Role.choices, initial=Role.MEMBER)
+    teams = forms.ModelMultipleChoiceField(
+        label="Teams",
+        queryset=Team.objects.none(),
+        required=False,
+        help_text="They join these teams when they accept.",
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["teams"]
+        assert isinstance(field, forms.ModelMultipleChoiceField)
+        field.queryset = scoped(Team, organization).order_by("name")
+
+
+class InvitationAcceptForm(forms.Form):
+    """The invited person's name and password."""
+
+    first_name = forms.CharField(
+        label="First name", max_length=150, widget=forms.TextInput(attrs={"autofocus": True})
+    )
+    last_name = forms.CharField(label="Last name", max_length=150, required=False)
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="At least 8 characters, not only digits, not a common password, not close"
+        " to your name or address.",
+    )
+    password_again = forms.CharField(
+        label="Password again",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean(self) -> dict[str, Any] | None:
+        cleaned = super().clean()
+        if (
+            cleaned is not None
+            and cleaned.get("password")
+            and cleaned.get("password") != cleaned.get("password_again")
+        ):
+            self.add_error("password_again", "The two passwords differ.")
+        return cleaned

@@ -5,6 +5,7 @@ escalations), so it lives below all of them (docs/architecture.md)."""
 from __future__ import annotations
 
 import secrets
+from datetime import datetime
 from typing import Any, ClassVar, Self, TypeVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
@@ -221,6 +222,55 @@ class Label(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+INVITATION_DAYS = 7
+
+
+class Invitation(TenantModel):
+    """An owner's invitation of an email address into the organization with a role and
+    teams: one link, valid INVITATION_DAYS, used once (docs/accounts.md). Only the link's
+    SHA-256 is kept; a resend makes a new link and the old one stops working."""
+
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    teams = models.ManyToManyField(Team, blank=True, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # One waiting invitation per address: a second one is a resend.
+            models.UniqueConstraint(
+                fields=["organization", "email"],
+                condition=Q(accepted_at=None, revoked_at=None),
+                name="one_waiting_invitation_per_email",
+            )
+        ]
+        ordering = ["-sent_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def state(self, now: datetime | None = None) -> str:
+        """waiting, expired, revoked or used."""
+        if self.accepted_at is not None:
+            return "used"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= (now or timezone.now()):
+            return "expired"
+        return "waiting"
 
 
 API_TOKEN_NAME_MAX = 100

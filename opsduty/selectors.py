@@ -13,8 +13,20 @@ from django.http import Http404
 from oauth2_provider.models import Application
 
 from opsduty.choices import OPEN_STATUSES
-from opsduty.models import ApiToken, Organization, Role, Service, Team, User
+from opsduty.models import ApiToken, Invitation, Organization, Role, Service, Team, User
 from opsduty.tenancy import get_for_org_or_404, scoped
+
+
+def invitation_waiting_list(*, organization: Organization) -> QuerySet[Invitation]:
+    """Invitations not accepted nor revoked (expired ones too: they can be sent again),
+    newest first, with their teams and who sent them."""
+    return (
+        scoped(Invitation, organization)
+        .filter(accepted_at=None, revoked_at=None)
+        .select_related("invited_by")
+        .prefetch_related("teams")
+        .order_by("-sent_at", "-id")
+    )
 
 
 def user_list(*, organization: Organization) -> QuerySet[User]:

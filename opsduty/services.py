@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -10,6 +11,8 @@ from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
+from django.core.mail import send_mail
+from django.core.validators import EmailValidator
 from django.db import transaction
 from django.db.models import ProtectedError, Q
 from django.utils import timezone
@@ -20,7 +23,9 @@ from oauthlib.common import generate_token
 from opsduty.live import live_notice
 from opsduty.models import (
     API_TOKEN_NAME_MAX,
+    INVITATION_DAYS,
     ApiToken,
+    Invitation,
     Organization,
     Role,
     Team,
@@ -411,5 +416,170 @@ def user_change_password(*, user: User, new_password: str) -> User:
     validate_password(new_password, user)
     user.set_password(new_password)
     user.save(update_fields=["password"])
+    live_notice(organization_id=user.organization_id, access=True)
+    return user
+
+
+# --- Invitations (docs/accounts.md) ----------------------------------------------------------
+
+INVITE_PATH = "/invitations/{token}/"
+
+
+def invitation_token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _invitation_mail(invitation: Invitation, token: str, by: User) -> None:
+    """Send the invitation's link after the commit (a rolled-back invitation sends nothing)."""
+    organization = invitation.organization
+    link = settings.OPSDUTY_PUBLIC_URL.rstrip("/") + INVITE_PATH.format(token=token)
+    expires = invitation.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    body = "\n".join(
+        [
+            f"{by.get_full_name()} invited you to {organization.name} on OpsDuty, as"
+            f" {invitation.get_role_display().lower()}.",
+            "",
+            f"Accept the invitation and set your password: {link}",
+            "",
+            f"The link works once, until {expires}. Afterwards you sign in at"
+            f" {settings.OPSDUTY_PUBLIC_URL.rstrip('/')}/login/ with the organization"
+            f" {organization.domain} and the address {invitation.email}.",
+            "",
+            "If you did not expect this, ignore this message: nothing happens without you.",
+        ]
+    )
+    subject = f"{by.get_full_name()} invited you to {organization.name} on OpsDuty"
+    address = invitation.email
+    transaction.on_commit(lambda: send_mail(subject, body, None, [address]))
+
+
+def _invitation_link(invitation: Invitation) -> str:
+    """A fresh link for `invitation`: its hash stored, its expiry INVITATION_DAYS away."""
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    invitation.token_hash = invitation_token_hash(token)
+    invitation.sent_at = now
+    invitation.expires_at = now + timedelta(days=INVITATION_DAYS)
+    return token
+
+
+@transaction.atomic
+def invitation_create(
+    *, organization: Organization, email: str, role: str, teams: list[Team], by: User
+) -> Invitation:
+    """Invite `email` into the organization with `role` and `teams` (owners), and mail the
+    link. An address that is a member already, or that has an invitation waiting, is
+    refused with a message saying so."""
+    if not by.is_owner or by.organization_id != organization.pk:
+        raise PermissionDenied("Only owners can invite people.")
+    address = normalize_email(email)
+    try:
+        EmailValidator()(address)
+    except ValidationError:
+        raise ValidationError({"email": "Enter a valid email address."}) from None
+    if role not in Role.values:
+        raise ValidationError({"role": f"Unknown role {role!r}."})
+    if any(team.organization_id != organization.pk for team in teams):
+        raise ValidationError({"teams": "Choose teams of your organization."})
+    if User.objects.for_org(organization).filter(email=address).exists():
+        raise ValidationError({"email": f"{address} is already a member of {organization.name}."})
+    waiting = Invitation.objects.for_org(organization).filter(
+        email=address, accepted_at=None, revoked_at=None
+    )
+    if waiting.filter(expires_at__gt=timezone.now()).exists():
+        raise ValidationError(
+            {"email": f"{address} has an invitation waiting: resend it from the list below."}
+        )
+    waiting.update(revoked_at=timezone.now())  # an expired one gives way to the new one
+    invitation = Invitation(organization=organization, email=address, role=role, invited_by=by)
+    token = _invitation_link(invitation)
+    invitation.save()
+    invitation.teams.set(teams)
+    _invitation_mail(invitation, token, by)
+    return invitation
+
+
+def _waiting_locked(invitation: Invitation, by: User | None) -> Invitation:
+    if by is not None and (not by.is_owner or by.organization_id != invitation.organization_id):
+        raise PermissionDenied("Only owners can manage invitations.")
+    locked = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if locked.accepted_at is not None:
+        raise ValidationError(f"The invitation of {locked.email} was accepted already.")
+    if locked.revoked_at is not None:
+        raise ValidationError(f"The invitation of {locked.email} was revoked.")
+    return locked
+
+
+@transaction.atomic
+def invitation_resend(*, invitation: Invitation, by: User) -> Invitation:
+    """Mail a new link, valid INVITATION_DAYS from now; the old link stops working."""
+    locked = _waiting_locked(invitation, by)
+    token = _invitation_link(locked)
+    locked.save(update_fields=["token_hash", "sent_at", "expires_at"])
+    _invitation_mail(locked, token, by)
+    return locked
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation, by: User) -> Invitation:
+    """The link stops working at once."""
+    locked = _waiting_locked(invitation, by)
+    locked.revoked_at = timezone.now()
+    locked.save(update_fields=["revoked_at"])
+    return locked
+
+
+INVITATION_REFUSED = {
+    "used": "This invitation was used already: sign in with the address it was sent to.",
+    "revoked": "This invitation was withdrawn. Ask an owner of the organization for a new one.",
+    "expired": "This invitation has expired. Ask an owner of the organization to send it again.",
+    "unknown": "This invitation link is not valid: it may have been replaced by a newer one."
+    " Use the link of the latest invitation you received.",
+}
+
+
+class InvitationRefused(Exception):
+    """The link is not waiting any more (or never was); `str()` says why, for the person."""
+
+
+def invitation_for_token(token: str) -> Invitation | None:
+    """The invitation a link's token stands for, whatever its state (None: no such link)."""
+    return (
+        Invitation.objects.select_related("organization", "invited_by")
+        .filter(token_hash=invitation_token_hash(token))
+        .first()
+    )
+
+
+@transaction.atomic
+def invitation_accept(*, token: str, first_name: str, last_name: str, password: str) -> User:
+    """Create the invited person with the invitation's role and teams; the link is then
+    used. A link that is not waiting any more raises InvitationRefused with the reason; a
+    password the validators refuse, ValidationError on `password`."""
+    found = invitation_for_token(token)
+    if found is None:
+        raise InvitationRefused(INVITATION_REFUSED["unknown"])
+    invitation = Invitation.objects.select_for_update().get(pk=found.pk)
+    state = invitation.state()
+    if state != "waiting":
+        raise InvitationRefused(INVITATION_REFUSED[state])
+    try:
+        user = user_create(
+            organization=found.organization,
+            email=invitation.email,
+            password=password,
+            role=invitation.role,
+            first_name=first_name.strip(),
+            last_name=last_name.strip(),
+        )
+    except ValidationError as error:
+        if hasattr(error, "error_dict"):
+            raise
+        raise ValidationError({"password": error.messages}) from None
+    for team in invitation.teams.all():
+        team_add_member(team=team, user=user, by=None)
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
     live_notice(organization_id=user.organization_id, access=True)
     return user

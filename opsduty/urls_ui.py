@@ -2,13 +2,14 @@
 `application_id`, `token_id`, `incident_id`, `service_id`, `routing_rule_id`, `route_id`,
 `orchestration_id`, `policy_id`, `step_id`, `schedule_id`, `layer_id`, `override_id`,
 `channel_id`, `webhook_id`, `raw_event_id`, `heartbeat_id`, `heartbeat_state_id`, `number_id`,
-`destination_id` (the tenancy test substitutes another organization's ids by name)."""
+`destination_id`, `invitation_id` (the tenancy test substitutes another organization's ids by
+name)."""
 
 from __future__ import annotations
 
 from django.urls import include, path
 
-from opsduty.views import auth, developer, devinbox, members, profile, teams, tokens
+from opsduty.views import auth, developer, devinbox, invitations, members, profile, teams, tokens
 
 urlpatterns = [
     path("", auth.home, name="home"),
@@ -16,6 +17,18 @@ urlpatterns = [
     path("logout/", auth.logout_view, name="logout"),
     path("members/", members.member_list, name="members"),
     path("members/<int:user_id>/role/", members.member_set_role, name="member_set_role"),
+    path("members/invite/", invitations.invitation_create, name="invitation_create"),
+    path(
+        "members/invitations/<int:invitation_id>/resend/",
+        invitations.invitation_resend,
+        name="invitation_resend",
+    ),
+    path(
+        "members/invitations/<int:invitation_id>/revoke/",
+        invitations.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path("invitations/<str:token>/", invitations.invitation_accept, name="invitation_accept"),
     path("teams/", teams.team_list, name="teams"),
     path("teams/create/", teams.team_create, name="team_create"),
     path("teams/<int:team_id>/", teams.team_detail, name="team_detail"),

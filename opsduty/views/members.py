@@ -10,27 +10,36 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from opsduty import selectors, services
-from opsduty.forms import RoleForm
+from opsduty.forms import InvitationForm, RoleForm
 from opsduty.models import Role, User
 from opsduty.paging import page_of
 from opsduty.tenancy import get_for_org_or_404
 from opsduty.views.common import AuthedRequest, is_htmx, require_owner
 
 
-@require_GET
-@login_required
-def member_list(request: AuthedRequest) -> HttpResponse:
-    """Every user of the organization, oldest first, with role and teams, 50 a page."""
+def members_page(
+    request: AuthedRequest, *, invite_form: InvitationForm | None = None, status: int = 200
+) -> HttpResponse:
+    """The members page; owners also get the invitation form and the invitations waiting."""
     users = page_of(
         selectors.user_list(organization=request.organization).prefetch_related("teams"),
         request.GET,
         ordering=("id",),
     )
-    return render(
-        request,
-        "opsduty/members.html",
-        {"users": users, "roles": Role.choices, "active": "members"},
-    )
+    context = {"users": users, "roles": Role.choices, "active": "members"}
+    if request.user.is_owner:
+        context["invite_form"] = invite_form or InvitationForm(organization=request.organization)
+        context["invitations"] = selectors.invitation_waiting_list(
+            organization=request.organization
+        )
+    return render(request, "opsduty/members.html", context, status=status)
+
+
+@require_GET
+@login_required
+def member_list(request: AuthedRequest) -> HttpResponse:
+    """Every user of the organization, oldest first, with role and teams, 50 a page."""
+    return members_page(request)
 
 
 @require_POST

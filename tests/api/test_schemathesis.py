@@ -145,6 +145,8 @@ for _tab in ("overview", "services", "policies", "teams", "responders"):
         ("query", "end"),
         ("query", "range"),
     }
+    if _tab in ("services", "policies", "teams"):  # paged like every list
+        UNSAYABLE[f"GET /api/v1/analytics/{_tab}/"] |= CURSORS
 
 
 # Dates and times mostly inside the API's bounds, some just outside: Hypothesis' own range

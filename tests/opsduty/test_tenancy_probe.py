@@ -55,6 +55,8 @@ UNPROBED = {
     "(tests/signals/test_heartbeat_checkin_urls.py)",
     "^heartbeats/checkin/": "the check-in's JSON 404 for any other path under it",
     "slack/link/": "single-use Slack link token (tests/integrations/slack/test_linking.py)",
+    "invitations/": "an invitation's single-use link: the token is the credential, for people "
+    "not signed in yet (tests/opsduty/test_invitations.py)",
     "dev/phone/": "the development phone's fake Twilio calls, off outside make run "
     "(tests/integrations/twilio/test_devphone.py)",
     "api/v1/^.*$": "the API's JSON 404 for unknown paths",

@@ -24,8 +24,8 @@ from escalations.models import Schedule, StepKind
 from escalations.policies.services import policy_create, step_add
 from escalations.schedules import services as schedule_services
 from integrations.twilio.models import CallDestination, TwilioAccount, TwilioNumber
-from opsduty.models import Organization, Role, Service, Team, User
-from opsduty.services import api_token_issue
+from opsduty.models import Invitation, Organization, Role, Service, Team, User
+from opsduty.services import api_token_issue, invitation_create
 from processing.models import RoutingRule
 from processing.routing.services import (
     OrchestrationFields,
@@ -55,9 +55,12 @@ from tests.heartbeat_factories import make_heartbeat, make_state
 # are signed: tests/integrations/twilio/ check another organization's ids there. The Slack
 # account link (`slack/link/<token>/`) is a single-use credential made in one organization's
 # workspace: another organization's person gets a 403 page saying so, and nothing is linked
-# (tests/integrations/slack/test_linking.py).
+# (tests/integrations/slack/test_linking.py). An invitation's link (`invitations/<token>/`)
+# is the credential, for someone who is not signed in yet; it only ever joins its own
+# organization (tests/opsduty/test_invitations.py).
 SKIPPED_PREFIXES = (
     "slack/link/",
+    "invitations/",
     "dev/phone/",
     "admin/",
     "oauth2/",
@@ -223,6 +226,17 @@ def _twilio_number(org: Organization, user: User) -> TwilioNumber:
     )
 
 
+def _invitation(org: Organization, user: User) -> Invitation:
+    owner = factories.make_user(organization=org, role=Role.OWNER)
+    return invitation_create(
+        organization=org,
+        email=f"invited-{org.pk}@example.com",
+        role=Role.MEMBER,
+        teams=[],
+        by=owner,
+    )
+
+
 def _call_destination(org: Organization, user: User) -> CallDestination:
     service = _service_of_team(org, user)
     return CallDestination.objects.create(
@@ -263,6 +277,7 @@ OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "heartbeat_state_id": _heartbeat_state,
     "number_id": _twilio_number,
     "destination_id": _call_destination,
+    "invitation_id": _invitation,
 }
 
 # Routes whose URL values only make sense together: route -> (URL values, objects made).
