@@ -259,3 +259,18 @@ class InvitationAcceptForm(forms.Form):
         ):
             self.add_error("password_again", "The two passwords differ.")
         return cleaned
+
+
+class EmailChangeForm(forms.Form):
+    """A new address, and the current password."""
+
+    new_email = forms.EmailField(
+        label="New email address",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    password = forms.CharField(
+        label="Current password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )

@@ -1,7 +1,7 @@
 """Keep the credentials of URLs out of the logs (docs/security.md).
 
-A webhook key, a heartbeat check-in key, a calendar feed token, a Twilio account key and an
-invitation's link are
+A webhook key, a heartbeat check-in key, a calendar feed token, a Twilio account key, an
+invitation's link and an address change's link are
 parts of their URLs' paths, and Django (`django.request`: "Not Found: /heartbeats/checkin/
 <key>/", every 4xx and 5xx), the development server and uvicorn's access log write paths.
 `UrlCredentialFilter` replaces those parts with `<redacted>` in the message, its arguments
@@ -21,6 +21,7 @@ _PATTERNS = [
     re.compile(r"(/calendar/)[^/\s?#'\"]+?(?=\.ics|[\s?#'\"]|$)"),
     re.compile(r"(/integrations/twilio/)[^/\s?#'\"]+"),
     re.compile(r"(/invitations/)[^/\s?#'\"]+"),
+    re.compile(r"(/email-change/)[^/\s?#'\"]+"),
 ]
 
 

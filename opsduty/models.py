@@ -273,6 +273,27 @@ class Invitation(TenantModel):
         return "waiting"
 
 
+EMAIL_CHANGE_HOURS = 24
+
+
+class EmailChange(TenantModel):
+    """A person's request to use another email address, waiting for the link mailed to that
+    address (its SHA-256 here); the old address is told when it is asked for."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    new_email = models.EmailField()
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.new_email
+
+
 API_TOKEN_NAME_MAX = 100
 
 

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -23,8 +24,10 @@ from oauthlib.common import generate_token
 from opsduty.live import live_notice
 from opsduty.models import (
     API_TOKEN_NAME_MAX,
+    EMAIL_CHANGE_HOURS,
     INVITATION_DAYS,
     ApiToken,
+    EmailChange,
     Invitation,
     Organization,
     Role,
@@ -582,4 +585,105 @@ def invitation_accept(*, token: str, first_name: str, last_name: str, password: 
     invitation.accepted_by = user
     invitation.save(update_fields=["accepted_at", "accepted_by"])
     live_notice(organization_id=user.organization_id, access=True)
+    return user
+
+
+# --- Email change (docs/accounts.md) -------------------------------------------------------
+
+EMAIL_CONFIRM_PATH = "/email-change/{token}/"
+
+
+@transaction.atomic
+def email_change_request(*, user: User, new_email: str, password: str) -> EmailChange:
+    """Ask to use `new_email` (the current password proves it is the person): a link to
+    confirm goes to the new address, a notice to the old one. Nothing changes until the
+    link is followed, within EMAIL_CHANGE_HOURS; a newer request replaces an older one."""
+    if not user.check_password(password):
+        raise ValidationError({"password": "This is not your current password."})
+    address = normalize_email(new_email)
+    try:
+        EmailValidator()(address)
+    except ValidationError:
+        raise ValidationError({"new_email": "Enter a valid email address."}) from None
+    if address == user.email:
+        raise ValidationError({"new_email": "This is your address already."})
+    if User.objects.for_org(user.organization).filter(email=address).exists():
+        raise ValidationError({"new_email": "Another person here uses this address."})
+    EmailChange.objects.filter(user=user, confirmed_at=None).delete()
+    token = secrets.token_urlsafe(32)
+    change = EmailChange.objects.create(
+        organization_id=user.organization_id,
+        user=user,
+        new_email=address,
+        token_hash=invitation_token_hash(token),
+        expires_at=timezone.now() + timedelta(hours=EMAIL_CHANGE_HOURS),
+    )
+    base = settings.OPSDUTY_PUBLIC_URL.rstrip("/")
+    link = base + EMAIL_CONFIRM_PATH.format(token=token)
+    organization = user.organization.name
+    confirm = (
+        "Confirm your new address for OpsDuty",
+        f"Someone signed in as {user.email} in {organization} asked to use this address"
+        f" instead.\n\nConfirm it (the link works once, for {EMAIL_CHANGE_HOURS} hours):"
+        f" {link}\n\nIf it was not you, ignore this message: nothing changes.",
+        [address],
+    )
+    notice = (
+        "Your OpsDuty address is about to change",
+        f"Someone signed in as you in {organization} asked to use {address} instead of this"
+        " address. It changes when the link mailed to the new address is followed.\n\nIf it"
+        " was not you, change your password now and tell an owner of your organization.",
+        [user.email],
+    )
+    for subject, body, to in (confirm, notice):
+        transaction.on_commit(partial(send_mail, subject, body, None, to))
+    return change
+
+
+class EmailChangeRefused(Exception):
+    """The confirmation link cannot be used; `str()` says why, for the person."""
+
+
+EMAIL_CHANGE_REFUSED = {
+    "unknown": "This link is not valid: it may have been replaced by a newer request.",
+    "used": "This link was used already: the address is changed.",
+    "expired": "This link has expired. Ask for the change again from your profile.",
+}
+
+
+def email_change_for_token(token: str) -> EmailChange | None:
+    return (
+        EmailChange.objects.select_related("user", "organization")
+        .filter(token_hash=invitation_token_hash(token))
+        .first()
+    )
+
+
+def email_change_state(change: EmailChange | None) -> str:
+    """waiting, or why the link cannot be used (a key of EMAIL_CHANGE_REFUSED)."""
+    if change is None:
+        return "unknown"
+    if change.confirmed_at is not None:
+        return "used"
+    if change.expires_at <= timezone.now():
+        return "expired"
+    return "waiting"
+
+
+@transaction.atomic
+def email_change_confirm(*, token: str) -> User:
+    """Use the new address of the request the link stands for. Refused (with the reason)
+    when the link is unknown, used, expired, or the address was taken meanwhile."""
+    found = email_change_for_token(token)
+    change = None if found is None else EmailChange.objects.select_for_update().get(pk=found.pk)
+    state = email_change_state(change)
+    if change is None or state != "waiting":
+        raise EmailChangeRefused(EMAIL_CHANGE_REFUSED[state])
+    user = User.objects.select_for_update().get(pk=change.user_id)
+    if User.objects.for_org(user.organization).filter(email=change.new_email).exists():
+        raise EmailChangeRefused(f"{change.new_email} is used by another person here now.")
+    user.email = change.new_email
+    user.save(update_fields=["email"])
+    change.confirmed_at = timezone.now()
+    change.save(update_fields=["confirmed_at"])
     return user

@@ -42,6 +42,8 @@ urlpatterns = [
     path("profile/", profile.profile, name="profile"),
     path("profile/details/", profile.profile_update, name="profile_update"),
     path("profile/password/", profile.password_change, name="password_change"),
+    path("profile/email/", profile.email_change, name="email_change"),
+    path("email-change/<str:token>/", profile.email_change_confirm, name="email_change_confirm"),
     path(
         "profile/sign-out-everywhere/",
         profile.sign_out_everywhere,

@@ -13,14 +13,15 @@ from django.contrib import messages
 from django.contrib.auth import logout, update_session_auth_hash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpResponse, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from opsduty import services
-from opsduty.forms import PasswordChangeForm, ProfileForm
-from opsduty.models import User
+from opsduty.forms import EmailChangeForm, PasswordChangeForm, ProfileForm
+from opsduty.models import EMAIL_CHANGE_HOURS, EmailChange, User
 from opsduty.views.common import AuthedRequest, add_validation_error
 
 
@@ -74,12 +75,17 @@ def _page(
     *,
     profile_form: ProfileForm | None = None,
     password_form: PasswordChangeForm | None = None,
+    email_form: EmailChangeForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
     context = profile_context(
         CONTACT_SECTION.url_name,
         profile_form=profile_form or _profile_form(request.user),
         password_form=password_form or PasswordChangeForm(user=request.user),
+        email_form=email_form or EmailChangeForm(),
+        email_waiting=EmailChange.objects.filter(
+            user=request.user, confirmed_at=None, expires_at__gt=timezone.now()
+        ).first(),
     )
     return render(request, "opsduty/profile.html", context, status=status)
 
@@ -135,3 +141,51 @@ def sign_out_everywhere(request: AuthedRequest) -> HttpResponse:
     logout(request)
     messages.success(request, "You have been signed out of all devices.")
     return redirect("login")
+
+
+@sensitive_post_parameters("password")
+@require_POST
+@login_required
+def email_change(request: AuthedRequest) -> HttpResponseBase:
+    """Ask for another address: a link to confirm goes there, a notice to the current one."""
+    form = EmailChangeForm(request.POST)
+    if form.is_valid():
+        try:
+            change = services.email_change_request(
+                user=request.user,
+                new_email=form.cleaned_data["new_email"],
+                password=form.cleaned_data["password"],
+            )
+        except ValidationError as error:
+            add_validation_error(form, error)
+        else:
+            messages.success(
+                request,
+                f"We sent a link to {change.new_email}: your address changes when you follow"
+                f" it (within {EMAIL_CHANGE_HOURS} hours).",
+            )
+            return redirect("profile")
+    return _page(request, email_form=form, status=400)
+
+
+@require_http_methods(["GET", "POST"])
+def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The link mailed to a new address: a button to use it (a link preview that fetches the
+    page changes nothing), then the address is the account's. A link that cannot be used
+    says why (404 unknown, 410 used or expired)."""
+    change = services.email_change_for_token(token)
+    state = services.email_change_state(change)
+    reason = services.EMAIL_CHANGE_REFUSED.get(state, "")
+    if request.method == "POST" and state == "waiting":
+        try:
+            user = services.email_change_confirm(token=token)
+        except services.EmailChangeRefused as refused:
+            reason = str(refused)
+        else:
+            messages.success(request, f"Your address is now {user.email}.")
+            return redirect("profile" if request.user.is_authenticated else "login")
+    if reason:
+        status = 404 if state == "unknown" else 410
+        context = {"reason": reason}
+        return render(request, "opsduty/email_change_refused.html", context, status=status)
+    return render(request, "opsduty/email_change_confirm.html", {"change": change})

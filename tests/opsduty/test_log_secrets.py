@@ -61,11 +61,13 @@ def test_request_logs_never_name_the_credential_in_a_url(
         assert Client().get("/heartbeats/checkin/HBUNKNOWNKEY0123456789/prod/").status_code == 404
         assert Client().get(f"/calendar/{feed.token}x.ics").status_code == 404
         assert Client().get("/invitations/SomeInvitationLink123/").status_code == 404
+        assert Client().get("/email-change/SomeAddressLink123/").status_code == 404
     messages = [record.getMessage() for record in caplog.records]
     assert messages == [
         "Not Found: /heartbeats/checkin/<redacted>/prod/",
         "Not Found: /calendar/<redacted>.ics",
         "Not Found: /invitations/<redacted>/",
+        "Not Found: /email-change/<redacted>/",
     ]
     assert all(feed.token not in str(record.__dict__) for record in caplog.records)
     # uvicorn's access log line, as it formats it.

@@ -57,6 +57,8 @@ UNPROBED = {
     "slack/link/": "single-use Slack link token (tests/integrations/slack/test_linking.py)",
     "invitations/": "an invitation's single-use link: the token is the credential, for people "
     "not signed in yet (tests/opsduty/test_invitations.py)",
+    "email-change/": "an address change's single-use link: the token is the credential "
+    "(tests/opsduty/test_email_change.py)",
     "dev/phone/": "the development phone's fake Twilio calls, off outside make run "
     "(tests/integrations/twilio/test_devphone.py)",
     "api/v1/^.*$": "the API's JSON 404 for unknown paths",
