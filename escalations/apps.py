@@ -5,14 +5,19 @@ class EscalationsConfig(AppConfig):
     name = "escalations"
 
     def ready(self) -> None:
+        from escalations.diagnostics.selectors import user_duty_list
         from escalations.engine import opening
         from escalations.engine import services as engine
         from escalations.engine.views import escalation_state, paging_choices
         from escalations.notifications import views as notification_views
-        from escalations.notifications.services import on_incident_status_changed
+        from escalations.notifications.services import (
+            on_incident_status_changed,
+            person_data_remove,
+        )
         from escalations.schedules import views as schedule_views
         from incidents import hooks
         from incidents.views.detail import detail_section_register
+        from opsduty.services import duty_finder_register, person_remover_register
         from opsduty.views.profile import profile_section_register
 
         # Through the incidents hook (no import cycle), in the same transaction: a new
@@ -30,3 +35,7 @@ class EscalationsConfig(AppConfig):
         # shows everyone where escalation stands.
         detail_section_register(paging_choices)
         detail_section_register(escalation_state, actors_only=False)
+        # Before a person is deactivated or deleted (core), the warning lists their duties
+        # here; a deletion removes their notification rules and calendar feeds.
+        duty_finder_register(user_duty_list)
+        person_remover_register(person_data_remove)

@@ -10,6 +10,7 @@ message in the UI) and writes nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from incidents.log import incident_log_write
 from incidents.models import (
     NOTE_MAX_LENGTH,
     Incident,
+    IncidentLogEntry,
     IncidentNote,
     IncidentResponder,
     LogAction,
@@ -524,3 +526,25 @@ def incidents_archive(*, organization: Organization, before: datetime, by: User)
 
 # Run for every event, change or step; safe as generic plans (opsduty/rawsql.py).
 rawsql.prepared(_STATUS_SET_SQL)
+
+
+_DELETED = "a deleted user"
+
+
+def person_names_forget(user: User) -> None:
+    """A deleted person's name and address in their organization's incident timelines become
+    "a deleted user" (opsduty/services.py `user_delete`, before the name is cleared). The
+    name is matched as whole words, and only if it is at least 4 characters, so a short
+    first name does not rewrite other words; the address always."""
+    name = f"{user.first_name} {user.last_name}".strip()
+    patterns = [re.escape(user.email)]
+    if len(name) >= 4:
+        patterns.append(rf"\m{re.escape(name)}\M")
+    pattern = "|".join(f"({p})" for p in patterns)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {IncidentLogEntry._meta.db_table}"  # noqa: S608
+            " SET message = regexp_replace(message, %s, %s, 'gi')"
+            " WHERE organization_id = %s AND message ~* %s",
+            [pattern, _DELETED, user.organization_id, pattern],
+        )

@@ -128,6 +128,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     objects: ClassVar[UserManager] = UserManager()
 
+    # Set when the person was deleted: the row stays (incidents and logs name "a deleted
+    # user"), its personal data is gone (opsduty/services.py `user_delete`).
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
     REQUIRED_FIELDS = ["organization"]
@@ -142,6 +146,8 @@ class User(AbstractBaseUser, PermissionsMixin):
         return self.email
 
     def get_full_name(self) -> str:
+        if self.deleted_at is not None:
+            return "a deleted user"
         return f"{self.first_name} {self.last_name}".strip() or self.email
 
     def get_short_name(self) -> str:

@@ -30,8 +30,8 @@ def invitation_waiting_list(*, organization: Organization) -> QuerySet[Invitatio
 
 
 def user_list(*, organization: Organization) -> QuerySet[User]:
-    """Members of the organization, oldest first."""
-    return scoped(User, organization).order_by("id")
+    """Members of the organization, oldest first (deleted people are not members)."""
+    return scoped(User, organization).filter(deleted_at=None).order_by("id")
 
 
 def team_list(*, organization: Organization) -> QuerySet[Team]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -686,4 +687,100 @@ def email_change_confirm(*, token: str) -> User:
     user.save(update_fields=["email"])
     change.confirmed_at = timezone.now()
     change.save(update_fields=["confirmed_at"])
+    return user
+
+
+# --- People: deactivate, reactivate, delete (docs/accounts.md) ------------------------------
+
+# Where a person is on duty (a schedule, an escalation step), as the apps that own those
+# know it: each app registers a finder in its AppConfig.ready. The warning before a
+# deactivation or deletion lists what they return.
+DutyFinder = Callable[[User], list[str]]
+_duty_finders: list[DutyFinder] = []
+# What an app removes of a deleted person's data (their notification rules, calendar feeds,
+# links to other services), in the deletion's transaction.
+PersonRemover = Callable[[User], None]
+_person_removers: list[PersonRemover] = []
+
+
+def duty_finder_register(finder: DutyFinder) -> None:
+    if finder not in _duty_finders:
+        _duty_finders.append(finder)
+
+
+def person_remover_register(remover: PersonRemover) -> None:
+    if remover not in _person_removers:
+        _person_removers.append(remover)
+
+
+def user_duties(user: User) -> list[str]:
+    """Where the person is on duty: the schedules and escalation steps that name them."""
+    return [duty for finder in _duty_finders for duty in finder(user)]
+
+
+def _removal_check(user: User, by: User, what: str) -> None:
+    """Owners remove others; the last active owner and the last active person stay."""
+    if not by.is_owner or by.organization_id != user.organization_id:
+        raise PermissionDenied(f"Only owners can {what} people.")
+    if user.pk == by.pk:
+        raise ValidationError(f"You cannot {what} yourself: ask another owner.")
+    active = User.objects.for_org(user.organization).filter(is_active=True).select_for_update()
+    others = [pk for pk, role in active.values_list("pk", "role") if pk != user.pk]
+    if not others:
+        raise ValidationError("The organization must keep at least one person.")
+    owners = active.filter(role=Role.OWNER).exclude(pk=user.pk)
+    if user.role == Role.OWNER and user.is_active and not owners.exists():
+        raise ValidationError("The organization must keep at least one owner.")
+
+
+def _credentials_end(user: User) -> None:
+    """End every session and API token of the person."""
+    user.session_salt = secrets.token_hex(16)
+    AccessToken.objects.filter(user=user).delete()  # their ApiToken rows go with them
+
+
+@transaction.atomic
+def user_deactivate(*, user: User, by: User) -> User:
+    """The person can no longer sign in, use a token or be paged; their account, teams and
+    duties stay (a schedule shift or a step that named only them pages nobody: diagnostics
+    shows it). Reactivate undoes it."""
+    _removal_check(user, by, "deactivate")
+    user.is_active = False
+    _credentials_end(user)
+    user.save(update_fields=["is_active", "session_salt"])
+    live_notice(organization_id=user.organization_id, access=True, oncall=True)
+    return user
+
+
+@transaction.atomic
+def user_reactivate(*, user: User, by: User) -> User:
+    if not by.is_owner or by.organization_id != user.organization_id:
+        raise PermissionDenied("Only owners can reactivate people.")
+    if user.deleted_at is not None:
+        raise ValidationError("A deleted person cannot come back: invite them again.")
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    live_notice(organization_id=user.organization_id, access=True, oncall=True)
+    return user
+
+
+@transaction.atomic
+def user_delete(*, user: User, by: User) -> User:
+    """Delete the person's personal data: their name, address, phone and password, teams,
+    sessions, tokens, and what the apps keep of them. The row stays, deactivated, so that
+    incidents, timelines and analytics still name "a deleted user"."""
+    _removal_check(user, by, "delete")
+    for remover in _person_removers:
+        remover(user)
+    TeamMembership.objects.filter(user=user).delete()
+    Invitation.objects.filter(accepted_by=user).update(email=f"deleted-{user.pk}@deleted.invalid")
+    _credentials_end(user)
+    user.first_name = user.last_name = user.phone_number = ""
+    user.email = f"deleted-{user.pk}@deleted.invalid"
+    user.phone_verified_at = None
+    user.is_active = False
+    user.deleted_at = timezone.now()
+    user.set_unusable_password()
+    user.save()
+    live_notice(organization_id=user.organization_id, access=True, oncall=True)
     return user

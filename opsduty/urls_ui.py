@@ -17,6 +17,9 @@ urlpatterns = [
     path("logout/", auth.logout_view, name="logout"),
     path("members/", members.member_list, name="members"),
     path("members/<int:user_id>/role/", members.member_set_role, name="member_set_role"),
+    path("members/<int:user_id>/deactivate/", members.member_deactivate, name="member_deactivate"),
+    path("members/<int:user_id>/reactivate/", members.member_reactivate, name="member_reactivate"),
+    path("members/<int:user_id>/delete/", members.member_delete, name="member_delete"),
     path("members/invite/", invitations.invitation_create, name="invitation_create"),
     path(
         "members/invitations/<int:invitation_id>/resend/",

@@ -17,7 +17,14 @@ from datetime import datetime, timedelta
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
-from escalations.models import EscalationPolicy, EscalationStep, Schedule, ScheduleLayer, StepKind
+from escalations.models import (
+    EscalationPolicy,
+    EscalationStep,
+    Schedule,
+    ScheduleLayer,
+    ScheduleOverride,
+    StepKind,
+)
 from escalations.notifications.models import Channel
 from escalations.notifications.rules import (
     PHONE_CHANNELS,
@@ -253,3 +260,35 @@ def diagnostics_for(*, organization: Organization, now: datetime | None = None) 
         unverified_phones=unverified_phone_list(organization=organization, channels=channels),
         schedule_gaps=schedule_gap_list(organization=organization, now=now or timezone.now()),
     )
+
+
+def user_duty_list(user: User) -> list[str]:
+    """Where `user` is on duty, for the warning before they are deactivated or deleted: the
+    escalation steps that name them, the schedules whose current layers hold them, and their
+    overrides not over yet (opsduty/services.py `duty_finder_register`)."""
+    duties = [
+        f"escalation policy “{step.policy.name}”, step {step.position + 1}"
+        for step in EscalationStep.objects.for_org(user.organization)
+        .filter(users=user)
+        .select_related("policy")
+        .order_by("policy__name", "position")
+    ]
+    schedules = (
+        Schedule.objects.for_org(user.organization)
+        .filter(layers__groups__contains=[[user.pk]], layers__effective_until__isnull=True)
+        .distinct()
+        .order_by("name")
+    )
+    duties += [f"schedule “{schedule.name}”" for schedule in schedules]
+    overrides = (
+        ScheduleOverride.objects.for_org(user.organization)
+        .filter(user=user, end__gt=timezone.now())
+        .select_related("schedule")
+        .order_by("start")
+    )
+    duties += [
+        f"an override of schedule “{override.schedule.name}” from"
+        f" {override.start:%Y-%m-%d %H:%M} to {override.end:%Y-%m-%d %H:%M} UTC"
+        for override in overrides
+    ]
+    return duties

@@ -51,6 +51,7 @@ from tenacity import (
     wait_exponential,
 )
 
+from escalations.models import CalendarFeed
 from escalations.notifications.models import (
     Channel,
     Notification,
@@ -1157,3 +1158,10 @@ def notification_delivery_update(
 
 # Run for every event, change or step; safe as generic plans (opsduty/rawsql.py).
 rawsql.prepared(_ROWS_INSERT_SQL, _RESPONDERS_SQL, _CANCEL_SQL)
+
+
+def person_data_remove(user: User) -> None:
+    """A deleted person's notification rules and calendar feeds (opsduty/services.py
+    `user_delete`); the notifications sent to them stay, naming "a deleted user"."""
+    NotificationRule.objects.filter(user=user).delete()
+    CalendarFeed.objects.filter(user=user).delete()

@@ -322,8 +322,18 @@ def schedule_gaps(
 def schedule_gaps_many(
     schedules: Iterable[Schedule], start: datetime, end: datetime
 ) -> dict[int, list[tuple[datetime, datetime]]]:
-    """`schedule_gaps` of several schedules, by id, in two queries."""
-    inputs = schedule_inputs_many(schedules, start, end)
+    """`schedule_gaps` of several schedules, by id, in three queries. A shift of people who
+    cannot be paged (deactivated, stakeholders) is a gap."""
+    chosen = list(schedules)
+    inputs = schedule_inputs_many(chosen, start, end)
+    pageable = set(
+        User.objects.filter(
+            organization_id__in={schedule.organization_id for schedule in chosen}, is_active=True
+        )
+        .exclude(role=Role.STAKEHOLDER)
+        .values_list("pk", flat=True)
+    )
     return {
-        pk: shifts.gaps(layers, overrides, start, end) for pk, (layers, overrides) in inputs.items()
+        pk: shifts.gaps(layers, overrides, start, end, pageable)
+        for pk, (layers, overrides) in inputs.items()
     }

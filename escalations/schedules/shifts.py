@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import calendar
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -435,13 +435,17 @@ def gaps(
     overrides: Sequence[OverrideSpec],
     start: datetime,
     end: datetime,
+    pageable: Container[int] | None = None,
 ) -> list[tuple[datetime, datetime]]:
-    """Periods within [start, end) (clipped) where nobody is on call."""
+    """Periods within [start, end) (clipped) where nobody is on call; with `pageable`, a
+    shift of people none of whom is in it (deactivated, stakeholders) is one of them."""
     start, end = _utc(start), _utc(end)
     found: list[tuple[datetime, datetime]] = []
     cursor = start
     for row in final_shifts(layers, overrides, start, end):
         if not row.users:  # an override or group with nobody in it: still nobody on call
+            continue
+        if pageable is not None and not any(user in pageable for user in row.users):
             continue
         if row.start > cursor:
             found.append((cursor, row.start))

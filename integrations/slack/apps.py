@@ -12,9 +12,11 @@ class SlackConfig(AppConfig):
     def ready(self) -> None:
         from incidents.hooks import log_subscribe
         from integrations.slack.linking import views as linking_views
+        from integrations.slack.linking.services import person_data_remove
         from integrations.slack.messages.services import incident_touched
         from integrations.slack.setup import views as setup_views
         from opsduty.navigation import settings_page_register
+        from opsduty.services import person_remover_register
         from opsduty.views.profile import profile_section_register
 
         # The core names no integration: our pages join its navigation and profile here.
@@ -22,3 +24,5 @@ class SlackConfig(AppConfig):
         profile_section_register(linking_views.PROFILE_SECTION)
         # Every incident change re-renders its Slack messages (after the commit).
         log_subscribe(incident_touched)
+        # A deleted person's link to their Slack user goes with their other data.
+        person_remover_register(person_data_remove)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from opsduty import selectors, services
 from opsduty.forms import InvitationForm, RoleForm
@@ -73,3 +75,75 @@ def member_set_role(request: AuthedRequest, user_id: int) -> HttpResponse:
     users = selectors.user_list(organization=request.organization).prefetch_related("teams")
     context = {"u": users.get(pk=target.pk), "roles": Role.choices, "swap": True}
     return render(request, "opsduty/_member_row.html", context)
+
+
+_ACTIONS = {
+    "deactivate": (
+        services.user_deactivate,
+        "Deactivate",
+        "{name} can no longer sign in, use an API token or be paged. Their account, teams and"
+        " duties stay; reactivate them to undo it.",
+        "{name} is deactivated.",
+    ),
+    "delete": (
+        services.user_delete,
+        "Delete",
+        "{name}'s name, address, phone, password, teams, notification rules, calendar feeds,"
+        " tokens and links are removed for good. Incidents and timelines keep naming"
+        " “a deleted user”. This cannot be undone.",
+        "{name} is deleted.",
+    ),
+}
+
+
+def verb_of(action: str) -> str:
+    return _ACTIONS[action][1]
+
+
+def _member_removal(action: str) -> Callable[[AuthedRequest, int], HttpResponse]:
+    @require_http_methods(["GET", "POST"])
+    @login_required
+    def view(request: AuthedRequest, user_id: int) -> HttpResponse:
+        target = get_for_org_or_404(User, request.organization, pk=user_id)
+        require_owner(request)
+        perform, verb, consequence, done = _ACTIONS[action]
+        name = target.get_full_name()
+        if request.method == "POST" and request.POST.get("confirm") == "yes":
+            try:
+                perform(user=target, by=request.user)
+            except ValidationError as error:
+                messages.error(request, " ".join(error.messages))
+            else:
+                messages.success(request, done.format(name=name))
+            return redirect("members")
+        context = {
+            "target": target,
+            "verb": verb,
+            "consequence": consequence.format(name=name),
+            "duties": services.user_duties(target),
+            "active": "members",
+        }
+        return render(request, "opsduty/member_confirm.html", context)
+
+    view.__name__ = view.__qualname__ = f"member_{action}"
+    view.__doc__ = f"{verb_of(action)} a person (owners), after a page that warns where they are."
+    return view
+
+
+member_deactivate = _member_removal("deactivate")
+member_delete = _member_removal("delete")
+
+
+@require_POST
+@login_required
+def member_reactivate(request: AuthedRequest, user_id: int) -> HttpResponse:
+    """Let a deactivated person sign in and be paged again (owners)."""
+    target = get_for_org_or_404(User, request.organization, pk=user_id)
+    require_owner(request)
+    try:
+        services.user_reactivate(user=target, by=request.user)
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, f"{target.get_full_name()} is active again.")
+    return redirect("members")

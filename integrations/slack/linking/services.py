@@ -156,3 +156,8 @@ def user_unlink(*, user: User) -> SlackUserLink | None:
     if link is not None:
         link.delete()
     return link
+
+
+def person_data_remove(user: User) -> None:
+    """A deleted person's link to their Slack user (opsduty/services.py `user_delete`)."""
+    user_unlink(user=user)
