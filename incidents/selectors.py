@@ -8,7 +8,8 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from incidents.models import Incident
-from opsduty.models import Label, User
+from opsduty.choices import OPEN_STATUSES
+from opsduty.models import Label, Organization, User
 from opsduty.selectors import service_visible_list
 from opsduty.tenancy import get_for_org_or_404, scoped
 
@@ -63,3 +64,14 @@ def incident_get(*, user: User, incident_id: int) -> Incident:
         user.organization,
         pk=incident_id,
     )
+
+
+def organization_close_blockers(organization: Organization) -> list[str]:
+    """Open incidents keep an organization from being closed (their paging would stop
+    half-way): resolve them first (opsduty/services.py `organization_close_check_register`)."""
+    count = (
+        scoped(Incident, organization).filter(status__in=OPEN_STATUSES, archived_at=None).count()
+    )
+    if not count:
+        return []
+    return [f"{count} incident{'s are' if count > 1 else ' is'} open: resolve them first."]

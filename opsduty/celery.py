@@ -138,6 +138,8 @@ app.conf.beat_schedule = {
     # The analytics' new rollup rows folded into one row a key (analytics/services.py).
     "analytics-compact": {"task": "analytics.compact", "schedule": 10.0},
     "slack-prune": {"task": "slack.prune", "schedule": 3600.0},
+    # A closed organization whose purge task was lost is purged at the next sweep.
+    "organizations-purge": {"task": "opsduty.tasks.organizations_purge", "schedule": 300.0},
     "sessions-clear-expired": {
         "task": "opsduty.tasks.sessions_clear_expired",
         "schedule": crontab(minute=17, hour=3),

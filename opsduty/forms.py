@@ -274,3 +274,18 @@ class EmailChangeForm(forms.Form):
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
+
+
+class OrganizationRenameForm(forms.Form):
+    name = forms.CharField(label="Organization name", max_length=200)
+
+
+class OrganizationCloseForm(forms.Form):
+    """The organization's domain typed out, and the owner's password."""
+
+    typed_domain = forms.CharField(label="Type the organization's domain to confirm", max_length=63)
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )

@@ -34,6 +34,9 @@ class Organization(models.Model):
     # Days and weeks of the analytics are this zone's (an IANA name).
     time_zone = models.CharField(max_length=64, default="UTC", db_default="UTC")
     created_at = models.DateTimeField(default=timezone.now)
+    # Set when an owner closed it: nobody signs in any more, its data is being deleted
+    # (opsduty/services.py `organization_close`, then the `organization_purge` task).
+    closed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.domain})"

@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
+from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.core.mail import send_mail
 from django.core.validators import EmailValidator
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import ProtectedError, Q
 from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
@@ -38,6 +39,7 @@ from opsduty.models import (
     normalize_email,
 )
 from opsduty.phones import phone_normalize
+from opsduty.queue import enqueue_or_sweep
 from opsduty.selectors import team_manageable_list, timezone_names
 from opsduty.timebounds import LATEST, RANGE_MESSAGE, datetime_in_range
 
@@ -784,3 +786,122 @@ def user_delete(*, user: User, by: User) -> User:
     user.save()
     live_notice(organization_id=user.organization_id, access=True, oncall=True)
     return user
+
+
+# --- The organization: rename, close (docs/accounts.md) -------------------------------------
+
+# What must be done before an organization can be closed, as the apps know it (registered
+# in their AppConfig.ready): each check returns the reasons it is not yet possible.
+CloseCheck = Callable[[Organization], list[str]]
+_close_checks: list[CloseCheck] = []
+
+
+def organization_close_check_register(check: CloseCheck) -> None:
+    if check not in _close_checks:
+        _close_checks.append(check)
+
+
+def organization_close_blockers(organization: Organization) -> list[str]:
+    return [reason for check in _close_checks for reason in check(organization)]
+
+
+@transaction.atomic
+def organization_rename(*, organization: Organization, name: str, by: User) -> Organization:
+    if not by.is_owner or by.organization_id != organization.pk:
+        raise PermissionDenied("Only owners can rename the organization.")
+    name = name.strip()
+    if not name:
+        raise ValidationError({"name": "Give the organization a name."})
+    if len(name) > 200:
+        raise ValidationError({"name": "At most 200 characters."})
+    organization.name = name
+    organization.save(update_fields=["name"])
+    return organization
+
+
+@transaction.atomic
+def organization_close(
+    *, organization: Organization, by: User, typed_domain: str, password: str
+) -> Organization:
+    """Close the organization for good: every session and token ends, nobody signs in or is
+    paged any more, and its data is deleted in the background (`organization_purge`).
+    Refused while a check says it is not possible yet, without the organization's domain
+    typed out, or without the owner's password."""
+    if not by.is_owner or by.organization_id != organization.pk:
+        raise PermissionDenied("Only owners can close the organization.")
+    locked = Organization.objects.select_for_update().get(pk=organization.pk)
+    if locked.closed_at is not None:
+        raise ValidationError("The organization is closed already.")
+    blockers = organization_close_blockers(locked)
+    if blockers:
+        raise ValidationError(blockers)
+    if typed_domain.strip().lower() != locked.domain:
+        raise ValidationError({"typed_domain": f"Type {locked.domain} to confirm."})
+    if not by.check_password(password):
+        raise ValidationError({"password": "This is not your current password."})
+    locked.closed_at = timezone.now()
+    locked.save(update_fields=["closed_at"])
+    people = User.objects.for_org(locked)
+    AccessToken.objects.filter(user__in=people).delete()
+    for person in people:
+        person.session_salt = secrets.token_hex(16)
+        person.is_active = False
+        person.save(update_fields=["session_salt", "is_active"])
+    transaction.on_commit(
+        partial(enqueue_or_sweep, "opsduty.tasks.organization_purge", [locked.pk])
+    )
+    return locked
+
+
+def _purge_order() -> list[type[models.Model]]:
+    """Every model with an `organization`, each before the models it protects itself from
+    (`on_delete=PROTECT`: an incident before its service, a service before its policy and
+    team): deleting the organization in one go would stop at the first protected row. The
+    core imports no app: the models come from the registry."""
+    tenant = [
+        model
+        for model in django_apps.get_models()
+        if any(f.name == "organization" and f.is_relation for f in model._meta.concrete_fields)
+        and model is not Organization
+    ]
+    before: dict[type[models.Model], set[type[models.Model]]] = {model: set() for model in tenant}
+    for model in tenant:
+        for column in model._meta.concrete_fields:
+            target = column.related_model if column.is_relation else None
+            protected = getattr(column.remote_field, "on_delete", None) is models.PROTECT
+            if protected and target in before and target is not model:
+                before[target].add(model)  # `model` goes first
+    order: list[type[models.Model]] = []
+    while before:
+        ready = sorted((m for m, firsts in before.items() if not firsts), key=str)
+        if not ready:
+            raise RuntimeError(f"protected foreign keys in a cycle: {sorted(map(str, before))}")
+        for model in ready:
+            order.append(model)
+            del before[model]
+        for firsts in before.values():
+            firsts.difference_update(ready)
+    return order
+
+
+@transaction.atomic
+def organization_purge(organization_id: int) -> bool:
+    """Delete a closed organization and everything it holds, model by model in the order of
+    their protected foreign keys, then the organization (in one transaction)."""
+    organization = (
+        Organization.objects.select_for_update()
+        .filter(pk=organization_id, closed_at__isnull=False)
+        .first()
+    )
+    if organization is None:
+        return False
+    for model in _purge_order():
+        model._base_manager.filter(organization_id=organization_id).delete()
+    organization.delete()
+    return True
+
+
+def organizations_purge_closed() -> int:
+    """Purge the closed organizations still there; how many."""
+    closed = list(Organization.objects.filter(closed_at__isnull=False).values_list("pk", flat=True))
+    return sum(organization_purge(pk) for pk in closed)

@@ -11,3 +11,15 @@ from opsduty import services
 def sessions_clear_expired() -> int:
     """Delete expired sessions and stale login-failure records."""
     return services.sessions_clear_expired()
+
+
+@shared_task(name="opsduty.tasks.organization_purge")
+def organization_purge(organization_id: int) -> bool:
+    """Delete a closed organization and its data."""
+    return services.organization_purge(organization_id)
+
+
+@shared_task(name="opsduty.tasks.organizations_purge")
+def organizations_purge() -> int:
+    """Purge every closed organization still there (a purge task lost with the broker)."""
+    return services.organizations_purge_closed()

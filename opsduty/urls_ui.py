@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from django.urls import include, path
 
-from opsduty.views import auth, developer, devinbox, invitations, members, profile, teams, tokens
+from opsduty.views import (
+    auth,
+    developer,
+    devinbox,
+    invitations,
+    members,
+    organization,
+    profile,
+    teams,
+    tokens,
+)
 
 urlpatterns = [
     path("", auth.home, name="home"),
@@ -55,6 +65,19 @@ urlpatterns = [
     path("profile/tokens/", tokens.profile_tokens, name="profile_tokens"),
     path("profile/tokens/<int:token_id>/revoke/", tokens.token_revoke, name="token_revoke"),
     path("settings/tokens/", tokens.organization_tokens, name="organization_tokens"),
+    path(
+        "settings/organization/",
+        organization.organization_settings,
+        name="organization_settings",
+    ),
+    path(
+        "settings/organization/rename/",
+        organization.organization_rename,
+        name="organization_rename",
+    ),
+    path(
+        "settings/organization/close/", organization.organization_close, name="organization_close"
+    ),
     path("settings/developer/", developer.developer_settings, name="developer_settings"),
     path("dev/inbox/", devinbox.dev_inbox, name="dev_inbox"),
     path(

@@ -122,6 +122,16 @@ NOT_LISTS: dict[str, str] = {
     "api/v1/raw-events/<int:raw_event_id>/debug/": "one raw event through a template",
     "api/v1/openapi.json": "the OpenAPI document",
     "api/v1/docs": "Swagger UI",
+    "members/<int:user_id>/deactivate/": "a warning, then the action (POST)",
+    "members/<int:user_id>/reactivate/": "an action (POST)",
+    "members/invite/": "a form (POST)",
+    "members/invitations/<int:invitation_id>/resend/": "an action (POST)",
+    "invitations/<str:token>/": "an invitation's form",
+    "profile/email/": "a form (POST)",
+    "email-change/<str:token>/": "a confirmation",
+    "settings/organization/": "two forms",
+    "settings/organization/rename/": "a form (POST)",
+    "settings/organization/close/": "a form (POST)",
 }
 
 
