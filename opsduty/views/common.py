@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 
 from opsduty.models import Organization, User
@@ -76,3 +76,17 @@ def delete_with_confirmation(
         "active": deletion.active,
     }
     return render(request, "processing/confirm_delete.html", context)
+
+
+def action_reported(
+    request: HttpRequest, action: Callable[[], object], done: str, to: str
+) -> HttpResponse:
+    """Run a service's `action` for a button: its ValidationError is shown as an error
+    message, else `done` as a success one; then back to the page `to` (a URL name)."""
+    try:
+        action()
+    except ValidationError as error:
+        messages.error(request, " ".join(error.messages))
+    else:
+        messages.success(request, done)
+    return redirect(to)

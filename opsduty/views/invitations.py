@@ -3,6 +3,7 @@ accepts through the link (docs/accounts.md)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.contrib import messages
@@ -17,7 +18,12 @@ from opsduty import services
 from opsduty.forms import InvitationAcceptForm, InvitationForm
 from opsduty.models import Invitation
 from opsduty.tenancy import get_for_org_or_404
-from opsduty.views.common import AuthedRequest, add_validation_error, require_owner
+from opsduty.views.common import (
+    AuthedRequest,
+    action_reported,
+    add_validation_error,
+    require_owner,
+)
 from opsduty.views.members import members_page
 
 
@@ -57,13 +63,12 @@ def _managed(request: AuthedRequest, invitation_id: int) -> Invitation:
 def invitation_resend(request: AuthedRequest, invitation_id: int) -> HttpResponse:
     """Mail a new link (the old one stops working), valid 7 days from now."""
     invitation = _managed(request, invitation_id)
-    try:
-        services.invitation_resend(invitation=invitation, by=request.user)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"A new link was sent to {invitation.email}.")
-    return redirect("members")
+    return action_reported(
+        request,
+        partial(services.invitation_resend, invitation=invitation, by=request.user),
+        f"A new link was sent to {invitation.email}.",
+        "members",
+    )
 
 
 @require_POST
@@ -71,13 +76,12 @@ def invitation_resend(request: AuthedRequest, invitation_id: int) -> HttpRespons
 def invitation_revoke(request: AuthedRequest, invitation_id: int) -> HttpResponse:
     """Withdraw an invitation: its link stops working at once."""
     invitation = _managed(request, invitation_id)
-    try:
-        services.invitation_revoke(invitation=invitation, by=request.user)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"The invitation of {invitation.email} was withdrawn.")
-    return redirect("members")
+    return action_reported(
+        request,
+        partial(services.invitation_revoke, invitation=invitation, by=request.user),
+        f"The invitation of {invitation.email} was withdrawn.",
+        "members",
+    )
 
 
 @require_http_methods(["GET", "POST"])

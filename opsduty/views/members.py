@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -16,7 +17,7 @@ from opsduty.forms import InvitationForm, RoleForm
 from opsduty.models import Role, User
 from opsduty.paging import page_of
 from opsduty.tenancy import get_for_org_or_404
-from opsduty.views.common import AuthedRequest, is_htmx, require_owner
+from opsduty.views.common import AuthedRequest, action_reported, is_htmx, require_owner
 
 
 def members_page(
@@ -109,13 +110,8 @@ def _member_removal(action: str) -> Callable[[AuthedRequest, int], HttpResponse]
         perform, verb, consequence, done = _ACTIONS[action]
         name = target.get_full_name()
         if request.method == "POST" and request.POST.get("confirm") == "yes":
-            try:
-                perform(user=target, by=request.user)
-            except ValidationError as error:
-                messages.error(request, " ".join(error.messages))
-            else:
-                messages.success(request, done.format(name=name))
-            return redirect("members")
+            run = partial(perform, user=target, by=request.user)
+            return action_reported(request, run, done.format(name=name), "members")
         context = {
             "target": target,
             "verb": verb,
@@ -140,10 +136,5 @@ def member_reactivate(request: AuthedRequest, user_id: int) -> HttpResponse:
     """Let a deactivated person sign in and be paged again (owners)."""
     target = get_for_org_or_404(User, request.organization, pk=user_id)
     require_owner(request)
-    try:
-        services.user_reactivate(user=target, by=request.user)
-    except ValidationError as error:
-        messages.error(request, " ".join(error.messages))
-    else:
-        messages.success(request, f"{target.get_full_name()} is active again.")
-    return redirect("members")
+    action = partial(services.user_reactivate, user=target, by=request.user)
+    return action_reported(request, action, f"{target.get_full_name()} is active again.", "members")
