@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, Application, set_token_value
 from oauthlib.common import generate_token
 
+from opsduty.crypto import secret_digest
 from opsduty.live import live_notice
 from opsduty.models import (
     API_TOKEN_NAME_MAX,
@@ -431,10 +431,6 @@ def user_change_password(*, user: User, new_password: str) -> User:
 INVITE_PATH = "/invitations/{token}/"
 
 
-def invitation_token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def _invitation_mail(invitation: Invitation, token: str, by: User) -> None:
     """Send the invitation's link after the commit (a rolled-back invitation sends nothing)."""
     organization = invitation.organization
@@ -463,7 +459,7 @@ def _invitation_link(invitation: Invitation) -> str:
     """A fresh link for `invitation`: its hash stored, its expiry INVITATION_DAYS away."""
     token = secrets.token_urlsafe(32)
     now = timezone.now()
-    invitation.token_hash = invitation_token_hash(token)
+    invitation.token_hash = secret_digest(token)
     invitation.sent_at = now
     invitation.expires_at = now + timedelta(days=INVITATION_DAYS)
     return token
@@ -552,7 +548,7 @@ def invitation_for_token(token: str) -> Invitation | None:
     """The invitation a link's token stands for, whatever its state (None: no such link)."""
     return (
         Invitation.objects.select_related("organization", "invited_by")
-        .filter(token_hash=invitation_token_hash(token))
+        .filter(token_hash=secret_digest(token))
         .first()
     )
 
@@ -618,7 +614,7 @@ def email_change_request(*, user: User, new_email: str, password: str) -> EmailC
         organization_id=user.organization_id,
         user=user,
         new_email=address,
-        token_hash=invitation_token_hash(token),
+        token_hash=secret_digest(token),
         expires_at=timezone.now() + timedelta(hours=EMAIL_CHANGE_HOURS),
     )
     base = settings.OPSDUTY_PUBLIC_URL.rstrip("/")
@@ -657,7 +653,7 @@ EMAIL_CHANGE_REFUSED = {
 def email_change_for_token(token: str) -> EmailChange | None:
     return (
         EmailChange.objects.select_related("user", "organization")
-        .filter(token_hash=invitation_token_hash(token))
+        .filter(token_hash=secret_digest(token))
         .first()
     )
 
@@ -726,12 +722,12 @@ def _removal_check(user: User, by: User, what: str) -> None:
         raise PermissionDenied(f"Only owners can {what} people.")
     if user.pk == by.pk:
         raise ValidationError(f"You cannot {what} yourself: ask another owner.")
-    active = User.objects.for_org(user.organization).filter(is_active=True).select_for_update()
-    others = [pk for pk, role in active.values_list("pk", "role") if pk != user.pk]
+    # The other active people, their rows locked: two owners removing each other wait.
+    active = User.objects.for_org(user.organization).filter(is_active=True).exclude(pk=user.pk)
+    others = dict(active.select_for_update().values_list("pk", "role"))
     if not others:
         raise ValidationError("The organization must keep at least one person.")
-    owners = active.filter(role=Role.OWNER).exclude(pk=user.pk)
-    if user.role == Role.OWNER and user.is_active and not owners.exists():
+    if user.role == Role.OWNER and user.is_active and Role.OWNER not in others.values():
         raise ValidationError("The organization must keep at least one owner.")
 
 
@@ -843,10 +839,8 @@ def organization_close(
     locked.save(update_fields=["closed_at"])
     people = User.objects.for_org(locked)
     AccessToken.objects.filter(user__in=people).delete()
-    for person in people:
-        person.session_salt = secrets.token_hex(16)
-        person.is_active = False
-        person.save(update_fields=["session_salt", "is_active"])
+    # A new session salt signs everyone out (one shared value: it only has to change).
+    people.update(session_salt=secrets.token_hex(16), is_active=False)
     transaction.on_commit(
         partial(enqueue_or_sweep, "opsduty.tasks.organization_purge", [locked.pk])
     )

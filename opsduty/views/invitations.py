@@ -94,7 +94,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     if invitation is None or state != "waiting":
         return render(
             request,
-            "opsduty/invitation_refused.html",
+            "opsduty/link_refused.html",
             {"reason": services.INVITATION_REFUSED[state]},
             status=404 if invitation is None else 410,
         )
@@ -109,7 +109,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
             )
         except services.InvitationRefused as refused:  # the link went meanwhile (used, revoked)
             refusal = {"reason": str(refused)}
-            return render(request, "opsduty/invitation_refused.html", refusal, status=410)
+            return render(request, "opsduty/link_refused.html", refusal, status=410)
         except ValidationError as error:
             add_validation_error(form, error)
         else:

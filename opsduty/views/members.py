@@ -97,10 +97,6 @@ _ACTIONS = {
 }
 
 
-def verb_of(action: str) -> str:
-    return _ACTIONS[action][1]
-
-
 def _member_removal(action: str) -> Callable[[AuthedRequest, int], HttpResponse]:
     @require_http_methods(["GET", "POST"])
     @login_required
@@ -122,7 +118,7 @@ def _member_removal(action: str) -> Callable[[AuthedRequest, int], HttpResponse]
         return render(request, "opsduty/member_confirm.html", context)
 
     view.__name__ = view.__qualname__ = f"member_{action}"
-    view.__doc__ = f"{verb_of(action)} a person (owners), after a page that warns where they are."
+    view.__doc__ = f"{_ACTIONS[action][1]} a person (owners), after a page that warns where."
     return view
 
 

@@ -187,5 +187,5 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
     if reason:
         status = 404 if state == "unknown" else 410
         context = {"reason": reason}
-        return render(request, "opsduty/email_change_refused.html", context, status=status)
+        return render(request, "opsduty/link_refused.html", context, status=status)
     return render(request, "opsduty/email_change_confirm.html", {"change": change})

@@ -79,4 +79,4 @@ def test_invite_accept_and_sign_in(
     sign_in(page, live_server, "acme", "ines@acme.example", PASSWORD)
 
     page.goto(url)
-    expect(page.locator("#invitation-refused")).to_contain_text("used already")
+    expect(page.locator("#link-refused")).to_contain_text("used already")
