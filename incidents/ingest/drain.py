@@ -413,28 +413,39 @@ def _ingest_together(items: list[Prepared]) -> int:
         return len(marks)
 
 
-# The (organization, order key) of the pending events before a batch that could hold up one
-# of its events (an unkeyed one holds up its organization), in one query per batch. Uses the
-# partial index `rawevent_pending` (id): the pending events before it are the few batches
-# ahead of it.
+# The (organization, order key) of the pending events outside a batch that could hold up one
+# of its events (an unkeyed one holds up its organization), with the smallest id of each, in
+# one query per pass. A batch is not a contiguous range of ids: two claims running at once
+# interleave their row locks (SKIP LOCKED), so one drain can hold events 1-22 and 73-100
+# while another holds 23-72; an event waits for every pending event before it of its key,
+# including those in the middle of its own batch's range (CI found a resolve ingested before
+# the firing it follows that way, and the firing opened a second incident). Uses the partial
+# index `rawevent_pending` (id): the pending events before the batch's last are a few batches.
 _BLOCKERS_SQL = (
-    f"SELECT DISTINCT organization_id, order_key FROM {RawEvent._meta.db_table}"  # noqa: S608
-    " WHERE status = 'pending' AND id < %s AND organization_id = ANY(%s)"
-    " AND (order_key IS NULL OR order_key = ANY(%s))"
+    f"SELECT organization_id, order_key, min(id) FROM {RawEvent._meta.db_table}"  # noqa: S608
+    " WHERE status = 'pending' AND id < %s AND NOT (id = ANY(%s))"
+    " AND organization_id = ANY(%s) AND (order_key IS NULL OR order_key = ANY(%s))"
+    " GROUP BY organization_id, order_key"
 )
 
+Blockers = dict[tuple[int, int | None], int]
 
-def _blockers(batch: list[Prepared]) -> set[tuple[int, int | None]]:
+
+def _blockers(batch: list[Prepared]) -> Blockers:
+    """(organization, order key) -> the smallest id of a pending event outside `batch` with
+    them, before its last event."""
+    ids = [p.raw.pk for p in batch]
     with connection.cursor() as cursor:
         cursor.execute(
             _BLOCKERS_SQL,
             [
-                batch[0].raw.pk,
+                max(ids),
+                ids,
                 list({p.raw.organization_id for p in batch}),
                 list({p.order_key for p in batch}),
             ],
         )
-        return {(int(org), key) for org, key in cursor.fetchall()}
+        return {(int(org), key): int(first) for org, key, first in cursor.fetchall()}
 
 
 _RELEASE_SQL = (
@@ -447,13 +458,15 @@ _REFRESH_SQL = (
 )
 
 
-def _waits(
-    item: Prepared, blockers: set[tuple[int, int | None]], held: set[tuple[int, int | None]]
-) -> bool:
-    """An event before `item` of its key, or not keyed yet, is pending (`blockers`), or an
-    earlier event of the batch with its key waits (`held`)."""
-    org, key = item.raw.organization_id, item.order_key
-    return (org, None) in blockers or (org, key) in blockers or (org, key) in held
+def _waits(item: Prepared, blockers: Blockers, held: set[tuple[int, int | None]]) -> bool:
+    """A pending event outside the batch, before `item`, of its key or not keyed yet
+    (`blockers`), or an earlier event of the batch with its key that waits (`held`)."""
+    org, key, pk = item.raw.organization_id, item.order_key, item.raw.pk
+    return (
+        blockers.get((org, None), pk) < pk
+        or blockers.get((org, key), pk) < pk
+        or (org, key) in held
+    )
 
 
 def _claims_refresh(ids: list[int]) -> None:
@@ -472,8 +485,8 @@ def _ingest_batch(prepared: list[Prepared], patience: float) -> tuple[int, bool]
     """Ingest a prepared batch in id order; events that must wait are tried again until
     `patience` runs out, then released. (How many were processed, whether some were released.)
 
-    One query per pass finds what the events before the batch hold up (`_blockers`); within
-    the batch, an event that waits holds up the later ones of its key.
+    One query per pass finds what the pending events outside the batch hold up (`_blockers`);
+    within the batch, an event that waits holds up the later ones of its key.
     """
     processed = 0
     give_up = time.monotonic() + patience

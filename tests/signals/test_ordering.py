@@ -109,3 +109,28 @@ def test_a_resolve_for_a_dedup_id_never_seen_opens_a_resolved_incident(
     _send(client, webhook, service, "resolved", "never-seen")
     drain.raw_events_drain(linger=0)
     assert Incident.objects.get(dedup_id="never-seen").status == Status.RESOLVED
+
+
+@pytest.mark.django_db
+def test_an_event_waits_for_an_earlier_one_of_its_dedup_id_inside_its_batchs_range(
+    client: Client, webhook: Webhook, service: Service
+) -> None:
+    """Two claims at once interleave their row locks (SKIP LOCKED): one drain can hold the
+    first firing and the resolve while another holds the second firing between them. The
+    resolve must wait for that firing, or the firing opens a second incident after it (CI
+    saw it with two workers draining one backlog)."""
+    _send(client, webhook, service, "firing", "disk")
+    between = _send(client, webhook, service, "firing", "disk")
+    resolve = _send(client, webhook, service, "resolved", "disk")
+    # Drain B claimed the second firing and ran its pipeline; it is slow to go on.
+    RawEvent.objects.filter(pk=between).update(claimed_at=timezone.now())
+    (held_by_b,) = drain.raw_events_prepare([between])
+    # Drain A claims the rest: the first firing goes through, the resolve waits for B's event.
+    assert drain.raw_events_drain(linger=0, patience=0) == 1
+    assert RawEvent.objects.get(pk=resolve).status == RawEventStatus.PENDING
+    assert drain.raw_event_ingest(held_by_b) is True
+    assert drain.raw_events_drain(linger=0) == 1
+
+    (incident,) = Incident.objects.filter(dedup_id="disk")
+    assert incident.status == Status.RESOLVED
+    assert RawEvent.objects.filter(incident=incident).count() == 3
