@@ -38,6 +38,7 @@ from opsduty import rawsql
 from opsduty.live import live_notice
 from opsduty.models import Label, Organization, User
 from opsduty.queue import enqueue_or_sweep
+from opsduty.services import labels_by_name
 from opsduty.text import text_strip
 
 MAX_SILENCE_MINUTES = 7 * 24 * 60
@@ -418,20 +419,19 @@ def incident_set_urgency(*, incident: Incident, by: User | None, urgency: str) -
     return incident
 
 
-def _label_get_or_create(organization: Organization, name: str) -> Label:
-    name = name.strip()
-    if not name or len(name) > 64:
-        raise ValidationError({"label": "A label name has 1 to 64 characters."})
-    label, _ = Label.objects.get_or_create(organization=organization, name=name)
-    return label
-
-
 @transaction.atomic
-def incident_add_label(*, incident: Incident, by: User | None, name: str) -> Label:
-    """Put a label (an org label, created on first use) on the incident."""
-    label = _label_get_or_create(incident.organization, name)
-    if label.team_id is not None and label.team_id != incident.service.team_id:
-        raise ValidationError({"label": f"“{label.name}” is a label of another team."})
+def incident_add_label(
+    *, incident: Incident, by: User | None, name: str, create: bool = True
+) -> Label:
+    """Put a label of the organization or of the service's team on the incident; with
+    `create`, an unknown name becomes an organization label (scripts, the alerts' way);
+    without, it is refused (the incident page offers the list)."""
+    (label,) = labels_by_name(
+        organization=incident.organization,
+        team_id=incident.service.team_id,
+        names=[name],
+        create=create,
+    )
     if not incident.labels.filter(pk=label.pk).exists():
         incident.labels.add(label)
         log_line(

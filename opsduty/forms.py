@@ -12,7 +12,7 @@ from oauth2_provider.models import Application
 
 from opsduty.longchoices import FastSelect
 from opsduty.models import API_TOKEN_NAME_MAX, Organization, Role, Team, User
-from opsduty.selectors import timezone_names
+from opsduty.selectors import labels_usable, timezone_names
 from opsduty.tenancy import scoped
 from opsduty.timebounds import DATE_RANGE_MESSAGE, date_in_range
 
@@ -288,4 +288,52 @@ class OrganizationCloseForm(forms.Form):
         label="Your password",
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class LabelForm(forms.Form):
+    """Create or edit a label; the scope (organization or a team) is chosen on creation."""
+
+    name = forms.CharField(label="Name", max_length=64)
+    color = forms.CharField(
+        label="Colour", max_length=7, initial="#6b7280", widget=forms.TextInput({"type": "color"})
+    )
+    group = forms.CharField(
+        label="Group (optional)",
+        max_length=64,
+        required=False,
+        help_text="Groups only organize the list, e.g. Environment or Component.",
+        widget=forms.TextInput({"list": "label-groups"}),
+    )
+
+    def __init__(self, *args: Any, teams: Any = None, owner: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if teams is not None:  # creation: the scope
+            self.fields["team"] = forms.ModelChoiceField(
+                label="Scope",
+                queryset=teams,
+                required=not owner,
+                empty_label="Organization: every team" if owner else None,
+                help_text="A team label goes only on that team's services, heartbeats and "
+                "incidents.",
+            )
+
+
+class LabelChoiceField(forms.ModelMultipleChoiceField):  # type: ignore[type-arg]
+    """Labels chosen from the list, shown with their group."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def label_from_instance(self, obj: Any) -> str:
+        name = f"{obj.group} · {obj.name}" if obj.group else str(obj.name)
+        return f"{name} (team {obj.team.name})" if obj.team_id else name
+
+
+def labels_field(organization: Organization, team_id: int | None) -> LabelChoiceField:
+    """The labels a resource of `team_id` may carry (organization labels and that team's)."""
+    return LabelChoiceField(
+        label="Labels",
+        queryset=labels_usable(organization=organization, team_id=team_id).select_related("team"),
+        required=False,
+        help_text="Organization labels and the team's own; new ones are made on the labels page.",
     )

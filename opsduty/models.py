@@ -221,6 +221,8 @@ class Label(TenantModel):
         validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "Use a hex color like #ff8800.")],
     )
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.CASCADE)
+    # Groups only organize the labels page and the pickers (e.g. "Environment", "Component").
+    group = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -385,6 +387,8 @@ class Service(TenantModel):
         blank=True,
         related_name="services",
     )
+    # Organization labels and labels of the service's own team (opsduty.services.labels_check).
+    labels = models.ManyToManyField(Label, blank=True, related_name="services")
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -8,12 +8,21 @@ from collections.abc import Iterable
 from datetime import datetime
 from functools import cache
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from oauth2_provider.models import Application
 
 from opsduty.choices import OPEN_STATUSES
-from opsduty.models import ApiToken, Invitation, Organization, Role, Service, Team, User
+from opsduty.models import (
+    ApiToken,
+    Invitation,
+    Label,
+    Organization,
+    Role,
+    Service,
+    Team,
+    User,
+)
 from opsduty.tenancy import get_for_org_or_404, scoped
 
 
@@ -166,3 +175,20 @@ def can_see_routing_key(user: User) -> bool:
 def timezone_names() -> frozenset[str]:
     """Every IANA time zone name this machine knows (schedules, heartbeats, people)."""
     return frozenset(zoneinfo.available_timezones())
+
+
+def label_list(*, organization: Organization) -> QuerySet[Label]:
+    """Every label of the organization, by group then name (the labels page)."""
+    return scoped(Label, organization).select_related("team").order_by("group", "name", "pk")
+
+
+def labels_usable(*, organization: Organization, team_id: int | None) -> QuerySet[Label]:
+    """The labels a resource of `team_id` may carry: organization labels and that team's."""
+    labels = scoped(Label, organization).order_by("group", "name", "pk")
+    if team_id is None:
+        return labels.filter(team__isnull=True)
+    return labels.filter(Q(team__isnull=True) | Q(team_id=team_id))
+
+
+def label_get_or_404(*, organization: Organization, label_id: int) -> Label:
+    return get_for_org_or_404(Label, organization, pk=label_id)

@@ -31,6 +31,7 @@ from opsduty.models import (
     ApiToken,
     EmailChange,
     Invitation,
+    Label,
     Organization,
     Role,
     Team,
@@ -686,6 +687,168 @@ def email_change_confirm(*, token: str) -> User:
     change.confirmed_at = timezone.now()
     change.save(update_fields=["confirmed_at"])
     return user
+
+
+# --- Labels (docs/accounts.md) -----------------------------------------------------------
+
+LABEL_NAME_MAX = 64
+# Where an app keeps labels by name rather than by row (heartbeats: the API v1 sends names):
+# told of a rename (new name) or a deletion (None) in the change's transaction.
+LabelRenamer = Callable[[Label, str, str | None], None]
+_label_renamers: list[LabelRenamer] = []
+
+
+def label_renamer_register(renamer: LabelRenamer) -> None:
+    if renamer not in _label_renamers:
+        _label_renamers.append(renamer)
+
+
+def can_manage_label(user: User, label: Label) -> bool:
+    """Owners manage every label; members the labels of their teams."""
+    if user.organization_id != label.organization_id:
+        return False
+    if user.is_owner:
+        return True
+    return label.team is not None and can_manage_team(user, label.team)
+
+
+def _label_clean(label: Label) -> None:
+    label.name, label.group = label.name.strip(), label.group.strip()
+    errors: dict[str, str] = {}
+    if not label.name or len(label.name) > LABEL_NAME_MAX:
+        errors["name"] = f"A label name has 1 to {LABEL_NAME_MAX} characters."
+    elif (
+        Label.objects.filter(organization_id=label.organization_id, name__iexact=label.name)
+        .exclude(pk=label.pk)
+        .exists()
+    ):
+        errors["name"] = f"A label named “{label.name}” already exists."
+    if len(label.group) > LABEL_NAME_MAX:
+        errors["group"] = f"A group name has at most {LABEL_NAME_MAX} characters."
+    try:
+        Label._meta.get_field("color").run_validators(label.color)
+    except ValidationError:
+        errors["color"] = "Use a hex color like #ff8800."
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def label_create(
+    *,
+    organization: Organization,
+    by: User,
+    name: str,
+    color: str,
+    group: str = "",
+    team: Team | None = None,
+) -> Label:
+    """An organization label (owners) or a label of `team` (its managers)."""
+    if team is None and not by.is_owner:
+        raise PermissionDenied("Only owners create organization labels.")
+    if team is not None and not can_manage_team(by, team):
+        raise PermissionDenied("You do not manage this team.")
+    label = Label(organization=organization, name=name, color=color, group=group, team=team)
+    _label_clean(label)
+    label.save()
+    return label
+
+
+@transaction.atomic
+def label_update(*, label: Label, by: User, name: str, color: str, group: str) -> Label:
+    """Rename, recolour or regroup a label; what carries it keeps it (by row, or renamed)."""
+    if not can_manage_label(by, label):
+        raise PermissionDenied("You cannot change this label.")
+    old_name = label.name
+    label.name, label.color, label.group = name, color, group
+    _label_clean(label)
+    label.save(update_fields=["name", "color", "group"])
+    if label.name != old_name:
+        for renamer in _label_renamers:
+            renamer(label, old_name, label.name)
+    return label
+
+
+@transaction.atomic
+def label_promote(*, label: Label, by: User) -> Label:
+    """Make a team label an organization label (owners): usable on every team's resources."""
+    if not by.is_owner or by.organization_id != label.organization_id:
+        raise PermissionDenied("Only owners promote labels.")
+    if label.team_id is None:
+        raise ValidationError({"label": f"“{label.name}” is already an organization label."})
+    label.team = None
+    label.save(update_fields=["team"])
+    return label
+
+
+@transaction.atomic
+def label_delete(*, label: Label, by: User) -> None:
+    """Delete a label: it comes off every incident, service and heartbeat carrying it."""
+    if not can_manage_label(by, label):
+        raise PermissionDenied("You cannot delete this label.")
+    for renamer in _label_renamers:
+        renamer(label, label.name, None)
+    label.delete()
+
+
+def labels_check(
+    *, organization: Organization, team_id: int | None, labels: list[Label]
+) -> list[Label]:
+    """The labels, if all may be carried by a resource of `team_id` (organization labels and
+    that team's); otherwise a ValidationError naming the others."""
+    foreign = [
+        label.name
+        for label in labels
+        if label.organization_id != organization.pk
+        or (label.team_id is not None and label.team_id != team_id)
+    ]
+    if foreign:
+        raise ValidationError(
+            {"labels": "Not a label of this team or the organization: " + ", ".join(foreign)}
+        )
+    return labels
+
+
+def labels_by_name(
+    *, organization: Organization, team_id: int | None, names: list[str], create: bool
+) -> list[Label]:
+    """The usable labels of these names (any case; repeats dropped, order kept). Unknown names
+    are refused, or created as organization labels with `create` (the API v1's heartbeats,
+    whose 0.0.x clients send free names, as alerts do)."""
+    wanted: list[str] = []
+    for given in names:
+        name = given.strip()
+        if not name or len(name) > LABEL_NAME_MAX:
+            raise ValidationError({"labels": f"A label name has 1 to {LABEL_NAME_MAX} characters."})
+        if name.casefold() not in {w.casefold() for w in wanted}:
+            wanted.append(name)
+    found = {
+        label.name.casefold(): label
+        for label in Label.objects.filter(organization=organization, name__in=wanted)
+    }
+    missing = [name for name in wanted if name.casefold() not in found]
+    if missing:
+        # Another case of an existing name: the existing label.
+        for label in Label.objects.filter(organization=organization).filter(_iexact_any(missing)):
+            found[label.name.casefold()] = label
+        missing = [name for name in wanted if name.casefold() not in found]
+    if missing and not create:
+        raise ValidationError(
+            {"labels": "No such label: " + ", ".join(missing) + ". Create it on the labels page."}
+        )
+    for name in missing:
+        found[name.casefold()], _ = Label.objects.get_or_create(
+            organization=organization, name=name
+        )
+    labels = [found[name.casefold()] for name in wanted]
+    return labels_check(organization=organization, team_id=team_id, labels=labels)
+
+
+def _iexact_any(names: list[str]) -> Q:
+    query = Q()
+    for name in names:
+        query |= Q(name__iexact=name)
+    return query
 
 
 # --- People: deactivate, reactivate, delete (docs/accounts.md) ------------------------------

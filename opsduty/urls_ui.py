@@ -2,8 +2,8 @@
 `application_id`, `token_id`, `incident_id`, `service_id`, `routing_rule_id`, `route_id`,
 `orchestration_id`, `policy_id`, `step_id`, `schedule_id`, `layer_id`, `override_id`,
 `channel_id`, `webhook_id`, `raw_event_id`, `heartbeat_id`, `heartbeat_state_id`, `number_id`,
-`destination_id`, `invitation_id` (the tenancy test substitutes another organization's ids by
-name)."""
+`destination_id`, `invitation_id`, `label_id` (the tenancy test substitutes another
+organization's ids by name)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from opsduty.views import (
     developer,
     devinbox,
     invitations,
+    labels,
     members,
     organization,
     profile,
@@ -52,6 +53,11 @@ urlpatterns = [
         name="team_remove_member",
     ),
     path("teams/<int:team_id>/delete/", teams.team_delete, name="team_delete"),
+    path("labels/", labels.label_list, name="labels"),
+    path("labels/create/", labels.label_create, name="label_create"),
+    path("labels/<int:label_id>/edit/", labels.label_edit, name="label_edit"),
+    path("labels/<int:label_id>/delete/", labels.label_delete, name="label_delete"),
+    path("labels/<int:label_id>/promote/", labels.label_promote, name="label_promote"),
     path("profile/", profile.profile, name="profile"),
     path("profile/details/", profile.profile_update, name="profile_update"),
     path("profile/password/", profile.password_change, name="password_change"),

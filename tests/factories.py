@@ -18,7 +18,7 @@ from escalations.catalog.services import service_create
 from incidents.ingest.services import ingest_event
 from incidents.models import Incident, IncidentResponder, ResponderStatus
 from opsduty.events import EventData
-from opsduty.models import Organization, Role, Service, Team, TeamMembership, User
+from opsduty.models import Label, Organization, Role, Service, Team, TeamMembership, User
 from processing.channels.services import receive_channel_create
 from processing.models import ReceiveChannel
 from signals.models import IncidentReference, RawEvent, Webhook
@@ -72,6 +72,15 @@ def make_user(**kwargs: Any) -> User:
 
 def make_team(**kwargs: Any) -> Team:
     return TeamFactory.create(**kwargs)
+
+
+def make_label(
+    *, organization: Organization, name: str, team: Team | None = None, group: str = ""
+) -> Label:
+    """A label of the organization (or of `team`), as the labels page makes them."""
+    return Label.objects.create(
+        organization=organization, team=team, name=name, group=group, color="#6b7280"
+    )
 
 
 def add_member(team: Team, user: User) -> TeamMembership:

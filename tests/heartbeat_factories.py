@@ -13,7 +13,9 @@ from signals.models import Heartbeat, HeartbeatState
 
 
 def make_heartbeat(*, service: Service, name: str = "nightly-backup", **fields: Any) -> Heartbeat:
-    """A heartbeat on `service` (system-made: no permission check)."""
+    """A heartbeat on `service` (system-made: no permission check); label names it does not
+    know are created as organization labels, as the API v1 does."""
+    fields.setdefault("labels_create", True)
     return heartbeats.heartbeat_create(service=service, by=None, name=name, **fields)
 
 

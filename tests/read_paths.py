@@ -41,6 +41,7 @@ LIST_ROUTES: dict[str, str] = {
     "webhooks/<int:webhook_id>/": "a webhook's recent raw events",
     "raw-events/": "raw events, filtered, paged",
     "heartbeats/": "heartbeats with their environments",
+    "labels/": "labels by group",
     "heartbeats/<int:heartbeat_id>/": "a heartbeat's environments and check-ins",
     "settings/telephony/": "Twilio numbers and their destinations",
     "settings/slack/": "services with their Slack channel",
@@ -132,6 +133,7 @@ NOT_LISTS: dict[str, str] = {
     "settings/organization/": "two forms",
     "settings/organization/rename/": "a form (POST)",
     "settings/organization/close/": "a form (POST)",
+    "labels/<int:label_id>/promote/": "an action (POST)",
 }
 
 

@@ -212,6 +212,7 @@ def _incidents(world: World, tag: str, service: Service, people: list[User]) -> 
             factories.make_incident(service=target, summary=incident.summary, dedup_id=dedup_id)
             incidents.incident_add_label(incident=incident, by=None, name=f"label-{tag}")
             incidents.incident_add_label(incident=incident, by=None, name="shared")
+            world.newest["label"] = f"label-{tag}"
             incidents.incident_add_note(incident=incident, by=people[0], text=f"Note {tag}")
             for person in people:  # the policy's first step may have paged them already
                 _responder(incident, person, ResponderStatus.PENDING)

@@ -69,6 +69,7 @@ def _first(kind: str) -> Callable[[World], int]:
 CASES: list[Case] = [
     _ui("members/", "person_email"),
     _ui("teams/", "team"),
+    _ui("labels/", "label"),
     _ui("teams/<int:team_id>/", "person_email", lambda w: f"/teams/{_first('team')(w)}/"),
     _ui("profile/tokens/", "owner_token"),
     _ui("settings/tokens/", "token"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from escalations.catalog.services import (
     DURATION_MESSAGE,
@@ -15,7 +15,8 @@ from escalations.catalog.services import (
 )
 from escalations.policies.forms import policy_field
 from incidents.models import SUMMARY_MAX_LENGTH, Urgency
-from opsduty.models import MaintenanceMode, Organization, Service, ServiceType, Team
+from opsduty.forms import LabelChoiceField
+from opsduty.models import Label, MaintenanceMode, Organization, Service, ServiceType, Team
 from opsduty.tenancy import scoped
 
 
@@ -55,6 +56,17 @@ class ServiceForm(forms.Form):
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = teams
         self.organization, self.service = organization, service
+        # Organization labels and those of the teams on offer; the service checks the team.
+        self.fields["labels"] = LabelChoiceField(
+            label="Labels",
+            queryset=Label.objects.filter(organization=organization)
+            .filter(Q(team__isnull=True) | Q(team__in=teams))
+            .select_related("team")
+            .order_by("group", "name"),
+            required=False,
+            help_text="Organization labels and the owning team's; new ones are made on the "
+            '<a href="/labels/">labels page</a>.',
+        )
         if service is not None:
             self.fields["escalation_policy"] = policy_field(service.team)
 

@@ -12,11 +12,11 @@ from django.utils import timezone
 from escalations.models import EscalationPolicy
 from incidents.maintenance import incident_maintenance_close, incident_maintenance_open
 from opsduty.live import live_notice
-from opsduty.models import MaintenanceMode, Service, ServiceType, Team, User
+from opsduty.models import Label, MaintenanceMode, Service, ServiceType, Team, User
 from opsduty.queue import enqueue_or_sweep
 from opsduty.routing_keys import routing_key_check_free, routing_key_new
 from opsduty.selectors import service_maintenance_active
-from opsduty.services import can_manage_team
+from opsduty.services import can_manage_team, labels_check
 
 
 def _require_team_access(by: User, team: Team) -> None:
@@ -46,6 +46,7 @@ def service_create(
     description: str = "",
     slack_channel: str = "",
     routing_key: str | None = None,
+    labels: list[Label] | None = None,
 ) -> Service:
     """Create a service owned by `team` with a fresh unguessable routing key.
 
@@ -65,7 +66,11 @@ def service_create(
     if routing_key:
         routing_key_check_free(routing_key)
     _clean(service)
+    if labels:
+        labels_check(organization=team.organization, team_id=team.pk, labels=labels)
     service.save()
+    if labels:
+        service.labels.set(labels)
     return service
 
 
@@ -102,10 +107,12 @@ def service_update(
     slack_channel: str,
     team: Team,
     escalation_policy: EscalationPolicy | None | _Keep = KEEP,
+    labels: list[Label] | None = None,
 ) -> Service:
     """Edit a service; moving it to another team needs access to both teams.
 
-    The escalation policy (unchanged unless given) must belong to the service's team.
+    The escalation policy (unchanged unless given) must belong to the service's team; so must
+    its labels (unchanged unless given), unless they are organization labels.
     """
     _require_team_access(by, service.team)
     if team.organization_id != service.organization_id:
@@ -117,7 +124,11 @@ def service_update(
         service.escalation_policy = escalation_policy
     _check_policy(service, service.escalation_policy)
     _clean(service)
+    kept = list(service.labels.all()) if labels is None else labels
+    labels_check(organization=service.organization, team_id=team.pk, labels=kept)
     service.save()
+    if labels is not None:
+        service.labels.set(labels)
     # Its team (who sees its incidents) or its policy (who is on call) may have changed.
     live_notice(organization_id=service.organization_id, oncall=True)
     return service

@@ -113,6 +113,7 @@ def _save(request: AuthedRequest, form: ServiceForm, service: Service | None) ->
         "description": data["description"],
         "slack_channel": data["slack_channel"],
         "team": data["team"],
+        "labels": list(data["labels"]),
     }
     try:
         if service is None:
@@ -160,6 +161,7 @@ def service_edit(request: AuthedRequest, service_id: int) -> HttpResponseBase:
         "slack_channel": service.slack_channel,
         "description": service.description,
         "escalation_policy": service.escalation_policy,
+        "labels": list(service.labels.all()),
     }
     form = ServiceForm(
         request.POST or None,

@@ -449,8 +449,9 @@ def _events_insert(rows: dict[int, dict[str, Any]]) -> None:
 
 
 _LABELS_CREATE_SQL = (
-    f"INSERT INTO {Label._meta.db_table} (organization_id, name, color, team_id, created_at)"  # noqa: S608
-    " SELECT %s, name, %s, NULL, %s FROM unnest(%s::text[]) AS name"
+    f"INSERT INTO {Label._meta.db_table}"  # noqa: S608
+    ' (organization_id, name, color, team_id, created_at, "group")'
+    " SELECT %s, name, %s, NULL, %s, '' FROM unnest(%s::text[]) AS name"
     " ON CONFLICT (organization_id, name) DO NOTHING"
 )
 _LABELS_LINK_SQL = f"""
@@ -467,8 +468,9 @@ SELECT id, name FROM labels ORDER BY name
 # `_LABELS_CREATE_SQL` and `_LABELS_LINK_SQL` for a batch's new incidents, two statements in
 # all: (organization, incident, team, name) rows.
 _LABELS_CREATE_MANY_SQL = (
-    f"INSERT INTO {Label._meta.db_table} (organization_id, name, color, team_id, created_at)"  # noqa: S608
-    " SELECT DISTINCT o, name, %s, NULL::bigint, %s::timestamptz"
+    f"INSERT INTO {Label._meta.db_table}"  # noqa: S608
+    ' (organization_id, name, color, team_id, created_at, "group")'
+    " SELECT DISTINCT o, name, %s, NULL::bigint, %s::timestamptz, ''"
     " FROM unnest(%s::bigint[], %s::text[]) AS w(o, name) ORDER BY o, name"
     " ON CONFLICT (organization_id, name) DO NOTHING"
 )

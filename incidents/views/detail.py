@@ -31,6 +31,7 @@ from incidents.models import OPEN_STATUSES, Incident, Status
 from incidents.selectors import IncidentFilters, incident_get, incident_list
 from incidents.views.timeline import incident_timeline
 from opsduty.retry import run_retrying_conflicts
+from opsduty.selectors import labels_usable
 from opsduty.services import can_manage_team
 from opsduty.views.common import AuthedRequest, is_htmx
 
@@ -83,9 +84,19 @@ def _context(
     }
     can_attach = is_open and not attached and not children
     can_act = _can_act(request, incident)
+    labels = list(incident.labels.all())
     return {
         "incident": incident,
-        "labels": list(incident.labels.all()),
+        "labels": labels,
+        "label_choices": [
+            label
+            for label in labels_usable(
+                organization=incident.organization, team_id=incident.service.team_id
+            )
+            if label not in labels
+        ]
+        if can_act
+        else [],
         "children": children,
         "can_act": can_act,
         "can_acknowledge": incident.status in (Status.TRIGGERED, Status.SILENCED) and not attached,
@@ -243,7 +254,9 @@ def _urgency(request: AuthedRequest, incident: Incident, data: dict[str, Any]) -
 
 
 def _add_label(request: AuthedRequest, incident: Incident, data: dict[str, Any]) -> str:
-    label = services.incident_add_label(incident=incident, by=request.user, name=data["name"])
+    label = services.incident_add_label(
+        incident=incident, by=request.user, name=data["name"], create=False
+    )
     return f"Label “{label.name}” added."
 
 

@@ -363,7 +363,9 @@ class HeartbeatListView(OrgScopedListAPIView[Heartbeat]):
         service = _service_for_body(user, data.pop("service"))
         data["description"] = data.get("description") or ""
         try:
-            heartbeat = heartbeats.heartbeat_create(service=service, by=user, **data)
+            heartbeat = heartbeats.heartbeat_create(
+                service=service, by=user, labels_create=True, **data
+            )
         except IntegrityError:
             raise _unique_clash(
                 "name", "This service already has a heartbeat with this name."
@@ -406,7 +408,9 @@ class HeartbeatDetailView(OrgScopedAPIView):
         if "description" in data:
             data["description"] = data["description"] or ""
         try:
-            heartbeat = heartbeats.heartbeat_update(heartbeat=heartbeat, by=user, **data)
+            heartbeat = heartbeats.heartbeat_update(
+                heartbeat=heartbeat, by=user, labels_create=True, **data
+            )
         except IntegrityError:
             raise _unique_clash(
                 "name", "This service already has a heartbeat with this name."

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from opsduty.choices import Urgency
+from opsduty.forms import LabelChoiceField
 from opsduty.longchoices import FastSelect, NameChoiceField
-from opsduty.models import Service
+from opsduty.models import Label, Service
 from opsduty.views.common import add_validation_error
 from signals.heartbeats.models import HeartbeatState, HeartbeatType
 from signals.heartbeats.services import StateInput, state_values
@@ -56,16 +57,6 @@ class HeartbeatFilterForm(forms.Form):
         field.queryset = services
 
 
-def parse_labels(raw: str) -> list[str]:
-    """Comma-separated labels, trimmed, empty ones and repeats dropped, order kept."""
-    labels: list[str] = []
-    for part in raw.split(","):
-        label = part.strip()
-        if label and label not in labels:
-            labels.append(label)
-    return labels
-
-
 class HeartbeatForm(forms.Form):
     """Create or edit a heartbeat; the service choice is limited to services the user manages."""
 
@@ -92,21 +83,27 @@ class HeartbeatForm(forms.Form):
     incident_urgency = forms.ChoiceField(
         label="Incident urgency", choices=Urgency.choices, initial=Urgency.HIGH
     )
-    labels = forms.CharField(
-        label="Labels",
-        max_length=2000,
-        required=False,
-        help_text="Comma-separated, e.g. nightly, billing. Incidents from misses carry them.",
-    )
 
     def __init__(self, *args: Any, services: QuerySet[Service], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         field = self.fields["service"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = services
+        # Organization labels and those of the services' teams; the service's team is checked
+        # on save (opsduty.services.labels_check).
+        self.fields["labels"] = LabelChoiceField(
+            label="Labels",
+            queryset=Label.objects.filter(organization_id__in=services.values("organization_id"))
+            .filter(Q(team__isnull=True) | Q(team__in=services.values("team_id")))
+            .select_related("team")
+            .order_by("group", "name"),
+            required=False,
+            help_text="Incidents from misses carry them: organization labels and the service "
+            'team\'s; new ones are made on the <a href="/labels/">labels page</a>.',
+        )
 
     def clean_labels(self) -> list[str]:
-        labels = parse_labels(self.cleaned_data.get("labels") or "")
+        labels = [label.name for label in self.cleaned_data.get("labels") or []]
         if len(labels) > LABELS_MAX:
             raise ValidationError(f"At most {LABELS_MAX} labels.")
         return labels

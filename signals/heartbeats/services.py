@@ -30,9 +30,9 @@ from django.utils import timezone
 from opsduty.choices import Urgency
 from opsduty.crypto import secret_digest
 from opsduty.events import EventData
-from opsduty.models import Service, User
+from opsduty.models import Label, Service, User
 from opsduty.selectors import timezone_names
-from opsduty.services import can_manage_team
+from opsduty.services import can_manage_team, labels_by_name
 from opsduty.text import text_strip
 from signals.heartbeats.models import (
     CHECKINS_KEPT,
@@ -142,7 +142,9 @@ def state_values(data: StateInput) -> dict[str, Any]:
     return values
 
 
-def _clean_heartbeat(heartbeat: Heartbeat) -> None:
+def _clean_heartbeat(heartbeat: Heartbeat, labels_create: bool) -> None:
+    """Check the fields; the labels must be labels of the organization or of the service's
+    team (`labels_create`: unknown names become organization labels, for the API v1)."""
     heartbeat.name = text_strip(heartbeat.name or "")
     errors: dict[str, str] = {}
     if not heartbeat.name:
@@ -164,6 +166,19 @@ def _clean_heartbeat(heartbeat: Heartbeat) -> None:
     labels = heartbeat.labels
     if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
         errors["labels"] = "Labels must be a list of strings."
+    else:
+        try:
+            heartbeat.labels = [
+                label.name
+                for label in labels_by_name(
+                    organization=heartbeat.service.organization,
+                    team_id=heartbeat.service.team_id,
+                    names=labels,
+                    create=labels_create,
+                )
+            ]
+        except ValidationError as error:
+            errors["labels"] = " ".join(error.messages)
     clash = Heartbeat.objects.filter(service_id=heartbeat.service_id, name=heartbeat.name)
     if heartbeat.name and clash.exclude(pk=heartbeat.pk).exists():
         errors["name"] = "This service already has a heartbeat with this name."
@@ -184,6 +199,7 @@ def heartbeat_create(
     link: str | None = None,
     incident_urgency: str | None = None,
     labels: list[str] | None = None,
+    labels_create: bool = False,
 ) -> Heartbeat:
     """A heartbeat on `service`; it watches nothing until an environment is added."""
     _require(by, service)
@@ -196,13 +212,15 @@ def heartbeat_create(
         incident_urgency=incident_urgency or Urgency.HIGH,
         labels=labels if labels is not None else [],
     )
-    _clean_heartbeat(heartbeat)
+    _clean_heartbeat(heartbeat, labels_create)
     heartbeat.save()
     return heartbeat
 
 
 @transaction.atomic
-def heartbeat_update(*, heartbeat: Heartbeat, by: User | None, **fields: Any) -> Heartbeat:
+def heartbeat_update(
+    *, heartbeat: Heartbeat, by: User | None, labels_create: bool = False, **fields: Any
+) -> Heartbeat:
     """Change the given fields (name, description, link, service, incident_urgency, labels);
     fields not given stay as they are."""
     _require(by, heartbeat.service)
@@ -221,7 +239,7 @@ def heartbeat_update(*, heartbeat: Heartbeat, by: User | None, **fields: Any) ->
         fields["labels"] = []
     for name, value in fields.items():
         setattr(heartbeat, name, value)
-    _clean_heartbeat(heartbeat)
+    _clean_heartbeat(heartbeat, labels_create)
     heartbeat.save()
     return heartbeat
 
@@ -588,3 +606,15 @@ def state_status(state: HeartbeatState, now: datetime) -> str:
     if state.next_expected_at and state.next_expected_at <= now:
         return HealthStatus.LATE
     return HealthStatus.UP if state.last_checkin_at else HealthStatus.WAITING
+
+
+def label_rename(label: Label, old: str, new: str | None) -> None:
+    """Heartbeats keep their labels by name (the API v1 sends names): follow a label's rename,
+    or drop it when it is deleted (`opsduty.services.label_renamer_register`)."""
+    heartbeats = Heartbeat.objects.filter(
+        organization_id=label.organization_id, labels__contains=[old]
+    ).select_for_update()
+    for heartbeat in heartbeats:
+        renamed = [new if name == old else name for name in heartbeat.labels]
+        heartbeat.labels = [name for name in dict.fromkeys(renamed) if name is not None]
+        heartbeat.save(update_fields=["labels"])

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from opsduty.choices import OPEN_STATUSES
+from opsduty.models import Label
 from opsduty.paging import page_of
 from opsduty.selectors import service_visible_list, timezone_names
 from opsduty.services import can_manage_team
@@ -167,7 +168,9 @@ def _heartbeat_form_page(request: AuthedRequest, heartbeat: Heartbeat | None) ->
             "description": heartbeat.description,
             "link": heartbeat.link or "",
             "incident_urgency": heartbeat.incident_urgency,
-            "labels": ", ".join(heartbeat.labels),
+            "labels": list(
+                Label.objects.filter(organization=heartbeat.organization, name__in=heartbeat.labels)
+            ),
         }
     elif (service_id := _service_filter(request)) is not None:
         initial["service"] = manageable.filter(pk=service_id).first()

@@ -239,6 +239,10 @@ def _invitation(org: Organization, user: User) -> Invitation:
     )
 
 
+def _label(org: Organization, user: User) -> models.Model:
+    return factories.make_label(organization=org, name=f"walk-{org.pk}")
+
+
 def _call_destination(org: Organization, user: User) -> CallDestination:
     service = _service_of_team(org, user)
     return CallDestination.objects.create(
@@ -280,6 +284,7 @@ OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "number_id": _twilio_number,
     "destination_id": _call_destination,
     "invitation_id": _invitation,
+    "label_id": _label,
 }
 
 # Routes whose URL values only make sense together: route -> (URL values, objects made).

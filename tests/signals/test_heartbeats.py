@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from escalations.catalog import services as escalation_services
 from incidents.models import Incident, IncidentEvent, Status, Urgency
-from opsduty.models import Organization, Service, User
+from opsduty.models import Label, Organization, Service, User
 from signals.heartbeats import services as heartbeats
 from signals.heartbeats.services import CheckinNotFound, StateInput
 from signals.models import Heartbeat, HeartbeatCheckIn, HeartbeatState
@@ -273,6 +273,7 @@ def test_heartbeat_names_are_unique_per_service(heartbeat: Heartbeat, service: S
 
 
 def test_update_leaves_absent_fields_alone(heartbeat: Heartbeat) -> None:
+    Label.objects.create(organization=heartbeat.organization, name="db")
     heartbeats.heartbeat_update(heartbeat=heartbeat, by=None, labels=["db"])
     updated = heartbeats.heartbeat_update(
         heartbeat=heartbeat, by=None, description="changed", link=None

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from incidents import services
 from incidents.models import Incident, IncidentLogEntry, IncidentNote, Status, Urgency
-from opsduty.models import Organization, Role, Service, Team, User
+from opsduty.models import Label, Organization, Role, Service, Team, User
 from tests import factories
 from tests.conftest import session_client_for
 from tests.ui.helpers import HTMX
@@ -368,9 +368,16 @@ def test_urgency_and_labels(incident: Incident, member_client: Client) -> None:
     assert member_client.post(_url(incident, "urgency"), {"urgency": "low"}).status_code == 302
     assert _reload(incident).urgency == Urgency.LOW
     assert member_client.post(_url(incident, "urgency"), {"urgency": "urgent"}).status_code == 422
+    Label.objects.create(organization=incident.organization, name="db", group="Component")
+    page = member_client.get(_url(incident)).content.decode()
+    assert '<option value="db">Component · db</option>' in page  # chosen from the list
     assert member_client.post(_url(incident, "labels/add"), {"name": "db"}).status_code == 302
     assert list(incident.labels.values_list("name", flat=True)) == ["db"]
     assert member_client.post(_url(incident, "labels/add"), {"name": "x" * 65}).status_code == 422
+    refused = member_client.post(_url(incident, "labels/add"), {"name": "made-up"})
+    assert refused.status_code == 422
+    assert "No such label: made-up. Create it on the labels page." in refused.content.decode()
+    assert not Label.objects.filter(name="made-up").exists()
     assert member_client.post(_url(incident, "labels/remove"), {"name": "db"}).status_code == 302
     assert not incident.labels.exists()
 

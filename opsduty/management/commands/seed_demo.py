@@ -27,7 +27,7 @@ from integrations.twilio.models import CallDestination, TwilioAccount, TwilioNum
 from opsduty import services
 from opsduty.crypto import secret_digest, secret_hint
 from opsduty.management.commands._demo_history import DEMO_HISTORY_DAYS, demo_history_write
-from opsduty.models import Organization, Role, Service, ServiceType, Team, User
+from opsduty.models import Label, Organization, Role, Service, ServiceType, Team, User
 from processing.models import RoutingRule
 from processing.routing import services as routing_services
 from signals.heartbeats import services as heartbeats
@@ -49,6 +49,13 @@ DEMO_TEAMS = {
     "Platform": ["owner@demo.example", "alice@demo.example", "bob@demo.example"],
     "Payments": ["alice@demo.example", "carol@demo.example"],
 }
+
+# name, group, colour, team (None: an organization label), the demo services that carry it
+DEMO_LABELS = [
+    ("prod", "Environment", "#dc2626", None, ["demo-api", "demo-checkout"]),
+    ("staging", "Environment", "#2563eb", None, []),
+    ("card-payments", "Component", "#7c3aed", "Payments", ["demo-checkout"]),
+]
 
 DEMO_SERVICES = [
     # name, owning team, type, fixed routing key (only the demo has guessable keys)
@@ -159,6 +166,7 @@ class Command(BaseCommand):
             for email in emails:
                 services.team_add_member(team=team, user=users[email], by=None)
         self._services(organization)
+        self._labels(organization)
         self._webhooks(organization)
         self._routing_rule(organization)
         self._schedule(organization)
@@ -204,6 +212,19 @@ class Command(BaseCommand):
             team = Team.objects.for_org(organization).get(name=team_name)
             escalation_services.service_create(
                 team=team, by=None, name=name, service_type=service_type, routing_key=routing_key
+            )
+
+    def _labels(self, organization: Organization) -> None:
+        """DEMO.md's labels; one already there (any case) is kept as it is."""
+        for name, group, color, team_name, routing_keys in DEMO_LABELS:
+            if Label.objects.filter(organization=organization, name__iexact=name).exists():
+                continue
+            team = Team.objects.for_org(organization).get(name=team_name) if team_name else None
+            label = Label.objects.create(
+                organization=organization, name=name, group=group, color=color, team=team
+            )
+            label.services.add(
+                *Service.objects.for_org(organization).filter(routing_key__in=routing_keys)
             )
 
     def _webhooks(self, organization: Organization) -> None:
