@@ -22,6 +22,16 @@ from opsduty.models import Team, User
 
 State = dict[str, Any]
 
+# A SCIM id is unique across all resources (RFC 7643 section 3.1): a person is their id
+# ("42", as in /members/42/), a team "team-" and its id, so a root /.search that lists both
+# never shows two resources with one id.
+GROUP_ID_PREFIX = "team-"
+
+
+def group_id(pk: int) -> str:
+    """The SCIM id of the team `pk`."""
+    return f"{GROUP_ID_PREFIX}{pk}"
+
 
 @contextmanager
 def refusals_as_scim_errors() -> Iterator[None]:
@@ -163,8 +173,9 @@ class ScimUserAdapter(SCIMUser):  # type: ignore[misc]
             "active": state["active"],
             "groups": [
                 {
-                    "value": str(membership.team_id),
-                    "$ref": base + reverse("scim:groups", kwargs={"uuid": membership.team_id}),
+                    "value": group_id(membership.team_id),
+                    "$ref": base
+                    + reverse("scim:groups", kwargs={"uuid": group_id(membership.team_id)}),
                     "display": membership.team.name,
                 }
                 for membership in self.user.memberships.all()
@@ -356,6 +367,10 @@ class ScimGroupAdapter(SCIMGroup):  # type: ignore[misc]
     def __init__(self, obj: Team, request: Any = None) -> None:
         super().__init__(obj, request=request)
         self._input: services.TeamInput | None = None
+
+    @property
+    def id(self) -> str:
+        return group_id(self.team.pk)
 
     @property
     def team(self) -> Team:

@@ -12,10 +12,10 @@ class ScimConfig(AppConfig):
     def ready(self) -> None:
         from integrations.scim import views
         from integrations.scim.services import person_data_remove
-        from opsduty.navigation import settings_page_register
         from opsduty.services import person_remover_register
+        from opsduty.views.organization import organization_section_register
 
-        # The core names no integration: our page joins its navigation here.
-        settings_page_register(views.SETTINGS_PAGE)
+        # The core names no integration: the token's section joins its settings page here.
+        organization_section_register(views.SECTION)
         # A deleted person's SCIM identity (their IdP user name) goes with their other data.
         person_remover_register(person_data_remove)

@@ -75,7 +75,9 @@ class UserFilter(_Filter):
         full_name = Trim(Concat(F("first_name"), Value(" "), F("last_name")))
         return scim_people(organization=request.scim_organization).annotate(
             # A person the provider did not create is known by their address.
-            scim_user_name=Coalesce(F("scim_identity__user_name"), F("email")),
+            scim_user_name=Coalesce(
+                F("scim_identity__user_name"), F("email"), output_field=CharField()
+            ),
             scim_display_name=Coalesce(
                 NullIf(F("scim_identity__display_name"), Value("")),
                 full_name,

@@ -1,4 +1,4 @@
-"""SCIM provisioning: the organization's settings and bearer tokens, and what the identity
+"""SCIM provisioning: the organization's bearer token, and what the identity
 provider says of a person or a team that OpsDuty does not keep itself (its user name,
 external id, display name and addresses; a group's external id)."""
 
@@ -9,35 +9,19 @@ from typing import Any
 from django.db import models
 from django.utils import timezone
 
-from opsduty.models import Role, Team, TenantModel, User
+from opsduty.models import Team, TenantModel, User
 
-__all__ = ["ScimGroup", "ScimIdentity", "ScimSettings", "ScimToken"]
+__all__ = ["ScimGroup", "ScimIdentity", "ScimToken"]
 
-SCIM_TOKEN_NAME_MAX = 100
 # An identity provider's values: Entra ID's user principal names and object ids fit in 256.
 SCIM_VALUE_MAX = 300
 
 
-class ScimSettings(TenantModel):
-    """One per organization (created on first use): the role that provisioned people get."""
-
-    default_role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["organization"], name="scim_settings_once_per_org")
-        ]
-
-    def __str__(self) -> str:
-        return f"SCIM settings of {self.organization_id}"
-
-
 class ScimToken(TenantModel):
-    """A bearer token of the SCIM API of one organization. Only its SHA-256 is stored
-    (`opsduty.crypto.secret_digest`); the value is shown once, when it is created. Revoking
-    deletes the row: the next request with the token answers 401."""
+    """The bearer token of the organization's SCIM API: one at most (rotating replaces it).
+    Only its SHA-256 is stored (`opsduty.crypto.secret_digest`); the value is shown once,
+    when it is created. Revoking deletes the row: the next request with it answers 401."""
 
-    name = models.CharField(max_length=SCIM_TOKEN_NAME_MAX)
     token_hash = models.CharField(max_length=64, unique=True)
     created_by = models.ForeignKey(
         User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -47,10 +31,12 @@ class ScimToken(TenantModel):
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization"], name="scim_token_once_per_org")
+        ]
 
     def __str__(self) -> str:
-        return self.name
+        return f"SCIM token of {self.organization_id}"
 
 
 class ScimIdentity(TenantModel):
@@ -65,6 +51,10 @@ class ScimIdentity(TenantModel):
     # The `emails` the provider sent ([{"value", "type", "primary"}]); the primary value is
     # the person's address and is always read from the User.
     emails: models.JSONField[Any, Any] = models.JSONField(default=list, blank=True)
+    # Set when the identity provider deleted the person (SCIM DELETE): they are deactivated,
+    # as a deprovisioned person is in PagerDuty and Grafana OnCall, and SCIM no longer sees
+    # them (404). Owners may still reactivate or delete them on /members/.
+    deprovisioned_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

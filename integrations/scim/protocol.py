@@ -13,6 +13,7 @@ from django.urls import reverse
 from django_scim import exceptions, views
 from django_scim.constants import SCIM_CONTENT_TYPE, SchemaURI
 
+from integrations.scim.adapters import GROUP_ID_PREFIX
 from integrations.scim.adapters import ScimGroupAdapter as GroupAdapter
 from integrations.scim.adapters import ScimUserAdapter as UserAdapter
 from integrations.scim.filters import GroupFilter, UserFilter
@@ -26,15 +27,17 @@ class _Lookups:
 
     kwargs: dict[str, Any]
     request: Any
+    id_prefix = ""
 
     def scoped(self, request: Any) -> QuerySet[Any]:
         raise NotImplementedError
 
     def get_object(self) -> Any:
         uuid = str(self.kwargs.get("uuid") or "")
-        if not uuid.isdigit() or len(uuid) > 18:
+        number = uuid.removeprefix(self.id_prefix) if uuid.startswith(self.id_prefix) else ""
+        if not number.isdigit() or len(number) > 18:
             raise exceptions.NotFoundError(uuid)
-        found = self.scoped(self.request).filter(pk=int(uuid)).first()
+        found = self.scoped(self.request).filter(pk=int(number)).first()
         if found is None:
             raise exceptions.NotFoundError(uuid)
         return found
@@ -84,6 +87,8 @@ class UsersView(_Lookups, views.UsersView):  # type: ignore[misc]
 
 
 class GroupsView(_Lookups, views.GroupsView):  # type: ignore[misc]
+    id_prefix = GROUP_ID_PREFIX
+
     def scoped(self, request: Any) -> QuerySet[Any]:
         return scim_teams(organization=request.scim_organization)
 

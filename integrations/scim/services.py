@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,21 +17,14 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from integrations.scim.models import (
-    SCIM_TOKEN_NAME_MAX,
-    SCIM_VALUE_MAX,
-    ScimGroup,
-    ScimIdentity,
-    ScimSettings,
-    ScimToken,
-)
+from integrations.scim.models import SCIM_VALUE_MAX, ScimGroup, ScimIdentity, ScimToken
+from integrations.scim.selectors import VISIBLE
 from opsduty import services as core
 from opsduty.crypto import secret_digest
 from opsduty.models import Organization, Role, Team, TeamMembership, User, normalize_email
 
-# Tokens start with this, so a leaked one is recognised (and redacted from logs).
+# Tokens start with this, so a leaked one is recognised (by people and secret scanners).
 TOKEN_PREFIX = "scim_"  # noqa: S105 - a prefix, not a secret
-MAX_SCIM_TOKENS = 10  # per organization
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 
@@ -49,33 +42,27 @@ def _require_owner(by: User, organization: Organization) -> None:
 
 
 @transaction.atomic
-def scim_token_issue(*, organization: Organization, name: str, by: User) -> IssuedScimToken:
-    """Create a SCIM bearer token of the organization (owners); only its digest is kept."""
+def scim_token_issue(*, organization: Organization, by: User) -> IssuedScimToken:
+    """Create the organization's SCIM bearer token (owners), or rotate it: the one before
+    stops working in the same transaction. Only the new token's digest is kept."""
     _require_owner(by, organization)
-    name = name.strip()
-    if not name:
-        raise ValidationError({"name": "Enter a name, e.g. the identity provider using it."})
-    if len(name) > SCIM_TOKEN_NAME_MAX:
-        raise ValidationError({"name": f"At most {SCIM_TOKEN_NAME_MAX} characters."})
-    # Locked, so two requests at once cannot both take the last free place.
+    # The organization's row locked: two rotations at once end with one token, not an error.
     Organization.objects.select_for_update().filter(pk=organization.pk).first()
-    if ScimToken.objects.for_org(organization).count() >= MAX_SCIM_TOKENS:
-        raise ValidationError(
-            f"The organization has {MAX_SCIM_TOKENS} SCIM tokens, the most it may have: "
-            "revoke one that is no longer used first."
-        )
+    ScimToken.objects.for_org(organization).delete()
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ScimToken.objects.create(
-        organization=organization, name=name, token_hash=secret_digest(raw), created_by=by
+        organization=organization, token_hash=secret_digest(raw), created_by=by
     )
     return IssuedScimToken(token=token, raw=raw)
 
 
 @transaction.atomic
-def scim_token_revoke(*, token: ScimToken, by: User) -> None:
-    """Revoke a SCIM token (owners): the next request with it answers 401."""
-    _require_owner(by, token.organization)
-    token.delete()
+def scim_token_revoke(*, organization: Organization, by: User) -> bool:
+    """Revoke the organization's SCIM token (owners): the next request with it answers 401.
+    False when there was none."""
+    _require_owner(by, organization)
+    deleted, _ = ScimToken.objects.for_org(organization).delete()
+    return deleted > 0
 
 
 def scim_token_authenticate(*, raw: str, now: datetime | None = None) -> ScimToken | None:
@@ -96,24 +83,6 @@ def scim_token_authenticate(*, raw: str, now: datetime | None = None) -> ScimTok
         ScimToken.objects.filter(stale, pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
-
-
-def scim_settings_get(*, organization: Organization) -> ScimSettings:
-    """The organization's SCIM settings (defaults when none were saved)."""
-    found = ScimSettings.objects.for_org(organization).first()
-    return found or ScimSettings(organization=organization)
-
-
-@transaction.atomic
-def scim_settings_set_role(*, organization: Organization, role: str, by: User) -> ScimSettings:
-    """Set the role of people the identity provider creates from now on (owners)."""
-    _require_owner(by, organization)
-    if role not in Role.values:
-        raise ValidationError({"default_role": f"Unknown role {role!r}."})
-    found, _ = ScimSettings.objects.update_or_create(
-        organization=organization, defaults={"default_role": role}
-    )
-    return found
 
 
 def person_data_remove(user: User) -> None:
@@ -169,25 +138,29 @@ def _identity_save(user: User, data: PersonInput) -> None:
             "external_id": data.external_id,
             "display_name": data.display_name,
             "emails": data.emails,
+            "deprovisioned_at": None,
         },
     )
 
 
 @transaction.atomic
 def scim_person_create(*, organization: Organization, data: PersonInput) -> User:
-    """Create a person with the SCIM settings' role and no password (docs/accounts.md: they
-    cannot sign in with a password until one is set). An address in use answers
-    ScimConflict."""
+    """Create a person, role member, with no password (docs/accounts.md: they cannot sign in
+    with a password until one is set). An address in use answers ScimConflict, except the
+    address of a person the provider deleted (deprovisioned) before: they come back."""
     _values_checked(data)
     email = _email_checked(data.email)
-    if User.objects.for_org(organization).filter(email=email).exists():
+    existing = User.objects.for_org(organization).filter(email=email).first()
+    if existing is not None:
+        gone = ScimIdentity.objects.filter(user=existing, deprovisioned_at__isnull=False)
+        if existing.deleted_at is None and gone.exists():
+            return scim_person_update(user=existing, data=data, returning=True)
         raise ScimConflict(f"{email} is already a person of this organization.")
-    role = scim_settings_get(organization=organization).default_role
     user = core.user_create(
         organization=organization,
         email=email,
         password=None,
-        role=role,
+        role=Role.MEMBER,
         first_name=data.first_name.strip(),
         last_name=data.last_name.strip(),
     )
@@ -198,11 +171,14 @@ def scim_person_create(*, organization: Organization, data: PersonInput) -> User
 
 
 @transaction.atomic
-def scim_person_update(*, user: User, data: PersonInput) -> User:
+def scim_person_update(*, user: User, data: PersonInput, returning: bool = False) -> User:
     """Apply the identity provider's description of an existing person: address, name,
     identity, and active (through `user_deactivate` / `user_reactivate`, whose rules hold:
-    the last active owner or person stays, with a ValidationError)."""
+    the last active owner or person stays, with a ValidationError). `returning`: a person
+    it deprovisioned is provisioned again (active unless the description says otherwise)."""
     _values_checked(data)
+    if returning:
+        data = replace(data, active=data.active is not False)
     user = User.objects.select_for_update().get(pk=user.pk)
     email = _email_checked(data.email)
     if email != user.email:
@@ -226,8 +202,21 @@ def scim_person_update(*, user: User, data: PersonInput) -> User:
 
 @transaction.atomic
 def scim_person_delete(*, user: User) -> None:
-    """Delete the person through `user_delete` (personal data removed, the row stays)."""
-    core.user_delete(user=user, by=None)
+    """Deprovision the person, as PagerDuty and Grafana OnCall do: deactivated through
+    `user_deactivate` (sessions and tokens end, no sign-in, no paging; the last active owner
+    stays), and hidden from SCIM from now on. Their account, teams and history stay; owners
+    reactivate or delete them on /members/."""
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if user.is_active:
+        core.user_deactivate(user=user, by=None)
+    now = timezone.now()
+    if not ScimIdentity.objects.filter(user=user).update(deprovisioned_at=now):
+        ScimIdentity.objects.create(
+            organization_id=user.organization_id,
+            user=user,
+            user_name=user.email,
+            deprovisioned_at=now,
+        )
 
 
 # --- Teams (SCIM groups) --------------------------------------------------------------------
@@ -245,9 +234,7 @@ class TeamInput:
 def _members_checked(organization: Organization, ids: Iterable[int]) -> list[User]:
     """The people of `organization` with these ids; any other id is refused."""
     wanted = set(ids)
-    people = list(
-        User.objects.for_org(organization).filter(pk__in=wanted, deleted_at=None).order_by("pk")
-    )
+    people = list(User.objects.for_org(organization).filter(VISIBLE, pk__in=wanted).order_by("pk"))
     missing = wanted - {person.pk for person in people}
     if missing:
         listed = ", ".join(str(pk) for pk in sorted(missing))
@@ -273,7 +260,13 @@ def _team_name_checked(organization: Organization, name: str, team: Team | None)
 
 def _team_members_set(team: Team, people: list[User]) -> None:
     wanted = {person.pk: person for person in people}
-    current = set(TeamMembership.objects.filter(team=team).values_list("user_id", flat=True))
+    # Only the members SCIM sees: a deprovisioned person stays in their teams until an owner
+    # removes or deletes them.
+    current = set(
+        TeamMembership.objects.filter(team=team, user__in=User.objects.filter(VISIBLE)).values_list(
+            "user_id", flat=True
+        )
+    )
     for person_id in sorted(set(wanted) - current):
         core.team_add_member(team=team, user=wanted[person_id], by=None)
     for user in User.objects.filter(pk__in=current - set(wanted)).order_by("pk"):

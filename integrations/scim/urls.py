@@ -1,5 +1,5 @@
 """/scim/v2/ (django-scim2's routes, namespace `scim`, with this project's views for users
-and groups) and the owners' page Settings -> SCIM."""
+and groups) and the SCIM token's actions of the organization's settings page."""
 
 from __future__ import annotations
 
@@ -27,12 +27,6 @@ scim_patterns = [
 
 urlpatterns = [
     path("scim/v2/", include((scim_patterns, "scim"))),
-    path("settings/scim/", views.scim_settings, name="scim_settings"),
-    path("settings/scim/tokens/create/", views.scim_token_create, name="scim_token_create"),
-    path(
-        "settings/scim/tokens/<int:scim_token_id>/revoke/",
-        views.scim_token_revoke,
-        name="scim_token_revoke",
-    ),
-    path("settings/scim/role/", views.scim_default_role, name="scim_default_role"),
+    path("settings/organization/scim/rotate/", views.scim_token_create, name="scim_token_create"),
+    path("settings/organization/scim/revoke/", views.scim_token_revoke, name="scim_token_revoke"),
 ]

@@ -16,9 +16,9 @@ SCIM = "/scim/v2"
 SCIM_JSON = "application/scim+json"
 
 
-def token_for(organization: Organization, owner: User, name: str = "IdP") -> str:
+def token_for(organization: Organization, owner: User) -> str:
     """A new SCIM token of `organization` (issued by `owner`), registered as a secret."""
-    raw = scim_token_issue(organization=organization, name=name, by=owner).raw
+    raw = scim_token_issue(organization=organization, by=owner).raw
     secret_register(raw)
     return raw
 
@@ -70,4 +70,4 @@ def scim(scim_token: str) -> ScimClient:
 @pytest.fixture
 def scim_b(outsider: User) -> ScimClient:
     """Org B's identity provider."""
-    return ScimClient(token_for(outsider.organization, outsider, name="B's IdP"))
+    return ScimClient(token_for(outsider.organization, outsider))
