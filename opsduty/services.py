@@ -179,9 +179,9 @@ def can_manage_team(user: User, team: Team) -> bool:
 
 
 @transaction.atomic
-def team_create(*, organization: Organization, name: str, by: User) -> Team:
-    """Create a team (owners only)."""
-    if not by.is_owner or by.organization_id != organization.id:
+def team_create(*, organization: Organization, name: str, by: User | None) -> Team:
+    """Create a team (owners only; `by=None` means the system: provisioning)."""
+    if by is not None and (not by.is_owner or by.organization_id != organization.id):
         raise PermissionDenied("Only owners can create teams.")
     team = Team(organization=organization, name=name.strip())
     team.full_clean()
@@ -190,9 +190,10 @@ def team_create(*, organization: Organization, name: str, by: User) -> Team:
 
 
 @transaction.atomic
-def team_delete(*, team: Team, by: User) -> None:
-    """Delete a team (owners only); refused while it owns services or routing rules."""
-    if not by.is_owner or by.organization_id != team.organization_id:
+def team_delete(*, team: Team, by: User | None) -> None:
+    """Delete a team (owners only; `by=None`: the system); refused while it owns services or
+    routing rules."""
+    if by is not None and (not by.is_owner or by.organization_id != team.organization_id):
         raise PermissionDenied("Only owners can delete teams.")
     live_notice(organization_id=team.organization_id, access=True, oncall=True)
     try:
@@ -220,9 +221,9 @@ def team_add_member(*, team: Team, user: User, by: User | None) -> TeamMembershi
 
 
 @transaction.atomic
-def team_remove_member(*, team: Team, user: User, by: User) -> None:
-    """Remove `user` from `team`."""
-    if not can_manage_team(by, team):
+def team_remove_member(*, team: Team, user: User, by: User | None) -> None:
+    """Remove `user` from `team`; `by=None` means the system (provisioning)."""
+    if by is not None and not can_manage_team(by, team):
         raise PermissionDenied("You cannot manage this team.")
     TeamMembership.objects.filter(team=team, user=user).delete()
     live_notice(organization_id=team.organization_id, access=True, oncall=True)
@@ -879,11 +880,12 @@ def user_duties(user: User) -> list[str]:
     return [duty for finder in _duty_finders for duty in finder(user)]
 
 
-def _removal_check(user: User, by: User, what: str) -> None:
-    """Owners remove others; the last active owner and the last active person stay."""
-    if not by.is_owner or by.organization_id != user.organization_id:
+def _removal_check(user: User, by: User | None, what: str) -> None:
+    """Owners remove others (`by=None`: the system, provisioning); the last active owner and
+    the last active person stay."""
+    if by is not None and (not by.is_owner or by.organization_id != user.organization_id):
         raise PermissionDenied(f"Only owners can {what} people.")
-    if user.pk == by.pk:
+    if by is not None and user.pk == by.pk:
         raise ValidationError(f"You cannot {what} yourself: ask another owner.")
     # The other active people, their rows locked: two owners removing each other wait.
     active = User.objects.for_org(user.organization).filter(is_active=True).exclude(pk=user.pk)
@@ -901,7 +903,7 @@ def _credentials_end(user: User) -> None:
 
 
 @transaction.atomic
-def user_deactivate(*, user: User, by: User) -> User:
+def user_deactivate(*, user: User, by: User | None) -> User:
     """The person can no longer sign in, use a token or be paged; their account, teams and
     duties stay (a schedule shift or a step that named only them pages nobody: diagnostics
     shows it). Reactivate undoes it."""
@@ -914,8 +916,9 @@ def user_deactivate(*, user: User, by: User) -> User:
 
 
 @transaction.atomic
-def user_reactivate(*, user: User, by: User) -> User:
-    if not by.is_owner or by.organization_id != user.organization_id:
+def user_reactivate(*, user: User, by: User | None) -> User:
+    """The person can sign in and be paged again (`by=None`: the system, provisioning)."""
+    if by is not None and (not by.is_owner or by.organization_id != user.organization_id):
         raise PermissionDenied("Only owners can reactivate people.")
     if user.deleted_at is not None:
         raise ValidationError("A deleted person cannot come back: invite them again.")
@@ -926,7 +929,7 @@ def user_reactivate(*, user: User, by: User) -> User:
 
 
 @transaction.atomic
-def user_delete(*, user: User, by: User) -> User:
+def user_delete(*, user: User, by: User | None) -> User:
     """Delete the person's personal data: their name, address, phone and password, teams,
     sessions, tokens, and what the apps keep of them. The row stays, deactivated, so that
     incidents, timelines and analytics still name "a deleted user"."""

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "analytics",
     "integrations.twilio",
     "integrations.slack",
+    "integrations.scim",
 ]
 
 MIDDLEWARE = [
@@ -305,6 +306,23 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
         "opsduty.api.openapi.empty_query_values",
         "opsduty.api.openapi.operation_links",
     ],
+}
+
+# SCIM 2.0 provisioning (integrations/scim/, docs/accounts.md): django-scim2 at /scim/v2/ with
+# this project's adapters, filters and per-organization bearer tokens.
+SCIM_SERVICE_PROVIDER: dict[str, Any] = {
+    "NETLOC": "localhost",  # unused: locations come from BASE_LOCATION_GETTER
+    "AUTHENTICATION_SCHEMES": [{"type": "oauthbearertoken", "name": "Bearer token"}],
+    "USER_ADAPTER": "integrations.scim.adapters.ScimUserAdapter",
+    "GROUP_MODEL": "opsduty.models.Team",
+    "GROUP_ADAPTER": "integrations.scim.adapters.ScimGroupAdapter",
+    "USER_FILTER_PARSER": "integrations.scim.filters.UserFilter",
+    "GROUP_FILTER_PARSER": "integrations.scim.filters.GroupFilter",
+    "SERVICE_PROVIDER_CONFIG_MODEL": "integrations.scim.schemas.ServiceProviderConfig",
+    "SCHEMAS_GETTER": "integrations.scim.schemas.schemas",
+    "BASE_LOCATION_GETTER": "integrations.scim.locations.scim_base_url",
+    "AUTH_CHECK_MIDDLEWARE": "integrations.scim.auth.ScimTokenAuth",
+    "WWW_AUTHENTICATE_HEADER": 'Bearer realm="OpsDuty SCIM"',
 }
 
 # --- Celery --------------------------------------------------------------------------------

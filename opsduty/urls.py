@@ -1,5 +1,5 @@
 """Root URLconf: UI at /, API v1 at /api/v1/, OAuth2 at /oauth2/, health at /healthz and /readyz,
-webcal feeds at /calendar/<token>.ics."""
+webcal feeds at /calendar/<token>.ics, SCIM 2.0 at /scim/v2/."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ urlpatterns = [
     path("", include("integrations.twilio.urls")),
     path("", include("integrations.twilio.devphone.urls")),
     path("", include("integrations.slack.urls")),
+    path("", include("integrations.scim.urls")),
     path("", include("escalations.schedules.urls_feeds")),
     path("", include("opsduty.urls_ui")),
 ]

@@ -1,7 +1,10 @@
-"""The organization's settings (owners): its name, and closing it for good."""
+"""The organization's settings (owners): its name, the sections that packages at the edge add
+(SCIM provisioning's token), and closing it for good."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -18,15 +21,42 @@ from opsduty.forms import OrganizationCloseForm, OrganizationRenameForm
 from opsduty.views.common import AuthedRequest, add_validation_error, require_owner
 
 
-def _page(request: AuthedRequest, status: int = 200, **forms: Any) -> HttpResponse:
+@dataclass(frozen=True)
+class OrganizationSection:
+    """A section of the organization's settings page, between its name and closing it: a
+    template included in the page and the context it needs (from the request and what the
+    section's own view passes to `organization_page`, such as a token shown once)."""
+
+    template: str
+    context: Callable[[AuthedRequest, dict[str, Any]], dict[str, Any]]
+
+
+_sections: list[OrganizationSection] = []
+
+
+def organization_section_register(section: OrganizationSection) -> None:
+    """Add `section` to the organization's settings page (idempotent; in the app's
+    `AppConfig.ready`: the core names no integration)."""
+    if section not in _sections:
+        _sections.append(section)
+
+
+def organization_page(request: AuthedRequest, status: int = 200, **extra: Any) -> HttpResponse:
+    """The organization's settings page; `extra` holds forms with errors, or what a
+    section's view shows once."""
     organization = request.organization
-    context = {
-        "rename_form": forms.get("rename_form")
+    context: dict[str, Any] = {
+        "rename_form": extra.get("rename_form")
         or OrganizationRenameForm(initial={"name": organization.name}),
-        "close_form": forms.get("close_form") or OrganizationCloseForm(),
+        "close_form": extra.get("close_form") or OrganizationCloseForm(),
         "blockers": services.organization_close_blockers(organization),
         "active": "organization",
     }
+    sections = []
+    for section in _sections:
+        context.update(section.context(request, extra))
+        sections.append(section.template)
+    context["sections"] = sections
     return render(request, "opsduty/organization.html", context, status=status)
 
 
@@ -35,7 +65,7 @@ def _page(request: AuthedRequest, status: int = 200, **forms: Any) -> HttpRespon
 def organization_settings(request: AuthedRequest) -> HttpResponse:
     """Rename the organization; close it (what must be done first, then a typed confirmation)."""
     require_owner(request)
-    return _page(request)
+    return organization_page(request)
 
 
 @require_POST
@@ -55,7 +85,7 @@ def organization_rename(request: AuthedRequest) -> HttpResponse:
                 request, f"The organization is now called {request.organization.name}."
             )
             return redirect("organization_settings")
-    return _page(request, status=400, rename_form=form)
+    return organization_page(request, status=400, rename_form=form)
 
 
 @sensitive_post_parameters("password")
@@ -78,4 +108,4 @@ def organization_close(request: AuthedRequest) -> HttpResponse:
         else:
             logout(request)
             return render(request, "opsduty/organization_closed.html", {"name": closed.name})
-    return _page(request, status=400, close_form=form)
+    return organization_page(request, status=400, close_form=form)

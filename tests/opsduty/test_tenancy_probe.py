@@ -62,6 +62,9 @@ UNPROBED = {
     "dev/phone/": "the development phone's fake Twilio calls, off outside make run "
     "(tests/integrations/twilio/test_devphone.py)",
     "api/v1/^.*$": "the API's JSON 404 for unknown paths",
+    "scim/v2/": "SCIM 2.0: neither sessions nor API tokens, only the organization's SCIM bearer "
+    "token (401 otherwise); one organization's token against the other's Users and Groups "
+    "with every method: tests/integrations/scim/test_tenancy.py",
 }
 KWARG = re.compile(r"<(?:(\w+):)?(\w+)>|\(\?P<(\w+)>[^)]*\)")
 MUTATIONS = ("post", "put", "patch", "delete")
