@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from opsduty import services
 from opsduty.forms import OrganizationCloseForm, OrganizationRenameForm
+from opsduty.navigation import organization_links
 from opsduty.views.common import AuthedRequest, add_validation_error, require_owner
 
 
@@ -25,6 +26,7 @@ def _page(request: AuthedRequest, status: int = 200, **forms: Any) -> HttpRespon
         or OrganizationRenameForm(initial={"name": organization.name}),
         "close_form": forms.get("close_form") or OrganizationCloseForm(),
         "blockers": services.organization_close_blockers(organization),
+        "links": organization_links(),
         "active": "organization",
     }
     return render(request, "opsduty/organization.html", context, status=status)
