@@ -83,6 +83,7 @@ SKIPPED_PREFIXES = (
     "slack/link/",
     "dev/",
     "api/v1/^",
+    "accounts/",  # SSO protocol endpoints (integrations/sso): SAML ACS, SLS, metadata; OIDC
 )
 
 # Forms and actions: the last segment says it (a POST, or a form for one object).
@@ -132,6 +133,8 @@ NOT_LISTS: dict[str, str] = {
     "settings/organization/": "two forms",
     "settings/organization/rename/": "a form (POST)",
     "settings/organization/close/": "a form (POST)",
+    "settings/sso/": "a form",
+    "login/sso/": "an action (POST): on to the identity provider",
 }
 
 

@@ -1,10 +1,13 @@
-"""SSO fixtures: a throwaway SAML IdP per organization (org A's and org B's), set up through
-the settings service as an owner would, and a client that signs in through it."""
+"""SSO fixtures: a throwaway SAML IdP per organization (org A's and org B's) and the local
+Google-like OpenID Connect provider on loopback, set up through the settings service as an
+owner would, and clients that sign in through them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from django.test import Client
@@ -13,6 +16,7 @@ from django.test.client import Client as DjangoClient
 from integrations.sso.models import SsoSettings
 from integrations.sso.services import sso_settings_save
 from opsduty.models import Organization, User
+from tests.integrations.sso.idp_server import LocalIdp
 from tests.integrations.sso.saml_idp import SamlIdp, encoded, request_id
 
 
@@ -79,3 +83,42 @@ def signed_in_email(client: DjangoClient) -> str | None:
     if response.status_code != 200:
         return None
     return str(response.context["user"].email)
+
+
+@pytest.fixture
+def local_idp(settings: Any) -> Iterator[LocalIdp]:
+    """The local Google (OpenID Connect) and SAML IdP on loopback; Google's issuer points at
+    it for the test."""
+    with LocalIdp() as idp:
+        settings.OPSDUTY_SSO_GOOGLE_SERVER_URL = idp.url
+        yield idp
+
+
+def google_setup(org: Organization, owner: User, idp: LocalIdp, **values: object) -> SsoSettings:
+    """Org's SSO: Google Workspace through `idp`, for the Workspace domain in `values`."""
+    return sso_settings_save(
+        organization=org,
+        by=owner,
+        values={
+            "method": "google",
+            "google_client_id": idp.client_id,
+            "google_client_secret": idp.client_secret,
+            **values,
+        },
+    )
+
+
+@pytest.fixture
+def google_a(org_a: Organization, owner: User, local_idp: LocalIdp) -> SsoSettings:
+    return google_setup(org_a, owner, local_idp, email_domain="a.example")
+
+
+def google_sign_in(idp: LocalIdp, who: str, client: DjangoClient | None = None) -> Any:
+    """Press "Continue with SSO" with `who`, pass the IdP (who signs in there is
+    `idp.person`), come back to our callback and follow to the page the person ends on."""
+    client = client or Client()
+    start = client.post("/login/sso/", {"who": who})
+    assert start.status_code == 302, start.content.decode()[:2000]
+    back = urlparse(idp.visit(start["Location"]))
+    assert back.netloc == "testserver", back
+    return client.get(f"{back.path}?{back.query}", follow=True)
