@@ -249,7 +249,10 @@ ACCOUNT_USER_MODEL_USERNAME_FIELD: str | None = None
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*"]
 ACCOUNT_EMAIL_VERIFICATION = "none"
-ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if SECURE_COOKIES and not DEBUG else "http"
+# "http" means "as the request came": allauth then builds the OpenID Connect redirect URI with
+# request.build_absolute_uri, as the SAML URLs and the SSO settings page do, so the owner
+# registers exactly what is sent (https behind a TLS proxy with OPSDUTY_BEHIND_TLS_PROXY).
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http"
 # Google Workspace's OpenID Connect issuer; the tests point it at a provider on loopback.
 OPSDUTY_SSO_GOOGLE_SERVER_URL = env_str(
     "OPSDUTY_SSO_GOOGLE_SERVER_URL", "https://accounts.google.com"

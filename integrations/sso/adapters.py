@@ -36,6 +36,32 @@ FAILED = (
 )
 
 
+# The attributes read from a SAML assertion, first found wins (docs/accounts.md, "SSO"): the
+# names Entra ID and ADFS send, the LDAP OIDs (Shibboleth, Keycloak) and Okta's usual
+# custom names. Without an email attribute, an emailAddress-format NameID is the address.
+SAML_ATTRIBUTES = {
+    "uid": ["urn:oasis:names:tc:SAML:attribute:subject-id"],
+    "email": [
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+        "urn:oid:0.9.2342.19200300.100.1.3",
+        "email",
+        "mail",
+    ],
+    "first_name": [
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/givenname",
+        "urn:oid:2.5.4.42",
+        "firstName",
+        "givenName",
+    ],
+    "last_name": [
+        "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/surname",
+        "urn:oid:2.5.4.4",
+        "lastName",
+        "sn",
+    ],
+}
+
+
 def refusal_page(request: HttpRequest, message: str, status: int = 403) -> HttpResponse:
     """The page an SSO sign-in that did not work ends on."""
     return render(request, "integrations/sso/refused.html", {"reason": message}, status=status)
@@ -51,6 +77,7 @@ def saml_app(sso: SsoSettings) -> SocialApp:
         client_id=domain,
         settings={
             "organization_id": sso.organization_id,
+            "attribute_mapping": SAML_ATTRIBUTES,
             "idp": {
                 "entity_id": sso.saml_entity_id,
                 "sso_url": sso.saml_sso_url,
