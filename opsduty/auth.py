@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.backends import ModelBackend
 from django.http import HttpRequest
 
 from opsduty.models import User, normalize_email
+
+# Checks a correct password must also pass (an app at the edge registers them in its
+# `AppConfig.ready`: integrations/sso refuses members of an organization that requires SSO).
+# Each answers why `user` may not sign in with a password, or None.
+PasswordSignInCheck = Callable[[User], "str | None"]
+_password_checks: list[PasswordSignInCheck] = []
+
+
+def password_sign_in_check_register(check: PasswordSignInCheck) -> None:
+    """Add a check that a correct password must also pass (idempotent)."""
+    if check not in _password_checks:
+        _password_checks.append(check)
+
+
+def password_sign_in_refusal(user: User) -> str | None:
+    """Why `user`, whose password was right, may not sign in with it; None if they may."""
+    for check in _password_checks:
+        reason = check(user)
+        if reason:
+            return reason
+    return None
 
 
 class OrganizationEmailBackend(ModelBackend):

@@ -22,6 +22,9 @@ _PATTERNS = [
     re.compile(r"(/integrations/twilio/)[^/\s?#'\"]+"),
     re.compile(r"(/invitations/)[^/\s?#'\"]+"),
     re.compile(r"(/email-change/)[^/\s?#'\"]+"),
+    # An OpenID Connect callback's authorization code (integrations/sso): a one-time
+    # credential in the query string, which uvicorn's access log writes.
+    re.compile(r"(/accounts/oidc/[^?\s'\"]*\?(?:[^\s'\"#]*&)?code=)[^&\s'\"#]+"),
 ]
 
 

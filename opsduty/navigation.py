@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["SettingsPage", "settings_page_register", "settings_pages"]
+__all__ = [
+    "SettingsPage",
+    "organization_link_register",
+    "organization_links",
+    "settings_page_register",
+    "settings_pages",
+]
 
 
 @dataclass(frozen=True)
@@ -35,3 +41,17 @@ def settings_page_register(page: SettingsPage) -> None:
 def settings_pages() -> list[SettingsPage]:
     """The registered settings pages, in registration order."""
     return list(_pages)
+
+
+_organization_links: list[SettingsPage] = []
+
+
+def organization_link_register(page: SettingsPage) -> None:
+    """Link `page` from the organization's settings page (idempotent), e.g. SSO."""
+    if page not in _organization_links:
+        _organization_links.append(page)
+
+
+def organization_links() -> list[SettingsPage]:
+    """The pages linked from the organization's settings page, in registration order."""
+    return list(_organization_links)

@@ -49,6 +49,14 @@ INSTALLED_APPS = [
     "integrations.twilio",
     "integrations.slack",
     "integrations.scim",
+    # Single sign-on (integrations/sso/, docs/accounts.md): allauth runs the OpenID Connect
+    # and SAML flows; its own sign-in and sign-up pages are not routed.
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.saml",
+    "integrations.sso",
 ]
 
 MIDDLEWARE = [
@@ -64,6 +72,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # allauth requires it: it turns allauth's ImmediateHttpResponse into the response.
+    "allauth.account.middleware.AccountMiddleware",
     # Axes must be last: it turns a lockout raised during authenticate() into a response.
     "axes.middleware.AxesMiddleware",
 ]
@@ -225,6 +235,29 @@ AXES_USERNAME_CALLABLE = "opsduty.auth.axes_username"
 AXES_LOCKOUT_CALLABLE = "opsduty.views.auth.login_locked_out"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+
+# Single sign-on (integrations/sso/): django-allauth serves only the protocol endpoints under
+# /accounts/; who signs in is decided by our adapter, per organization. Local accounts of
+# allauth are off (SOCIALACCOUNT_ONLY; our /login/ is the password sign-in), and its account
+# tables are never used to find a person (email is unique per organization only: opsduty.User).
+SOCIALACCOUNT_ONLY = True
+SOCIALACCOUNT_ADAPTER = "integrations.sso.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS: dict[str, Any] = {}
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_REQUESTS_TIMEOUT = 10
+ACCOUNT_USER_MODEL_USERNAME_FIELD: str | None = None
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+# "http" means "as the request came": allauth then builds the OpenID Connect redirect URI with
+# request.build_absolute_uri, as the SAML URLs and the SSO settings page do, so the owner
+# registers exactly what is sent (https behind a TLS proxy with OPSDUTY_BEHIND_TLS_PROXY).
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http"
+# Google Workspace's OpenID Connect issuer; the tests point it at a provider on loopback.
+OPSDUTY_SSO_GOOGLE_SERVER_URL = env_str(
+    "OPSDUTY_SSO_GOOGLE_SERVER_URL", "https://accounts.google.com"
+).rstrip("/")
 
 # --- Abuse limits (opsduty/ratelimit.py, docs/security.md) ---------------------------------
 

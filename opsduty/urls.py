@@ -30,6 +30,7 @@ urlpatterns = [
     path("", include("integrations.twilio.devphone.urls")),
     path("", include("integrations.slack.urls")),
     path("", include("integrations.scim.urls")),
+    path("", include("integrations.sso.urls")),
     path("", include("escalations.schedules.urls_feeds")),
     path("", include("opsduty.urls_ui")),
 ]

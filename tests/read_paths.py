@@ -88,6 +88,7 @@ SKIPPED_PREFIXES = (
     "slack/link/",
     "dev/",
     "api/v1/^",
+    "accounts/",  # SSO protocol endpoints (integrations/sso): SAML ACS, SLS, metadata; OIDC
 )
 
 # Forms and actions: the last segment says it (a POST, or a form for one object).
@@ -138,6 +139,8 @@ NOT_LISTS: dict[str, str] = {
     "settings/organization/rename/": "a form (POST)",
     "settings/organization/close/": "a form (POST)",
     "labels/<int:label_id>/promote/": "an action (POST)",
+    "settings/sso/": "a form",
+    "login/sso/": "an action (POST): on to the identity provider",
 }
 
 

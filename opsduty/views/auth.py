@@ -16,6 +16,7 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
+from opsduty.auth import password_sign_in_refusal
 from opsduty.forms import LoginForm
 from opsduty.ratelimit import by_ip, rate_limited
 from opsduty.views.common import AuthedRequest
@@ -24,6 +25,23 @@ from opsduty.views.common import AuthedRequest
 INVALID_CREDENTIALS = (
     "We could not sign you in with that organization, email and password. Check them and try again."
 )
+
+
+# Templates that apps at the edge add under the password form (integrations/sso: "Sign in
+# with SSO"), registered in their `AppConfig.ready`: the core names no integration's URL.
+_login_sections: list[str] = []
+
+
+def login_section_register(template_name: str) -> None:
+    """Show `template_name` on the sign-in page, under the password form (idempotent)."""
+    if template_name not in _login_sections:
+        _login_sections.append(template_name)
+
+
+def login_page(request: HttpRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
+    """The sign-in page with `context` and the registered sections."""
+    context = {"login_sections": list(_login_sections), **context}
+    return render(request, "registration/login.html", context, status=status)
 
 
 def _safe_next(request: HttpRequest, url: str | None) -> str:
@@ -41,7 +59,7 @@ def login_rate_limited(request: HttpRequest, wait: int) -> HttpResponse:
         initial={"domain": request.POST.get("domain", ""), "email": request.POST.get("email", "")}
     )
     context = {"form": form, "rate_limited": True, "retry_seconds": wait}
-    response = render(request, "registration/login.html", context, status=429)
+    response = login_page(request, context, status=429)
     response["Retry-After"] = str(wait)
     return response
 
@@ -56,7 +74,7 @@ def login_view(request: HttpRequest) -> HttpResponseBase:
         return redirect(_safe_next(request, request.GET.get("next")))
     if request.method != "POST":
         form = LoginForm(initial={"next": request.GET.get("next", "")})
-        return render(request, "registration/login.html", {"form": form})
+        return login_page(request, {"form": form})
 
     form = LoginForm(request.POST)
     if form.is_valid():
@@ -64,12 +82,14 @@ def login_view(request: HttpRequest) -> HttpResponseBase:
         user = authenticate(
             request, domain=data["domain"], email=data["email"], password=data["password"]
         )
-        if user is not None:
+        refusal = password_sign_in_refusal(user) if user is not None else None
+        if user is not None and refusal is None:
             login(request, user)
             return HttpResponseRedirect(_safe_next(request, data["next"]))
         # A locked-out attempt also lands here; AxesMiddleware then swaps in login_locked_out.
-        form.add_error(None, INVALID_CREDENTIALS)
-    return render(request, "registration/login.html", {"form": form})
+        # A refusal is only said to someone who gave the right password.
+        form.add_error(None, refusal or INVALID_CREDENTIALS)
+    return login_page(request, {"form": form})
 
 
 def login_locked_out(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -87,7 +107,7 @@ def login_locked_out(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRes
         }
     )
     context = {"form": form, "locked_out": True, "cooloff_minutes": max(1, cooloff_seconds // 60)}
-    response = render(request, "registration/login.html", context, status=429)
+    response = login_page(request, context, status=429)
     response["Retry-After"] = str(cooloff_seconds)
     return response
 

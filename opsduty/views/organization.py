@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from opsduty import services
 from opsduty.forms import OrganizationCloseForm, OrganizationRenameForm
+from opsduty.navigation import organization_links
 from opsduty.views.common import AuthedRequest, add_validation_error, require_owner
 
 
@@ -50,6 +51,7 @@ def organization_page(request: AuthedRequest, status: int = 200, **extra: Any) -
         or OrganizationRenameForm(initial={"name": organization.name}),
         "close_form": extra.get("close_form") or OrganizationCloseForm(),
         "blockers": services.organization_close_blockers(organization),
+        "links": organization_links(),
         "active": "organization",
     }
     sections = []

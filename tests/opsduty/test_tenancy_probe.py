@@ -55,6 +55,8 @@ UNPROBED = {
     "(tests/signals/test_heartbeat_checkin_urls.py)",
     "^heartbeats/checkin/": "the check-in's JSON 404 for any other path under it",
     "slack/link/": "single-use Slack link token (tests/integrations/slack/test_linking.py)",
+    "accounts/": "SSO protocol endpoints for people not signed in yet: the IdP's signed answer "
+    "names the organization and is checked against it (tests/integrations/sso/)",
     "invitations/": "an invitation's single-use link: the token is the credential, for people "
     "not signed in yet (tests/opsduty/test_invitations.py)",
     "email-change/": "an address change's single-use link: the token is the credential "
