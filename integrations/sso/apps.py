@@ -11,6 +11,7 @@ class SsoConfig(AppConfig):
 
     def ready(self) -> None:
         from integrations.sso import views
+        from integrations.sso.selectors import sso_active
         from integrations.sso.services import password_sign_in_refusal, person_data_remove
         from opsduty.auth import password_sign_in_check_register
         from opsduty.navigation import organization_link_register, settings_page_register
@@ -21,7 +22,7 @@ class SsoConfig(AppConfig):
         # gets the "Sign in with SSO" form here.
         settings_page_register(views.SETTINGS_PAGE)
         organization_link_register(views.SETTINGS_PAGE)
-        login_section_register("integrations/sso/_login_sso.html")
+        login_section_register("integrations/sso/_login_sso.html", applies=sso_active)
         # "Require SSO": a member's right password is refused (owners keep it: break-glass).
         password_sign_in_check_register(password_sign_in_refusal)
         # A deleted person's links to identities at the IdP go with their other data.

@@ -35,3 +35,9 @@ def sso_settings_for_sign_in(who: str) -> SsoSettings | None:
     else:
         found = sso_settings_for_key(who) if who else None
     return found if found is not None and found.active else None
+
+
+def sso_active(organization: Organization) -> bool:
+    """Whether the organization's people can sign in through its SSO now."""
+    found = sso_settings_get(organization=organization)
+    return found is not None and found.active

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from opsduty.auth import password_sign_in_refusal
 from opsduty.forms import LoginForm
+from opsduty.models import Organization
 from opsduty.ratelimit import by_ip, rate_limited
 from opsduty.views.common import AuthedRequest
 
@@ -29,18 +32,45 @@ INVALID_CREDENTIALS = (
 
 # Templates that apps at the edge add under the password form (integrations/sso: "Sign in
 # with SSO"), registered in their `AppConfig.ready`: the core names no integration's URL.
-_login_sections: list[str] = []
+# Each may say for which organizations it applies (the invitation page, which knows the
+# organization, shows only those); the sign-in page, which does not, shows them all.
+@dataclass(frozen=True)
+class LoginSection:
+    template: str
+    applies: Callable[[Organization], bool] | None = None
 
 
-def login_section_register(template_name: str) -> None:
-    """Show `template_name` on the sign-in page, under the password form (idempotent)."""
-    if template_name not in _login_sections:
-        _login_sections.append(template_name)
+_login_sections: list[LoginSection] = []
+
+
+def login_section_register(
+    template_name: str, applies: Callable[[Organization], bool] | None = None
+) -> None:
+    """Show `template_name` on the sign-in page, under the password form (idempotent); and on
+    an invitation's page when `applies` says so for its organization. The template gets
+    `sign_in_who` (an address to prefill) and `sign_in_next` (where to go after)."""
+    section = LoginSection(template_name, applies)
+    if section not in _login_sections:
+        _login_sections.append(section)
+
+
+def login_sections_for(organization: Organization) -> list[str]:
+    """The sections that apply to an organization (an invitation's page)."""
+    return [
+        s.template for s in _login_sections if s.applies is not None and s.applies(organization)
+    ]
 
 
 def login_page(request: HttpRequest, context: dict[str, Any], status: int = 200) -> HttpResponse:
     """The sign-in page with `context` and the registered sections."""
-    context = {"login_sections": list(_login_sections), **context}
+    form = context.get("form")
+    next_url = form["next"].value() if form is not None and "next" in form.fields else ""
+    context = {
+        "login_sections": [section.template for section in _login_sections],
+        "sign_in_who": "",
+        "sign_in_next": next_url or "",
+        **context,
+    }
     return render(request, "registration/login.html", context, status=status)
 
 

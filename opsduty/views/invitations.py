@@ -15,9 +15,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from opsduty import services
+from opsduty.auth import password_sign_in_refusal
 from opsduty.forms import InvitationAcceptForm, InvitationForm
-from opsduty.models import Invitation
+from opsduty.models import Invitation, User
 from opsduty.tenancy import get_for_org_or_404
+from opsduty.views.auth import login_sections_for
 from opsduty.views.common import (
     AuthedRequest,
     action_reported,
@@ -98,8 +100,17 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
             {"reason": services.INVITATION_REFUSED[state]},
             status=404 if invitation is None else 410,
         )
+    organization = invitation.organization
+    # Whether a password would let this person sign in (an organization requiring SSO refuses
+    # it to all but owners): if not, the page offers only its SSO.
+    password_refused = password_sign_in_refusal(
+        User(organization=organization, role=invitation.role)
+    )
     form = InvitationAcceptForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and password_refused:
+        form.is_valid()
+        form.add_error(None, password_refused)
+    elif request.method == "POST" and form.is_valid():
         try:
             user = services.invitation_accept(
                 token=token,
@@ -117,5 +128,12 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
             messages.success(request, f"Welcome to {invitation.organization.name}.")
             return redirect("home")
     status = 400 if request.method == "POST" else 200
-    context: dict[str, Any] = {"invitation": invitation, "form": form}
+    context: dict[str, Any] = {
+        "invitation": invitation,
+        "form": form,
+        "password_refused": password_refused,
+        "login_sections": login_sections_for(organization),
+        "sign_in_who": invitation.email,
+        "sign_in_next": "",
+    }
     return render(request, "opsduty/invitation_accept.html", context, status=status)

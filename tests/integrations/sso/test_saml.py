@@ -3,10 +3,12 @@ saml_idp.py): the signature check is python3-saml's with xmlsec, never mocked.""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from allauth.socialaccount.models import SocialAccount
+from django.core import mail
 from django.test import Client
 
 from integrations.sso.models import SsoSettings
@@ -229,3 +231,43 @@ def test_an_unknown_email_domain_or_organization_gets_a_clear_error(saml_a: SsoS
         response = Client().post("/login/sso/", {"who": who})
         assert response.status_code == 400
         assert "We found no single sign-on" in response.content.decode()
+
+
+def _invitation_link(owner_client: Client, capture: Any, email: str, role: str) -> str:
+    with capture(execute=True):
+        owner_client.post("/members/invite/", {"email": email, "role": role})
+    found = re.search(r"https?://[^\s/]+(/invitations/[^\s/]+/)", str(mail.outbox[-1].body))
+    assert found, mail.outbox[-1].body
+    return found.group(1)
+
+
+def test_an_invitation_offers_sso_and_only_sso_where_it_is_required(
+    org_a: Organization,
+    owner: User,
+    owner_client: Client,
+    idp_a: SamlIdp,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    capture = django_capture_on_commit_callbacks
+    # Without SSO: the password form alone.
+    link = _invitation_link(owner_client, capture, "first@a.example", "member")
+    page = _page(Client().get(link))
+    assert 'name="password"' in page and "Continue with SSO" not in page
+    # With SSO: both, the SSO form filled in with the invited address.
+    saml_setup(org_a, owner, idp_a, email_domain="a.example")
+    page = _page(Client().get(link))
+    assert 'name="password"' in page and "Continue with SSO" in page
+    assert 'value="first@a.example"' in page
+    # Required: a member accepts only through SSO; a password is refused and nobody joins.
+    saml_setup(org_a, owner, idp_a, email_domain="a.example", require_sso=True)
+    link = _invitation_link(owner_client, capture, "second@a.example", "member")
+    page = _page(Client().get(link))
+    assert 'name="password"' not in page and "Continue with SSO" in page
+    data = {"first_name": "S", "last_name": "M", "password": "x" * 20, "password_again": "x" * 20}
+    response = Client().post(link, data)
+    assert response.status_code == 400
+    assert "single sign-on" in response.content.decode()
+    assert not User.objects.filter(email="second@a.example").exists()
+    # An invited owner keeps the password (break-glass).
+    link = _invitation_link(owner_client, capture, "third@a.example", "owner")
+    assert 'name="password"' in _page(Client().get(link))
