@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "incidents",
     "escalations",
     "analytics",
+    "statuspages",
     "integrations.twilio",
     "integrations.slack",
     "integrations.scim",

@@ -1,0 +1,53 @@
+"""What a change of a status page tells the rest of the app, in the change's transaction.
+
+- `page_touched(page_id)`: the public page must show it (its cache key, `StatusPage.version`,
+  moves on: statuspages/public/ serves from a cache keyed by it).
+- `announce(...)`: customers who subscribed are told (a notice published, an update made
+  visible, maintenance started, a postmortem published). Senders register with
+  `announcement_register` (the subscribers' outbox registers in `StatusPagesConfig.ready`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from django.db.models import F
+
+from statuspages.models import Notice, NoticeUpdate, Postmortem, StatusPage
+
+
+class Kind(StrEnum):
+    NOTICE_PUBLISHED = "notice_published"
+    UPDATE_VISIBLE = "update_visible"
+    MAINTENANCE_STARTED = "maintenance_started"
+    POSTMORTEM_PUBLISHED = "postmortem_published"
+
+
+@dataclass(frozen=True)
+class Announcement:
+    kind: Kind
+    notice: Notice
+    update: NoticeUpdate | None = None
+    postmortem: Postmortem | None = None
+
+
+Announcer = Callable[[Announcement], None]
+_announcers: list[Announcer] = []
+
+
+def announcement_register(announcer: Announcer) -> None:
+    if announcer not in _announcers:
+        _announcers.append(announcer)
+
+
+def announce(announcement: Announcement) -> None:
+    """Tell every registered announcer (in the caller's transaction: they write outbox rows)."""
+    for announcer in _announcers:
+        announcer(announcement)
+
+
+def page_touched(page_id: int) -> None:
+    """The page changed in a way its visitors see: its cache key moves on."""
+    StatusPage.objects.filter(pk=page_id).update(version=F("version") + 1)
