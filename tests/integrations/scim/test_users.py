@@ -181,3 +181,18 @@ def test_bad_input_answers_scim_errors(scim: ScimClient, member: User) -> None:
     assert _is_scim_error(scim.get("/Nowhere"), 404)
     broken = scim.client.post("/scim/v2/Users", data="{", content_type="application/scim+json")
     assert broken.status_code == 400
+
+
+def test_a_person_deleted_on_the_members_page_is_gone_from_scim_and_can_be_provisioned_anew(
+    scim: ScimClient, owner_client: Client
+) -> None:
+    created = scim.post("/Users", ADA)
+    person_id = created.json()["id"]
+    page = owner_client.post(f"/members/{person_id}/delete/", {"confirm": "yes"}, follow=True)
+    assert page.status_code == 200
+    assert _is_scim_error(scim.get(f"/Users/{person_id}"), 404)
+    assert scim.get("/Users", filter='userName eq "ada@a.example"').json()["totalResults"] == 0
+    again = scim.post("/Users", ADA)  # the IdP's next sync: a new person, not the deleted one
+    assert again.status_code == 201, again.content
+    assert again.json()["id"] != person_id
+    assert User.objects.get(pk=int(again.json()["id"])).email == "ada@a.example"
