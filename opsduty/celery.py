@@ -105,6 +105,17 @@ def _database_connections_tidy(sender: Task[Any, Any] | None = None, **_: Any) -
     close_old_connections()
 
 
+@task_prerun.connect
+def _audit_as_task(sender: Task[Any, Any] | None = None, **_: Any) -> None:
+    """What a task changes is the system's, through the "task" channel (the audit log);
+    an eager task runs in its caller's context and keeps it."""
+    if sender is not None and getattr(sender.request, "is_eager", False):
+        return
+    from opsduty.audit import acting_update
+
+    acting_update(channel="task")
+
+
 # Queues (docs/architecture.md): ingest, escalation, notify and default (for a task no route
 # names: settings.CELERY_TASK_DEFAULT_QUEUE). A worker consumes the declared queues unless
 # -Q picks some, so every queue routed to is declared here: a plain `celery -A opsduty

@@ -16,6 +16,7 @@ from escalations.notifications.models import (
     RuleUrgency,
 )
 from opsduty import rawsql
+from opsduty.audit import audit_record
 from opsduty.models import Organization, User
 
 # Sensible defaults (product spec §5.4): high urgency wakes you up, low urgency emails.
@@ -35,7 +36,7 @@ class RuleInput:
 
 
 def _create(user: User, urgency: str, rules: Sequence[tuple[int, str]]) -> None:
-    NotificationRule.objects.bulk_create(
+    created = NotificationRule.objects.bulk_create(
         NotificationRule(
             organization_id=user.organization_id,
             user=user,
@@ -46,6 +47,13 @@ def _create(user: User, urgency: str, rules: Sequence[tuple[int, str]]) -> None:
         )
         for position, (delay, channel) in enumerate(rules)
     )
+    # bulk_create sends no model signals: the audit log is written here.
+    for rule in created:
+        changes = {"urgency": rule.urgency, "delay_minutes": rule.delay_minutes}
+        changes |= {"channel": rule.channel, "position": rule.position}
+        audit_record(
+            instance=rule, action="create", changes={k: (None, v) for k, v in changes.items()}
+        )
 
 
 @transaction.atomic
