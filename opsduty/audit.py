@@ -7,8 +7,9 @@ code uses:
 
 * `acting(actor=..., actor_label=..., channel=..., ip=...)`: who is changing things, and
   from where, for the block it wraps. `AuditContextMiddleware` sets it for every web request
-  (the signed-in person, "web", the client IP); the API sets the token's person and "api"
-  after authentication (opsduty/api/base.py); Celery tasks say "task", and without any
+  (the signed-in person, "web", the client IP); the API sets the token's person, the token
+  (its name, or the OAuth application's) and "api" after authentication
+  (opsduty/api/base.py); Celery tasks say "task", and without any
   context (the shell, a management command) an entry says "system" and "shell". SCIM and
   SSO code wraps its writes in `acting(actor_label="SCIM: <client>", channel="scim", ...)`.
 * `audit_register(model, fields=[...], masked=[...], m2m=[...], label=...)`: record a model.
@@ -53,6 +54,7 @@ __all__ = [
     "audit_record",
     "audit_register",
     "current_acting",
+    "token_label",
 ]
 
 SYSTEM = "system"
@@ -87,7 +89,8 @@ def current_acting() -> Acting:
 def _checked(actor: User | None, actor_label: str, channel: str, ip: str | None) -> Acting:
     if channel not in AuditChannel.values:
         raise ValueError(f"unknown audit channel {channel!r}: one of {AuditChannel.values}")
-    label = "" if actor is not None else (actor_label or SYSTEM)
+    # With a person, the label says how they acted (an API token's name); without, who did.
+    label = actor_label if actor is not None else (actor_label or SYSTEM)
     return Acting(actor=actor, actor_label=label[:200], channel=channel, ip=ip_or_none(ip))
 
 
@@ -99,8 +102,9 @@ def acting(
     channel: str,
     ip: str | None = None,
 ) -> Iterator[Acting]:
-    """Record the changes made inside the block as `actor`'s (a person) or, without one, as
-    `actor_label`'s ("SCIM: Okta"; empty: "system"), through `channel`, from `ip`."""
+    """Record the changes made inside the block as `actor`'s (a person; `actor_label` then
+    says how: 'API token "Grafana sync"') or, without one, as `actor_label`'s ("SCIM: Okta";
+    empty: "system"), through `channel`, from `ip`."""
     token = _acting.set(_checked(actor, actor_label, channel, ip))
     try:
         yield current_acting()
@@ -125,6 +129,18 @@ def acting_update(
     end restores what was there before)."""
     now = current_acting()
     _acting.set(_checked(actor, actor_label, channel or now.channel, now.ip))
+
+
+def token_label(access_token: Any) -> str:
+    """How an API caller acted: 'API token "Grafana sync"' (a personal token) or 'OAuth
+    application "Grafana"' (its application); "" for none. The token's ApiToken row and
+    application are loaded with it (opsduty/api/oauth.py): no query."""
+    if access_token is None:
+        return ""
+    with contextlib.suppress(models.ObjectDoesNotExist):
+        return f'API token "{access_token.api_token.name}"'
+    application = getattr(access_token, "application", None)
+    return f'OAuth application "{application.name}"' if application is not None else "API"
 
 
 def ip_or_none(value: str | None) -> str | None:
@@ -161,6 +177,13 @@ class AuditContextMiddleware:
 _SECRET_NAME = re.compile(r"password|token|secret|hash|(^|_)key($|_)|salt")
 _labels: dict[type[models.Model], Callable[[Any], str]] = {}
 _tracked: dict[type[models.Model], frozenset[str]] = {}
+_kinds: dict[type[models.Model], str] = {}
+
+
+def secret_field(name: str) -> bool:
+    """A field whose name says it holds a secret (a password, token, key, hash, salt): the
+    log never shows its values, masked at registration or not."""
+    return _SECRET_NAME.search(name) is not None
 
 
 def mask(value: str) -> str:
@@ -175,20 +198,24 @@ def audit_register(
     masked: Sequence[str] = (),
     m2m: Sequence[str] = (),
     label: Callable[[Any], str] | None = None,
+    kind: str = "",
 ) -> None:
     """Record creations, changes of `fields` and deletions of `model`'s rows (call it from
     the app's `AppConfig.ready`). `masked` fields are recorded as "(hidden)": every field
     that holds a secret must be one; `m2m` fields record the objects added and removed;
-    `label(instance)` names a row in the log (default: `str(instance)`)."""
+    `label(instance)` names a row in the log (default: `str(instance)`); `kind` names the
+    model on the page (default: its verbose name, "Escalation policy")."""
     names = {f.name: f for f in model._meta.get_fields()}
     for name in [*fields, *m2m]:
         if name not in names:
             raise ValueError(f"audit_register: {model.__name__} has no field {name!r}")
         secret = isinstance(names[name], EncryptedTextField | SecretDigestField)
-        if (secret or _SECRET_NAME.search(name)) and name not in masked:
+        if (secret or secret_field(name)) and name not in masked:
             raise ValueError(f"audit_register: {model.__name__}.{name} holds a secret: mask it")
     if label is not None:
         _labels[model] = label
+    if kind:
+        _kinds[model] = kind
     _tracked[model] = frozenset([*fields, *(getattr(names[n], "attname", n) for n in fields)])
     auditlog.register(
         model, include_fields=list(fields), mask_fields=list(masked), m2m_fields=set(m2m)
@@ -382,6 +409,7 @@ def core_models_register() -> None:
         ],
         masked=["password"],
         label=person_label,
+        kind="Person",
     )
     audit_register(Team, fields=["name"])
     audit_register(
@@ -423,3 +451,22 @@ def core_models_register() -> None:
         ],
         masked=["routing_key"],
     )
+
+
+def audit_kinds() -> list[tuple[str, str]]:
+    """The kinds of recorded rows as (app_label.model, "Escalation policy"), by name."""
+    kinds = [
+        (f"{model._meta.app_label}.{model._meta.model_name}", kind_label(model))
+        for model in auditlog.get_models()
+    ]
+    return sorted(kinds, key=lambda kind: kind[1])
+
+
+def kind_label(model: type[models.Model] | None) -> str:
+    """A kind of row as people say it: "Escalation policy", "Api token" -> "API token"."""
+    if model is None:
+        return "Removed kind"
+    if model in _kinds:
+        return _kinds[model]
+    name = str(model._meta.verbose_name)
+    return (name[:1].upper() + name[1:]).replace("Api ", "API ").replace("Oauth", "OAuth")

@@ -254,11 +254,10 @@ def _renumber(steps: list[EscalationStep]) -> None:
     changed = []
     for index, step in enumerate(steps):
         if step.position != index:
-            # bulk_update sends no model signals: the audit log is written here.
-            audit_record(
-                instance=step, action="update", changes={"position": (step.position, index)}
-            )
-            step.position = index
+            old, step.position = step.position, index
+            # bulk_update sends no model signals: the audit log is written here (its label
+            # names the step by its new place).
+            audit_record(instance=step, action="update", changes={"position": (old, index)})
             changed.append(step)
     if changed:
         EscalationStep.objects.bulk_update(changed, ["position"])
