@@ -126,8 +126,11 @@ def acting_update(
 ) -> None:
     """Change the context in force for the rest of the request: the API, which knows the
     token's person only after authentication, inside the middleware's `acting` block (whose
-    end restores what was there before)."""
-    now = current_acting()
+    end restores what was there before). Outside any block (a view called without the
+    middleware) it does nothing: the change would outlive its caller."""
+    now = _acting.get()
+    if now is None:
+        return
     _acting.set(_checked(actor, actor_label, channel or now.channel, now.ip))
 
 

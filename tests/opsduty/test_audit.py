@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from celery.signals import task_postrun, task_prerun
 from django.test import Client
 from django.utils import timezone
 
@@ -27,7 +28,7 @@ from escalations.schedules.services import override_create, override_delete, sch
 from incidents.ingest import drain
 from incidents.models import Incident
 from opsduty import services as core
-from opsduty.audit import acting, person_label
+from opsduty.audit import Acting, acting, current_acting, person_label
 from opsduty.models import AuditChannel, AuditLogEntry, Organization, Role, Service, Team, User
 from signals.models import Webhook
 from signals.receiver import ingest
@@ -266,6 +267,25 @@ def _owner(organization: Organization) -> User:
     return User.objects.filter(organization=organization, role=Role.OWNER).first()  # type: ignore[return-value]
 
 
+def test_no_audit_context_outlives_a_request_or_a_task(owner: User) -> None:
+    """The API view names its caller only inside the middleware's block; a worker's task
+    context ends with the task. Either left behind, the next change anywhere in the thread
+    would be recorded as that person's (or, in tests, as a person rolled back)."""
+    from django.test import RequestFactory
+    from django.urls import resolve
+
+    from opsduty.tasks import organization_purge as task
+
+    raw = core.api_token_create(user=owner)
+    request = RequestFactory().get("/api/v1/services/", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert resolve("/api/v1/services/").func(request).status_code == 200
+    assert current_acting() == Acting()
+    task_prerun.send(sender=task, task_id="t-1", task=task, args=[], kwargs={})
+    assert current_acting().channel == AuditChannel.TASK
+    task_postrun.send(sender=task, task_id="t-1", task=task, args=[], kwargs={}, retval=None)
+    assert current_acting() == Acting()
+
+
 # --- paths that bypass model signals -----------------------------------------------------------
 
 
@@ -317,6 +337,28 @@ def test_the_log_cannot_be_changed_from_the_ui(web: Client, org_a: Organization)
         for method in (web.post, web.put, web.patch, web.delete):
             assert method(path, {"id": entry}).status_code == 405
     assert list(AuditLogEntry.objects.filter(organization=org_a).values()) == before
+
+
+def test_the_django_admin_shows_entries_read_only(web: Client, owner: User) -> None:
+    """A platform operator (is_staff) reads entries in the Django admin, never edits them."""
+    web.post("/teams/create/", {"name": "Ops"})
+    User.objects.filter(pk=owner.pk).update(is_staff=True, is_superuser=True)
+    entry = AuditLogEntry.objects.filter(object_repr="Ops").get()
+    base = "/admin/opsduty/auditlogentry/"
+    assert web.get(base).status_code == 200
+    assert web.get(f"{base}{entry.pk}/change/").status_code == 200  # the view-only page
+    assert web.post(f"{base}{entry.pk}/change/", {"object_repr": "x"}).status_code == 403
+    assert web.post(f"{base}{entry.pk}/delete/", {"post": "yes"}).status_code == 403
+    bulk = {"action": "delete_selected", "_selected_action": [entry.pk], "post": "yes"}
+    web.post(base, bulk)
+    assert web.get(f"{base}add/").status_code == 403
+    assert AuditLogEntry.objects.filter(pk=entry.pk, object_repr="Ops").exists()
+
+
+def test_a_spreadsheet_formula_in_a_name_is_defused_in_the_csv(web: Client) -> None:
+    web.post("/teams/create/", {"name": '=HYPERLINK("http://evil.example","x")'})
+    row = _row(_csv(web, kind="opsduty.team"), action="created")
+    assert row["object"] == '\'=HYPERLINK("http://evil.example","x")'
 
 
 def test_a_secret_named_field_is_never_shown(web: Client, org_a: Organization) -> None:
