@@ -304,7 +304,6 @@ def test_update_paths_are_recorded(web: Client, owner: User, team: Team, member:
         notification_rules_replace(
             user=member, urgency="low", rules=[RuleInput(delay_minutes=3, channel="email")]
         )
-        factories.make_organization  # noqa: B018 - keeps the import list honest
     rows = _csv(web)
     ended = _row(rows, kind="Schedule override", action="changed", changes="End:")
     assert ended["actor"] == person_label(owner)
