@@ -204,7 +204,7 @@ def test_a_person_deleted_on_the_members_page_is_gone_from_scim_and_can_be_provi
 def _audit_rows(client: Client, text: str) -> list[dict[str, str]]:
     response = client.get("/settings/audit/export.csv", {"text": text})
     assert response.status_code == 200
-    body = b"".join(response.streaming_content).decode()
+    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
     return list(csv.DictReader(io.StringIO(body)))
 
 

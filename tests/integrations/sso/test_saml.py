@@ -177,7 +177,8 @@ def test_jit_creates_the_person_with_the_default_role(
     assert "Stakeholder" in members and "Nora" in members
     # The audit log says SSO made them (and that the owner changed the SSO settings).
     export = session_client_for(owner).get("/settings/audit/export.csv")
-    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode())))
+    body = b"".join(export.streaming_content).decode()  # type: ignore[attr-defined]
+    rows = list(csv.DictReader(io.StringIO(body)))
     made = [r for r in rows if r["action"] == "created" and "newcomer@a.example" in r["object"]]
     assert made and (made[0]["actor"], made[0]["channel"]) == ("SSO (SAML)", "sso")
     assert any(r["kind"] == "SSO settings" for r in rows)
