@@ -20,6 +20,7 @@ from typing import TypeVar
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max
+from django.http import Http404
 from django.utils import timezone
 
 from incidents.models import Incident
@@ -87,6 +88,14 @@ def _choice(value: str, field: str, choices: Iterable[str]) -> str:
 
 def _lock_page(page: StatusPage) -> StatusPage:
     return StatusPage.objects.select_for_update().get(pk=page.pk)
+
+
+def _lock_group(group_id: int) -> ComponentGroup:
+    """The group row, locked (one writer of its positions), or 404 when it is gone."""
+    group = ComponentGroup.objects.select_for_update().filter(pk=group_id).first()
+    if group is None:
+        raise Http404("Not found.")  # deleted by someone else meanwhile
+    return group
 
 
 # Pages
@@ -196,7 +205,10 @@ def component_group_update(
     require_manage(by, group.status_page)
     group.name = _text(name, "name", 200)
     group.description = description or ""
-    group.save(update_fields=["name", "description"])
+    if not ComponentGroup.objects.filter(pk=group.pk).update(
+        name=group.name, description=group.description
+    ):
+        raise Http404("Not found.")  # deleted by someone else meanwhile
     page_touched(group.status_page_id)
     return group
 
@@ -208,6 +220,8 @@ def component_group_delete(*, group: ComponentGroup, by: User | None) -> None:
     page = group.status_page
     require_manage(by, page)
     _lock_page(page)
+    if not ComponentGroup.objects.filter(pk=group.pk).exists():
+        raise Http404("Not found.")  # deleted by someone else meanwhile
     ids = list(Component.objects.filter(group=group).values_list("pk", flat=True))
     Notice.components.through.objects.filter(component_id__in=ids).delete()
     group.delete()
@@ -226,6 +240,13 @@ def _moved(items: list[_Ordered], index: int, movement: str) -> list[_Ordered]:
     }[movement]
     items.insert(target, item)
     return items
+
+
+def _index(items: Sequence[ComponentGroup] | Sequence[Component], pk: int) -> int:
+    for number, item in enumerate(items):
+        if item.pk == pk:
+            return number
+    raise Http404("Not found.")  # deleted by someone else meanwhile
 
 
 def _renumber(items: Sequence[ComponentGroup] | Sequence[Component]) -> None:
@@ -247,7 +268,7 @@ def component_group_move(
     require_manage(by, page)
     _lock_page(page)
     groups = list(ComponentGroup.objects.filter(status_page=page).order_by("order", "pk"))
-    index = next(n for n, g in enumerate(groups) if g.pk == group.pk)
+    index = _index(groups, group.pk)
     _renumber(_moved(groups, index, movement))
     page_touched(page.pk)
     group.refresh_from_db()
@@ -277,7 +298,7 @@ def component_create(
     """Add a component at the end of its group, showing `operational` from now (its first
     period)."""
     require_manage(by, group.status_page)
-    group = ComponentGroup.objects.select_for_update().get(pk=group.pk)
+    group = _lock_group(group.pk)
     linked = _services(group.organization_id, services)
     top = Component.objects.filter(group=group).aggregate(top=Max("position"))["top"]
     component = Component.objects.create(
@@ -319,7 +340,9 @@ def component_update(
 def component_delete(*, component: Component, by: User | None) -> None:
     """Delete a component (notices stop listing it); the ones below it move up."""
     require_manage(by, component.status_page)
-    group = ComponentGroup.objects.select_for_update().get(pk=component.group_id)
+    group = _lock_group(component.group_id)
+    if not Component.objects.filter(pk=component.pk).exists():
+        raise Http404("Not found.")
     component.delete()
     _renumber(list(Component.objects.filter(group=group).order_by("position", "pk")))
     page_touched(group.status_page_id)
@@ -329,12 +352,13 @@ def component_delete(*, component: Component, by: User | None) -> None:
 def component_move(*, component: Component, by: User | None, movement: str) -> Component:
     """Move a component within its group (top, up, down, bottom)."""
     require_manage(by, component.status_page)
-    group = ComponentGroup.objects.select_for_update().get(pk=component.group_id)
+    group = _lock_group(component.group_id)
     components = list(Component.objects.filter(group=group).order_by("position", "pk"))
-    index = next(n for n, c in enumerate(components) if c.pk == component.pk)
+    index = _index(components, component.pk)
     _renumber(_moved(components, index, movement))
     page_touched(group.status_page_id)
-    return Component.objects.get(pk=component.pk)
+    component.refresh_from_db()
+    return component
 
 
 @transaction.atomic
@@ -343,7 +367,8 @@ def component_status_set(*, component: Component, by: User | None, status: str) 
     notice covers it (that notice's status wins until it closes)."""
     require_manage(by, component.status_page)
     _choice(status, "status", ComponentStatus.values)
-    Component.objects.filter(pk=component.pk).update(manual_status=status)
+    if not Component.objects.filter(pk=component.pk).update(manual_status=status):
+        raise Http404("Not found.")  # deleted by someone else meanwhile
     _components_refresh([component.pk], timezone.now())
     page_touched(component.status_page_id)
     return Component.objects.get(pk=component.pk)
