@@ -102,6 +102,17 @@ from tests.statuspages.conftest import PageWorld, page_world
 BASE = "/api/v1/statuspages"
 
 
+def _id(value: Any) -> int:
+    """An id the client parsed (typed `int | Unset | None` by the client)."""
+    assert isinstance(value, int)
+    return value
+
+
+def _detail(response: Any) -> Any:
+    """The `detail` of an error body the client parsed."""
+    return response.parsed.detail
+
+
 @pytest.fixture
 def world(org_a: Organization) -> PageWorld:
     return page_world(org_a)
@@ -358,19 +369,19 @@ def test_the_public_client_runs_every_status_page_operation(live_server: Any) ->
         assert isinstance(created, ComponentGroupSchema)
         assert (created.order, created.component_ids, created.description) == (2, [], "")
         updated = update_group.sync(
-            created.id,
+            _id(created.id),
             client=client,
             body=ComponentGroupInputSchema(name="Operations", description="Ours"),
         )
         assert isinstance(updated, ComponentGroupSchema)
         assert (updated.name, updated.description, updated.order) == ("Operations", "Ours", 2)
         moved = move_group.sync(
-            created.id, client=client, body=MoveComponentGroupSchema(OrderedModelMovement.TOP)
+            _id(created.id), client=client, body=MoveComponentGroupSchema(OrderedModelMovement.TOP)
         )
         assert isinstance(moved, ComponentGroupSchema) and moved.order == 0
-        assert delete_group.sync(created.id, client=client) is None
-        missing = delete_group.sync_detailed(created.id, client=client)
-        assert missing.status_code == 404 and missing.parsed.detail == "Not found."
+        assert delete_group.sync(_id(created.id), client=client) is None
+        missing = delete_group.sync_detailed(_id(created.id), client=client)
+        assert missing.status_code == 404 and _detail(missing) == "Not found."
 
         components = list_components.sync(world.page.pk, client=client, first=2)
         assert isinstance(components, PagedComponentSchema)
@@ -407,24 +418,23 @@ def test_the_public_client_runs_every_status_page_operation(live_server: Any) ->
         assert draft.draft is True and draft.component_ids == [world.api_component.pk]
         assert draft.incident_group == incident.pk and draft.duration_seconds is None
         refused = post_update.sync_detailed(
-            draft.id, client=client, body=PostIncidentUpdateSchema(body="too early")
+            _id(draft.id), client=client, body=PostIncidentUpdateSchema(body="too early")
         )
-        assert refused.status_code == 422 and isinstance(refused.parsed.detail, list)
-        published = publish.sync(draft.id, client=client)
+        assert refused.status_code == 422 and isinstance(_detail(refused), list)
+        published = publish.sync(_id(draft.id), client=client)
         assert isinstance(published, IncidentSchema)
         assert published.draft is False and published.created_at >= draft.created_at
-        assert (
-            set_status.sync(
-                world.api_component.pk,
-                client=client,
-                body=SetComponentStatusSchema(ComponentStatus.OPERATIONAL),
-            ).status
-            == ComponentStatus.PARTIAL_OUTAGE
-        )  # the synced incident wins
+        synced = set_status.sync(
+            world.api_component.pk,
+            client=client,
+            body=SetComponentStatusSchema(ComponentStatus.OPERATIONAL),
+        )
+        assert isinstance(synced, ComponentSchema)
+        assert synced.status == ComponentStatus.PARTIAL_OUTAGE  # the synced incident wins
 
         later = timezone.now() + timedelta(hours=1)
         waiting = post_update.sync(
-            draft.id,
+            _id(draft.id),
             client=client,
             body=PostIncidentUpdateSchema(
                 body="Maintenance window", status=IncidentStatus.MONITORING, display_at=later
@@ -433,14 +443,14 @@ def test_the_public_client_runs_every_status_page_operation(live_server: Any) ->
         assert isinstance(waiting, IncidentUpdateSchema)
         assert waiting.visible is False and waiting.published_at is None
         resolved = post_update.sync(
-            draft.id,
+            _id(draft.id),
             client=client,
             body=PostIncidentUpdateSchema(body="Fix deployed", status=IncidentStatus.RESOLVED),
         )
         assert isinstance(resolved, IncidentUpdateSchema)
         assert resolved.status == IncidentStatus.RESOLVED and resolved.visible is True
         assert isinstance(resolved.published_at, datetime)
-        updates = list_updates.sync(draft.id, client=client)
+        updates = list_updates.sync(_id(draft.id), client=client)
         assert isinstance(updates, PagedIncidentUpdateSchema)
         assert [u.body for u in updates.items] == ["Fix deployed", "Maintenance window", "We know"]
 
@@ -459,17 +469,19 @@ def test_the_public_client_runs_every_status_page_operation(live_server: Any) ->
             list_incidents.sync(world.page.pk, client=client, status=[]), PagedIncidentSchema
         )
 
-        none_yet = read_postmortem.sync_detailed(draft.id, client=client)
-        assert none_yet.status_code == 422 and isinstance(none_yet.parsed.detail, list)
-        generated = read_draft.sync(draft.id, client=client)
+        none_yet = read_postmortem.sync_detailed(_id(draft.id), client=client)
+        assert none_yet.status_code == 422 and isinstance(_detail(none_yet), list)
+        generated = read_draft.sync(_id(draft.id), client=client)
         assert isinstance(generated, IncidentPostmortemDraftSchema)
         assert generated.body.startswith("# Postmortem: API errors")
         written = write_postmortem.sync(
-            draft.id, client=client, body=SetIncidentPostmortemSchema(body="# PM", published=True)
+            _id(draft.id),
+            client=client,
+            body=SetIncidentPostmortemSchema(body="# PM", published=True),
         )
         assert isinstance(written, IncidentPostmortemSchema)
         assert written.published is True and isinstance(written.published_at, datetime)
-        read = read_postmortem.sync(draft.id, client=client)
+        read = read_postmortem.sync(_id(draft.id), client=client)
         assert isinstance(read, IncidentPostmortemSchema) and read.body == "# PM"
 
         uptime = get_uptime.sync(world.page.pk, client=client)
@@ -480,13 +492,12 @@ def test_the_public_client_runs_every_status_page_operation(live_server: Any) ->
 
         # Error paths the client parses: 404 for an unknown id, 422 for a bad value.
         unknown = list_groups.sync_detailed(999_999_999, client=client)
-        assert unknown.status_code == 404 and unknown.parsed.detail == "Not found."
+        assert unknown.status_code == 404 and _detail(unknown) == "Not found."
         bad = list_incidents.sync_detailed(
             world.page.pk, client=client, created_before=None, first=-1
         )
-        assert bad.status_code == 422 and isinstance(bad.parsed.detail, list)
+        assert bad.status_code == 422 and isinstance(_detail(bad), list)
     with AuthenticatedClient(base_url=live_server.url, token="wrong") as stranger:
         denied = list_pages.sync_detailed(client=stranger)
-        assert denied.status_code == 401 and isinstance(denied.parsed.detail, str)
-        denied = get_uptime.sync_detailed(world.page.pk, client=stranger)
-        assert denied.status_code == 401
+        assert denied.status_code == 401 and isinstance(_detail(denied), str)
+        assert get_uptime.sync_detailed(world.page.pk, client=stranger).status_code == 401
