@@ -27,7 +27,7 @@ from opsduty.api.base import (
 )
 from opsduty.api.errors import UnprocessableEntity
 from opsduty.api.fields import StrictCharField, not_blank, query_text
-from opsduty.api.pagination import page_of_list
+from opsduty.api.pagination import RelayCursorPagination, page_of_list
 from opsduty.retry import run_retrying_conflicts
 from statuspages import selectors, services
 from statuspages.models import (
@@ -176,6 +176,34 @@ class StatusPageUptimeSchema(serializers.Serializer[Any]):
 
     published = serializers.BooleanField()
     components = ComponentUptimeSchema(many=True)
+
+
+class ComponentPageInfoSchema(serializers.Serializer[Any]):
+    """`PageInfo` (§3.5) of the components' list."""
+
+    has_next_page = serializers.BooleanField()
+    has_previous_page = serializers.BooleanField()
+    start_cursor = serializers.CharField(allow_null=True, required=False)
+    end_cursor = serializers.CharField(allow_null=True, required=False)
+
+
+class PagedComponentListSchema(serializers.Serializer[Any]):
+    """`PagedComponentSchema`: S7 is paged in memory (by group order, then position)."""
+
+    items = ComponentSchema(many=True)
+    page_info = ComponentPageInfoSchema()
+
+
+# The parameters of every paged list (opsduty/api/pagination.py), for S7's own pager.
+PAGE_PARAMETERS = [
+    OpenApiParameter(
+        parameter["name"],
+        parameter["schema"],  # as the pager documents it (sizes: minimum 0)
+        description=parameter["description"],
+        deprecated=parameter.get("deprecated", False),
+    )
+    for parameter in RelayCursorPagination().get_schema_operation_parameters(None)  # type: ignore[arg-type]
+]
 
 
 # Requests
@@ -423,13 +451,8 @@ class ComponentListView(OrgScopedAPIView):
         "List components",
         "The page's components in the order the page shows them: by group `order`, then "
         "position in the group. These ids are the ones incidents list in `component_ids`.",
-        parameters=[
-            OpenApiParameter("first", OpenApiTypes.INT, description="Items from the start."),
-            OpenApiParameter("last", OpenApiTypes.INT, description="Items from the end."),
-            OpenApiParameter("before", OpenApiTypes.STR, description="A `start_cursor`."),
-            OpenApiParameter("after", OpenApiTypes.STR, description="An `end_cursor`."),
-        ],
-        responses={200: ComponentSchema(many=True)},
+        parameters=PAGE_PARAMETERS,
+        responses={200: PagedComponentListSchema},
     )
     def get(self, request: Request, status_page_id: int) -> Response:
         page = _page(request, status_page_id)
