@@ -158,6 +158,8 @@ app.conf.beat_schedule = {
     "signals-raw-event-sweep": {"task": "signals.raw_event_sweep", "schedule": 5.0},
     "escalations-maintenance-sweep": {"task": "escalations.maintenance_sweep", "schedule": 5.0},
     "notifications-sweep": {"task": "notifications.sweep", "schedule": 5.0},
+    # Status pages: scheduled updates and planned maintenance whose ETA task was lost.
+    "statuspages-sweep": {"task": "statuspages.sweep", "schedule": 5.0},
     "escalations-run-sweep": {"task": "escalations.run_sweep", "schedule": 2.0},
     # A miss is reported within about a second of its deadline (docs/heartbeats.md).
     "heartbeats-misses-detect": {"task": "heartbeats.misses_detect", "schedule": 1.0},

@@ -352,7 +352,14 @@ SPECTACULAR_SETTINGS: dict[str, Any] = {
     "COMPONENT_SPLIT_REQUEST": True,
     "SWAGGER_UI_OAUTH2_CONFIG": {"usePkceWithAuthorizationCodeGrant": True},
     # One name for a choice set used by several serializers.
-    "ENUM_NAME_OVERRIDES": {"BuiltinTemplateEnum": "processing.channels.models.BaseTemplate"},
+    "ENUM_NAME_OVERRIDES": {
+        "BuiltinTemplateEnum": "processing.channels.models.BaseTemplate",
+        # Status pages (spec §D.3), named as the client names them.
+        "ComponentStatus": "statuspages.models.ComponentStatus",
+        "IncidentStatus": "statuspages.models.NoticeStatus",
+        "IncidentImpact": "statuspages.models.Impact",
+        "StatusPageAccessMode": "statuspages.models.AccessMode",
+    },
     # The default enum hook, then empty query values and the OpenAPI links (docs/api.md).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

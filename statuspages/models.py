@@ -257,7 +257,8 @@ class NoticeUpdate(TenantModel):
     notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="updates")
     body = models.TextField()
     # The status it moves the notice to ("" keeps it), and the notice's status right after it
-    # was published (`status` of the schema; "" answered as null while it waits).
+    # (`status` of the schema): while it waits, the status when it was posted; set again when
+    # it is published. "" (answered as null) only for rows without a recorded status.
     requested_status = models.CharField(max_length=16, choices=NoticeStatus.choices, blank=True)
     status = models.CharField(max_length=16, choices=NoticeStatus.choices, blank=True)
     visible = models.BooleanField(default=True)

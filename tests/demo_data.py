@@ -35,6 +35,8 @@ from incidents.models import Incident, IncidentEvent, IncidentLogEntry, Incident
 from opsduty.models import Label, MaintenanceMode, Organization, Service, Team, User
 from processing.channels.services import receive_channel_create
 from signals.models import Heartbeat, HeartbeatState, RawEvent, RawEventStatus
+from statuspages import services as statuspage_services
+from statuspages.models import Component, StatusPage
 from tests import factories
 
 DEMO_DOMAIN = "demo"
@@ -98,6 +100,17 @@ def seed_demo_with_incidents() -> Organization:
     incident_services.incident_attach(incident=child, parent=silenced, by=owner)
     resolved = factories.make_incident(service=checkout, summary="Payment provider timeouts")
     incident_services.incident_resolve(incident=resolved, by=alice, note="Provider recovered.")
+    # A status-page incident on the demo page (its lists and the operations on it have one).
+    page = StatusPage.objects.get(slug="demo")
+    statuspage_services.notice_declare(
+        page=page,
+        by=None,
+        title="Elevated error rate on the API",
+        body="We are investigating.",
+        component_ids=list(
+            Component.objects.filter(status_page=page, name="API").values_list("pk", flat=True)
+        ),
+    )
     factories.make_raw_event(organization=organization, routing_key="demo-api")
     factories.make_raw_event(
         organization=organization,

@@ -43,6 +43,7 @@ from processing.models import RoutingRule
 from processing.routing.services import route_create, routing_rule_create
 from signals.heartbeats import services as heartbeats
 from signals.models import Heartbeat, RawEventStatus, Webhook
+from statuspages import services as statuspages
 from tests import factories
 from tests.heartbeat_factories import make_heartbeat, make_state
 
@@ -107,8 +108,38 @@ def _unit(world: World, tag: str) -> None:
     _routing_rule(world, tag, team, service)
     _access(world, tag, people)
     _integrations(world, tag, service)
+    _status_pages(world, tag, team, service)
     unpaged = factories.make_service(team=team, name=f"Unpaged {tag}")
     world.newest["unpaged_service"] = unpaged.name
+
+
+def _status_pages(world: World, tag: str, team: Team, service: Service) -> None:
+    """A status page; on the first page a group with a component (standing for the service),
+    a synced notice on it with an update, and one more update on the first notice."""
+    page = statuspages.status_page_create(
+        organization=world.organization, team=team, by=None, name=f"Page {tag}", slug=f"p-{tag}"
+    )
+    world.newest["status_page"] = page.name
+    first = world.first.setdefault("status_page", page)
+    group = statuspages.component_group_create(page=first, by=None, name=f"Group {tag}")
+    component = statuspages.component_create(
+        group=group, by=None, name=f"Component {tag}", services=[service]
+    )
+    notice = statuspages.notice_declare(
+        page=first,
+        by=None,
+        title=f"Notice {tag}",
+        impact="major",
+        component_ids=[component.pk],
+        sync_component_status=True,
+    )
+    first_notice = world.first.setdefault("notice", notice)
+    statuspages.notice_update_post(notice=notice, by=None, body=f"Update {tag}")
+    statuspages.notice_update_post(notice=first_notice, by=None, body=f"First update {tag}")
+    world.newest["component_group"] = group.name
+    world.newest["component"] = component.name
+    world.newest["notice"] = notice.title
+    world.newest["first_notice_update"] = f"First update {tag}"
 
 
 def _people(world: World, tag: str) -> list[User]:

@@ -176,6 +176,32 @@ CASES: list[Case] = [
         lambda w: f"/api/v1/incidents/{_first('incident')(w)}/responders/",
     ),
     _api("receive-channels/", "channel"),
+    _api("statuspages/", "status_page"),
+    _api(
+        "statuspages/<int:status_page_id>/component-groups/",
+        "component_group",
+        lambda w: f"/api/v1/statuspages/{_first('status_page')(w)}/component-groups/?first=100",
+    ),
+    _api(
+        "statuspages/<int:status_page_id>/components/",
+        "component",
+        lambda w: f"/api/v1/statuspages/{_first('status_page')(w)}/components/?first=100",
+    ),
+    _api(
+        "statuspages/<int:status_page_id>/incidents/",
+        "notice",
+        lambda w: f"/api/v1/statuspages/{_first('status_page')(w)}/incidents/",
+    ),
+    _api(
+        "statuspages/incidents/<int:incident_id>/updates/",
+        "first_notice_update",
+        lambda w: f"/api/v1/statuspages/incidents/{_first('notice')(w)}/updates/",
+    ),
+    _api(
+        "statuspages/<int:status_page_id>/uptime/",
+        "component",
+        lambda w: f"/api/v1/statuspages/{_first('status_page')(w)}/uptime/",
+    ),
     _api("analytics/overview/"),
     _api("analytics/services/", "service"),
     _api("analytics/policies/", "policy"),

@@ -42,6 +42,27 @@ SCHEDULE_OPERATIONS = [
     "schedules_list_schedule_overrides",
     "schedules_create_schedule_override",
 ]
+STATUS_PAGE_OPERATIONS = [
+    "statuspages_list_status_page_component_groups",
+    "statuspages_create_status_page_component_group",
+    "statuspages_list_status_page_components",
+    "statuspages_list_status_page_incidents",
+    "statuspages_declare_status_page_incident",
+    "statuspages_get_status_page_uptime",
+]
+COMPONENT_GROUP_OPERATIONS = [
+    "statuspages_update_status_page_component_group",
+    "statuspages_move_status_page_component_group",
+    "statuspages_delete_status_page_component_group",
+]
+STATUS_PAGE_INCIDENT_OPERATIONS = [
+    "statuspages_publish_status_page_incident",
+    "statuspages_list_status_page_incident_updates",
+    "statuspages_post_status_page_incident_update",
+    "statuspages_read_status_page_incident_postmortem",
+    "statuspages_write_status_page_incident_postmortem",
+    "statuspages_read_status_page_incident_postmortem_draft",
+]
 
 # (source operation, status, target operation, parameters: name -> runtime expression)
 Link = tuple[str, str, str, dict[str, str]]
@@ -120,6 +141,39 @@ def _links() -> list[Link]:
             {"schedule_id": "$request.path.schedule_id", "override_id": first_item},
         )
     )
+    return links + _status_page_links()
+
+
+def _status_page_links() -> list[Link]:
+    """Status pages (§D): a page's lists lead to its groups, components and incidents."""
+    first_item, created = "$response.body#/items/0/id", "$response.body#/id"
+    links: list[Link] = [
+        ("statuspages_list_status_pages", "200", target, {"status_page_id": first_item})
+        for target in STATUS_PAGE_OPERATIONS
+    ]
+    for target in COMPONENT_GROUP_OPERATIONS:
+        group = "component_group_id"
+        links.append(
+            ("statuspages_list_status_page_component_groups", "200", target, {group: first_item})
+        )
+        links.append(
+            ("statuspages_create_status_page_component_group", "200", target, {group: created})
+        )
+    links.append(
+        (
+            "statuspages_list_status_page_components",
+            "200",
+            "statuspages_set_status_page_component_status",
+            {"component_id": first_item},
+        )
+    )
+    for target in STATUS_PAGE_INCIDENT_OPERATIONS:
+        links.append(
+            ("statuspages_list_status_page_incidents", "200", target, {"incident_id": first_item})
+        )
+        links.append(
+            ("statuspages_declare_status_page_incident", "200", target, {"incident_id": created})
+        )
     return links
 
 

@@ -53,6 +53,20 @@ from signals.heartbeats.api import (
     HeartbeatStateDetailView,
     HeartbeatStateListView,
 )
+from statuspages.api import (
+    ComponentGroupDetailView,
+    ComponentGroupListView,
+    ComponentGroupMoveView,
+    ComponentListView,
+    ComponentStatusView,
+    IncidentPostmortemDraftView,
+    IncidentPostmortemView,
+    IncidentPublishView,
+    IncidentUpdateListView,
+    StatusPageListView,
+    StatusPageUptimeView,
+)
+from statuspages.api import IncidentListView as StatusPageIncidentListView
 
 app_name = "api"
 
@@ -196,6 +210,65 @@ urlpatterns: list[URLPattern] = [
         "analytics/responders/",
         AnalyticsResponderListView.as_view(),
         name="analytics-responders",
+    ),
+    # Status pages (spec §D). The literal segments first, and integer ids only, so that
+    # `component-groups/`, `components/` and `incidents/` never read as a page id.
+    path("statuspages/", StatusPageListView.as_view(), name="statuspages"),
+    path(
+        "statuspages/component-groups/<int:component_group_id>/",
+        ComponentGroupDetailView.as_view(),
+        name="statuspage-component-group",
+    ),
+    path(
+        "statuspages/component-groups/<int:component_group_id>/move/",
+        ComponentGroupMoveView.as_view(),
+        name="statuspage-component-group-move",
+    ),
+    path(
+        "statuspages/components/<int:component_id>/status/",
+        ComponentStatusView.as_view(),
+        name="statuspage-component-status",
+    ),
+    path(
+        "statuspages/incidents/<int:incident_id>/publish/",
+        IncidentPublishView.as_view(),
+        name="statuspage-incident-publish",
+    ),
+    path(
+        "statuspages/incidents/<int:incident_id>/updates/",
+        IncidentUpdateListView.as_view(),
+        name="statuspage-incident-updates",
+    ),
+    # `postmortem/draft/` is its own route, not swallowed by `postmortem/`.
+    path(
+        "statuspages/incidents/<int:incident_id>/postmortem/draft/",
+        IncidentPostmortemDraftView.as_view(),
+        name="statuspage-incident-postmortem-draft",
+    ),
+    path(
+        "statuspages/incidents/<int:incident_id>/postmortem/",
+        IncidentPostmortemView.as_view(),
+        name="statuspage-incident-postmortem",
+    ),
+    path(
+        "statuspages/<int:status_page_id>/component-groups/",
+        ComponentGroupListView.as_view(),
+        name="statuspage-component-groups",
+    ),
+    path(
+        "statuspages/<int:status_page_id>/components/",
+        ComponentListView.as_view(),
+        name="statuspage-components",
+    ),
+    path(
+        "statuspages/<int:status_page_id>/incidents/",
+        StatusPageIncidentListView.as_view(),
+        name="statuspage-incidents",
+    ),
+    path(
+        "statuspages/<int:status_page_id>/uptime/",
+        StatusPageUptimeView.as_view(),
+        name="statuspage-uptime",
     ),
     # Public (no token): limited per client IP (settings OPSDUTY_RATE_PUBLIC).
     path("openapi.json", rate_limited("public", key=by_ip)(OpenApiView.as_view()), name="openapi"),

@@ -55,6 +55,7 @@ from incidents.models import Incident
 from opsduty import services
 from opsduty.models import Service
 from signals.models import Heartbeat, HeartbeatState, IncidentReference, RawEvent
+from statuspages.models import Component, ComponentGroup, Notice, StatusPage
 from tests.demo_data import OWNER, demo_organization, demo_user, seed_demo_with_incidents
 
 # The marker makes pytest-django create the test database (it sets up only the databases that
@@ -133,6 +134,22 @@ UNSAYABLE: dict[str, set[tuple[str, ...]]] = {
     # A channel of the organization; a channel and a template together (`("body",)`).
     "POST /api/v1/raw-events/{raw_event_id}/debug/": {("body", "channel"), ("body",)},
     "POST /api/v1/receive-channels/debug/": {("body", "channel")},
+    # Status pages (§D): a page's lists; incidents of the page's components and of an
+    # operational incident the caller sees; a draft takes no update; no postmortem yet.
+    "GET /api/v1/statuspages/": CURSORS,
+    "GET /api/v1/statuspages/{status_page_id}/component-groups/": CURSORS,
+    "GET /api/v1/statuspages/{status_page_id}/components/": CURSORS,
+    "GET /api/v1/statuspages/{status_page_id}/incidents/": CURSORS
+    | {("query", "created_after"), ("query", "created_before")},
+    "GET /api/v1/statuspages/incidents/{incident_id}/updates/": CURSORS,
+    "POST /api/v1/statuspages/{status_page_id}/incidents/": {
+        ("body", "component_ids"),
+        ("body", "incident_group_id"),
+        ("body", "derive_affected_components"),
+    },
+    "POST /api/v1/statuspages/incidents/{incident_id}/updates/": INCIDENT_STATE
+    | {("body", "display_at")},
+    "GET /api/v1/statuspages/incidents/{incident_id}/postmortem/": {("path", "incident_id")},
 }
 ANALYTICS = "GET /api/v1/analytics/"
 for _tab in ("overview", "services", "policies", "teams", "responders"):
@@ -275,6 +292,10 @@ def _seeded_path_values() -> list[dict[str, Any]]:
         "schedule_id": Schedule.objects.filter(organization=organization),
         "service_id": Service.objects.filter(organization=organization),
         "raw_event_id": RawEvent.objects.filter(organization=organization),
+        "status_page_id": StatusPage.objects.filter(organization=organization),
+        "component_group_id": ComponentGroup.objects.filter(organization=organization),
+        "component_id": Component.objects.filter(organization=organization),
+        "incident_id": Notice.objects.filter(organization=organization),
     }
     values: list[dict[str, Any]] = [
         {name: pk} for name, rows in ids.items() for pk in rows.values_list("pk", flat=True)

@@ -6,6 +6,7 @@ New URL kwargs must be registered in OBJECT_MAKERS, so a new endpoint cannot ski
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,6 +37,8 @@ from processing.routing.services import (
 from signals.heartbeats import services as heartbeats
 from signals.heartbeats.models import Heartbeat
 from signals.models import IncidentReference, RawEventStatus
+from statuspages import services as statuspages
+from statuspages.models import ComponentGroup, StatusPage
 from tests import factories
 from tests.conftest import api_client_for
 from tests.heartbeat_factories import make_heartbeat, make_state
@@ -266,6 +269,36 @@ def _checkin_by_name(org: Organization, user: User) -> tuple[dict[str, object], 
     return {"service_id": service.pk, "name": "walk-job", "environment": "prod"}, [state]
 
 
+_pages = itertools.count(1)
+
+
+def _status_page(org: Organization, user: User) -> models.Model:
+    team = factories.make_team(organization=org)
+    return statuspages.status_page_create(
+        organization=org, team=team, by=None, name="Walk", slug=f"walk-{next(_pages)}"
+    )
+
+
+def _component_group(org: Organization, user: User) -> models.Model:
+    page = _status_page(org, user)
+    assert isinstance(page, StatusPage)
+    return statuspages.component_group_create(page=page, by=None, name="Walk group")
+
+
+def _component(org: Organization, user: User) -> models.Model:
+    group = _component_group(org, user)
+    assert isinstance(group, ComponentGroup)
+    return statuspages.component_create(group=group, by=None, name="Walk component")
+
+
+def _notice(org: Organization, user: User) -> tuple[dict[str, object], list[models.Model]]:
+    """A status-page incident: its id is the route's `incident_id` (not an operational one)."""
+    page = _status_page(org, user)
+    assert isinstance(page, StatusPage)
+    notice = statuspages.notice_declare(page=page, by=None, title="Walk notice", published=False)
+    return {"incident_id": notice.pk}, [notice]
+
+
 # kwarg name -> makes an object of the given organization (owned by / visible to `user`).
 OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "team_id": _team,
@@ -293,6 +326,9 @@ OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "destination_id": _call_destination,
     "invitation_id": _invitation,
     "label_id": _label,
+    "status_page_id": _status_page,
+    "component_group_id": _component_group,
+    "component_id": _component,
 }
 
 # Routes whose URL values only make sense together: route -> (URL values, objects made).
@@ -300,6 +336,10 @@ ROUTE_MAKERS: dict[
     str, Callable[[Organization, User], tuple[dict[str, object], list[models.Model]]]
 ] = {
     "api/v1/heartbeats/checkin/<int:service_id>/<path:name>/<str:environment>": _checkin_by_name,
+    **{
+        f"api/v1/statuspages/incidents/<int:incident_id>/{tail}": _notice
+        for tail in ("publish/", "updates/", "postmortem/", "postmortem/draft/")
+    },
 }
 
 

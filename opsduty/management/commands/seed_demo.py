@@ -33,6 +33,12 @@ from processing.routing import services as routing_services
 from signals.heartbeats import services as heartbeats
 from signals.models import BuiltinTemplate, Heartbeat, Webhook
 from signals.webhooks import services as webhook_services
+from statuspages import services as statuspage_services
+from statuspages.models import AccessMode, ComponentGroup, StatusPage
+
+# Status page "Demo status" (slug `demo`, team Platform, public): group -> (component, service).
+DEMO_STATUS_PAGE = ("Demo status", "demo", "Platform")
+DEMO_STATUS_GROUPS = [("Platform", "API", "demo-api"), ("Payments", "Checkout", "demo-checkout")]
 
 DEMO_DOMAIN = "demo"
 DEMO_PASSWORD = "opsduty-demo"  # noqa: S105 - published demo login, only in this seed
@@ -174,6 +180,7 @@ class Command(BaseCommand):
         self._heartbeat(organization)
         self._telephony(organization)
         self._slack(organization)
+        self._status_page(organization)
         if not options["no_history"]:
             self._history(organization)
         self.stdout.write(
@@ -202,6 +209,32 @@ class Command(BaseCommand):
             self.stdout.write(
                 "Slack: sign in as the owner, open Settings, Slack and press Add to Slack: the "
                 "development Slack (the demo workspace) gets the incident messages."
+            )
+
+    def _status_page(self, organization: Organization) -> None:
+        """DEMO.md's status page, once; groups or components already there are kept."""
+        name, slug, team_name = DEMO_STATUS_PAGE
+        page = StatusPage.objects.filter(slug=slug).first()
+        if page is None:
+            page = statuspage_services.status_page_create(
+                organization=organization,
+                team=Team.objects.for_org(organization).get(name=team_name),
+                by=None,
+                name=name,
+                slug=slug,
+                access_mode=AccessMode.PUBLIC,
+            )
+        if page.organization_id != organization.id:
+            return
+        for group_name, component_name, routing_key in DEMO_STATUS_GROUPS:
+            if ComponentGroup.objects.filter(status_page=page, name=group_name).exists():
+                continue
+            group = statuspage_services.component_group_create(page=page, by=None, name=group_name)
+            statuspage_services.component_create(
+                group=group,
+                by=None,
+                name=component_name,
+                services=Service.objects.for_org(organization).filter(routing_key=routing_key),
             )
 
     def _services(self, organization: Organization) -> None:
