@@ -39,3 +39,72 @@ class EscalationsConfig(AppConfig):
         # here; a deletion removes their notification rules and calendar feeds.
         duty_finder_register(user_duty_list)
         person_remover_register(person_data_remove)
+        _audit_register()
+
+
+def _audit_register() -> None:
+    """The audit log (opsduty/audit.py) records policies, steps, schedules, layers,
+    overrides, notification rules and calendar feeds; never runs nor notifications."""
+    from escalations.notifications.models import NotificationRule
+    from escalations.policies.models import EscalationPolicy, EscalationStep
+    from escalations.schedules.models import CalendarFeed, Schedule, ScheduleLayer, ScheduleOverride
+    from opsduty.audit import audit_register, person_label
+
+    audit_register(EscalationPolicy, fields=["name", "team", "description"])
+    audit_register(
+        EscalationStep,
+        fields=[
+            "policy",
+            "position",
+            "kind",
+            "repeat_times",
+            "wait_minutes",
+            "schedule",
+            "channel",
+            "events_count",
+            "window_minutes",
+            "time_from",
+            "time_to",
+            "timezone",
+        ],
+        m2m=["users", "teams"],
+        label=lambda step: f"{step.policy.name}: {step}",
+    )
+    audit_register(Schedule, fields=["name", "description", "team", "timezone"])
+    audit_register(
+        ScheduleLayer,
+        fields=[
+            "schedule",
+            "name",
+            "priority",
+            "rotation",
+            "groups",
+            "frequency",
+            "interval",
+            "by_day",
+            "start_date",
+            "handoff_time",
+            "shift_minutes",
+            "repeat_until",
+            "timezone",
+            "effective_from",
+            "effective_until",
+        ],
+        label=lambda layer: f"{layer.schedule.name}: {layer.name}",
+    )
+    audit_register(
+        ScheduleOverride,
+        fields=["schedule", "user", "start", "end"],
+        label=lambda o: f"{o.schedule.name}: {person_label(o.user)}",
+    )
+    audit_register(
+        NotificationRule,
+        fields=["user", "urgency", "position", "delay_minutes", "channel"],
+        label=lambda rule: f"{person_label(rule.user)}: {rule}",
+    )
+    audit_register(
+        CalendarFeed,
+        fields=["user", "schedule", "token"],
+        masked=["token"],
+        label=lambda feed: f"calendar feed of {person_label(feed.user)}",
+    )

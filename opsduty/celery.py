@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -103,6 +104,32 @@ def _database_connections_tidy(sender: Task[Any, Any] | None = None, **_: Any) -
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+# A running task's audit context, by task id: entered before the task, left after it.
+_audit_blocks: dict[str, contextlib.AbstractContextManager[Any]] = {}
+
+
+@task_prerun.connect
+def _audit_as_task(
+    sender: Task[Any, Any] | None = None, task_id: str | None = None, **_: Any
+) -> None:
+    """What a task changes is the system's, through the "task" channel (the audit log),
+    for the task's run only; an eager task runs in its caller's context and keeps it."""
+    if task_id is None or (sender is not None and getattr(sender.request, "is_eager", False)):
+        return
+    from opsduty.audit import acting
+
+    block = acting(channel="task")
+    block.__enter__()
+    _audit_blocks[task_id] = block
+
+
+@task_postrun.connect
+def _audit_task_done(task_id: str | None = None, **_: Any) -> None:
+    block = _audit_blocks.pop(task_id or "", None)
+    if block is not None:
+        block.__exit__(None, None, None)
 
 
 # Queues (docs/architecture.md): ingest, escalation, notify and default (for a task no route

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib.auth import forms as auth_forms
 from django.utils import timezone
 from oauth2_provider.models import Application
 
+from opsduty.audit import audit_kinds
 from opsduty.longchoices import FastSelect
-from opsduty.models import API_TOKEN_NAME_MAX, Organization, Role, Team, User
-from opsduty.selectors import labels_usable, timezone_names
+from opsduty.models import API_TOKEN_NAME_MAX, AuditChannel, Organization, Role, Team, User
+from opsduty.selectors import AuditFilters, labels_usable, timezone_names
 from opsduty.tenancy import scoped
 from opsduty.timebounds import DATE_RANGE_MESSAGE, date_in_range
 
@@ -337,3 +339,102 @@ def labels_field(organization: Organization, team_id: int | None) -> LabelChoice
         required=False,
         help_text="Organization labels and the team's own; new ones are made on the labels page.",
     )
+
+
+AUDIT_ACTION_CHOICES = [("create", "Created"), ("update", "Changed"), ("delete", "Deleted")]
+SYSTEM_ACTOR = "system"
+
+
+class AuditFilterForm(forms.Form):
+    """The audit log's filters (GET); a value that is not one of the choices, a bad date
+    or a range that ends before it starts is an error on the page."""
+
+    actor = forms.ChoiceField(
+        label="Who",
+        required=False,
+        widget=FastSelect,
+        error_messages={"invalid_choice": "Choose a person of this organization from the list."},
+    )
+    kind = forms.ChoiceField(
+        label="What",
+        required=False,
+        error_messages={"invalid_choice": "Choose a kind of object from the list."},
+    )
+    action = forms.ChoiceField(
+        label="Action",
+        required=False,
+        choices=[("", "Any"), *AUDIT_ACTION_CHOICES],
+        error_messages={"invalid_choice": "Choose created, changed or deleted."},
+    )
+    channel = forms.ChoiceField(
+        label="Through",
+        required=False,
+        choices=[("", "Anywhere"), *AuditChannel.choices],
+        error_messages={
+            "invalid_choice": "Choose web, API, SCIM, SSO, Slack, phone, task or shell."
+        },
+    )
+    since = forms.DateField(
+        label="From (day)",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
+    )
+    until = forms.DateField(
+        label="Until (day, included)",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": "Enter a date as YYYY-MM-DD."},
+    )
+    q = forms.CharField(
+        label="Text",
+        required=False,
+        max_length=200,
+        help_text="In the object's name, a changed value or who acted (a token, SCIM).",
+    )
+
+    def __init__(self, *args: Any, organization: Organization, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.organization = organization
+        people = scoped(User, organization).order_by("first_name", "last_name", "email", "id")
+        rows = people.values_list("pk", "first_name", "last_name", "email", "deleted_at")
+        choices = [("", "Anyone"), (SYSTEM_ACTOR, "The system (no person)")]
+        for pk, first, last, email, deleted in rows:
+            name = f"{first} {last}".strip()
+            label = f"A deleted user (#{pk})" if deleted else f"{name} <{email}>" if name else email
+            choices.append((str(pk), label))
+        actor = self.fields["actor"]
+        assert isinstance(actor, forms.ChoiceField)
+        actor.choices = choices
+        kind = self.fields["kind"]
+        assert isinstance(kind, forms.ChoiceField)
+        kind.choices = [("", "Anything"), *audit_kinds()]
+
+    def clean(self) -> dict[str, Any] | None:
+        data = super().clean() or {}
+        for name in ("since", "until"):
+            day = data.get(name)
+            if day is not None and not date_in_range(day):
+                self.add_error(name, DATE_RANGE_MESSAGE)
+        since, until = data.get("since"), data.get("until")
+        if since and until and until < since:
+            self.add_error("until", "The range ends before it starts.")
+        return data
+
+    def to_filters(self) -> AuditFilters:
+        """The selector's filters (call after `is_valid()`); days are the organization's."""
+        data = self.cleaned_data if self.is_bound else {}
+        zone = ZoneInfo(self.organization.time_zone or "UTC")
+        actor = data.get("actor") or ""
+        since: date | None = data.get("since")
+        until: date | None = data.get("until")
+        return AuditFilters(
+            actor_id=int(actor) if actor.isdigit() else None,
+            system=actor == SYSTEM_ACTOR,
+            kind=data.get("kind") or "",
+            action=data.get("action") or "",
+            channel=data.get("channel") or "",
+            since=datetime.combine(since, time.min, zone) if since else None,
+            until=datetime.combine(until + timedelta(days=1), time.min, zone) if until else None,
+            text=(data.get("q") or "").strip(),
+        )

@@ -8,6 +8,7 @@ import secrets
 from datetime import datetime
 from typing import Any, ClassVar, Self, TypeVar
 
+from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.validators import RegexValidator
@@ -410,3 +411,75 @@ class Service(TenantModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AuditChannel(models.TextChoices):
+    """Where a configuration change came from (opsduty/audit.py `acting`)."""
+
+    WEB = "web", "Web"
+    API = "api", "API"
+    SCIM = "scim", "SCIM"
+    SSO = "sso", "SSO"
+    SLACK = "slack", "Slack"
+    PHONE = "phone", "Phone"
+    TASK = "task", "Background task"
+    SHELL = "shell", "Shell"
+
+
+class AuditLogEntryManager(LogEntryManager):  # type: ignore[misc]
+    """django-auditlog's manager; each new entry also gets its organization, who acted and
+    from where, and the row's label (opsduty/audit.py `entry_fields`). A row of no
+    organization is not recorded."""
+
+    def log_create(self, instance: models.Model, force_log: bool = False, **kwargs: Any) -> Any:
+        from opsduty.audit import entry_fields
+
+        fields = entry_fields(instance)
+        if fields is None:
+            return None
+        return super().log_create(instance, force_log, **{**fields, **kwargs})
+
+    def log_m2m_changes(
+        self,
+        changed_queryset: Any,
+        instance: models.Model,
+        operation: str,
+        field_name: str,
+        **kwargs: Any,
+    ) -> Any:
+        from opsduty.audit import entry_fields
+
+        fields = entry_fields(instance)
+        if fields is None:
+            return None
+        return super().log_m2m_changes(
+            changed_queryset, instance, operation, field_name, **{**fields, **kwargs}
+        )
+
+
+class AuditLogEntry(AbstractLogEntry):  # type: ignore[misc]
+    """One configuration change (django-auditlog's entry, `AUDITLOG_LOGENTRY_MODEL`) in one
+    organization: who (`actor`, or `actor_label` when no person acted: "system", a SCIM
+    client), when, from where (`channel`, `remote_addr`), what (`content_type`, `object_id`,
+    `object_repr`) and the field changes (`changes`: {field: [old, new]}, secrets masked).
+    Written by opsduty/audit.py; browsed at /settings/audit/ (owners)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(
+        max_length=16, choices=AuditChannel.choices, default=AuditChannel.SHELL
+    )
+    actor_label = models.CharField(max_length=200, blank=True, default="")
+
+    objects: ClassVar[Any] = AuditLogEntryManager()
+
+    class Meta(AbstractLogEntry.Meta):  # type: ignore[misc]
+        verbose_name = "audit log entry"
+        verbose_name_plural = "audit log entries"
+        ordering = ["-timestamp", "-id"]
+        indexes = [
+            # The owners' page: one organization's entries, newest first.
+            models.Index(fields=["organization", "-timestamp", "-id"], name="audit_org_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.object_repr}"

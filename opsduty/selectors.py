@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 
@@ -12,9 +13,11 @@ from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from oauth2_provider.models import Application
 
+from opsduty.audit import ACTIONS as AUDIT_ACTIONS
 from opsduty.choices import OPEN_STATUSES
 from opsduty.models import (
     ApiToken,
+    AuditLogEntry,
     Invitation,
     Label,
     Organization,
@@ -192,3 +195,50 @@ def labels_usable(*, organization: Organization, team_id: int | None) -> QuerySe
 
 def label_get_or_404(*, organization: Organization, label_id: int) -> Label:
     return get_for_org_or_404(Label, organization, pk=label_id)
+
+
+@dataclass(frozen=True)
+class AuditFilters:
+    """The audit log's filters: a person (`actor_id`) or the system (`system`), a kind of row
+    ("app_label.model"), an action (create, update, delete), a channel ("web", "api"), a
+    time range [since, until) and text of the row's label, its changes or the actor's label."""
+
+    actor_id: int | None = None
+    system: bool = False
+    kind: str = ""
+    action: str = ""
+    channel: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    text: str = ""
+
+
+def audit_entry_list(
+    *, organization: Organization, filters: AuditFilters
+) -> QuerySet[AuditLogEntry]:
+    """The organization's audit entries matching `filters` (order them: newest first is
+    `-timestamp`, `-id`, the index `audit_org_time`), with their kind and actor."""
+    entries = scoped(AuditLogEntry, organization).select_related("content_type", "actor")
+    if filters.actor_id is not None:
+        entries = entries.filter(actor_id=filters.actor_id)
+    elif filters.system:
+        entries = entries.filter(actor=None)
+    if filters.kind:
+        app_label, _, model = filters.kind.partition(".")
+        entries = entries.filter(content_type__app_label=app_label, content_type__model=model)
+    if filters.action:
+        entries = entries.filter(action=AUDIT_ACTIONS[filters.action])
+    if filters.channel:
+        entries = entries.filter(channel=filters.channel)
+    if filters.since is not None:
+        entries = entries.filter(timestamp__gte=filters.since)
+    if filters.until is not None:
+        entries = entries.filter(timestamp__lt=filters.until)
+    if filters.text:
+        text = filters.text
+        entries = entries.filter(
+            Q(object_repr__icontains=text)
+            | Q(actor_label__icontains=text)
+            | Q(changes__icontains=text)  # the JSON's text: masked values read "(hidden)"
+        )
+    return entries

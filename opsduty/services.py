@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
+from auditlog.context import disable_auditlog
 from django.apps import apps as django_apps
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
@@ -22,6 +23,7 @@ from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, Application, set_token_value
 from oauthlib.common import generate_token
 
+from opsduty import audit
 from opsduty.crypto import secret_digest
 from opsduty.live import live_notice
 from opsduty.models import (
@@ -494,7 +496,10 @@ def invitation_create(
         raise ValidationError(
             {"email": f"{address} has an invitation waiting: resend it from the list below."}
         )
-    waiting.update(revoked_at=timezone.now())  # an expired one gives way to the new one
+    now = timezone.now()
+    for expired in waiting:  # an expired one gives way to the new one (the audit log says so)
+        audit.audit_record(instance=expired, action="update", changes={"revoked_at": (None, now)})
+    waiting.update(revoked_at=now)
     invitation = Invitation(organization=organization, email=address, role=role, invited_by=by)
     token = _invitation_link(invitation)
     invitation.save()
@@ -580,11 +585,12 @@ def invitation_accept(*, token: str, first_name: str, last_name: str, password: 
         if hasattr(error, "error_dict"):
             raise
         raise ValidationError({"password": error.messages}) from None
-    for team in invitation.teams.all():
-        team_add_member(team=team, user=user, by=None)
-    invitation.accepted_at = timezone.now()
-    invitation.accepted_by = user
-    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    with audit.acting_as(user):
+        for team in invitation.teams.all():
+            team_add_member(team=team, user=user, by=None)
+        invitation.accepted_at = timezone.now()
+        invitation.accepted_by = user
+        invitation.save(update_fields=["accepted_at", "accepted_by"])
     live_notice(organization_id=user.organization_id, access=True)
     return user
 
@@ -683,10 +689,11 @@ def email_change_confirm(*, token: str) -> User:
     user = User.objects.select_for_update().get(pk=change.user_id)
     if User.objects.for_org(user.organization).filter(email=change.new_email).exists():
         raise EmailChangeRefused(f"{change.new_email} is used by another person here now.")
-    user.email = change.new_email
-    user.save(update_fields=["email"])
-    change.confirmed_at = timezone.now()
-    change.save(update_fields=["confirmed_at"])
+    with audit.acting_as(user):  # whoever followed the link, it is the person's change
+        user.email = change.new_email
+        user.save(update_fields=["email"])
+        change.confirmed_at = timezone.now()
+        change.save(update_fields=["confirmed_at"])
     return user
 
 
@@ -934,18 +941,35 @@ def user_delete(*, user: User, by: User | None) -> User:
     sessions, tokens, and what the apps keep of them. The row stays, deactivated, so that
     incidents, timelines and analytics still name "a deleted user"."""
     _removal_check(user, by, "delete")
+    personal = audit.person_values(user)
     for remover in _person_removers:
         remover(user)
     TeamMembership.objects.filter(user=user).delete()
     Invitation.objects.filter(accepted_by=user).update(email=f"deleted-{user.pk}@deleted.invalid")
     _credentials_end(user)
+    was_active = user.is_active
     user.first_name = user.last_name = user.phone_number = ""
     user.email = f"deleted-{user.pk}@deleted.invalid"
     user.phone_verified_at = None
     user.is_active = False
     user.deleted_at = timezone.now()
     user.set_unusable_password()
-    user.save()
+    # Recorded by hand: the automatic entry would keep the old address and names.
+    with disable_auditlog():
+        user.save()
+    removed = {name: (audit.REMOVED, "") for name in ("email", "first_name", "last_name")}
+    audit.audit_record(
+        instance=user,
+        action="update",
+        changes={
+            **removed,
+            "is_active": (was_active, False),
+            "deleted_at": (None, user.deleted_at),
+        },
+    )
+    # Last, when every row of theirs that an entry names is gone: the entries keep what
+    # happened and say "a deleted user" (every address, name and phone they had is removed).
+    audit.person_audit_scrub(user, personal)
     live_notice(organization_id=user.organization_id, access=True, oncall=True)
     return user
 
@@ -1004,6 +1028,8 @@ def organization_close(
     locked.closed_at = timezone.now()
     locked.save(update_fields=["closed_at"])
     people = User.objects.for_org(locked)
+    # No entry per person: closing is recorded on the organization (closed_at), and the
+    # purge deletes every entry with the rest of its rows.
     AccessToken.objects.filter(user__in=people).delete()
     # A new session salt signs everyone out (one shared value: it only has to change).
     people.update(session_salt=secrets.token_hex(16), is_active=False)
@@ -1055,9 +1081,12 @@ def organization_purge(organization_id: int) -> bool:
     )
     if organization is None:
         return False
-    for model in _purge_order():
-        model._base_manager.filter(organization_id=organization_id).delete()
-    organization.delete()
+    # Nothing is recorded: the audit log is deleted with the rest (an entry per deleted row
+    # would be written into the organization being deleted).
+    with disable_auditlog():
+        for model in _purge_order():
+            model._base_manager.filter(organization_id=organization_id).delete()
+        organization.delete()
     return True
 
 

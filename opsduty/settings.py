@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "axes",
     "django_htmx",
     "csp",
+    "auditlog",
     "opsduty",
     "signals",
     "processing",
@@ -70,6 +71,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "opsduty.middleware.OrganizationMiddleware",
+    # Who changes the configuration, and from where (the audit log, opsduty/audit.py).
+    "opsduty.audit.AuditContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -259,6 +262,22 @@ ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http"
 OPSDUTY_SSO_GOOGLE_SERVER_URL = env_str(
     "OPSDUTY_SSO_GOOGLE_SERVER_URL", "https://accounts.google.com"
 ).rstrip("/")
+
+
+# --- Audit log (opsduty/audit.py, docs/accounts.md) -----------------------------------------
+
+# django-auditlog writes our entry model (with the organization and the channel); the
+# library's own table is never used, so its migrations are not run either.
+AUDITLOG_LOGENTRY_MODEL = "opsduty.AuditLogEntry"
+MIGRATION_MODULES = {"auditlog": None}
+# A masked field's changes read "(hidden)", nothing of the value.
+AUDITLOG_MASK_CALLABLE = "opsduty.audit.mask"
+# A changed reference reads as the row's name ("Backend"), not its id.
+AUDITLOG_USE_FK_STRING_REPRESENTATION = True
+AUDITLOG_STORE_JSON_CHANGES = False
+AUDITLOG_DISABLE_REMOTE_ADDR = False
+# No correlation header is read from clients.
+AUDITLOG_CID_HEADER = None
 
 # --- Abuse limits (opsduty/ratelimit.py, docs/security.md) ---------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.urls import include, path
 
 from opsduty.views import (
+    audit,
     auth,
     developer,
     devinbox,
@@ -84,6 +85,8 @@ urlpatterns = [
     path(
         "settings/organization/close/", organization.organization_close, name="organization_close"
     ),
+    path("settings/audit/", audit.audit_log, name="audit_log"),
+    path("settings/audit/export.csv", audit.audit_log_csv, name="audit_log_csv"),
     path("settings/developer/", developer.developer_settings, name="developer_settings"),
     path("dev/inbox/", devinbox.dev_inbox, name="dev_inbox"),
     path(

@@ -23,6 +23,8 @@ LIST_ROUTES: dict[str, str] = {
     "profile/tokens/": "my personal API tokens",
     "settings/tokens/": "every personal API token",
     "settings/developer/": "OAuth applications",
+    "settings/audit/": "the audit log, filtered, paged",
+    "settings/audit/export.csv": "the audit log, filtered, CSV (streamed)",
     "incidents/": "incidents, filtered, paged",
     "incidents/rows/": "the incident list's rows (live refresh)",
     "services/": "services with open-incident counts",

@@ -74,6 +74,8 @@ CASES: list[Case] = [
     _ui("profile/tokens/", "owner_token"),
     _ui("settings/tokens/", "token"),
     _ui("settings/developer/", "application"),
+    _ui("settings/audit/"),
+    _ui("settings/audit/export.csv", "team"),
     _ui("incidents/", "incident"),
     Case(
         "incidents/",
@@ -195,10 +197,12 @@ def _count(client: Client, url: str) -> Counted:
     policy_steps_forget()
     with CaptureQueriesContext(connection) as captured:
         response = client.get(url)
+        # A streamed answer (the audit log's CSV) reads its rows while it is sent.
+        body = b"".join(response.streaming_content) if response.streaming else response.content  # type: ignore[attr-defined]
     return Counted(
         response.status_code,
         [query["sql"] for query in captured.captured_queries],
-        response.content.decode(errors="replace"),
+        body.decode(errors="replace"),
     )
 
 

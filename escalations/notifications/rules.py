@@ -16,6 +16,7 @@ from escalations.notifications.models import (
     RuleUrgency,
 )
 from opsduty import rawsql
+from opsduty.audit import audit_record
 from opsduty.models import Organization, User
 
 # Sensible defaults (product spec §5.4): high urgency wakes you up, low urgency emails.
@@ -34,8 +35,10 @@ class RuleInput:
     channel: str
 
 
-def _create(user: User, urgency: str, rules: Sequence[tuple[int, str]]) -> None:
-    NotificationRule.objects.bulk_create(
+def _create(
+    user: User, urgency: str, rules: Sequence[tuple[int, str]], *, recorded: bool = True
+) -> None:
+    created = NotificationRule.objects.bulk_create(
         NotificationRule(
             organization_id=user.organization_id,
             user=user,
@@ -46,6 +49,15 @@ def _create(user: User, urgency: str, rules: Sequence[tuple[int, str]]) -> None:
         )
         for position, (delay, channel) in enumerate(rules)
     )
+    # bulk_create sends no model signals: the audit log is written here. The defaults are
+    # not (they are what the person had until now, written on first read: often while
+    # paging them, and the paging path writes no entry).
+    for rule in created if recorded else ():
+        changes = {"urgency": rule.urgency, "delay_minutes": rule.delay_minutes}
+        changes |= {"channel": rule.channel, "position": rule.position}
+        audit_record(
+            instance=rule, action="create", changes={k: (None, v) for k, v in changes.items()}
+        )
 
 
 @transaction.atomic
@@ -59,7 +71,7 @@ def notification_rules_ensure_defaults(*, user: User) -> None:
     if NotificationRule.objects.filter(user=user).exists():
         return
     for urgency, rules in DEFAULT_RULES.items():
-        _create(user, urgency, rules)
+        _create(user, urgency, rules, recorded=False)
 
 
 # Plain SQL (opsduty.rawsql): every notify step reads it.

@@ -17,6 +17,7 @@ from django.db import transaction
 
 from escalations.models import Channel, EscalationPolicy, EscalationStep, Schedule, StepKind
 from escalations.policies.selectors import policy_steps_forget
+from opsduty.audit import audit_record
 from opsduty.live import live_notice
 from opsduty.models import Team, User
 from opsduty.selectors import timezone_names
@@ -253,7 +254,10 @@ def _renumber(steps: list[EscalationStep]) -> None:
     changed = []
     for index, step in enumerate(steps):
         if step.position != index:
-            step.position = index
+            old, step.position = step.position, index
+            # bulk_update sends no model signals: the audit log is written here (its label
+            # names the step by its new place).
+            audit_record(instance=step, action="update", changes={"position": (old, index)})
             changed.append(step)
     if changed:
         EscalationStep.objects.bulk_update(changed, ["position"])

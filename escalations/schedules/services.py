@@ -32,6 +32,7 @@ from escalations.models import (
 )
 from escalations.policies.models import EscalationStep
 from escalations.schedules import shifts
+from opsduty.audit import audit_record
 from opsduty.live import live_notice
 from opsduty.models import Role, Team, TeamMembership, User
 from opsduty.selectors import timezone_names
@@ -377,7 +378,7 @@ def _revise(layer: ScheduleLayer, now: datetime, **changes: Any) -> ScheduleLaye
             setattr(layer, name, value)
         layer.save()
         return layer
-    ScheduleLayer.objects.filter(pk=layer.pk).update(effective_until=now)
+    _layer_end(layer, now)
     new = ScheduleLayer.objects.get(pk=layer.pk)
     new.pk = None
     new.effective_until = None
@@ -450,9 +451,15 @@ def layer_delete(*, layer: ScheduleLayer, by: User | None) -> None:
     layer = _current(layer)
     now = timezone.now()
     if _started(layer, now):
-        ScheduleLayer.objects.filter(pk=layer.pk).update(effective_until=now)
+        _layer_end(layer, now)
     else:
         layer.delete()
+
+
+def _layer_end(layer: ScheduleLayer, now: datetime) -> None:
+    """This version of the layer ends `now` (an UPDATE: the audit log is written here)."""
+    audit_record(instance=layer, action="update", changes={"effective_until": (None, now)})
+    ScheduleLayer.objects.filter(pk=layer.pk).update(effective_until=now)
 
 
 @transaction.atomic
@@ -548,6 +555,8 @@ def override_delete(*, override: ScheduleOverride, by: User | None) -> None:
     if override.start >= now:
         override.delete()
     else:
+        # An UPDATE sends no model signal: the audit log is written here.
+        audit_record(instance=override, action="update", changes={"end": (override.end, now)})
         ScheduleOverride.objects.filter(pk=override.pk).update(end=now)
 
 

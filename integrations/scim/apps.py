@@ -11,7 +11,9 @@ class ScimConfig(AppConfig):
 
     def ready(self) -> None:
         from integrations.scim import views
+        from integrations.scim.models import ScimToken
         from integrations.scim.services import person_data_remove
+        from opsduty.audit import audit_register
         from opsduty.services import person_remover_register
         from opsduty.views.organization import organization_section_register
 
@@ -19,3 +21,12 @@ class ScimConfig(AppConfig):
         organization_section_register(views.SECTION)
         # A deleted person's SCIM identity (their IdP user name) goes with their other data.
         person_remover_register(person_data_remove)
+        # The audit log: the token's creation, rotation and revocation (never its value); what
+        # the identity provider changes is recorded as "SCIM" (integrations/scim/auth.py).
+        audit_register(
+            ScimToken,
+            fields=["token_hash", "created_by"],
+            masked=["token_hash"],
+            label=lambda token: "SCIM token",
+            kind="SCIM token",
+        )

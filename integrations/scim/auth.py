@@ -14,6 +14,8 @@ from django.http import HttpRequest, HttpResponse
 from django_scim.constants import SCIM_CONTENT_TYPE, SchemaURI
 
 from integrations.scim.services import scim_token_authenticate
+from opsduty.audit import acting_update
+from opsduty.models import AuditChannel
 
 REALM = 'Bearer realm="OpsDuty SCIM"'
 
@@ -45,4 +47,6 @@ class ScimTokenAuth:
             return response
         request.scim_token = token  # type: ignore[attr-defined]
         request.scim_organization = token.organization  # type: ignore[attr-defined]
+        # The audit log names what the identity provider changes "SCIM", through SCIM.
+        acting_update(actor_label="SCIM", channel=AuditChannel.SCIM)
         return self.get_response(request, *args, **kwargs)

@@ -22,6 +22,18 @@ from integrations.scim.schemas import MAX_RESULTS
 from integrations.scim.selectors import scim_people, scim_teams
 
 
+def list_response(total: int, start: int, resources: list[dict[str, Any]]) -> HttpResponse:
+    """A SCIM ListResponse of one page of `resources` (RFC 7644 §3.4.2)."""
+    document = {
+        "schemas": [SchemaURI.LIST_RESPONSE],
+        "totalResults": total,
+        "itemsPerPage": len(resources),
+        "startIndex": start,
+        "Resources": resources,
+    }
+    return HttpResponse(json.dumps(document), content_type=SCIM_CONTENT_TYPE)
+
+
 class _Lookups:
     """Mixed in before django-scim2's FilterMixin and GetView."""
 
@@ -71,14 +83,7 @@ class _Lookups:
         page = list(queryset[start - 1 : start - 1 + count]) if count else []
         adapter = self.scim_adapter  # type: ignore[attr-defined]
         resources = [adapter(item, request=request).to_dict() for item in page]
-        document = {
-            "schemas": [SchemaURI.LIST_RESPONSE],
-            "totalResults": total,
-            "itemsPerPage": len(resources),
-            "startIndex": start,
-            "Resources": resources,
-        }
-        return HttpResponse(json.dumps(document), content_type=SCIM_CONTENT_TYPE)
+        return list_response(total, start, resources)
 
 
 class UsersView(_Lookups, views.UsersView):  # type: ignore[misc]
@@ -159,14 +164,7 @@ class RootSearchView(views.SearchView):  # type: ignore[misc]
             for item in queryset[skip : skip + count - len(resources)]:
                 resources.append(kind(item, request=request).to_dict())
             skip = 0
-        document = {
-            "schemas": [SchemaURI.LIST_RESPONSE],
-            "totalResults": total,
-            "itemsPerPage": len(resources),
-            "startIndex": start,
-            "Resources": resources,
-        }
-        return HttpResponse(json.dumps(document), content_type=SCIM_CONTENT_TYPE)
+        return list_response(total, start, resources)
 
 
 class _Discovery:

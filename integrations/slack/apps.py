@@ -26,3 +26,31 @@ class SlackConfig(AppConfig):
         log_subscribe(incident_touched)
         # A deleted person's link to their Slack user goes with their other data.
         person_remover_register(person_data_remove)
+        _audit_register()
+
+
+def _audit_register() -> None:
+    """The audit log (opsduty/audit.py): the workspace's settings and people's links; not
+    its channel directory, messages or receipts. The bot token is never recorded."""
+    from integrations.slack.models import SlackUserLink, SlackWorkspace
+    from opsduty.audit import audit_register, person_label
+
+    audit_register(
+        SlackWorkspace,
+        fields=[
+            "team_id",
+            "team_name",
+            "bot_token",
+            "installed_by",
+            "default_channel_id",
+            "default_channel_name",
+            "thread_replies",
+        ],
+        masked=["bot_token"],
+        label=lambda workspace: f"Slack workspace {workspace}",
+    )
+    audit_register(
+        SlackUserLink,
+        fields=["user", "workspace", "slack_user_id", "slack_name"],
+        label=lambda link: f"Slack link of {person_label(link.user)}",
+    )

@@ -11,8 +11,10 @@ class SsoConfig(AppConfig):
 
     def ready(self) -> None:
         from integrations.sso import views
+        from integrations.sso.models import SsoSettings
         from integrations.sso.selectors import sso_active
         from integrations.sso.services import password_sign_in_refusal, person_data_remove
+        from opsduty.audit import audit_register
         from opsduty.auth import password_sign_in_check_register
         from opsduty.navigation import organization_link_register, settings_page_register
         from opsduty.services import person_remover_register
@@ -27,3 +29,23 @@ class SsoConfig(AppConfig):
         password_sign_in_check_register(password_sign_in_refusal)
         # A deleted person's links to identities at the IdP go with their other data.
         person_remover_register(person_data_remove)
+        # The audit log: every change of the organization's SSO settings (the secret hidden).
+        audit_register(
+            SsoSettings,
+            fields=[
+                "method",
+                "email_domain",
+                "google_client_id",
+                "google_client_secret",
+                "saml_metadata_url",
+                "saml_entity_id",
+                "saml_sso_url",
+                "saml_x509cert",
+                "require_sso",
+                "jit_enabled",
+                "jit_role",
+            ],
+            masked=["google_client_secret"],
+            label=lambda row: "Single sign-on",
+            kind="SSO settings",
+        )

@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from integrations.sso import metadata
 from integrations.sso.models import Method, SsoSettings
+from opsduty.audit import acting_update
 from opsduty.live import live_notice
-from opsduty.models import Invitation, Organization, Role, User, normalize_email
+from opsduty.models import AuditChannel, Invitation, Organization, Role, User, normalize_email
 from opsduty.services import team_add_member, user_create
 
 REFUSED_NO_EMAIL = (
@@ -233,6 +234,9 @@ def sso_sign_in(*, sso: SsoSettings, identity: Identity) -> User:
     name = organization.name
     if organization.closed_at is not None:
         raise SsoRefused(REFUSED_CLOSED)
+    # The audit log: a person made or linked here was made through SSO, not by whoever acted.
+    method = "Google Workspace" if sso.method == Method.GOOGLE else "SAML"
+    acting_update(actor_label=f"SSO ({method})", channel=AuditChannel.SSO)
     if identity.linked_user_id is not None:
         linked = User.objects.filter(pk=identity.linked_user_id, organization=organization).first()
         if linked is not None:

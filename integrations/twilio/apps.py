@@ -18,3 +18,34 @@ class TwilioConfig(AppConfig):
         # The core names no integration: our pages join its navigation and profile here.
         settings_page_register(setup_views.SETTINGS_PAGE)
         profile_section_register(verification_views.PROFILE_SECTION)
+        _audit_register()
+
+
+def _audit_register() -> None:
+    """The audit log (opsduty/audit.py): the account's settings, numbers and incoming-call
+    destinations; not messages, calls or codes. The auth token is never recorded."""
+    from integrations.twilio.models import CallDestination, TwilioAccount, TwilioNumber
+    from opsduty.audit import audit_register
+
+    audit_register(
+        TwilioAccount,
+        fields=[
+            "account_sid",
+            "auth_token",
+            "webhook_key",
+            "friendly_name",
+            "sms_limit",
+            "call_limit",
+            "limit_window_minutes",
+        ],
+        masked=["auth_token", "webhook_key"],
+    )
+    audit_register(
+        TwilioNumber,
+        fields=["account", "sid", "phone_number", "friendly_name", "sms_enabled", "voice_enabled"],
+    )
+    audit_register(
+        CallDestination,
+        fields=["number", "digit", "service"],
+        label=lambda d: f"{d.number}, key {d.digit}: {d.service.name}",
+    )

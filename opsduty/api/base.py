@@ -28,7 +28,8 @@ from rest_framework.views import APIView
 
 from opsduty.api.errors import ErrorSchema, UnprocessableEntity, ValidationErrorSchema
 from opsduty.api.fields import query_text
-from opsduty.models import Organization, User
+from opsduty.audit import acting_update, token_label
+from opsduty.models import AuditChannel, Organization, User
 from opsduty.tenancy import get_for_org_or_404, scoped
 from opsduty.timebounds import RANGE_MESSAGE, datetime_in_range
 
@@ -71,6 +72,9 @@ class OrgScopedAPIView(APIView):
         if not isinstance(user, User):
             raise NotAuthenticated()  # unreachable with HasApiScope; never run unscoped
         self.organization = user.organization
+        # The audit log names the token's person and the token (the middleware knew only
+        # "a visitor").
+        acting_update(actor=user, actor_label=token_label(request.auth), channel=AuditChannel.API)
         request.organization = user.organization  # type: ignore[attr-defined]
         request._request.organization = user.organization  # type: ignore[attr-defined]
 

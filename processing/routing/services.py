@@ -15,6 +15,7 @@ from typing import Any
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
+from opsduty.audit import audit_record
 from opsduty.models import Service, Team, User
 from opsduty.routing_keys import routing_key_new
 from opsduty.services import can_manage_team
@@ -54,6 +55,8 @@ def _renumber(rows: list[Any]) -> None:
     changed = []
     for index, row in enumerate(rows):
         if row.position != index:
+            # bulk_update sends no model signals: the audit log is written here.
+            audit_record(instance=row, action="update", changes={"position": (row.position, index)})
             row.position = index
             changed.append(row)
     if changed:

@@ -35,6 +35,7 @@ from integrations.slack.models import (
     SlackWorkspace,
 )
 from integrations.slack.setup import selectors
+from opsduty.audit import audit_record
 from opsduty.models import Organization, Service, User
 
 __all__ = [
@@ -273,9 +274,12 @@ def service_channel_set(*, workspace: SlackWorkspace, service: Service, channel_
         value = f"#{_channel(workspace, channel_id, 'channel').name}"
         if len(value) > SERVICE_CHANNEL_MAX:
             value = channel_id
-    Service.objects.filter(pk=service.pk, organization_id=workspace.organization_id).update(
-        slack_channel=value
-    )
+    updated = Service.objects.filter(pk=service.pk, organization_id=workspace.organization_id)
+    if updated.update(slack_channel=value) and value != service.slack_channel:
+        # An UPDATE sends no model signal: the audit log is written here.
+        changes = {"slack_channel": (service.slack_channel, value)}
+        audit_record(instance=service, action="update", changes=changes)
+        service.slack_channel = value
     return value
 
 

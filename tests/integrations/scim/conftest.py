@@ -27,6 +27,7 @@ class ScimClient:
     """Django's test client speaking SCIM with a bearer token (JSON bodies, SCIM type)."""
 
     def __init__(self, token: str) -> None:
+        self.token = token
         self.client = Client(HTTP_AUTHORIZATION=f"Bearer {token}")
 
     def get(self, path: str, **params: Any) -> Any:

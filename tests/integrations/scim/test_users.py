@@ -6,6 +6,9 @@ their session and API token end."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 from django.test import Client
 
@@ -181,3 +184,40 @@ def test_bad_input_answers_scim_errors(scim: ScimClient, member: User) -> None:
     assert _is_scim_error(scim.get("/Nowhere"), 404)
     broken = scim.client.post("/scim/v2/Users", data="{", content_type="application/scim+json")
     assert broken.status_code == 400
+
+
+def test_a_person_deleted_on_the_members_page_is_gone_from_scim_and_can_be_provisioned_anew(
+    scim: ScimClient, owner_client: Client
+) -> None:
+    created = scim.post("/Users", ADA)
+    person_id = created.json()["id"]
+    page = owner_client.post(f"/members/{person_id}/delete/", {"confirm": "yes"}, follow=True)
+    assert page.status_code == 200
+    assert _is_scim_error(scim.get(f"/Users/{person_id}"), 404)
+    assert scim.get("/Users", filter='userName eq "ada@a.example"').json()["totalResults"] == 0
+    again = scim.post("/Users", ADA)  # the IdP's next sync: a new person, not the deleted one
+    assert again.status_code == 201, again.content
+    assert again.json()["id"] != person_id
+    assert User.objects.get(pk=int(again.json()["id"])).email == "ada@a.example"
+
+
+def _audit_rows(client: Client, text: str) -> list[dict[str, str]]:
+    response = client.get("/settings/audit/export.csv", {"text": text})
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+    return list(csv.DictReader(io.StringIO(body)))
+
+
+def test_the_audit_log_names_scim_for_what_the_identity_provider_changed(
+    scim: ScimClient, owner_client: Client
+) -> None:
+    person_id = scim.post("/Users", ADA).json()["id"]
+    scim.patch(f"/Users/{person_id}", [{"op": "replace", "value": {"active": False}}])
+    rows = _audit_rows(owner_client, "ada@a.example")
+    made = [r for r in rows if r["action"] == "created" and "ada@a.example" in r["object"]]
+    assert made and (made[0]["actor"], made[0]["channel"]) == ("SCIM", "scim")
+    changed = [r for r in rows if r["changes"] == "Is active: True → False"]
+    assert changed and (changed[0]["actor"], changed[0]["channel"]) == ("SCIM", "scim")
+    # The token is recorded, never its value.
+    token_rows = _audit_rows(owner_client, "SCIM token")
+    assert token_rows and all(scim.token not in str(row) for row in token_rows)

@@ -3,6 +3,8 @@ saml_idp.py): the signature check is python3-saml's with xmlsec, never mocked.""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from typing import Any
 
@@ -15,6 +17,7 @@ from integrations.sso.models import SsoSettings
 from opsduty.models import Organization, Role, Team, User
 from opsduty.services import invitation_create, user_deactivate
 from tests import factories
+from tests.conftest import session_client_for
 from tests.integrations.sso.conftest import saml_setup, saml_start, signed_in_email
 from tests.integrations.sso.saml_idp import SamlIdp, tampered
 
@@ -172,6 +175,13 @@ def test_jit_creates_the_person_with_the_default_role(
     assert not created.has_usable_password()
     members = client.get("/members/").content.decode()
     assert "Stakeholder" in members and "Nora" in members
+    # The audit log says SSO made them (and that the owner changed the SSO settings).
+    export = session_client_for(owner).get("/settings/audit/export.csv")
+    body = b"".join(export.streaming_content).decode()  # type: ignore[attr-defined]
+    rows = list(csv.DictReader(io.StringIO(body)))
+    made = [r for r in rows if r["action"] == "created" and "newcomer@a.example" in r["object"]]
+    assert made and (made[0]["actor"], made[0]["channel"]) == ("SSO (SAML)", "sso")
+    assert any(r["kind"] == "SSO settings" for r in rows)
 
 
 def test_a_deactivated_person_is_refused(
