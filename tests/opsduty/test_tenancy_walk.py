@@ -36,6 +36,8 @@ from processing.routing.services import (
 from signals.heartbeats import services as heartbeats
 from signals.heartbeats.models import Heartbeat
 from signals.models import IncidentReference, RawEventStatus
+from statuspages import services as statuspages
+from statuspages.models import StatusPage
 from tests import factories
 from tests.conftest import api_client_for
 from tests.heartbeat_factories import make_heartbeat, make_state
@@ -266,6 +268,32 @@ def _checkin_by_name(org: Organization, user: User) -> tuple[dict[str, object], 
     return {"service_id": service.pk, "name": "walk-job", "environment": "prod"}, [state]
 
 
+def _status_page(org: Organization, user: User) -> StatusPage:
+    """A page of a team `user` manages, with a group, a component and a notice on it."""
+    team = factories.make_team(organization=org)
+    factories.add_member(team, user)
+    page = statuspages.status_page_create(
+        organization=org, team=team, by=user, name="walk page", slug=f"walk-{team.pk}"
+    )
+    group = statuspages.component_group_create(page=page, by=user, name="walk group")
+    statuspages.component_create(group=group, by=user, name="walk component")
+    return page
+
+
+def _component_group(org: Organization, user: User) -> models.Model:
+    return _status_page(org, user).component_groups.get()
+
+
+def _component(org: Organization, user: User) -> models.Model:
+    group = _status_page(org, user).component_groups.get()
+    return group.components.get()
+
+
+def _notice(org: Organization, user: User) -> models.Model:
+    page = _status_page(org, user)
+    return statuspages.notice_declare(page=page, by=user, title="walk notice")
+
+
 # kwarg name -> makes an object of the given organization (owned by / visible to `user`).
 OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "team_id": _team,
@@ -293,6 +321,10 @@ OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "destination_id": _call_destination,
     "invitation_id": _invitation,
     "label_id": _label,
+    "status_page_id": _status_page,
+    "component_group_id": _component_group,
+    "component_id": _component,
+    "notice_id": _notice,
 }
 
 # Routes whose URL values only make sense together: route -> (URL values, objects made).
