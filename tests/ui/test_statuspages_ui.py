@@ -16,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from incidents.models import IncidentNote
-from opsduty.models import Organization, User
+from opsduty.models import AuditLogEntry, Organization, User
 from statuspages import services
 from statuspages.models import (
     AccessMode,
@@ -189,6 +189,9 @@ def test_rotating_the_secret_shows_it_once_and_stores_it_encrypted(
     assert secret.group(1) not in stored  # encrypted at rest
     edit = _text(member_client.get(f"/status-pages/{world.page.pk}/edit/"))
     assert secret.group(1) not in edit and "Rotate secret" in edit
+    logged = AuditLogEntry.objects.filter(object_pk=str(world.page.pk)).order_by("pk").last()
+    assert logged is not None and "access_secret" in str(logged.changes)
+    assert secret.group(1) not in str(logged.changes)  # recorded as hidden
 
 
 def test_a_public_page_has_no_secret_to_rotate(world: PageWorld, member_client: Client) -> None:
