@@ -116,4 +116,5 @@ urlpatterns = [
     path("", include("integrations.slack.setup.urls")),
     path("", include("integrations.slack.linking.urls")),
     path("", include("analytics.urls")),
+    path("", include("statuspages.urls")),
 ]

@@ -7,3 +7,48 @@ class StatusPagesConfig(AppConfig):
     name = "statuspages"
     verbose_name = "Status pages"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # --- The team's pages (branch sp-ui): begin -------------------------------------------
+        from incidents.views.detail import detail_section_register
+        from statuspages.views.incident import tell_customers_section
+
+        # The incident page (incidents) offers "Tell customers" (ours) to people who manage a
+        # status page, on every incident they can see (open or resolved).
+        detail_section_register(tell_customers_section, actors_only=False)
+        _audit_register()
+        # --- The team's pages (branch sp-ui): end ---------------------------------------------
+
+
+def _audit_register() -> None:
+    """The audit log (opsduty/audit.py) records the pages' configuration: pages (the visitor
+    token secret hidden), component groups and components; not notices, updates or periods."""
+    from opsduty.audit import audit_register
+    from statuspages.models import Component, ComponentGroup, StatusPage
+
+    audit_register(
+        StatusPage,
+        fields=[
+            "team",
+            "name",
+            "slug",
+            "domain",
+            "description",
+            "enabled",
+            "calculate_uptime",
+            "access_mode",
+            "access_secret",
+        ],
+        masked=["access_secret"],
+    )
+    audit_register(
+        ComponentGroup,
+        fields=["status_page", "name", "description", "order"],
+        label=lambda group: f"{group.status_page.name}: {group.name}",
+    )
+    audit_register(
+        Component,
+        fields=["group", "name", "description", "position", "manual_status"],
+        m2m=["services"],
+        label=lambda component: f"{component.status_page.name}: {component.name}",
+    )

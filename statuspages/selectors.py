@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from escalations.notifications.models import Notification
@@ -19,8 +19,10 @@ from opsduty.selectors import team_manageable_list
 from opsduty.services import can_manage_team
 from opsduty.tenancy import get_for_org_or_404, scoped
 from statuspages.models import (
+    CLOSED_STATUSES,
     DOWNTIME_STATUSES,
     PLANNED_STATUSES,
+    STATUS_SEVERITY,
     Component,
     ComponentGroup,
     ComponentPeriod,
@@ -315,3 +317,45 @@ def _timeline_section(notice: Notice) -> list[str]:
     if len(lines) == 2:
         lines.append("No updates were shown to customers.")
     return [*lines, ""]
+
+
+# The team's pages (statuspages/views/)
+
+
+def page_headlines(*, page_ids: Iterable[int]) -> dict[int, str]:
+    """The worst status the components of each page show (`operational` without any)."""
+    worst: dict[int, str] = {pk: ComponentStatus.OPERATIONAL for pk in page_ids}
+    shown = (
+        Component.objects.filter(status_page_id__in=list(worst))
+        .values_list("status_page_id", "shown_status")
+        .distinct()
+    )
+    for page_id, status in shown:
+        severity = STATUS_SEVERITY
+        if severity[ComponentStatus(status)] > severity[ComponentStatus(worst[page_id])]:
+            worst[page_id] = status
+    return worst
+
+
+def page_open_notice_counts(*, page_ids: Iterable[int]) -> dict[int, int]:
+    """How many open, published notices each page has."""
+    rows = (
+        Notice.objects.filter(status_page_id__in=list(page_ids), draft=False)
+        .exclude(status__in=CLOSED_STATUSES)
+        .values("status_page_id")
+        .annotate(n=Count("pk"))
+        .values_list("status_page_id", "n")
+    )
+    return dict(rows)
+
+
+def component_group_tree(*, page: StatusPage) -> QuerySet[ComponentGroup]:
+    """The page's groups in order, each with its components in order and their services."""
+    components = Component.objects.order_by("position", "pk").prefetch_related(
+        Prefetch("services", queryset=Service.objects.order_by("name", "pk"))
+    )
+    return (
+        ComponentGroup.objects.filter(status_page=page)
+        .prefetch_related(Prefetch("components", queryset=components))
+        .order_by("order", "pk")
+    )

@@ -13,6 +13,7 @@ each must show).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import TypeVar
@@ -154,6 +155,23 @@ def status_page_update(
     page_touched(page.pk)
     page.refresh_from_db(fields=["version"])
     return page
+
+
+@transaction.atomic
+def status_page_secret_rotate(*, page: StatusPage, by: User | None) -> str:
+    """A new HMAC key for the visitors' signed tokens of a `custom_backend` page, stored
+    encrypted; the caller shows it once (it is never readable again, nor logged)."""
+    require_manage(by, page)
+    page = _lock_page(page)
+    if page.access_mode != AccessMode.CUSTOM_BACKEND:
+        raise ValidationError(
+            {"access_mode": "Only a page signed in through your own login has a secret."}
+        )
+    secret = secrets.token_urlsafe(32)
+    page.access_secret = secret
+    page.save(update_fields=["access_secret"])
+    page_touched(page.pk)  # tokens signed with the old key stop working now
+    return secret
 
 
 def _page_fill(

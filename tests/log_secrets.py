@@ -4,7 +4,8 @@ registers every secret the tests create, and fails the run at its end if a log n
 
 What counts as a secret: API and OAuth tokens (the raw value, before its checksum is
 stored), OAuth client secrets, webhook keys, heartbeat check-in keys, calendar feed tokens,
-Twilio auth tokens, Slack bot tokens and signing secrets, SSO client secrets, people's phone
+Twilio auth tokens, Slack bot tokens and signing secrets, SSO client secrets, status pages'
+visitor token secrets, people's phone
 numbers, and the deployment's own (SECRET_KEY, the database password, the encryption keys). They are
 registered as the rows are saved (`pre_save` receivers: the values are still clear there)
 and by `secret_register` where a test makes one by hand.
@@ -116,6 +117,7 @@ def _connect_model_hooks() -> None:
     from integrations.twilio.models import PhoneVerification, TwilioAccount
     from opsduty.models import User
     from signals.models import Heartbeat, Webhook
+    from statuspages.models import StatusPage
 
     fields: dict[type[Any], Iterable[str]] = {
         Webhook: ["key"],
@@ -129,6 +131,7 @@ def _connect_model_hooks() -> None:
         RefreshToken: ["_raw_token", "token"],
         Application: ["client_secret"],
         SsoSettings: ["google_client_secret"],
+        StatusPage: ["access_secret"],
     }
 
     def make_receiver(names: Iterable[str]) -> Any:

@@ -58,6 +58,9 @@ LIST_ROUTES: dict[str, str] = {
     "analytics/teams/csv/": "analytics by team, CSV",
     "analytics/responders/": "analytics by responder",
     "analytics/responders/csv/": "analytics by responder, CSV",
+    "status-pages/": "status pages with headline status and open notices",
+    "status-pages/<int:status_page_id>/": "a page's groups, components and notices",
+    "status-pages/notices/<int:notice_id>/": "a notice's updates",
     "api/v1/users/": "#21 users",
     "api/v1/heartbeats/": "#1 heartbeats",
     "api/v1/services/": "#19 services",
@@ -154,6 +157,10 @@ NOT_LISTS: dict[str, str] = {
     "labels/<int:label_id>/promote/": "an action (POST)",
     "settings/sso/": "a form",
     "login/sso/": "an action (POST): on to the identity provider",
+    "status-pages/components/<int:component_id>/status/": "an action (POST)",
+    "status-pages/notices/<int:notice_id>/publish/": "an action (POST)",
+    "status-pages/notices/<int:notice_id>/postmortem/": "the postmortem editor (one text)",
+    "status-pages/tell-customers/<int:incident_id>/": "a form (and its POST)",
 }
 
 

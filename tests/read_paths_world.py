@@ -10,7 +10,9 @@ by a person), responders of the first incident, heartbeats with environments and
 (one more environment on the first heartbeat), receive channels, webhooks with raw events
 (and raw events of the first webhook), routing rules with routes (one more route on the first
 rule), a service without a policy (a diagnostics finding), API tokens, OAuth applications,
-Twilio numbers with destinations and Slack channels named by services. Everything goes
+Twilio numbers with destinations and Slack channels named by services, status pages with
+a group of components and a notice with updates (one more group, component, notice and update
+on the first page and its first notice). Everything goes
 through the services, as the product writes it.
 """
 
@@ -108,38 +110,9 @@ def _unit(world: World, tag: str) -> None:
     _routing_rule(world, tag, team, service)
     _access(world, tag, people)
     _integrations(world, tag, service)
-    _status_pages(world, tag, team, service)
+    _status_page(world, tag, team, service)
     unpaged = factories.make_service(team=team, name=f"Unpaged {tag}")
     world.newest["unpaged_service"] = unpaged.name
-
-
-def _status_pages(world: World, tag: str, team: Team, service: Service) -> None:
-    """A status page; on the first page a group with a component (standing for the service),
-    a synced notice on it with an update, and one more update on the first notice."""
-    page = statuspages.status_page_create(
-        organization=world.organization, team=team, by=None, name=f"Page {tag}", slug=f"p-{tag}"
-    )
-    world.newest["status_page"] = page.name
-    first = world.first.setdefault("status_page", page)
-    group = statuspages.component_group_create(page=first, by=None, name=f"Group {tag}")
-    component = statuspages.component_create(
-        group=group, by=None, name=f"Component {tag}", services=[service]
-    )
-    notice = statuspages.notice_declare(
-        page=first,
-        by=None,
-        title=f"Notice {tag}",
-        impact="major",
-        component_ids=[component.pk],
-        sync_component_status=True,
-    )
-    first_notice = world.first.setdefault("notice", notice)
-    statuspages.notice_update_post(notice=notice, by=None, body=f"Update {tag}")
-    statuspages.notice_update_post(notice=first_notice, by=None, body=f"First update {tag}")
-    world.newest["component_group"] = group.name
-    world.newest["component"] = component.name
-    world.newest["notice"] = notice.title
-    world.newest["first_notice_update"] = f"First update {tag}"
 
 
 def _people(world: World, tag: str) -> list[User]:
@@ -341,3 +314,35 @@ def _integrations(world: World, tag: str, service: Service) -> None:
     world.fake_slack.add_channel(SLACK_TEAM, f"C0{tag.upper().replace('-', '')}", f"reads-{tag}")
     workspace = SlackWorkspace.objects.get(organization=world.organization)
     assert directory_refresh(workspace=workspace, force=True) is None
+
+
+def _status_page(world: World, tag: str, team: Team, service: Service) -> None:
+    page = statuspages.status_page_create(
+        organization=world.organization, team=team, by=None, name=f"Page {tag}", slug=f"p-{tag}"
+    )
+    world.newest["status_page"] = page.name
+    first = world.first.setdefault("status_page", page)
+    for target in (page, first):
+        group = statuspages.component_group_create(page=target, by=None, name=f"Group {tag}")
+        for n in (1, 2):
+            statuspages.component_create(
+                group=group, by=None, name=f"Component {tag} {n}", services=[service]
+            )
+        notice = statuspages.notice_declare(
+            page=target,
+            by=None,
+            title=f"Notice {tag}",
+            derive_affected_components=True,
+            incident=None,
+            component_ids=list(group.components.values_list("pk", flat=True)),
+            sync_component_status=True,
+        )
+        statuspages.notice_update_post(notice=notice, by=None, body=f"Update {tag}")
+    world.newest["first_page_notice"] = f"Notice {tag}"
+    # The first page's newest rows (the API's lists of it).
+    world.newest["component_group"] = f"Group {tag}"
+    world.newest["component"] = f"Component {tag} 2"
+    world.newest["notice"] = f"Notice {tag}"
+    first_notice = world.first.setdefault("notice", notice)
+    statuspages.notice_update_post(notice=first_notice, by=None, body=f"More of {tag}")
+    world.newest["first_notice_update"] = f"More of {tag}"

@@ -130,6 +130,17 @@ CASES: list[Case] = [
         "first_heartbeat_environment",
         lambda w: f"/heartbeats/{_first('heartbeat')(w)}/",
     ),
+    _ui("status-pages/", "status_page"),
+    _ui(
+        "status-pages/<int:status_page_id>/",
+        "first_page_notice",
+        lambda w: f"/status-pages/{_first('status_page')(w)}/",
+    ),
+    _ui(
+        "status-pages/notices/<int:notice_id>/",
+        "first_notice_update",
+        lambda w: f"/status-pages/notices/{_first('notice')(w)}/",
+    ),
     _ui("settings/telephony/", "number"),
     _ui("settings/slack/", "service"),
     _ui("analytics/"),

@@ -128,11 +128,20 @@ def detail_section_register(section: DetailSection, *, actors_only: bool = True)
         _sections.append((section, actors_only))
 
 
+# A section may also name templates of its own for the page to include under the incident
+# (`section_templates`, gathered from every section): the page names no later app's template.
+SECTION_TEMPLATES = "section_templates"
+
+
 def _sections_context(request: AuthedRequest, incident: Incident, acting: bool) -> dict[str, Any]:
     context: dict[str, Any] = {}
+    templates: list[str] = []
     for section, actors_only in _sections:
         if acting or not actors_only:
-            context.update(section(request, incident))
+            added = section(request, incident)
+            templates += added.pop(SECTION_TEMPLATES, [])
+            context.update(added)
+    context[SECTION_TEMPLATES] = templates
     return context
 
 

@@ -299,6 +299,11 @@ def _notice(org: Organization, user: User) -> tuple[dict[str, object], list[mode
     return {"incident_id": notice.pk}, [notice]
 
 
+def _notice_row(org: Organization, user: User) -> models.Model:
+    """A status-page incident, for the team's pages (`notice_id`)."""
+    return _notice(org, user)[1][0]
+
+
 # kwarg name -> makes an object of the given organization (owned by / visible to `user`).
 OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "team_id": _team,
@@ -329,6 +334,7 @@ OBJECT_MAKERS: dict[str, Callable[[Organization, User], models.Model]] = {
     "status_page_id": _status_page,
     "component_group_id": _component_group,
     "component_id": _component,
+    "notice_id": _notice_row,
 }
 
 # Routes whose URL values only make sense together: route -> (URL values, objects made).
