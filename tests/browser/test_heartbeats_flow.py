@@ -36,6 +36,8 @@ def test_create_heartbeat_add_environment_copy_url_and_check_in(
     )
     factories.add_member(team, olivia)
     factories.make_service(team=team, name="Billing")
+    for label in ("backup", "db"):
+        factories.make_label(organization=acme, name=label)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
@@ -50,9 +52,11 @@ def test_create_heartbeat_add_environment_copy_url_and_check_in(
     page.get_by_role("button", name="New heartbeat").click()
     page.get_by_label("Service").select_option(label="Billing (Platform)")
     page.get_by_label("Name").fill("Nightly backup")
-    page.get_by_label("Labels").fill("backup, db")
+    page.get_by_role("checkbox", name="backup").check()
+    page.get_by_role("checkbox", name="db").check()
     page.get_by_role("button", name="Create heartbeat").click()
     expect(page.get_by_role("heading", name="Nightly backup", level=1)).to_be_visible()
+    expect(page.locator("#heartbeat-labels")).to_have_text("backupdb")
     expect(page.locator("#checkin")).to_contain_text("No environments yet")
 
     page.get_by_role("button", name="Edit environments").click()
