@@ -38,9 +38,9 @@ TOKEN_PARAMETER = "token"  # noqa: S105 - the name of a query parameter
 class Refusal(StrEnum):
     """Why a custom-backend visitor is refused (shown on the 403 page)."""
 
-    NO_SESSION = "Sign in through the status page owner's own site to read this page."
+    NO_SESSION = "Sign in through the site that publishes this status page to read it."
     MALFORMED = "The sign-in token is not well formed."
-    FORGED = "The sign-in token's signature does not match: it was not made with this page's key."
+    FORGED = "The signature of the sign-in token does not match the key of this page."
     EXPIRED = "The sign-in token has expired. Sign in again to get a fresh one."
     OTHER_PAGE = "The sign-in token was made for another status page."
     NOT_CONFIGURED = "This page has no access key yet: nobody can sign in to it."

@@ -28,5 +28,5 @@ page_patterns = [
 
 urlpatterns = page_patterns
 
-handler404 = "opsduty.errors.page_not_found"
-handler500 = "opsduty.errors.server_error"
+handler404 = "statuspages.public.views.domain_not_found"
+handler500 = "statuspages.public.views.domain_server_error"

@@ -356,3 +356,16 @@ __all__ = [
     "subscription_confirm",
     "subscription_unsubscribe",
 ]
+
+
+def domain_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404 on a custom domain: the product's error page names the product's own URLs,
+    which this domain's URLconf does not have."""
+    html = render_to_string("statuspages/public/error.html", {"title": "Page not found"})
+    return HttpResponse(html, status=404)
+
+
+def domain_server_error(request: HttpRequest) -> HttpResponse:
+    """500 on a custom domain (see `domain_not_found`)."""
+    html = render_to_string("statuspages/public/error.html", {"title": "Something went wrong"})
+    return HttpResponse(html, status=500)
