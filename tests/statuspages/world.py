@@ -7,6 +7,7 @@ import itertools
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from opsduty.models import Organization
@@ -58,8 +59,9 @@ def make_component(
 
 def show(component: Component, status: str, at: datetime | None = None) -> None:
     """The component shows `status` from `at` (now), and the page's cache key moves on."""
-    periods.components_show({component.pk: status}, at or timezone.now())
-    page_touched(component.status_page_id)
+    with transaction.atomic():  # as a service calls it: rows locked in its transaction
+        periods.components_show({component.pk: status}, at or timezone.now())
+        page_touched(component.status_page_id)
 
 
 def make_notice(
