@@ -1,8 +1,8 @@
 """The public status page under load (issue 22, item 9; docs/status-pages.md).
 
 One new bench organization gets a page of BENCH_COMPONENTS (50) components in 5 groups with
-BENCH_DAYS (90) days of history (an outage or maintenance every few days per component, as
-ComponentPeriod rows written by COPY-like bulk inserts, and 40 resolved notices with
+BENCH_DAYS (90) days of history (an outage, a slowdown or maintenance every 5-14 days per
+component, as ComponentPeriod rows written by bulk inserts, and 40 resolved notices with
 updates), and one open notice. Then the Procfile's `web:` (uvicorn, 2 workers) serves it on
 loopback to BENCH_CLIENTS (32) keep-alive connections for BENCH_SECONDS (10), after
 BENCH_WARM_UP_SECONDS (3) not counted: requests/s and latency percentiles of
@@ -101,12 +101,14 @@ def _setup() -> tuple[str, int]:
             at = start
             step = 0
             while True:
-                # operational for 2-6 days, then 20-140 minutes of something else
-                up = timedelta(days=2 + (n + step) % 5, hours=(n * 7 + step) % 24)
+                # operational for 5-14 days, then 20-140 minutes of something else
+                up = timedelta(days=5 + (n + step) % 10, hours=(n * 7 + step) % 24)
                 down = timedelta(minutes=20 + ((n + step) * 37) % 120)
                 if at + up + down >= now:
-                    periods.append(ComponentPeriod(organization=org, component=component,
-                                                   status="operational", started_at=at))  # fmt: skip
+                    last = ComponentPeriod(
+                        organization=org, component=component, status="operational", started_at=at
+                    )
+                    periods.append(last)
                     break
                 periods.append(ComponentPeriod(organization=org, component=component,
                                status="operational", started_at=at, ended_at=at + up))  # fmt: skip
