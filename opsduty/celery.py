@@ -167,6 +167,11 @@ app.conf.beat_schedule = {
     # The analytics' new rollup rows folded into one row a key (analytics/services.py).
     "analytics-compact": {"task": "analytics.compact", "schedule": 10.0},
     "slack-prune": {"task": "slack.prune", "schedule": 3600.0},
+    # Status page subscribers' mails whose delivery task was lost (statuspages/subscribers/).
+    "statuspages-subscriber-mail-sweep": {
+        "task": "statuspages.subscriber_mail_sweep",
+        "schedule": 10.0,
+    },
     # A closed organization whose purge task was lost is purged at the next sweep.
     "organizations-purge": {"task": "opsduty.tasks.organizations_purge", "schedule": 300.0},
     "sessions-clear-expired": {

@@ -62,6 +62,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a Host that is a status page's custom domain is let through to that page's own
+    # URLconf (only the configured domains; statuspages/public/middleware.py).
+    "statuspages.public.middleware.StatusPageDomainMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "opsduty.middleware.NulRefusalMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -303,6 +306,8 @@ OPSDUTY_RATE_LIMITS: dict[str, str] = {
     "public": env_str("OPSDUTY_RATE_PUBLIC", "60/minute"),
     # Twilio's callbacks per account key, Slack's per client IP (both signed)
     "provider_callback": env_str("OPSDUTY_RATE_PROVIDER_CALLBACK", "1200/minute"),
+    # a status page's subscribe form per client IP (each accepted post may send a mail)
+    "statuspage_subscribe": env_str("OPSDUTY_RATE_STATUSPAGE_SUBSCRIBE", "10/hour"),
 }
 
 # --- API -----------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Root URLconf: UI at /, API v1 at /api/v1/, OAuth2 at /oauth2/, health at /healthz and /readyz,
-webcal feeds at /calendar/<token>.ics, SCIM 2.0 at /scim/v2/."""
+webcal feeds at /calendar/<token>.ics, SCIM 2.0 at /scim/v2/, public status pages at
+/status/<slug>/ (and on their custom domains: statuspages/public/middleware.py)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ urlpatterns = [
     path("", include("integrations.scim.urls")),
     path("", include("integrations.sso.urls")),
     path("", include("escalations.schedules.urls_feeds")),
+    path("", include("statuspages.public.urls")),
     path("", include("opsduty.urls_ui")),
 ]
 

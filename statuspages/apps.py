@@ -9,15 +9,17 @@ class StatusPagesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # --- The team's pages (branch sp-ui): begin -------------------------------------------
         from incidents.views.detail import detail_section_register
+        from statuspages.events import announcement_register
+        from statuspages.subscribers.services import announcement_mail
         from statuspages.views.incident import tell_customers_section
 
         # The incident page (incidents) offers "Tell customers" (ours) to people who manage a
         # status page, on every incident they can see (open or resolved).
         detail_section_register(tell_customers_section, actors_only=False)
         _audit_register()
-        # --- The team's pages (branch sp-ui): end ---------------------------------------------
+        # Subscribers are mailed about what the page announces (statuspages/subscribers/).
+        announcement_register(announcement_mail)
 
 
 def _audit_register() -> None:

@@ -307,3 +307,70 @@ class Subscriber(TenantModel):
                 fields=["status_page", "email"], name="subscriber_email_per_page"
             )
         ]
+
+
+# --- Subscribers' outbox (statuspages/subscribers/, docs/status-pages.md "Subscribers") ------
+
+
+class SubscriberMailKind(models.TextChoices):
+    CONFIRM = "confirm", "Confirm the subscription"
+    ALREADY = "already", "Already subscribed"
+    NOTICE_PUBLISHED = "notice_published", "A notice was published"
+    UPDATE_VISIBLE = "update_visible", "An update was posted"
+    MAINTENANCE_STARTED = "maintenance_started", "Maintenance started"
+    POSTMORTEM_PUBLISHED = "postmortem_published", "A postmortem was published"
+
+
+class SubscriberMailStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class SubscriberMail(TenantModel):
+    """An outbox row: one mail to one subscriber, written in the transaction that decided it
+    (an announcement, a subscription), delivered after the commit by a retried task."""
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="mails")
+    kind = models.CharField(max_length=24, choices=SubscriberMailKind.choices)
+    notice = models.ForeignKey(
+        Notice, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    update = models.ForeignKey(
+        NoticeUpdate, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    status = models.CharField(
+        max_length=12, choices=SubscriberMailStatus.choices, default=SubscriberMailStatus.PENDING
+    )
+    due_at = models.DateTimeField()
+    attempts = models.PositiveSmallIntegerField(default=0)
+    # Held by a sender between its claim and the record of the answer; still set after that
+    # time: the sender stopped mid-send (the next attempt may send it a second time).
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["due_at"],
+                condition=Q(status="pending"),
+                name="subscriber_mail_pending_due",
+            )
+        ]
+        ordering = ["id"]
+
+
+class SubscriberMailAttempt(TenantModel):
+    """The log of deliveries: one row per attempt with its outcome."""
+
+    mail = models.ForeignKey(SubscriberMail, on_delete=models.CASCADE, related_name="attempt_log")
+    at = models.DateTimeField(default=timezone.now)
+    outcome = models.CharField(max_length=12)  # sent, retry, failed, cancelled
+    detail = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["id"]

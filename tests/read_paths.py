@@ -100,6 +100,9 @@ SKIPPED_PREFIXES = (
     "dev/",
     "api/v1/^",
     "accounts/",  # SSO protocol endpoints (integrations/sso): SAML ACS, SLS, metadata; OIDC
+    # Public status pages (statuspages/public/): served from a cache keyed by the page's
+    # version, bounded per page (history is paged 10 a page); bench/statuspage.py measures them.
+    "status/",
 )
 
 # Forms and actions: the last segment says it (a POST, or a form for one object).

@@ -113,10 +113,19 @@ def test_build_a_page_tell_customers_update_and_publish_a_postmortem(
     expect(page.locator("#notices")).to_contain_text("Checkout API returns 500s")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Status pages").click()
     expect(page.locator("tbody tr").first).to_contain_text("Partial outage")
-    # TODO(integrator, after merging sp-public): assert the same on the public page
-    # /status/acme/: the Checkout component shows "Partial outage", the notice with its
-    # "Monitoring" update, and the published postmortem on the notice's public page.
+    # And on the public page customers read (signed out, it is a public page).
     notice = Notice.objects.get()
+    page.context.clear_cookies()
+    page.goto(f"{live_server.url}/status/acme/")
+    main = page.locator("main")
+    expect(main).to_contain_text("Partial outage")
+    expect(main).to_contain_text("Checkout API returns 500s")
+    expect(main).to_contain_text("A fix is deployed.")
+    expect(main).to_contain_text("Monitoring")
+    page.goto(f"{live_server.url}/status/acme/incidents/{notice.pk}/")
+    expect(
+        page.get_by_role("heading", name="Postmortem: Checkout API returns 500s")
+    ).to_be_visible()
     assert notice.incident_id == incident.pk and notice.postmortem.published
     notes = list(IncidentNote.objects.filter(incident=incident).values_list("text", flat=True))
     assert any("Customers were told" in n for n in notes)

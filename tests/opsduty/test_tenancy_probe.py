@@ -64,6 +64,10 @@ UNPROBED = {
     "dev/phone/": "the development phone's fake Twilio calls, off outside make run "
     "(tests/integrations/twilio/test_devphone.py)",
     "api/v1/^.*$": "the API's JSON 404 for unknown paths",
+    "status/": "public status pages, by slug for anyone the page's access mode lets in; another "
+    "page's or organization's notice answers 404 (tests/statuspages/test_public_page.py, "
+    "test_public_access.py); subscriber links carry their token as the credential "
+    "(tests/statuspages/test_subscribers.py)",
     "scim/v2/": "SCIM 2.0: neither sessions nor API tokens, only the organization's SCIM bearer "
     "token (401 otherwise); one organization's token against the other's Users and Groups "
     "with every method: tests/integrations/scim/test_tenancy.py",
