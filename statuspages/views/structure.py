@@ -3,6 +3,8 @@ Every change goes through statuspages/services.py; the orders stay 0..n-1 there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -98,6 +100,20 @@ def component_group_delete(request: AuthedRequest, component_group_id: int) -> H
     )
 
 
+def _moved(
+    request: AuthedRequest, page: StatusPage, what: str, move: Callable[[str], object]
+) -> HttpResponseBase:
+    """A group's or a component's move (top, up, down, bottom), reported on the page."""
+    form = MoveForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Move it to the top, up, down or to the bottom.")
+        return render_detail(request, page, status=422)
+    movement = form.cleaned_data["movement"]
+    move(movement)
+    messages.success(request, f"{what} moved {MOVED[movement]}.")
+    return _back(page)
+
+
 @require_POST
 @login_required
 def component_group_move(request: AuthedRequest, component_group_id: int) -> HttpResponseBase:
@@ -105,14 +121,14 @@ def component_group_move(request: AuthedRequest, component_group_id: int) -> Htt
     group = selectors.component_group_get(user=request.user, group_id=component_group_id)
     page = group.status_page
     require_manage(request, page)
-    form = MoveForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Move it to the top, up, down or to the bottom.")
-        return render_detail(request, page, status=422)
-    movement = form.cleaned_data["movement"]
-    services.component_group_move(group=group, by=request.user, movement=movement)
-    messages.success(request, f"Group “{group.name}” moved {MOVED[movement]}.")
-    return _back(page)
+    return _moved(
+        request,
+        page,
+        f"Group “{group.name}”",
+        lambda movement: services.component_group_move(
+            group=group, by=request.user, movement=movement
+        ),
+    )
 
 
 # Components
@@ -208,11 +224,11 @@ def component_move(request: AuthedRequest, component_id: int) -> HttpResponseBas
     component = selectors.component_get(user=request.user, component_id=component_id)
     page = component.status_page
     require_manage(request, page)
-    form = MoveForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Move it to the top, up, down or to the bottom.")
-        return render_detail(request, page, status=422)
-    movement = form.cleaned_data["movement"]
-    services.component_move(component=component, by=request.user, movement=movement)
-    messages.success(request, f"Component “{component.name}” moved {MOVED[movement]}.")
-    return _back(page)
+    return _moved(
+        request,
+        page,
+        f"Component “{component.name}”",
+        lambda movement: services.component_move(
+            component=component, by=request.user, movement=movement
+        ),
+    )
