@@ -15,7 +15,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _someone_waits_for_a_lock() -> bool:
+    """Whether another session waits for a lock now. Asked inside a transaction, PostgreSQL
+    answers pg_stat_activity from a snapshot taken at the first read (stats_fetch_consistency
+    = cache): cleared first, each poll sees the present, not the first poll's moment (on a
+    busy machine B polled before A waited, then saw "nobody waits" for 30 s)."""
     with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
             " AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
