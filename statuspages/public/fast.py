@@ -11,7 +11,8 @@ sent with the headers the Django answer has (`_security_headers`, kept equal to 
 tests/statuspages/test_public_fast.py).
 
 Everything else goes on to Django unchanged (`handle` answers False): a miss (the first
-request after a change renders there, and stores the body this path serves next), any
+request after a change renders there, and stores the body this path serves next; the
+requests that miss while it renders wait here for its body, `_rendered`), any
 other access mode, a disabled or unknown page, a query string, a Cookie header, a custom
 domain or any host Django would refuse, HEAD and other methods, an HTTPS redirect,
 PostgreSQL or Redis unavailable. The version is read on every request, so a change shows
@@ -20,8 +21,10 @@ on the next one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 from functools import cache
 from typing import Any
 
@@ -35,6 +38,7 @@ from django.http.request import split_domain_port, validate_host
 
 from signals.receiver.ingest_async import Receive, Scope, Send, _db, _redis_client
 from statuspages.models import AccessMode
+from statuspages.public.cache import RENDER_WAIT_SECONDS
 from statuspages.public.middleware import _allowed_hosts
 
 logger = logging.getLogger(__name__)
@@ -42,6 +46,8 @@ logger = logging.getLogger(__name__)
 PREFIX = "/status/"
 # `/status/<slug:slug>/` exactly (Django's slug converter), nothing below it.
 _PATH = re.compile(r"/status/([-a-zA-Z0-9_]+)/")
+
+RENDER_POLL_SECONDS = 0.005
 
 PAGE_SQL = "SELECT id, version, access_mode, enabled FROM statuspages_statuspage WHERE slug = %s"
 
@@ -109,9 +115,22 @@ def _security_headers(secure: bool) -> tuple[tuple[bytes, bytes], ...]:
 
 
 def _key(page_id: int, version: int) -> str:
-    # cache.py `cache_key` for the front page at its /status/<slug>/ address, as Django's
-    # cache stores it (its KEY_PREFIX and key version).
-    return django_cache.make_key(f"statuspages:public:{page_id}:{version}:path:front")
+    # cache.py `cache_key` for the front page at its /status/<slug>/ address (unprefixed).
+    return f"statuspages:public:{page_id}:{version}:path:front"
+
+
+async def _rendered(client: Any, key: str) -> Any:
+    """After a change, while another request renders this version (cache.py's lock is held),
+    its body as soon as it is stored, waited for here rather than in one of a2wsgi's
+    threads; None when nobody renders it (Django renders) or the render outlasts the lock."""
+    lock = django_cache.make_key(f"{key}:rendering")
+    deadline = time.monotonic() + RENDER_WAIT_SECONDS
+    while await client.exists(lock) and time.monotonic() < deadline:
+        await asyncio.sleep(RENDER_POLL_SECONDS)
+        raw = await client.get(django_cache.make_key(key))
+        if raw is not None:
+            return raw
+    return None
 
 
 async def handle(scope: Scope, receive: Receive, send: Send) -> bool:
@@ -142,8 +161,12 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> bool:
     page_id, version, access_mode, enabled = row
     if not enabled or access_mode != AccessMode.PUBLIC:
         return False
+    key = _key(page_id, version)
     try:
-        raw = await _redis_client().get(_key(page_id, version))
+        client = _redis_client()
+        raw = await client.get(django_cache.make_key(key))
+        if raw is None:
+            raw = await _rendered(client, key)
     except redis.RedisError:
         return False
     if not isinstance(raw, bytes):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
+from django.core.cache import cache as django_cache
 
 from opsduty.asgi import application, django_application
 from opsduty.models import Organization
@@ -18,6 +19,7 @@ from signals.receiver import ingest_async
 from statuspages.events import page_touched
 from statuspages.models import AccessMode, Component, ComponentStatus, StatusPage
 from statuspages.public import fast
+from statuspages.public.cache import cache_key
 from tests.statuspages.world import make_component, make_group, make_page, show
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -210,3 +212,35 @@ def test_pages_below_the_front_go_to_django(page: StatusPage) -> None:
     for path in ("/status/acme/history/", "/status/acme/summary.json", "/status/acme"):
         _get(path)
         assert not _get(path).fast
+
+
+def test_a_miss_while_another_request_renders_waits_for_its_body_on_the_event_loop(
+    page: StatusPage,
+) -> None:
+    page.refresh_from_db()
+    key = cache_key(page, "path", "front")
+    django_cache.add(f"{key}:rendering", 1, 3)  # another request renders this version
+
+    async def call() -> tuple[bool, bytes]:
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        async def store_later() -> None:
+            await asyncio.sleep(0.1)
+            await asyncio.to_thread(django_cache.set, key, (b"<p>rendered</p>", "text/html"), 60)
+
+        scope = _scope("/status/acme/", "GET", "127.0.0.1", b"", "http")
+        was_fast, _ = await asyncio.gather(fast.handle(scope, receive, send), store_later())
+        return was_fast, b"".join(m.get("body", b"") for m in sent[1:])
+
+    assert _in_own_loop(call()) == (True, b"<p>rendered</p>")
+
+
+def test_a_miss_with_nobody_rendering_goes_to_django(page: StatusPage) -> None:
+    answer = _get("/status/acme/")
+    assert (answer.status, answer.fast) == (200, False)
