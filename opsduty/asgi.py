@@ -1,7 +1,8 @@
 """ASGI entry point (uvicorn opsduty.asgi:application), what `make run` serves.
 
 Webhook POSTs (the hottest path) go to `signals.receiver.ingest_async.app` on the event loop, and so
-do heartbeat check-ins (`signals.heartbeats.checkin_async`, which hands the rare cases on) and
+do heartbeat check-ins (`signals.heartbeats.checkin_async`, which hands the rare cases on), the
+cached public status page (`statuspages.public.fast`, which hands everything else on) and
 the live-update stream (`incidents.live.stream`: server-sent events, one coroutine per open tab);
 everything else is Django as a WSGI application in a thread pool (a2wsgi), so views,
 middleware and database connections behave exactly as under a threaded WSGI server. Request
@@ -29,6 +30,7 @@ from signals.receiver import (  # noqa: E402
     ingest,
     ingest_async,
 )
+from statuspages.public import fast as status_page_fast  # noqa: E402
 
 # The first event queues its drain without importing the tasks modules first.
 tasks_import()
@@ -47,6 +49,11 @@ async def _application(scope: dict[str, Any], receive: Any, send: Any) -> None:
             return
         # Heartbeat check-ins: the common case on the event loop, the rest through Django.
         if path.startswith(heartbeat_checkin_async.PREFIX) and await heartbeat_checkin_async.handle(
+            scope, receive, send
+        ):
+            return
+        # The cached public status page: the common case on the event loop, the rest Django.
+        if path.startswith(status_page_fast.PREFIX) and await status_page_fast.handle(
             scope, receive, send
         ):
             return

@@ -76,7 +76,10 @@ def uptimes(
             entry.downtime_seconds += _overlap(started_at, end, window_start, now)
         if status == ComponentStatus.OPERATIONAL:
             continue
-        for bar in entry.days:
+        # Only the bars of the days the period overlaps (not all of them for each period).
+        first = max(0, (started_at.astimezone(UTC).date() - first_day).days)
+        last = min(days - 1, (end.astimezone(UTC).date() - first_day).days)
+        for bar in entry.days[first : last + 1]:
             low = datetime.combine(bar.day, time.min, tzinfo=UTC)
             seconds = _overlap(started_at, end, low, low + timedelta(days=1))
             if not seconds:
