@@ -185,6 +185,12 @@ def label_list(*, organization: Organization) -> QuerySet[Label]:
     return scoped(Label, organization).select_related("team").order_by("group", "name", "pk")
 
 
+def label_group_names(*, organization: Organization) -> list[str]:
+    """The organization's label groups, for the pickers' suggestions."""
+    groups = scoped(Label, organization).exclude(group="").values_list("group", flat=True)
+    return sorted(set(groups), key=str.casefold)
+
+
 def labels_usable(*, organization: Organization, team_id: int | None) -> QuerySet[Label]:
     """The labels a resource of `team_id` may carry: organization labels and that team's."""
     labels = scoped(Label, organization).order_by("group", "name", "pk")

@@ -86,8 +86,8 @@ def _service_ids() -> QuerySet[Service]:
 
 
 def component_get(*, user: User, component_id: int) -> Component:
-    """One component of the user's organization (with its page), or 404."""
-    components = Component.objects.select_related("status_page", "status_page__team")
+    """One component of the user's organization (with its group and page), or 404."""
+    components = Component.objects.select_related("group", "status_page", "status_page__team")
     return get_for_org_or_404(components, user.organization, pk=component_id)
 
 

@@ -33,6 +33,7 @@ class _Filter:
 
     @classmethod
     def queryset(cls, request: Any) -> QuerySet[Any]:
+        """Each subclass answers it (users or groups): the base class has none."""
         raise NotImplementedError
 
     @classmethod

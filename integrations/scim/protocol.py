@@ -42,6 +42,7 @@ class _Lookups:
     id_prefix = ""
 
     def scoped(self, request: Any) -> QuerySet[Any]:
+        """Each subclass answers it (users or groups): the base class has none."""
         raise NotImplementedError
 
     def get_object(self) -> Any:
@@ -172,6 +173,7 @@ class _Discovery:
     error for an unknown id (django-scim2 answers an empty 404)."""
 
     def documents(self, request: Any) -> dict[str, dict[str, Any]]:
+        """Each subclass answers it (users or groups): the base class has none."""
         raise NotImplementedError
 
     def get(self, request: Any, uuid: str | None = None, *args: Any, **kwargs: Any) -> HttpResponse:

@@ -46,7 +46,7 @@ def _list_page(request: AuthedRequest, form: LabelForm | None, status: int = 200
         groups.setdefault(label.group, []).append(label)
     context = {
         "groups": sorted(groups.items(), key=lambda item: (item[0] == "", item[0].casefold())),
-        "group_names": sorted({label.group for label in labels if label.group}),
+        "group_names": sorted({label.group for label in labels if label.group}, key=str.casefold),
         "form": form,
         "active": "labels",
     }
@@ -118,15 +118,7 @@ def label_edit(request: AuthedRequest, label_id: int) -> HttpResponseBase:
     context = {
         "form": form,
         "label": label,
-        "group_names": sorted(
-            {
-                g
-                for g in selectors.label_list(organization=request.organization).values_list(
-                    "group", flat=True
-                )
-                if g
-            }
-        ),
+        "group_names": selectors.label_group_names(organization=request.organization),
         "active": "labels",
     }
     return render(request, "opsduty/label_form.html", context, status=422 if form.is_bound else 200)

@@ -23,7 +23,7 @@ from opsduty.views.common import (
 )
 from statuspages import selectors, services
 from statuspages.forms import ComponentForm, ComponentGroupForm, MoveForm
-from statuspages.models import Component, ComponentGroup, StatusPage
+from statuspages.models import Component, StatusPage
 from statuspages.views.common import ACTIVE, render_form, require_manage
 from statuspages.views.pages import render_detail
 
@@ -191,8 +191,7 @@ def component_edit(request: AuthedRequest, component_id: int) -> HttpResponseBas
         else:
             messages.success(request, f"Component “{data['name']}” saved.")
             return _back(page)
-    group = ComponentGroup.objects.get(pk=component.group_id)
-    context = {"page": page, "group": group, "component": component}
+    context = {"page": page, "group": component.group, "component": component}
     return render_form(request, "statuspages/component_form.html", form, **context)
 
 
