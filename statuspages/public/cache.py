@@ -8,6 +8,14 @@ decided before the cache is read (access.py), and nothing about the visitor is r
 (no CSRF token, no name: the subscribe form needs none, see views.py). The variant is the
 address the page is served at (its /status/<slug>/ path or its custom domain), which only
 changes the links.
+
+After a change one request renders the new version (it holds a render lock in the cache).
+The requests that miss while it renders are answered at once with the last body stored for
+the same page, variant and what (the `latest` entry, an older version), not kept waiting
+for the render: stale while revalidating, for at most the render's time (the lock's life,
+RENDER_WAIT_SECONDS, bounds it). A request that finds nobody rendering renders itself, so a
+visitor who reloads after a change always gets the new version once the render is done, and
+a sequence of requests never sees an older version after a newer one was stored.
 """
 
 from __future__ import annotations
@@ -24,6 +32,8 @@ from statuspages.models import StatusPage
 # Uptime figures and "today" move with time, not only with changes: a bound on their age.
 TTL_SECONDS = 60
 RENDER_WAIT_SECONDS = 3
+# The last stored body of each page, variant and what, served while its next version renders.
+LATEST_TTL_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -36,6 +46,14 @@ def cache_key(page: StatusPage, variant: str, what: str) -> str:
     return f"statuspages:public:{page.pk}:{page.version}:{variant}:{what}"
 
 
+def latest_key(page_id: int, variant: str, what: str) -> str:
+    return f"statuspages:public:{page_id}:latest:{variant}:{what}"
+
+
+def render_lock_key(key: str) -> str:
+    return f"{key}:rendering"
+
+
 def _get(key: str) -> Body | None:
     try:
         found = cache.get(key)
@@ -43,6 +61,16 @@ def _get(key: str) -> Body | None:
         return None
     if isinstance(found, tuple) and len(found) == 2:
         return Body(content=found[0], content_type=found[1])
+    return None
+
+
+def _latest(page: StatusPage, variant: str, what: str) -> Body | None:
+    try:
+        found = cache.get(latest_key(page.pk, variant, what))
+    except Exception:  # noqa: BLE001 - Redis down: no stale body
+        return None
+    if isinstance(found, tuple) and len(found) == 3:
+        return Body(content=found[1], content_type=found[2])
     return None
 
 
@@ -60,22 +88,39 @@ def _wait_for(key: str) -> Body | None:
 def cached_body(page: StatusPage, variant: str, what: str, render: Callable[[], Body]) -> Body:
     """The stored body, or `render()` stored for TTL_SECONDS. A Redis error renders.
 
-    After a change every visitor misses at once: one request renders (it holds a lock in
-    the cache) and the others wait for its body, up to RENDER_WAIT_SECONDS, instead of all
-    rendering the same page at the same time (which took a loaded server seconds)."""
+    A miss while another request renders this version is answered with the last stored
+    body (see the module's text); when there is none yet it waits for the render's body, up
+    to RENDER_WAIT_SECONDS, instead of rendering the same page at the same time."""
     key = cache_key(page, variant, what)
     found = _get(key)
     if found is not None:
         return found
+    lock = render_lock_key(key)
     try:
-        leader = cache.add(f"{key}:rendering", 1, RENDER_WAIT_SECONDS)
+        leader = cache.add(lock, 1, RENDER_WAIT_SECONDS)
     except Exception:  # noqa: BLE001 - Redis down: render
         leader = True
     if not leader:
-        found = _wait_for(key)
+        found = _latest(page, variant, what) or _wait_for(key)
         if found is not None:
             return found
-    body = render()
+    try:
+        body = render()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            cache.delete(lock)  # the others render instead of serving stale until it expires
+        raise
     with contextlib.suppress(Exception):  # best effort: Redis down serves uncached
         cache.set(key, (body.content, body.content_type), TTL_SECONDS)
+        _store_latest(page, variant, what, body)
     return body
+
+
+def _store_latest(page: StatusPage, variant: str, what: str, body: Body) -> None:
+    """Kept unless a newer version is already there (a slow render of an older version
+    finishing last must not bring it back)."""
+    latest = latest_key(page.pk, variant, what)
+    stored = cache.get(latest)
+    if isinstance(stored, tuple) and len(stored) == 3 and stored[0] > page.version:
+        return
+    cache.set(latest, (page.version, body.content, body.content_type), LATEST_TTL_SECONDS)

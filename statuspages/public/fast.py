@@ -12,7 +12,8 @@ tests/statuspages/test_public_fast.py).
 
 Everything else goes on to Django unchanged (`handle` answers False): a miss (the first
 request after a change renders there, and stores the body this path serves next; the
-requests that miss while it renders wait here for its body, `_rendered`), any
+requests that miss while it renders are answered here with the last stored body, or wait
+here for the new one when there is none, `_while_rendering`), any
 other access mode, a disabled or unknown page, a query string, a Cookie header, a custom
 domain or any host Django would refuse, HEAD and other methods, an HTTPS redirect,
 PostgreSQL or Redis unavailable. The version is read on every request, so a change shows
@@ -38,7 +39,7 @@ from django.http.request import split_domain_port, validate_host
 
 from signals.receiver.ingest_async import Receive, Scope, Send, _db, _redis_client
 from statuspages.models import AccessMode
-from statuspages.public.cache import RENDER_WAIT_SECONDS
+from statuspages.public.cache import RENDER_WAIT_SECONDS, latest_key, render_lock_key
 from statuspages.public.middleware import _allowed_hosts
 
 logger = logging.getLogger(__name__)
@@ -119,17 +120,34 @@ def _key(page_id: int, version: int) -> str:
     return f"statuspages:public:{page_id}:{version}:path:front"
 
 
-async def _rendered(client: Any, key: str) -> Any:
-    """After a change, while another request renders this version (cache.py's lock is held),
-    its body as soon as it is stored, waited for here rather than in one of a2wsgi's
-    threads; None when nobody renders it (Django renders) or the render outlasts the lock."""
-    lock = django_cache.make_key(f"{key}:rendering")
+def _loads(raw: Any) -> tuple[Any, ...] | None:
+    if not isinstance(raw, bytes):
+        return None
+    try:
+        found: Any = _serializer.loads(raw)
+    except Exception:  # noqa: BLE001 - anything unexpected in the cache: Django renders
+        return None
+    return found if isinstance(found, tuple) else None
+
+
+async def _while_rendering(client: Any, page_id: int, key: str) -> tuple[Any, ...] | None:
+    """After a change, while another request renders this version (cache.py's render lock
+    is held): the last stored body of the front page (cache.py `latest_key`: stale while
+    revalidating), else the new body as soon as it is stored, waited for here rather than in
+    one of a2wsgi's threads; None when nobody renders it (Django renders) or the render
+    outlasts the lock."""
+    lock = django_cache.make_key(render_lock_key(key))
+    if not await client.exists(lock):
+        return None
+    latest = _loads(await client.get(django_cache.make_key(latest_key(page_id, "path", "front"))))
+    if latest is not None and len(latest) == 3:
+        return latest[1:]
     deadline = time.monotonic() + RENDER_WAIT_SECONDS
     while await client.exists(lock) and time.monotonic() < deadline:
         await asyncio.sleep(RENDER_POLL_SECONDS)
         raw = await client.get(django_cache.make_key(key))
         if raw is not None:
-            return raw
+            return _loads(raw)
     return None
 
 
@@ -165,18 +183,11 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> bool:
     try:
         client = _redis_client()
         raw = await client.get(django_cache.make_key(key))
-        if raw is None:
-            raw = await _rendered(client, key)
+        found = _loads(raw) if raw is not None else await _while_rendering(client, page_id, key)
     except redis.RedisError:
         return False
-    if not isinstance(raw, bytes):
+    if found is None or len(found) != 2:
         return False  # a miss
-    try:
-        found: Any = _serializer.loads(raw)
-    except Exception:  # noqa: BLE001 - anything unexpected in the cache: Django renders
-        return False
-    if not (isinstance(found, tuple) and len(found) == 2):
-        return False
     content, content_type = found
     if not isinstance(content, bytes) or not isinstance(content_type, str):
         return False

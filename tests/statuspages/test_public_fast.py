@@ -244,3 +244,29 @@ def test_a_miss_while_another_request_renders_waits_for_its_body_on_the_event_lo
 def test_a_miss_with_nobody_rendering_goes_to_django(page: StatusPage) -> None:
     answer = _get("/status/acme/")
     assert (answer.status, answer.fast) == (200, False)
+
+
+def test_a_miss_while_the_new_version_renders_is_answered_with_the_last_body_at_once(
+    page: StatusPage,
+) -> None:
+    _get("/status/acme/")
+    assert b"All systems operational" in _get("/status/acme/").body
+    show(Component.objects.get(status_page=page), ComponentStatus.MAJOR_OUTAGE)
+    page.refresh_from_db()
+    # Another request renders the new version (it holds the lock, for 3 s): the visitors in
+    # the meantime are not kept waiting, they get the page as it was (stale while it renders).
+    lock = f"{cache_key(page, 'path', 'front')}:rendering"
+    django_cache.add(lock, 1, 3)
+    meanwhile = _get("/status/acme/")
+    assert meanwhile.fast
+    assert b'<h2 id="headline">All systems operational</h2>' in meanwhile.body
+    # Django's own miss (a visitor with a cookie) is answered the same way.
+    assert b"All systems operational" in _get("/status/acme/", cookie="theme=dark").body
+    # The render is done (or its lock gone): every visitor gets the change from then on.
+    django_cache.delete(lock)
+    after = _get("/status/acme/")
+    assert (after.fast, after.status) == (False, 200)
+    assert b'<h2 id="headline">Major outage</h2>' in after.body
+    django_cache.add(lock, 1, 3)  # a later render of the same version: still the new body
+    for answer in (_get("/status/acme/"), _get("/status/acme/", cookie="theme=dark")):
+        assert b'<h2 id="headline">Major outage</h2>' in answer.body
