@@ -220,7 +220,11 @@ async def _load(path: str, component_id: int) -> dict[str, Any]:
 
 def main() -> None:
     slug, component_id, period_rows = _setup()
+    from django.core.management import call_command
     from django.db import connections
+
+    # The web runs with DEBUG off: the page's stylesheet by its hashed name (as `make run`).
+    call_command("collectstatic", interactive=False, verbosity=0)
 
     connections.close_all()
     base = baseline.measure()

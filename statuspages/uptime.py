@@ -41,9 +41,27 @@ class Day:
 @dataclass
 class Uptime:
     component_id: int
+    first_day: date
+    day_count: int = UPTIME_DAYS
     percent: float = 100.0
     downtime_seconds: float = 0.0
-    days: list[Day] = field(default_factory=list)
+    # The days with downtime or maintenance, by their index from `first_day`; every other
+    # day of the window was operational all day.
+    touched: dict[int, Day] = field(default_factory=dict)
+
+    @property
+    def days(self) -> list[Day]:
+        """Every day of the window, oldest first."""
+        return [
+            self.touched.get(n) or Day(self.first_day + timedelta(days=n))
+            for n in range(self.day_count)
+        ]
+
+    def day(self, index: int) -> Day:
+        found = self.touched.get(index)
+        if found is None:
+            found = self.touched[index] = Day(self.first_day + timedelta(days=index))
+        return found
 
 
 def _overlap(start: datetime, end: datetime, low: datetime, high: datetime) -> float:
@@ -59,12 +77,12 @@ def uptimes(
     window_start = now - timedelta(days=days)
     ids = list(component_ids)
     first_day = (now - timedelta(days=days - 1)).astimezone(UTC).date()
-    result = {
-        pk: Uptime(pk, days=[Day(first_day + timedelta(days=n)) for n in range(days)]) for pk in ids
-    }
+    result = {pk: Uptime(pk, first_day=first_day, day_count=days) for pk in ids}
+    # Operational periods neither count as downtime nor color a bar: not read.
     periods = (
         ComponentPeriod.objects.filter(component_id__in=ids, started_at__lt=now)
         .exclude(ended_at__lte=window_start)
+        .exclude(status=ComponentStatus.OPERATIONAL)
         .values_list("component_id", "status", "started_at", "ended_at")
     )
     window = (now - window_start).total_seconds()
@@ -74,16 +92,15 @@ def uptimes(
         down = status in DOWNTIME_STATUSES
         if down:
             entry.downtime_seconds += _overlap(started_at, end, window_start, now)
-        if status == ComponentStatus.OPERATIONAL:
-            continue
-        # Only the bars of the days the period overlaps (not all of them for each period).
+        # Only the days the period overlaps.
         first = max(0, (started_at.astimezone(UTC).date() - first_day).days)
         last = min(days - 1, (end.astimezone(UTC).date() - first_day).days)
-        for bar in entry.days[first : last + 1]:
-            low = datetime.combine(bar.day, time.min, tzinfo=UTC)
+        for index in range(first, last + 1):
+            low = datetime.combine(first_day + timedelta(days=index), time.min, tzinfo=UTC)
             seconds = _overlap(started_at, end, low, low + timedelta(days=1))
             if not seconds:
                 continue
+            bar = entry.day(index)
             if down:
                 bar.downtime_seconds += seconds
             else:

@@ -85,8 +85,11 @@ def test_uptime_percent_bars_and_formula_are_on_the_page(page: StatusPage) -> No
     # 9 hours down in 90 days: 100 x (1 - 9 / 2160)
     assert "99.583% uptime" in html
     assert FORMULA in html
-    assert html.count('class="b ') == 90
-    assert html.count('class="b mo"') in (1, 2)  # the 9 hours may straddle midnight (UTC)
+    # One bar a day for 90 days, oldest first: the outage 3 days before today (day 89) is
+    # day 86, one day long, or two when the 9 hours straddle midnight (UTC).
+    assert html.count('<svg class="bars" viewBox="0 0 90 1"') == 1
+    assert re.search(r'<path class="mo" d="M86 0h([12])v1h-\1z"/>', html)
+    assert html.count("<path ") == 1  # no other day is colored
     assert "of downtime" in html
 
 
@@ -252,7 +255,9 @@ def test_markdown_and_html_injection_is_rendered_harmless(page: StatusPage) -> N
         html = client.get(url).content.decode()
         assert "<script" not in html
         assert "<img" not in html
-        assert "<svg" not in html
+        # The only SVG are the page's own uptime bars (the postmortem's is gone).
+        for svg in re.findall(r"<svg[^>]*>", html):
+            assert svg.startswith(('<svg class="bars" ', '<svg class="bar-defs" ')), svg
         # No element carries an event handler or a javascript: link (as text they are fine).
         assert not EVENT_HANDLER.search(html), EVENT_HANDLER.search(html)
         assert "javascript:" not in " ".join(re.findall(r"<a [^>]*>", html))
