@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF
@@ -160,6 +162,15 @@ DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:16379/0")
+# The test suite under pytest-xdist (`make test` runs two processes): each process gets a
+# Redis database of its own (gw0 -> 1, gw1 -> 2, ...), as pytest-django gives each its own
+# PostgreSQL database, so that one's cache clear, broker queues and inbox are not the
+# other's. The processes a test starts inherit the choice (and any REDIS_URL it sets).
+_XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _XDIST_WORKER.startswith("gw") and os.environ.get("OPSDUTY_REDIS_DB_OF") != _XDIST_WORKER:
+    REDIS_URL = urlsplit(REDIS_URL)._replace(path=f"/{int(_XDIST_WORKER[2:]) + 1}").geturl()
+    os.environ["REDIS_URL"] = REDIS_URL
+    os.environ["OPSDUTY_REDIS_DB_OF"] = _XDIST_WORKER
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",

@@ -175,18 +175,33 @@ def leaks(source: LogRecorder | None = None) -> list[tuple[str, str]]:
     return found
 
 
+_from_workers: list[tuple[str, str]] = []
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """pytest-xdist, in the controller: what a test process found in its own logs."""
+    _from_workers.extend(tuple(pair) for pair in node.workeroutput.get("log_leaks", []))
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if _recorder is None:
         return
     found = leaks()
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if found:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        if reporter is not None:
-            reporter.write_sep("=", f"{len(found)} log line(s) name a secret", red=True)
-            for masked, line in found[:50]:
-                reporter.write_line(f"{masked}: {line[:400]}")
-    elif reporter is not None:
-        reporter.write_line(f"log scan: no secret of {len(_secrets)} registered in the run's logs")
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        # A pytest-xdist test process: the controller reports (pytest_testnodedown).
+        workeroutput["log_leaks"] = found[:50]
+    else:
+        found += _from_workers
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if found:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            if reporter is not None:
+                reporter.write_sep("=", f"{len(found)} log line(s) name a secret", red=True)
+                for masked, line in found[:50]:
+                    reporter.write_line(f"{masked}: {line[:400]}")
+        elif reporter is not None:
+            reporter.write_line(f"log scan: no secret of {len(_secrets)} registered in the logs")
     _recorder.finish()
     _recorder.path.unlink(missing_ok=True)
