@@ -50,10 +50,12 @@ def _send(url: str, notification: Notification) -> None:
 
 def _waiting_for_a_lock(holder: psycopg.Connection[Any]) -> bool:
     """The worker's pool process runs the delivery: it waits for the incident's lock."""
-    # In this test database only: another test process (make test runs two) has its own.
+    # Waiting for the holder itself (not for a lock of another test process: make test runs
+    # two); pg_locks is read live, where pg_stat_activity would answer this transaction's
+    # first snapshot.
     row = holder.execute(
-        "SELECT count(*) FROM pg_locks JOIN pg_stat_activity USING (pid)"
-        " WHERE NOT granted AND datname = current_database()"
+        "SELECT count(*) FROM pg_locks WHERE NOT granted"
+        " AND pg_backend_pid() = ANY(pg_blocking_pids(pid))"
     ).fetchone()
     return row is not None and row[0] > 0
 
