@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from copy import copy
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -19,7 +20,7 @@ from signals.receiver import ingest_async
 from statuspages.events import page_touched
 from statuspages.models import AccessMode, Component, ComponentStatus, StatusPage
 from statuspages.public import fast
-from statuspages.public.cache import cache_key
+from statuspages.public.cache import Body, cache_key, cached_body
 from tests.statuspages.world import make_component, make_group, make_page, show
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -270,3 +271,21 @@ def test_a_miss_while_the_new_version_renders_is_answered_with_the_last_body_at_
     django_cache.add(lock, 1, 3)  # a later render of the same version: still the new body
     for answer in (_get("/status/acme/"), _get("/status/acme/", cookie="theme=dark")):
         assert b'<h2 id="headline">Major outage</h2>' in answer.body
+
+
+def test_a_slow_render_of_an_older_version_never_replaces_the_newer_body_served_meanwhile(
+    page: StatusPage,
+) -> None:
+    page.refresh_from_db()
+    older, newer, newest = (copy(page) for _ in range(3))
+    newer.version, newest.version = page.version + 1, page.version + 2
+    cached_body(newer, "path", "front", lambda: Body(b"<p>newer</p>", "text/html"))
+    # The render of the older version, begun before the change, is stored last.
+    cached_body(older, "path", "front", lambda: Body(b"<p>older</p>", "text/html"))
+    # While the next version renders, visitors get the newer body, not the older one.
+    django_cache.add(f"{cache_key(newest, 'path', 'front')}:rendering", 1, 3)
+
+    def not_this_request() -> Body:
+        raise AssertionError("another request renders this version")
+
+    assert cached_body(newest, "path", "front", not_this_request).content == b"<p>newer</p>"
