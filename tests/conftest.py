@@ -22,7 +22,7 @@ from tests.waiting import wait_until
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 # The `start_worker` fixture; the scan of the run's logs for the secrets it created.
-pytest_plugins = ["tests.celery_workers", "tests.log_secrets"]
+pytest_plugins = ["tests.log_secrets", "tests.celery_workers"]
 
 CHROMIUM_ARGS = [
     "--headless",
