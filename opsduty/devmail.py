@@ -3,7 +3,9 @@ at /dev/inbox/ instead of only scrolling past in the console.
 
 `InboxEmailBackend` prints each message as the console backend does and keeps it in a
 capped Redis list (the web process shows what a worker sent). Owners see the mail sent to
-people of their organization and to the addresses it invited. On only when
+people of their organization, to the addresses it invited, and to the addresses other apps
+register as the organization's (`inbox_addresses_register`: a status page's subscribers,
+statuspages/apps.py). On only when
 `OPSDUTY_DEV_INBOX` is set, which `DEBUG` defaults it to: a production server never keeps
 mail.
 """
@@ -11,7 +13,7 @@ mail.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,12 +70,24 @@ class InboxEmailBackend(ConsoleEmailBackend):
         return sent
 
 
+AddressSource = Callable[[Organization], Iterable[str]]
+_address_sources: list[AddressSource] = []
+
+
+def inbox_addresses_register(source: AddressSource) -> None:
+    """`source(organization)`: more addresses whose mail the organization's owners may read in
+    the development inbox (mail the organization's own features sent them)."""
+    if source not in _address_sources:
+        _address_sources.append(source)
+
+
 def dev_inbox_list(*, organization: Organization, limit: int = 100) -> list[InboxMail]:
-    """The newest kept mail sent to people of `organization` or to addresses it invited (not
-    to anyone else's)."""
+    """The newest kept mail sent to people of `organization`, to addresses it invited or to
+    the addresses registered as its (not to anyone else's)."""
     people = User.objects.filter(organization=organization).values_list("email", flat=True)
     invited = Invitation.objects.for_org(organization).values_list("email", flat=True)
-    addresses = {email.lower() for email in [*people, *invited]}
+    registered = [email for source in _address_sources for email in source(organization)]
+    addresses = {email.lower() for email in [*people, *invited, *registered]}
     mails = []
     for raw in _redis().lrange(INBOX_KEY, 0, INBOX_SIZE - 1):
         item = orjson.loads(raw)

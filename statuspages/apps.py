@@ -10,7 +10,9 @@ class StatusPagesConfig(AppConfig):
 
     def ready(self) -> None:
         from incidents.views.detail import detail_section_register
+        from opsduty.devmail import inbox_addresses_register
         from statuspages.events import announcement_register
+        from statuspages.selectors import subscriber_addresses
         from statuspages.subscribers.services import announcement_mail
         from statuspages.views.incident import tell_customers_section
 
@@ -20,6 +22,9 @@ class StatusPagesConfig(AppConfig):
         _audit_register()
         # Subscribers are mailed about what the page announces (statuspages/subscribers/).
         announcement_register(announcement_mail)
+        # Under `make run` their mail shows in the owners' development inbox, confirmation
+        # links included (opsduty/devmail.py).
+        inbox_addresses_register(subscriber_addresses)
 
 
 def _audit_register() -> None:

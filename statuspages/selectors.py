@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from escalations.notifications.models import Notification
 from incidents.models import Incident, IncidentLogEntry, IncidentResponder, LogAction
-from opsduty.models import Service, User
+from opsduty.models import Organization, Service, User
 from opsduty.selectors import team_manageable_list
 from opsduty.services import can_manage_team
 from opsduty.tenancy import get_for_org_or_404, scoped
@@ -31,6 +31,7 @@ from statuspages.models import (
     NoticeUpdate,
     Postmortem,
     StatusPage,
+    Subscriber,
 )
 from statuspages.uptime import Uptime, uptimes
 
@@ -359,3 +360,8 @@ def component_group_tree(*, page: StatusPage) -> QuerySet[ComponentGroup]:
         .prefetch_related(Prefetch("components", queryset=components))
         .order_by("order", "pk")
     )
+
+
+def subscriber_addresses(organization: Organization) -> list[str]:
+    """Every address following one of the organization's status pages, confirmed or not."""
+    return list(Subscriber.objects.for_org(organization).values_list("email", flat=True))

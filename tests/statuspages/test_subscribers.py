@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from datetime import timedelta
+from html import unescape
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from django.test import Client
 from django.utils import timezone
 
 from opsduty.crypto import secret_digest
-from opsduty.models import Organization
+from opsduty.models import Organization, User
 from statuspages.events import Announcement, Kind, announce
 from statuspages.models import (
     Component,
@@ -25,6 +26,7 @@ from statuspages.models import (
     SubscriberMailStatus,
 )
 from statuspages.subscribers import services
+from tests.conftest import session_client_for
 from tests.statuspages.world import make_component, make_group, make_notice, make_page, post_update
 
 pytestmark = pytest.mark.django_db
@@ -253,3 +255,22 @@ def test_the_sweeper_sends_rows_whose_task_was_lost(page: StatusPage, sending: A
     assert len(due) == 1
     assert [services.mail_deliver(mail_id=pk, now=later) for pk in due] == ["sent"]
     assert mail.outbox[0].subject == "[Acme status] Lost task: Investigating"
+
+
+@pytest.mark.usefixtures("dev_inbox")
+def test_under_make_run_the_owners_read_the_confirmation_in_the_development_inbox(
+    page: StatusPage, sending: Any, owner: User, outsider: User
+) -> None:
+    """With no SMTP server, a visitor's confirmation is in the page's organization's
+    /dev/inbox/ (not another's), and its link confirms the subscription."""
+    _subscribe(sending, "reader@example.com")
+    mine = session_client_for(owner).get("/dev/inbox/").content.decode()
+    assert "Confirm your subscription to Acme status" in mine
+    assert "reader@example.com" in mine
+    links = {m.group(1): m.group(0) for m in LINK.finditer(unescape(mine))}
+    theirs = session_client_for(outsider).get("/dev/inbox/").content.decode()
+    assert "Acme status" not in theirs
+    assert "reader@example.com" not in theirs
+
+    _confirm(links["confirm"])
+    assert Subscriber.objects.get(email="reader@example.com").confirmed_at is not None
