@@ -29,6 +29,12 @@ the analytics upkeep and the deliveries' tasks are written once for the batch an
 per-event code reads (a service's maintenance and policy, labels, notification rules) is read
 once. An event that fails there rolls the transaction back, and the pass is ingested again
 one event per transaction, so that only that event is marked failed.
+
+Database errors are retried (the task, then the sweeper): PostgreSQL or the network being
+away must never fail an event. The exception is a data error (SQLSTATE class 22, Django's
+`DataError`): what the event holds cannot be stored, and would not be on any retry, so the
+event is marked failed like any other error of its own (replayable), instead of holding up
+its batch and every later event of its key for ever.
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from typing import Any
 
 import orjson
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, DataError, connection, transaction
 from django.utils import timezone
 
 from incidents import hooks
@@ -106,9 +112,9 @@ def raw_event_process(*, raw_event_id: int, cache: PipelineCache | None = None) 
                 return False
             _ingest_and_mark(raw, pipeline_evaluate(raw, cache))
             return True
-    except DatabaseError:
-        raise
     except Exception as error:  # noqa: BLE001 - kept on the event, replayable from the UI
+        if _retried(error):
+            raise
         logger.exception("raw event %s failed", raw_event_id)
         _fail(raw_event_id, f"{type(error).__name__}: {error}")
         return False
@@ -350,12 +356,17 @@ def _ingest_prepared(prepared: Prepared) -> bool:
                 return False
             _ingest_and_mark(raw, prepared.processed)
             return True
-    except DatabaseError:
-        raise
     except Exception as error:  # noqa: BLE001 - kept on the event, replayable from the UI
+        if _retried(error):
+            raise
         logger.exception("raw event %s failed", raw.pk)
         _fail(raw.pk, f"{type(error).__name__}: {error}")
         return False
+
+
+def _retried(error: Exception) -> bool:
+    """A database error other than a data error: retried, never the event's fault."""
+    return isinstance(error, DatabaseError) and not isinstance(error, DataError)
 
 
 class _OneFailed(Exception):
@@ -377,8 +388,8 @@ def _ingest_ready(ready: list[Prepared]) -> int:
         try:
             done: int = run_retrying_conflicts(_ingest_together, good)
             return done
-        except _OneFailed:
-            pass
+        except (_OneFailed, DataError):
+            pass  # one at a time: the one that fails is marked failed, alone
     return sum(run_retrying_conflicts(_ingest_prepared, prepared=item) for item in good)
 
 

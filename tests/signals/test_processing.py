@@ -12,6 +12,7 @@ import redis
 import time_machine
 from django.conf import settings
 from django.core import mail
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -147,6 +148,47 @@ def test_an_event_failing_in_a_batch_fails_alone(
     poison = RawEvent.objects.get(status=RawEventStatus.FAILED)
     assert "refused by a subscriber" in poison.error
     assert RawEvent.objects.filter(status=RawEventStatus.PROCESSED, attempts=1).count() == 2
+
+
+@pytest.mark.django_db
+def test_an_event_postgresql_cannot_store_fails_alone_and_holds_up_nobody(
+    client: Client, webhook: Webhook, service: Service, owner_api: Client
+) -> None:
+    """A data error (SQLSTATE class 22) is the event's own: retrying cannot store it. Raised
+    here by a real trigger on the incidents table for one summary; the event is marked failed
+    with PostgreSQL's message, and the others of its batch, a later event of its key included,
+    become incidents (before, the drain raised and the sweeper retried the batch for ever)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF NEW.summary = 'poison' THEN"
+            " RAISE EXCEPTION 'cannot store this' USING ERRCODE = '22023'; END IF;"
+            " RETURN NEW; END $$"
+        )
+        cursor.execute(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON incidents_incident"
+            " FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+        )
+    bodies = [
+        {"title": "first", "dedup_id": "first"},
+        {"title": "poison", "dedup_id": "k"},
+        {"title": "after the poison", "dedup_id": "k"},
+        {"title": "third", "dedup_id": "third"},
+    ]
+    references = [_send(client, webhook, service, body) for body in bodies]
+    assert services.raw_events_drain(linger=0) == 3
+    statuses = [
+        owner_api.get(f"/api/v1/incidents/incident-reference/{ref}/").json()["status"]
+        for ref in references
+    ]
+    assert statuses == ["completed", "failed", "completed", "completed"]
+    assert sorted(Incident.objects.values_list("summary", flat=True)) == [
+        "after the poison",
+        "first",
+        "third",
+    ]
+    poison = RawEvent.objects.get(status=RawEventStatus.FAILED)
+    assert "cannot store this" in poison.error
 
 
 @pytest.mark.django_db
