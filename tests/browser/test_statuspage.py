@@ -61,6 +61,17 @@ def test_the_public_page_reads_and_subscribes_without_javascript(
     expect(page.locator(".md strong", has_text="slow")).to_be_visible()
     expect(page.get_by_text("% uptime").first).to_be_visible()
     expect(page.get_by_text("How it is computed")).to_be_visible()
+    # The API's 90 bars span the width; its outage 5 days ago and today's slowdown are drawn
+    # where those days are (day 84 and day 89 of 0-89), in their colors.
+    bars = page.locator("svg.bars").first
+    box = bars.bounding_box()
+    assert box is not None and box["width"] > 300 and box["height"] > 20
+    for code, day, color in (("mo", 84, "rgb(214, 51, 58)"), ("dp", 89, "rgb(217, 163, 28)")):
+        path = bars.locator(f"path.{code}")
+        drawn = path.bounding_box()
+        assert drawn is not None
+        assert abs((drawn["x"] - box["x"]) / box["width"] - day / 90) < 0.5 / 90, code
+        assert path.evaluate("e => getComputedStyle(e).fill") == color
 
     page.get_by_role("link", name="Outage last week").first.click()
     expect(page.get_by_role("heading", name="Cause")).to_be_visible()
