@@ -1,7 +1,9 @@
 """What a change of a status page tells the rest of the app, in the change's transaction.
 
-- `page_touched(page_id)`: the public page must show it (its cache key, `StatusPage.version`,
-  moves on: statuspages/public/ serves from a cache keyed by it).
+- `page_touched(page_id, retracts=...)`: the public page must show it (its cache key,
+  `StatusPage.version`, moves on: statuspages/public/ serves from a cache keyed by it; a
+  change that takes something off the page also moves `retracted_version`, so that no body
+  rendered before it is served again).
 - `announce(...)`: customers who subscribed are told (a notice published, an update made
   visible, maintenance started, a postmortem published). Senders register with
   `announcement_register` (the subscribers' outbox registers in `StatusPagesConfig.ready`).
@@ -48,6 +50,11 @@ def announce(announcement: Announcement) -> None:
         announcer(announcement)
 
 
-def page_touched(page_id: int) -> None:
-    """The page changed in a way its visitors see: its cache key moves on."""
-    StatusPage.objects.filter(pk=page_id).update(version=F("version") + 1)
+def page_touched(page_id: int, *, retracts: bool = False) -> None:
+    """The page changed in a way its visitors see: its cache key moves on. `retracts`: the
+    change took something off the page, which no earlier body may show again."""
+    moved = F("version") + 1
+    if retracts:
+        StatusPage.objects.filter(pk=page_id).update(version=moved, retracted_version=moved)
+    else:
+        StatusPage.objects.filter(pk=page_id).update(version=moved)

@@ -112,6 +112,10 @@ class StatusPage(TenantModel):
     access_secret = EncryptedTextField(blank=True, default="")
     # Bumped by every change that shows on the public page: the page's cache key.
     version = models.PositiveBigIntegerField(default=1)
+    # The version of the last change that took something off the page (a published
+    # postmortem unpublished or rewritten): no body rendered before it is served again, not
+    # even while its next version renders (statuspages/public/cache.py).
+    retracted_version = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -781,5 +781,6 @@ def postmortem_write(
             )
         announce(Announcement(Kind.POSTMORTEM_PUBLISHED, notice, postmortem=postmortem))
     if published or was_published:
-        page_touched(notice.status_page_id)
+        # Unpublished or rewritten, what visitors read is taken back at once.
+        page_touched(notice.status_page_id, retracts=was_published)
     return postmortem

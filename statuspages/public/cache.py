@@ -15,7 +15,10 @@ the same page, variant and what (the `latest` entry, an older version), not kept
 for the render: stale while revalidating, for at most the render's time (the lock's life,
 RENDER_WAIT_SECONDS, bounds it). A request that finds nobody rendering renders itself, so a
 visitor who reloads after a change always gets the new version once the render is done, and
-a sequence of requests never sees an older version after a newer one was stored.
+a sequence of requests never sees an older version after a newer one was stored. A body
+older than the page's `retracted_version` (something was taken off the page since it was
+rendered, e.g. a postmortem unpublished) is never served stale: those requests wait for the
+render instead.
 """
 
 from __future__ import annotations
@@ -69,19 +72,25 @@ def _latest(page: StatusPage, variant: str, what: str) -> Body | None:
         found = cache.get(latest_key(page.pk, variant, what))
     except Exception:  # noqa: BLE001 - Redis down: no stale body
         return None
-    if isinstance(found, tuple) and len(found) == 3:
+    if isinstance(found, tuple) and len(found) == 3 and found[0] >= page.retracted_version:
         return Body(content=found[1], content_type=found[2])
-    return None
+    return None  # none, or rendered before something was taken off the page
 
 
-def _wait_for(key: str) -> Body | None:
-    """The body another process is rendering, when it is stored within RENDER_WAIT."""
+def _wait_for(key: str, lock: str) -> Body | None:
+    """The body another process is rendering, when it is stored while its render lock lasts
+    (at most RENDER_WAIT_SECONDS); None when the lock goes without a body (the render failed)."""
     deadline = time.monotonic() + RENDER_WAIT_SECONDS
     while time.monotonic() < deadline:
         time.sleep(0.02)
         found = _get(key)
         if found is not None:
             return found
+        try:
+            if not cache.has_key(lock):
+                return _get(key)
+        except Exception:  # noqa: BLE001 - Redis down: render
+            return None
     return None
 
 
@@ -101,7 +110,7 @@ def cached_body(page: StatusPage, variant: str, what: str, render: Callable[[], 
     except Exception:  # noqa: BLE001 - Redis down: render
         leader = True
     if not leader:
-        found = _latest(page, variant, what) or _wait_for(key)
+        found = _latest(page, variant, what) or _wait_for(key, lock)
         if found is not None:
             return found
     try:

@@ -50,7 +50,10 @@ _PATH = re.compile(r"/status/([-a-zA-Z0-9_]+)/")
 
 RENDER_POLL_SECONDS = 0.005
 
-PAGE_SQL = "SELECT id, version, access_mode, enabled FROM statuspages_statuspage WHERE slug = %s"
+PAGE_SQL = (
+    "SELECT id, version, access_mode, enabled, retracted_version"
+    " FROM statuspages_statuspage WHERE slug = %s"
+)
 
 _serializer = RedisSerializer()
 
@@ -130,17 +133,19 @@ def _loads(raw: Any) -> tuple[Any, ...] | None:
     return found if isinstance(found, tuple) else None
 
 
-async def _while_rendering(client: Any, page_id: int, key: str) -> tuple[Any, ...] | None:
+async def _while_rendering(
+    client: Any, page_id: int, key: str, retracted: int
+) -> tuple[Any, ...] | None:
     """After a change, while another request renders this version (cache.py's render lock
     is held): the last stored body of the front page (cache.py `latest_key`: stale while
-    revalidating), else the new body as soon as it is stored, waited for here rather than in
-    one of a2wsgi's threads; None when nobody renders it (Django renders) or the render
-    outlasts the lock."""
+    revalidating) unless it was rendered before the page's `retracted_version`, else the new
+    body as soon as it is stored, waited for here rather than in one of a2wsgi's threads;
+    None when nobody renders it (Django renders) or the render outlasts the lock."""
     lock = django_cache.make_key(render_lock_key(key))
     if not await client.exists(lock):
         return None
     latest = _loads(await client.get(django_cache.make_key(latest_key(page_id, "path", "front"))))
-    if latest is not None and len(latest) == 3:
+    if latest is not None and len(latest) == 3 and latest[0] >= retracted:
         return latest[1:]
     deadline = time.monotonic() + RENDER_WAIT_SECONDS
     while await client.exists(lock) and time.monotonic() < deadline:
@@ -176,14 +181,18 @@ async def handle(scope: Scope, receive: Receive, send: Send) -> bool:
         return False
     if row is None:
         return False
-    page_id, version, access_mode, enabled = row
+    page_id, version, access_mode, enabled, retracted = row
     if not enabled or access_mode != AccessMode.PUBLIC:
         return False
     key = _key(page_id, version)
     try:
         client = _redis_client()
         raw = await client.get(django_cache.make_key(key))
-        found = _loads(raw) if raw is not None else await _while_rendering(client, page_id, key)
+        found = (
+            _loads(raw)
+            if raw is not None
+            else await _while_rendering(client, page_id, key, retracted)
+        )
     except redis.RedisError:
         return False
     if found is None or len(found) != 2:

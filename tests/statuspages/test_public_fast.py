@@ -5,6 +5,7 @@ case handed on to Django with the same outcome as before."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from copy import copy
@@ -15,13 +16,14 @@ import pytest
 from django.core.cache import cache as django_cache
 
 from opsduty.asgi import application, django_application
-from opsduty.models import Organization
+from opsduty.models import Organization, User
 from signals.receiver import ingest_async
 from statuspages.events import page_touched
-from statuspages.models import AccessMode, Component, ComponentStatus, StatusPage
+from statuspages.models import AccessMode, Component, ComponentStatus, NoticeStatus, StatusPage
 from statuspages.public import fast
 from statuspages.public.cache import Body, cache_key, cached_body
-from tests.statuspages.world import make_component, make_group, make_page, show
+from statuspages.services import postmortem_write
+from tests.statuspages.world import make_component, make_group, make_notice, make_page, show
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -289,3 +291,39 @@ def test_a_slow_render_of_an_older_version_never_replaces_the_newer_body_served_
         raise AssertionError("another request renders this version")
 
     assert cached_body(newest, "path", "front", not_this_request).content == b"<p>newer</p>"
+
+
+def test_a_postmortem_taken_back_is_never_served_stale_while_its_page_renders(
+    page: StatusPage, owner: User
+) -> None:
+    """Rewriting (or unpublishing) a published postmortem takes its old text off the page at
+    once: while the notice's page renders again, visitors wait for it rather than being
+    served the old body."""
+    notice = make_notice(page, "Outage", status=NoticeStatus.RESOLVED)
+    postmortem_write(notice=notice, by=owner, body="Root cause: db-7.internal", published=True)
+    path = f"/status/acme/incidents/{notice.pk}/"
+    assert b"db-7.internal" in _get(path).body
+    postmortem_write(notice=notice, by=owner, body="Root cause: a bad deploy", published=True)
+    page.refresh_from_db()
+    # Another request renders the new version and is done in 0.3 s (its lock goes).
+    lock = f"{cache_key(page, 'path', f'notice:{notice.pk}')}:rendering"
+    django_cache.add(lock, 1, 3)
+    threading.Timer(0.3, django_cache.delete, [lock]).start()
+    answer = _get(path)
+    assert b"a bad deploy" in answer.body
+    assert b"db-7.internal" not in answer.body
+
+
+def test_after_a_change_that_takes_something_back_the_front_is_never_served_stale(
+    page: StatusPage,
+) -> None:
+    _get("/status/acme/")
+    assert b"All systems operational" in _get("/status/acme/").body
+    show(Component.objects.get(status_page=page), ComponentStatus.MAJOR_OUTAGE)
+    page_touched(page.pk, retracts=True)
+    page.refresh_from_db()
+    lock = f"{cache_key(page, 'path', 'front')}:rendering"
+    django_cache.add(lock, 1, 3)
+    threading.Timer(0.3, django_cache.delete, [lock]).start()
+    answer = _get("/status/acme/")
+    assert b'<h2 id="headline">Major outage</h2>' in answer.body
