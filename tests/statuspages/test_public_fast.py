@@ -249,12 +249,17 @@ def test_a_miss_with_nobody_rendering_goes_to_django(page: StatusPage) -> None:
     assert (answer.status, answer.fast) == (200, False)
 
 
-def test_a_miss_while_the_new_version_renders_is_answered_with_the_last_body_at_once(
-    page: StatusPage,
-) -> None:
+def _cached_then_an_outage(page: StatusPage) -> None:
+    """The front page cached (and served from the cache), then its component down."""
     _get("/status/acme/")
     assert b"All systems operational" in _get("/status/acme/").body
     show(Component.objects.get(status_page=page), ComponentStatus.MAJOR_OUTAGE)
+
+
+def test_a_miss_while_the_new_version_renders_is_answered_with_the_last_body_at_once(
+    page: StatusPage,
+) -> None:
+    _cached_then_an_outage(page)
     page.refresh_from_db()
     # Another request renders the new version (it holds the lock, for 3 s): the visitors in
     # the meantime are not kept waiting, they get the page as it was (stale while it renders).
@@ -317,9 +322,7 @@ def test_a_postmortem_taken_back_is_never_served_stale_while_its_page_renders(
 def test_after_a_change_that_takes_something_back_the_front_is_never_served_stale(
     page: StatusPage,
 ) -> None:
-    _get("/status/acme/")
-    assert b"All systems operational" in _get("/status/acme/").body
-    show(Component.objects.get(status_page=page), ComponentStatus.MAJOR_OUTAGE)
+    _cached_then_an_outage(page)
     page_touched(page.pk, retracts=True)
     page.refresh_from_db()
     lock = f"{cache_key(page, 'path', 'front')}:rendering"
