@@ -49,15 +49,8 @@ class Uptime:
     # day of the window was operational all day.
     touched: dict[int, Day] = field(default_factory=dict)
 
-    @property
-    def days(self) -> list[Day]:
-        """Every day of the window, oldest first."""
-        return [
-            self.touched.get(n) or Day(self.first_day + timedelta(days=n))
-            for n in range(self.day_count)
-        ]
-
     def day(self, index: int) -> Day:
+        """The day `index` of the window, kept from now on among the touched ones."""
         found = self.touched.get(index)
         if found is None:
             found = self.touched[index] = Day(self.first_day + timedelta(days=index))

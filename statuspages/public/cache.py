@@ -67,14 +67,20 @@ def _get(key: str) -> Body | None:
     return None
 
 
+def stale_body(stored: object, retracted_version: int) -> Body | None:
+    """The `latest` entry as a body that may be served stale: None when there is none, or it
+    was rendered before something was taken off the page (also read by fast.py)."""
+    if isinstance(stored, tuple) and len(stored) == 3 and stored[0] >= retracted_version:
+        return Body(content=stored[1], content_type=stored[2])
+    return None
+
+
 def _latest(page: StatusPage, variant: str, what: str) -> Body | None:
     try:
         found = cache.get(latest_key(page.pk, variant, what))
     except Exception:  # noqa: BLE001 - Redis down: no stale body
         return None
-    if isinstance(found, tuple) and len(found) == 3 and found[0] >= page.retracted_version:
-        return Body(content=found[1], content_type=found[2])
-    return None  # none, or rendered before something was taken off the page
+    return stale_body(found, page.retracted_version)
 
 
 def _wait_for(key: str, lock: str) -> Body | None:

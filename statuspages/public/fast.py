@@ -39,7 +39,12 @@ from django.http.request import split_domain_port, validate_host
 
 from signals.receiver.ingest_async import Receive, Scope, Send, _db, _redis_client
 from statuspages.models import AccessMode
-from statuspages.public.cache import RENDER_WAIT_SECONDS, latest_key, render_lock_key
+from statuspages.public.cache import (
+    RENDER_WAIT_SECONDS,
+    latest_key,
+    render_lock_key,
+    stale_body,
+)
 from statuspages.public.middleware import _allowed_hosts
 
 logger = logging.getLogger(__name__)
@@ -145,8 +150,9 @@ async def _while_rendering(
     if not await client.exists(lock):
         return None
     latest = _loads(await client.get(django_cache.make_key(latest_key(page_id, "path", "front"))))
-    if latest is not None and len(latest) == 3 and latest[0] >= retracted:
-        return latest[1:]
+    stale = stale_body(latest, retracted)
+    if stale is not None:
+        return stale.content, stale.content_type
     deadline = time.monotonic() + RENDER_WAIT_SECONDS
     while await client.exists(lock) and time.monotonic() < deadline:
         await asyncio.sleep(RENDER_POLL_SECONDS)
